@@ -1,0 +1,101 @@
+"""Ports the central system needs from the outside world (implemented in gateway)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from chargepoints.events import ChargePointEvent
+
+
+class Connection(Protocol):
+    """One open OCPP-J WebSocket: text frames in and out."""
+
+    async def recv(self) -> str:
+        """Next text frame; raises ConnectionClosed-like errors when the socket ends."""
+        ...
+
+    async def send(self, message: str) -> None: ...
+
+
+@dataclass(slots=True)
+class ChargerRecord:
+    id: str
+    registration: str = "Accepted"  # Accepted | Pending | Rejected
+    ocpp_version: str | None = None
+    vendor: str | None = None
+    model: str | None = None
+    serial_number: str | None = None
+    firmware_version: str | None = None
+    site_id: str | None = None
+    last_seen: datetime | None = None
+
+
+@dataclass(slots=True)
+class TransactionRecord:
+    id: int
+    charge_point_id: str
+    connector_id: int
+    id_tag: str
+    meter_start_wh: float
+    start_ts: datetime
+    meter_last_wh: float | None = None
+    meter_stop_wh: float | None = None
+    stop_ts: datetime | None = None
+    stop_reason: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.stop_ts is None
+
+    @property
+    def energy_wh(self) -> float:
+        end = self.meter_stop_wh if self.meter_stop_wh is not None else self.meter_last_wh
+        if end is None:
+            return 0.0
+        return max(0.0, end - self.meter_start_wh)
+
+
+class ChargePointRepository(Protocol):
+    async def get_charger(self, charge_point_id: str) -> ChargerRecord | None: ...
+
+    async def save_charger(self, record: ChargerRecord) -> None: ...
+
+    async def start_transaction(
+        self,
+        charge_point_id: str,
+        connector_id: int,
+        id_tag: str,
+        meter_start_wh: float,
+        ts: datetime,
+    ) -> tuple[TransactionRecord, bool]:
+        """Store a new transaction, or return the identical one stored before.
+
+        The second element is True when the transaction was created now.
+        """
+        ...
+
+    async def stop_transaction(
+        self,
+        charge_point_id: str,
+        transaction_id: int,
+        meter_stop_wh: float,
+        ts: datetime,
+        reason: str,
+    ) -> tuple[TransactionRecord, bool]:
+        """Close a transaction (recording unknown ids too); True when it changed now."""
+        ...
+
+    async def record_meter(self, transaction_id: int, energy_wh: float) -> None: ...
+
+    async def get_transaction(self, transaction_id: int) -> TransactionRecord | None: ...
+
+    async def id_tag_status(self, id_tag: str, now: datetime) -> str:
+        """Accepted, Blocked, Expired or Invalid."""
+        ...
+
+
+Publish = Callable[[ChargePointEvent], Awaitable[None]]
+Clock = Callable[[], datetime]

@@ -1,0 +1,196 @@
+"""OCPP 1.6J session: one object per open connection.
+
+Handlers only translate a message into a call on the CentralSystem (which owns
+state, storage and events) and the answer back into OCPP. No socket code here:
+the connection is a port with recv() and send().
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import ocpp.messages
+from ocpp.exceptions import OCPPError
+from ocpp.messages import Call, CallError, MessageType, unpack, validate_payload
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint as _LibChargePoint
+from ocpp.v16 import call_result
+from ocpp.v16.enums import Action
+
+from chargepoints.errors import CallFailed, CallTimeout, ConnectionEnded
+from chargepoints.meter import normalise
+
+if TYPE_CHECKING:
+    from chargepoints.central import CentralSystem
+    from chargepoints.ports import Connection
+
+# Schema validation is CPU-bound and fast; the library's default hands every
+# frame to a thread pool, which costs more than the validation itself.
+ocpp.messages.ASYNC_VALIDATION = False
+
+log = logging.getLogger(__name__)
+
+
+class _QuietLibLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """The ocpp library logs every frame at INFO and every bad frame from a
+    charger with a traceback at ERROR. A charger's mistake is not our error:
+    frames go to DEBUG, charger mistakes to WARNING without a traceback."""
+
+    def info(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        self.logger.debug(msg, *args)
+
+    def error(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        self.logger.warning(msg, *args)
+
+    def exception(self, msg: object, *args: Any, exc_info: Any = True, **kwargs: Any) -> None:
+        self.logger.warning(msg, *args)
+
+
+def parse_ts(value: str | None, default: datetime) -> datetime:
+    if not value:
+        return default
+    try:
+        ts = datetime.fromisoformat(value)
+    except ValueError:
+        return default
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def iso(ts: datetime) -> str:
+    return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+class Session16(_LibChargePoint):
+    """The central system's side of one OCPP 1.6J connection."""
+
+    ocpp_version = "1.6"
+
+    def __init__(self, charge_point_id: str, connection: Connection, central: CentralSystem) -> None:
+        super().__init__(
+            charge_point_id,
+            connection,
+            response_timeout=central.response_timeout_s,
+            logger=_QuietLibLogger(log, {}),
+        )
+        self._central = central
+
+    # -- receive loop -------------------------------------------------------
+    async def run(self) -> None:
+        """Serve frames until the connection ends."""
+        while True:
+            try:
+                frame = await self._connection.recv()
+            except ConnectionEnded:
+                return
+            await self.route_message(frame)
+
+    async def route_message(self, raw_msg: str) -> None:
+        try:
+            msg = unpack(raw_msg)
+        except OCPPError as error:
+            # OCPP-J 4.2.3: answer what cannot be parsed with a CallError; use
+            # the message's unique id when one can be read, else "-1".
+            await self._send(_error_frame(raw_msg, error))
+            return
+        if msg.message_type_id == MessageType.Call:
+            self._central.touch(self.id)
+            await super().route_message(raw_msg)
+        else:
+            self._response_queue.put_nowait(msg)
+
+    # -- CSMS-initiated calls -------------------------------------------------
+    async def call_raw(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Send `action` with an OCPP JSON payload; return the charger's payload.
+
+        Raises OCPPError subclasses for an invalid payload, CallFailed for a
+        CallError answer and CallTimeout when the charger stays silent.
+        """
+        message = Call(unique_id=str(self._unique_id_generator()), action=action, payload=payload)
+        await validate_payload(message, self._ocpp_version)
+        async with self._call_lock:
+            await self._send(message.to_json())
+            try:
+                response = await self._get_specific_response(message.unique_id, self._response_timeout)
+            except TimeoutError as exc:
+                raise CallTimeout(f"{self.id} did not answer {action} in {self._response_timeout}s") from exc
+        if response.message_type_id == MessageType.CallError:
+            raise CallFailed(response.error_code, response.error_description)
+        return dict(response.payload)
+
+    # -- handlers -------------------------------------------------------------
+    @on(Action.boot_notification)
+    async def on_boot_notification(self, charge_point_vendor: str, charge_point_model: str, **extra: Any) -> Any:
+        status, interval = await self._central.boot(
+            self.id,
+            self.ocpp_version,
+            vendor=charge_point_vendor,
+            model=charge_point_model,
+            serial_number=extra.get("charge_point_serial_number"),
+            firmware_version=extra.get("firmware_version"),
+        )
+        return call_result.BootNotification(current_time=iso(self._central.now()), interval=interval, status=status)
+
+    @on(Action.heartbeat)
+    async def on_heartbeat(self) -> Any:
+        return call_result.Heartbeat(current_time=iso(self._central.now()))
+
+    @on(Action.status_notification)
+    async def on_status_notification(
+        self, connector_id: int, error_code: str, status: str, **extra: Any
+    ) -> Any:
+        ts = parse_ts(extra.get("timestamp"), self._central.now())
+        await self._central.connector_status(self.id, connector_id, status, error_code, ts)
+        return call_result.StatusNotification()
+
+    @on(Action.authorize)
+    async def on_authorize(self, id_tag: str) -> Any:
+        status = await self._central.authorize(id_tag)
+        return call_result.Authorize(id_tag_info={"status": status})
+
+    @on(Action.start_transaction)
+    async def on_start_transaction(
+        self, connector_id: int, id_tag: str, meter_start: int, timestamp: str, **extra: Any
+    ) -> Any:
+        ts = parse_ts(timestamp, self._central.now())
+        transaction_id, status = await self._central.start_transaction(
+            self.id, connector_id, id_tag, float(meter_start), ts
+        )
+        return call_result.StartTransaction(transaction_id=transaction_id, id_tag_info={"status": status})
+
+    @on(Action.stop_transaction)
+    async def on_stop_transaction(
+        self, meter_stop: int, timestamp: str, transaction_id: int, **extra: Any
+    ) -> Any:
+        ts = parse_ts(timestamp, self._central.now())
+        await self._central.stop_transaction(
+            self.id, transaction_id, float(meter_stop), ts, extra.get("reason") or "Local"
+        )
+        id_tag = extra.get("id_tag")
+        if id_tag is None:
+            return call_result.StopTransaction()
+        return call_result.StopTransaction(id_tag_info={"status": await self._central.authorize(id_tag)})
+
+    @on(Action.meter_values)
+    async def on_meter_values(self, connector_id: int, meter_value: list[dict[str, Any]], **extra: Any) -> Any:
+        transaction_id = extra.get("transaction_id")
+        for value in meter_value:
+            ts = parse_ts(value.get("timestamp"), self._central.now())
+            reading = normalise(value.get("sampled_value", []))
+            await self._central.meter_reading(self.id, connector_id, transaction_id, ts, reading)
+        return call_result.MeterValues()
+
+
+def _error_frame(raw: str, error: OCPPError) -> str:
+    unique_id = "-1"
+    try:
+        decoded = json.loads(raw)
+        if isinstance(decoded, list) and len(decoded) > 1 and isinstance(decoded[1], str):
+            unique_id = decoded[1]
+    except (ValueError, TypeError):
+        pass
+    cause = error.details.get("cause") if isinstance(error.details, dict) else None
+    return CallError(unique_id, error.code, error.description, {"cause": cause} if cause else {}).to_json()
+
