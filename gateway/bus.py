@@ -1,0 +1,160 @@
+"""The message bus: MQTT through aiomqtt, and the embedded amqtt broker.
+
+`Bus.run()` owns the broker connection: it connects, (re)subscribes, forwards
+queued publications and dispatches incoming messages, and reconnects with
+exponential backoff when the broker goes away. `publish()` never blocks and
+never raises: messages wait in a bounded queue while the broker is away (the
+oldest are dropped and counted when it overflows).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import aiomqtt
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[str, bytes], Awaitable[None]]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+@asynccontextmanager
+async def embedded_broker(host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[tuple[str, int]]:
+    """Run an amqtt broker on `host:port` (a free port when 0); yields (host, port)."""
+    from amqtt.broker import Broker
+
+    port = port or free_port(host)
+    broker = Broker(
+        {
+            "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}"}},
+            "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+        }
+    )
+    await broker.start()
+    try:
+        yield host, port
+    finally:
+        await broker.shutdown()
+
+
+@dataclass(slots=True)
+class _Outgoing:
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+
+
+class Bus:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        client_id: str = "coopgrid",
+        clean_session: bool = True,
+        max_backoff_s: float = 30.0,
+        max_queued: int = 10_000,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.client_id = client_id
+        self.clean_session = clean_session
+        self.max_backoff_s = max_backoff_s
+        self._handlers: list[tuple[str, int, Handler]] = []
+        self._outgoing: deque[_Outgoing] = deque(maxlen=max_queued)
+        self._wakeup = asyncio.Event()
+        self.connected = asyncio.Event()
+        self.reconnects = 0
+        self.dropped = 0
+        self.received = 0
+
+    def subscribe(self, topic_filter: str, handler: Handler, qos: int = 1) -> None:
+        """Register a handler; (re)subscribed on every connection."""
+        self._handlers.append((topic_filter, qos, handler))
+
+    def publish(self, topic: str, payload: bytes | str | dict[str, Any], *, qos: int = 0, retain: bool = False) -> None:
+        if isinstance(payload, dict):
+            payload = json.dumps(payload, separators=(",", ":"), default=str)
+        if isinstance(payload, str):
+            payload = payload.encode()
+        if len(self._outgoing) == self._outgoing.maxlen:
+            self.dropped += 1
+        self._outgoing.append(_Outgoing(topic, payload, qos, retain))
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        """Stay connected until cancelled."""
+        backoff = 0.5
+        while True:
+            try:
+                async with aiomqtt.Client(
+                    self.host,
+                    self.port,
+                    identifier=self.client_id,
+                    clean_session=self.clean_session,
+                    keepalive=30,
+                    timeout=10,
+                ) as client:
+                    log.info("bus connected to mqtt://%s:%d", self.host, self.port)
+                    backoff = 0.5
+                    for topic_filter, qos, _ in self._handlers:
+                        await client.subscribe(topic_filter, qos=qos)
+                    self.connected.set()
+                    async with asyncio.TaskGroup() as group:
+                        group.create_task(self._send_loop(client))
+                        group.create_task(self._receive_loop(client))
+            except* aiomqtt.MqttError as errors:
+                self.connected.clear()
+                self.reconnects += 1
+                log.warning(
+                    "bus: broker mqtt://%s:%d unavailable (%s); retrying in %.1fs",
+                    self.host,
+                    self.port,
+                    errors.exceptions[0],
+                    backoff,
+                )
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self.max_backoff_s)
+
+    async def _send_loop(self, client: aiomqtt.Client) -> None:
+        while True:
+            while self._outgoing:
+                item = self._outgoing[0]
+                await client.publish(item.topic, item.payload, qos=item.qos, retain=item.retain)
+                if self._outgoing and self._outgoing[0] is item:
+                    self._outgoing.popleft()
+            self._wakeup.clear()
+            await self._wakeup.wait()
+
+    async def _receive_loop(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            self.received += 1
+            topic = message.topic.value
+            payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
+            for topic_filter, _, handler in self._handlers:
+                if message.topic.matches(topic_filter):
+                    try:
+                        await handler(topic, payload)
+                    except Exception:
+                        log.exception("bus: handler for %s failed on %s", topic_filter, topic)
+
+    async def wait_connected(self, timeout: float = 10.0) -> None:
+        await asyncio.wait_for(self.connected.wait(), timeout)
+
+
+__all__ = ["Bus", "embedded_broker", "free_port"]

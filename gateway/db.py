@@ -1,0 +1,95 @@
+"""SQL schema (SQLAlchemy 2). Migrations live in gateway/migrations (Alembic)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DateTime, Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timestamps are stored as UTC and always come back timezone-aware."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        from datetime import UTC
+
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        from datetime import UTC
+
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ChargerRow(Base):
+    __tablename__ = "chargers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    registration: Mapped[str] = mapped_column(String(16), default="Accepted")
+    ocpp_version: Mapped[str | None] = mapped_column(String(8))
+    vendor: Mapped[str | None] = mapped_column(String(64))
+    model: Mapped[str | None] = mapped_column(String(64))
+    serial_number: Mapped[str | None] = mapped_column(String(64))
+    firmware_version: Mapped[str | None] = mapped_column(String(64))
+    site_id: Mapped[str | None] = mapped_column(String(64))
+    last_seen: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class TransactionRow(Base):
+    __tablename__ = "transactions"
+    __table_args__ = (
+        # A resent StartTransaction matches on these and is stored once.
+        UniqueConstraint("charge_point_id", "connector_id", "start_ts", "meter_start_wh", name="uq_tx_start"),
+        Index("ix_tx_active", "charge_point_id", "stop_ts"),
+        {"sqlite_autoincrement": True},
+    )
+
+    # AUTOINCREMENT (SQLite) / a sequence (PostgreSQL): ids never repeat, even
+    # after rows are deleted or the process restarts.
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    charge_point_id: Mapped[str] = mapped_column(String(64), ForeignKey("chargers.id"))
+    connector_id: Mapped[int] = mapped_column(Integer)
+    id_tag: Mapped[str] = mapped_column(String(64))
+    meter_start_wh: Mapped[float] = mapped_column(Float)
+    start_ts: Mapped[datetime] = mapped_column(UtcDateTime())
+    meter_last_wh: Mapped[float | None] = mapped_column(Float)
+    meter_stop_wh: Mapped[float | None] = mapped_column(Float)
+    stop_ts: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    stop_reason: Mapped[str | None] = mapped_column(String(32))
+
+
+class UnmatchedStopRow(Base):
+    """StopTransaction for an id we never issued (offline starts, -1): kept, not refused."""
+
+    __tablename__ = "unmatched_stops"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    charge_point_id: Mapped[str] = mapped_column(String(64))
+    transaction_id: Mapped[int] = mapped_column(Integer)
+    meter_stop_wh: Mapped[float] = mapped_column(Float)
+    stop_ts: Mapped[datetime] = mapped_column(UtcDateTime())
+    reason: Mapped[str | None] = mapped_column(String(32))
+
+
+class IdTagRow(Base):
+    __tablename__ = "id_tags"
+
+    id_tag: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="Accepted")
+    expiry_date: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    parent_id_tag: Mapped[str | None] = mapped_column(String(64))

@@ -1,0 +1,174 @@
+"""`coopgrid demo`: the whole platform embedded, with simulated hardware.
+
+Two solar parks of three inverters (real weather from pvlib's bundled TMY
+file), four simulated OCPP 1.6 chargers on two sites, EVs arriving over the
+day. Prints the URLs, then one line per second: solar power, EV power and
+the green share.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+from gateway.platform import Platform, supervise
+from gateway.settings import Settings, load_settings
+from simulators.chargepoint import EVArrival, SimulatedChargePoint
+from simulators.clock import SimClock
+from simulators.inverter import SimulatedPark
+
+DEMO_TAG = "DEMO-TAG"
+# A clear late-morning in the bundled Greensboro TMY year (timestamps in UTC).
+DEMO_START = datetime(1990, 6, 14, 14, 0, tzinfo=UTC)
+
+
+def demo_settings(database_url: str, port: int = 8080, **overrides: object) -> Settings:
+    return load_settings(
+        http={"host": "127.0.0.1", "port": port},
+        database={"url": database_url},
+        scheduler={"tick_s": 2.0, "debounce_s": 0.2},
+        solar={"stale_after_s": 10.0},
+        sites=[
+            {"id": "site-depot", "name": "Depot", "grid_limit_a": 32.0},
+            {"id": "site-village", "name": "Village hall", "grid_limit_a": 25.0},
+        ],
+        chargers=[
+            {"id": "CP-1", "site_id": "site-depot"},
+            {"id": "CP-2", "site_id": "site-depot"},
+            {"id": "CP-3", "site_id": "site-village"},
+            {"id": "CP-4", "site_id": "site-village"},
+        ],
+        cooperatives=[
+            {
+                "id": "coop-sun",
+                "name": "Sun Valley Energy Cooperative",
+                "members": [{"id": "farm-alder", "name": "Alder farm"}, {"id": "farm-birch", "name": "Birch farm"}],
+            }
+        ],
+        parks=[
+            {
+                "id": "park-alder",
+                "member_id": "farm-alder",
+                "inverters": [{"id": f"inv-{i}", "rated_power_w": 5000.0} for i in (1, 2, 3)],
+            },
+            {
+                "id": "park-birch",
+                "member_id": "farm-birch",
+                "inverters": [{"id": f"inv-{i}", "rated_power_w": 4000.0} for i in (1, 2, 3)],
+            },
+        ],
+        id_tags=[{"id": DEMO_TAG, "status": "Accepted"}],
+        **overrides,
+    )
+
+
+def demo_arrivals(index: int) -> list[EVArrival]:
+    """A small, varied day: each charger sees EVs arrive at staggered times."""
+    offset = 300.0 * index
+    return [
+        EVArrival(
+            arrive_after_s=offset,
+            battery_wh=60_000.0 + 10_000.0 * index,
+            soc=0.2 + 0.05 * index,
+            target_soc=0.9,
+            max_power_w=11_000.0 if index % 2 == 0 else 7_400.0,
+            stay_s=4 * 3600.0,
+        ),
+        EVArrival(
+            arrive_after_s=offset + 5 * 3600.0,
+            battery_wh=50_000.0,
+            soc=0.3,
+            target_soc=0.8,
+            max_power_w=11_000.0,
+            stay_s=3 * 3600.0,
+        ),
+    ]
+
+
+def start_simulators(
+    platform: Platform, group: asyncio.TaskGroup, clock: SimClock
+) -> tuple[list[SimulatedChargePoint], list[SimulatedPark]]:
+    chargers = [
+        SimulatedChargePoint(
+            charger.id,
+            platform.ocpp_url,
+            clock=clock,
+            id_tag=DEMO_TAG,
+            meter_interval_s=60.0,
+            ev_plan=demo_arrivals(index),
+            seed=index,
+        )
+        for index, charger in enumerate(platform.settings.chargers)
+    ]
+    parks = [
+        SimulatedPark(
+            park.id,
+            [inv.id for inv in park.inverters],
+            mqtt_host=platform.mqtt_host,
+            mqtt_port=platform.mqtt_port,
+            clock=clock,
+            rated_power_w=park.inverters[0].rated_power_w,
+            prefix=platform.settings.mqtt.prefix,
+            publish_interval_s=1.0,
+        )
+        for park in platform.settings.parks
+    ]
+    for sim in chargers:
+        group.create_task(sim.run(), name=f"sim-{sim.id}")
+    for park in parks:
+        group.create_task(park.run(), name=f"sim-{park.park_id}")
+    return chargers, parks
+
+
+def status_line(platform: Platform, clock: SimClock, elapsed_s: float) -> str:
+    solar_w = platform.solar_power_w()
+    ev_w = platform.tally.ev_power_w()
+    green = min(solar_w, ev_w) / ev_w if ev_w > 0 else None
+    states = platform.central.states()
+    connected = sum(1 for s in states if s.connected)
+    charging = sum(1 for s in states for status in s.connectors.values() if status == "Charging")
+    share = f"{green:4.0%}" if green is not None else "  - "
+    return (
+        f"[{elapsed_s:5.0f}s sim {clock.now():%H:%M}Z] solar {solar_w / 1000:6.1f} kW | "
+        f"EVs {ev_w / 1000:6.1f} kW | green {share} | chargers {connected}/{len(states)} online, {charging} charging"
+    )
+
+
+async def _report(platform: Platform, clock: SimClock, out: TextIO, duration_s: float | None, stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while True:
+        await asyncio.sleep(1.0)
+        elapsed = loop.time() - started
+        print(status_line(platform, clock, elapsed), file=out, flush=True)
+        if duration_s is not None and elapsed >= duration_s:
+            stop.set()
+            return
+
+
+async def run_demo(
+    stop: asyncio.Event,
+    *,
+    duration_s: float | None = None,
+    speed: float = 60.0,
+    port: int = 8080,
+    out: TextIO = sys.stdout,
+) -> None:
+    with tempfile.TemporaryDirectory(prefix="coopgrid-demo-") as tmp:
+        settings = demo_settings(f"sqlite+aiosqlite:///{Path(tmp) / 'demo.db'}", port=port)
+        clock = SimClock(DEMO_START, speed=speed)
+
+        def extra(platform: Platform, group: asyncio.TaskGroup) -> None:
+            print(f"CoopGrid {platform.version} demo (simulated time x{speed:g})", file=out)
+            print(f"  REST API   {platform.http_url}/api/chargepoints", file=out)
+            print(f"  OCPP       {platform.ocpp_url}/{{charge_point_id}}", file=out)
+            print(f"  MQTT       mqtt://{platform.mqtt_host}:{platform.mqtt_port}", file=out)
+            print(f"  Metrics    {platform.http_url}/metrics", file=out, flush=True)
+            start_simulators(platform, group, clock)
+            group.create_task(_report(platform, clock, out, duration_s, stop), name="report")
+
+        await supervise(settings, stop, extra=extra)

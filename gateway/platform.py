@@ -1,0 +1,336 @@
+"""The composition root: builds every component from Settings and owns their lifetimes.
+
+`Platform` is an async context manager that opens the resources (broker,
+database, HTTP listener); `Platform.start(group)` puts its long-running tasks
+into the supervisor's TaskGroup. `supervise()` runs one TaskGroup until a stop
+event, so SIGINT/SIGTERM end everything cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import version as _dist_version
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from chargepoints.central import SUPPORTED_VERSIONS, CentralSystem
+from chargepoints.errors import ChargePointError
+from chargepoints.events import (
+    ChargerConnected,
+    ChargerDisconnected,
+    ConnectorStatusChanged,
+    MeterSample,
+    TransactionStarted,
+    TransactionStopped,
+)
+from chargepoints.ports import ChargerRecord, TransactionRecord
+from gateway.bus import Bus, embedded_broker
+from gateway.events import EventHub
+from gateway.http import create_app
+from gateway.metrics import Metrics
+from gateway.settings import Settings
+from gateway.storage import Store, open_store
+from smartgrid.allocation import Site
+from smartgrid.scheduler import ChargerSpec, Scheduler
+from solar.ingest import InverterSpec, ParkSpec, SolarIngest
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def package_version() -> str:
+    try:
+        return _dist_version("coopgrid")
+    except Exception:  # running from a source tree without installation
+        return "0+unknown"
+
+
+@dataclass(slots=True)
+class _LiveSession:
+    """Running totals of one transaction, for live EV power and its green share."""
+
+    charge_point_id: str
+    connector_id: int
+    last_energy_wh: float
+    power_w: float = 0.0
+    green_wh: float = 0.0
+
+
+@dataclass(slots=True)
+class GreenTally:
+    """Splits each session's energy into green and grid as it is metered.
+
+    Each energy increment is green in the proportion of the cooperative's live
+    solar power to the total EV power at that moment (min(1, solar / EV)).
+    """
+
+    live: dict[int, _LiveSession] = field(default_factory=dict)
+    finished: dict[int, float] = field(default_factory=dict)
+
+    def ev_power_w(self) -> float:
+        return sum(s.power_w for s in self.live.values())
+
+    def green_wh(self, transaction_id: int) -> float:
+        if transaction_id in self.live:
+            return self.live[transaction_id].green_wh
+        return self.finished.get(transaction_id, 0.0)
+
+    def start(self, event: TransactionStarted) -> None:
+        self.live[event.transaction_id] = _LiveSession(
+            event.charge_point_id, event.connector_id, event.meter_start_wh
+        )
+
+    def meter(self, event: MeterSample, solar_w: float) -> None:
+        session = self.live.get(event.transaction_id) if event.transaction_id is not None else None
+        if session is None:
+            return
+        if event.power_w is not None:
+            session.power_w = max(0.0, event.power_w)
+        if event.energy_wh is not None:
+            delta = event.energy_wh - session.last_energy_wh
+            if delta > 0:
+                ev_w = self.ev_power_w()
+                share = 1.0 if ev_w <= 0 else min(1.0, solar_w / ev_w)
+                session.green_wh += delta * share
+            session.last_energy_wh = event.energy_wh
+
+    def stop(self, event: TransactionStopped, solar_w: float) -> None:
+        session = self.live.pop(event.transaction_id, None)
+        if session is None:
+            return
+        delta = event.meter_stop_wh - session.last_energy_wh
+        if delta > 0:
+            ev_w = self.ev_power_w() + session.power_w
+            share = 1.0 if ev_w <= 0 else min(1.0, solar_w / ev_w)
+            session.green_wh += delta * share
+        self.finished[event.transaction_id] = session.green_wh
+
+
+class Platform:
+    def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self.settings = settings
+        self.version = package_version()
+        self.clock = clock
+        self.metrics = Metrics()
+        self.hub = EventHub()
+        self.tally = GreenTally()
+        self._stack = AsyncExitStack()
+        self.http_url = ""
+        self.mqtt_host = ""
+        self.mqtt_port = 0
+        # set in __aenter__
+        self.store: Store
+        self.bus: Bus
+        self.central: CentralSystem
+        self.solar: SolarIngest
+        self.scheduler: Scheduler
+
+    central_supported_versions = SUPPORTED_VERSIONS
+
+    @property
+    def ocpp_url(self) -> str:
+        return self.http_url.replace("http", "ws", 1) + "/ocpp"
+
+    # -- resources ------------------------------------------------------------
+    async def __aenter__(self) -> Platform:
+        try:
+            await self._open()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._stack.aclose()
+
+    async def _open(self) -> None:
+        settings = self.settings
+        if settings.mqtt.url:
+            self.mqtt_host, self.mqtt_port = settings.mqtt.host_port
+        else:
+            self.mqtt_host, self.mqtt_port = await self._stack.enter_async_context(embedded_broker())
+            log.info("embedded MQTT broker on mqtt://%s:%d", self.mqtt_host, self.mqtt_port)
+        self.store = await self._stack.enter_async_context(open_store(settings.database.url))
+        self.bus = Bus(
+            self.mqtt_host,
+            self.mqtt_port,
+            client_id=settings.mqtt.client_id,
+            max_backoff_s=settings.mqtt.reconnect_max_s,
+        )
+        self.central = CentralSystem(
+            self.store,
+            self.hub.publish,
+            self.clock,
+            unknown_chargers=settings.ocpp.unknown_chargers,
+            heartbeat_interval_s=settings.ocpp.heartbeat_interval_s,
+            response_timeout_s=settings.ocpp.response_timeout_s,
+        )
+        self.solar = SolarIngest(
+            parks={
+                park.id: ParkSpec(
+                    id=park.id,
+                    member_id=park.member_id,
+                    inverters={
+                        inv.id: InverterSpec(id=inv.id, rated_power_w=inv.rated_power_w, adapter=inv.adapter)
+                        for inv in park.inverters
+                    },
+                )
+                for park in settings.parks
+            },
+            publish=self.hub.publish,
+            clock=self.clock,
+            prefix=settings.mqtt.prefix,
+            stale_after_s=settings.solar.stale_after_s,
+        )
+        self.scheduler = Scheduler(
+            sites={
+                s.id: Site(id=s.id, grid_limit_a=s.grid_limit_a, base_load_a=s.base_load_a, voltage_v=s.voltage_v)
+                for s in settings.sites
+            },
+            chargers={
+                c.id: ChargerSpec(
+                    site_id=c.site_id, phases=c.phases, min_current_a=c.min_current_a, max_current_a=c.max_current_a
+                )
+                for c in settings.chargers
+            },
+            green_power_w=self.solar.total_power_w,
+            send_limit=self._send_limit,
+            publish_allocation=self._publish_allocation,
+            clock=time.monotonic,
+            debounce_s=settings.scheduler.debounce_s,
+            tick_s=settings.scheduler.tick_s,
+            min_change_a=settings.scheduler.min_change_a,
+        )
+        for charger in settings.chargers:
+            await self.central.register(ChargerRecord(id=charger.id, site_id=charger.site_id))
+        for tag in settings.id_tags:
+            await self.store.put_id_tag(tag.id, tag.status)
+        for topic_filter in self.solar.topic_filters:
+            self.bus.subscribe(topic_filter, self.solar.handle, qos=1)
+        self.hub.subscribe(self._on_event)
+        self.hub.subscribe(self.scheduler.on_event)
+
+        app = create_app(self)
+        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
+        await runner.setup()
+        self._stack.push_async_callback(runner.cleanup)
+        tcp = web.TCPSite(runner, settings.http.host, settings.http.port)
+        await tcp.start()
+        host, port = runner.addresses[0][:2]
+        self.http_url = f"http://{host}:{port}"
+        log.info("HTTP and OCPP on %s (OCPP: %s/{id})", self.http_url, self.ocpp_url)
+
+    # -- tasks ------------------------------------------------------------------
+    def start(self, group: asyncio.TaskGroup) -> None:
+        group.create_task(self.bus.run(), name="bus")
+        group.create_task(self.scheduler.run(), name="scheduler")
+        group.create_task(self._housekeeping(), name="housekeeping")
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            await self.solar.check_staleness()
+            self.metrics.solar_power_w.set(self.solar_power_w())
+            self.metrics.ev_power_w.set(self.tally.ev_power_w())
+            self.metrics.bus_reconnects.set(self.bus.reconnects)
+            for reason, count in self.solar.rejects.items():
+                self.metrics.solar_rejects.labels(reason=reason).set(count)
+
+    # -- ports handed to the domain ------------------------------------------------
+    async def _send_limit(
+        self, charge_point_id: str, connector_id: int, limit_a: float, transaction_id: int | None
+    ) -> None:
+        status = await self.central.set_current_limit(charge_point_id, connector_id, limit_a, transaction_id)
+        if status != "Accepted":
+            raise ChargePointError(f"{charge_point_id} answered SetChargingProfile with {status}")
+
+    async def _publish_allocation(self, site_id: str, allocation: dict[str, Any]) -> None:
+        self.bus.publish(f"{self.settings.mqtt.prefix}/sites/{site_id}/allocation", allocation, qos=1, retain=True)
+
+    # -- events to the outside --------------------------------------------------------
+    async def _on_event(self, event: object) -> None:
+        self.metrics.events.labels(type=type(event).__name__).inc()
+        prefix = self.settings.mqtt.prefix
+        if isinstance(event, ChargerConnected | ChargerDisconnected | ConnectorStatusChanged):
+            cp_id = event.charge_point_id
+            state = self.central.state(cp_id)
+            self.metrics.chargers_connected.set(sum(1 for s in self.central.states() if s.connected))
+            self.bus.publish(
+                f"{prefix}/chargers/{cp_id}/status",
+                {
+                    "charge_point_id": cp_id,
+                    "connected": self.central.is_connected(cp_id),
+                    "ocpp_version": state.ocpp_version,
+                    "connectors": {str(k): v for k, v in sorted(state.connectors.items())},
+                    "ts": event.ts.isoformat(),
+                },
+                qos=1,
+                retain=True,
+            )
+        elif isinstance(event, MeterSample):
+            self.tally.meter(event, self.solar_power_w())
+            self.bus.publish(
+                f"{prefix}/chargers/{event.charge_point_id}/meter",
+                {
+                    "charge_point_id": event.charge_point_id,
+                    "connector_id": event.connector_id,
+                    "transaction_id": event.transaction_id,
+                    "ts": event.ts.isoformat(),
+                    "energy_wh": event.energy_wh,
+                    "power_w": event.power_w,
+                    "current_a": event.current_a,
+                },
+            )
+        elif isinstance(event, TransactionStarted):
+            self.tally.start(event)
+        elif isinstance(event, TransactionStopped):
+            self.tally.stop(event, self.solar_power_w())
+
+    # -- views --------------------------------------------------------------------------
+    def solar_power_w(self) -> float:
+        power = self.solar.total_power_w()
+        return power if math.isfinite(power) else 0.0
+
+    def green_energy_wh(self, record: TransactionRecord) -> float:
+        return min(self.tally.green_wh(record.id), record.energy_wh)
+
+
+class _Stop(Exception):
+    pass
+
+
+async def _raise_when_set(event: asyncio.Event) -> None:
+    await event.wait()
+    raise _Stop
+
+
+async def supervise(
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    extra: Callable[[Platform, asyncio.TaskGroup], None] | None = None,
+) -> None:
+    """Run the platform (and `extra` tasks) in one TaskGroup until `stop` is set."""
+    async with Platform(settings) as platform:
+        try:
+            async with asyncio.TaskGroup() as group:
+                platform.start(group)
+                if extra is not None:
+                    extra(platform, group)
+                group.create_task(_raise_when_set(stop), name="stop")
+        except* _Stop:
+            pass

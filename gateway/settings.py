@@ -1,0 +1,209 @@
+"""Settings: a TOML file plus COOPGRID_* environment variables (nested with __).
+
+Environment variables override the file. Invalid configuration raises
+ConfigError with a message naming every offending field.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; the message names the fields."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class HttpSettings(_Model):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
+
+
+class MqttSettings(_Model):
+    url: str | None = Field(None, description="mqtt://host:port of an external broker; none = embedded")
+    prefix: str = "coopgrid"
+    client_id: str = "coopgrid"
+    reconnect_max_s: float = Field(30.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parsed = urlparse(value)
+        if parsed.scheme not in ("mqtt", "mqtts", "tcp") or not parsed.hostname:
+            raise ValueError("expected mqtt://HOST[:PORT]")
+        return value
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        assert self.url is not None
+        parsed = urlparse(self.url)
+        default = 8883 if parsed.scheme == "mqtts" else 1883
+        return parsed.hostname or "127.0.0.1", parsed.port or default
+
+
+class DatabaseSettings(_Model):
+    url: str = "sqlite+aiosqlite:///coopgrid.db"
+
+
+class OcppSettings(_Model):
+    unknown_chargers: Literal["accept", "pending", "reject"] = "accept"
+    strict_subprotocol: bool = False
+    heartbeat_interval_s: int = Field(300, gt=0)
+    response_timeout_s: float = Field(30.0, gt=0)
+
+
+class SchedulerSettings(_Model):
+    tick_s: float = Field(5.0, gt=0)
+    debounce_s: float = Field(0.2, ge=0)
+    min_change_a: float = Field(0.5, ge=0)
+
+
+class SolarSettings(_Model):
+    stale_after_s: float = Field(15.0, gt=0)
+
+
+class SiteConfig(_Model):
+    id: str
+    name: str = ""
+    grid_limit_a: float = Field(63.0, gt=0, description="grid connection limit per phase, A")
+    base_load_a: float = Field(0.0, ge=0)
+    voltage_v: float = Field(230.0, gt=0)
+
+
+class ChargerConfig(_Model):
+    id: str
+    site_id: str
+    connectors: int = Field(1, ge=1)
+    phases: Literal[1, 3] = 3
+    min_current_a: float = Field(6.0, gt=0)
+    max_current_a: float = Field(16.0, gt=0)
+    security_profile: Literal[0, 1, 2, 3] = 0
+    password: str | None = Field(None, min_length=16, max_length=40)
+
+    @model_validator(mode="after")
+    def _check_range(self) -> ChargerConfig:
+        if self.max_current_a < self.min_current_a:
+            raise ValueError("max_current_a must be >= min_current_a")
+        return self
+
+
+class InverterConfig(_Model):
+    id: str
+    rated_power_w: float = Field(gt=0)
+    adapter: str = "native"
+
+
+class ParkConfig(_Model):
+    id: str
+    member_id: str
+    name: str = ""
+    inverters: list[InverterConfig] = Field(default_factory=list)
+
+
+class MemberConfig(_Model):
+    id: str
+    name: str = ""
+
+
+class CooperativeConfig(_Model):
+    id: str
+    name: str = ""
+    members: list[MemberConfig] = Field(default_factory=list)
+
+
+class IdTagConfig(_Model):
+    id: str
+    status: Literal["Accepted", "Blocked", "Expired", "Invalid"] = "Accepted"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="COOPGRID_", env_nested_delimiter="__", extra="forbid")
+
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    ocpp: OcppSettings = Field(default_factory=OcppSettings)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    solar: SolarSettings = Field(default_factory=SolarSettings)
+    operator_token: str | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    sites: list[SiteConfig] = Field(default_factory=list)
+    chargers: list[ChargerConfig] = Field(default_factory=list)
+    parks: list[ParkConfig] = Field(default_factory=list)
+    cooperatives: list[CooperativeConfig] = Field(default_factory=list)
+    id_tags: list[IdTagConfig] = Field(default_factory=list)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment overrides the file (the file arrives as init kwargs).
+        return env_settings, init_settings
+
+    @model_validator(mode="after")
+    def _check_references(self) -> Settings:
+        problems: list[str] = []
+        site_ids = {site.id for site in self.sites}
+        for index, charger in enumerate(self.chargers):
+            if charger.site_id not in site_ids:
+                problems.append(f"chargers.{index}.site_id: unknown site {charger.site_id!r}")
+            if charger.security_profile in (1, 2) and not charger.password:
+                problems.append(f"chargers.{index}.password: security profile 1-2 needs a password")
+        member_ids = {m.id for coop in self.cooperatives for m in coop.members}
+        for index, park in enumerate(self.parks):
+            if member_ids and park.member_id not in member_ids:
+                problems.append(f"parks.{index}.member_id: unknown member {park.member_id!r}")
+        for name, items in (("sites", self.sites), ("chargers", self.chargers), ("parks", self.parks)):
+            ids = [item.id for item in items]
+            duplicates = sorted({i for i in ids if ids.count(i) > 1})
+            if duplicates:
+                problems.append(f"{name}: duplicate ids {duplicates}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+def _format(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"  {where}: {message}")
+    return "invalid configuration:\n" + "\n".join(lines)
+
+
+def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
+    """Read the TOML file (if any), apply COOPGRID_* variables, validate."""
+    data: dict[str, Any] = {}
+    if config_file is not None:
+        path = Path(config_file)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"configuration file not found: {path}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    data.update(overrides)
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(_format(exc)) from exc

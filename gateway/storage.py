@@ -1,0 +1,229 @@
+"""SQL storage (SQLAlchemy 2 async): the charge-point repository and queries for REST.
+
+`open_store(url)` is an async context manager: it creates the engine, brings
+the schema to the newest Alembic revision and disposes of the engine on exit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import Connection, event, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+from chargepoints.ports import ChargerRecord, TransactionRecord
+from gateway.db import ChargerRow, IdTagRow, TransactionRow, UnmatchedStopRow
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def _alembic_config(connection: Connection) -> AlembicConfig:
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def _upgrade(connection: Connection) -> None:
+    command.upgrade(_alembic_config(connection), "head")
+
+
+async def migrate(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        await connection.run_sync(_upgrade)
+
+
+def _charger(row: ChargerRow) -> ChargerRecord:
+    return ChargerRecord(
+        id=row.id,
+        registration=row.registration,
+        ocpp_version=row.ocpp_version,
+        vendor=row.vendor,
+        model=row.model,
+        serial_number=row.serial_number,
+        firmware_version=row.firmware_version,
+        site_id=row.site_id,
+        last_seen=row.last_seen,
+    )
+
+
+def _transaction(row: TransactionRow) -> TransactionRecord:
+    return TransactionRecord(
+        id=row.id,
+        charge_point_id=row.charge_point_id,
+        connector_id=row.connector_id,
+        id_tag=row.id_tag,
+        meter_start_wh=row.meter_start_wh,
+        start_ts=row.start_ts,
+        meter_last_wh=row.meter_last_wh,
+        meter_stop_wh=row.meter_stop_wh,
+        stop_ts=row.stop_ts,
+        stop_reason=row.stop_reason,
+    )
+
+
+class Store:
+    """Implements chargepoints.ports.ChargePointRepository on SQL."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._session = async_sessionmaker(engine, expire_on_commit=False)
+
+    # -- chargers ---------------------------------------------------------------
+    async def get_charger(self, charge_point_id: str) -> ChargerRecord | None:
+        async with self._session() as session:
+            row = await session.get(ChargerRow, charge_point_id)
+            return _charger(row) if row else None
+
+    async def save_charger(self, record: ChargerRecord) -> None:
+        async with self._session.begin() as session:
+            row = await session.get(ChargerRow, record.id)
+            if row is None:
+                row = ChargerRow(id=record.id)
+                session.add(row)
+            row.registration = record.registration
+            row.ocpp_version = record.ocpp_version
+            row.vendor = record.vendor
+            row.model = record.model
+            row.serial_number = record.serial_number
+            row.firmware_version = record.firmware_version
+            row.site_id = record.site_id
+            row.last_seen = record.last_seen
+
+    async def list_chargers(self) -> list[ChargerRecord]:
+        async with self._session() as session:
+            rows = (await session.scalars(select(ChargerRow).order_by(ChargerRow.id))).all()
+            return [_charger(row) for row in rows]
+
+    # -- transactions ---------------------------------------------------------------
+    async def start_transaction(
+        self, charge_point_id: str, connector_id: int, id_tag: str, meter_start_wh: float, ts: datetime
+    ) -> tuple[TransactionRecord, bool]:
+        same = select(TransactionRow).where(
+            TransactionRow.charge_point_id == charge_point_id,
+            TransactionRow.connector_id == connector_id,
+            TransactionRow.start_ts == ts,
+            TransactionRow.meter_start_wh == meter_start_wh,
+        )
+        async with self._session() as session:
+            existing = (await session.scalars(same)).first()
+            if existing is not None:
+                return _transaction(existing), False
+            if await session.get(ChargerRow, charge_point_id) is None:
+                session.add(ChargerRow(id=charge_point_id, registration="Accepted"))
+            row = TransactionRow(
+                charge_point_id=charge_point_id,
+                connector_id=connector_id,
+                id_tag=id_tag,
+                meter_start_wh=meter_start_wh,
+                start_ts=ts,
+            )
+            session.add(row)
+            try:
+                await session.commit()
+            except IntegrityError:  # raced with an identical start
+                await session.rollback()
+                return _transaction((await session.scalars(same)).one()), False
+            return _transaction(row), True
+
+    async def stop_transaction(
+        self, charge_point_id: str, transaction_id: int, meter_stop_wh: float, ts: datetime, reason: str
+    ) -> tuple[TransactionRecord | None, bool]:
+        async with self._session.begin() as session:
+            row = await session.get(TransactionRow, transaction_id)
+            if row is None or row.charge_point_id != charge_point_id:
+                session.add(
+                    UnmatchedStopRow(
+                        charge_point_id=charge_point_id,
+                        transaction_id=transaction_id,
+                        meter_stop_wh=meter_stop_wh,
+                        stop_ts=ts,
+                        reason=reason,
+                    )
+                )
+                return None, False
+            if row.stop_ts is not None:  # a resent stop: same answer, no change
+                return _transaction(row), False
+            row.meter_stop_wh = meter_stop_wh
+            row.stop_ts = ts
+            row.stop_reason = reason
+            return _transaction(row), True
+
+    async def record_meter(self, transaction_id: int, energy_wh: float) -> None:
+        async with self._session.begin() as session:
+            row = await session.get(TransactionRow, transaction_id)
+            if row is not None and row.stop_ts is None:
+                row.meter_last_wh = energy_wh
+
+    async def get_transaction(self, transaction_id: int) -> TransactionRecord | None:
+        async with self._session() as session:
+            row = await session.get(TransactionRow, transaction_id)
+            return _transaction(row) if row else None
+
+    async def list_transactions(
+        self, *, active: bool | None = None, charge_point_id: str | None = None, limit: int = 1000
+    ) -> list[TransactionRecord]:
+        query = select(TransactionRow).order_by(TransactionRow.id.desc()).limit(limit)
+        if active is True:
+            query = query.where(TransactionRow.stop_ts.is_(None))
+        elif active is False:
+            query = query.where(TransactionRow.stop_ts.is_not(None))
+        if charge_point_id is not None:
+            query = query.where(TransactionRow.charge_point_id == charge_point_id)
+        async with self._session() as session:
+            return [_transaction(row) for row in (await session.scalars(query)).all()]
+
+    async def count_unmatched_stops(self) -> int:
+        async with self._session() as session:
+            return len((await session.scalars(select(UnmatchedStopRow.id))).all())
+
+    # -- id tags ------------------------------------------------------------------
+    async def put_id_tag(
+        self, id_tag: str, status: str, expiry_date: datetime | None = None, parent_id_tag: str | None = None
+    ) -> None:
+        async with self._session.begin() as session:
+            row = await session.get(IdTagRow, id_tag)
+            if row is None:
+                row = IdTagRow(id_tag=id_tag)
+                session.add(row)
+            row.status = status
+            row.expiry_date = expiry_date
+            row.parent_id_tag = parent_id_tag
+
+    async def id_tag_status(self, id_tag: str, now: datetime) -> str:
+        async with self._session() as session:
+            row = await session.get(IdTagRow, id_tag)
+        if row is None:
+            return "Invalid"
+        if row.status == "Accepted" and row.expiry_date is not None and row.expiry_date <= now:
+            return "Expired"
+        return row.status
+
+
+def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+@asynccontextmanager
+async def open_store(url: str) -> AsyncIterator[Store]:
+    """Open the database at `url`, migrate it to the newest schema, and close it on exit."""
+    if url.startswith("sqlite") and ":///" in url and ":memory:" not in url:
+        Path(url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    try:
+        await migrate(engine)
+        yield Store(engine)
+    finally:
+        await engine.dispose()
