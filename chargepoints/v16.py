@@ -80,12 +80,12 @@ class Session16(_LibChargePoint):
     # -- receive loop -------------------------------------------------------
     async def run(self) -> None:
         """Serve frames until the connection ends."""
-        while True:
-            try:
+        try:
+            while True:
                 frame = await self._connection.recv()
-            except ConnectionEnded:
-                return
-            await self.route_message(frame)
+                await self.route_message(frame)
+        except ConnectionEnded:
+            return
 
     async def route_message(self, raw_msg: str) -> None:
         try:
