@@ -35,17 +35,14 @@ log = logging.getLogger(__name__)
 
 
 class _QuietLibLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """The ocpp library logs every frame at INFO and every bad frame from a
-    charger with a traceback at ERROR. A charger's mistake is not our error:
-    frames go to DEBUG, charger mistakes to WARNING without a traceback."""
+    """The ocpp library logs every frame at INFO and a charger's stray answer
+    at ERROR. Frames go to DEBUG and a charger's mistake to WARNING; a handler
+    of ours that fails still logs its traceback at ERROR (that is our bug)."""
 
     def info(self, msg: object, *args: Any, **kwargs: Any) -> None:
         self.logger.debug(msg, *args)
 
     def error(self, msg: object, *args: Any, **kwargs: Any) -> None:
-        self.logger.warning(msg, *args)
-
-    def exception(self, msg: object, *args: Any, exc_info: Any = True, **kwargs: Any) -> None:
         self.logger.warning(msg, *args)
 
 
@@ -95,11 +92,22 @@ class Session16(_LibChargePoint):
             # the message's unique id when one can be read, else "-1".
             await self._send(_error_frame(raw_msg, error))
             return
-        if msg.message_type_id == MessageType.Call:
-            self._central.touch(self.id)
-            await super().route_message(raw_msg)
-        else:
+        if msg.message_type_id != MessageType.Call:
             self._response_queue.put_nowait(msg)
+            return
+        self._central.touch(self.id)
+        if msg.action not in self.route_map:
+            # OCPP-J 4.2.3: an action we do not know is NotImplemented; one the
+            # protocol has but we do not handle is NotSupported.
+            known = msg.action in _ACTIONS
+            code = "NotSupported" if known else "NotImplemented"
+            text = f"{msg.action} is not supported" if known else f"unknown action {msg.action!r}"
+            await self._send(CallError(msg.unique_id, code, text, {}).to_json())
+            return
+        try:
+            await self._handle_call(msg)
+        except OCPPError as error:
+            await self._send(_call_error(msg.unique_id, error))
 
     # -- CSMS-initiated calls -------------------------------------------------
     async def call_raw(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -183,6 +191,21 @@ class Session16(_LibChargePoint):
         return call_result.MeterValues()
 
 
+_ACTIONS = frozenset(action.value for action in Action)
+# The ocpp library uses OCPP 2.0.1's spelling of two error codes; OCPP 1.6J
+# (and its errata) keeps the original ones.
+_CODES_16 = {
+    "FormatViolation": "FormationViolation",
+    "OccurrenceConstraintViolation": "OccurenceConstraintViolation",
+}
+
+
+def _call_error(unique_id: str, error: OCPPError) -> str:
+    cause = error.details.get("cause") if isinstance(error.details, dict) else None
+    code = _CODES_16.get(error.code, error.code)
+    return CallError(unique_id, code, error.description, {"cause": str(cause)} if cause else {}).to_json()
+
+
 def _error_frame(raw: str, error: OCPPError) -> str:
     unique_id = "-1"
     try:
@@ -191,6 +214,5 @@ def _error_frame(raw: str, error: OCPPError) -> str:
             unique_id = decoded[1]
     except (ValueError, TypeError):
         pass
-    cause = error.details.get("cause") if isinstance(error.details, dict) else None
-    return CallError(unique_id, error.code, error.description, {"cause": cause} if cause else {}).to_json()
+    return _call_error(unique_id, error)
 

@@ -1,0 +1,5 @@
+"""Shared fixtures. Service fixtures start their own processes on free loopback ports."""
+
+from __future__ import annotations
+
+pytest_plugins: list[str] = []
