@@ -82,7 +82,7 @@ class CentralSystem:
         self.state(charge_point_id).last_seen = self.now()
 
     async def register(self, record: ChargerRecord) -> None:
-        """Make a charger known (from configuration or REST)."""
+        """Make a charger known (from configuration or REST), or reload its changed record."""
         existing = await self._repo.get_charger(record.id)
         if existing is None:
             await self._repo.save_charger(record)

@@ -130,7 +130,9 @@ class Session16(_LibChargePoint):
 
     # -- handlers -------------------------------------------------------------
     @on(Action.boot_notification)
-    async def on_boot_notification(self, charge_point_vendor: str, charge_point_model: str, **extra: Any) -> Any:
+    async def on_boot_notification(
+        self, charge_point_vendor: str, charge_point_model: str, **extra: Any
+    ) -> Any:
         status, interval = await self._central.boot(
             self.id,
             self.ocpp_version,
@@ -139,7 +141,9 @@ class Session16(_LibChargePoint):
             serial_number=extra.get("charge_point_serial_number"),
             firmware_version=extra.get("firmware_version"),
         )
-        return call_result.BootNotification(current_time=iso(self._central.now()), interval=interval, status=status)
+        return call_result.BootNotification(
+            current_time=iso(self._central.now()), interval=interval, status=status
+        )
 
     @on(Action.heartbeat)
     async def on_heartbeat(self) -> Any:
@@ -182,7 +186,9 @@ class Session16(_LibChargePoint):
         return call_result.StopTransaction(id_tag_info={"status": await self._central.authorize(id_tag)})
 
     @on(Action.meter_values)
-    async def on_meter_values(self, connector_id: int, meter_value: list[dict[str, Any]], **extra: Any) -> Any:
+    async def on_meter_values(
+        self, connector_id: int, meter_value: list[dict[str, Any]], **extra: Any
+    ) -> Any:
         transaction_id = extra.get("transaction_id")
         for value in meter_value:
             ts = parse_ts(value.get("timestamp"), self._central.now())
@@ -215,4 +221,3 @@ def _error_frame(raw: str, error: OCPPError) -> str:
     except (ValueError, TypeError):
         pass
     return _call_error(unique_id, error)
-

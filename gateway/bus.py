@@ -87,7 +87,9 @@ class Bus:
         """Register a handler; (re)subscribed on every connection."""
         self._handlers.append((topic_filter, qos, handler))
 
-    def publish(self, topic: str, payload: bytes | str | dict[str, Any], *, qos: int = 0, retain: bool = False) -> None:
+    def publish(
+        self, topic: str, payload: bytes | str | dict[str, Any], *, qos: int = 0, retain: bool = False
+    ) -> None:
         if isinstance(payload, dict):
             payload = json.dumps(payload, separators=(",", ":"), default=str)
         if isinstance(payload, str):
@@ -152,9 +154,6 @@ class Bus:
                         await handler(topic, payload)
                     except Exception:
                         log.exception("bus: handler for %s failed on %s", topic_filter, topic)
-
-    async def wait_connected(self, timeout: float = 10.0) -> None:
-        await asyncio.wait_for(self.connected.wait(), timeout)
 
 
 __all__ = ["Bus", "embedded_broker", "free_port"]

@@ -74,16 +74,24 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", help="everything embedded, with simulated chargers and solar parks")
-    demo.add_argument("--duration", type=float, default=None, help="stop after this many seconds (default: run)")
-    demo.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second (default 60)")
+    demo.add_argument(
+        "--duration", type=float, default=None, help="stop after this many seconds (default: run)"
+    )
+    demo.add_argument(
+        "--speed", type=float, default=60.0, help="simulated seconds per real second (default 60)"
+    )
     demo.add_argument("--port", type=int, default=8080, help="HTTP/OCPP port (0 = a free one; default 8080)")
     demo.add_argument("--log-level", default="WARNING")
 
     serve = commands.add_parser("serve", help="run the platform")
-    serve.add_argument("--config", type=Path, default=None, help="TOML file (COOPGRID_* variables override it)")
+    serve.add_argument(
+        "--config", type=Path, default=None, help="TOML file (COOPGRID_* variables override it)"
+    )
     serve.add_argument("--log-level", default=None)
 
-    commands.add_parser("simulate", help="hardware simulators: chargers | inverters | scenario", add_help=False)
+    commands.add_parser(
+        "simulate", help="hardware simulators: chargers | inverters | scenario", add_help=False
+    )
     return parser
 
 

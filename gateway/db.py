@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, Float, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -20,15 +20,11 @@ class UtcDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime")
-        from datetime import UTC
-
         return value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
         if value is None:
             return None
-        from datetime import UTC
-
         return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
@@ -48,6 +44,8 @@ class ChargerRow(Base):
     firmware_version: Mapped[str | None] = mapped_column(String(64))
     site_id: Mapped[str | None] = mapped_column(String(64))
     last_seen: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    security_profile: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    password_hash: Mapped[str | None] = mapped_column(String(200))
 
 
 class TransactionRow(Base):
@@ -93,3 +91,4 @@ class IdTagRow(Base):
     status: Mapped[str] = mapped_column(String(16), default="Accepted")
     expiry_date: Mapped[datetime | None] = mapped_column(UtcDateTime())
     parent_id_tag: Mapped[str | None] = mapped_column(String(64))
+    type: Mapped[str | None] = mapped_column(String(32))

@@ -15,11 +15,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from gateway.platform import Platform, supervise
-from gateway.settings import Settings, load_settings
 from simulators.chargepoint import EVArrival, SimulatedChargePoint
 from simulators.clock import SimClock
 from simulators.inverter import SimulatedPark
+
+from gateway.platform import Platform, supervise
+from gateway.settings import Settings, load_settings
 
 DEMO_TAG = "DEMO-TAG"
 # A clear late-morning in the bundled Greensboro TMY year (timestamps in UTC).
@@ -46,7 +47,10 @@ def demo_settings(database_url: str, port: int = 8080, **overrides: object) -> S
             {
                 "id": "coop-sun",
                 "name": "Sun Valley Energy Cooperative",
-                "members": [{"id": "farm-alder", "name": "Alder farm"}, {"id": "farm-birch", "name": "Birch farm"}],
+                "members": [
+                    {"id": "farm-alder", "name": "Alder farm"},
+                    {"id": "farm-birch", "name": "Birch farm"},
+                ],
             }
         ],
         parks=[
@@ -134,11 +138,14 @@ def status_line(platform: Platform, clock: SimClock, elapsed_s: float) -> str:
     share = f"{green:4.0%}" if green is not None else "  - "
     return (
         f"[{elapsed_s:5.0f}s sim {clock.now():%H:%M}Z] solar {solar_w / 1000:6.1f} kW | "
-        f"EVs {ev_w / 1000:6.1f} kW | green {share} | chargers {connected}/{len(states)} online, {charging} charging"
+        f"EVs {ev_w / 1000:6.1f} kW | green {share} | "
+        f"chargers {connected}/{len(states)} online, {charging} charging"
     )
 
 
-async def _report(platform: Platform, clock: SimClock, out: TextIO, duration_s: float | None, stop: asyncio.Event) -> None:
+async def _report(
+    platform: Platform, clock: SimClock, out: TextIO, duration_s: float | None, stop: asyncio.Event
+) -> None:
     loop = asyncio.get_running_loop()
     started = loop.time()
     while True:

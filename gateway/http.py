@@ -11,14 +11,16 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import WSMsgType, web
 from ocpp.exceptions import OCPPError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chargepoints.errors import CallFailed, CallTimeout, ConnectionEnded, NotConnected, UnknownChargePoint
-from chargepoints.ports import TransactionRecord
+from chargepoints.ports import ChargerRecord, TransactionRecord
+from gateway.auth import hash_secret, parse_basic_auth, verify_secret
 
 if TYPE_CHECKING:
     from gateway.platform import Platform
@@ -76,16 +78,66 @@ def choose_subprotocol(offered_header: str | None, supported: tuple[str, ...], s
     return None
 
 
+def _peer_common_name(request: web.Request) -> str | None:
+    transport = request.transport
+    cert = transport.get_extra_info("peercert") if transport is not None else None
+    if not cert:
+        return None
+    for rdn in cert.get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                return str(value)
+    return None
+
+
+async def check_charger_credentials(request: web.Request, charge_point_id: str) -> web.Response | None:
+    """Enforce the charger's security profile before the WebSocket upgrade.
+
+    Profile 1: HTTP Basic (user = charger id); 2: the same over TLS; 3: a TLS
+    client certificate whose CN is the charger id. None when allowed.
+    """
+    platform = request.app[PLATFORM]
+    credentials = await platform.store.get_credentials(charge_point_id)
+    profile, password_hash = credentials if credentials else (0, None)
+    if profile == 0:
+        return None
+    if profile >= 2 and not request.secure:
+        return error(403, "TlsRequired", f"security profile {profile} requires wss://")
+    if profile == 3:
+        if _peer_common_name(request) != charge_point_id:
+            return error(
+                401, "Unauthorized", "a client certificate with CN = the charge point id is required"
+            )
+        return None
+    given = parse_basic_auth(request.headers.get("Authorization"))
+    if (
+        given is None
+        or given[0] != charge_point_id
+        or not password_hash
+        or not verify_secret(given[1], password_hash)
+    ):
+        response = error(401, "Unauthorized", "HTTP Basic credentials of this charge point are required")
+        response.headers["WWW-Authenticate"] = 'Basic realm="coopgrid-ocpp", charset="UTF-8"'
+        return response
+    return None
+
+
 async def ocpp_endpoint(request: web.Request) -> web.StreamResponse:
     platform = request.app[PLATFORM]
     charge_point_id = request.match_info["charge_point_id"]
+    refused = await check_charger_credentials(request, charge_point_id)
+    if refused is not None:
+        log.warning("refused %s: %s", charge_point_id, refused.text)
+        return refused
     header = request.headers.get("Sec-WebSocket-Protocol")
     chosen = choose_subprotocol(
         header, platform.central_supported_versions, platform.settings.ocpp.strict_subprotocol
     )
     if chosen is None:
         log.warning("refused %s: offered subprotocols %r", charge_point_id, header)
-        return error(400, "UnsupportedSubprotocol", f"offered {header!r}; we speak {sorted(OCPP_SUBPROTOCOLS)}")
+        return error(
+            400, "UnsupportedSubprotocol", f"offered {header!r}; we speak {sorted(OCPP_SUBPROTOCOLS)}"
+        )
     ws = web.WebSocketResponse(protocols=(chosen,) if header else (), autoping=True, max_msg_size=65536)
     await ws.prepare(request)
     log.info("charger %s connected (%s)", charge_point_id, OCPP_SUBPROTOCOLS[chosen])
@@ -163,6 +215,124 @@ async def ocpp_action(request: web.Request) -> web.Response:
         cause = exc.details.get("cause") if isinstance(exc.details, dict) else None
         return error(422, exc.code, str(cause or exc.description))
     return web.json_response(answer)
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ChargerCreate(_Body):
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:*+|@-]+$")
+    security_profile: int = Field(0, ge=0, le=3)
+    password: str | None = Field(None, min_length=16, max_length=40)
+    site_id: str | None = None
+
+
+class ChargerUpdate(_Body):
+    security_profile: int | None = Field(None, ge=0, le=3)
+    password: str | None = Field(None, min_length=16, max_length=40)
+    site_id: str | None = None
+    registration: str | None = Field(None, pattern="^(Accepted|Pending|Rejected)$")
+
+
+class IdTagBody(_Body):
+    status: str = Field(pattern="^(Accepted|Blocked|Expired|Invalid)$")
+    expiry_date: datetime | None = None
+    group_id: str | None = Field(None, max_length=64)
+    type: str | None = Field(None, max_length=32)
+
+
+async def _body(request: web.Request, model: type[_M]) -> _M:
+    try:
+        data = await request.json()
+    except json.JSONDecodeError:
+        raise _unprocessable("InvalidJson", "the body must be JSON") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise _unprocessable("InvalidBody", f"{where}: {first['msg']}") from None
+
+
+def _unprocessable(code: str, message: str) -> web.HTTPUnprocessableEntity:
+    return web.HTTPUnprocessableEntity(
+        text=json.dumps({"error": {"code": code, "message": message}}), content_type="application/json"
+    )
+
+
+def _check_profile(profile: int, password: str | None, had_password: bool) -> None:
+    if profile in (1, 2) and not (password or had_password):
+        raise _unprocessable(
+            "PasswordRequired", "security profiles 1 and 2 need a password (16-40 characters)"
+        )
+
+
+async def create_chargepoint(request: web.Request) -> web.Response:
+    platform = request.app[PLATFORM]
+    body = await _body(request, ChargerCreate)
+    if await platform.store.get_charger(body.id) is not None:
+        return error(409, "Exists", f"charge point {body.id!r} is already registered")
+    _check_profile(body.security_profile, body.password, False)
+    await platform.central.register(ChargerRecord(id=body.id, site_id=body.site_id))
+    await platform.store.set_credentials(
+        body.id, body.security_profile, hash_secret(body.password) if body.password else None
+    )
+    return web.json_response(charger_view(platform, body.id), status=201)
+
+
+async def update_chargepoint(request: web.Request) -> web.Response:
+    platform = request.app[PLATFORM]
+    charge_point_id = request.match_info["charge_point_id"]
+    body = await _body(request, ChargerUpdate)
+    record = await platform.store.get_charger(charge_point_id)
+    credentials = await platform.store.get_credentials(charge_point_id)
+    if record is None or credentials is None:
+        return error(404, "NotFound", f"no charge point {charge_point_id!r}")
+    profile = body.security_profile if body.security_profile is not None else credentials[0]
+    _check_profile(profile, body.password, credentials[1] is not None)
+    if body.site_id is not None:
+        record.site_id = body.site_id
+    if body.registration is not None:
+        record.registration = body.registration
+    await platform.store.save_charger(record)
+    await platform.central.register(record)
+    password_hash = hash_secret(body.password) if body.password else credentials[1]
+    await platform.store.set_credentials(charge_point_id, profile, password_hash)
+    return web.json_response(charger_view(platform, charge_point_id))
+
+
+async def put_id_tag(request: web.Request) -> web.Response:
+    platform = request.app[PLATFORM]
+    id_tag = request.match_info["id_tag"]
+    if not 0 < len(id_tag) <= 64:
+        return error(422, "InvalidIdTag", "an id tag has 1 to 64 characters")
+    body = await _body(request, IdTagBody)
+    expiry = body.expiry_date
+    if expiry is not None and expiry.tzinfo is None:
+        expiry = expiry.replace(tzinfo=UTC)
+    created = await platform.store.put_id_tag(id_tag, body.status, expiry, body.group_id, body.type)
+    return web.json_response(await platform.store.get_id_tag(id_tag), status=201 if created else 200)
+
+
+async def get_id_tag(request: web.Request) -> web.Response:
+    tag = await request.app[PLATFORM].store.get_id_tag(request.match_info["id_tag"])
+    if tag is None:
+        return error(404, "NotFound", "no such id tag")
+    return web.json_response(tag)
+
+
+async def list_id_tags(request: web.Request) -> web.Response:
+    return web.json_response(await request.app[PLATFORM].store.list_id_tags())
+
+
+async def delete_id_tag(request: web.Request) -> web.Response:
+    if not await request.app[PLATFORM].store.delete_id_tag(request.match_info["id_tag"]):
+        return error(404, "NotFound", "no such id tag")
+    return web.Response(status=204)
 
 
 def session_view(platform: Platform, record: TransactionRecord) -> dict[str, Any]:
@@ -256,7 +426,13 @@ def create_app(platform: Platform) -> web.Application:
     app[PLATFORM] = platform
     app.router.add_get("/ocpp/{charge_point_id}", ocpp_endpoint)
     app.router.add_get("/api/chargepoints", list_chargepoints)
+    app.router.add_post("/api/chargepoints", create_chargepoint)
     app.router.add_get("/api/chargepoints/{charge_point_id}", get_chargepoint)
+    app.router.add_patch("/api/chargepoints/{charge_point_id}", update_chargepoint)
+    app.router.add_get("/api/id-tags", list_id_tags)
+    app.router.add_put("/api/id-tags/{id_tag}", put_id_tag)
+    app.router.add_get("/api/id-tags/{id_tag}", get_id_tag)
+    app.router.add_delete("/api/id-tags/{id_tag}", delete_id_tag)
     app.router.add_post("/api/chargepoints/{charge_point_id}/ocpp/{action}", ocpp_action)
     app.router.add_get("/api/sessions", list_sessions)
     app.router.add_get("/api/sessions/{session_id}", get_session)

@@ -9,7 +9,9 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.chargers_connected = Gauge(
-            "coopgrid_chargers_connected", "Charge points with an open OCPP connection", registry=self.registry
+            "coopgrid_chargers_connected",
+            "Charge points with an open OCPP connection",
+            registry=self.registry,
         )
         self.events = Counter(
             "coopgrid_events_total", "Domain events by type", ["type"], registry=self.registry

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import ssl
 import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
@@ -21,6 +22,9 @@ from types import TracebackType
 from typing import Any
 
 from aiohttp import web
+from smartgrid.allocation import Site
+from smartgrid.scheduler import ChargerSpec, Scheduler
+from solar.ingest import InverterSpec, ParkSpec, SolarIngest
 
 from chargepoints.central import SUPPORTED_VERSIONS, CentralSystem
 from chargepoints.errors import ChargePointError
@@ -33,15 +37,13 @@ from chargepoints.events import (
     TransactionStopped,
 )
 from chargepoints.ports import ChargerRecord, TransactionRecord
+from gateway.auth import hash_secret
 from gateway.bus import Bus, embedded_broker
 from gateway.events import EventHub
 from gateway.http import create_app
 from gateway.metrics import Metrics
 from gateway.settings import Settings
 from gateway.storage import Store, open_store
-from smartgrid.allocation import Site
-from smartgrid.scheduler import ChargerSpec, Scheduler
-from solar.ingest import InverterSpec, ParkSpec, SolarIngest
 
 log = logging.getLogger(__name__)
 
@@ -198,12 +200,17 @@ class Platform:
         )
         self.scheduler = Scheduler(
             sites={
-                s.id: Site(id=s.id, grid_limit_a=s.grid_limit_a, base_load_a=s.base_load_a, voltage_v=s.voltage_v)
+                s.id: Site(
+                    id=s.id, grid_limit_a=s.grid_limit_a, base_load_a=s.base_load_a, voltage_v=s.voltage_v
+                )
                 for s in settings.sites
             },
             chargers={
                 c.id: ChargerSpec(
-                    site_id=c.site_id, phases=c.phases, min_current_a=c.min_current_a, max_current_a=c.max_current_a
+                    site_id=c.site_id,
+                    phases=c.phases,
+                    min_current_a=c.min_current_a,
+                    max_current_a=c.max_current_a,
                 )
                 for c in settings.chargers
             },
@@ -217,6 +224,11 @@ class Platform:
         )
         for charger in settings.chargers:
             await self.central.register(ChargerRecord(id=charger.id, site_id=charger.site_id))
+            await self.store.set_credentials(
+                charger.id,
+                charger.security_profile,
+                hash_secret(charger.password) if charger.password else None,
+            )
         for tag in settings.id_tags:
             await self.store.put_id_tag(tag.id, tag.status)
         for topic_filter in self.solar.topic_filters:
@@ -228,11 +240,27 @@ class Platform:
         runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
         await runner.setup()
         self._stack.push_async_callback(runner.cleanup)
-        tcp = web.TCPSite(runner, settings.http.host, settings.http.port)
+        ssl_context = self._ssl_context()
+        tcp = web.TCPSite(runner, settings.http.host, settings.http.port, ssl_context=ssl_context)
         await tcp.start()
         host, port = runner.addresses[0][:2]
-        self.http_url = f"http://{host}:{port}"
+        self.http_url = f"{'https' if ssl_context else 'http'}://{host}:{port}"
         log.info("HTTP and OCPP on %s (OCPP: %s/{id})", self.http_url, self.ocpp_url)
+
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        """TLS for wss:// (profile 2) and, with a client CA, client certificates (profile 3)."""
+        http = self.settings.http
+        if http.tls_cert is None:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(http.tls_cert, http.tls_key)
+        if http.tls_client_ca is not None:
+            context.load_verify_locations(http.tls_client_ca)
+            # Optional at the TLS layer: profile 1-2 chargers share the port;
+            # the OCPP endpoint demands the certificate for profile 3 chargers.
+            context.verify_mode = ssl.CERT_OPTIONAL
+        return context
 
     # -- tasks ------------------------------------------------------------------
     def start(self, group: asyncio.TaskGroup) -> None:
@@ -259,7 +287,9 @@ class Platform:
             raise ChargePointError(f"{charge_point_id} answered SetChargingProfile with {status}")
 
     async def _publish_allocation(self, site_id: str, allocation: dict[str, Any]) -> None:
-        self.bus.publish(f"{self.settings.mqtt.prefix}/sites/{site_id}/allocation", allocation, qos=1, retain=True)
+        self.bus.publish(
+            f"{self.settings.mqtt.prefix}/sites/{site_id}/allocation", allocation, qos=1, retain=True
+        )
 
     # -- events to the outside --------------------------------------------------------
     async def _on_event(self, event: object) -> None:

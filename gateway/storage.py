@@ -53,6 +53,16 @@ def _charger(row: ChargerRow) -> ChargerRecord:
     )
 
 
+def _id_tag(row: IdTagRow) -> dict[str, object]:
+    return {
+        "id_tag": row.id_tag,
+        "status": row.status,
+        "expiry_date": row.expiry_date.isoformat().replace("+00:00", "Z") if row.expiry_date else None,
+        "group_id": row.parent_id_tag,
+        "type": row.type,
+    }
+
+
 def _transaction(row: TransactionRow) -> TransactionRecord:
     return TransactionRecord(
         id=row.id,
@@ -95,6 +105,23 @@ class Store:
             row.firmware_version = record.firmware_version
             row.site_id = record.site_id
             row.last_seen = record.last_seen
+
+    async def set_credentials(
+        self, charge_point_id: str, security_profile: int, password_hash: str | None
+    ) -> None:
+        async with self._session.begin() as session:
+            row = await session.get(ChargerRow, charge_point_id)
+            if row is None:
+                row = ChargerRow(id=charge_point_id, registration="Accepted")
+                session.add(row)
+            row.security_profile = security_profile
+            row.password_hash = password_hash
+
+    async def get_credentials(self, charge_point_id: str) -> tuple[int, str | None] | None:
+        """(security profile, password hash) of a registered charger, None when unknown."""
+        async with self._session() as session:
+            row = await session.get(ChargerRow, charge_point_id)
+            return (row.security_profile, row.password_hash) if row else None
 
     async def list_chargers(self) -> list[ChargerRecord]:
         async with self._session() as session:
@@ -185,16 +212,43 @@ class Store:
 
     # -- id tags ------------------------------------------------------------------
     async def put_id_tag(
-        self, id_tag: str, status: str, expiry_date: datetime | None = None, parent_id_tag: str | None = None
-    ) -> None:
+        self,
+        id_tag: str,
+        status: str,
+        expiry_date: datetime | None = None,
+        parent_id_tag: str | None = None,
+        type_: str | None = None,
+    ) -> bool:
+        """Create or replace an id tag; True when it was created."""
         async with self._session.begin() as session:
             row = await session.get(IdTagRow, id_tag)
+            created = row is None
             if row is None:
                 row = IdTagRow(id_tag=id_tag)
                 session.add(row)
             row.status = status
             row.expiry_date = expiry_date
             row.parent_id_tag = parent_id_tag
+            row.type = type_
+            return created
+
+    async def get_id_tag(self, id_tag: str) -> dict[str, object] | None:
+        async with self._session() as session:
+            row = await session.get(IdTagRow, id_tag)
+            return _id_tag(row) if row else None
+
+    async def list_id_tags(self) -> list[dict[str, object]]:
+        async with self._session() as session:
+            rows = (await session.scalars(select(IdTagRow).order_by(IdTagRow.id_tag))).all()
+            return [_id_tag(row) for row in rows]
+
+    async def delete_id_tag(self, id_tag: str) -> bool:
+        async with self._session.begin() as session:
+            row = await session.get(IdTagRow, id_tag)
+            if row is None:
+                return False
+            await session.delete(row)
+            return True
 
     async def id_tag_status(self, id_tag: str, now: datetime) -> str:
         async with self._session() as session:

@@ -15,7 +15,10 @@ T0 = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
 
 
 async def test_migration_creates_schema(tmp_path: Path) -> None:
-    async with open_store(f"sqlite+aiosqlite:///{tmp_path / 'a.db'}") as store, store.engine.connect() as conn:
+    async with (
+        open_store(f"sqlite+aiosqlite:///{tmp_path / 'a.db'}") as store,
+        store.engine.connect() as conn,
+    ):
         tables = await conn.run_sync(lambda sync: set(inspect(sync).get_table_names()))
     assert {"chargers", "transactions", "unmatched_stops", "id_tags", "alembic_version"} <= tables
 
@@ -42,7 +45,9 @@ async def test_start_is_idempotent_and_stop_is_recorded_once(tmp_path: Path) -> 
         assert (created_a, created_b) == (True, False)
         assert a.id == b.id
         stopped, changed = await store.stop_transaction("CP", a.id, 900.0, T0 + timedelta(hours=1), "Local")
-        again, changed_again = await store.stop_transaction("CP", a.id, 950.0, T0 + timedelta(hours=2), "Other")
+        again, changed_again = await store.stop_transaction(
+            "CP", a.id, 950.0, T0 + timedelta(hours=2), "Other"
+        )
         assert (changed, changed_again) == (True, False)
         assert stopped is not None
         assert again is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -102,7 +103,12 @@ async def test_transaction_roundtrip_and_duplicates(charger: Charger, platform: 
     assert live.active
     assert live.energy_wh == 2500.0
 
-    stop = {"transactionId": transaction_id, "meterStop": 5000, "timestamp": "2026-03-01T12:00:00Z", "reason": "EVDisconnected"}
+    stop = {
+        "transactionId": transaction_id,
+        "meterStop": 5000,
+        "timestamp": "2026-03-01T12:00:00Z",
+        "reason": "EVDisconnected",
+    }
     assert await charger.call("t1", "StopTransaction", stop) == [3, "t1", {}]
     assert await charger.call("t2", "StopTransaction", stop) == [3, "t2", {}]  # resent stop
     records = await platform.store.list_transactions(charge_point_id="CP-A")
@@ -111,7 +117,9 @@ async def test_transaction_roundtrip_and_duplicates(charger: Charger, platform: 
     assert records[0].stop_reason == "EVDisconnected"
 
 
-async def test_stop_for_unknown_transaction_is_accepted_and_kept(charger: Charger, platform: Platform) -> None:
+async def test_stop_for_unknown_transaction_is_accepted_and_kept(
+    charger: Charger, platform: Platform
+) -> None:
     stop = {"transactionId": -1, "meterStop": 10, "timestamp": "2026-03-01T10:00:00Z", "idTag": "TAG-OK"}
     answer = await charger.call("u1", "StopTransaction", stop)
     assert answer == [3, "u1", {"idTagInfo": {"status": "Accepted"}}]
@@ -126,7 +134,12 @@ async def test_stop_for_unknown_transaction_is_accepted_and_kept(charger: Charge
         ('[2, "x1", "BootNotification"]', "-1", "ProtocolError"),
         ('[2, "x2", "BootNotification", {"chargePointVendor": "V"}]', "x2", "ProtocolError"),
         ('[2, "x3", "Heartbeat", {"unexpected": true}]', "x3", "FormationViolation"),
-        ('[2, "x4", "StatusNotification", {"connectorId": "one", "errorCode": "NoError", "status": "Available"}]', "x4", "TypeConstraintViolation"),
+        (
+            '[2, "x4", "StatusNotification", '
+            '{"connectorId": "one", "errorCode": "NoError", "status": "Available"}]',
+            "x4",
+            "TypeConstraintViolation",
+        ),
         ('[2, "x5", "NoSuchAction", {}]', "x5", "NotImplemented"),
         ('[2, "x6", "DiagnosticsStatusNotificationX", {}]', "x6", "NotImplemented"),
     ],
@@ -149,10 +162,7 @@ async def test_known_but_unhandled_action_is_not_supported(charger: Charger) -> 
 async def test_csms_call_over_rest(platform: Platform, charger: Charger) -> None:
     async with aiohttp.ClientSession() as http:
         url = f"{platform.http_url}/api/chargepoints/CP-A/ocpp/Reset"
-        request = http.post(url, json={"type": "Soft"})
-        import asyncio
-
-        pending = asyncio.ensure_future(request)
+        pending = asyncio.ensure_future(http.post(url, json={"type": "Soft"}))
         frame = json.loads(await charger.ws.receive_str(timeout=5))
         assert frame[0] == 2
         assert frame[2:] == ["Reset", {"type": "Soft"}]
@@ -165,9 +175,13 @@ async def test_csms_call_over_rest(platform: Platform, charger: Charger) -> None
         invalid = await http.post(url, json={"type": "Sideways"})
         assert invalid.status == 422
         assert (await invalid.json())["error"]["code"]
-        missing = await http.post(f"{platform.http_url}/api/chargepoints/NOPE/ocpp/Reset", json={"type": "Soft"})
+        missing = await http.post(
+            f"{platform.http_url}/api/chargepoints/NOPE/ocpp/Reset", json={"type": "Soft"}
+        )
         assert missing.status == 404
-        offline = await http.post(f"{platform.http_url}/api/chargepoints/CP-B/ocpp/Reset", json={"type": "Soft"})
+        offline = await http.post(
+            f"{platform.http_url}/api/chargepoints/CP-B/ocpp/Reset", json={"type": "Soft"}
+        )
         assert offline.status == 409
 
 

@@ -43,7 +43,9 @@ def test_defaults_without_file(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"COOPGRID_MQTT__URL": "http://x"}, "mqtt.url"),
     ],
 )
-def test_invalid_environment_names_the_field(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], field: str) -> None:
+def test_invalid_environment_names_the_field(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], field: str
+) -> None:
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
@@ -53,7 +55,8 @@ def test_invalid_environment_names_the_field(monkeypatch: pytest.MonkeyPatch, en
 def test_invalid_file_names_the_field(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text(
-        '[[sites]]\nid = "s"\ngrid_limit_a = -3\n[[chargers]]\nid = "c"\nsite_id = "nowhere"\n', encoding="utf-8"
+        '[[sites]]\nid = "s"\ngrid_limit_a = -3\n[[chargers]]\nid = "c"\nsite_id = "nowhere"\n',
+        encoding="utf-8",
     )
     with pytest.raises(ConfigError) as info:
         load_settings(path)
