@@ -2,17 +2,18 @@
 
 One CentralSystem per process. Sessions (one per WebSocket) call into it; the
 gateway serves connections through `serve()` and sends commands through
-`call()` and `set_current_limit()`.
+`call()` and `set_limit()`.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from chargepoints.errors import NotConnected, UnknownChargePoint
+from chargepoints.errors import CallFailed, NotConnected, UnknownChargePoint
 from chargepoints.events import (
     ChargerConnected,
     ChargerDisconnected,
@@ -22,14 +23,23 @@ from chargepoints.events import (
     TransactionStopped,
 )
 from chargepoints.meter import Reading
-from chargepoints.ports import ChargePointRepository, ChargerRecord, Clock, Connection, Publish
-from chargepoints.profiles import tx_profile_16
+from chargepoints.ports import (
+    CertificateAuthority,
+    ChargePointRepository,
+    ChargerRecord,
+    Clock,
+    Connection,
+    EventLog,
+    Publish,
+)
+from chargepoints.profiles import tx_default_profile_16, tx_profile_16
 from chargepoints.v16 import Session16
 
 log = logging.getLogger(__name__)
 
 UnknownPolicy = Literal["accept", "pending", "reject"]
 SUPPORTED_VERSIONS = ("1.6",)
+NOMINAL_VOLTAGE_V = 230.0
 
 
 @dataclass(slots=True)
@@ -43,6 +53,11 @@ class ChargerState:
     connectors: dict[int, str] = field(default_factory=dict)
     last_seen: datetime | None = None
     site_id: str | None = None
+    lenient: bool | None = None  # None: the central system's default
+    phases: int = 3
+    # ChargingScheduleAllowedChargingRateUnit: which units its profiles may use
+    rate_units: tuple[str, ...] = ("Current",)
+    quirks: Counter[str] = field(default_factory=Counter)
 
 
 class CentralSystem:
@@ -55,6 +70,10 @@ class CentralSystem:
         unknown_chargers: UnknownPolicy = "accept",
         heartbeat_interval_s: int = 300,
         response_timeout_s: float = 30.0,
+        safe_limit_a: float | None = None,
+        lenient_by_default: bool = False,
+        event_log: EventLog | None = None,
+        certificate_authority: CertificateAuthority | None = None,
     ) -> None:
         self._repo = repository
         self._publish = publish
@@ -62,6 +81,10 @@ class CentralSystem:
         self.unknown_chargers = unknown_chargers
         self.heartbeat_interval_s = heartbeat_interval_s
         self.response_timeout_s = response_timeout_s
+        self.safe_limit_a = safe_limit_a
+        self.lenient_by_default = lenient_by_default
+        self._event_log = event_log
+        self._ca = certificate_authority
         self._sessions: dict[str, Session16] = {}
         self._state: dict[str, ChargerState] = {}
 
@@ -75,13 +98,18 @@ class CentralSystem:
     def states(self) -> list[ChargerState]:
         return sorted(self._state.values(), key=lambda s: s.id)
 
+    def knows(self, charge_point_id: str) -> bool:
+        return charge_point_id in self._state
+
     def is_connected(self, charge_point_id: str) -> bool:
         return charge_point_id in self._sessions
 
     def touch(self, charge_point_id: str) -> None:
         self.state(charge_point_id).last_seen = self.now()
 
-    async def register(self, record: ChargerRecord) -> None:
+    async def register(
+        self, record: ChargerRecord, *, lenient: bool | None = None, phases: int | None = None
+    ) -> None:
         """Make a charger known (from configuration or REST), or reload its changed record."""
         existing = await self._repo.get_charger(record.id)
         if existing is None:
@@ -95,19 +123,25 @@ class CentralSystem:
         state.site_id = existing.site_id
         state.ocpp_version = existing.ocpp_version
         state.last_seen = existing.last_seen
+        if lenient is not None:
+            state.lenient = lenient
+        if phases is not None:
+            state.phases = phases
 
     # -- connections ----------------------------------------------------------
     async def serve(self, charge_point_id: str, ocpp_version: str, connection: Connection) -> None:
         """Serve one OCPP connection until it closes.
 
         A new connection for the same id replaces the old session (chargers
-        probe with one protocol and reconnect with another).
+        probe with one protocol and reconnect with another); nothing is cached
+        per charger id across connections but the state the charger reported.
         """
         if ocpp_version not in SUPPORTED_VERSIONS:
             raise ValueError(f"unsupported OCPP version {ocpp_version}")
-        session = Session16(charge_point_id, connection, self)
-        self._sessions[charge_point_id] = session
         state = self.state(charge_point_id)
+        lenient = self.lenient_by_default if state.lenient is None else state.lenient
+        session = Session16(charge_point_id, connection, self, lenient=lenient)
+        self._sessions[charge_point_id] = session
         state.connected = True
         state.ocpp_version = ocpp_version
         state.last_seen = self.now()
@@ -140,10 +174,23 @@ class CentralSystem:
         transaction_id: int | None = None,
         phases: int | None = None,
     ) -> str:
-        """Cap one connector's current; returns the charger's status answer."""
-        payload = tx_profile_16(connector_id, limit_a, transaction_id, phases)
+        """Cap one connector's current; returns the charger's status answer.
+
+        Bound to the running transaction (TxProfile) or, without one, the
+        connector's default (TxDefaultProfile); in amperes, or in watts for a
+        charger whose ChargingScheduleAllowedChargingRateUnit is Power only.
+        """
+        state = self.state(charge_point_id)
+        unit, limit = self._in_allowed_unit(state, limit_a, phases)
+        payload = tx_profile_16(connector_id, limit, transaction_id, phases, unit=unit)
         answer = await self.call(charge_point_id, "SetChargingProfile", payload)
         return str(answer.get("status", "Unknown"))
+
+    @staticmethod
+    def _in_allowed_unit(state: ChargerState, limit_a: float, phases: int | None) -> tuple[str, float]:
+        if "Current" in state.rate_units:
+            return "A", limit_a
+        return "W", limit_a * (phases or state.phases) * NOMINAL_VOLTAGE_V
 
     # -- called by sessions -----------------------------------------------------
     async def boot(
@@ -175,19 +222,52 @@ class CentralSystem:
         interval = self.heartbeat_interval_s if record.registration == "Accepted" else 60
         return record.registration, interval
 
+    async def configure_after_boot(self, charge_point_id: str) -> None:
+        """Learn the charger's allowed rate units, then install the safe default profile.
+
+        Runs after the BootNotification reply, in the session's task group.
+        """
+        state = self.state(charge_point_id)
+        try:
+            answer = await self.call(
+                charge_point_id, "GetConfiguration", {"key": ["ChargingScheduleAllowedChargingRateUnit"]}
+            )
+        except CallFailed:
+            answer = {}
+        for item in answer.get("configurationKey", []):
+            if item.get("key") == "ChargingScheduleAllowedChargingRateUnit" and item.get("value"):
+                units = tuple(u.strip() for u in str(item["value"]).split(",") if u.strip())
+                state.rate_units = tuple(u for u in units if u in ("Current", "Power")) or ("Current",)
+        if self.safe_limit_a is None:
+            return
+        unit, limit = self._in_allowed_unit(state, self.safe_limit_a, None)
+        answer = await self.call(
+            charge_point_id, "SetChargingProfile", tx_default_profile_16(limit, unit=unit)
+        )
+        if answer.get("status") != "Accepted":
+            log.warning("%s refused the safe default profile: %s", charge_point_id, answer.get("status"))
+
+    def count_quirk(self, charge_point_id: str, action: str, fixes: list[str]) -> None:
+        state = self.state(charge_point_id)
+        state.quirks[action] += 1
+        if state.quirks[action] == 1:
+            log.warning(
+                "%s: repaired %s from a lenient charger: %s", charge_point_id, action, "; ".join(fixes)
+            )
+
     async def connector_status(
         self, charge_point_id: str, connector_id: int, status: str, error_code: str, ts: datetime
     ) -> None:
         self.state(charge_point_id).connectors[connector_id] = status
         await self._publish(ConnectorStatusChanged(charge_point_id, connector_id, status, error_code, ts))
 
-    async def authorize(self, id_tag: str) -> str:
-        return await self._repo.id_tag_status(id_tag, self.now())
+    async def id_tag_info(self, id_tag: str) -> dict[str, Any]:
+        return await self._repo.id_tag_info(id_tag, self.now())
 
     async def start_transaction(
         self, charge_point_id: str, connector_id: int, id_tag: str, meter_start_wh: float, ts: datetime
-    ) -> tuple[int, str]:
-        status = await self.authorize(id_tag)
+    ) -> tuple[int, dict[str, Any]]:
+        info = await self.id_tag_info(id_tag)
         record, created = await self._repo.start_transaction(
             charge_point_id, connector_id, id_tag, meter_start_wh, ts
         )
@@ -195,7 +275,7 @@ class CentralSystem:
             await self._publish(
                 TransactionStarted(charge_point_id, connector_id, record.id, id_tag, meter_start_wh, ts)
             )
-        return record.id, status
+        return record.id, info
 
     async def stop_transaction(
         self, charge_point_id: str, transaction_id: int, meter_stop_wh: float, ts: datetime, reason: str
@@ -213,14 +293,20 @@ class CentralSystem:
         transaction_id: int | None,
         ts: datetime,
         reading: Reading,
+        *,
+        replay: bool = False,
     ) -> None:
-        if transaction_id is not None and reading.energy_wh is not None:
+        """A normalised sample. Connector 0 is the charger's total: it is
+        published but never attributed to a transaction's energy."""
+        if transaction_id is not None and reading.energy_wh is not None and (connector_id != 0 or replay):
             await self._repo.record_meter(transaction_id, reading.energy_wh)
+        if replay:
+            return
         await self._publish(
             MeterSample(
                 charge_point_id,
                 connector_id,
-                transaction_id,
+                transaction_id if connector_id != 0 else None,
                 ts,
                 energy_wh=reading.energy_wh,
                 power_w=reading.power_w,
@@ -228,5 +314,23 @@ class CentralSystem:
             )
         )
 
+    async def record(self, charge_point_id: str, kind: str, payload: dict[str, Any]) -> None:
+        """Keep a charger-reported event (firmware, diagnostics, security, data transfer)."""
+        if self._event_log is not None:
+            await self._event_log.record_event(charge_point_id, self.now(), kind, payload)
 
-__all__ = ["CentralSystem", "ChargerState"]
+    @property
+    def can_sign(self) -> bool:
+        return self._ca is not None
+
+    async def deliver_certificate(self, charge_point_id: str, csr_pem: str) -> None:
+        """Sign the charger's CSR and send it back with CertificateSigned."""
+        assert self._ca is not None
+        try:
+            chain = self._ca.sign_csr(charge_point_id, csr_pem)
+        except ValueError as exc:
+            log.warning("%s sent a CSR we cannot sign: %s", charge_point_id, exc)
+            await self.record(charge_point_id, "SignCertificateRejected", {"reason": str(exc)})
+            return
+        answer = await self.call(charge_point_id, "CertificateSigned", {"certificateChain": chain})
+        await self.record(charge_point_id, "CertificateSigned", {"status": answer.get("status")})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from chargepoints.events import ChargePointEvent
 
@@ -84,7 +84,7 @@ class ChargePointRepository(Protocol):
         meter_stop_wh: float,
         ts: datetime,
         reason: str,
-    ) -> tuple[TransactionRecord, bool]:
+    ) -> tuple[TransactionRecord | None, bool]:
         """Close a transaction (recording unknown ids too); True when it changed now."""
         ...
 
@@ -92,10 +92,24 @@ class ChargePointRepository(Protocol):
 
     async def get_transaction(self, transaction_id: int) -> TransactionRecord | None: ...
 
-    async def id_tag_status(self, id_tag: str, now: datetime) -> str:
-        """Accepted, Blocked, Expired or Invalid."""
+    async def id_tag_info(self, id_tag: str, now: datetime) -> dict[str, Any]:
+        """OCPP 1.6 IdTagInfo: status (Accepted, Blocked, Expired, Invalid), expiryDate?, parentIdTag?"""
         ...
 
 
 Publish = Callable[[ChargePointEvent], Awaitable[None]]
 Clock = Callable[[], datetime]
+
+
+class CertificateAuthority(Protocol):
+    """Signs a charger's CSR (security extension SignCertificate)."""
+
+    def sign_csr(self, charge_point_id: str, csr_pem: str) -> str:
+        """The signed certificate chain in PEM; raises ValueError for a bad CSR."""
+        ...
+
+
+class EventLog(Protocol):
+    async def record_event(
+        self, charge_point_id: str, ts: datetime, kind: str, payload: dict[str, object]
+    ) -> None: ...

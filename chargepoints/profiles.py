@@ -1,32 +1,57 @@
-"""Translate a current limit into OCPP 1.6 charging-profile payloads (pure)."""
+"""Translate a limit into OCPP 1.6 charging-profile payloads (pure).
+
+Profile ids are fixed per purpose so that each new limit replaces the last
+one instead of piling up profiles on the charger. TxDefaultProfile sits at
+stack level 0 (the safe fallback installed at boot); TxProfile, bound to a
+transaction, always takes precedence over it in OCPP 1.6.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 TX_PROFILE_ID = 1
 TX_DEFAULT_PROFILE_ID = 2
-STACK_LEVEL = 0
+TX_STACK_LEVEL = 1
+DEFAULT_STACK_LEVEL = 0
+
+Unit = Literal["A", "W"]
+
+
+def _schedule(limit: float, unit: Unit, phases: int | None) -> dict[str, Any]:
+    period: dict[str, Any] = {"startPeriod": 0, "limit": round(float(limit), 1)}
+    if phases:
+        period["numberPhases"] = phases
+    return {"chargingRateUnit": unit, "chargingSchedulePeriod": [period]}
 
 
 def tx_profile_16(
-    connector_id: int, limit_a: float, transaction_id: int | None, phases: int | None = None
+    connector_id: int,
+    limit: float,
+    transaction_id: int | None,
+    phases: int | None = None,
+    *,
+    unit: Unit = "A",
 ) -> dict[str, Any]:
-    """A SetChargingProfile.req payload capping one connector at `limit_a` amperes.
+    """A SetChargingProfile.req payload capping one connector at `limit` (A or W).
 
-    With a transaction id the profile is a TxProfile bound to it; without one a
-    TxDefaultProfile, which also applies to the next transaction.
+    With a transaction id the profile is a TxProfile bound to it; without one
+    a TxDefaultProfile for that connector, which also applies to the next
+    transaction.
     """
-    period: dict[str, Any] = {"startPeriod": 0, "limit": round(float(limit_a), 1)}
-    if phases:
-        period["numberPhases"] = phases
+    bound = transaction_id is not None
     profile: dict[str, Any] = {
-        "chargingProfileId": TX_PROFILE_ID if transaction_id is not None else TX_DEFAULT_PROFILE_ID,
-        "stackLevel": STACK_LEVEL,
-        "chargingProfilePurpose": "TxProfile" if transaction_id is not None else "TxDefaultProfile",
+        "chargingProfileId": TX_PROFILE_ID if bound else TX_DEFAULT_PROFILE_ID,
+        "stackLevel": TX_STACK_LEVEL if bound else DEFAULT_STACK_LEVEL,
+        "chargingProfilePurpose": "TxProfile" if bound else "TxDefaultProfile",
         "chargingProfileKind": "Relative",
-        "chargingSchedule": {"chargingRateUnit": "A", "chargingSchedulePeriod": [period]},
+        "chargingSchedule": _schedule(limit, unit, phases),
     }
-    if transaction_id is not None:
+    if bound:
         profile["transactionId"] = transaction_id
     return {"connectorId": connector_id, "csChargingProfiles": profile}
+
+
+def tx_default_profile_16(limit: float, *, unit: Unit = "A") -> dict[str, Any]:
+    """The charger-wide safe default (connector 0), installed at boot."""
+    return tx_profile_16(0, limit, None, unit=unit)

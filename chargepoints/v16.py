@@ -2,25 +2,32 @@
 
 Handlers only translate a message into a call on the CentralSystem (which owns
 state, storage and events) and the answer back into OCPP. No socket code here:
-the connection is a port with recv() and send().
+the connection is a port with recv() and send(). Work that must call the
+charger back (installing a profile after boot, sending a signed certificate)
+runs in the session's own TaskGroup once the reply has been sent, so the
+receive loop never waits on the charger.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import ocpp.messages
+from ocpp.charge_point import snake_to_camel_case
 from ocpp.exceptions import OCPPError
-from ocpp.messages import Call, CallError, MessageType, unpack, validate_payload
+from ocpp.messages import Call, CallError, MessageType, get_validator, unpack, validate_payload
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint as _LibChargePoint
 from ocpp.v16 import call_result
 from ocpp.v16.enums import Action
 
-from chargepoints.errors import CallFailed, CallTimeout, ConnectionEnded
+from chargepoints.errors import CallFailed, CallTimeout, ChargePointError, ConnectionEnded
+from chargepoints.lenient import repair
 from chargepoints.meter import normalise
 
 if TYPE_CHECKING:
@@ -32,6 +39,14 @@ if TYPE_CHECKING:
 ocpp.messages.ASYNC_VALIDATION = False
 
 log = logging.getLogger(__name__)
+
+_ACTIONS = frozenset(action.value for action in Action)
+# The ocpp library uses OCPP 2.0.1's spelling of two error codes; OCPP 1.6J
+# (and its errata) keeps the original ones.
+_CODES_16 = {
+    "FormatViolation": "FormationViolation",
+    "OccurrenceConstraintViolation": "OccurenceConstraintViolation",
+}
 
 
 class _QuietLibLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -65,7 +80,9 @@ class Session16(_LibChargePoint):
 
     ocpp_version = "1.6"
 
-    def __init__(self, charge_point_id: str, connection: Connection, central: CentralSystem) -> None:
+    def __init__(
+        self, charge_point_id: str, connection: Connection, central: CentralSystem, *, lenient: bool = False
+    ) -> None:
         super().__init__(
             charge_point_id,
             connection,
@@ -73,16 +90,42 @@ class Session16(_LibChargePoint):
             logger=_QuietLibLogger(log, {}),
         )
         self._central = central
+        self.lenient = lenient
+        self._after_reply: list[Callable[[], Awaitable[None]]] = []
+        self._background: set[asyncio.Task[None]] = set()
+        self._group: asyncio.TaskGroup | None = None
 
     # -- receive loop -------------------------------------------------------
     async def run(self) -> None:
-        """Serve frames until the connection ends."""
-        try:
-            while True:
-                frame = await self._connection.recv()
-                await self.route_message(frame)
-        except ConnectionEnded:
+        """Serve frames until the connection ends; then stop this session's background work."""
+        async with asyncio.TaskGroup() as group:
+            self._group = group
+            try:
+                while True:
+                    frame = await self._connection.recv()
+                    await self.route_message(frame)
+            except ConnectionEnded:
+                pass
+            finally:
+                for task in self._background:
+                    task.cancel()
+
+    def after_reply(self, work: Callable[[], Awaitable[None]]) -> None:
+        """Run `work` once the reply to the current call has been sent."""
+        self._after_reply.append(work)
+
+    def _spawn(self, work: Callable[[], Awaitable[None]]) -> None:
+        async def guarded() -> None:
+            try:
+                await work()
+            except (ChargePointError, OCPPError, TimeoutError) as exc:
+                log.warning("%s: background call failed: %s", self.id, exc)
+
+        if self._group is None:
             return
+        task = self._group.create_task(guarded())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def route_message(self, raw_msg: str) -> None:
         try:
@@ -104,15 +147,27 @@ class Session16(_LibChargePoint):
             text = f"{msg.action} is not supported" if known else f"unknown action {msg.action!r}"
             await self._send(CallError(msg.unique_id, code, text, {}).to_json())
             return
+        if self.lenient and isinstance(msg.payload, dict):
+            schema = get_validator(MessageType.Call, msg.action, self._ocpp_version).schema
+            msg.payload, fixes = repair(schema, msg.payload)
+            if fixes:
+                self._central.count_quirk(self.id, msg.action, fixes)
+        self._after_reply.clear()
         try:
             await self._handle_call(msg)
         except OCPPError as error:
+            self._after_reply.clear()
             await self._send(_call_error(msg.unique_id, error))
+            return
+        for work in self._after_reply:
+            self._spawn(work)
+        self._after_reply.clear()
 
     # -- CSMS-initiated calls -------------------------------------------------
     async def call_raw(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         """Send `action` with an OCPP JSON payload; return the charger's payload.
 
+        One call is outstanding at a time (OCPP-J): others wait their turn.
         Raises OCPPError subclasses for an invalid payload, CallFailed for a
         CallError answer and CallTimeout when the charger stays silent.
         """
@@ -128,7 +183,7 @@ class Session16(_LibChargePoint):
             raise CallFailed(response.error_code, response.error_description)
         return dict(response.payload)
 
-    # -- handlers -------------------------------------------------------------
+    # -- Core profile ------------------------------------------------------------
     @on(Action.boot_notification)
     async def on_boot_notification(
         self, charge_point_vendor: str, charge_point_model: str, **extra: Any
@@ -141,6 +196,8 @@ class Session16(_LibChargePoint):
             serial_number=extra.get("charge_point_serial_number"),
             firmware_version=extra.get("firmware_version"),
         )
+        if status == "Accepted":
+            self.after_reply(lambda: self._central.configure_after_boot(self.id))
         return call_result.BootNotification(
             current_time=iso(self._central.now()), interval=interval, status=status
         )
@@ -159,31 +216,34 @@ class Session16(_LibChargePoint):
 
     @on(Action.authorize)
     async def on_authorize(self, id_tag: str) -> Any:
-        status = await self._central.authorize(id_tag)
-        return call_result.Authorize(id_tag_info={"status": status})
+        return call_result.Authorize(id_tag_info=await self._central.id_tag_info(id_tag))
 
     @on(Action.start_transaction)
     async def on_start_transaction(
         self, connector_id: int, id_tag: str, meter_start: int, timestamp: str, **extra: Any
     ) -> Any:
         ts = parse_ts(timestamp, self._central.now())
-        transaction_id, status = await self._central.start_transaction(
+        transaction_id, info = await self._central.start_transaction(
             self.id, connector_id, id_tag, float(meter_start), ts
         )
-        return call_result.StartTransaction(transaction_id=transaction_id, id_tag_info={"status": status})
+        return call_result.StartTransaction(transaction_id=transaction_id, id_tag_info=info)
 
     @on(Action.stop_transaction)
     async def on_stop_transaction(
         self, meter_stop: int, timestamp: str, transaction_id: int, **extra: Any
     ) -> Any:
         ts = parse_ts(timestamp, self._central.now())
+        for value in extra.get("transaction_data") or []:
+            reading = normalise(value.get("sampled_value", []))
+            sample_ts = parse_ts(value.get("timestamp"), ts)
+            await self._central.meter_reading(self.id, 0, transaction_id, sample_ts, reading, replay=True)
         await self._central.stop_transaction(
             self.id, transaction_id, float(meter_stop), ts, extra.get("reason") or "Local"
         )
         id_tag = extra.get("id_tag")
         if id_tag is None:
             return call_result.StopTransaction()
-        return call_result.StopTransaction(id_tag_info={"status": await self._central.authorize(id_tag)})
+        return call_result.StopTransaction(id_tag_info=await self._central.id_tag_info(id_tag))
 
     @on(Action.meter_values)
     async def on_meter_values(
@@ -196,14 +256,51 @@ class Session16(_LibChargePoint):
             await self._central.meter_reading(self.id, connector_id, transaction_id, ts, reading)
         return call_result.MeterValues()
 
+    @on(Action.data_transfer)
+    async def on_data_transfer(self, vendor_id: str, **extra: Any) -> Any:
+        await self._central.record(self.id, "DataTransfer", {"vendorId": vendor_id, **_camel(extra)})
+        return call_result.DataTransfer(status="UnknownVendorId")
 
-_ACTIONS = frozenset(action.value for action in Action)
-# The ocpp library uses OCPP 2.0.1's spelling of two error codes; OCPP 1.6J
-# (and its errata) keeps the original ones.
-_CODES_16 = {
-    "FormatViolation": "FormationViolation",
-    "OccurrenceConstraintViolation": "OccurenceConstraintViolation",
-}
+    # -- Firmware management, diagnostics, security extension -----------------------
+    @on(Action.diagnostics_status_notification)
+    async def on_diagnostics_status(self, status: str) -> Any:
+        await self._central.record(self.id, "DiagnosticsStatusNotification", {"status": status})
+        return call_result.DiagnosticsStatusNotification()
+
+    @on(Action.firmware_status_notification)
+    async def on_firmware_status(self, status: str) -> Any:
+        await self._central.record(self.id, "FirmwareStatusNotification", {"status": status})
+        return call_result.FirmwareStatusNotification()
+
+    @on(Action.security_event_notification)
+    async def on_security_event(self, type: str, timestamp: str, **extra: Any) -> Any:  # noqa: A002
+        await self._central.record(
+            self.id, "SecurityEventNotification", {"type": type, "timestamp": timestamp, **_camel(extra)}
+        )
+        return call_result.SecurityEventNotification()
+
+    @on(Action.log_status_notification)
+    async def on_log_status(self, status: str, **extra: Any) -> Any:
+        await self._central.record(self.id, "LogStatusNotification", {"status": status, **_camel(extra)})
+        return call_result.LogStatusNotification()
+
+    @on(Action.signed_firmware_status_notification)
+    async def on_signed_firmware_status(self, status: str, **extra: Any) -> Any:
+        await self._central.record(
+            self.id, "SignedFirmwareStatusNotification", {"status": status, **_camel(extra)}
+        )
+        return call_result.SignedFirmwareStatusNotification()
+
+    @on(Action.sign_certificate)
+    async def on_sign_certificate(self, csr: str) -> Any:
+        if not self._central.can_sign:
+            return call_result.SignCertificate(status="Rejected")
+        self.after_reply(lambda: self._central.deliver_certificate(self.id, csr))
+        return call_result.SignCertificate(status="Accepted")
+
+
+def _camel(data: dict[str, Any]) -> dict[str, Any]:
+    return dict(snake_to_camel_case(data))
 
 
 def _call_error(unique_id: str, error: OCPPError) -> str:

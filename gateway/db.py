@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -92,3 +92,16 @@ class IdTagRow(Base):
     expiry_date: Mapped[datetime | None] = mapped_column(UtcDateTime())
     parent_id_tag: Mapped[str | None] = mapped_column(String(64))
     type: Mapped[str | None] = mapped_column(String(32))
+
+
+class ChargerEventRow(Base):
+    """What a charger reported besides charging: firmware, diagnostics, security, data transfer."""
+
+    __tablename__ = "charger_events"
+    __table_args__ = (Index("ix_charger_events_cp", "charge_point_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    charge_point_id: Mapped[str] = mapped_column(String(64))
+    ts: Mapped[datetime] = mapped_column(UtcDateTime())
+    kind: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, object]] = mapped_column(JSON)

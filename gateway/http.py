@@ -6,6 +6,7 @@ HTTP to calls on the domain objects held by the Platform and back.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -41,18 +42,40 @@ def error(status: int, code: str, message: str) -> web.Response:
 
 # -- OCPP endpoint --------------------------------------------------------------
 class WsConnection:
-    """chargepoints.ports.Connection over an aiohttp WebSocket."""
+    """chargepoints.ports.Connection over an aiohttp WebSocket.
 
-    def __init__(self, ws: web.WebSocketResponse) -> None:
+    The server pings every heartbeat interval; a charger silent (no frame, no
+    pong) for `idle_timeout_s` (three heartbeat intervals) is considered gone.
+    """
+
+    def __init__(self, ws: web.WebSocketResponse, idle_timeout_s: float) -> None:
         self._ws = ws
+        self._idle_timeout_s = idle_timeout_s
 
     async def recv(self) -> str:
-        message = await self._ws.receive()
-        if message.type == WSMsgType.TEXT:
-            return str(message.data)
-        if message.type == WSMsgType.BINARY:
-            return bytes(message.data).decode("utf-8", errors="replace")
-        raise ConnectionEnded(str(message.type))
+        while True:
+            try:
+                message = await self._ws.receive(timeout=self._idle_timeout_s)
+            except TimeoutError:
+                raise ConnectionEnded(f"silent for {self._idle_timeout_s:.0f}s") from None
+            if message.type == WSMsgType.TEXT:
+                return str(message.data)
+            if message.type == WSMsgType.BINARY:
+                return bytes(message.data).decode("utf-8", errors="replace")
+            if message.type == WSMsgType.PING:
+                await self._ws.pong(message.data)
+                continue
+            if message.type == WSMsgType.PONG:
+                continue
+            raise ConnectionEnded(str(message.type))
+
+    async def ping_every(self, interval_s: float) -> None:
+        while not self._ws.closed:
+            await asyncio.sleep(interval_s)
+            try:
+                await self._ws.ping()
+            except ConnectionError:
+                return
 
     async def send(self, message: str) -> None:
         if self._ws.closed:
@@ -138,11 +161,18 @@ async def ocpp_endpoint(request: web.Request) -> web.StreamResponse:
         return error(
             400, "UnsupportedSubprotocol", f"offered {header!r}; we speak {sorted(OCPP_SUBPROTOCOLS)}"
         )
-    ws = web.WebSocketResponse(protocols=(chosen,) if header else (), autoping=True, max_msg_size=65536)
+    ocpp = platform.settings.ocpp
+    ws = web.WebSocketResponse(
+        protocols=(chosen,) if header else (), autoping=False, max_msg_size=ocpp.max_frame_bytes
+    )
     await ws.prepare(request)
     log.info("charger %s connected (%s)", charge_point_id, OCPP_SUBPROTOCOLS[chosen])
+    connection = WsConnection(ws, idle_timeout_s=3 * ocpp.heartbeat_interval_s)
     try:
-        await platform.central.serve(charge_point_id, OCPP_SUBPROTOCOLS[chosen], WsConnection(ws))
+        async with asyncio.TaskGroup() as group:
+            pinger = group.create_task(connection.ping_every(ocpp.heartbeat_interval_s))
+            await platform.central.serve(charge_point_id, OCPP_SUBPROTOCOLS[chosen], connection)
+            pinger.cancel()
     finally:
         await ws.close()
         log.info("charger %s disconnected", charge_point_id)
@@ -184,7 +214,7 @@ async def list_chargepoints(request: web.Request) -> web.Response:
 async def get_chargepoint(request: web.Request) -> web.Response:
     platform = request.app[PLATFORM]
     charge_point_id = request.match_info["charge_point_id"]
-    if charge_point_id not in {s.id for s in platform.central.states()}:
+    if not platform.central.knows(charge_point_id):
         return error(404, "NotFound", f"no charge point {charge_point_id!r}")
     return web.json_response(charger_view(platform, charge_point_id))
 
@@ -409,6 +439,14 @@ async def get_allocation(request: web.Request) -> web.Response:
     return web.json_response(platform.scheduler.allocation(site_id) or {"site_id": site_id, "setpoints": []})
 
 
+async def list_charger_events(request: web.Request) -> web.Response:
+    platform = request.app[PLATFORM]
+    charge_point_id = request.match_info["charge_point_id"]
+    if not platform.central.knows(charge_point_id):
+        return error(404, "NotFound", f"no charge point {charge_point_id!r}")
+    return web.json_response(await platform.store.list_events(charge_point_id))
+
+
 async def healthz(request: web.Request) -> web.Response:
     platform = request.app[PLATFORM]
     return web.json_response(
@@ -429,6 +467,7 @@ def create_app(platform: Platform) -> web.Application:
     app.router.add_post("/api/chargepoints", create_chargepoint)
     app.router.add_get("/api/chargepoints/{charge_point_id}", get_chargepoint)
     app.router.add_patch("/api/chargepoints/{charge_point_id}", update_chargepoint)
+    app.router.add_get("/api/chargepoints/{charge_point_id}/events", list_charger_events)
     app.router.add_get("/api/id-tags", list_id_tags)
     app.router.add_put("/api/id-tags/{id_tag}", put_id_tag)
     app.router.add_get("/api/id-tags/{id_tag}", get_id_tag)

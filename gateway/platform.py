@@ -42,6 +42,7 @@ from gateway.bus import Bus, embedded_broker
 from gateway.events import EventHub
 from gateway.http import create_app
 from gateway.metrics import Metrics
+from gateway.pki import CertificateAuthority
 from gateway.settings import Settings
 from gateway.storage import Store, open_store
 
@@ -173,13 +174,22 @@ class Platform:
             client_id=settings.mqtt.client_id,
             max_backoff_s=settings.mqtt.reconnect_max_s,
         )
+        ocpp = settings.ocpp
         self.central = CentralSystem(
             self.store,
             self.hub.publish,
             self.clock,
-            unknown_chargers=settings.ocpp.unknown_chargers,
-            heartbeat_interval_s=settings.ocpp.heartbeat_interval_s,
-            response_timeout_s=settings.ocpp.response_timeout_s,
+            unknown_chargers=ocpp.unknown_chargers,
+            heartbeat_interval_s=ocpp.heartbeat_interval_s,
+            response_timeout_s=ocpp.response_timeout_s,
+            safe_limit_a=ocpp.safe_limit_a,
+            lenient_by_default=ocpp.lenient,
+            event_log=self.store,
+            certificate_authority=(
+                CertificateAuthority.load_or_create(ocpp.ca_cert, ocpp.ca_key)
+                if ocpp.ca_cert and ocpp.ca_key
+                else None
+            ),
         )
         self.solar = SolarIngest(
             parks={
@@ -223,7 +233,11 @@ class Platform:
             min_change_a=settings.scheduler.min_change_a,
         )
         for charger in settings.chargers:
-            await self.central.register(ChargerRecord(id=charger.id, site_id=charger.site_id))
+            await self.central.register(
+                ChargerRecord(id=charger.id, site_id=charger.site_id),
+                lenient=charger.lenient,
+                phases=charger.phases,
+            )
             await self.store.set_credentials(
                 charger.id,
                 charger.security_profile,

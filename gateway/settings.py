@@ -64,6 +64,19 @@ class OcppSettings(_Model):
     strict_subprotocol: bool = False
     heartbeat_interval_s: int = Field(300, gt=0)
     response_timeout_s: float = Field(30.0, gt=0)
+    lenient: bool = Field(False, description="repair known quirks of every charger (or per charger)")
+    safe_limit_a: float | None = Field(
+        None, ge=0, description="TxDefaultProfile installed at boot; none = leave the charger's own"
+    )
+    max_frame_bytes: int = Field(65536, ge=1024)
+    ca_cert: Path | None = Field(None, description="CA for SignCertificate; created with ca_key when missing")
+    ca_key: Path | None = None
+
+    @model_validator(mode="after")
+    def _ca_pair(self) -> OcppSettings:
+        if (self.ca_cert is None) != (self.ca_key is None):
+            raise ValueError("ca_cert and ca_key go together")
+        return self
 
 
 class SchedulerSettings(_Model):
@@ -93,6 +106,7 @@ class ChargerConfig(_Model):
     max_current_a: float = Field(16.0, gt=0)
     security_profile: Literal[0, 1, 2, 3] = 0
     password: str | None = Field(None, min_length=16, max_length=40)
+    lenient: bool | None = Field(None, description="repair known quirks; default: ocpp.lenient")
 
     @model_validator(mode="after")
     def _check_range(self) -> ChargerConfig:

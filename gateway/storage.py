@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -18,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from chargepoints.ports import ChargerRecord, TransactionRecord
-from gateway.db import ChargerRow, IdTagRow, TransactionRow, UnmatchedStopRow
+from gateway.db import ChargerEventRow, ChargerRow, IdTagRow, TransactionRow, UnmatchedStopRow
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -250,14 +251,44 @@ class Store:
             await session.delete(row)
             return True
 
-    async def id_tag_status(self, id_tag: str, now: datetime) -> str:
+    async def id_tag_info(self, id_tag: str, now: datetime) -> dict[str, Any]:
         async with self._session() as session:
             row = await session.get(IdTagRow, id_tag)
         if row is None:
-            return "Invalid"
-        if row.status == "Accepted" and row.expiry_date is not None and row.expiry_date <= now:
-            return "Expired"
-        return row.status
+            return {"status": "Invalid"}
+        status = row.status
+        if status == "Accepted" and row.expiry_date is not None and row.expiry_date <= now:
+            status = "Expired"
+        info: dict[str, Any] = {"status": status}
+        if row.expiry_date is not None:
+            info["expiryDate"] = row.expiry_date.isoformat().replace("+00:00", "Z")
+        if row.parent_id_tag:
+            info["parentIdTag"] = row.parent_id_tag
+        return info
+
+    async def id_tag_status(self, id_tag: str, now: datetime) -> str:
+        return str((await self.id_tag_info(id_tag, now))["status"])
+
+    # -- charger-reported events ----------------------------------------------------
+    async def record_event(
+        self, charge_point_id: str, ts: datetime, kind: str, payload: dict[str, object]
+    ) -> None:
+        async with self._session.begin() as session:
+            session.add(ChargerEventRow(charge_point_id=charge_point_id, ts=ts, kind=kind, payload=payload))
+
+    async def list_events(self, charge_point_id: str, limit: int = 200) -> list[dict[str, Any]]:
+        query = (
+            select(ChargerEventRow)
+            .where(ChargerEventRow.charge_point_id == charge_point_id)
+            .order_by(ChargerEventRow.id.desc())
+            .limit(limit)
+        )
+        async with self._session() as session:
+            rows = (await session.scalars(query)).all()
+        return [
+            {"ts": row.ts.isoformat().replace("+00:00", "Z"), "kind": row.kind, "payload": row.payload}
+            for row in rows
+        ]
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:

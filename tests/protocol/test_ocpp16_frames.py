@@ -155,7 +155,8 @@ async def test_malformed_frames_get_a_call_error_and_the_connection_lives(
 
 
 async def test_known_but_unhandled_action_is_not_supported(charger: Charger) -> None:
-    answer = await charger.call("d1", "DataTransfer", {"vendorId": "acme"})
+    # Reset is an OCPP 1.6 action, but one a central system sends, not receives.
+    answer = await charger.call("d1", "Reset", {"type": "Hard"})
     assert answer[:3] == [4, "d1", "NotSupported"]
 
 
