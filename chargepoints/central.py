@@ -141,7 +141,11 @@ class CentralSystem:
         state = self.state(charge_point_id)
         lenient = self.lenient_by_default if state.lenient is None else state.lenient
         session = Session16(charge_point_id, connection, self, lenient=lenient)
+        previous = self._sessions.get(charge_point_id)
         self._sessions[charge_point_id] = session
+        if previous is not None:
+            log.info("%s reconnected: closing its previous connection", charge_point_id)
+            await previous.close()
         state.connected = True
         state.ocpp_version = ocpp_version
         state.last_seen = self.now()

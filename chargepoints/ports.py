@@ -19,6 +19,10 @@ class Connection(Protocol):
 
     async def send(self, message: str) -> None: ...
 
+    async def close(self) -> None:
+        """Close the socket; a pending recv() then raises ConnectionEnded."""
+        ...
+
 
 @dataclass(slots=True)
 class ChargerRecord:

@@ -110,6 +110,9 @@ class Session16(_LibChargePoint):
                 for task in self._background:
                     task.cancel()
 
+    async def close(self) -> None:
+        await self._connection.close()
+
     def after_reply(self, work: Callable[[], Awaitable[None]]) -> None:
         """Run `work` once the reply to the current call has been sent."""
         self._after_reply.append(work)

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 from ocpp.exceptions import OCPPError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -68,6 +68,9 @@ class WsConnection:
             if message.type == WSMsgType.PONG:
                 continue
             raise ConnectionEnded(str(message.type))
+
+    async def close(self) -> None:
+        await self._ws.close(code=WSCloseCode.GOING_AWAY, message=b"replaced by a newer connection")
 
     async def ping_every(self, interval_s: float) -> None:
         while not self._ws.closed:
@@ -220,7 +223,6 @@ async def get_chargepoint(request: web.Request) -> web.Response:
 
 
 async def ocpp_action(request: web.Request) -> web.Response:
-    platform = request.app[PLATFORM]
     charge_point_id = request.match_info["charge_point_id"]
     action = request.match_info["action"]
     try:
@@ -229,6 +231,18 @@ async def ocpp_action(request: web.Request) -> web.Response:
         return error(422, "InvalidJson", "the body must be a JSON object (the OCPP payload)")
     if not isinstance(payload, dict):
         return error(422, "InvalidPayload", "the body must be a JSON object (the OCPP payload)")
+    return await _forward(request, charge_point_id, action, payload)
+
+
+async def _forward(
+    request: web.Request,
+    charge_point_id: str,
+    action: str,
+    payload: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+) -> web.Response:
+    """Send a CSMS-initiated call and map the outcome to HTTP."""
+    platform = request.app[PLATFORM]
     try:
         answer = await platform.central.call(charge_point_id, action, payload)
     except UnknownChargePoint:
@@ -236,15 +250,13 @@ async def ocpp_action(request: web.Request) -> web.Response:
     except NotConnected:
         return error(409, "NotConnected", f"{charge_point_id} is not connected")
     except CallFailed as exc:
-        return web.json_response(
-            {"error": {"code": exc.code, "message": exc.description or exc.code}}, status=502
-        )
+        return error(502, exc.code, exc.description or exc.code)
     except CallTimeout as exc:
         return error(504, "Timeout", str(exc))
     except OCPPError as exc:
         cause = exc.details.get("cause") if isinstance(exc.details, dict) else None
         return error(422, exc.code, str(cause or exc.description))
-    return web.json_response(answer)
+    return web.json_response({**answer, **extra} if extra else answer)
 
 
 _M = TypeVar("_M", bound=BaseModel)
@@ -439,6 +451,24 @@ async def get_allocation(request: web.Request) -> web.Response:
     return web.json_response(platform.scheduler.allocation(site_id) or {"site_id": site_id, "setpoints": []})
 
 
+async def send_local_list(request: web.Request) -> web.Response:
+    """SendLocalList (full update) built from the id tag table."""
+    platform = request.app[PLATFORM]
+    charge_point_id = request.match_info["charge_point_id"]
+    tags = await platform.store.list_id_tags()
+    entries = []
+    for tag in tags:
+        info: dict[str, Any] = {"status": tag["status"]}
+        if tag["expiry_date"]:
+            info["expiryDate"] = tag["expiry_date"]
+        if tag["group_id"]:
+            info["parentIdTag"] = tag["group_id"]
+        entries.append({"idTag": tag["id_tag"], "idTagInfo": info})
+    version = int(platform.clock().timestamp())  # increases with every send
+    payload = {"listVersion": version, "updateType": "Full", "localAuthorizationList": entries}
+    return await _forward(request, charge_point_id, "SendLocalList", payload, extra={"list_version": version})
+
+
 async def list_charger_events(request: web.Request) -> web.Response:
     platform = request.app[PLATFORM]
     charge_point_id = request.match_info["charge_point_id"]
@@ -468,6 +498,7 @@ def create_app(platform: Platform) -> web.Application:
     app.router.add_get("/api/chargepoints/{charge_point_id}", get_chargepoint)
     app.router.add_patch("/api/chargepoints/{charge_point_id}", update_chargepoint)
     app.router.add_get("/api/chargepoints/{charge_point_id}/events", list_charger_events)
+    app.router.add_post("/api/chargepoints/{charge_point_id}/local-list", send_local_list)
     app.router.add_get("/api/id-tags", list_id_tags)
     app.router.add_put("/api/id-tags/{id_tag}", put_id_tag)
     app.router.add_get("/api/id-tags/{id_tag}", get_id_tag)
