@@ -1,6 +1,7 @@
 """Credentials: charger passwords (OCPP security profiles 1-2) and API tokens, stored hashed.
 
-Hashes are scrypt with a per-secret salt. Verifying a charger's password on
+Charger passwords are hashed with scrypt and a per-secret salt; API tokens
+are 256-bit random values, so their SHA-256 is enough to store them. Verifying a charger's password on
 every reconnect would cost ~20 ms of CPU each (a reconnect storm of thousands
 of chargers), so successful verifications are remembered by a keyed digest.
 """
@@ -12,6 +13,27 @@ import binascii
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
+from typing import Literal
+
+Role = Literal["operator", "cooperative", "viewer"]
+ROLES: tuple[Role, ...] = ("operator", "cooperative", "viewer")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    role: Role
+    cooperative_id: str | None = None
+    name: str = ""
+
+
+def new_token() -> str:
+    return "cg_" + secrets.token_urlsafe(32)
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
 
 _N, _R, _P = 2**14, 8, 1
 _verified: set[bytes] = set()

@@ -60,6 +60,42 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _token_create(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from gateway.auth import new_token, token_digest
+    from gateway.storage import open_store
+
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"coopgrid: {exc}", file=sys.stderr)
+        return 2
+    if args.role == "cooperative":
+        known = {coop.id for coop in settings.cooperatives}
+        if not args.cooperative:
+            print("coopgrid: --cooperative is required for the cooperative role", file=sys.stderr)
+            return 2
+        if args.cooperative not in known:
+            known_list = ", ".join(sorted(known)) or "none configured"
+            print(
+                f"coopgrid: unknown cooperative {args.cooperative!r} (known: {known_list})", file=sys.stderr
+            )
+            return 2
+    token = new_token()
+
+    async def create() -> None:
+        async with open_store(settings.database.url) as store:
+            await store.create_token(
+                args.name or args.role, args.role, args.cooperative, token_digest(token), datetime.now(UTC)
+            )
+
+    asyncio.run(create())
+    print(token)
+    print(f"(a {args.role} token; it is shown once and stored hashed)", file=sys.stderr)
+    return 0
+
+
 def _simulate(args: argparse.Namespace, rest: list[str]) -> int:
     from simulators.cli import main as simulate_main
 
@@ -67,7 +103,7 @@ def _simulate(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from gateway.platform import package_version
+    from gateway.version import package_version
 
     parser = argparse.ArgumentParser(prog="coopgrid", description=__doc__)
     parser.add_argument("--version", action="version", version=f"coopgrid {package_version()}")
@@ -89,6 +125,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-level", default=None)
 
+    token = commands.add_parser("token", help="REST API tokens")
+    token_commands = token.add_subparsers(dest="token_command", required=True)
+    create = token_commands.add_parser("create", help="create a bearer token and print it once")
+    create.add_argument("--role", required=True, choices=["operator", "cooperative", "viewer"])
+    create.add_argument("--cooperative", help="the cooperative a cooperative token may read")
+    create.add_argument("--name", help="a label for the token")
+    create.add_argument("--config", type=Path, default=None)
+
     commands.add_parser(
         "simulate", help="hardware simulators: chargers | inverters | scenario", add_help=False
     )
@@ -104,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(args)
     if args.command == "demo":
         return _demo(args)
+    if args.command == "token":
+        return _token_create(args)
     return 2
 
 

@@ -105,3 +105,16 @@ class ChargerEventRow(Base):
     ts: Mapped[datetime] = mapped_column(UtcDateTime())
     kind: Mapped[str] = mapped_column(String(64))
     payload: Mapped[dict[str, object]] = mapped_column(JSON)
+
+
+class ApiTokenRow(Base):
+    """A REST bearer token: only its SHA-256 is kept (tokens are 256-bit random)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    cooperative_id: Mapped[str | None] = mapped_column(String(64))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chargepoints.errors import CallFailed, CallTimeout, ConnectionEnded, NotConnected, UnknownChargePoint
 from chargepoints.ports import ChargerRecord, TransactionRecord
-from gateway.auth import hash_secret, parse_basic_auth, verify_secret
+from gateway.auth import ROLES, Principal, hash_secret, parse_basic_auth, token_digest, verify_secret
 
 if TYPE_CHECKING:
     from gateway.platform import Platform
@@ -183,16 +183,70 @@ async def ocpp_endpoint(request: web.Request) -> web.StreamResponse:
 
 
 # -- auth -------------------------------------------------------------------------
+PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal")
+ALL_ROLES = frozenset(ROLES)
+OPERATOR = frozenset({"operator"})
+COOPERATIVE = frozenset({"operator", "cooperative"})
+# Which roles may use each named route; routes not listed are for operators only.
+ROUTE_ROLES: dict[str, frozenset[str]] = {
+    "chargepoints": ALL_ROLES,
+    "chargepoint": ALL_ROLES,
+    "sessions": COOPERATIVE,
+    "session": COOPERATIVE,
+    "parks": COOPERATIVE,
+    "park": COOPERATIVE,
+    "allocation": ALL_ROLES,
+}
+
+
+async def resolve_principal(request: web.Request) -> Principal | None:
+    platform = request.app[PLATFORM]
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        return None
+    token = header[7:].strip()
+    bootstrap = platform.settings.operator_token
+    if bootstrap and hmac.compare_digest(token.encode(), bootstrap.encode()):
+        return Principal("operator", name="bootstrap")
+    found = await platform.store.find_token(token_digest(token))
+    if found is None:
+        return None
+    role, cooperative_id, name = found
+    return Principal(role, cooperative_id, name)  # type: ignore[arg-type]
+
+
 @web.middleware
 async def auth_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    token = request.app[PLATFORM].settings.operator_token
-    if token and request.path.startswith("/api/") and request.path != "/api/openapi.json":
-        given = request.headers.get("Authorization", "")
-        if not given.startswith("Bearer ") or not hmac.compare_digest(given[7:].encode(), token.encode()):
-            return error(401, "Unauthorized", "a valid bearer token is required")
+    """Bearer tokens on /api: 401 without a valid one, 403 when its role may not use the route."""
+    if not request.path.startswith("/api/") or request.path == "/api/openapi.json":
+        return await handler(request)
+    if not request.app[PLATFORM].settings.http.auth:
+        request[PRINCIPAL] = Principal("operator", name="auth disabled")
+        return await handler(request)
+    principal = await resolve_principal(request)
+    if principal is None:
+        response = error(401, "Unauthorized", "a valid bearer token is required (Authorization: Bearer ...)")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="coopgrid"'
+        return response
+    route = request.match_info.route
+    allowed = ROUTE_ROLES.get(route.name or "", OPERATOR) if route.resource is not None else ALL_ROLES
+    if principal.role not in allowed:
+        return error(403, "Forbidden", f"the {principal.role} role may not use this route")
+    request[PRINCIPAL] = principal
     return await handler(request)
+
+
+def own_members(request: web.Request) -> set[str] | None:
+    """Member ids a cooperative token may see; None = everything (operators)."""
+    principal = request[PRINCIPAL]
+    if principal.role != "cooperative":
+        return None
+    settings = request.app[PLATFORM].settings
+    return {
+        m.id for coop in settings.cooperatives if coop.id == principal.cooperative_id for m in coop.members
+    }
 
 
 # -- REST ---------------------------------------------------------------------------
@@ -431,13 +485,19 @@ async def get_session(request: web.Request) -> web.Response:
     return web.json_response(session_view(platform, record))
 
 
+def _visible_parks(request: web.Request) -> list[dict[str, Any]]:
+    members = own_members(request)
+    parks = request.app[PLATFORM].solar.parks_view()
+    return [p for p in parks if members is None or p.get("member_id") in members]
+
+
 async def list_parks(request: web.Request) -> web.Response:
-    return web.json_response(request.app[PLATFORM].solar.parks_view())
+    return web.json_response(_visible_parks(request))
 
 
 async def get_park(request: web.Request) -> web.Response:
     park_id = request.match_info["park_id"]
-    for park in request.app[PLATFORM].solar.parks_view():
+    for park in _visible_parks(request):
         if park["id"] == park_id:
             return web.json_response(park)
     return error(404, "NotFound", f"no park {park_id!r}")
@@ -492,23 +552,24 @@ async def metrics(request: web.Request) -> web.Response:
 def create_app(platform: Platform) -> web.Application:
     app = web.Application(middlewares=[auth_middleware])
     app[PLATFORM] = platform
-    app.router.add_get("/ocpp/{charge_point_id}", ocpp_endpoint)
-    app.router.add_get("/api/chargepoints", list_chargepoints)
-    app.router.add_post("/api/chargepoints", create_chargepoint)
-    app.router.add_get("/api/chargepoints/{charge_point_id}", get_chargepoint)
-    app.router.add_patch("/api/chargepoints/{charge_point_id}", update_chargepoint)
-    app.router.add_get("/api/chargepoints/{charge_point_id}/events", list_charger_events)
-    app.router.add_post("/api/chargepoints/{charge_point_id}/local-list", send_local_list)
-    app.router.add_get("/api/id-tags", list_id_tags)
-    app.router.add_put("/api/id-tags/{id_tag}", put_id_tag)
-    app.router.add_get("/api/id-tags/{id_tag}", get_id_tag)
-    app.router.add_delete("/api/id-tags/{id_tag}", delete_id_tag)
-    app.router.add_post("/api/chargepoints/{charge_point_id}/ocpp/{action}", ocpp_action)
-    app.router.add_get("/api/sessions", list_sessions)
-    app.router.add_get("/api/sessions/{session_id}", get_session)
-    app.router.add_get("/api/parks", list_parks)
-    app.router.add_get("/api/parks/{park_id}", get_park)
-    app.router.add_get("/api/sites/{site_id}/allocation", get_allocation)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", metrics)
+    add = app.router
+    add.add_get("/ocpp/{charge_point_id}", ocpp_endpoint, name="ocpp")
+    add.add_get("/api/chargepoints", list_chargepoints, name="chargepoints")
+    add.add_post("/api/chargepoints", create_chargepoint, name="chargepoint-create")
+    add.add_get("/api/chargepoints/{charge_point_id}", get_chargepoint, name="chargepoint")
+    add.add_patch("/api/chargepoints/{charge_point_id}", update_chargepoint, name="chargepoint-update")
+    add.add_get("/api/chargepoints/{charge_point_id}/events", list_charger_events, name="chargepoint-events")
+    add.add_post("/api/chargepoints/{charge_point_id}/local-list", send_local_list, name="local-list")
+    add.add_post("/api/chargepoints/{charge_point_id}/ocpp/{action}", ocpp_action, name="ocpp-action")
+    add.add_get("/api/id-tags", list_id_tags, name="id-tags")
+    add.add_put("/api/id-tags/{id_tag}", put_id_tag, name="id-tag-put")
+    add.add_get("/api/id-tags/{id_tag}", get_id_tag, name="id-tag")
+    add.add_delete("/api/id-tags/{id_tag}", delete_id_tag, name="id-tag-delete")
+    add.add_get("/api/sessions", list_sessions, name="sessions")
+    add.add_get("/api/sessions/{session_id}", get_session, name="session")
+    add.add_get("/api/parks", list_parks, name="parks")
+    add.add_get("/api/parks/{park_id}", get_park, name="park")
+    add.add_get("/api/sites/{site_id}/allocation", get_allocation, name="allocation")
+    add.add_get("/healthz", healthz, name="healthz")
+    add.add_get("/metrics", metrics, name="metrics")
     return app

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib.metadata import version as _dist_version
 from types import TracebackType
 from typing import Any
 
@@ -45,19 +44,13 @@ from gateway.metrics import Metrics
 from gateway.pki import CertificateAuthority
 from gateway.settings import Settings
 from gateway.storage import Store, open_store
+from gateway.version import package_version
 
 log = logging.getLogger(__name__)
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def package_version() -> str:
-    try:
-        return _dist_version("coopgrid")
-    except Exception:  # running from a source tree without installation
-        return "0+unknown"
 
 
 @dataclass(slots=True)

@@ -26,6 +26,7 @@ class _Model(BaseModel):
 class HttpSettings(_Model):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
+    auth: bool = Field(True, description="require bearer tokens on /api (off only for local demos)")
     tls_cert: Path | None = None
     tls_key: Path | None = None
     tls_client_ca: Path | None = None

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from chargepoints.ports import ChargerRecord, TransactionRecord
-from gateway.db import ChargerEventRow, ChargerRow, IdTagRow, TransactionRow, UnmatchedStopRow
+from gateway.db import ApiTokenRow, ChargerEventRow, ChargerRow, IdTagRow, TransactionRow, UnmatchedStopRow
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -268,6 +268,25 @@ class Store:
 
     async def id_tag_status(self, id_tag: str, now: datetime) -> str:
         return str((await self.id_tag_info(id_tag, now))["status"])
+
+    # -- API tokens -----------------------------------------------------------------
+    async def create_token(
+        self, name: str, role: str, cooperative_id: str | None, digest: str, now: datetime
+    ) -> None:
+        async with self._session.begin() as session:
+            session.add(
+                ApiTokenRow(
+                    name=name, role=role, cooperative_id=cooperative_id, token_sha256=digest, created=now
+                )
+            )
+
+    async def find_token(self, digest: str) -> tuple[str, str | None, str] | None:
+        """(role, cooperative id, name) of the token with this digest."""
+        async with self._session() as session:
+            row = (
+                await session.scalars(select(ApiTokenRow).where(ApiTokenRow.token_sha256 == digest))
+            ).first()
+            return (row.role, row.cooperative_id, row.name) if row else None
 
     # -- charger-reported events ----------------------------------------------------
     async def record_event(

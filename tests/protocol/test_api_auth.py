@@ -1,0 +1,114 @@
+"""Every REST route with every role: 401 without a token, 403 for a role that may not, else allowed."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from gateway.auth import new_token, token_digest
+from gateway.http import OPERATOR, ROUTE_ROLES
+from gateway.platform import Platform
+from tests.fixtures.platform import running_platform, test_settings
+
+BOOTSTRAP = "bootstrap-operator-token-for-tests"
+
+# (method, path, body) for every /api route; the status when allowed is anything but 401/403.
+ROUTES = [
+    ("GET", "/api/chargepoints", None, "chargepoints"),
+    ("POST", "/api/chargepoints", {"id": "CP-NEW"}, "chargepoint-create"),
+    ("GET", "/api/chargepoints/CP-A", None, "chargepoint"),
+    ("PATCH", "/api/chargepoints/CP-A", {"site_id": "site-a"}, "chargepoint-update"),
+    ("GET", "/api/chargepoints/CP-A/events", None, "chargepoint-events"),
+    ("POST", "/api/chargepoints/CP-A/local-list", None, "local-list"),
+    ("POST", "/api/chargepoints/CP-A/ocpp/Reset", {"type": "Soft"}, "ocpp-action"),
+    ("GET", "/api/id-tags", None, "id-tags"),
+    ("PUT", "/api/id-tags/T1", {"status": "Accepted"}, "id-tag-put"),
+    ("GET", "/api/id-tags/TAG-OK", None, "id-tag"),
+    ("DELETE", "/api/id-tags/T1", None, "id-tag-delete"),
+    ("GET", "/api/sessions", None, "sessions"),
+    ("GET", "/api/sessions/1", None, "session"),
+    ("GET", "/api/parks", None, "parks"),
+    ("GET", "/api/parks/park-1", None, "park"),
+    ("GET", "/api/sites/site-a/allocation", None, "allocation"),
+]
+
+
+@pytest.fixture
+async def platform(tmp_path: Path) -> AsyncIterator[Platform]:
+    settings = test_settings(
+        tmp_path,
+        http={"host": "127.0.0.1", "port": 0, "auth": True},
+        operator_token=BOOTSTRAP,
+        cooperatives=[
+            {"id": "coop-1", "members": [{"id": "m1"}]},
+            {"id": "coop-2", "members": [{"id": "m2"}]},
+        ],
+        parks=[
+            {"id": "park-1", "member_id": "m1", "inverters": [{"id": "i", "rated_power_w": 1000}]},
+            {"id": "park-2", "member_id": "m2", "inverters": [{"id": "i", "rated_power_w": 1000}]},
+        ],
+    )
+    async with running_platform(settings) as running:
+        yield running
+
+
+async def make_token(platform: Platform, role: str, cooperative: str | None = None) -> str:
+    token = new_token()
+    await platform.store.create_token(role, role, cooperative, token_digest(token), datetime.now(UTC))
+    return token
+
+
+def test_route_table_covers_every_api_route(platform: Platform) -> None:
+    from gateway.http import create_app
+
+    names = {
+        r.name for r in create_app(platform).router.routes() if r.name and str(r.resource).find("/api/") >= 0
+    }
+    assert names == {name for *_, name in ROUTES}
+
+
+async def test_every_route_with_every_role(platform: Platform) -> None:
+    tokens = {
+        "operator": await make_token(platform, "operator"),
+        "cooperative": await make_token(platform, "cooperative", "coop-1"),
+        "viewer": await make_token(platform, "viewer"),
+    }
+    async with aiohttp.ClientSession() as http:
+        for method, path, body, name in ROUTES:
+            url = platform.http_url + path
+            async with http.request(method, url, json=body) as response:
+                assert response.status == 401, (method, path)
+            async with http.request(
+                method, url, json=body, headers={"Authorization": "Bearer nope"}
+            ) as response:
+                assert response.status == 401, (method, path)
+            for role, token in tokens.items():
+                headers = {"Authorization": f"Bearer {token}"}
+                async with http.request(method, url, json=body, headers=headers) as response:
+                    allowed = role in ROUTE_ROLES.get(name, OPERATOR)
+                    if allowed:
+                        assert response.status not in (401, 403), (role, method, path, response.status)
+                        assert response.status < 500, (role, method, path, await response.text())
+                    else:
+                        assert response.status == 403, (role, method, path, response.status)
+        headers = {"Authorization": f"Bearer {BOOTSTRAP}"}
+        async with http.post(
+            platform.http_url + "/api/chargepoints", json={"id": "CP-X"}, headers=headers
+        ) as r:
+            assert r.status == 201
+
+
+async def test_cooperative_token_sees_only_its_own_parks(platform: Platform) -> None:
+    token = await make_token(platform, "cooperative", "coop-1")
+    headers = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession(headers=headers) as http:
+        async with http.get(platform.http_url + "/api/parks") as response:
+            assert [p["id"] for p in await response.json()] == ["park-1"]
+        async with http.get(platform.http_url + "/api/parks/park-2") as response:
+            assert response.status == 404
+        async with http.get(platform.http_url + "/healthz") as response:
+            assert response.status == 200
