@@ -17,11 +17,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from aiohttp import WSCloseCode, WSMsgType, web
 from ocpp.exceptions import OCPPError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from chargepoints.errors import CallFailed, CallTimeout, ConnectionEnded, NotConnected, UnknownChargePoint
 from chargepoints.ports import ChargerRecord, TransactionRecord
+from gateway.api_models import ChargerCreate, ChargerUpdate, IdTagBody
 from gateway.auth import ROLES, Principal, hash_secret, parse_basic_auth, token_digest, verify_secret
+from gateway.openapi import build_openapi
 
 if TYPE_CHECKING:
     from gateway.platform import Platform
@@ -220,7 +222,7 @@ async def auth_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     """Bearer tokens on /api: 401 without a valid one, 403 when its role may not use the route."""
-    if not request.path.startswith("/api/") or request.path == "/api/openapi.json":
+    if not request.path.startswith("/api/") or request.path in ("/api/openapi.json", "/api/docs"):
         return await handler(request)
     if not request.app[PLATFORM].settings.http.auth:
         request[PRINCIPAL] = Principal("operator", name="auth disabled")
@@ -314,31 +316,6 @@ async def _forward(
 
 
 _M = TypeVar("_M", bound=BaseModel)
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ChargerCreate(_Body):
-    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:*+|@-]+$")
-    security_profile: int = Field(0, ge=0, le=3)
-    password: str | None = Field(None, min_length=16, max_length=40)
-    site_id: str | None = None
-
-
-class ChargerUpdate(_Body):
-    security_profile: int | None = Field(None, ge=0, le=3)
-    password: str | None = Field(None, min_length=16, max_length=40)
-    site_id: str | None = None
-    registration: str | None = Field(None, pattern="^(Accepted|Pending|Rejected)$")
-
-
-class IdTagBody(_Body):
-    status: str = Field(pattern="^(Accepted|Blocked|Expired|Invalid)$")
-    expiry_date: datetime | None = None
-    group_id: str | None = Field(None, max_length=64)
-    type: str | None = Field(None, max_length=32)
 
 
 async def _body(request: web.Request, model: type[_M]) -> _M:
@@ -537,6 +514,38 @@ async def list_charger_events(request: web.Request) -> web.Response:
     return web.json_response(await platform.store.list_events(charge_point_id))
 
 
+async def openapi_json(request: web.Request) -> web.Response:
+    return web.json_response(build_openapi(request.app[PLATFORM].version))
+
+
+DOCS_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>CoopGrid API</title>
+<style>body{font:14px/1.4 system-ui,sans-serif;margin:2em;max-width:70em}code{background:#eef;padding:0 .2em}
+.op{border-top:1px solid #ccc;padding:.5em 0}.m{display:inline-block;width:4.5em;font-weight:bold}
+pre{background:#f6f6f6;padding:.5em;overflow:auto}</style></head>
+<body><h1>CoopGrid API</h1><p>The machine-readable document: <a href="/api/openapi.json">/api/openapi.json</a>.
+Send <code>Authorization: Bearer TOKEN</code> (create one with <code>coopgrid token create --role operator</code>).</p>
+<div id="ops"></div><script>
+fetch('/api/openapi.json').then(r => r.json()).then(doc => {
+  const root = document.getElementById('ops');
+  for (const [path, methods] of Object.entries(doc.paths)) for (const [method, op] of Object.entries(methods)) {
+    const div = document.createElement('div'); div.className = 'op';
+    const codes = Object.keys(op.responses).join(', ');
+    div.innerHTML = `<span class="m">${method.toUpperCase()}</span><code>${path}</code> ${op.summary}
+      <br><small>responses: ${codes}</small>`;
+    if (op.requestBody) { const pre = document.createElement('pre');
+      pre.textContent = JSON.stringify(op.requestBody.content['application/json'].schema); div.appendChild(pre); }
+    root.appendChild(div);
+  }
+});
+</script></body></html>
+"""
+
+
+async def api_docs(request: web.Request) -> web.Response:
+    return web.Response(text=DOCS_PAGE, content_type="text/html")
+
+
 async def healthz(request: web.Request) -> web.Response:
     platform = request.app[PLATFORM]
     return web.json_response(
@@ -570,6 +579,8 @@ def create_app(platform: Platform) -> web.Application:
     add.add_get("/api/parks", list_parks, name="parks")
     add.add_get("/api/parks/{park_id}", get_park, name="park")
     add.add_get("/api/sites/{site_id}/allocation", get_allocation, name="allocation")
+    add.add_get("/api/openapi.json", openapi_json, name="openapi")
+    add.add_get("/api/docs", api_docs, name="docs")
     add.add_get("/healthz", healthz, name="healthz")
     add.add_get("/metrics", metrics, name="metrics")
     return app

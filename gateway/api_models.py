@@ -1,0 +1,99 @@
+"""Pydantic models of the REST API: request bodies and response documents.
+
+The OpenAPI document is generated from these (gateway/openapi.py); handlers
+validate bodies with them and tests check responses against them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class ConnectorView(BaseModel):
+    status: str
+
+
+class ChargePointView(BaseModel):
+    id: str
+    connected: bool
+    ocpp_version: Literal["1.6", "2.0.1"] | None
+    registration: Literal["Accepted", "Pending", "Rejected"]
+    site_id: str | None
+    connectors: dict[str, ConnectorView] = Field(description="1.6 connector id or 2.0.1 EVSE id")
+    last_seen: datetime | None
+
+
+class ChargerCreate(_Body):
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:*+|@-]+$")
+    security_profile: int = Field(0, ge=0, le=3)
+    password: str | None = Field(None, min_length=16, max_length=40)
+    site_id: str | None = None
+
+
+class ChargerUpdate(_Body):
+    security_profile: int | None = Field(None, ge=0, le=3)
+    password: str | None = Field(None, min_length=16, max_length=40)
+    site_id: str | None = None
+    registration: Literal["Accepted", "Pending", "Rejected"] | None = None
+
+
+class IdTagBody(_Body):
+    status: Literal["Accepted", "Blocked", "Expired", "Invalid"]
+    expiry_date: datetime | None = None
+    group_id: str | None = Field(None, max_length=64)
+    type: str | None = Field(None, max_length=32)
+
+
+class IdTagView(BaseModel):
+    id_tag: str
+    status: str
+    expiry_date: datetime | None
+    group_id: str | None
+    type: str | None
+
+
+class SessionView(BaseModel):
+    id: int
+    charge_point_id: str
+    connector_id: int
+    id_tag: str
+    active: bool
+    energy_wh: float
+    green_energy_wh: float
+    green_share: float | None
+    meter_start_wh: float
+    meter_stop_wh: float | None
+    start: datetime
+    stop: datetime | None
+    stop_reason: str | None
+
+
+class ChargerEventView(BaseModel):
+    ts: datetime
+    kind: str
+    payload: dict[str, Any]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    bus_connected: bool
+    version: str
+
+
+OcppPayload = dict[str, Any]
