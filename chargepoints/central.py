@@ -7,6 +7,7 @@ gateway serves connections through `serve()` and sends commands through
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
@@ -33,12 +34,14 @@ from chargepoints.ports import (
     Publish,
 )
 from chargepoints.profiles import tx_default_profile_16, tx_profile_16
+from chargepoints.session import OcppSession
 from chargepoints.v16 import Session16
 
 log = logging.getLogger(__name__)
 
 UnknownPolicy = Literal["accept", "pending", "reject"]
-SUPPORTED_VERSIONS = ("1.6",)
+SESSION_CLASSES: dict[str, type[OcppSession]] = {"1.6": Session16}
+SUPPORTED_VERSIONS = tuple(SESSION_CLASSES)
 NOMINAL_VOLTAGE_V = 230.0
 
 
@@ -85,7 +88,8 @@ class CentralSystem:
         self.lenient_by_default = lenient_by_default
         self._event_log = event_log
         self._ca = certificate_authority
-        self._sessions: dict[str, Session16] = {}
+        self._sessions: dict[str, OcppSession] = {}
+        self._meter_backlog: dict[int, float] = {}
         self._state: dict[str, ChargerState] = {}
 
     # -- registry -------------------------------------------------------------
@@ -107,9 +111,7 @@ class CentralSystem:
     def touch(self, charge_point_id: str) -> None:
         self.state(charge_point_id).last_seen = self.now()
 
-    async def register(
-        self, record: ChargerRecord, *, lenient: bool | None = None, phases: int | None = None
-    ) -> None:
+    async def register(self, record: ChargerRecord, *, lenient: bool | None = None, phases: int | None = None) -> None:
         """Make a charger known (from configuration or REST), or reload its changed record."""
         existing = await self._repo.get_charger(record.id)
         if existing is None:
@@ -140,7 +142,7 @@ class CentralSystem:
             raise ValueError(f"unsupported OCPP version {ocpp_version}")
         state = self.state(charge_point_id)
         lenient = self.lenient_by_default if state.lenient is None else state.lenient
-        session = Session16(charge_point_id, connection, self, lenient=lenient)
+        session = SESSION_CLASSES[ocpp_version](charge_point_id, connection, self, lenient=lenient)
         previous = self._sessions.get(charge_point_id)
         self._sessions[charge_point_id] = session
         if previous is not None:
@@ -158,7 +160,7 @@ class CentralSystem:
                 state.connected = False
                 await self._publish(ChargerDisconnected(charge_point_id, self.now()))
 
-    def _session(self, charge_point_id: str) -> Session16:
+    def _session(self, charge_point_id: str) -> OcppSession:
         session = self._sessions.get(charge_point_id)
         if session is None:
             if charge_point_id in self._state:
@@ -196,6 +198,27 @@ class CentralSystem:
             return "A", limit_a
         return "W", limit_a * (phases or state.phases) * NOMINAL_VOLTAGE_V
 
+    # -- background work ------------------------------------------------------------
+    def unflushed_register(self, transaction_id: int) -> float | None:
+        """The newest energy register of a transaction not yet stored (write-behind)."""
+        return self._meter_backlog.get(transaction_id)
+
+    async def flush_meters(self) -> None:
+        """Store the latest meter register of every transaction metered since the last flush."""
+        if not self._meter_backlog:
+            return
+        backlog, self._meter_backlog = self._meter_backlog, {}
+        await self._repo.record_meters(backlog)
+
+    async def run(self, flush_interval_s: float = 1.0) -> None:
+        """Long-running: flush meter registers; a last flush when cancelled."""
+        try:
+            while True:
+                await asyncio.sleep(flush_interval_s)
+                await self.flush_meters()
+        finally:
+            await asyncio.shield(self.flush_meters())
+
     # -- called by sessions -----------------------------------------------------
     async def boot(
         self,
@@ -209,9 +232,7 @@ class CentralSystem:
     ) -> tuple[str, int]:
         record = await self._repo.get_charger(charge_point_id)
         if record is None:
-            registration = {"accept": "Accepted", "pending": "Pending", "reject": "Rejected"}[
-                self.unknown_chargers
-            ]
+            registration = {"accept": "Accepted", "pending": "Pending", "reject": "Rejected"}[self.unknown_chargers]
             record = ChargerRecord(id=charge_point_id, registration=registration)
         record.ocpp_version = ocpp_version
         record.vendor = vendor
@@ -245,9 +266,7 @@ class CentralSystem:
         if self.safe_limit_a is None:
             return
         unit, limit = self._in_allowed_unit(state, self.safe_limit_a, None)
-        answer = await self.call(
-            charge_point_id, "SetChargingProfile", tx_default_profile_16(limit, unit=unit)
-        )
+        answer = await self.call(charge_point_id, "SetChargingProfile", tx_default_profile_16(limit, unit=unit))
         if answer.get("status") != "Accepted":
             log.warning("%s refused the safe default profile: %s", charge_point_id, answer.get("status"))
 
@@ -255,9 +274,7 @@ class CentralSystem:
         state = self.state(charge_point_id)
         state.quirks[action] += 1
         if state.quirks[action] == 1:
-            log.warning(
-                "%s: repaired %s from a lenient charger: %s", charge_point_id, action, "; ".join(fixes)
-            )
+            log.warning("%s: repaired %s from a lenient charger: %s", charge_point_id, action, "; ".join(fixes))
 
     async def connector_status(
         self, charge_point_id: str, connector_id: int, status: str, error_code: str, ts: datetime
@@ -272,9 +289,7 @@ class CentralSystem:
         self, charge_point_id: str, connector_id: int, id_tag: str, meter_start_wh: float, ts: datetime
     ) -> tuple[int, dict[str, Any]]:
         info = await self.id_tag_info(id_tag)
-        record, created = await self._repo.start_transaction(
-            charge_point_id, connector_id, id_tag, meter_start_wh, ts
-        )
+        record, created = await self._repo.start_transaction(charge_point_id, connector_id, id_tag, meter_start_wh, ts)
         if created:
             await self._publish(
                 TransactionStarted(charge_point_id, connector_id, record.id, id_tag, meter_start_wh, ts)
@@ -284,9 +299,8 @@ class CentralSystem:
     async def stop_transaction(
         self, charge_point_id: str, transaction_id: int, meter_stop_wh: float, ts: datetime, reason: str
     ) -> None:
-        record, changed = await self._repo.stop_transaction(
-            charge_point_id, transaction_id, meter_stop_wh, ts, reason
-        )
+        await self.flush_meters()
+        record, changed = await self._repo.stop_transaction(charge_point_id, transaction_id, meter_stop_wh, ts, reason)
         if changed and record is not None:
             await self._publish(TransactionStopped(charge_point_id, record.id, meter_stop_wh, reason, ts))
 
@@ -303,7 +317,9 @@ class CentralSystem:
         """A normalised sample. Connector 0 is the charger's total: it is
         published but never attributed to a transaction's energy."""
         if transaction_id is not None and reading.energy_wh is not None and (connector_id != 0 or replay):
-            await self._repo.record_meter(transaction_id, reading.energy_wh)
+            # Write-behind: the latest register per transaction is stored by
+            # flush_meters() about once a second, not on every frame.
+            self._meter_backlog[transaction_id] = reading.energy_wh
         if replay:
             return
         await self._publish(

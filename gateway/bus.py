@@ -87,9 +87,7 @@ class Bus:
         """Register a handler; (re)subscribed on every connection."""
         self._handlers.append((topic_filter, qos, handler))
 
-    def publish(
-        self, topic: str, payload: bytes | str | dict[str, Any], *, qos: int = 0, retain: bool = False
-    ) -> None:
+    def publish(self, topic: str, payload: bytes | str | dict[str, Any], *, qos: int = 0, retain: bool = False) -> None:
         if isinstance(payload, dict):
             payload = json.dumps(payload, separators=(",", ":"), default=str)
         if isinstance(payload, str):

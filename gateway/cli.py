@@ -78,9 +78,7 @@ def _token_create(args: argparse.Namespace) -> int:
             return 2
         if args.cooperative not in known:
             known_list = ", ".join(sorted(known)) or "none configured"
-            print(
-                f"coopgrid: unknown cooperative {args.cooperative!r} (known: {known_list})", file=sys.stderr
-            )
+            print(f"coopgrid: unknown cooperative {args.cooperative!r} (known: {known_list})", file=sys.stderr)
             return 2
     token = new_token()
 
@@ -110,19 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", help="everything embedded, with simulated chargers and solar parks")
-    demo.add_argument(
-        "--duration", type=float, default=None, help="stop after this many seconds (default: run)"
-    )
-    demo.add_argument(
-        "--speed", type=float, default=60.0, help="simulated seconds per real second (default 60)"
-    )
+    demo.add_argument("--duration", type=float, default=None, help="stop after this many seconds (default: run)")
+    demo.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second (default 60)")
     demo.add_argument("--port", type=int, default=8080, help="HTTP/OCPP port (0 = a free one; default 8080)")
     demo.add_argument("--log-level", default="WARNING")
 
     serve = commands.add_parser("serve", help="run the platform")
-    serve.add_argument(
-        "--config", type=Path, default=None, help="TOML file (COOPGRID_* variables override it)"
-    )
+    serve.add_argument("--config", type=Path, default=None, help="TOML file (COOPGRID_* variables override it)")
     serve.add_argument("--log-level", default=None)
 
     token = commands.add_parser("token", help="REST API tokens")
@@ -133,9 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--name", help="a label for the token")
     create.add_argument("--config", type=Path, default=None)
 
-    commands.add_parser(
-        "simulate", help="hardware simulators: chargers | inverters | scenario", add_help=False
-    )
+    commands.add_parser("simulate", help="hardware simulators: chargers | inverters | scenario", add_help=False)
     return parser
 
 

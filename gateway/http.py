@@ -11,6 +11,7 @@ import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -133,17 +134,10 @@ async def check_charger_credentials(request: web.Request, charge_point_id: str) 
         return error(403, "TlsRequired", f"security profile {profile} requires wss://")
     if profile == 3:
         if _peer_common_name(request) != charge_point_id:
-            return error(
-                401, "Unauthorized", "a client certificate with CN = the charge point id is required"
-            )
+            return error(401, "Unauthorized", "a client certificate with CN = the charge point id is required")
         return None
     given = parse_basic_auth(request.headers.get("Authorization"))
-    if (
-        given is None
-        or given[0] != charge_point_id
-        or not password_hash
-        or not verify_secret(given[1], password_hash)
-    ):
+    if given is None or given[0] != charge_point_id or not password_hash or not verify_secret(given[1], password_hash):
         response = error(401, "Unauthorized", "HTTP Basic credentials of this charge point are required")
         response.headers["WWW-Authenticate"] = 'Basic realm="coopgrid-ocpp", charset="UTF-8"'
         return response
@@ -158,18 +152,12 @@ async def ocpp_endpoint(request: web.Request) -> web.StreamResponse:
         log.warning("refused %s: %s", charge_point_id, refused.text)
         return refused
     header = request.headers.get("Sec-WebSocket-Protocol")
-    chosen = choose_subprotocol(
-        header, platform.central_supported_versions, platform.settings.ocpp.strict_subprotocol
-    )
+    chosen = choose_subprotocol(header, platform.central_supported_versions, platform.settings.ocpp.strict_subprotocol)
     if chosen is None:
         log.warning("refused %s: offered subprotocols %r", charge_point_id, header)
-        return error(
-            400, "UnsupportedSubprotocol", f"offered {header!r}; we speak {sorted(OCPP_SUBPROTOCOLS)}"
-        )
+        return error(400, "UnsupportedSubprotocol", f"offered {header!r}; we speak {sorted(OCPP_SUBPROTOCOLS)}")
     ocpp = platform.settings.ocpp
-    ws = web.WebSocketResponse(
-        protocols=(chosen,) if header else (), autoping=False, max_msg_size=ocpp.max_frame_bytes
-    )
+    ws = web.WebSocketResponse(protocols=(chosen,) if header else (), autoping=False, max_msg_size=ocpp.max_frame_bytes)
     await ws.prepare(request)
     log.info("charger %s connected (%s)", charge_point_id, OCPP_SUBPROTOCOLS[chosen])
     connection = WsConnection(ws, idle_timeout_s=3 * ocpp.heartbeat_interval_s)
@@ -246,9 +234,7 @@ def own_members(request: web.Request) -> set[str] | None:
     if principal.role != "cooperative":
         return None
     settings = request.app[PLATFORM].settings
-    return {
-        m.id for coop in settings.cooperatives if coop.id == principal.cooperative_id for m in coop.members
-    }
+    return {m.id for coop in settings.cooperatives if coop.id == principal.cooperative_id for m in coop.members}
 
 
 # -- REST ---------------------------------------------------------------------------
@@ -339,9 +325,7 @@ def _unprocessable(code: str, message: str) -> web.HTTPUnprocessableEntity:
 
 def _check_profile(profile: int, password: str | None, had_password: bool) -> None:
     if profile in (1, 2) and not (password or had_password):
-        raise _unprocessable(
-            "PasswordRequired", "security profiles 1 and 2 need a password (16-40 characters)"
-        )
+        raise _unprocessable("PasswordRequired", "security profiles 1 and 2 need a password (16-40 characters)")
 
 
 async def create_chargepoint(request: web.Request) -> web.Response:
@@ -409,6 +393,9 @@ async def delete_id_tag(request: web.Request) -> web.Response:
 
 
 def session_view(platform: Platform, record: TransactionRecord) -> dict[str, Any]:
+    newer = platform.central.unflushed_register(record.id) if record.active else None
+    if newer is not None:
+        record = replace(record, meter_last_wh=newer)
     green = platform.green_energy_wh(record)
     energy = record.energy_wh
     return {

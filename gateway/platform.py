@@ -84,9 +84,7 @@ class GreenTally:
         return self.finished.get(transaction_id, 0.0)
 
     def start(self, event: TransactionStarted) -> None:
-        self.live[event.transaction_id] = _LiveSession(
-            event.charge_point_id, event.connector_id, event.meter_start_wh
-        )
+        self.live[event.transaction_id] = _LiveSession(event.charge_point_id, event.connector_id, event.meter_start_wh)
 
     def meter(self, event: MeterSample, solar_w: float) -> None:
         session = self.live.get(event.transaction_id) if event.transaction_id is not None else None
@@ -179,9 +177,7 @@ class Platform:
             lenient_by_default=ocpp.lenient,
             event_log=self.store,
             certificate_authority=(
-                CertificateAuthority.load_or_create(ocpp.ca_cert, ocpp.ca_key)
-                if ocpp.ca_cert and ocpp.ca_key
-                else None
+                CertificateAuthority.load_or_create(ocpp.ca_cert, ocpp.ca_key) if ocpp.ca_cert and ocpp.ca_key else None
             ),
         )
         self.solar = SolarIngest(
@@ -203,9 +199,7 @@ class Platform:
         )
         self.scheduler = Scheduler(
             sites={
-                s.id: Site(
-                    id=s.id, grid_limit_a=s.grid_limit_a, base_load_a=s.base_load_a, voltage_v=s.voltage_v
-                )
+                s.id: Site(id=s.id, grid_limit_a=s.grid_limit_a, base_load_a=s.base_load_a, voltage_v=s.voltage_v)
                 for s in settings.sites
             },
             chargers={
@@ -272,6 +266,7 @@ class Platform:
     # -- tasks ------------------------------------------------------------------
     def start(self, group: asyncio.TaskGroup) -> None:
         group.create_task(self.bus.run(), name="bus")
+        group.create_task(self.central.run(), name="central-system")
         group.create_task(self.scheduler.run(), name="scheduler")
         group.create_task(self._housekeeping(), name="housekeeping")
 
@@ -294,9 +289,7 @@ class Platform:
             raise ChargePointError(f"{charge_point_id} answered SetChargingProfile with {status}")
 
     async def _publish_allocation(self, site_id: str, allocation: dict[str, Any]) -> None:
-        self.bus.publish(
-            f"{self.settings.mqtt.prefix}/sites/{site_id}/allocation", allocation, qos=1, retain=True
-        )
+        self.bus.publish(f"{self.settings.mqtt.prefix}/sites/{site_id}/allocation", allocation, qos=1, retain=True)
 
     # -- events to the outside --------------------------------------------------------
     async def _on_event(self, event: object) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, event, select
+from sqlalchemy import Connection, bindparam, event, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -107,9 +107,7 @@ class Store:
             row.site_id = record.site_id
             row.last_seen = record.last_seen
 
-    async def set_credentials(
-        self, charge_point_id: str, security_profile: int, password_hash: str | None
-    ) -> None:
+    async def set_credentials(self, charge_point_id: str, security_profile: int, password_hash: str | None) -> None:
         async with self._session.begin() as session:
             row = await session.get(ChargerRow, charge_point_id)
             if row is None:
@@ -183,11 +181,17 @@ class Store:
             row.stop_reason = reason
             return _transaction(row), True
 
-    async def record_meter(self, transaction_id: int, energy_wh: float) -> None:
-        async with self._session.begin() as session:
-            row = await session.get(TransactionRow, transaction_id)
-            if row is not None and row.stop_ts is None:
-                row.meter_last_wh = energy_wh
+    async def record_meters(self, registers: dict[int, float]) -> None:
+        if not registers:
+            return
+        statement = (
+            update(TransactionRow)
+            .where(TransactionRow.id == bindparam("tx"), TransactionRow.stop_ts.is_(None))
+            .values(meter_last_wh=bindparam("wh"))
+            .execution_options(synchronize_session=False)
+        )
+        async with self.engine.begin() as connection:
+            await connection.execute(statement, [{"tx": tx, "wh": wh} for tx, wh in registers.items()])
 
     async def get_transaction(self, transaction_id: int) -> TransactionRecord | None:
         async with self._session() as session:
@@ -270,28 +274,20 @@ class Store:
         return str((await self.id_tag_info(id_tag, now))["status"])
 
     # -- API tokens -----------------------------------------------------------------
-    async def create_token(
-        self, name: str, role: str, cooperative_id: str | None, digest: str, now: datetime
-    ) -> None:
+    async def create_token(self, name: str, role: str, cooperative_id: str | None, digest: str, now: datetime) -> None:
         async with self._session.begin() as session:
             session.add(
-                ApiTokenRow(
-                    name=name, role=role, cooperative_id=cooperative_id, token_sha256=digest, created=now
-                )
+                ApiTokenRow(name=name, role=role, cooperative_id=cooperative_id, token_sha256=digest, created=now)
             )
 
     async def find_token(self, digest: str) -> tuple[str, str | None, str] | None:
         """(role, cooperative id, name) of the token with this digest."""
         async with self._session() as session:
-            row = (
-                await session.scalars(select(ApiTokenRow).where(ApiTokenRow.token_sha256 == digest))
-            ).first()
+            row = (await session.scalars(select(ApiTokenRow).where(ApiTokenRow.token_sha256 == digest))).first()
             return (row.role, row.cooperative_id, row.name) if row else None
 
     # -- charger-reported events ----------------------------------------------------
-    async def record_event(
-        self, charge_point_id: str, ts: datetime, kind: str, payload: dict[str, object]
-    ) -> None:
+    async def record_event(self, charge_point_id: str, ts: datetime, kind: str, payload: dict[str, object]) -> None:
         async with self._session.begin() as session:
             session.add(ChargerEventRow(charge_point_id=charge_point_id, ts=ts, kind=kind, payload=payload))
 
@@ -305,8 +301,7 @@ class Store:
         async with self._session() as session:
             rows = (await session.scalars(query)).all()
         return [
-            {"ts": row.ts.isoformat().replace("+00:00", "Z"), "kind": row.kind, "payload": row.payload}
-            for row in rows
+            {"ts": row.ts.isoformat().replace("+00:00", "Z"), "kind": row.kind, "payload": row.payload} for row in rows
         ]
 
 

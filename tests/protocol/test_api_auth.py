@@ -65,9 +65,7 @@ async def make_token(platform: Platform, role: str, cooperative: str | None = No
 def test_route_table_covers_every_api_route(platform: Platform) -> None:
     from gateway.http import create_app
 
-    names = {
-        r.name for r in create_app(platform).router.routes() if r.name and str(r.resource).find("/api/") >= 0
-    }
+    names = {r.name for r in create_app(platform).router.routes() if r.name and str(r.resource).find("/api/") >= 0}
     assert names == {name for *_, name in ROUTES}
 
 
@@ -82,9 +80,7 @@ async def test_every_route_with_every_role(platform: Platform) -> None:
             url = platform.http_url + path
             async with http.request(method, url, json=body) as response:
                 assert response.status == 401, (method, path)
-            async with http.request(
-                method, url, json=body, headers={"Authorization": "Bearer nope"}
-            ) as response:
+            async with http.request(method, url, json=body, headers={"Authorization": "Bearer nope"}) as response:
                 assert response.status == 401, (method, path)
             for role, token in tokens.items():
                 headers = {"Authorization": f"Bearer {token}"}
@@ -96,9 +92,7 @@ async def test_every_route_with_every_role(platform: Platform) -> None:
                     else:
                         assert response.status == 403, (role, method, path, response.status)
         headers = {"Authorization": f"Bearer {BOOTSTRAP}"}
-        async with http.post(
-            platform.http_url + "/api/chargepoints", json={"id": "CP-X"}, headers=headers
-        ) as r:
+        async with http.post(platform.http_url + "/api/chargepoints", json={"id": "CP-X"}, headers=headers) as r:
             assert r.status == 201
 
 

@@ -98,9 +98,7 @@ async def test_power_only_charger_gets_limits_in_watts(platform: Platform) -> No
         assert schedule["chargingSchedulePeriod"][0]["limit"] == pytest.approx(6 * 3 * 230, abs=0.1)
         pending = asyncio.ensure_future(platform.central.set_current_limit("CP-A", 1, 10.0, transaction_id=7))
         call = await receive(ws)
-        assert (
-            call[3]["csChargingProfiles"]["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"] == 6900.0
-        )
+        assert call[3]["csChargingProfiles"]["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"] == 6900.0
         assert call[3]["csChargingProfiles"]["transactionId"] == 7
         await ws.send_str(json.dumps([3, call[1], {"status": "Accepted"}]))
         assert await pending == "Accepted"

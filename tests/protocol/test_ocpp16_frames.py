@@ -98,6 +98,9 @@ async def test_transaction_roundtrip_and_duplicates(charger: Charger, platform: 
         ],
     }
     assert await charger.call("m1", "MeterValues", meter) == [3, "m1", {}]
+    async with aiohttp.ClientSession() as http, http.get(f"{platform.http_url}/api/sessions/{transaction_id}") as r:
+        assert (await r.json())["energy_wh"] == 2500.0  # live, before the write-behind flush
+    await platform.central.flush_meters()
     live = await platform.store.get_transaction(transaction_id)
     assert live is not None
     assert live.active
@@ -117,9 +120,7 @@ async def test_transaction_roundtrip_and_duplicates(charger: Charger, platform: 
     assert records[0].stop_reason == "EVDisconnected"
 
 
-async def test_stop_for_unknown_transaction_is_accepted_and_kept(
-    charger: Charger, platform: Platform
-) -> None:
+async def test_stop_for_unknown_transaction_is_accepted_and_kept(charger: Charger, platform: Platform) -> None:
     stop = {"transactionId": -1, "meterStop": 10, "timestamp": "2026-03-01T10:00:00Z", "idTag": "TAG-OK"}
     answer = await charger.call("u1", "StopTransaction", stop)
     assert answer == [3, "u1", {"idTagInfo": {"status": "Accepted"}}]
@@ -131,12 +132,18 @@ async def test_stop_for_unknown_transaction_is_accepted_and_kept(
     [
         ("this is not json", "-1", "FormationViolation"),
         ('{"a": 1}', "-1", "ProtocolError"),
-        ('[2, "x1", "BootNotification"]', "-1", "ProtocolError"),
-        ('[2, "x2", "BootNotification", {"chargePointVendor": "V"}]', "x2", "ProtocolError"),
+        ('[2, "x1", "BootNotification"]', "x1", "ProtocolError"),
+        ('[2, "x2", "BootNotification", {"chargePointVendor": "V"}]', "x2", "OccurenceConstraintViolation"),
+        ('[2, "x7", "Heartbeat", {}, "extra"]', "x7", "ProtocolError"),
+        ('[7, "x8", "Heartbeat", {}]', "x8", "PropertyConstraintViolation"),
+        (
+            '[2, "x9", "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Asleep"}]',
+            "x9",
+            "PropertyConstraintViolation",
+        ),
         ('[2, "x3", "Heartbeat", {"unexpected": true}]', "x3", "FormationViolation"),
         (
-            '[2, "x4", "StatusNotification", '
-            '{"connectorId": "one", "errorCode": "NoError", "status": "Available"}]',
+            '[2, "x4", "StatusNotification", {"connectorId": "one", "errorCode": "NoError", "status": "Available"}]',
             "x4",
             "TypeConstraintViolation",
         ),
@@ -176,13 +183,9 @@ async def test_csms_call_over_rest(platform: Platform, charger: Charger) -> None
         invalid = await http.post(url, json={"type": "Sideways"})
         assert invalid.status == 422
         assert (await invalid.json())["error"]["code"]
-        missing = await http.post(
-            f"{platform.http_url}/api/chargepoints/NOPE/ocpp/Reset", json={"type": "Soft"}
-        )
+        missing = await http.post(f"{platform.http_url}/api/chargepoints/NOPE/ocpp/Reset", json={"type": "Soft"})
         assert missing.status == 404
-        offline = await http.post(
-            f"{platform.http_url}/api/chargepoints/CP-B/ocpp/Reset", json={"type": "Soft"}
-        )
+        offline = await http.post(f"{platform.http_url}/api/chargepoints/CP-B/ocpp/Reset", json={"type": "Soft"})
         assert offline.status == 409
 
 

@@ -36,9 +36,7 @@ async def platform(tmp_path: Path) -> AsyncIterator[Platform]:
 
 
 async def _boot(ws: aiohttp.ClientWebSocketResponse) -> dict[str, object]:
-    await ws.send_str(
-        json.dumps([2, "b", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"}])
-    )
+    await ws.send_str(json.dumps([2, "b", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"}]))
     frame = json.loads(await ws.receive_str(timeout=5))
     return frame[2]
 
@@ -74,9 +72,7 @@ async def test_register_charger_over_rest_with_profile_1(platform: Platform) -> 
         api = f"{platform.http_url}/api/chargepoints"
         async with http.post(api, json={"id": "CP-R", "security_profile": 1}) as response:
             assert response.status == 422  # profile 1 without a password
-        async with http.post(
-            api, json={"id": "CP-R", "security_profile": 1, "password": "short"}
-        ) as response:
+        async with http.post(api, json={"id": "CP-R", "security_profile": 1, "password": "short"}) as response:
             assert response.status == 422
         body = {"id": "CP-R", "security_profile": 1, "password": PASSWORD, "site_id": "site-a"}
         async with http.post(api, json=body) as response:
