@@ -10,6 +10,7 @@ oldest are dropped and counted when it overflows).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import socket
@@ -32,12 +33,18 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def _quiet_broker_shutdown(record: logging.LogRecord) -> bool:
+    """amqtt logs its own orderly shutdown (the broadcast task being cancelled) as an error."""
+    return not (record.exc_info and record.exc_info[0] is asyncio.CancelledError)
+
+
 @asynccontextmanager
 async def embedded_broker(host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[tuple[str, int]]:
     """Run an amqtt broker on `host:port` (a free port when 0); yields (host, port)."""
     from amqtt.broker import Broker
 
     port = port or free_port(host)
+    logging.getLogger("amqtt.broker").addFilter(_quiet_broker_shutdown)
     broker = Broker(
         {
             "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}"}},
@@ -49,6 +56,31 @@ async def embedded_broker(host: str = "127.0.0.1", port: int = 0) -> AsyncIterat
         yield host, port
     finally:
         await broker.shutdown()
+
+
+async def _enter(client: aiomqtt.Client) -> None:
+    """Connect, letting a cancellation wait for the handshake to end.
+
+    Cancelling aiomqtt's connect half-way leaves a cancelled future that its
+    disconnect callback later trips over (an error logged by asyncio), so
+    the handshake is shielded and the connection closed before re-raising.
+    """
+    connect = asyncio.ensure_future(client.__aenter__())
+    try:
+        await asyncio.shield(connect)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await connect
+            await client.__aexit__(None, None, None)
+        raise
+
+
+def _raise_if_cancelling() -> None:
+    """Python 3.11's asyncio.wait_for (used inside aiomqtt's publish) can swallow a
+    cancellation that races with the awaited result; honour it here instead."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 @dataclass(slots=True)
@@ -101,15 +133,17 @@ class Bus:
         """Stay connected until cancelled."""
         backoff = 0.5
         while True:
+            client = aiomqtt.Client(
+                self.host,
+                self.port,
+                identifier=self.client_id,
+                clean_session=self.clean_session,
+                keepalive=30,
+                timeout=10,
+            )
             try:
-                async with aiomqtt.Client(
-                    self.host,
-                    self.port,
-                    identifier=self.client_id,
-                    clean_session=self.clean_session,
-                    keepalive=30,
-                    timeout=10,
-                ) as client:
+                await _enter(client)
+                try:
                     log.info("bus connected to mqtt://%s:%d", self.host, self.port)
                     backoff = 0.5
                     for topic_filter, qos, _ in self._handlers:
@@ -118,8 +152,11 @@ class Bus:
                     async with asyncio.TaskGroup() as group:
                         group.create_task(self._send_loop(client))
                         group.create_task(self._receive_loop(client))
+                finally:
+                    self.connected.clear()
+                    with contextlib.suppress(aiomqtt.MqttError):
+                        await client.__aexit__(None, None, None)
             except* aiomqtt.MqttError as errors:
-                self.connected.clear()
                 self.reconnects += 1
                 log.warning(
                     "bus: broker mqtt://%s:%d unavailable (%s); retrying in %.1fs",
@@ -138,6 +175,7 @@ class Bus:
                 await client.publish(item.topic, item.payload, qos=item.qos, retain=item.retain)
                 if self._outgoing and self._outgoing[0] is item:
                     self._outgoing.popleft()
+                _raise_if_cancelling()
             self._wakeup.clear()
             await self._wakeup.wait()
 

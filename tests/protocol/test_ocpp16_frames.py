@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from gateway.platform import Platform
-from tests.fixtures.platform import running_platform, test_settings
+from tests.fixtures.platform import running_platform, make_settings
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 NOW_ISO = "2026-03-01T12:00:00Z"
@@ -21,7 +21,7 @@ NOW_ISO = "2026-03-01T12:00:00Z"
 
 @pytest.fixture
 async def platform(tmp_path: Path) -> AsyncIterator[Platform]:
-    settings = test_settings(tmp_path)
+    settings = make_settings(tmp_path)
     async with running_platform(settings) as running:
         running.central.now = lambda: NOW
         yield running
@@ -32,10 +32,18 @@ class Charger:
 
     def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         self.ws = ws
+        self.server_calls: list[list[Any]] = []
 
     async def send_raw(self, text: str) -> list[Any]:
+        """Send a frame; answer the central system's own calls meanwhile; return its answer."""
         await self.ws.send_str(text)
-        return json.loads(await self.ws.receive_str(timeout=5))
+        while True:
+            frame = json.loads(await self.ws.receive_str(timeout=5))
+            if frame[0] != 2:
+                return frame
+            self.server_calls.append(frame)
+            reply = {"configurationKey": []} if frame[2] == "GetConfiguration" else {"status": "Accepted"}
+            await self.ws.send_str(json.dumps([3, frame[1], reply]))
 
     async def call(self, unique_id: str, action: str, payload: dict[str, Any]) -> list[Any]:
         return await self.send_raw(json.dumps([2, unique_id, action, payload]))

@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from gateway.platform import Platform
-from tests.fixtures.platform import running_platform, test_settings
+from tests.fixtures.platform import running_platform, make_settings
 
 PASSWORD = "correct-horse-battery-1"
 
@@ -23,7 +23,7 @@ def basic(user: str, password: str) -> dict[str, str]:
 
 @pytest.fixture
 async def platform(tmp_path: Path) -> AsyncIterator[Platform]:
-    settings = test_settings(
+    settings = make_settings(
         tmp_path,
         ocpp={"unknown_chargers": "pending"},
         chargers=[
@@ -101,7 +101,8 @@ async def test_id_tags_crud_drives_authorize(platform: Platform) -> None:
             assert (await response.json())["error"]["code"] == "InvalidBody"
         async with http.ws_connect(f"{platform.ocpp_url}/CP-A", protocols=("ocpp1.6",)) as ws:
             await ws.send_str(json.dumps([2, "1", "Authorize", {"idTag": "RFID-1"}]))
-            assert json.loads(await ws.receive_str(timeout=5))[2] == {"idTagInfo": {"status": "Accepted"}}
+            accepted = {"idTagInfo": {"status": "Accepted", "parentIdTag": "FLEET"}}
+            assert json.loads(await ws.receive_str(timeout=5))[2] == accepted
             async with http.put(api, json={"status": "Blocked"}) as response:
                 assert response.status == 200
             await ws.send_str(json.dumps([2, "2", "Authorize", {"idTag": "RFID-1"}]))
