@@ -20,7 +20,7 @@ from simulators.clock import SimClock
 from simulators.inverter import SimulatedPark, park_power_w
 
 from gateway.platform import Platform
-from tests.fixtures.platform import running_platform, test_settings
+from tests.fixtures.platform import make_settings, running_platform
 
 pytestmark = pytest.mark.e2e
 
@@ -47,7 +47,7 @@ async def test_chargers_follow_the_sun_for_an_hour(
     host, port = mosquitto
     rated_w = 6000.0
     start = falling_hour(rated_w)
-    settings = test_settings(
+    settings = make_settings(
         tmp_path,
         mqtt={"url": f"mqtt://{host}:{port}", "client_id": "coopgrid-e2e"},
         scheduler={"tick_s": 1.0, "debounce_s": 0.1, "min_change_a": 0.5},

@@ -12,7 +12,7 @@ import pytest
 from gateway.auth import new_token, token_digest
 from gateway.http import OPERATOR, ROUTE_ROLES
 from gateway.platform import Platform
-from tests.fixtures.platform import running_platform, make_settings
+from tests.fixtures.platform import make_settings, running_platform
 
 BOOTSTRAP = "bootstrap-operator-token-for-tests"
 

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from gateway.platform import Platform
-from tests.fixtures.platform import running_platform, make_settings
+from tests.fixtures.platform import make_settings, running_platform
 
 BOOT = {"chargePointVendor": "V", "chargePointModel": "M"}
 

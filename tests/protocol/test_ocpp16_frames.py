@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from gateway.platform import Platform
-from tests.fixtures.platform import running_platform, make_settings
+from tests.fixtures.platform import make_settings, running_platform
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 NOW_ISO = "2026-03-01T12:00:00Z"

@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from gateway.platform import Platform
-from tests.fixtures.platform import running_platform, make_settings
+from tests.fixtures.platform import make_settings, running_platform
 
 PASSWORD = "correct-horse-battery-1"
 
