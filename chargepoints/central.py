@@ -32,15 +32,17 @@ from chargepoints.ports import (
     Connection,
     EventLog,
     Publish,
+    TransactionRecord,
 )
-from chargepoints.profiles import tx_default_profile_16, tx_profile_16
+from chargepoints.profiles import tx_default_profile_16, tx_default_profile_201, tx_profile_16, tx_profile_201
 from chargepoints.session import OcppSession
 from chargepoints.v16 import Session16
+from chargepoints.v201 import Session201
 
 log = logging.getLogger(__name__)
 
 UnknownPolicy = Literal["accept", "pending", "reject"]
-SESSION_CLASSES: dict[str, type[OcppSession]] = {"1.6": Session16}
+SESSION_CLASSES: dict[str, type[OcppSession]] = {"1.6": Session16, "2.0.1": Session201}
 SUPPORTED_VERSIONS = tuple(SESSION_CLASSES)
 NOMINAL_VOLTAGE_V = 230.0
 
@@ -180,15 +182,22 @@ class CentralSystem:
         transaction_id: int | None = None,
         phases: int | None = None,
     ) -> str:
-        """Cap one connector's current; returns the charger's status answer.
+        """Cap one connector's (1.6) or EVSE's (2.0.1) current; returns the charger's status answer.
 
         Bound to the running transaction (TxProfile) or, without one, the
         connector's default (TxDefaultProfile); in amperes, or in watts for a
-        charger whose ChargingScheduleAllowedChargingRateUnit is Power only.
+        charger that only accepts Power.
         """
         state = self.state(charge_point_id)
         unit, limit = self._in_allowed_unit(state, limit_a, phases)
-        payload = tx_profile_16(connector_id, limit, transaction_id, phases, unit=unit)
+        if state.ocpp_version == "2.0.1":
+            ocpp_id = None
+            if transaction_id is not None:
+                record = await self._repo.get_transaction(transaction_id)
+                ocpp_id = record.ocpp_transaction_id if record else None
+            payload = tx_profile_201(connector_id, limit, ocpp_id, phases, unit=unit)
+        else:
+            payload = tx_profile_16(connector_id, limit, transaction_id, phases, unit=unit)
         answer = await self.call(charge_point_id, "SetChargingProfile", payload)
         return str(answer.get("status", "Unknown"))
 
@@ -253,20 +262,32 @@ class CentralSystem:
         Runs after the BootNotification reply, in the session's task group.
         """
         state = self.state(charge_point_id)
+        v201 = state.ocpp_version == "2.0.1"
+        units: str | None = None
         try:
-            answer = await self.call(
-                charge_point_id, "GetConfiguration", {"key": ["ChargingScheduleAllowedChargingRateUnit"]}
-            )
+            if v201:
+                request = {"component": {"name": "SmartChargingCtrlr"}, "variable": {"name": "RateUnit"}}
+                answer = await self.call(charge_point_id, "GetVariables", {"getVariableData": [request]})
+                for result in answer.get("getVariableResult", []):
+                    if result.get("attributeStatus") == "Accepted":
+                        units = result.get("attributeValue")
+            else:
+                key = "ChargingScheduleAllowedChargingRateUnit"
+                answer = await self.call(charge_point_id, "GetConfiguration", {"key": [key]})
+                for item in answer.get("configurationKey", []):
+                    if item.get("key") == key:
+                        units = item.get("value")
         except CallFailed:
-            answer = {}
-        for item in answer.get("configurationKey", []):
-            if item.get("key") == "ChargingScheduleAllowedChargingRateUnit" and item.get("value"):
-                units = tuple(u.strip() for u in str(item["value"]).split(",") if u.strip())
-                state.rate_units = tuple(u for u in units if u in ("Current", "Power")) or ("Current",)
+            units = None
+        if units:
+            names = {"A": "Current", "W": "Power", "Current": "Current", "Power": "Power"}
+            parsed = tuple(names[u.strip()] for u in units.split(",") if u.strip() in names)
+            state.rate_units = parsed or ("Current",)
         if self.safe_limit_a is None:
             return
         unit, limit = self._in_allowed_unit(state, self.safe_limit_a, None)
-        answer = await self.call(charge_point_id, "SetChargingProfile", tx_default_profile_16(limit, unit=unit))
+        payload = tx_default_profile_201(limit, unit=unit) if v201 else tx_default_profile_16(limit, unit=unit)
+        answer = await self.call(charge_point_id, "SetChargingProfile", payload)
         if answer.get("status") != "Accepted":
             log.warning("%s refused the safe default profile: %s", charge_point_id, answer.get("status"))
 
@@ -295,6 +316,54 @@ class CentralSystem:
                 TransactionStarted(charge_point_id, connector_id, record.id, id_tag, meter_start_wh, ts)
             )
         return record.id, info
+
+    async def id_token_info(self, id_token: str) -> dict[str, Any]:
+        """OCPP 2.0.1 IdTokenInfo: a token we do not know is Unknown."""
+        info_16 = await self.id_tag_info(id_token)
+        status = info_16["status"]
+        if status == "Invalid" and not await self._repo.knows_id_tag(id_token):
+            status = "Unknown"
+        info: dict[str, Any] = {"status": status}
+        if "expiryDate" in info_16:
+            info["cacheExpiryDateTime"] = info_16["expiryDate"]
+        if "parentIdTag" in info_16:
+            info["groupIdToken"] = {"idToken": info_16["parentIdTag"], "type": "Central"}
+        return info
+
+    async def find_transaction_201(self, charge_point_id: str, ocpp_transaction_id: str) -> TransactionRecord | None:
+        return await self._repo.find_transaction_201(charge_point_id, ocpp_transaction_id)
+
+    async def start_transaction_201(
+        self,
+        charge_point_id: str,
+        evse_id: int,
+        ocpp_transaction_id: str,
+        id_tag: str,
+        meter_start_wh: float,
+        ts: datetime,
+    ) -> TransactionRecord:
+        record, created = await self._repo.start_transaction_201(
+            charge_point_id, evse_id, ocpp_transaction_id, id_tag, meter_start_wh, ts
+        )
+        if created:
+            await self._publish(TransactionStarted(charge_point_id, evse_id, record.id, id_tag, meter_start_wh, ts))
+        return record
+
+    async def transaction_seq_no(self, transaction_id: int, seq_no: int) -> None:
+        await self._repo.set_seq_no(transaction_id, seq_no)
+
+    def last_register(self, record: TransactionRecord) -> float:
+        """The newest energy register known for a transaction (Wh)."""
+        newer = self._meter_backlog.get(record.id)
+        if newer is not None:
+            return newer
+        return record.meter_last_wh if record.meter_last_wh is not None else record.meter_start_wh
+
+    async def store_variables(
+        self, charge_point_id: str, variables: list[tuple[str, str, str, str | None, str | None]]
+    ) -> None:
+        if variables:
+            await self._repo.save_variables(charge_point_id, variables)
 
     async def stop_transaction(
         self, charge_point_id: str, transaction_id: int, meter_stop_wh: float, ts: datetime, reason: str

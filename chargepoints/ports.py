@@ -49,6 +49,13 @@ class TransactionRecord:
     meter_stop_wh: float | None = None
     stop_ts: datetime | None = None
     stop_reason: str | None = None
+    ocpp_transaction_id: str | None = None  # OCPP 2.0.1: the charger's own id
+    last_seq_no: int | None = None
+
+    @property
+    def api_id(self) -> int | str:
+        """The id operators see: ours for 1.6, the charger's for 2.0.1."""
+        return self.ocpp_transaction_id if self.ocpp_transaction_id is not None else self.id
 
     @property
     def active(self) -> bool:
@@ -90,6 +97,32 @@ class ChargePointRepository(Protocol):
         reason: str,
     ) -> tuple[TransactionRecord | None, bool]:
         """Close a transaction (recording unknown ids too); True when it changed now."""
+        ...
+
+    async def start_transaction_201(
+        self,
+        charge_point_id: str,
+        evse_id: int,
+        ocpp_transaction_id: str,
+        id_tag: str,
+        meter_start_wh: float,
+        ts: datetime,
+    ) -> tuple[TransactionRecord, bool]:
+        """Store a 2.0.1 transaction once per (charger, transaction id); True when created now."""
+        ...
+
+    async def find_transaction_201(
+        self, charge_point_id: str, ocpp_transaction_id: str
+    ) -> TransactionRecord | None: ...
+
+    async def set_seq_no(self, transaction_id: int, seq_no: int) -> None: ...
+
+    async def knows_id_tag(self, id_tag: str) -> bool: ...
+
+    async def save_variables(
+        self, charge_point_id: str, variables: list[tuple[str, str, str, str | None, str | None]]
+    ) -> None:
+        """Store device-model variables: (component, variable, attribute type, value, mutability)."""
         ...
 
     async def record_meters(self, registers: dict[int, float]) -> None:

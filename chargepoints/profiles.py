@@ -55,3 +55,31 @@ def tx_profile_16(
 def tx_default_profile_16(limit: float, *, unit: Unit = "A") -> dict[str, Any]:
     """The charger-wide safe default (connector 0), installed at boot."""
     return tx_profile_16(0, limit, None, unit=unit)
+
+
+def tx_profile_201(
+    evse_id: int,
+    limit: float,
+    transaction_id: str | None,
+    phases: int | None = None,
+    *,
+    unit: Unit = "A",
+) -> dict[str, Any]:
+    """An OCPP 2.0.1 SetChargingProfileRequest capping one EVSE (TxProfile, or TxDefaultProfile when idle)."""
+    bound = transaction_id is not None
+    schedule = {"id": 1, **_schedule(limit, unit, phases)}
+    profile: dict[str, Any] = {
+        "id": TX_PROFILE_ID if bound else TX_DEFAULT_PROFILE_ID,
+        "stackLevel": TX_STACK_LEVEL if bound else DEFAULT_STACK_LEVEL,
+        "chargingProfilePurpose": "TxProfile" if bound else "TxDefaultProfile",
+        "chargingProfileKind": "Relative",
+        "chargingSchedule": [schedule],
+    }
+    if bound:
+        profile["transactionId"] = transaction_id
+    return {"evseId": evse_id, "chargingProfile": profile}
+
+
+def tx_default_profile_201(limit: float, *, unit: Unit = "A") -> dict[str, Any]:
+    """The station-wide safe default (EVSE 0), installed at boot."""
+    return tx_profile_201(0, limit, None, unit=unit)

@@ -61,6 +61,11 @@ class OcppSession:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        cls.collect_handlers()
+
+    @classmethod
+    def collect_handlers(cls) -> None:
+        """(Re)build the action -> handler table from methods marked with @handles."""
         cls.handlers = {}
         for klass in reversed(cls.__mro__):
             for value in vars(klass).values():

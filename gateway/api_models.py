@@ -69,7 +69,7 @@ class IdTagView(BaseModel):
 
 
 class SessionView(BaseModel):
-    id: int
+    id: int | str = Field(description="our integer id for OCPP 1.6, the charger's string for 2.0.1")
     charge_point_id: str
     connector_id: int
     id_tag: str

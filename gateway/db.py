@@ -53,6 +53,7 @@ class TransactionRow(Base):
     __table_args__ = (
         # A resent StartTransaction matches on these and is stored once.
         UniqueConstraint("charge_point_id", "connector_id", "start_ts", "meter_start_wh", name="uq_tx_start"),
+        UniqueConstraint("charge_point_id", "ocpp_transaction_id", name="uq_tx_ocpp_id"),
         Index("ix_tx_active", "charge_point_id", "stop_ts"),
         {"sqlite_autoincrement": True},
     )
@@ -69,6 +70,9 @@ class TransactionRow(Base):
     meter_stop_wh: Mapped[float | None] = mapped_column(Float)
     stop_ts: Mapped[datetime | None] = mapped_column(UtcDateTime())
     stop_reason: Mapped[str | None] = mapped_column(String(32))
+    # OCPP 2.0.1: the charger names its transactions; the newest seqNo applied
+    ocpp_transaction_id: Mapped[str | None] = mapped_column(String(36))
+    last_seq_no: Mapped[int | None] = mapped_column(Integer)
 
 
 class UnmatchedStopRow(Base):
@@ -118,3 +122,16 @@ class ApiTokenRow(Base):
     cooperative_id: Mapped[str | None] = mapped_column(String(64))
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     created: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class DeviceVariableRow(Base):
+    """An OCPP 2.0.1 device-model variable as last reported (NotifyReport, Get/SetVariables)."""
+
+    __tablename__ = "device_variables"
+
+    charge_point_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    component: Mapped[str] = mapped_column(String(128), primary_key=True)
+    variable: Mapped[str] = mapped_column(String(128), primary_key=True)
+    attribute: Mapped[str] = mapped_column(String(16), primary_key=True)
+    value: Mapped[str | None] = mapped_column(String(2500))
+    mutability: Mapped[str | None] = mapped_column(String(16))

@@ -399,7 +399,7 @@ def session_view(platform: Platform, record: TransactionRecord) -> dict[str, Any
     green = platform.green_energy_wh(record)
     energy = record.energy_wh
     return {
-        "id": record.id,
+        "id": record.api_id,
         "charge_point_id": record.charge_point_id,
         "connector_id": record.connector_id,
         "id_tag": record.id_tag,
@@ -438,15 +438,16 @@ async def list_sessions(request: web.Request) -> web.Response:
 
 
 async def get_session(request: web.Request) -> web.Response:
+    """A session by its operator-facing id; `?chargepoint=` picks one when two chargers reuse an id."""
     platform = request.app[PLATFORM]
-    try:
-        transaction_id = int(request.match_info["session_id"])
-    except ValueError:
-        return error(404, "NotFound", "no such session")
-    record = await platform.store.get_transaction(transaction_id)
-    if record is None:
-        return error(404, "NotFound", f"no session {transaction_id}")
-    return web.json_response(session_view(platform, record))
+    api_id = request.match_info["session_id"]
+    records = await platform.store.find_transactions_by_api_id(api_id, request.query.get("chargepoint") or None)
+    if not records:
+        return error(404, "NotFound", f"no session {api_id!r}")
+    if len(records) > 1:
+        chargers = sorted(r.charge_point_id for r in records)
+        return error(409, "Ambiguous", f"session {api_id!r} exists on {chargers}; add ?chargepoint=")
+    return web.json_response(session_view(platform, records[0]))
 
 
 def _visible_parks(request: web.Request) -> list[dict[str, Any]]:

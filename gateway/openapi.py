@@ -152,7 +152,8 @@ OPERATIONS: tuple[Op, ...] = (
         "session",
         "One session",
         response=SessionView,
-        errors=(404,),
+        errors=(404, 409),
+        query=(("chargepoint", "string", "the charge point, when two reuse a 2.0.1 transaction id"),),
         tag="sessions",
     ),
     Op(

@@ -14,12 +14,20 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, bindparam, event, select, update
+from sqlalchemy import Connection, bindparam, event, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from chargepoints.ports import ChargerRecord, TransactionRecord
-from gateway.db import ApiTokenRow, ChargerEventRow, ChargerRow, IdTagRow, TransactionRow, UnmatchedStopRow
+from gateway.db import (
+    ApiTokenRow,
+    ChargerEventRow,
+    ChargerRow,
+    DeviceVariableRow,
+    IdTagRow,
+    TransactionRow,
+    UnmatchedStopRow,
+)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -76,6 +84,8 @@ def _transaction(row: TransactionRow) -> TransactionRecord:
         meter_stop_wh=row.meter_stop_wh,
         stop_ts=row.stop_ts,
         stop_reason=row.stop_reason,
+        ocpp_transaction_id=row.ocpp_transaction_id,
+        last_seq_no=row.last_seq_no,
     )
 
 
@@ -157,6 +167,101 @@ class Store:
                 await session.rollback()
                 return _transaction((await session.scalars(same)).one()), False
             return _transaction(row), True
+
+    async def start_transaction_201(
+        self,
+        charge_point_id: str,
+        evse_id: int,
+        ocpp_transaction_id: str,
+        id_tag: str,
+        meter_start_wh: float,
+        ts: datetime,
+    ) -> tuple[TransactionRecord, bool]:
+        existing = await self.find_transaction_201(charge_point_id, ocpp_transaction_id)
+        if existing is not None:
+            return existing, False
+        async with self._session() as session:
+            if await session.get(ChargerRow, charge_point_id) is None:
+                session.add(ChargerRow(id=charge_point_id, registration="Accepted"))
+            row = TransactionRow(
+                charge_point_id=charge_point_id,
+                connector_id=evse_id,
+                id_tag=id_tag,
+                meter_start_wh=meter_start_wh,
+                start_ts=ts,
+                ocpp_transaction_id=ocpp_transaction_id,
+            )
+            session.add(row)
+            try:
+                await session.commit()
+            except IntegrityError:  # raced with the same Started event
+                await session.rollback()
+                found = await self.find_transaction_201(charge_point_id, ocpp_transaction_id)
+                assert found is not None
+                return found, False
+            return _transaction(row), True
+
+    async def find_transaction_201(self, charge_point_id: str, ocpp_transaction_id: str) -> TransactionRecord | None:
+        query = select(TransactionRow).where(
+            TransactionRow.charge_point_id == charge_point_id,
+            TransactionRow.ocpp_transaction_id == ocpp_transaction_id,
+        )
+        async with self._session() as session:
+            row = (await session.scalars(query)).first()
+            return _transaction(row) if row else None
+
+    async def find_transactions_by_api_id(self, api_id: str, charge_point_id: str | None) -> list[TransactionRecord]:
+        """Sessions whose operator-facing id is `api_id` (ours for 1.6, the charger's for 2.0.1)."""
+        conditions = [TransactionRow.ocpp_transaction_id == api_id]
+        if api_id.isdigit():
+            conditions.append((TransactionRow.id == int(api_id)) & TransactionRow.ocpp_transaction_id.is_(None))
+        query = select(TransactionRow).where(or_(*conditions))
+        if charge_point_id is not None:
+            query = query.where(TransactionRow.charge_point_id == charge_point_id)
+        async with self._session() as session:
+            return [_transaction(row) for row in (await session.scalars(query)).all()]
+
+    async def set_seq_no(self, transaction_id: int, seq_no: int) -> None:
+        async with self._session.begin() as session:
+            row = await session.get(TransactionRow, transaction_id)
+            if row is not None:
+                row.last_seq_no = seq_no
+
+    async def save_variables(
+        self, charge_point_id: str, variables: list[tuple[str, str, str, str | None, str | None]]
+    ) -> None:
+        async with self._session.begin() as session:
+            for component, variable, attribute, value, mutability in variables:
+                key = (charge_point_id, component, variable, attribute)
+                row = await session.get(DeviceVariableRow, key)
+                if row is None:
+                    row = DeviceVariableRow(
+                        charge_point_id=charge_point_id, component=component, variable=variable, attribute=attribute
+                    )
+                    session.add(row)
+                if value is not None:
+                    row.value = value
+                if mutability is not None:
+                    row.mutability = mutability
+
+    async def list_variables(self, charge_point_id: str) -> list[dict[str, Any]]:
+        query = (
+            select(DeviceVariableRow)
+            .where(DeviceVariableRow.charge_point_id == charge_point_id)
+            .order_by(DeviceVariableRow.component, DeviceVariableRow.variable, DeviceVariableRow.attribute)
+        )
+        async with self._session() as session:
+            rows = (await session.scalars(query)).all()
+        return [
+            {
+                "component": r.component,
+                "variable": r.variable,
+                "attribute": r.attribute,
+                "value": r.value,
+                "mutability": r.mutability,
+            }
+            for r in rows
+        ]
 
     async def stop_transaction(
         self, charge_point_id: str, transaction_id: int, meter_stop_wh: float, ts: datetime, reason: str
@@ -269,6 +374,10 @@ class Store:
         if row.parent_id_tag:
             info["parentIdTag"] = row.parent_id_tag
         return info
+
+    async def knows_id_tag(self, id_tag: str) -> bool:
+        async with self._session() as session:
+            return await session.get(IdTagRow, id_tag) is not None
 
     async def id_tag_status(self, id_tag: str, now: datetime) -> str:
         return str((await self.id_tag_info(id_tag, now))["status"])

@@ -1,0 +1,209 @@
+"""OCPP 2.0.1: the central system's handlers for charging-station-initiated messages.
+
+Same shape as v16: each handler turns a payload into calls on the
+CentralSystem and its answer into the response payload. EVSE ids take the
+place of 1.6 connector ids; transactions carry the station's own ids and a
+seqNo, so a TransactionEvent resent after a reconnect changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ocpp.v201.enums import Action
+
+from chargepoints.meter import normalise
+from chargepoints.session import OcppSession, handles
+from chargepoints.v16 import iso, parse_ts
+
+ENERGY = "Energy.Active.Import.Register"
+
+
+def _energy_of(meter_values: list[dict[str, Any]] | None) -> float | None:
+    """The last energy register (Wh) in a list of MeterValue objects, if any."""
+    energy = None
+    for value in meter_values or []:
+        reading = normalise(_flatten(value.get("sampledValue", [])))
+        if reading.energy_wh is not None:
+            energy = reading.energy_wh
+    return energy
+
+
+def _flatten(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """2.0.1 sampled values put the unit in unitOfMeasure and scale by 10^multiplier."""
+    out = []
+    for sample in samples:
+        unit = (sample.get("unitOfMeasure") or {}).get("unit")
+        multiplier = (sample.get("unitOfMeasure") or {}).get("multiplier", 0)
+        value = sample.get("value")
+        if isinstance(value, int | float) and multiplier:
+            value = value * 10**multiplier
+        flat = {"value": value, "measurand": sample.get("measurand") or ENERGY, "phase": sample.get("phase")}
+        if unit:
+            flat["unit"] = unit
+        out.append(flat)
+    return out
+
+
+class Session201(OcppSession):
+    """The central system's side of one OCPP 2.0.1 connection."""
+
+    version = "2.0.1"
+    protocol_actions = frozenset(action.value for action in Action)
+    bad_json_code = "FormatViolation"
+    bad_frame_code = "RpcFrameworkError"
+    bad_type_code = "MessageTypeNotSupported"
+
+    # -- provisioning ----------------------------------------------------------------
+    @handles("BootNotification")
+    async def on_boot_notification(self, p: dict[str, Any]) -> dict[str, Any]:
+        station = p["chargingStation"]
+        status, interval = await self._central.boot(
+            self.id,
+            self.version,
+            vendor=station["vendorName"],
+            model=station["model"],
+            serial_number=station.get("serialNumber"),
+            firmware_version=station.get("firmwareVersion"),
+        )
+        if status == "Accepted":
+            self.after_reply(lambda: self._central.configure_after_boot(self.id))
+        return {"currentTime": iso(self._central.now()), "interval": interval, "status": status}
+
+    @handles("Heartbeat")
+    async def on_heartbeat(self, p: dict[str, Any]) -> dict[str, Any]:
+        return {"currentTime": iso(self._central.now())}
+
+    @handles("StatusNotification")
+    async def on_status_notification(self, p: dict[str, Any]) -> dict[str, Any]:
+        ts = parse_ts(p["timestamp"], self._central.now())
+        await self._central.connector_status(self.id, p["evseId"], p["connectorStatus"], "NoError", ts)
+        return {}
+
+    @handles("NotifyReport")
+    async def on_notify_report(self, p: dict[str, Any]) -> dict[str, Any]:
+        variables = []
+        for item in p.get("reportData", []):
+            component = item["component"]["name"]
+            if item["component"].get("evse"):
+                component += f"@{item['component']['evse'].get('id')}"
+            for attribute in item.get("variableAttribute", []):
+                variables.append(
+                    (
+                        component,
+                        item["variable"]["name"],
+                        attribute.get("type", "Actual"),
+                        attribute.get("value"),
+                        attribute.get("mutability"),
+                    )
+                )
+        await self._central.store_variables(self.id, variables)
+        return {}
+
+    # -- authorization ----------------------------------------------------------------------
+    @handles("Authorize")
+    async def on_authorize(self, p: dict[str, Any]) -> dict[str, Any]:
+        return {"idTokenInfo": await self._central.id_token_info(p["idToken"]["idToken"])}
+
+    # -- transactions ---------------------------------------------------------------------------
+    @handles("TransactionEvent")
+    async def on_transaction_event(self, p: dict[str, Any]) -> dict[str, Any]:
+        ts = parse_ts(p["timestamp"], self._central.now())
+        event_type = p["eventType"]
+        ocpp_id = p["transactionInfo"]["transactionId"]
+        evse_id = (p.get("evse") or {}).get("id", 1)
+        id_token = (p.get("idToken") or {}).get("idToken")
+        seq_no = p["seqNo"]
+        energy = _energy_of(p.get("meterValue"))
+        record = await self._central.find_transaction_201(self.id, ocpp_id)
+        if record is None:
+            # Started, or the first event we hear of an offline transaction.
+            record = await self._central.start_transaction_201(
+                self.id, evse_id, ocpp_id, id_token or "", energy or 0.0, ts
+            )
+        elif record.last_seq_no is not None and seq_no <= record.last_seq_no:
+            # Resent after a reconnect: the same answer, no change.
+            return await self._transaction_answer(id_token)
+        if event_type != "Ended":
+            for value in p.get("meterValue") or []:
+                reading = normalise(_flatten(value.get("sampledValue", [])))
+                sample_ts = parse_ts(value.get("timestamp"), ts)
+                await self._central.meter_reading(self.id, evse_id, record.id, sample_ts, reading)
+        else:
+            stop_wh = energy if energy is not None else self._central.last_register(record)
+            reason = p["transactionInfo"].get("stoppedReason") or "Local"
+            await self._central.stop_transaction(self.id, record.id, stop_wh, ts, reason)
+        await self._central.transaction_seq_no(record.id, seq_no)
+        return await self._transaction_answer(id_token)
+
+    async def _transaction_answer(self, id_token: str | None) -> dict[str, Any]:
+        if id_token is None:
+            return {}
+        return {"idTokenInfo": await self._central.id_token_info(id_token)}
+
+    @handles("MeterValues")
+    async def on_meter_values(self, p: dict[str, Any]) -> dict[str, Any]:
+        now = self._central.now()
+        for value in p["meterValue"]:
+            reading = normalise(_flatten(value.get("sampledValue", [])))
+            await self._central.meter_reading(
+                self.id, p["evseId"], None, parse_ts(value.get("timestamp"), now), reading
+            )
+        return {}
+
+    # -- security, firmware, diagnostics, smart charging reports: recorded and acknowledged --------
+    @handles("SignCertificate")
+    async def on_sign_certificate(self, p: dict[str, Any]) -> dict[str, Any]:
+        if not self._central.can_sign:
+            return {"status": "Rejected"}
+        csr = p["csr"]
+        self.after_reply(lambda: self._central.deliver_certificate(self.id, csr))
+        return {"status": "Accepted"}
+
+    @handles("DataTransfer")
+    async def on_data_transfer(self, p: dict[str, Any]) -> dict[str, Any]:
+        await self._central.record(self.id, "DataTransfer", p)
+        return {"status": "UnknownVendorId"}
+
+    @handles("Get15118EVCertificate")
+    async def on_get_15118_certificate(self, p: dict[str, Any]) -> dict[str, Any]:
+        await self._central.record(self.id, "Get15118EVCertificate", {"action": p.get("action")})
+        return {"status": "Failed", "exiResponse": ""}
+
+    @handles("GetCertificateStatus")
+    async def on_get_certificate_status(self, p: dict[str, Any]) -> dict[str, Any]:
+        return {"status": "Failed"}
+
+    @handles("NotifyEVChargingNeeds")
+    async def on_ev_charging_needs(self, p: dict[str, Any]) -> dict[str, Any]:
+        await self._central.record(self.id, "NotifyEVChargingNeeds", p)
+        return {"status": "Accepted"}
+
+
+def _acknowledge(action: str) -> Any:
+    async def handler(self: Session201, p: dict[str, Any]) -> dict[str, Any]:
+        await self._central.record(self.id, action, p)
+        return {}
+
+    handler.__name__ = f"on_{action}"
+    return handles(action)(handler)
+
+
+# Messages whose only CSMS duty is to take note: recorded as charger events.
+for _action in (
+    "SecurityEventNotification",
+    "FirmwareStatusNotification",
+    "PublishFirmwareStatusNotification",
+    "LogStatusNotification",
+    "NotifyEvent",
+    "NotifyMonitoringReport",
+    "NotifyChargingLimit",
+    "ClearedChargingLimit",
+    "NotifyEVChargingSchedule",
+    "ReportChargingProfiles",
+    "NotifyDisplayMessages",
+    "NotifyCustomerInformation",
+    "ReservationStatusUpdate",
+):
+    setattr(Session201, f"on_{_action}", _acknowledge(_action))
+Session201.collect_handlers()
