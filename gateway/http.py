@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from aiohttp import WSCloseCode, WSMsgType, web
 from ocpp.exceptions import OCPPError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from chargepoints.errors import CallFailed, CallTimeout, ConnectionEnded, NotConnected, UnknownChargePoint
 from chargepoints.ports import ChargerRecord, TransactionRecord
+from gateway import dashboard
 from gateway.api_models import ChargerCreate, ChargerUpdate, IdTagBody
 from gateway.auth import ROLES, Principal, hash_secret, parse_basic_auth, token_digest, verify_secret
 from gateway.openapi import build_openapi
@@ -186,15 +187,21 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "parks": COOPERATIVE,
     "park": COOPERATIVE,
     "allocation": ALL_ROLES,
+    "live": ALL_ROLES,
+    "history": ALL_ROLES,
+    "stream": ALL_ROLES,
 }
 
 
 async def resolve_principal(request: web.Request) -> Principal | None:
     platform = request.app[PLATFORM]
     header = request.headers.get("Authorization", "")
-    if not header.startswith("Bearer "):
+    if header.startswith("Bearer "):
+        token = header[7:].strip()
+    elif request.path == "/api/stream" and request.query.get("access_token"):
+        token = request.query["access_token"]  # EventSource cannot send headers
+    else:
         return None
-    token = header[7:].strip()
     bootstrap = platform.settings.operator_token
     if bootstrap and hmac.compare_digest(token.encode(), bootstrap.encode()):
         return Principal("operator", name="bootstrap")
@@ -476,6 +483,37 @@ async def get_allocation(request: web.Request) -> web.Response:
     return web.json_response(platform.scheduler.allocation(site_id) or {"site_id": site_id, "setpoints": []})
 
 
+class LimitBody(BaseModel):
+    model_config = {"extra": "forbid"}
+    connector_id: int = Field(1, ge=0)
+    limit_a: float = Field(ge=0, le=1000)
+
+
+async def set_limit(request: web.Request) -> web.Response:
+    """Cap a connector (1.6) or EVSE (2.0.1): a TxProfile on its running transaction, else a TxDefaultProfile."""
+    platform = request.app[PLATFORM]
+    charge_point_id = request.match_info["charge_point_id"]
+    body = await _body(request, LimitBody)
+    running = [
+        r
+        for r in await platform.store.list_transactions(active=True, charge_point_id=charge_point_id)
+        if r.connector_id == body.connector_id
+    ]
+    try:
+        status = await platform.central.set_current_limit(
+            charge_point_id, body.connector_id, body.limit_a, running[0].id if running else None
+        )
+    except UnknownChargePoint:
+        return error(404, "NotFound", f"no charge point {charge_point_id!r}")
+    except NotConnected:
+        return error(409, "NotConnected", f"{charge_point_id} is not connected")
+    except CallFailed as exc:
+        return error(502, exc.code, exc.description or exc.code)
+    except CallTimeout as exc:
+        return error(504, "Timeout", str(exc))
+    return web.json_response({"status": status})
+
+
 async def send_local_list(request: web.Request) -> web.Response:
     """SendLocalList (full update) built from the id tag table."""
     platform = request.app[PLATFORM]
@@ -557,6 +595,7 @@ def create_app(platform: Platform) -> web.Application:
     add.add_patch("/api/chargepoints/{charge_point_id}", update_chargepoint, name="chargepoint-update")
     add.add_get("/api/chargepoints/{charge_point_id}/events", list_charger_events, name="chargepoint-events")
     add.add_post("/api/chargepoints/{charge_point_id}/local-list", send_local_list, name="local-list")
+    add.add_post("/api/chargepoints/{charge_point_id}/limit", set_limit, name="limit")
     add.add_post("/api/chargepoints/{charge_point_id}/ocpp/{action}", ocpp_action, name="ocpp-action")
     add.add_get("/api/id-tags", list_id_tags, name="id-tags")
     add.add_put("/api/id-tags/{id_tag}", put_id_tag, name="id-tag-put")
@@ -571,4 +610,5 @@ def create_app(platform: Platform) -> web.Application:
     add.add_get("/api/docs", api_docs, name="docs")
     add.add_get("/healthz", healthz, name="healthz")
     add.add_get("/metrics", metrics, name="metrics")
+    dashboard.add_routes(app)
     return app

@@ -38,6 +38,7 @@ from chargepoints.events import (
 from chargepoints.ports import ChargerRecord, TransactionRecord
 from gateway.auth import hash_secret
 from gateway.bus import Bus, embedded_broker
+from gateway.dashboard import LiveHistory
 from gateway.events import EventHub
 from gateway.http import create_app
 from gateway.metrics import Metrics
@@ -120,6 +121,7 @@ class Platform:
         self.metrics = Metrics()
         self.hub = EventHub()
         self.tally = GreenTally()
+        self.history = LiveHistory()
         self._stack = AsyncExitStack()
         self.http_url = ""
         self.mqtt_host = ""
@@ -274,8 +276,10 @@ class Platform:
         while True:
             await asyncio.sleep(1.0)
             await self.solar.check_staleness()
-            self.metrics.solar_power_w.set(self.solar_power_w())
-            self.metrics.ev_power_w.set(self.tally.ev_power_w())
+            solar_w, ev_w = self.solar_power_w(), self.tally.ev_power_w()
+            self.history.tick(self.clock(), solar_w, ev_w, 1.0)
+            self.metrics.solar_power_w.set(solar_w)
+            self.metrics.ev_power_w.set(ev_w)
             self.metrics.bus_reconnects.set(self.bus.reconnects)
             for reason, count in self.solar.rejects.items():
                 self.metrics.solar_rejects.labels(reason=reason).set(count)
