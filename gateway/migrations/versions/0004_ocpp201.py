@@ -14,8 +14,13 @@ branch_labels = None
 depends_on = None
 
 
+# SQLite rebuilds the table in batch mode: keep AUTOINCREMENT, so that
+# transaction ids are never handed out twice, even after deletions.
+KEEP = {"sqlite_autoincrement": True}
+
+
 def upgrade() -> None:
-    with op.batch_alter_table("transactions") as batch:
+    with op.batch_alter_table("transactions", table_kwargs=KEEP) as batch:
         batch.add_column(sa.Column("ocpp_transaction_id", sa.String(36)))
         batch.add_column(sa.Column("last_seq_no", sa.Integer))
         batch.create_unique_constraint("uq_tx_ocpp_id", ["charge_point_id", "ocpp_transaction_id"])
@@ -32,7 +37,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("device_variables")
-    with op.batch_alter_table("transactions") as batch:
+    with op.batch_alter_table("transactions", table_kwargs=KEEP) as batch:
         batch.drop_constraint("uq_tx_ocpp_id", type_="unique")
         batch.drop_column("last_seq_no")
         batch.drop_column("ocpp_transaction_id")

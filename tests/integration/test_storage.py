@@ -1,11 +1,15 @@
-"""SQL storage on a real SQLite file: migrations, idempotent transactions, ids across restarts."""
+"""SQL storage on real SQLite and real PostgreSQL: migrations, idempotent transactions, ids across restarts."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import delete, inspect
+import pytest
+from sqlalchemy import delete, inspect, text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from chargepoints.ports import ChargerRecord
 from gateway.db import TransactionRow
@@ -14,17 +18,35 @@ from gateway.storage import open_store
 T0 = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
 
 
-async def test_migration_creates_schema(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each storage test runs on both engines; PostgreSQL gets a fresh database per test."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+    server = request.getfixturevalue("postgres_url")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+
+    async def create() -> None:
+        engine = create_async_engine(server, isolation_level="AUTOCOMMIT")
+        async with engine.connect() as conn:
+            await conn.execute(text(f"CREATE DATABASE {name}"))
+        await engine.dispose()
+
+    asyncio.run(create())
+    return server.rsplit("/", 1)[0] + f"/{name}"
+
+
+async def test_migration_creates_schema(database_url: str) -> None:
     async with (
-        open_store(f"sqlite+aiosqlite:///{tmp_path / 'a.db'}") as store,
+        open_store(database_url) as store,
         store.engine.connect() as conn,
     ):
         tables = await conn.run_sync(lambda sync: set(inspect(sync).get_table_names()))
     assert {"chargers", "transactions", "unmatched_stops", "id_tags", "alembic_version"} <= tables
 
 
-async def test_transaction_ids_never_repeat_across_restarts(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'b.db'}"
+async def test_transaction_ids_never_repeat_across_restarts(database_url: str) -> None:
+    url = database_url
     async with open_store(url) as store:
         first, created = await store.start_transaction("CP", 1, "T", 0.0, T0)
         assert created
@@ -37,17 +59,15 @@ async def test_transaction_ids_never_repeat_across_restarts(tmp_path: Path) -> N
     assert second.id > first.id
 
 
-async def test_start_is_idempotent_and_stop_is_recorded_once(tmp_path: Path) -> None:
-    async with open_store(f"sqlite+aiosqlite:///{tmp_path / 'c.db'}") as store:
+async def test_start_is_idempotent_and_stop_is_recorded_once(database_url: str) -> None:
+    async with open_store(database_url) as store:
         await store.save_charger(ChargerRecord(id="CP", site_id="s"))
         a, created_a = await store.start_transaction("CP", 1, "T", 100.0, T0)
         b, created_b = await store.start_transaction("CP", 1, "T", 100.0, T0)
         assert (created_a, created_b) == (True, False)
         assert a.id == b.id
         stopped, changed = await store.stop_transaction("CP", a.id, 900.0, T0 + timedelta(hours=1), "Local")
-        again, changed_again = await store.stop_transaction(
-            "CP", a.id, 950.0, T0 + timedelta(hours=2), "Other"
-        )
+        again, changed_again = await store.stop_transaction("CP", a.id, 950.0, T0 + timedelta(hours=2), "Other")
         assert (changed, changed_again) == (True, False)
         assert stopped is not None
         assert again is not None
@@ -60,10 +80,26 @@ async def test_start_is_idempotent_and_stop_is_recorded_once(tmp_path: Path) -> 
         assert await store.count_unmatched_stops() == 1
 
 
-async def test_id_tag_expiry(tmp_path: Path) -> None:
-    async with open_store(f"sqlite+aiosqlite:///{tmp_path / 'd.db'}") as store:
+async def test_id_tag_expiry(database_url: str) -> None:
+    async with open_store(database_url) as store:
         await store.put_id_tag("A", "Accepted", expiry_date=T0)
         await store.put_id_tag("B", "Accepted", expiry_date=T0 + timedelta(days=1))
         assert await store.id_tag_status("A", T0 + timedelta(seconds=1)) == "Expired"
         assert await store.id_tag_status("B", T0) == "Accepted"
         assert await store.id_tag_status("C", T0) == "Invalid"
+
+
+async def test_migrations_go_down_and_up_again(database_url: str) -> None:
+    from alembic import command
+
+    from gateway.storage import _alembic_config
+
+    async with open_store(database_url) as store:
+        async with store.engine.begin() as conn:
+            await conn.run_sync(lambda sync: command.downgrade(_alembic_config(sync), "base"))
+            tables = await conn.run_sync(lambda sync: set(inspect(sync).get_table_names()))
+            assert tables <= {"alembic_version"}
+            await conn.run_sync(lambda sync: command.upgrade(_alembic_config(sync), "head"))
+        record, created = await store.start_transaction("CP", 1, "T", 0.0, T0)
+        assert created
+        assert record.id == 1
