@@ -94,6 +94,8 @@ class Health(BaseModel):
     status: Literal["ok"]
     bus_connected: bool
     version: str
+    instance: str
+    scheduler_leader: bool
 
 
 OcppPayload = dict[str, Any]

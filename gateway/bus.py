@@ -146,8 +146,10 @@ class Bus:
                 try:
                     log.info("bus connected to mqtt://%s:%d", self.host, self.port)
                     backoff = 0.5
+                    _raise_if_cancelling()
                     for topic_filter, qos, _ in self._handlers:
                         await client.subscribe(topic_filter, qos=qos)
+                        _raise_if_cancelling()
                     self.connected.set()
                     async with asyncio.TaskGroup() as group:
                         group.create_task(self._send_loop(client))

@@ -249,7 +249,7 @@ def charger_view(platform: Platform, charge_point_id: str) -> dict[str, Any]:
     state = platform.central.state(charge_point_id)
     return {
         "id": state.id,
-        "connected": platform.central.is_connected(state.id),
+        "connected": platform.cluster.owner(state.id) is not None,
         "ocpp_version": state.ocpp_version,
         "registration": state.registration,
         "site_id": state.site_id,
@@ -293,7 +293,7 @@ async def _forward(
     """Send a CSMS-initiated call and map the outcome to HTTP."""
     platform = request.app[PLATFORM]
     try:
-        answer = await platform.central.call(charge_point_id, action, payload)
+        answer = await platform.cluster.call(charge_point_id, action, payload)
     except UnknownChargePoint:
         return error(404, "NotFound", f"no charge point {charge_point_id!r}")
     except NotConnected:
@@ -500,7 +500,7 @@ async def set_limit(request: web.Request) -> web.Response:
         if r.connector_id == body.connector_id
     ]
     try:
-        status = await platform.central.set_current_limit(
+        status = await platform.cluster.set_current_limit(
             charge_point_id, body.connector_id, body.limit_a, running[0].id if running else None
         )
     except UnknownChargePoint:
@@ -575,7 +575,13 @@ async def api_docs(request: web.Request) -> web.Response:
 async def healthz(request: web.Request) -> web.Response:
     platform = request.app[PLATFORM]
     return web.json_response(
-        {"status": "ok", "bus_connected": platform.bus.connected.is_set(), "version": platform.version}
+        {
+            "status": "ok",
+            "bus_connected": platform.bus.connected.is_set(),
+            "version": platform.version,
+            "instance": platform.settings.instance_id,
+            "scheduler_leader": platform.leader,
+        }
     )
 
 

@@ -38,6 +38,7 @@ from chargepoints.events import (
 from chargepoints.ports import ChargerRecord, TransactionRecord
 from gateway.auth import hash_secret
 from gateway.bus import Bus, embedded_broker
+from gateway.cluster import Cluster, hold_leadership
 from gateway.dashboard import LiveHistory
 from gateway.events import EventHub
 from gateway.http import create_app
@@ -48,6 +49,8 @@ from gateway.storage import Store, open_store
 from gateway.version import package_version
 
 log = logging.getLogger(__name__)
+
+SCHEDULER_LOCK = 0x436F6F7047726964  # "CoopGrid": the advisory lock whose holder runs the scheduler
 
 
 def utcnow() -> datetime:
@@ -122,6 +125,7 @@ class Platform:
         self.hub = EventHub()
         self.tally = GreenTally()
         self.history = LiveHistory()
+        self.leader = False
         self._stack = AsyncExitStack()
         self.http_url = ""
         self.mqtt_host = ""
@@ -164,7 +168,7 @@ class Platform:
         self.bus = Bus(
             self.mqtt_host,
             self.mqtt_port,
-            client_id=settings.mqtt.client_id,
+            client_id=settings.mqtt.client_id or f"coopgrid-{settings.instance_id}",
             max_backoff_s=settings.mqtt.reconnect_max_s,
         )
         ocpp = settings.ocpp
@@ -221,6 +225,15 @@ class Platform:
             tick_s=settings.scheduler.tick_s,
             min_change_a=settings.scheduler.min_change_a,
         )
+        self.cluster = Cluster(
+            self.bus,
+            self.central,
+            prefix=settings.mqtt.prefix,
+            instance_id=settings.instance_id,
+            timeout_s=settings.ocpp.response_timeout_s + 5,
+            deliver_remote_event=self.scheduler.on_event,
+        )
+        self.clustered = self.store.engine.dialect.name == "postgresql"
         for charger in settings.chargers:
             await self.central.register(
                 ChargerRecord(id=charger.id, site_id=charger.site_id),
@@ -238,6 +251,8 @@ class Platform:
             self.bus.subscribe(topic_filter, self.solar.handle, qos=1)
         self.hub.subscribe(self._on_event)
         self.hub.subscribe(self.scheduler.on_event)
+        if self.clustered:
+            self.hub.subscribe(self.cluster.mirror)
 
         app = create_app(self)
         runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
@@ -269,7 +284,10 @@ class Platform:
     def start(self, group: asyncio.TaskGroup) -> None:
         group.create_task(self.bus.run(), name="bus")
         group.create_task(self.central.run(), name="central-system")
-        group.create_task(self.scheduler.run(), name="scheduler")
+        group.create_task(
+            hold_leadership(self.store.engine, SCHEDULER_LOCK, self.scheduler.run, on_change=self._leading),
+            name="scheduler",
+        )
         group.create_task(self._housekeeping(), name="housekeeping")
 
     async def _housekeeping(self) -> None:
@@ -285,10 +303,13 @@ class Platform:
                 self.metrics.solar_rejects.labels(reason=reason).set(count)
 
     # -- ports handed to the domain ------------------------------------------------
+    def _leading(self, leading: bool) -> None:
+        self.leader = leading
+
     async def _send_limit(
         self, charge_point_id: str, connector_id: int, limit_a: float, transaction_id: int | None
     ) -> None:
-        status = await self.central.set_current_limit(charge_point_id, connector_id, limit_a, transaction_id)
+        status = await self.cluster.set_current_limit(charge_point_id, connector_id, limit_a, transaction_id)
         if status != "Accepted":
             raise ChargePointError(f"{charge_point_id} answered SetChargingProfile with {status}")
 
@@ -308,6 +329,7 @@ class Platform:
                 {
                     "charge_point_id": cp_id,
                     "connected": self.central.is_connected(cp_id),
+                    "instance": self.settings.instance_id,
                     "ocpp_version": state.ocpp_version,
                     "connectors": {str(k): v for k, v in sorted(state.connectors.items())},
                     "ts": event.ts.isoformat(),

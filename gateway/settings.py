@@ -6,6 +6,8 @@ ConfigError with a message naming every offending field.
 
 from __future__ import annotations
 
+import os
+import socket
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -35,7 +37,7 @@ class HttpSettings(_Model):
 class MqttSettings(_Model):
     url: str | None = Field(None, description="mqtt://host:port of an external broker; none = embedded")
     prefix: str = "coopgrid"
-    client_id: str = "coopgrid"
+    client_id: str | None = Field(None, description="default: coopgrid-<instance id>")
     reconnect_max_s: float = Field(30.0, gt=0)
 
     @field_validator("url")
@@ -155,6 +157,11 @@ class Settings(BaseSettings):
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     solar: SolarSettings = Field(default_factory=SolarSettings)
     operator_token: str | None = None
+    instance_id: str = Field(
+        default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}",
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="names this process among several sharing a broker and a database",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     sites: list[SiteConfig] = Field(default_factory=list)
     chargers: list[ChargerConfig] = Field(default_factory=list)

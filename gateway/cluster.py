@@ -1,0 +1,288 @@
+"""Several CoopGrid instances on one broker and one database.
+
+- **Calls across instances**: every instance publishes which charger it holds
+  (the retained `chargers/{id}/status` carries `instance`); a command for a
+  charger held elsewhere travels as a request on `instances/{owner}/rpc` with a
+  correlation id and comes back on `instances/{me}/reply`, with a timeout.
+- **Events across instances**: charge-point events are mirrored on
+  `events/chargepoints` so that the scheduler, wherever it runs, sees every
+  session and meter sample of the cooperative.
+- **One scheduler**: the cooperative-wide scheduler (it pools green power
+  across sites) runs where a PostgreSQL advisory lock is held; when that
+  instance dies, its database session ends and another takes over within a
+  couple of seconds. With SQLite there is one instance, always the leader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from ocpp.exceptions import OCPPError
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from chargepoints import events as cp_events
+from chargepoints.central import CentralSystem
+from chargepoints.errors import CallFailed, CallTimeout, ChargePointError, NotConnected, UnknownChargePoint
+from gateway.bus import Bus
+
+log = logging.getLogger(__name__)
+
+_EVENT_TYPES = {
+    cls.__name__: cls
+    for cls in (
+        cp_events.ChargerConnected,
+        cp_events.ChargerDisconnected,
+        cp_events.ConnectorStatusChanged,
+        cp_events.TransactionStarted,
+        cp_events.TransactionStopped,
+        cp_events.MeterSample,
+    )
+}
+
+
+def encode_event(event: object, instance_id: str) -> dict[str, Any] | None:
+    name = type(event).__name__
+    if name not in _EVENT_TYPES:
+        return None
+    fields = {
+        f.name: (
+            getattr(event, f.name).isoformat()
+            if isinstance(getattr(event, f.name), datetime)
+            else getattr(event, f.name)
+        )
+        for f in dataclasses.fields(event)  # type: ignore[arg-type]
+    }
+    return {"type": name, "instance": instance_id, "event": fields}
+
+
+def decode_event(message: dict[str, Any]) -> object:
+    cls = _EVENT_TYPES[message["type"]]
+    values = dict(message["event"])
+    values["ts"] = datetime.fromisoformat(values["ts"])
+    return cls(**values)
+
+
+class Cluster:
+    def __init__(
+        self,
+        bus: Bus,
+        central: CentralSystem,
+        *,
+        prefix: str,
+        instance_id: str,
+        timeout_s: float = 30.0,
+        deliver_remote_event: Callable[[object], Awaitable[None]] | None = None,
+    ) -> None:
+        self.bus = bus
+        self.central = central
+        self.prefix = prefix
+        self.instance_id = instance_id
+        self.timeout_s = timeout_s
+        self.locations: dict[str, str] = {}
+        self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._deliver = deliver_remote_event
+        self._answering: set[asyncio.Task[None]] = set()
+        bus.subscribe(f"{prefix}/chargers/+/status", self._on_status, qos=1)
+        bus.subscribe(f"{prefix}/instances/{instance_id}/rpc", self._on_request, qos=1)
+        bus.subscribe(f"{prefix}/instances/{instance_id}/reply", self._on_reply, qos=1)
+        bus.subscribe(f"{prefix}/events/chargepoints", self._on_event_message, qos=1)
+
+    # -- locations ---------------------------------------------------------------------
+    async def _on_status(self, topic: str, payload: bytes) -> None:
+        try:
+            status = json.loads(payload)
+            charge_point_id = topic.split("/")[-2]
+            if status.get("connected") and status.get("instance"):
+                self.locations[charge_point_id] = status["instance"]
+            elif self.locations.get(charge_point_id) == status.get("instance"):
+                self.locations.pop(charge_point_id, None)
+        except (ValueError, AttributeError, IndexError):
+            log.warning("cluster: unreadable status on %s", topic)
+
+    def owner(self, charge_point_id: str) -> str | None:
+        if self.central.is_connected(charge_point_id):
+            return self.instance_id
+        return self.locations.get(charge_point_id)
+
+    # -- events ----------------------------------------------------------------------------
+    async def mirror(self, event: object) -> None:
+        """Publish a local charge-point event for the other instances."""
+        message = encode_event(event, self.instance_id)
+        if message is not None:
+            self.bus.publish(f"{self.prefix}/events/chargepoints", message, qos=1)
+
+    async def _on_event_message(self, topic: str, payload: bytes) -> None:
+        try:
+            message = json.loads(payload)
+            if message.get("instance") == self.instance_id or self._deliver is None:
+                return
+            event = decode_event(message)
+        except (ValueError, KeyError, TypeError):
+            log.warning("cluster: unreadable event on %s", topic)
+            return
+        await self._deliver(event)
+
+    # -- calls ---------------------------------------------------------------------------------
+    async def call(self, charge_point_id: str, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return await self._route(charge_point_id, {"op": "call", "action": action, "payload": payload})
+
+    async def set_current_limit(
+        self, charge_point_id: str, connector_id: int, limit_a: float, transaction_id: int | None = None
+    ) -> str:
+        answer = await self._route(
+            charge_point_id,
+            {"op": "limit", "connector_id": connector_id, "limit_a": limit_a, "transaction_id": transaction_id},
+        )
+        return str(answer.get("status", "Unknown"))
+
+    async def _route(self, charge_point_id: str, request: dict[str, Any]) -> dict[str, Any]:
+        owner = self.owner(charge_point_id)
+        if owner is None or owner == self.instance_id:
+            return await self._execute(charge_point_id, request)
+        correlation = uuid.uuid4().hex
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[correlation] = future
+        self.bus.publish(
+            f"{self.prefix}/instances/{owner}/rpc",
+            {
+                **request,
+                "charge_point_id": charge_point_id,
+                "correlation_id": correlation,
+                "reply_to": f"{self.prefix}/instances/{self.instance_id}/reply",
+            },
+            qos=1,
+        )
+        try:
+            answer = await asyncio.wait_for(future, self.timeout_s)
+        except TimeoutError as exc:
+            raise CallTimeout(f"instance {owner} holding {charge_point_id} did not answer") from exc
+        finally:
+            self._pending.pop(correlation, None)
+        if "error" in answer:
+            raise _error_from(answer["error"])
+        return dict(answer["result"])
+
+    async def _execute(self, charge_point_id: str, request: dict[str, Any]) -> dict[str, Any]:
+        if request["op"] == "limit":
+            status = await self.central.set_current_limit(
+                charge_point_id, request["connector_id"], request["limit_a"], request.get("transaction_id")
+            )
+            return {"status": status}
+        return await self.central.call(charge_point_id, request["action"], request["payload"])
+
+    async def _on_request(self, topic: str, payload: bytes) -> None:
+        try:
+            request = json.loads(payload)
+            reply_to, correlation = request["reply_to"], request["correlation_id"]
+        except (ValueError, KeyError, TypeError):
+            log.warning("cluster: unreadable request on %s", topic)
+            return
+
+        async def answer() -> None:
+            try:
+                result = await self._execute(request["charge_point_id"], request)
+                reply: dict[str, Any] = {"correlation_id": correlation, "result": result}
+            except CallFailed as exc:
+                reply = {
+                    "correlation_id": correlation,
+                    "error": {"kind": "CallFailed", "code": exc.code, "message": exc.description},
+                }
+            except OCPPError as exc:
+                reply = {
+                    "correlation_id": correlation,
+                    "error": {"kind": "OCPPError", "code": exc.code, "message": str(exc.description)},
+                }
+            except ChargePointError as exc:
+                reply = {
+                    "correlation_id": correlation,
+                    "error": {"kind": type(exc).__name__, "code": type(exc).__name__, "message": str(exc)},
+                }
+            self.bus.publish(reply_to, reply, qos=1)
+
+        # Answer in the background: the bus's receive loop must not wait on a charger.
+        task = asyncio.get_running_loop().create_task(answer())
+        self._answering.add(task)
+        task.add_done_callback(self._answering.discard)
+
+    async def _on_reply(self, topic: str, payload: bytes) -> None:
+        try:
+            reply = json.loads(payload)
+            future = self._pending.get(reply["correlation_id"])
+        except (ValueError, KeyError, TypeError):
+            log.warning("cluster: unreadable reply on %s", topic)
+            return
+        if future is not None and not future.done():
+            future.set_result(reply)
+
+
+def _error_from(error: dict[str, Any]) -> Exception:
+    kind, code, message = error.get("kind"), str(error.get("code")), str(error.get("message", ""))
+    if kind == "CallFailed":
+        return CallFailed(code, message)
+    if kind == "NotConnected":
+        return NotConnected(message)
+    if kind == "UnknownChargePoint":
+        return UnknownChargePoint(message)
+    if kind == "CallTimeout":
+        return CallTimeout(message)
+    if kind == "OCPPError":
+        return CallFailed(code, message)
+    return ChargePointError(message)
+
+
+async def hold_leadership(
+    engine: AsyncEngine,
+    lock_key: int,
+    work: Callable[[], Awaitable[None]],
+    *,
+    poll_s: float = 2.0,
+    on_change: Callable[[bool], None] | None = None,
+) -> None:
+    """Run `work` only while this process holds a PostgreSQL advisory lock (forever on SQLite).
+
+    The lock lives as long as the database session holding it; the session is
+    checked every `poll_s`, and `work` is cancelled as soon as it is lost.
+    """
+    if engine.dialect.name != "postgresql":
+        if on_change:
+            on_change(True)
+        await work()
+        return
+    while True:
+        try:
+            async with engine.connect() as connection:
+                while not (await connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": lock_key})).scalar():
+                    await connection.commit()
+                    await asyncio.sleep(poll_s)
+                await connection.commit()
+                log.info("cluster: this instance now runs the scheduler")
+                if on_change:
+                    on_change(True)
+                async with asyncio.TaskGroup() as group:
+                    worker = group.create_task(work())
+                    try:
+                        while not worker.done():
+                            await asyncio.sleep(poll_s)
+                            await connection.execute(text("SELECT 1"))
+                            await connection.commit()
+                    finally:
+                        worker.cancel()
+        except* (OSError, ConnectionError) as errors:
+            log.warning("cluster: lost the database while leading (%s); retrying", errors.exceptions[0])
+        except* Exception as errors:  # the driver's own connection errors
+            log.warning("cluster: leadership session failed (%s); retrying", errors.exceptions[0])
+        finally:
+            if on_change:
+                on_change(False)
+        await asyncio.sleep(poll_s)
+
+
+__all__ = ["Cluster", "hold_leadership"]
