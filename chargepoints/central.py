@@ -31,6 +31,7 @@ from chargepoints.ports import (
     Clock,
     Connection,
     EventLog,
+    Observe,
     Publish,
     TransactionRecord,
 )
@@ -78,6 +79,7 @@ class CentralSystem:
         safe_limit_a: float | None = None,
         lenient_by_default: bool = False,
         event_log: EventLog | None = None,
+        observe: Observe | None = None,
         certificate_authority: CertificateAuthority | None = None,
     ) -> None:
         self._repo = repository
@@ -89,6 +91,7 @@ class CentralSystem:
         self.safe_limit_a = safe_limit_a
         self.lenient_by_default = lenient_by_default
         self._event_log = event_log
+        self.observe: Observe = observe or (lambda direction, action, outcome, seconds: None)
         self._ca = certificate_authority
         self._sessions: dict[str, OcppSession] = {}
         self._meter_backlog: dict[int, float] = {}

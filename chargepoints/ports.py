@@ -150,3 +150,7 @@ class CertificateAuthority(Protocol):
 
 class EventLog(Protocol):
     async def record_event(self, charge_point_id: str, ts: datetime, kind: str, payload: dict[str, object]) -> None: ...
+
+
+# (direction "in"/"out", action, outcome "ok" or an error code, seconds): for metrics
+Observe = Callable[[str, str, str, float], None]

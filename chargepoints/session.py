@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -159,6 +160,7 @@ class OcppSession:
             if fixes:
                 self._central.count_quirk(self.id, action, fixes)
         self._after_reply.clear()
+        started = time.perf_counter()
         try:
             validator(self.version, action)(payload)
             result = await handler(self, payload)
@@ -167,6 +169,7 @@ class OcppSession:
             self._after_reply.clear()
             cause = error.details.get("cause") if isinstance(error.details, dict) else None
             await self._send_error(unique_id, error.code, error.description, str(cause) if cause else None)
+            self._central.observe("in", action, error.code, time.perf_counter() - started)
             return
         except ChargePointError:
             raise
@@ -174,8 +177,10 @@ class OcppSession:
             self._after_reply.clear()
             log.exception("%s: handling %s failed", self.id, action)
             await self._send_error(unique_id, "InternalError", f"{action} could not be processed")
+            self._central.observe("in", action, "InternalError", time.perf_counter() - started)
             return
         await self._send([CALLRESULT, unique_id, result])
+        self._central.observe("in", action, "ok", time.perf_counter() - started)
         for work in self._after_reply:
             self._spawn(work)
         self._after_reply.clear()
@@ -208,6 +213,20 @@ class OcppSession:
         and CallTimeout when it stays silent.
         """
         validator(self.version, action)(payload)
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            return await self._call(action, payload)
+        except CallFailed as exc:
+            outcome = exc.code
+            raise
+        except CallTimeout:
+            outcome = "timeout"
+            raise
+        finally:
+            self._central.observe("out", action, outcome, time.perf_counter() - started)
+
+    async def _call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         async with self._call_lock:
             unique_id = str(uuid.uuid4())
             future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 class Metrics:
@@ -19,6 +19,32 @@ class Metrics:
         )
         self.ev_power_w = Gauge("coopgrid_ev_power_watts", "Live power drawn by EVs", registry=self.registry)
         self.bus_reconnects = Gauge("coopgrid_bus_reconnects", "MQTT reconnects since start", registry=self.registry)
+        self.ocpp_messages = Counter(
+            "coopgrid_ocpp_messages_total",
+            "OCPP calls by direction (in: from chargers, out: to chargers), action and outcome",
+            ["direction", "action", "outcome"],
+            registry=self.registry,
+        )
+        self.ocpp_latency = Histogram(
+            "coopgrid_ocpp_call_seconds",
+            "Time to handle a charger's call (in) or to get a charger's answer (out)",
+            ["direction"],
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=self.registry,
+        )
+        self.solar_messages = Gauge(
+            "coopgrid_solar_messages", "Inverter telemetry messages received since start", registry=self.registry
+        )
+        self.influx_queue = Gauge(
+            "coopgrid_influx_queue_depth", "Points waiting to be written to InfluxDB", registry=self.registry
+        )
+        self.scheduler_leader = Gauge(
+            "coopgrid_scheduler_leader", "1 when this instance runs the scheduler", registry=self.registry
+        )
         self.solar_rejects = Gauge(
             "coopgrid_solar_rejects", "Rejected solar telemetry by reason", ["reason"], registry=self.registry
         )
+
+    def observe(self, direction: str, action: str, outcome: str, seconds: float) -> None:
+        self.ocpp_messages.labels(direction=direction, action=action, outcome=outcome).inc()
+        self.ocpp_latency.labels(direction=direction).observe(seconds)

@@ -182,6 +182,7 @@ class Platform:
             safe_limit_a=ocpp.safe_limit_a,
             lenient_by_default=ocpp.lenient,
             event_log=self.store,
+            observe=self.metrics.observe,
             certificate_authority=(
                 CertificateAuthority.load_or_create(ocpp.ca_cert, ocpp.ca_key) if ocpp.ca_cert and ocpp.ca_key else None
             ),
@@ -299,6 +300,8 @@ class Platform:
             self.metrics.solar_power_w.set(solar_w)
             self.metrics.ev_power_w.set(ev_w)
             self.metrics.bus_reconnects.set(self.bus.reconnects)
+            self.metrics.solar_messages.set(self.bus.received)
+            self.metrics.scheduler_leader.set(1 if self.leader else 0)
             for reason, count in self.solar.rejects.items():
                 self.metrics.solar_rejects.labels(reason=reason).set(count)
 
