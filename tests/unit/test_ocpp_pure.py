@@ -75,9 +75,7 @@ def test_normalise_never_raises(values: list[dict[str, Any]]) -> None:
     tx=st.one_of(st.none(), st.integers(min_value=1, max_value=2**31 - 1)),
     phases=st.sampled_from([None, 1, 3]),
 )
-def test_profile_payload_is_schema_valid(
-    connector: int, limit: float, tx: int | None, phases: int | None
-) -> None:
+def test_profile_payload_is_schema_valid(connector: int, limit: float, tx: int | None, phases: int | None) -> None:
     payload = tx_profile_16(connector, limit, tx, phases)
     _validate_payload(Call("1", "SetChargingProfile", payload), "1.6")  # raises when invalid
     profile = payload["csChargingProfiles"]

@@ -43,9 +43,7 @@ def test_defaults_without_file(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"COOPGRID_MQTT__URL": "http://x"}, "mqtt.url"),
     ],
 )
-def test_invalid_environment_names_the_field(
-    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], field: str
-) -> None:
+def test_invalid_environment_names_the_field(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], field: str) -> None:
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
