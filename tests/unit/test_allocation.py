@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smartgrid.allocation import Setpoint, SessionDemand, Site, Snapshot, allocate
+from smartgrid.allocation import SessionDemand, Setpoint, Site, Snapshot, allocate
 
 V = 230.0
 THREE_PHASE_W_PER_A = 3 * V
@@ -122,7 +122,8 @@ def test_properties(green_w: float, sessions: list[SessionDemand], limit_s: floa
         point = result[demand.key]
         # each limit is 0 or within [min, max]
         assert point.limit_a == 0.0 or demand.min_current_a - 1e-6 <= point.limit_a <= demand.max_current_a + 1e-6
-        assert point.green_w >= 0 and point.grid_w >= -1e-6
+        assert point.green_w >= 0
+        assert point.grid_w >= -1e-6
         assert point.green_w + point.grid_w == pytest.approx(point.power_w, abs=0.5)
     # never more green than there is
     assert sum(p.green_w for p in result.values()) <= usable_green + 1.0
