@@ -90,7 +90,7 @@ def _ceiling(demand: SessionDemand) -> float:
     ceiling = max(0.0, demand.max_current_a)
     drawn = demand.drawn_current_a
     if drawn is not None and drawn + DRAW_MARGIN_A < ceiling:
-        ceiling = max(demand.min_current_a, drawn + DRAW_MARGIN_A)
+        ceiling = min(ceiling, max(demand.min_current_a, drawn + DRAW_MARGIN_A))
     return ceiling
 
 
