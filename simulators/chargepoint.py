@@ -1,0 +1,455 @@
+"""A simulated OCPP 1.6J charge point with an EV model, built on the `ocpp` library's client side.
+
+Black box by design: it imports nothing of the server, only `ocpp`,
+`websockets` and the standard library, so that contract drift between the two
+shows up in the tests.
+
+What it does: connects (reconnecting with backoff), boots, reports connector
+status, heartbeats; plays a plan of EV arrivals (authorise, start, meter
+values aligned to the simulated clock, stop when full or at departure);
+honours every charging profile it is given (TxProfile over TxDefaultProfile,
+stack levels, schedule periods, amperes or watts); answers the commands a
+real charger answers. While disconnected it keeps charging and queues its
+transaction messages, replaying them in order once back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ocpp.charge_point import snake_to_camel_case
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint as _LibChargePoint
+from ocpp.v16 import call, call_result
+from ocpp.v16.enums import Action
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
+
+from simulators.clock import SimClock
+from simulators.ev import EV, EVArrival, Profile, ProfileStore, drawn_current_a
+
+log = logging.getLogger(__name__)
+
+__all__ = ["EVArrival", "SimulatedChargePoint"]
+
+PHYSICS_STEP_REAL_S = 0.1
+MAX_BACKOFF_S = 10.0
+
+
+def _iso(ts: datetime) -> str:
+    return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(slots=True)
+class _Connector:
+    id: int
+    status: str = "Available"
+    ev: EV | None = None
+    transaction_id: int | None = None
+    tx_started_s: float = 0.0
+    offered_a: float = 0.0
+    drawn_a: float = 0.0
+    energy_wh: float = 0.0  # the register, lifetime
+
+
+class _Client(_LibChargePoint):
+    """The protocol side: answers the central system's calls on behalf of the simulator."""
+
+    def __init__(self, sim: SimulatedChargePoint, connection: Any) -> None:
+        super().__init__(sim.id, connection, response_timeout=30, logger=_QUIET)
+        self.sim = sim
+
+    @on(Action.set_charging_profile)
+    def on_set_charging_profile(self, connector_id: int, cs_charging_profiles: dict[str, Any]) -> Any:
+        if self.sim.reject_profiles:
+            return call_result.SetChargingProfile(status="Rejected")
+        profile = Profile.from_16(connector_id, snake_to_camel_case(cs_charging_profiles))
+        self.sim.profiles.install(profile)
+        return call_result.SetChargingProfile(status="Accepted")
+
+    @on(Action.clear_charging_profile)
+    def on_clear_charging_profile(self, **kw: Any) -> Any:
+        removed = self.sim.profiles.clear(kw.get("id"), kw.get("connector_id"), kw.get("charging_profile_purpose"))
+        return call_result.ClearChargingProfile(status="Accepted" if removed else "Unknown")
+
+    @on(Action.get_configuration)
+    def on_get_configuration(self, key: list[str] | None = None) -> Any:
+        known = self.sim.configuration
+        wanted = key or list(known)
+        return call_result.GetConfiguration(
+            configuration_key=[{"key": k, "readonly": False, "value": known[k]} for k in wanted if k in known],
+            unknown_key=[k for k in wanted if k not in known] or None,
+        )
+
+    @on(Action.change_configuration)
+    def on_change_configuration(self, key: str, value: str) -> Any:
+        self.sim.configuration[key] = value
+        return call_result.ChangeConfiguration(status="Accepted")
+
+    @on(Action.remote_start_transaction)
+    def on_remote_start(self, id_tag: str, connector_id: int | None = None, **kw: Any) -> Any:
+        connector = self.sim.connectors.get(connector_id or 1)
+        if connector is None or connector.transaction_id is not None or connector.ev is not None:
+            return call_result.RemoteStartTransaction(status="Rejected")
+        arrival = EVArrival(arrive_after_s=self.sim.clock.elapsed_s())
+        self.sim.remote_starts.put_nowait((connector.id, id_tag, arrival))
+        return call_result.RemoteStartTransaction(status="Accepted")
+
+    @on(Action.remote_stop_transaction)
+    def on_remote_stop(self, transaction_id: int) -> Any:
+        for connector in self.sim.connectors.values():
+            if connector.transaction_id == transaction_id and connector.ev is not None:
+                connector.ev.departs_at_s = self.sim.clock.elapsed_s()
+                return call_result.RemoteStopTransaction(status="Accepted")
+        return call_result.RemoteStopTransaction(status="Rejected")
+
+    @on(Action.reset)
+    def on_reset(self, type: str) -> Any:  # noqa: A002 - OCPP's field name
+        self.sim.resets.append(type)
+        return call_result.Reset(status="Accepted")
+
+    @on(Action.unlock_connector)
+    def on_unlock(self, connector_id: int) -> Any:
+        return call_result.UnlockConnector(status="Unlocked" if connector_id in self.sim.connectors else "NotSupported")
+
+    @on(Action.change_availability)
+    def on_change_availability(self, connector_id: int, type: str) -> Any:  # noqa: A002
+        return call_result.ChangeAvailability(status="Accepted")
+
+    @on(Action.trigger_message)
+    def on_trigger_message(self, requested_message: str, connector_id: int | None = None) -> Any:
+        if requested_message in ("StatusNotification", "Heartbeat", "MeterValues", "BootNotification"):
+            self.sim.triggered.put_nowait(requested_message)
+            return call_result.TriggerMessage(status="Accepted")
+        return call_result.TriggerMessage(status="NotImplemented")
+
+    @on(Action.send_local_list)
+    def on_send_local_list(self, list_version: int, update_type: str, **kw: Any) -> Any:
+        self.sim.local_list_version = list_version
+        return call_result.SendLocalList(status="Accepted")
+
+    @on(Action.get_local_list_version)
+    def on_get_local_list_version(self) -> Any:
+        return call_result.GetLocalListVersion(list_version=self.sim.local_list_version)
+
+    @on(Action.clear_cache)
+    def on_clear_cache(self) -> Any:
+        return call_result.ClearCache(status="Accepted")
+
+    @on(Action.reserve_now)
+    def on_reserve_now(self, connector_id: int, **kw: Any) -> Any:
+        return call_result.ReserveNow(status="Accepted")
+
+    @on(Action.cancel_reservation)
+    def on_cancel_reservation(self, reservation_id: int) -> Any:
+        return call_result.CancelReservation(status="Accepted")
+
+    @on(Action.data_transfer)
+    def on_data_transfer(self, vendor_id: str, **kw: Any) -> Any:
+        return call_result.DataTransfer(status="UnknownVendorId")
+
+    @on(Action.update_firmware)
+    def on_update_firmware(self, location: str, retrieve_date: str, **kw: Any) -> Any:
+        return call_result.UpdateFirmware()
+
+    @on(Action.get_diagnostics)
+    def on_get_diagnostics(self, location: str, **kw: Any) -> Any:
+        return call_result.GetDiagnostics(file_name="diagnostics.log")
+
+
+class _QuietLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    def info(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        self.logger.debug(msg, *args)
+
+
+_QUIET = _QuietLogger(log, {})
+
+
+class SimulatedChargePoint:
+    def __init__(
+        self,
+        charge_point_id: str,
+        url: str,
+        *,
+        clock: SimClock,
+        connectors: int = 1,
+        phases: int = 3,
+        max_current_a: float = 16.0,
+        voltage_v: float = 230.0,
+        id_tag: str = "DEMO-TAG",
+        vendor: str = "CoopGrid",
+        model: str = "SimCP",
+        meter_interval_s: float = 60.0,
+        ev_plan: list[EVArrival] | None = None,
+        seed: int | None = None,
+        reject_profiles: bool = False,
+    ) -> None:
+        self.id = charge_point_id
+        self.url = url.rstrip("/") + "/" + charge_point_id
+        self.clock = clock
+        self.phases = phases
+        self.max_current_a = max_current_a
+        self.voltage_v = voltage_v
+        self.id_tag = id_tag
+        self.vendor = vendor
+        self.model = model
+        self.meter_interval_s = meter_interval_s
+        self.ev_plan = sorted(ev_plan or [], key=lambda a: a.arrive_after_s)
+        self.random = random.Random(seed)
+        self.reject_profiles = reject_profiles
+        self.connectors = {i: _Connector(i) for i in range(1, connectors + 1)}
+        self.profiles = ProfileStore()
+        self.configuration: dict[str, str] = {
+            "ChargingScheduleAllowedChargingRateUnit": "Current",
+            "MeterValueSampleInterval": str(int(meter_interval_s)),
+            "HeartbeatInterval": "300",
+        }
+        self.local_list_version = 0
+        self.resets: list[str] = []
+        self.remote_starts: asyncio.Queue[tuple[int, str, EVArrival]] = asyncio.Queue()
+        self.triggered: asyncio.Queue[str] = asyncio.Queue()
+        self.heartbeat_interval_s = 300.0
+        self._client: _Client | None = None
+        self._online = asyncio.Event()
+        self._outbox: list[Any] = []  # transaction messages waiting for a connection
+
+    # -- what observers read -------------------------------------------------------------
+    @property
+    def connected(self) -> bool:
+        return self._online.is_set()
+
+    def offered_limit_a(self, connector_id: int = 1) -> float:
+        return self.connectors[connector_id].offered_a
+
+    def drawn_current_a(self, connector_id: int = 1) -> float:
+        return self.connectors[connector_id].drawn_a
+
+    def transaction_id(self, connector_id: int = 1) -> int | None:
+        return self.connectors[connector_id].transaction_id
+
+    @property
+    def power_w(self) -> float:
+        return sum(c.drawn_a for c in self.connectors.values()) * self.phases * self.voltage_v
+
+    @property
+    def energy_wh(self) -> float:
+        return sum(c.energy_wh for c in self.connectors.values())
+
+    # -- lifecycle ------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Run until cancelled."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._connection_loop())
+            group.create_task(self._physics_loop())
+            group.create_task(self._meter_loop())
+            group.create_task(self._remote_start_loop())
+            for connector in self.connectors.values():
+                group.create_task(self._plan_loop(connector))
+
+    async def _connection_loop(self) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                async with connect(self.url, subprotocols=["ocpp1.6"], open_timeout=10, ping_interval=None) as ws:  # type: ignore[list-item]
+                    client = _Client(self, ws)
+                    self._client = client
+                    backoff = 0.5
+                    async with asyncio.TaskGroup() as group:
+                        receiving = group.create_task(client.start())
+                        await self._come_online(client)
+                        group.create_task(self._heartbeat_loop(client))
+                        group.create_task(self._trigger_loop(client))
+                        await receiving
+            except* (OSError, ConnectionClosed, InvalidHandshake, TimeoutError) as errors:
+                log.info("%s: connection lost (%s); retrying in %.1fs", self.id, errors.exceptions[0], backoff)
+            finally:
+                self._online.clear()
+                self._client = None
+            await asyncio.sleep(backoff + self.random.uniform(0, backoff / 2))
+            backoff = min(backoff * 2, MAX_BACKOFF_S)
+
+    async def _come_online(self, client: _Client) -> None:
+        while True:
+            answer = await client.call(
+                call.BootNotification(charge_point_vendor=self.vendor, charge_point_model=self.model)
+            )
+            self.heartbeat_interval_s = float(answer.interval or 300)
+            if answer.status == "Accepted":
+                break
+            await asyncio.sleep(min(self.heartbeat_interval_s, 5.0))
+        for connector in self.connectors.values():
+            await client.call(self._status(connector))
+        while self._outbox:  # replay what happened offline, in order
+            message = self._outbox[0]
+            await client.call(message)
+            self._outbox.pop(0)
+        self._online.set()
+
+    async def _heartbeat_loop(self, client: _Client) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_interval_s)
+            await client.call(call.Heartbeat())
+
+    async def _trigger_loop(self, client: _Client) -> None:
+        while True:
+            message = await self.triggered.get()
+            await asyncio.sleep(0)  # after the TriggerMessage answer
+            if message == "Heartbeat":
+                await client.call(call.Heartbeat())
+            elif message == "StatusNotification":
+                for connector in self.connectors.values():
+                    await client.call(self._status(connector))
+            elif message == "MeterValues":
+                for connector in self.connectors.values():
+                    await client.call(self._meter_values(connector))
+            elif message == "BootNotification":
+                await client.call(call.BootNotification(charge_point_vendor=self.vendor, charge_point_model=self.model))
+
+    async def _send(self, message: Any, *, queue_when_offline: bool = False) -> Any:
+        """Send when online; transaction messages wait in the outbox while offline."""
+        client = self._client
+        if client is None or not self._online.is_set():
+            if queue_when_offline:
+                self._outbox.append(message)
+                return None
+            await self._online.wait()
+            client = self._client
+            assert client is not None
+        try:
+            return await client.call(message)
+        except (ConnectionClosed, TimeoutError, OSError):
+            if queue_when_offline:
+                self._outbox.append(message)
+            return None
+
+    def _status(self, connector: _Connector) -> Any:
+        return call.StatusNotification(
+            connector_id=connector.id, error_code="NoError", status=connector.status, timestamp=_iso(self.clock.now())
+        )
+
+    async def _set_status(self, connector: _Connector, status: str) -> None:
+        if connector.status != status:
+            connector.status = status
+            await self._send(self._status(connector), queue_when_offline=True)
+
+    # -- EVs -----------------------------------------------------------------------------------
+    async def _plan_loop(self, connector: _Connector) -> None:
+        plan = [a for i, a in enumerate(self.ev_plan) if i % len(self.connectors) == connector.id - 1]
+        for arrival in plan:
+            await self.clock.sleep_until(arrival.arrive_after_s)
+            while connector.ev is not None:  # still busy with an earlier EV
+                await self.clock.sleep(60)
+            await self._charge(connector, self.id_tag, arrival)
+
+    async def _remote_start_loop(self) -> None:
+        while True:
+            connector_id, id_tag, arrival = await self.remote_starts.get()
+            connector = self.connectors[connector_id]
+            if connector.ev is None:
+                asyncio.get_running_loop().create_task(self._charge(connector, id_tag, arrival))
+
+    async def _charge(self, connector: _Connector, id_tag: str, arrival: EVArrival) -> None:
+        await self._online.wait()
+        connector.ev = EV.arriving(arrival)
+        await self._set_status(connector, "Preparing")
+        answer = await self._send(call.Authorize(id_tag=id_tag))
+        if answer is None or answer.id_tag_info["status"] != "Accepted":
+            connector.ev = None
+            await self._set_status(connector, "Available")
+            return
+        started = await self._send(
+            call.StartTransaction(
+                connector_id=connector.id,
+                id_tag=id_tag,
+                meter_start=int(connector.energy_wh),
+                timestamp=_iso(self.clock.now()),
+            )
+        )
+        if started is None or started.id_tag_info["status"] != "Accepted":
+            connector.ev = None
+            await self._set_status(connector, "Available")
+            return
+        connector.transaction_id = started.transaction_id
+        connector.tx_started_s = self.clock.elapsed_s()
+        await self._set_status(connector, "Charging")
+        ev = connector.ev
+        while not ev.full and self.clock.elapsed_s() < ev.departs_at_s:
+            await self.clock.sleep(min(60.0, max(1.0, ev.departs_at_s - self.clock.elapsed_s())))
+            if connector.drawn_a > 0:
+                await self._set_status(connector, "Charging")
+            elif connector.offered_a < 6.0:
+                await self._set_status(connector, "SuspendedEVSE")
+        reason = "EVDisconnected" if not ev.full else "Local"
+        await self._send(
+            call.StopTransaction(
+                meter_stop=int(connector.energy_wh),
+                timestamp=_iso(self.clock.now()),
+                transaction_id=connector.transaction_id,
+                reason=reason,
+                id_tag=id_tag,
+            ),
+            queue_when_offline=True,
+        )
+        self.profiles.drop_transaction(connector.transaction_id)
+        connector.transaction_id = None
+        connector.ev = None
+        connector.drawn_a = 0.0
+        await self._set_status(connector, "Finishing")
+        await self._set_status(connector, "Available")
+
+    async def _physics_loop(self) -> None:
+        """Integrate energy: every step each EV draws min(offered, what it accepts)."""
+        last = self.clock.elapsed_s()
+        while True:
+            await asyncio.sleep(PHYSICS_STEP_REAL_S)
+            now_s = self.clock.elapsed_s()
+            dt_h = (now_s - last) / 3600.0
+            last = now_s
+            now = self.clock.now()
+            for connector in self.connectors.values():
+                connector.offered_a = self.profiles.offered_a(
+                    connector.id,
+                    connector.transaction_id,
+                    now_s - connector.tx_started_s,
+                    now,
+                    self.phases,
+                    self.voltage_v,
+                    self.max_current_a,
+                )
+                connector.drawn_a = drawn_current_a(connector.offered_a, connector.ev, self.phases, self.voltage_v)
+                if connector.ev is not None and connector.drawn_a > 0:
+                    energy = connector.drawn_a * self.phases * self.voltage_v * dt_h
+                    connector.energy_wh += energy
+                    connector.ev.charge(energy)
+
+    async def _meter_loop(self) -> None:
+        """MeterValues at clock-aligned simulated instants for every running transaction."""
+        while True:
+            elapsed = self.clock.elapsed_s()
+            now_ts = self.clock.now().timestamp()
+            wait = self.meter_interval_s - (now_ts % self.meter_interval_s)
+            await self.clock.sleep_until(elapsed + wait)
+            for connector in self.connectors.values():
+                if connector.transaction_id is not None:
+                    await self._send(self._meter_values(connector), queue_when_offline=True)
+
+    def _meter_values(self, connector: _Connector) -> Any:
+        power = connector.drawn_a * self.phases * self.voltage_v
+        samples = [
+            {"value": f"{connector.energy_wh:.0f}", "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
+            {"value": f"{power:.0f}", "measurand": "Power.Active.Import", "unit": "W"},
+        ]
+        samples += [
+            {"value": f"{connector.drawn_a:.1f}", "measurand": "Current.Import", "unit": "A", "phase": f"L{phase}"}
+            for phase in range(1, self.phases + 1)
+        ]
+        return call.MeterValues(
+            connector_id=connector.id,
+            transaction_id=connector.transaction_id,
+            meter_value=[{"timestamp": _iso(self.clock.now()), "sampled_value": samples}],
+        )

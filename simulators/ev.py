@@ -1,0 +1,207 @@
+"""The EV and the charge point's view of charging profiles (pure: no I/O, time passed in)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+MIN_CURRENT_A = 6.0  # IEC 61851: below this, pause
+
+
+@dataclass(frozen=True, slots=True)
+class EVArrival:
+    """An EV that plugs in `arrive_after_s` simulated seconds after the start."""
+
+    arrive_after_s: float
+    battery_wh: float = 60_000.0
+    soc: float = 0.3
+    target_soc: float = 0.9
+    max_power_w: float = 11_000.0
+    stay_s: float = 4 * 3600.0
+
+
+@dataclass(slots=True)
+class EV:
+    battery_wh: float
+    soc: float
+    target_soc: float
+    max_power_w: float
+    departs_at_s: float
+
+    @classmethod
+    def arriving(cls, arrival: EVArrival) -> EV:
+        return cls(
+            arrival.battery_wh,
+            arrival.soc,
+            arrival.target_soc,
+            arrival.max_power_w,
+            arrival.arrive_after_s + arrival.stay_s,
+        )
+
+    @property
+    def full(self) -> bool:
+        return self.soc >= self.target_soc - 1e-6
+
+    def max_current_a(self, phases: int, voltage_v: float) -> float:
+        """What the EV accepts now: its maximum, tapering linearly above 80 % state of charge."""
+        current = self.max_power_w / (phases * voltage_v)
+        if self.soc > 0.8:
+            current *= max(0.1, 1.0 - (self.soc - 0.8) / 0.2 * 0.9)
+        return 0.0 if self.full else current
+
+    def charge(self, energy_wh: float) -> None:
+        self.soc = min(1.0, self.soc + energy_wh / self.battery_wh)
+
+
+@dataclass(slots=True)
+class Profile:
+    """A charging profile as the charge point stores it (OCPP 1.6 shape, 2.0.1 mapped onto it)."""
+
+    id: int
+    stack_level: int
+    purpose: str  # ChargePointMaxProfile | TxDefaultProfile | TxProfile
+    connector_id: int
+    unit: str  # A | W
+    periods: list[tuple[float, float, int | None]]  # (start s, limit, phases)
+    transaction_id: Any = None
+    kind: str = "Relative"
+    start_schedule: datetime | None = None
+
+    @classmethod
+    def from_16(cls, connector_id: int, payload: dict[str, Any]) -> Profile:
+        schedule = payload["chargingSchedule"]
+        start = schedule.get("startSchedule")
+        return cls(
+            id=payload["chargingProfileId"],
+            stack_level=payload["stackLevel"],
+            purpose=payload["chargingProfilePurpose"],
+            connector_id=connector_id,
+            unit=schedule["chargingRateUnit"],
+            periods=[
+                (float(p["startPeriod"]), float(p["limit"]), p.get("numberPhases"))
+                for p in schedule["chargingSchedulePeriod"]
+            ],
+            transaction_id=payload.get("transactionId"),
+            kind=payload.get("chargingProfileKind", "Relative"),
+            start_schedule=datetime.fromisoformat(start.replace("Z", "+00:00")) if start else None,
+        )
+
+    @classmethod
+    def from_201(cls, evse_id: int, payload: dict[str, Any]) -> Profile:
+        schedule = payload["chargingSchedule"][0]
+        start = schedule.get("startSchedule")
+        return cls(
+            id=payload["id"],
+            stack_level=payload["stackLevel"],
+            purpose=payload["chargingProfilePurpose"],
+            connector_id=evse_id,
+            unit=schedule["chargingRateUnit"],
+            periods=[
+                (float(p["startPeriod"]), float(p["limit"]), p.get("numberPhases"))
+                for p in schedule["chargingSchedulePeriod"]
+            ],
+            transaction_id=payload.get("transactionId"),
+            kind=payload.get("chargingProfileKind", "Relative"),
+            start_schedule=datetime.fromisoformat(start.replace("Z", "+00:00")) if start else None,
+        )
+
+    def limit_a(self, elapsed_s: float, now: datetime, phases: int, voltage_v: float) -> float | None:
+        """This profile's limit in amperes at a moment, or None when its schedule has not begun."""
+        offset = elapsed_s
+        if self.kind == "Absolute" and self.start_schedule is not None:
+            offset = (now - self.start_schedule).total_seconds()
+        current = None
+        for start, limit, period_phases in sorted(self.periods):
+            if start <= offset:
+                current = (limit, period_phases)
+        if current is None:
+            return None
+        limit, period_phases = current
+        if self.unit == "W":
+            return limit / ((period_phases or phases) * voltage_v)
+        return limit
+
+
+@dataclass(slots=True)
+class ProfileStore:
+    """Installed profiles; a TxProfile wins over a TxDefaultProfile; highest stack level wins within."""
+
+    profiles: list[Profile] = field(default_factory=list)
+
+    def install(self, profile: Profile) -> None:
+        self.profiles = [
+            p
+            for p in self.profiles
+            if p.id != profile.id
+            and not (
+                p.stack_level == profile.stack_level
+                and p.purpose == profile.purpose
+                and p.connector_id == profile.connector_id
+            )
+        ]
+        self.profiles.append(profile)
+
+    def clear(self, profile_id: int | None = None, connector_id: int | None = None, purpose: str | None = None) -> int:
+        before = len(self.profiles)
+        self.profiles = [
+            p
+            for p in self.profiles
+            if not (
+                (profile_id is None or p.id == profile_id)
+                and (connector_id is None or p.connector_id == connector_id)
+                and (purpose is None or p.purpose == purpose)
+            )
+        ]
+        return before - len(self.profiles)
+
+    def drop_transaction(self, transaction_id: Any) -> None:
+        self.profiles = [
+            p for p in self.profiles if not (p.purpose == "TxProfile" and p.transaction_id == transaction_id)
+        ]
+
+    def offered_a(
+        self,
+        connector_id: int,
+        transaction_id: Any,
+        elapsed_s: float,
+        now: datetime,
+        phases: int,
+        voltage_v: float,
+        max_current_a: float,
+    ) -> float:
+        """The connector's offered current: the profiles' limit, never above the charger's maximum."""
+        offered = max_current_a
+
+        def best(candidates: list[Profile]) -> float | None:
+            for profile in sorted(candidates, key=lambda p: -p.stack_level):
+                limit = profile.limit_a(elapsed_s, now, phases, voltage_v)
+                if limit is not None:
+                    return limit
+            return None
+
+        tx = [
+            p
+            for p in self.profiles
+            if p.purpose == "TxProfile"
+            and p.connector_id == connector_id
+            and (p.transaction_id is None or p.transaction_id == transaction_id)
+        ]
+        default = [p for p in self.profiles if p.purpose == "TxDefaultProfile" and p.connector_id in (0, connector_id)]
+        station = [p for p in self.profiles if p.purpose == "ChargePointMaxProfile"]
+        chosen = best(tx) if transaction_id is not None else None
+        if chosen is None:
+            chosen = best([p for p in default if p.connector_id == connector_id]) or best(default)
+        if chosen is not None:
+            offered = min(offered, chosen)
+        station_limit = best(station)
+        if station_limit is not None:
+            offered = min(offered, station_limit)
+        return max(0.0, offered)
+
+
+def drawn_current_a(offered_a: float, ev: EV | None, phases: int, voltage_v: float) -> float:
+    """What the EV draws: min(offered, what it accepts); below the 6 A minimum it pauses."""
+    if ev is None or offered_a < MIN_CURRENT_A:
+        return 0.0
+    return min(offered_a, ev.max_current_a(phases, voltage_v))

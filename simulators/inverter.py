@@ -1,0 +1,224 @@
+"""Simulated PV parks: AC power from pvlib and the real weather files that ship inside pvlib.
+
+The weather is a typical meteorological year (TMY3) bundled with pvlib:
+Greensboro NC by default. For each hour, plane-of-array irradiance comes from
+pvlib's transposition model, cell temperature from the SAPM model, DC power
+from PVWatts and AC power from the PVWatts inverter, scaled to the inverter's
+rating; between the hourly records the power is interpolated linearly, so a
+compressed simulated day is smooth. Cloud transients and outages are optional.
+
+Each inverter publishes over MQTT (aiomqtt) on
+`{prefix}/solar/{park}/{inverter}/telemetry` in the native CoopGrid JSON, or in
+a third-party layout (OpenDTU, Tasmota), with a retained `online` state and
+`offline` as its last will.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import random
+from datetime import UTC, datetime, timedelta
+from functools import cache
+
+import aiomqtt
+import numpy as np
+import pandas as pd
+import pvlib
+
+from simulators.clock import SimClock
+
+log = logging.getLogger(__name__)
+
+WEATHER_FILES = {
+    "greensboro": "723170TYA.CSV",  # Greensboro NC, TMY3
+    "sand-point": "703165TY.csv",  # Sand Point AK, TMY3
+}
+DC_AC_RATIO = 1.2
+TILT_DEG = 30.0
+AZIMUTH_DEG = 180.0
+TMY_YEAR = 1990
+
+
+@cache
+def _hourly_ac_per_watt(location: str = "greensboro") -> pd.Series:
+    """AC output per watt of inverter rating, hourly for the whole TMY year (index in UTC)."""
+    path = os.path.join(os.path.dirname(pvlib.__file__), "data", WEATHER_FILES[location])
+    weather, meta = pvlib.iotools.read_tmy3(path, coerce_year=TMY_YEAR, map_variables=True)
+    weather = weather.tz_convert("UTC")
+    # TMY values are hourly averages ending at the timestamp: evaluate the sun at mid-hour.
+    times = weather.index - pd.Timedelta(minutes=30)
+    site = pvlib.location.Location(meta["latitude"], meta["longitude"], altitude=meta["altitude"])
+    sun = site.get_solarposition(times)
+    poa = pvlib.irradiance.get_total_irradiance(
+        TILT_DEG,
+        AZIMUTH_DEG,
+        sun["apparent_zenith"].to_numpy(),
+        sun["azimuth"].to_numpy(),
+        dni=weather["dni"].to_numpy(),
+        ghi=weather["ghi"].to_numpy(),
+        dhi=weather["dhi"].to_numpy(),
+    )
+    poa_global = np.nan_to_num(np.asarray(poa["poa_global"], dtype=float))
+    params = pvlib.temperature.TEMPERATURE_MODEL_PARAMETERS["sapm"]["open_rack_glass_glass"]
+    cell_c = pvlib.temperature.sapm_cell(
+        poa_global, weather["temp_air"].to_numpy(), weather["wind_speed"].to_numpy(), **params
+    )
+    dc = pvlib.pvsystem.pvwatts_dc(poa_global, cell_c, pdc0=DC_AC_RATIO, gamma_pdc=-0.004)
+    ac = pvlib.inverter.pvwatts(dc, pdc0=1.0 / 0.96, eta_inv_nom=0.96)
+    series = pd.Series(np.clip(np.nan_to_num(np.asarray(ac, dtype=float)), 0.0, 1.0), index=times.tz_convert("UTC"))
+    return series.sort_index()
+
+
+def _tmy_instant(ts: datetime) -> datetime:
+    """Map any instant onto the TMY year (same month, day and time of day)."""
+    ts = ts.astimezone(UTC)
+    try:
+        return ts.replace(year=TMY_YEAR)
+    except ValueError:  # 29 February
+        return ts.replace(year=TMY_YEAR, day=28)
+
+
+def park_power_w(ts: datetime, rated_power_w: float, location: str = "greensboro") -> float:
+    """AC power of one inverter of `rated_power_w` at instant `ts` (clear or cloudy, as the TMY says)."""
+    series = _hourly_ac_per_watt(location)
+    instant = pd.Timestamp(_tmy_instant(ts))
+    position = series.index.searchsorted(instant)
+    if position <= 0:
+        fraction = float(series.iloc[0])
+    elif position >= len(series):
+        fraction = float(series.iloc[-1])
+    else:
+        before_ts, after_ts = series.index[position - 1], series.index[position]
+        before, after = float(series.iloc[position - 1]), float(series.iloc[position])
+        weight = (instant - before_ts) / (after_ts - before_ts)
+        fraction = before + (after - before) * weight
+    return max(0.0, fraction) * rated_power_w
+
+
+class SimulatedPark:
+    def __init__(
+        self,
+        park_id: str,
+        inverter_ids: list[str],
+        *,
+        mqtt_host: str,
+        mqtt_port: int,
+        clock: SimClock,
+        rated_power_w: float = 10_000.0,
+        prefix: str = "coopgrid",
+        publish_interval_s: float = 1.0,
+        layout: str = "native",
+        location: str = "greensboro",
+        clouds: float = 0.0,
+        seed: int | None = None,
+        energy_start_wh: float = 1_000_000.0,
+    ) -> None:
+        if layout not in ("native", "opendtu", "tasmota"):
+            raise ValueError(f"unknown layout {layout!r}")
+        self.park_id = park_id
+        self.inverter_ids = list(inverter_ids)
+        self.mqtt_host = mqtt_host
+        self.mqtt_port = mqtt_port
+        self.clock = clock
+        self.rated_power_w = rated_power_w
+        self.prefix = prefix
+        self.publish_interval_s = publish_interval_s
+        self.layout = layout
+        self.location = location
+        self.clouds = clouds
+        self.random = random.Random(seed)
+        self.energy_wh = {inv: energy_start_wh + 1000.0 * i for i, inv in enumerate(self.inverter_ids)}
+        self.power = dict.fromkeys(self.inverter_ids, 0.0)
+        self.down: set[str] = set()  # inverters in an outage
+        self._cloud = 1.0
+        _hourly_ac_per_watt(location)  # compute the year once, up front
+
+    @property
+    def power_w(self) -> float:
+        return sum(self.power.values())
+
+    def _topic_state(self, inverter_id: str) -> str:
+        return f"{self.prefix}/solar/{self.park_id}/{inverter_id}/state"
+
+    async def run(self) -> None:
+        """Publish every inverter until cancelled (one MQTT client each: each has its own last will)."""
+        async with asyncio.TaskGroup() as group:
+            for inverter_id in self.inverter_ids:
+                group.create_task(self._inverter(inverter_id))
+
+    async def _inverter(self, inverter_id: str) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                async with aiomqtt.Client(
+                    self.mqtt_host,
+                    self.mqtt_port,
+                    identifier=f"sim-{self.park_id}-{inverter_id}-{os.getpid()}",
+                    will=aiomqtt.Will(self._topic_state(inverter_id), b"offline", qos=1, retain=True),
+                    keepalive=10,
+                ) as client:
+                    backoff = 0.5
+                    await client.publish(self._topic_state(inverter_id), b"online", qos=1, retain=True)
+                    last = self.clock.elapsed_s()
+                    while True:
+                        await asyncio.sleep(self.publish_interval_s)
+                        now_s = self.clock.elapsed_s()
+                        await self._publish(client, inverter_id, now_s - last)
+                        last = now_s
+            except aiomqtt.MqttError as exc:
+                log.info("%s/%s: broker unavailable (%s); retrying", self.park_id, inverter_id, exc)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 10.0)
+
+    async def _publish(self, client: aiomqtt.Client, inverter_id: str, dt_s: float) -> None:
+        now = self.clock.now()
+        if inverter_id in self.down:
+            self.power[inverter_id] = 0.0
+            return
+        if self.clouds > 0:  # a slow random walk of cloud cover
+            self._cloud = min(1.0, max(1.0 - self.clouds, self._cloud + self.random.gauss(0, 0.05)))
+        power = park_power_w(now, self.rated_power_w, self.location) * self._cloud
+        self.power[inverter_id] = power
+        self.energy_wh[inverter_id] += power * dt_s / 3600.0
+        energy = self.energy_wh[inverter_id]
+        if self.layout == "native":
+            payload = {
+                "ts": now.isoformat().replace("+00:00", "Z"),
+                "ac_power_w": round(power, 1),
+                "energy_wh": round(energy, 1),
+                "dc_power_w": round(power / 0.96, 1),
+                "ac_voltage_v": 230.0,
+                "frequency_hz": 50.0,
+                "temperature_c": 25.0 + power / self.rated_power_w * 20.0,
+                "status": "MPPT" if power > 0 else "Sleeping",
+            }
+            await client.publish(
+                f"{self.prefix}/solar/{self.park_id}/{inverter_id}/telemetry", json.dumps(payload), qos=1
+            )
+        elif self.layout == "opendtu":
+            base = f"solar/{inverter_id}"
+            await client.publish(f"{base}/0/power", f"{power:.1f}", qos=1)
+            await client.publish(f"{base}/0/yieldtotal", f"{energy / 1000:.3f}", qos=1)
+            await client.publish(f"{base}/status/reachable", "1", qos=1)
+        else:  # tasmota
+            sensor = {
+                "Time": now.strftime("%Y-%m-%dT%H:%M:%S"),
+                "ENERGY": {"Total": round(energy / 1000, 3), "Power": round(power)},
+            }
+            await client.publish(f"tele/{inverter_id}/SENSOR", json.dumps(sensor), qos=1)
+
+    def reset_counter(self, inverter_id: str) -> None:
+        """A lifetime counter that starts again from zero (seen after inverter firmware updates)."""
+        self.energy_wh[inverter_id] = 0.0
+
+
+def clear_sky_check(day: datetime, rated_power_w: float = 1000.0, location: str = "greensboro") -> float:
+    """The day's energy (Wh) of one inverter: a quick sanity figure for scenarios."""
+    start = day.replace(hour=0, minute=0, second=0, microsecond=0)
+    return sum(park_power_w(start + timedelta(minutes=m), rated_power_w, location) for m in range(0, 1440, 10)) / 6.0
+
+
+__all__ = ["SimulatedPark", "clear_sky_check", "park_power_w"]
