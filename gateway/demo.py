@@ -29,7 +29,7 @@ DEMO_START = datetime(1990, 6, 14, 14, 0, tzinfo=UTC)
 
 def demo_settings(database_url: str, port: int = 8080, **overrides: object) -> Settings:
     return load_settings(
-        http={"host": "127.0.0.1", "port": port},
+        http={"host": "127.0.0.1", "port": port, "auth": False},  # loopback only, for trying it out
         database={"url": database_url},
         scheduler={"tick_s": 2.0, "debounce_s": 0.2},
         solar={"stale_after_s": 10.0},
@@ -171,7 +171,8 @@ async def run_demo(
 
         def extra(platform: Platform, group: asyncio.TaskGroup) -> None:
             print(f"CoopGrid {platform.version} demo (simulated time x{speed:g})", file=out)
-            print(f"  REST API   {platform.http_url}/api/chargepoints", file=out)
+            print(f"  Dashboard  {platform.http_url}/", file=out)
+            print(f"  REST API   {platform.http_url}/api/chargepoints  (docs: {platform.http_url}/api/docs)", file=out)
             print(f"  OCPP       {platform.ocpp_url}/{{charge_point_id}}", file=out)
             print(f"  MQTT       mqtt://{platform.mqtt_host}:{platform.mqtt_port}", file=out)
             print(f"  Metrics    {platform.http_url}/metrics", file=out, flush=True)
