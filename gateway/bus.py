@@ -75,11 +75,17 @@ async def _enter(client: aiomqtt.Client) -> None:
         raise
 
 
-def _raise_if_cancelling() -> None:
-    """Python 3.11's asyncio.wait_for (used inside aiomqtt's publish) can swallow a
-    cancellation that races with the awaited result; honour it here instead."""
+def _cancel_requests() -> int:
     task = asyncio.current_task()
-    if task is not None and task.cancelling():
+    return task.cancelling() if task is not None else 0
+
+
+def _raise_if_cancelling(baseline: int = 0) -> None:
+    """Python 3.11's asyncio.wait_for (used inside aiomqtt) can swallow a cancellation
+    that races with the awaited result; honour it here instead. `baseline` is the
+    count of cancel requests the task carried before (3.11's TaskGroup leaves one
+    behind after a failed child), so that only a new request counts."""
+    if _cancel_requests() > baseline:
         raise asyncio.CancelledError
 
 
@@ -141,15 +147,16 @@ class Bus:
                 keepalive=30,
                 timeout=10,
             )
+            baseline = _cancel_requests()
             try:
                 await _enter(client)
                 try:
                     log.info("bus connected to mqtt://%s:%d", self.host, self.port)
                     backoff = 0.5
-                    _raise_if_cancelling()
+                    _raise_if_cancelling(baseline)
                     for topic_filter, qos, _ in self._handlers:
                         await client.subscribe(topic_filter, qos=qos)
-                        _raise_if_cancelling()
+                        _raise_if_cancelling(baseline)
                     self.connected.set()
                     async with asyncio.TaskGroup() as group:
                         group.create_task(self._send_loop(client))
