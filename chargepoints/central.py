@@ -35,7 +35,7 @@ from chargepoints.ports import (
     Publish,
     TransactionRecord,
 )
-from chargepoints.profiles import tx_default_profile_16, tx_default_profile_201, tx_profile_16, tx_profile_201
+from chargepoints.profiles import Unit, tx_default_profile_16, tx_default_profile_201, tx_profile_16, tx_profile_201
 from chargepoints.session import OcppSession
 from chargepoints.v16 import Session16
 from chargepoints.v201 import Session201
@@ -205,7 +205,7 @@ class CentralSystem:
         return str(answer.get("status", "Unknown"))
 
     @staticmethod
-    def _in_allowed_unit(state: ChargerState, limit_a: float, phases: int | None) -> tuple[str, float]:
+    def _in_allowed_unit(state: ChargerState, limit_a: float, phases: int | None) -> tuple[Unit, float]:
         if "Current" in state.rate_units:
             return "A", limit_a
         return "W", limit_a * (phases or state.phases) * NOMINAL_VOLTAGE_V

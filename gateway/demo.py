@@ -15,12 +15,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+from gateway.platform import Platform, supervise
+from gateway.settings import Settings, load_settings
 from simulators.chargepoint import EVArrival, SimulatedChargePoint
 from simulators.clock import SimClock
 from simulators.inverter import SimulatedPark
-
-from gateway.platform import Platform, supervise
-from gateway.settings import Settings, load_settings
 
 DEMO_TAG = "DEMO-TAG"
 # A clear late-morning in the bundled Greensboro TMY year (timestamps in UTC).

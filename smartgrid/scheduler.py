@@ -104,10 +104,10 @@ class Scheduler:
                     self._sent.pop(key, None)
                     self._trigger.set()
         elif isinstance(event, MeterSample):
-            session = self._sessions.get(f"{event.charge_point_id}/{event.connector_id}")
-            if session is not None and event.current_a is not None:
-                changed = session.drawn_current_a is None or abs(session.drawn_current_a - event.current_a) >= 1.0
-                session.drawn_current_a = event.current_a
+            metered = self._sessions.get(f"{event.charge_point_id}/{event.connector_id}")
+            if metered is not None and event.current_a is not None:
+                changed = metered.drawn_current_a is None or abs(metered.drawn_current_a - event.current_a) >= 1.0
+                metered.drawn_current_a = event.current_a
                 if changed:
                     self._trigger.set()
         elif isinstance(event, ChargerDisconnected):

@@ -15,11 +15,11 @@ from statistics import mean
 
 import aiohttp
 import pytest
+
+from gateway.platform import Platform
 from simulators.chargepoint import EVArrival, SimulatedChargePoint
 from simulators.clock import SimClock
 from simulators.inverter import SimulatedPark, park_power_w
-
-from gateway.platform import Platform
 from tests.fixtures.platform import make_settings, running_platform
 
 pytestmark = pytest.mark.e2e
