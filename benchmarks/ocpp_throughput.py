@@ -19,6 +19,7 @@ import asyncio
 import json
 import multiprocessing
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -195,6 +196,7 @@ def run_load(url: str, chargers: int, seconds: float) -> dict[str, float]:
         "p50_ms": 1000 * statistics.median(latencies),
         "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))],
         "calls": calls,
+        "elapsed_s": elapsed,
     }
 
 
@@ -211,6 +213,21 @@ def start_server(argv: list[str], env: dict[str, str] | None = None, ready: str 
         if not line and process.poll() is not None:
             raise RuntimeError(f"{argv} exited with {process.returncode}")
     raise RuntimeError(f"{argv} did not become ready")
+
+
+def start_mosquitto(root: Path) -> tuple[subprocess.Popen[str], int] | None:
+    """A Mosquitto on a free loopback port, when installed."""
+    binary = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None)
+    if binary is None:
+        return None
+    port = free_port()
+    config = root / "mosquitto.conf"
+    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n", encoding="utf-8")
+    process = subprocess.Popen(
+        [binary, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True
+    )
+    wait_port(port)
+    return process, port
 
 
 def wait_port(port: int) -> None:
@@ -239,6 +256,7 @@ def main() -> None:
     results: dict[str, dict[str, float]] = {}
 
     with tempfile.TemporaryDirectory() as tmp:
+        broker = start_mosquitto(Path(tmp))
         port = free_port()
         env = {
             "COOPGRID_HTTP__PORT": str(port),
@@ -247,13 +265,19 @@ def main() -> None:
             "COOPGRID_ID_TAGS": '[{"id": "BENCH"}]',
             "COOPGRID_LOG_LEVEL": "WARNING",
         }
-        print(f"(a) CoopGrid central system on :{port} ...", flush=True)
+        if broker is not None:  # production mode: an external broker, as `coopgrid serve` is deployed
+            env["COOPGRID_MQTT__URL"] = f"mqtt://127.0.0.1:{broker[1]}"
+        print(
+            f"(a) CoopGrid central system on :{port} ({'Mosquitto' if broker else 'embedded broker'}) ...", flush=True
+        )
         server = subprocess.Popen([python, "-m", "gateway.cli", "serve"], env={**os.environ, **env}, cwd=ROOT)
         try:
             wait_port(port)
             results["a coopgrid"] = run_load(f"ws://127.0.0.1:{port}/ocpp", args.chargers, args.seconds)
         finally:
             stop(server)  # type: ignore[arg-type]
+            if broker is not None:
+                stop(broker[0])
 
     for label, source in (("b ocpp-lib plain", PLAIN_OCPP_SERVER), ("c raw aiohttp", RAW_AIOHTTP_SERVER)):
         port = free_port()
@@ -266,9 +290,12 @@ def main() -> None:
             stop(server)
 
     print(f"\nMeterValues, {args.chargers} charge points, {args.seconds:g} s each, {os.cpu_count()} CPUs")
-    print(f"{'server':<20}{'calls/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
+    print(f"{'server':<20}{'calls/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'calls':>10}{'elapsed s':>11}")
     for label, row in results.items():
-        print(f"{label:<20}{row['calls_per_s']:>10.0f}{row['p50_ms']:>10.2f}{row['p99_ms']:>10.2f}")
+        print(
+            f"{label:<20}{row['calls_per_s']:>10.0f}{row['p50_ms']:>10.2f}{row['p99_ms']:>10.2f}"
+            f"{row['calls']:>10.0f}{row['elapsed_s']:>11.1f}"
+        )
     a = results["a coopgrid"]["calls_per_s"]
     print(f"\na/b = {a / results['b ocpp-lib plain']['calls_per_s']:.2f}  (target >= 2.0)")
     print(f"a/c = {a / results['c raw aiohttp']['calls_per_s']:.2f}  (target >= 0.6)")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
         self.chargers_connected = Gauge(
             "coopgrid_chargers_connected",
             "Charge points with an open OCPP connection",
@@ -46,5 +49,13 @@ class Metrics:
         )
 
     def observe(self, direction: str, action: str, outcome: str, seconds: float) -> None:
-        self.ocpp_messages.labels(direction=direction, action=action, outcome=outcome).inc()
-        self.ocpp_latency.labels(direction=direction).observe(seconds)
+        # Called for every OCPP message: keep the labelled children instead of looking them up each time.
+        key = (direction, action, outcome)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (
+                self.ocpp_messages.labels(direction=direction, action=action, outcome=outcome),
+                self.ocpp_latency.labels(direction=direction),
+            )
+        children[0].inc()
+        children[1].observe(seconds)

@@ -427,7 +427,12 @@ async def open_store(url: str) -> AsyncIterator[Store]:
     """Open the database at `url`, migrate it to the newest schema, and close it on exit."""
     if url.startswith("sqlite") and ":///" in url and ":memory:" not in url:
         Path(url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url)
+    if url.startswith("sqlite"):
+        # One connection: SQLite has a single writer, and a pool of them only
+        # trades queueing in Python for "database is locked" errors under load.
+        engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60, connect_args={"timeout": 30})
+    else:
+        engine = create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     try:
