@@ -51,6 +51,7 @@ class TransactionRecord:
     stop_reason: str | None = None
     ocpp_transaction_id: str | None = None  # OCPP 2.0.1: the charger's own id
     last_seq_no: int | None = None
+    green_energy_wh: float | None = None  # set by the green ledger when the session ends
 
     @property
     def api_id(self) -> int | str:

@@ -194,6 +194,8 @@ class OcppSession:
         async def guarded() -> None:
             try:
                 await work()
+            except NotConnected as exc:
+                log.info("%s: background call dropped: %s", self.id, exc)
             except (ChargePointError, OCPPError) as exc:
                 log.warning("%s: background call failed: %s", self.id, exc)
 

@@ -69,7 +69,7 @@ def snapshot(platform: Platform) -> dict[str, Any]:
     from gateway.http import charger_view
 
     solar_w = platform.solar_power_w()
-    ev_w = platform.tally.ev_power_w()
+    ev_w = platform.ledger.ev_power_w()
     states = platform.central.states()
     by_status: Counter[str] = Counter()
     for state in states:

@@ -73,6 +73,7 @@ class TransactionRow(Base):
     # OCPP 2.0.1: the charger names its transactions; the newest seqNo applied
     ocpp_transaction_id: Mapped[str | None] = mapped_column(String(36))
     last_seq_no: Mapped[int | None] = mapped_column(Integer)
+    green_energy_wh: Mapped[float | None] = mapped_column(Float)
 
 
 class UnmatchedStopRow(Base):

@@ -129,7 +129,7 @@ def start_simulators(
 
 def status_line(platform: Platform, clock: SimClock, elapsed_s: float) -> str:
     solar_w = platform.solar_power_w()
-    ev_w = platform.tally.ev_power_w()
+    ev_w = platform.ledger.ev_power_w()
     green = min(solar_w, ev_w) / ev_w if ev_w > 0 else None
     states = platform.central.states()
     connected = sum(1 for s in states if s.connected)

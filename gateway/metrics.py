@@ -11,6 +11,7 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        self._event_children: dict[str, Any] = {}
         self.chargers_connected = Gauge(
             "coopgrid_chargers_connected",
             "Charge points with an open OCPP connection",
@@ -59,3 +60,9 @@ class Metrics:
             )
         children[0].inc()
         children[1].observe(seconds)
+
+    def count_event(self, name: str) -> None:
+        child = self._event_children.get(name)
+        if child is None:
+            child = self._event_children[name] = self.events.labels(type=name)
+        child.inc()

@@ -15,7 +15,6 @@ import ssl
 import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
@@ -45,6 +44,7 @@ from gateway.settings import Settings
 from gateway.storage import Store, open_store
 from gateway.version import package_version
 from smartgrid.allocation import Site
+from smartgrid.ledger import GreenLedger
 from smartgrid.scheduler import ChargerSpec, Scheduler
 from solar.ingest import InverterSpec, ParkSpec, SolarIngest
 
@@ -57,65 +57,6 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(slots=True)
-class _LiveSession:
-    """Running totals of one transaction, for live EV power and its green share."""
-
-    charge_point_id: str
-    connector_id: int
-    last_energy_wh: float
-    power_w: float = 0.0
-    green_wh: float = 0.0
-
-
-@dataclass(slots=True)
-class GreenTally:
-    """Splits each session's energy into green and grid as it is metered.
-
-    Each energy increment is green in the proportion of the cooperative's live
-    solar power to the total EV power at that moment (min(1, solar / EV)).
-    """
-
-    live: dict[int, _LiveSession] = field(default_factory=dict)
-    finished: dict[int, float] = field(default_factory=dict)
-
-    def ev_power_w(self) -> float:
-        return sum(s.power_w for s in self.live.values())
-
-    def green_wh(self, transaction_id: int) -> float:
-        if transaction_id in self.live:
-            return self.live[transaction_id].green_wh
-        return self.finished.get(transaction_id, 0.0)
-
-    def start(self, event: TransactionStarted) -> None:
-        self.live[event.transaction_id] = _LiveSession(event.charge_point_id, event.connector_id, event.meter_start_wh)
-
-    def meter(self, event: MeterSample, solar_w: float) -> None:
-        session = self.live.get(event.transaction_id) if event.transaction_id is not None else None
-        if session is None:
-            return
-        if event.power_w is not None:
-            session.power_w = max(0.0, event.power_w)
-        if event.energy_wh is not None:
-            delta = event.energy_wh - session.last_energy_wh
-            if delta > 0:
-                ev_w = self.ev_power_w()
-                share = 1.0 if ev_w <= 0 else min(1.0, solar_w / ev_w)
-                session.green_wh += delta * share
-            session.last_energy_wh = event.energy_wh
-
-    def stop(self, event: TransactionStopped, solar_w: float) -> None:
-        session = self.live.pop(event.transaction_id, None)
-        if session is None:
-            return
-        delta = event.meter_stop_wh - session.last_energy_wh
-        if delta > 0:
-            ev_w = self.ev_power_w() + session.power_w
-            share = 1.0 if ev_w <= 0 else min(1.0, solar_w / ev_w)
-            session.green_wh += delta * share
-        self.finished[event.transaction_id] = session.green_wh
-
-
 class Platform:
     def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.settings = settings
@@ -123,7 +64,7 @@ class Platform:
         self.clock = clock
         self.metrics = Metrics()
         self.hub = EventHub()
-        self.tally = GreenTally()
+        self.ledger = GreenLedger()
         self.history = LiveHistory()
         self._meter_latest: dict[tuple[str, int], MeterSample] = {}
         self.leader = False
@@ -314,7 +255,7 @@ class Platform:
             await asyncio.sleep(1.0)
             self._publish_meters()
             await self.solar.check_staleness()
-            solar_w, ev_w = self.solar_power_w(), self.tally.ev_power_w()
+            solar_w, ev_w = self.solar_power_w(), self.ledger.ev_power_w()
             self.history.tick(self.clock(), solar_w, ev_w, 1.0)
             self.metrics.solar_power_w.set(solar_w)
             self.metrics.ev_power_w.set(ev_w)
@@ -340,7 +281,7 @@ class Platform:
 
     # -- events to the outside --------------------------------------------------------
     async def _on_event(self, event: object) -> None:
-        self.metrics.events.labels(type=type(event).__name__).inc()
+        self.metrics.count_event(type(event).__name__)
         prefix = self.settings.mqtt.prefix
         if isinstance(event, ChargerConnected | ChargerDisconnected | ConnectorStatusChanged):
             cp_id = event.charge_point_id
@@ -360,14 +301,16 @@ class Platform:
                 retain=True,
             )
         elif isinstance(event, MeterSample):
-            self.tally.meter(event, self.solar_power_w())
+            self.ledger.meter(event.transaction_id, event.energy_wh, event.power_w, self.solar_power_w())
             # Coalesced: the newest sample per connector goes out once a second (see _publish_meters),
             # so a charger flooding meter values costs the broker nothing extra.
             self._meter_latest[(event.charge_point_id, event.connector_id)] = event
         elif isinstance(event, TransactionStarted):
-            self.tally.start(event)
+            self.ledger.start(event.transaction_id, event.charge_point_id, event.connector_id, event.meter_start_wh)
         elif isinstance(event, TransactionStopped):
-            self.tally.stop(event, self.solar_power_w())
+            green = self.ledger.stop(event.transaction_id, event.meter_stop_wh, self.solar_power_w())
+            if green is not None:
+                await self.store.set_green_energy(event.transaction_id, green)
 
     # -- views --------------------------------------------------------------------------
     def solar_power_w(self) -> float:
@@ -375,7 +318,9 @@ class Platform:
         return power if math.isfinite(power) else 0.0
 
     def green_energy_wh(self, record: TransactionRecord) -> float:
-        return min(self.tally.green_wh(record.id), record.energy_wh)
+        live = self.ledger.green_wh(record.id)
+        green = live if live is not None else (record.green_energy_wh or 0.0)
+        return min(green, record.energy_wh)
 
 
 class _Stop(Exception):

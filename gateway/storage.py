@@ -86,6 +86,7 @@ def _transaction(row: TransactionRow) -> TransactionRecord:
         stop_reason=row.stop_reason,
         ocpp_transaction_id=row.ocpp_transaction_id,
         last_seq_no=row.last_seq_no,
+        green_energy_wh=row.green_energy_wh,
     )
 
 
@@ -220,6 +221,12 @@ class Store:
             query = query.where(TransactionRow.charge_point_id == charge_point_id)
         async with self._session() as session:
             return [_transaction(row) for row in (await session.scalars(query)).all()]
+
+    async def set_green_energy(self, transaction_id: int, green_wh: float) -> None:
+        async with self._session.begin() as session:
+            row = await session.get(TransactionRow, transaction_id)
+            if row is not None:
+                row.green_energy_wh = green_wh
 
     async def set_seq_no(self, transaction_id: int, seq_no: int) -> None:
         async with self._session.begin() as session:

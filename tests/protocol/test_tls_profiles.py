@@ -12,19 +12,19 @@ import aiohttp
 import pytest
 
 from gateway.platform import Platform
-from tests.fixtures.certs import TestPki
+from tests.fixtures.certs import Pki
 from tests.fixtures.platform import make_settings, running_platform
 
 PASSWORD = "a-password-of-twenty-chars"
 
 
 @pytest.fixture
-def pki(tmp_path: Path) -> TestPki:
-    return TestPki.create(tmp_path)
+def pki(tmp_path: Path) -> Pki:
+    return Pki.create(tmp_path)
 
 
 @pytest.fixture
-async def platform(tmp_path: Path, pki: TestPki) -> AsyncIterator[Platform]:
+async def platform(tmp_path: Path, pki: Pki) -> AsyncIterator[Platform]:
     server_cert, server_key = pki.issue("127.0.0.1", server=True)
     settings = make_settings(
         tmp_path,
@@ -46,7 +46,7 @@ async def platform(tmp_path: Path, pki: TestPki) -> AsyncIterator[Platform]:
         yield running
 
 
-def client_context(pki: TestPki, cert: tuple[Path, Path] | None = None) -> ssl.SSLContext:
+def client_context(pki: Pki, cert: tuple[Path, Path] | None = None) -> ssl.SSLContext:
     context = ssl.create_default_context(cafile=str(pki.ca_path))
     if cert is not None:
         context.load_cert_chain(str(cert[0]), str(cert[1]))
@@ -62,7 +62,7 @@ def basic(user: str, password: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
 
 
-async def test_profile_2_tls_with_basic_auth(platform: Platform, pki: TestPki) -> None:
+async def test_profile_2_tls_with_basic_auth(platform: Platform, pki: Pki) -> None:
     url = f"{platform.ocpp_url}/CP-P2"
     async with aiohttp.ClientSession() as http:
         context = client_context(pki)
@@ -80,7 +80,7 @@ async def test_plain_text_is_refused_on_a_tls_listener(platform: Platform) -> No
             await http.ws_connect(plain, protocols=("ocpp1.6",), headers=basic("CP-P2", PASSWORD))
 
 
-async def test_profile_3_needs_a_client_certificate_naming_the_charger(platform: Platform, pki: TestPki) -> None:
+async def test_profile_3_needs_a_client_certificate_naming_the_charger(platform: Platform, pki: Pki) -> None:
     url = f"{platform.ocpp_url}/CP-P3"
     async with aiohttp.ClientSession() as http:
         for context in (client_context(pki), client_context(pki, pki.issue("CP-SOMEONE-ELSE"))):
@@ -93,10 +93,10 @@ async def test_profile_3_needs_a_client_certificate_naming_the_charger(platform:
 
 
 async def test_a_certificate_from_another_ca_is_refused_at_the_tls_layer(
-    platform: Platform, pki: TestPki, tmp_path: Path
+    platform: Platform, pki: Pki, tmp_path: Path
 ) -> None:
     (tmp_path / "other").mkdir()
-    stranger = TestPki.create(tmp_path / "other")
+    stranger = Pki.create(tmp_path / "other")
     context = client_context(pki, stranger.issue("CP-P3"))
     async with aiohttp.ClientSession() as http:
         with pytest.raises(aiohttp.ClientError):
