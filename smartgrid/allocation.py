@@ -1,33 +1,43 @@
 """The allocation core: a pure function from a snapshot to per-connector current limits.
 
 Rules of this module: no asyncio, no clock reads, no globals, no I/O. Time,
-when it matters, is in the snapshot. Everything here is tested without an
-event loop.
+when it matters, is in the snapshot (a departure is "seconds left", not a
+date). Hysteresis lives outside (smartgrid.hysteresis) and reaches the core as
+two flags per session, `enabled` and `hold_on`. Everything here is tested
+without an event loop.
 
-Algorithm (one pass per call):
+Algorithm (one pass per call, O(n log n) in the number of sessions):
 1. Every session's ceiling is its charger maximum, lowered to what the EV
    actually draws (plus a margin) when it draws clearly less than offered, so
    unused offers go to others.
-2. Sessions that must charge from the grid (`fast`, and the minimum of
-   `green_min`) get their grid share first.
+2. Floors — current drawn whatever the sun does: `fast` wants its ceiling,
+   `green_min` and a session held on by hysteresis their minimum, `departure`
+   the steady current that still meets its energy by the deadline after the
+   green it can expect. Floors are fitted into each site's limit first, the
+   last in admission order (lowest priority, then highest key) cut first.
 3. Green power is water-filled, max-min fair by priority: the highest
    priority class is served first; within a class every session rises at the
-   same rate (in amperes per phase-weighted watt) until it reaches its ceiling
-   or the green power runs out. A session whose fair share stays below its
-   minimum current is paused (0 A) and the others share its part, admitted in
-   priority and then key order, so the result is deterministic.
-4. Site limits: the sum of per-phase currents at a site never exceeds its
-   grid connection limit minus its other load; sessions over it are trimmed,
-   lowest priority first, to 0 or to at least their minimum.
+   same level (amperes per phase) until it reaches its ceiling, its site is
+   full, or the green power runs out. Sessions that would need green to reach
+   their minimum are admitted in key order while the green power and their
+   site's room can still give every admitted session its minimum; the others
+   are paused (0 A) and the admitted share their part. `fast` sessions only
+   count the green left over after everyone else.
+4. Phase switching: a session on a charger that can switch and that stays
+   paused at three phases is tried again on one phase (a third of the power
+   for the same current) — it can then start on less sun.
+5. Site limits, as a last safety net: the sum of per-phase currents at a site
+   never exceeds its grid limit minus its other load; sessions over it are
+   trimmed, last admitted first, to their minimum or to 0.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
-MODES = ("green", "green_min", "fast")
+MODES = ("green", "green_min", "fast", "departure")
 DRAW_MARGIN_A = 1.0  # offered above what the EV draws, so that it can ramp up
 EPSILON = 1e-9
 
@@ -44,6 +54,16 @@ class SessionDemand:
     drawn_current_a: float | None = None
     mode: str = "green"
     priority: int = 0
+    # departure targets (mode "departure"): energy still wanted, seconds until the driver leaves,
+    # and the green energy this session can expect before then (from a forecast; 0 = none expected)
+    energy_needed_wh: float | None = None
+    time_left_s: float | None = None
+    expected_green_wh: float = 0.0
+    # the charger can switch between 1 and 3 phases (phases above is then the current wiring, 1 or 3)
+    phase_switching: bool = False
+    # hysteresis, decided outside: held on at least at the minimum; not enabled yet
+    hold_on: bool = False
+    enabled: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,11 +98,14 @@ class Setpoint:
 @dataclass(slots=True)
 class _Work:
     demand: SessionDemand
+    order: int  # admission rank: priority first, then key
+    phases: int
     ceiling_a: float
     watts_per_a: float
-    guaranteed_a: float = 0.0  # drawn whatever the sun does: min for green_min, all for fast
-    limit_a: float = 0.0
+    floor_a: float = 0.0  # drawn whatever the sun does
+    green_cap_a: float = 0.0  # the ceiling of the green share (site room included)
     green_a: float = 0.0
+    limit_a: float = 0.0
     paused: bool = False
 
 
@@ -94,90 +117,104 @@ def _ceiling(demand: SessionDemand) -> float:
     return ceiling
 
 
-def _fill(work: list[_Work], budget_w: float) -> float:
-    """Raise every session's green current equally (per phase) until ceilings or the budget; returns leftover W."""
-    active = [w for w in work if not w.paused and w.green_a < w.ceiling_a - EPSILON]
-    while active and budget_w > EPSILON:
-        weight = sum(w.watts_per_a for w in active)
-        step = min(budget_w / weight, *(w.ceiling_a - w.green_a for w in active))
-        for w in active:
-            w.green_a += step
-        budget_w -= step * weight
-        active = [w for w in active if w.green_a < w.ceiling_a - EPSILON]
-    return budget_w
+def departure_current_a(demand: SessionDemand, phases: int, voltage_v: float, ceiling_a: float) -> float:
+    """The steady current that still delivers the wanted energy by the departure (0 if green will do)."""
+    needed = demand.energy_needed_wh
+    if needed is None or needed <= 0:
+        return 0.0
+    from_grid_wh = needed - max(0.0, demand.expected_green_wh)
+    left_s = demand.time_left_s
+    if left_s is None or left_s <= 0:
+        return ceiling_a  # late or unknown deadline: as fast as allowed
+    if from_grid_wh <= 0:
+        return 0.0
+    current = from_grid_wh * 3600.0 / left_s / (phases * voltage_v)
+    if current <= EPSILON:
+        return 0.0
+    return min(ceiling_a, max(demand.min_current_a, current))
 
 
-def _allocate_green(classes: list[list[_Work]], green_w: float) -> float:
-    """Max-min fair water-filling by priority class; green sessions below their minimum are paused.
+def water_level(items: Iterable[tuple[float, float]], budget_w: float) -> float:
+    """The level L such that sum(weight * min(cap, L)) == budget (inf if every cap is reached).
 
-    Returns the green power left over.
+    items are (watts per ampere, cap in amperes).
     """
-    budget = green_w
-    for members in classes:
-        while True:
-            for w in members:
-                w.green_a = 0.0
-            leftover = _fill(members, budget)
-            short = [
-                w
-                for w in members
-                if not w.paused and w.guaranteed_a <= 0 and w.green_a < w.demand.min_current_a - EPSILON
-            ]
-            if not short:
-                break
-            # Pause the last in admission order (lowest priority, then highest key) and share again.
-            victim = max(short, key=lambda w: (-w.demand.priority, w.demand.key))
-            victim.paused = True
-            victim.green_a = 0.0
-        budget = leftover
-    return budget
+    ordered = sorted(items, key=lambda item: item[1])
+    remaining_weight = sum(weight for weight, _ in ordered)
+    spent = 0.0
+    for weight, cap in ordered:
+        if remaining_weight <= EPSILON:
+            break
+        level = (budget_w - spent) / remaining_weight
+        if level <= cap:
+            return max(0.0, level)
+        spent += weight * cap
+        remaining_weight -= weight
+    return math.inf
 
 
-def allocate(snapshot: Snapshot) -> dict[str, Setpoint]:
-    """Each session's current limit (0, or within [min, max]) and its green/grid split."""
-    volts = snapshot.voltage_v
-    work: list[_Work] = []
-    for demand in sorted(snapshot.sessions, key=lambda d: d.key):
-        if demand.mode not in MODES:
-            raise ValueError(f"unknown mode {demand.mode!r} for {demand.key}")
-        ceiling = _ceiling(demand)
-        entry = _Work(demand, ceiling, watts_per_a=demand.phases * volts)
-        if ceiling < demand.min_current_a - EPSILON:
-            entry.paused = True  # cannot even take its minimum
-        elif demand.mode == "fast":
-            entry.guaranteed_a = ceiling
-        elif demand.mode == "green_min":
-            entry.guaranteed_a = demand.min_current_a
-        work.append(entry)
+def _site_capacity(site: Site | None) -> float:
+    return max(0.0, site.grid_limit_a - site.base_load_a) if site is not None else 0.0
 
-    # 1. green power: solar-following sessions by priority class, leftovers to fast sessions
-    raw_green = snapshot.green_power_w
-    green_w = raw_green if math.isfinite(raw_green) and raw_green > 0 else 0.0  # NaN or negative: none
-    following = [w for w in work if w.demand.mode != "fast"]
-    priorities = sorted({w.demand.priority for w in following}, reverse=True)
-    leftover = _allocate_green([[w for w in following if w.demand.priority == p] for p in priorities], green_w)
-    _fill([w for w in work if w.demand.mode == "fast" and not w.paused], leftover)
 
-    # 2. limits within [min, max] or 0
+def _solve(work: list[_Work], snapshot: Snapshot, green_w: float) -> None:
+    by_site: dict[str, list[_Work]] = {}
     for w in work:
-        if w.paused:
-            w.limit_a = 0.0
-            continue
-        w.limit_a = min(w.ceiling_a, max(w.guaranteed_a, w.green_a))
-        if w.limit_a < w.demand.min_current_a - EPSILON:
-            w.limit_a = 0.0
+        by_site.setdefault(w.demand.site_id, []).append(w)
+    room: dict[str, float] = {}
 
-    # 3. site limits: trim lowest priority first, to the minimum or to 0
-    for site_id in sorted({w.demand.site_id for w in work}):
-        site = snapshot.sites.get(site_id)
-        at_site = sorted(
-            (w for w in work if w.demand.site_id == site_id), key=lambda w: (w.demand.priority, w.demand.key)
-        )
-        capacity = max(0.0, site.grid_limit_a - site.base_load_a) if site is not None else 0.0
-        excess = sum(w.limit_a for w in at_site) - capacity
-        for w in at_site:
+    # 2. floors, fitted into each site (last admitted cut first)
+    for site_id, members in by_site.items():
+        capacity = _site_capacity(snapshot.sites.get(site_id))
+        excess = sum(w.floor_a for w in members if not w.paused) - capacity
+        for w in sorted(members, key=lambda w: -w.order):
             if excess <= EPSILON:
                 break
+            if w.paused or w.floor_a <= 0:
+                continue
+            reducible = w.floor_a - w.demand.min_current_a
+            if reducible >= excess - EPSILON:
+                w.floor_a -= excess
+                excess = 0.0
+            else:
+                excess -= w.floor_a
+                w.floor_a = 0.0
+                w.paused = True
+        room[site_id] = capacity - sum(w.floor_a for w in members if not w.paused)
+
+    # 3. green, class by class
+    following = [w for w in work if not w.paused and w.demand.mode != "fast"]
+    priorities = sorted({w.demand.priority for w in following}, reverse=True)
+    budget = green_w
+    for priority in priorities:
+        members = sorted((w for w in following if w.demand.priority == priority), key=lambda w: w.order)
+        budget = _fill_class(members, budget, room)
+    fast = [w for w in work if not w.paused and w.demand.mode == "fast"]
+    for w in fast:
+        w.green_cap_a = w.floor_a
+    if fast and budget > EPSILON:
+        level = water_level(((w.watts_per_a, w.green_cap_a) for w in fast), budget)
+        for w in fast:
+            w.green_a = min(w.green_cap_a, level)
+
+    # limits within [min, max] or 0
+    for w in work:
+        if w.paused:
+            w.limit_a = w.green_a = 0.0
+            continue
+        w.limit_a = min(w.ceiling_a, max(w.floor_a, w.green_a))
+        if w.limit_a < w.demand.min_current_a - EPSILON:
+            w.limit_a = w.green_a = 0.0
+
+    # 5. site limits, the safety net: trim the last admitted first, to the minimum or to 0
+    for site_id, members in by_site.items():
+        capacity = _site_capacity(snapshot.sites.get(site_id))
+        excess = sum(w.limit_a for w in members) - capacity
+        for w in sorted(members, key=lambda w: -w.order):
+            if excess <= EPSILON:
+                break
+            if w.limit_a <= 0:
+                continue
             reducible = w.limit_a - w.demand.min_current_a
             if reducible >= excess - EPSILON:
                 w.limit_a -= excess
@@ -185,11 +222,99 @@ def allocate(snapshot: Snapshot) -> dict[str, Setpoint]:
             else:
                 excess -= w.limit_a
                 w.limit_a = 0.0
+            w.green_a = min(w.green_a, w.limit_a)
 
-    # 4. green/grid split: green as allocated, never more than the limit nor the green power
+
+def _fill_class(members: list[_Work], budget_w: float, room: dict[str, float]) -> float:
+    """Admit and water-fill one priority class; returns the green power left over."""
+    # admission: sessions with a floor are in; the others while every admitted one can still get its minimum
+    admitted: list[_Work] = [w for w in members if w.floor_a > 0]
+    admission_room = dict(room)
+    top_min = 0.0  # the highest minimum among admitted floorless sessions: the level must reach it
+    need_at: dict[float, float] = {}  # green needed to lift every admitted session to a level
+    for w in members:
+        if w.floor_a > 0:
+            continue
+        minimum = w.demand.min_current_a
+        if admission_room.get(w.demand.site_id, 0.0) < minimum - EPSILON:
+            w.paused = True
+            continue
+        level = max(top_min, minimum)
+        if level not in need_at:
+            need_at[level] = sum(a.watts_per_a * min(a.ceiling_a, level) for a in admitted)
+        if need_at[level] + w.watts_per_a * min(w.ceiling_a, level) > budget_w + EPSILON:
+            w.paused = True
+            continue
+        admitted.append(w)
+        top_min = level
+        for known in need_at:
+            need_at[known] += w.watts_per_a * min(w.ceiling_a, known)
+        admission_room[w.demand.site_id] -= minimum
+
+    # site room caps each session's green share: per site, the level at which the site is full
+    by_site: dict[str, list[_Work]] = {}
+    for w in admitted:
+        by_site.setdefault(w.demand.site_id, []).append(w)
+    for site_id, at_site in by_site.items():
+        # what the site can carry for these sessions: its free room plus their floors
+        carry = room.get(site_id, 0.0) + sum(w.floor_a for w in at_site)
+        site_level = water_level(((1.0, w.ceiling_a) for w in at_site), carry)
+        for w in at_site:
+            w.green_cap_a = min(w.ceiling_a, max(w.floor_a, site_level))
+
+    level = water_level(((w.watts_per_a, w.green_cap_a) for w in admitted), budget_w)
+    spent = 0.0
+    for w in admitted:
+        w.green_a = min(w.green_cap_a, level)
+        spent += w.green_a * w.watts_per_a
+        room[w.demand.site_id] = room.get(w.demand.site_id, 0.0) - max(0.0, w.green_a - w.floor_a)
+    return max(0.0, budget_w - spent)
+
+
+def _prepare(snapshot: Snapshot, one_phase: frozenset[str]) -> list[_Work]:
+    volts = snapshot.voltage_v
+    ranked = sorted(snapshot.sessions, key=lambda d: (-d.priority, d.key))
+    work: list[_Work] = []
+    for order, demand in enumerate(ranked):
+        if demand.mode not in MODES:
+            raise ValueError(f"unknown mode {demand.mode!r} for {demand.key}")
+        phases = 1 if demand.key in one_phase else demand.phases
+        if demand.phase_switching and demand.key not in one_phase:
+            phases = 3
+        ceiling = _ceiling(demand)
+        entry = _Work(demand, order, phases, ceiling, watts_per_a=phases * volts)
+        if ceiling < demand.min_current_a - EPSILON or not demand.enabled:
+            entry.paused = True  # cannot even take its minimum, or not enabled yet
+        elif demand.mode == "fast":
+            entry.floor_a = ceiling
+        elif demand.mode == "green_min":
+            entry.floor_a = demand.min_current_a
+        elif demand.mode == "departure":
+            entry.floor_a = departure_current_a(demand, phases, volts, ceiling)
+        if demand.hold_on and not entry.paused:
+            entry.floor_a = max(entry.floor_a, demand.min_current_a)
+        work.append(entry)
+    return work
+
+
+def allocate(snapshot: Snapshot) -> dict[str, Setpoint]:
+    """Each session's current limit (0, or within [min, max]) and its green/grid split."""
+    raw_green = snapshot.green_power_w
+    green_w = raw_green if math.isfinite(raw_green) and raw_green > 0 else 0.0  # NaN or negative: none
+    work = _prepare(snapshot, frozenset())
+    _solve(work, snapshot, green_w)
+    # phase switching: paused on three phases, try one
+    retry = frozenset(w.demand.key for w in work if w.demand.phase_switching and w.limit_a <= 0 and w.demand.enabled)
+    if retry:
+        work = _prepare(snapshot, retry)
+        _solve(work, snapshot, green_w)
+
+    # green/grid split: green as allocated, never more than the limit nor the green power
     setpoints: dict[str, Setpoint] = {}
     green_left = green_w
-    for w in sorted(work, key=lambda w: (-w.demand.priority, w.demand.key)):
+    for w in sorted(work, key=lambda w: w.demand.key):
+        w.green_a = min(w.green_a, w.limit_a)
+    for w in sorted(work, key=lambda w: w.order):
         power = w.limit_a * w.watts_per_a
         green = min(power, w.green_a * w.watts_per_a, green_left) if w.limit_a > 0 else 0.0
         green_left -= green
@@ -200,9 +325,14 @@ def allocate(snapshot: Snapshot) -> dict[str, Setpoint]:
             connector_id=d.connector_id,
             site_id=d.site_id,
             limit_a=w.limit_a,
-            phases=d.phases,
+            phases=w.phases,
             power_w=round(power, 1),
             green_w=round(green, 1),
             grid_w=round(power - green, 1),
         )
-    return setpoints
+    return dict(sorted(setpoints.items()))
+
+
+def with_flags(demand: SessionDemand, *, hold_on: bool, enabled: bool) -> SessionDemand:
+    """The same demand with hysteresis flags set (a convenience for the control loop)."""
+    return replace(demand, hold_on=hold_on, enabled=enabled)

@@ -100,8 +100,14 @@ demands = st.builds(
     min_current_a=st.floats(6.0, 8.0),
     max_current_a=st.floats(6.0, 32.0),
     drawn_current_a=st.one_of(st.none(), st.floats(0.0, 32.0)),
-    mode=st.sampled_from(["green", "green_min", "fast"]),
+    mode=st.sampled_from(["green", "green_min", "fast", "departure"]),
     priority=st.integers(0, 2),
+    energy_needed_wh=st.one_of(st.none(), st.floats(0, 60_000)),
+    time_left_s=st.one_of(st.none(), st.floats(-60, 36_000)),
+    expected_green_wh=st.floats(0, 30_000),
+    phase_switching=st.booleans(),
+    hold_on=st.booleans(),
+    enabled=st.booleans(),
 )
 
 
@@ -125,10 +131,14 @@ def test_properties(green_w: float, sessions: list[SessionDemand], limit_s: floa
         assert point.green_w >= 0
         assert point.grid_w >= -1e-6
         assert point.green_w + point.grid_w == pytest.approx(point.power_w, abs=0.5)
+        assert point.power_w == pytest.approx(point.limit_a * point.phases * 230.0, abs=0.1)
+        assert point.phases == demand.phases or (demand.phase_switching and point.phases in (1, 3))
+        if not demand.enabled:
+            assert point.limit_a == 0.0
     # never more green than there is
     assert sum(p.green_w for p in result.values()) <= usable_green + 1.0
     # solar-only sessions never draw more than the green power
-    green_only = [result[d.key] for d in sessions if d.mode == "green"]
+    green_only = [result[d.key] for d in sessions if d.mode == "green" and not d.hold_on]
     assert sum(p.power_w for p in green_only) <= usable_green + 1.0
     # site limits are never exceeded
     for site in sites.values():

@@ -1,0 +1,108 @@
+"""The allocation core: departure targets, phase switching, hysteresis flags, site-aware green sharing."""
+
+from __future__ import annotations
+
+import pytest
+
+from smartgrid.allocation import SessionDemand, Site, Snapshot, allocate, departure_current_a, water_level
+
+V = 230.0
+W3 = 3 * V
+
+
+def session(key: str, site: str = "s", **kw: object) -> SessionDemand:
+    return SessionDemand(key=key, charge_point_id=key, connector_id=1, site_id=site, **kw)  # type: ignore[arg-type]
+
+
+def run(green_w: float, sessions: list[SessionDemand], limit_a: float = 100.0, limit_t: float = 100.0):  # type: ignore[no-untyped-def]
+    return allocate(Snapshot(green_w, {"s": Site("s", limit_a), "t": Site("t", limit_t)}, sessions))
+
+
+@pytest.mark.parametrize(
+    ("needed_wh", "left_s", "expected_green_wh", "expected_a"),
+    [
+        (None, 3600.0, 0.0, 0.0),  # no target: solar only
+        (0.0, 3600.0, 0.0, 0.0),  # target met
+        (8 * W3, 3600.0, 0.0, 8.0),  # 8 A for an hour
+        (2 * W3, 3600.0, 0.0, 6.0),  # less than the minimum per hour: the minimum
+        (40 * W3, 3600.0, 0.0, 16.0),  # more than possible: the maximum
+        (8 * W3, 7200.0, 0.0, 6.0),  # 4 A over two hours: the minimum
+        (8 * W3, 3600.0, 8 * W3, 0.0),  # the forecast covers it: wait for the sun
+        (10 * W3, 3600.0, 2 * W3, 8.0),  # the forecast covers part of it
+        (1000.0, 0.0, 0.0, 16.0),  # deadline passed, still wanted: full
+    ],
+)
+def test_departure_current(needed_wh: float | None, left_s: float, expected_green_wh: float, expected_a: float) -> None:
+    demand = session(
+        "a", mode="departure", energy_needed_wh=needed_wh, time_left_s=left_s, expected_green_wh=expected_green_wh
+    )
+    assert departure_current_a(demand, 3, V, 16.0) == pytest.approx(expected_a)
+
+
+def test_departure_uses_green_first_and_grid_only_for_the_rest() -> None:
+    target = session("a", mode="departure", energy_needed_wh=8 * W3, time_left_s=3600.0)
+    dark = run(0.0, [target])["a"]
+    assert dark.limit_a == pytest.approx(8.0)
+    assert dark.grid_w == pytest.approx(8 * W3)
+    sunny = run(12 * W3, [target])["a"]
+    assert sunny.limit_a == pytest.approx(12.0)
+    assert sunny.grid_w == pytest.approx(0.0)
+    half = run(5 * W3, [target])["a"]
+    assert half.limit_a == pytest.approx(8.0)
+    assert half.green_w == pytest.approx(5 * W3)
+    assert half.grid_w == pytest.approx(3 * W3)
+
+
+def test_departure_without_target_behaves_like_green() -> None:
+    assert run(0.0, [session("a", mode="departure")])["a"].limit_a == 0.0
+    assert run(8 * W3, [session("a", mode="departure")])["a"].limit_a == pytest.approx(8.0)
+
+
+def test_phase_switching_starts_on_one_phase_when_three_would_pause() -> None:
+    switchable = session("a", phase_switching=True)
+    # 2 kW: too little for 6 A on three phases (4.14 kW), enough for 8.7 A on one
+    low = run(2000.0, [switchable])["a"]
+    assert low.phases == 1
+    assert low.limit_a == pytest.approx(2000.0 / V)
+    assert low.grid_w == pytest.approx(0.0, abs=0.1)
+    high = run(10 * W3, [switchable])["a"]
+    assert (high.phases, high.limit_a) == (3, pytest.approx(10.0))
+    fixed = run(2000.0, [session("b")])["b"]
+    assert (fixed.phases, fixed.limit_a) == (3, 0.0)
+
+
+def test_hysteresis_flags() -> None:
+    held = run(0.0, [session("a", hold_on=True)])["a"]
+    assert held.limit_a == 6.0  # kept at the minimum from the grid during the disable delay
+    assert held.grid_w == pytest.approx(6 * W3)
+    waiting = run(20 * W3, [session("a", enabled=False), session("b")])
+    assert waiting["a"].limit_a == 0.0  # not enabled yet: its share goes to b
+    assert waiting["b"].limit_a == 16.0
+
+
+def test_full_site_leaves_green_to_the_other_site() -> None:
+    # site s carries 10 A only: a stops at 10 A, b at the other site takes the rest
+    result = run(26 * W3, [session("a", max_current_a=32.0), session("b", site="t", max_current_a=32.0)], limit_a=10.0)
+    assert result["a"].limit_a == pytest.approx(10.0)
+    assert result["b"].limit_a == pytest.approx(16.0)
+
+
+def test_admission_skips_a_session_that_does_not_fit_for_a_later_one_that_does() -> None:
+    # 6 kW: a (3p, 4.14 kW at 6 A) is admitted, b (3p) would need 8.28 kW in all, c (1p) 5.52 kW: c is served
+    result = run(6000.0, [session("a"), session("b"), session("c", phases=1)])
+    assert {k for k, p in result.items() if p.limit_a > 0} == {"a", "c"}
+    assert sum(p.power_w for p in result.values()) == pytest.approx(6000.0, abs=1)
+    # 5 kW: c no longer fits next to a
+    result = run(5000.0, [session("a"), session("b"), session("c", phases=1)])
+    assert {k for k, p in result.items() if p.limit_a > 0} == {"a"}
+
+
+def test_water_level() -> None:
+    assert water_level([(1.0, 5.0), (1.0, 10.0)], 12.0) == pytest.approx(7.0)
+    assert water_level([(1.0, 5.0)], 12.0) == float("inf")
+    assert water_level([], 3.0) == float("inf")
+
+
+def test_unknown_mode_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown mode"):
+        run(0.0, [session("a", mode="turbo")])
