@@ -95,6 +95,8 @@ class CentralSystem:
         self._ca = certificate_authority
         self._sessions: dict[str, OcppSession] = {}
         self._meter_backlog: dict[int, float] = {}
+        self._records: dict[str, ChargerRecord] = {}
+        self._dirty_chargers: set[str] = set()
         self._state: dict[str, ChargerState] = {}
 
     # -- registry -------------------------------------------------------------
@@ -118,6 +120,7 @@ class CentralSystem:
 
     async def register(self, record: ChargerRecord, *, lenient: bool | None = None, phases: int | None = None) -> None:
         """Make a charger known (from configuration or REST), or reload its changed record."""
+        await self.flush()
         existing = await self._repo.get_charger(record.id)
         if existing is None:
             await self._repo.save_charger(record)
@@ -125,6 +128,7 @@ class CentralSystem:
         elif record.site_id and existing.site_id != record.site_id:
             existing.site_id = record.site_id
             await self._repo.save_charger(existing)
+        self._records[existing.id] = existing
         state = self.state(existing.id)
         state.registration = existing.registration
         state.site_id = existing.site_id
@@ -222,14 +226,21 @@ class CentralSystem:
         backlog, self._meter_backlog = self._meter_backlog, {}
         await self._repo.record_meters(backlog)
 
+    async def flush(self) -> None:
+        """Store what is written behind: charger records from boots, then meter registers."""
+        if self._dirty_chargers:
+            dirty, self._dirty_chargers = self._dirty_chargers, set()
+            await self._repo.save_chargers([self._records[i] for i in sorted(dirty)])
+        await self.flush_meters()
+
     async def run(self, flush_interval_s: float = 1.0) -> None:
-        """Long-running: flush meter registers; a last flush when cancelled."""
+        """Long-running: flush what is written behind; a last flush when cancelled."""
         try:
             while True:
                 await asyncio.sleep(flush_interval_s)
-                await self.flush_meters()
+                await self.flush()
         finally:
-            await asyncio.shield(self.flush_meters())
+            await asyncio.shield(self.flush())
 
     # -- called by sessions -----------------------------------------------------
     async def boot(
@@ -242,17 +253,22 @@ class CentralSystem:
         serial_number: str | None,
         firmware_version: str | None,
     ) -> tuple[str, int]:
-        record = await self._repo.get_charger(charge_point_id)
+        # A reconnect storm is thousands of boots at once: answer from the cached
+        # record and store what the charger told us with the next flush.
+        record = self._records.get(charge_point_id)
+        if record is None:
+            record = await self._repo.get_charger(charge_point_id)
         if record is None:
             registration = {"accept": "Accepted", "pending": "Pending", "reject": "Rejected"}[self.unknown_chargers]
             record = ChargerRecord(id=charge_point_id, registration=registration)
+        self._records[charge_point_id] = record
         record.ocpp_version = ocpp_version
         record.vendor = vendor
         record.model = model
         record.serial_number = serial_number
         record.firmware_version = firmware_version
         record.last_seen = self.now()
-        await self._repo.save_charger(record)
+        self._dirty_chargers.add(charge_point_id)
         state = self.state(charge_point_id)
         state.registration = record.registration
         state.site_id = record.site_id

@@ -75,6 +75,10 @@ class ChargePointRepository(Protocol):
 
     async def save_charger(self, record: ChargerRecord) -> None: ...
 
+    async def save_chargers(self, records: list[ChargerRecord]) -> None:
+        """Store several records in one write."""
+        ...
+
     async def start_transaction(
         self,
         charge_point_id: str,

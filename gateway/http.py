@@ -352,6 +352,7 @@ async def update_chargepoint(request: web.Request) -> web.Response:
     platform = request.app[PLATFORM]
     charge_point_id = request.match_info["charge_point_id"]
     body = await _body(request, ChargerUpdate)
+    await platform.central.flush()  # boots are written behind: start from the newest record
     record = await platform.store.get_charger(charge_point_id)
     credentials = await platform.store.get_credentials(charge_point_id)
     if record is None or credentials is None:

@@ -104,19 +104,23 @@ class Store:
             return _charger(row) if row else None
 
     async def save_charger(self, record: ChargerRecord) -> None:
+        await self.save_chargers([record])
+
+    async def save_chargers(self, records: list[ChargerRecord]) -> None:
         async with self._session.begin() as session:
-            row = await session.get(ChargerRow, record.id)
-            if row is None:
-                row = ChargerRow(id=record.id)
-                session.add(row)
-            row.registration = record.registration
-            row.ocpp_version = record.ocpp_version
-            row.vendor = record.vendor
-            row.model = record.model
-            row.serial_number = record.serial_number
-            row.firmware_version = record.firmware_version
-            row.site_id = record.site_id
-            row.last_seen = record.last_seen
+            for record in records:
+                row = await session.get(ChargerRow, record.id)
+                if row is None:
+                    row = ChargerRow(id=record.id)
+                    session.add(row)
+                row.registration = record.registration
+                row.ocpp_version = record.ocpp_version
+                row.vendor = record.vendor
+                row.model = record.model
+                row.serial_number = record.serial_number
+                row.firmware_version = record.firmware_version
+                row.site_id = record.site_id
+                row.last_seen = record.last_seen
 
     async def set_credentials(self, charge_point_id: str, security_profile: int, password_hash: str | None) -> None:
         async with self._session.begin() as session:

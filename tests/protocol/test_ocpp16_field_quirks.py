@@ -165,6 +165,7 @@ async def test_lenient_charger_is_repaired_strict_one_is_refused(platform: Platf
         async with http.ws_connect(f"{platform.ocpp_url}/CP-LENIENT", protocols=("ocpp1.6",)) as ws:
             await ws.send_str(json.dumps([2, "b", "BootNotification", payload]))
             assert (await receive(ws))[2]["status"] == "Accepted"
+    await platform.central.flush()
     record = await platform.store.get_charger("CP-LENIENT")
     assert record is not None
     assert record.serial_number == "X" * 25

@@ -68,6 +68,7 @@ async def test_boot_heartbeat_status(charger: Charger, platform: Platform) -> No
     state = platform.central.state("CP-A")
     assert state.connected
     assert state.connectors == {1: "Preparing"}
+    await platform.central.flush()
     record = await platform.store.get_charger("CP-A")
     assert record is not None
     assert (record.vendor, record.model, record.ocpp_version) == ("V", "M", "1.6")

@@ -127,6 +127,7 @@ async def test_boot_then_safe_default_profile(station: Station, platform: Platfo
             },
         },
     ]
+    await platform.central.flush()
     record = await platform.store.get_charger("CP-A")
     assert record is not None
     assert (record.vendor, record.model, record.ocpp_version) == ("V2", "M2", "2.0.1")
