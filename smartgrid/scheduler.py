@@ -7,7 +7,13 @@ I/O of its own: sending a limit, publishing an allocation, reading the green
 power and the clock are ports handed in.
 
 Fail-safe: when the green power cannot be read (an exception, NaN), it counts
-as 0 W, so solar-only sessions fall to 0 A while site limits keep holding.
+as 0 W, so solar-only sessions fall to 0 A at once (no disable delay) while
+site limits keep holding.
+
+Hysteresis (smartgrid.hysteresis, off by default): with enable/disable delays,
+each run allocates up to three times — once to see whether the sessions now
+charging still have enough green, once to see whether waiting ones would get
+their minimum next to them, and once with the resulting flags.
 """
 
 from __future__ import annotations
@@ -16,12 +22,13 @@ import asyncio
 import logging
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from chargepoints.events import ChargerDisconnected, MeterSample, TransactionStarted, TransactionStopped
 from smartgrid.allocation import SessionDemand, Setpoint, Site, Snapshot, allocate
+from smartgrid.hysteresis import HysteresisSettings, OnOffGate, PhaseHold, UpdateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +39,10 @@ class ChargerSpec:
     phases: int = 3
     min_current_a: float = 6.0
     max_current_a: float = 16.0
+    phase_switching: bool = False  # the charger can switch between 1 and 3 phases
+
+
+GATED_MODES = ("green", "departure")  # sessions that start and pause with the sun
 
 
 class SendLimit(Protocol):
@@ -44,6 +55,10 @@ class PublishAllocation(Protocol):
     async def __call__(self, site_id: str, allocation: dict[str, Any]) -> None: ...
 
 
+class SwitchPhases(Protocol):
+    async def __call__(self, charge_point_id: str, connector_id: int, phases: int) -> None: ...
+
+
 @dataclass(slots=True)
 class _Session:
     charge_point_id: str
@@ -52,6 +67,14 @@ class _Session:
     drawn_current_a: float | None = None
     mode: str = "green"
     priority: int = 0
+    phases: int = 3
+    meter_start_wh: float = 0.0
+    energy_wh: float | None = None  # the last register reading
+    target_wh: float | None = None  # departure mode: energy wanted in this session
+    departure_s: float | None = None  # departure mode: when the driver leaves (the scheduler's clock)
+
+    def delivered_wh(self) -> float:
+        return max(0.0, self.energy_wh - self.meter_start_wh) if self.energy_wh is not None else 0.0
 
 
 def _utcnow() -> datetime:
@@ -72,6 +95,9 @@ class Scheduler:
         tick_s: float = 5.0,
         min_change_a: float = 0.5,
         wall_clock: Callable[[], datetime] = _utcnow,
+        hysteresis: HysteresisSettings | None = None,
+        switch_phases: SwitchPhases | None = None,
+        green_forecast_wh: Callable[[float], float] | None = None,
     ) -> None:
         self.sites = dict(sites)
         self.chargers = dict(chargers)
@@ -87,6 +113,12 @@ class Scheduler:
         self._sent: dict[str, float] = {}
         self._allocations: dict[str, dict[str, Any]] = {}
         self._trigger = asyncio.Event()
+        self.hysteresis = hysteresis or HysteresisSettings()
+        self._gate = OnOffGate(self.hysteresis)
+        self._limiter = UpdateLimiter(self.hysteresis)
+        self._phase_hold = PhaseHold(self.hysteresis)
+        self._switch_phases = switch_phases
+        self._green_forecast_wh = green_forecast_wh
         self.runs = 0
         self.last_run_s = 0.0
 
@@ -95,16 +127,26 @@ class Scheduler:
         if isinstance(event, TransactionStarted):
             if event.charge_point_id in self.chargers:
                 key = f"{event.charge_point_id}/{event.connector_id}"
-                self._sessions[key] = _Session(event.charge_point_id, event.connector_id, event.transaction_id)
+                spec = self.chargers[event.charge_point_id]
+                self._sessions[key] = _Session(
+                    event.charge_point_id,
+                    event.connector_id,
+                    event.transaction_id,
+                    phases=spec.phases,
+                    meter_start_wh=event.meter_start_wh,
+                )
+                self._forget(key)
                 self._trigger.set()
         elif isinstance(event, TransactionStopped):
             for key, session in list(self._sessions.items()):
                 if session.charge_point_id == event.charge_point_id and session.transaction_id == event.transaction_id:
                     del self._sessions[key]
-                    self._sent.pop(key, None)
+                    self._forget(key)
                     self._trigger.set()
         elif isinstance(event, MeterSample):
             metered = self._sessions.get(f"{event.charge_point_id}/{event.connector_id}")
+            if metered is not None and event.energy_wh is not None and event.energy_wh >= metered.meter_start_wh:
+                metered.energy_wh = event.energy_wh
             if metered is not None and event.current_a is not None:
                 changed = metered.drawn_current_a is None or abs(metered.drawn_current_a - event.current_a) >= 1.0
                 metered.drawn_current_a = event.current_a
@@ -119,6 +161,12 @@ class Scheduler:
             # Solar events (power, liveness) and anything else that may change the green power.
             self._trigger.set()
 
+    def _forget(self, key: str) -> None:
+        self._sent.pop(key, None)
+        self._gate.forget(key)
+        self._limiter.forget(key)
+        self._phase_hold.forget(key)
+
     def trigger(self) -> None:
         self._trigger.set()
 
@@ -127,6 +175,15 @@ class Scheduler:
         if session is None:
             return False
         session.mode, session.priority = mode, priority
+        self._trigger.set()
+        return True
+
+    def set_target(self, charge_point_id: str, connector_id: int, energy_wh: float, departure_s: float) -> bool:
+        """Departure mode: deliver energy_wh in this session by departure_s (the scheduler's clock)."""
+        session = self._sessions.get(f"{charge_point_id}/{connector_id}")
+        if session is None:
+            return False
+        session.mode, session.target_wh, session.departure_s = "departure", energy_wh, departure_s
         self._trigger.set()
         return True
 
@@ -144,38 +201,105 @@ class Scheduler:
             await self.run_once()
 
     def green_power_w(self) -> float:
+        return self._read_green()[0]
+
+    def _read_green(self) -> tuple[float, bool]:
+        """The green power and whether it could be read (NaN and errors count as 0 W, unreadable)."""
         try:
             green = float(self._green_power_w())
         except Exception:
             log.warning("scheduler: green power unreadable; counting 0 W", exc_info=True)
-            return 0.0
-        return green if math.isfinite(green) and green > 0 else 0.0
+            return 0.0, False
+        if not math.isfinite(green):
+            return 0.0, False
+        return max(0.0, green), True
 
-    def snapshot(self) -> Snapshot:
+    def _expected_green_wh(self, left_s: float, sharing: int) -> float:
+        if self._green_forecast_wh is None or left_s <= 0:
+            return 0.0
+        try:
+            forecast = float(self._green_forecast_wh(left_s))
+        except Exception:
+            log.warning("scheduler: green forecast unreadable; expecting none", exc_info=True)
+            return 0.0
+        return max(0.0, forecast) / max(1, sharing) if math.isfinite(forecast) else 0.0
+
+    def snapshot(self, green_w: float | None = None, now_s: float | None = None) -> Snapshot:
+        now = self._clock() if now_s is None else now_s
+        sharing = sum(1 for s in self._sessions.values() if s.mode in GATED_MODES or s.mode == "green_min")
         demands = []
         for key, session in sorted(self._sessions.items()):
             spec = self.chargers[session.charge_point_id]
+            switching = (
+                spec.phase_switching and self._switch_phases is not None and self._phase_hold.may_switch(key, now)
+            )
+            needed_wh = left_s = None
+            expected_wh = 0.0
+            if session.mode == "departure" and session.target_wh is not None:
+                needed_wh = max(0.0, session.target_wh - session.delivered_wh())
+                left_s = session.departure_s - now if session.departure_s is not None else None
+                expected_wh = self._expected_green_wh(left_s or 0.0, sharing)
             demands.append(
                 SessionDemand(
                     key=key,
                     charge_point_id=session.charge_point_id,
                     connector_id=session.connector_id,
                     site_id=spec.site_id,
-                    phases=spec.phases,
+                    phases=session.phases,
                     min_current_a=spec.min_current_a,
                     max_current_a=spec.max_current_a,
                     drawn_current_a=session.drawn_current_a,
                     mode=session.mode,
                     priority=session.priority,
+                    energy_needed_wh=needed_wh,
+                    time_left_s=left_s,
+                    expected_green_wh=expected_wh,
+                    phase_switching=switching,
                 )
             )
-        return Snapshot(self.green_power_w(), self.sites, demands)
+        return Snapshot(self.green_power_w() if green_w is None else green_w, self.sites, demands)
+
+    def _gated(self, snapshot: Snapshot, readable: bool, now_s: float) -> Snapshot:
+        """Apply the enable/disable delays to the sessions that follow the sun."""
+        gated = [d for d in snapshot.sessions if d.mode in GATED_MODES]
+        if not gated or not self.hysteresis.delays:
+            return snapshot
+        if not readable:  # fail-safe: no holding on from the grid while blind
+            for d in gated:
+                self._gate.force_off(d.key)
+            return snapshot
+        on = {d.key for d in gated if self._gate.is_on(d.key)}
+        # A: do the sessions now charging still have enough green among themselves?
+        only_on = [replace(d, enabled=d.key in on) if d.mode in GATED_MODES else d for d in snapshot.sessions]
+        still = allocate(replace(snapshot, sessions=only_on))
+        # B: would the waiting ones get their minimum next to those (held at least at their minimum)?
+        with_held = [replace(d, hold_on=d.key in on) for d in snapshot.sessions]
+        could = allocate(replace(snapshot, sessions=with_held))
+        final = []
+        for d in snapshot.sessions:
+            if d.mode not in GATED_MODES:
+                final.append(d)
+                continue
+            wants = (still if d.key in on else could)[d.key].limit_a > 0
+            decision = self._gate.decide(d.key, wants, now_s)
+            final.append(replace(d, enabled=decision.enabled, hold_on=decision.hold_on))
+        return replace(snapshot, sessions=final)
 
     async def run_once(self) -> dict[str, Setpoint]:
-        started = self._clock()
-        snapshot = self.snapshot()
+        started = now = self._clock()
+        green_w, readable = self._read_green()
+        snapshot = self._gated(self.snapshot(green_w, now), readable, now)
         setpoints = allocate(snapshot)
-        sends = [self._send(key, point) for key, point in setpoints.items() if self._changed(key, point.limit_a)]
+        for key, point in setpoints.items():
+            session = self._sessions.get(key)
+            if session is not None and session.phases != point.phases and point.limit_a > 0:
+                await self._switch(key, session, point.phases, now)
+        sends = [
+            self._send(key, point, now)
+            for key, point in setpoints.items()
+            if self._changed(key, point.limit_a)
+            and self._limiter.may_send(key, self._sent.get(key), point.limit_a, now)
+        ]
         if sends:
             await asyncio.gather(*sends)
         await self._publish(snapshot, setpoints)
@@ -191,15 +315,29 @@ class Scheduler:
             return True
         return abs(sent - limit_a) >= self.min_change_a
 
-    async def _send(self, key: str, point: Setpoint) -> None:
+    async def _switch(self, key: str, session: _Session, phases: int, now_s: float) -> None:
+        if self._switch_phases is None:
+            return
+        try:
+            await self._switch_phases(session.charge_point_id, session.connector_id, phases)
+        except Exception as exc:
+            log.warning("scheduler: %s not switched to %d phases (%s); retrying next run", key, phases, exc)
+            return
+        session.phases = phases
+        self._phase_hold.switched(key, now_s)
+        self._sent.pop(key, None)  # the limit goes out again for the new wiring
+
+    async def _send(self, key: str, point: Setpoint, now_s: float) -> None:
         session = self._sessions.get(key)
         transaction_id = session.transaction_id if session else None
+        previous = self._sent.get(key)
         try:
             await self._send_limit(point.charge_point_id, point.connector_id, point.limit_a, transaction_id)
         except Exception as exc:
             log.warning("scheduler: limit %.1f A for %s not applied (%s); retrying next run", point.limit_a, key, exc)
             self._sent.pop(key, None)
             return
+        self._limiter.sent(key, previous, point.limit_a, now_s)
         self._sent[key] = point.limit_a
 
     async def _publish(self, snapshot: Snapshot, setpoints: dict[str, Setpoint]) -> None:
