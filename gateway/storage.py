@@ -6,6 +6,7 @@ the schema to the newest Alembic revision and disposes of the engine on exit.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -15,6 +16,8 @@ from typing import Any
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, bindparam, event, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -96,6 +99,7 @@ class Store:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._session = async_sessionmaker(engine, expire_on_commit=False)
+        self._credentials: dict[str, tuple[tuple[int, str | None] | None, float]] = {}
 
     # -- chargers ---------------------------------------------------------------
     async def get_charger(self, charge_point_id: str) -> ChargerRecord | None:
@@ -107,22 +111,37 @@ class Store:
         await self.save_chargers([record])
 
     async def save_chargers(self, records: list[ChargerRecord]) -> None:
-        async with self._session.begin() as session:
-            for record in records:
-                row = await session.get(ChargerRow, record.id)
-                if row is None:
-                    row = ChargerRow(id=record.id)
-                    session.add(row)
-                row.registration = record.registration
-                row.ocpp_version = record.ocpp_version
-                row.vendor = record.vendor
-                row.model = record.model
-                row.serial_number = record.serial_number
-                row.firmware_version = record.firmware_version
-                row.site_id = record.site_id
-                row.last_seen = record.last_seen
+        """Upsert many records in one statement (a reconnect storm flushes thousands at once)."""
+        if not records:
+            return
+        for record in records:  # newly stored chargers are no longer "unknown"
+            cached = self._credentials.get(record.id)
+            if cached is not None and cached[0] is None:
+                del self._credentials[record.id]
+        rows = [
+            {
+                "id": r.id,
+                "registration": r.registration,
+                "ocpp_version": r.ocpp_version,
+                "vendor": r.vendor,
+                "model": r.model,
+                "serial_number": r.serial_number,
+                "firmware_version": r.firmware_version,
+                "site_id": r.site_id,
+                "last_seen": r.last_seen,
+            }
+            for r in records
+        ]
+        insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        statement = insert(ChargerRow)
+        updated = {c: getattr(statement.excluded, c) for c in rows[0] if c != "id"}
+        statement = statement.on_conflict_do_update(index_elements=[ChargerRow.id], set_=updated)
+        async with self.engine.begin() as connection:
+            for start in range(0, len(rows), 500):
+                await connection.execute(statement, rows[start : start + 500])
 
     async def set_credentials(self, charge_point_id: str, security_profile: int, password_hash: str | None) -> None:
+        self._credentials[charge_point_id] = ((security_profile, password_hash), time.monotonic())
         async with self._session.begin() as session:
             row = await session.get(ChargerRow, charge_point_id)
             if row is None:
@@ -132,10 +151,21 @@ class Store:
             row.password_hash = password_hash
 
     async def get_credentials(self, charge_point_id: str) -> tuple[int, str | None] | None:
-        """(security profile, password hash) of a registered charger, None when unknown."""
+        """(security profile, password hash) of a registered charger, None when unknown.
+
+        Asked before every WebSocket upgrade: answered from memory once read, so a
+        reconnect storm does not queue on the database. Changes made through this
+        store update the cache; unknown ids are asked again after a minute.
+        """
+        cached = self._credentials.get(charge_point_id)
+        now = time.monotonic()
+        if cached is not None and (cached[0] is not None or now - cached[1] < 60.0):
+            return cached[0]
         async with self._session() as session:
             row = await session.get(ChargerRow, charge_point_id)
-            return (row.security_profile, row.password_hash) if row else None
+            value = (row.security_profile, row.password_hash) if row else None
+        self._credentials[charge_point_id] = (value, now)
+        return value
 
     async def list_chargers(self) -> list[ChargerRecord]:
         async with self._session() as session:
