@@ -106,3 +106,22 @@ def test_water_level() -> None:
 def test_unknown_mode_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown mode"):
         run(0.0, [session("a", mode="turbo")])
+
+
+def test_fast_setpoint_constructor_matches_the_dataclass() -> None:
+    from smartgrid.allocation import Setpoint, _setpoint
+
+    values = ("a", "A", 1, "s", 6.5, 3, 4485.0, 4000.0, 485.0)
+    built = _setpoint(*values)
+    assert built == Setpoint(*values)
+    assert hash(built) == hash(Setpoint(*values))
+    with pytest.raises(AttributeError):
+        built.limit_a = 7.0  # type: ignore[misc]
+
+
+def test_equal_priorities_are_admitted_in_key_order_whatever_the_input_order() -> None:
+    sessions = [session(k, priority=p) for k, p in [("c", 0), ("a", 1), ("b", 0), ("d", 1)]]
+    result = run(2 * 6 * W3, sessions)
+    assert {k for k, p in result.items() if p.limit_a > 0} == {"a", "d"}
+    result = run((2 * 16 + 6) * W3, list(reversed(sessions)))  # the first class full, then the next one
+    assert {k: p.limit_a for k, p in result.items()} == {"a": 16.0, "d": 16.0, "b": 6.0, "c": 0.0}
