@@ -356,9 +356,9 @@ class Scheduler:
                         "connector_id": p.connector_id,
                         "limit_a": round(p.limit_a, 2),
                         "phases": p.phases,
-                        "power_w": p.power_w,
-                        "green_w": p.green_w,
-                        "grid_w": p.grid_w,
+                        "power_w": round(p.power_w, 1),
+                        "green_w": round(p.green_w, 1),
+                        "grid_w": round(p.grid_w, 1),
                     }
                     for p in points
                 ],
