@@ -96,6 +96,7 @@ class CentralSystem:
         self._sessions: dict[str, OcppSession] = {}
         self._meter_backlog: dict[int, float] = {}
         self._records: dict[str, ChargerRecord] = {}
+        self._records_complete = False  # True while _records holds every stored charger
         self._dirty_chargers: set[str] = set()
         self._state: dict[str, ChargerState] = {}
 
@@ -226,6 +227,16 @@ class CentralSystem:
         backlog, self._meter_backlog = self._meter_backlog, {}
         await self._repo.record_meters(backlog)
 
+    def load_records(self, records: list[ChargerRecord]) -> None:
+        """Take every stored charger record (read in one query), so boots need no database read."""
+        for record in records:
+            if record.id not in self._dirty_chargers:
+                self._records[record.id] = record
+            state = self.state(record.id)
+            state.registration = self._records[record.id].registration
+            state.site_id = self._records[record.id].site_id
+        self._records_complete = True
+
     async def flush(self) -> None:
         """Store what is written behind: charger records from boots, then meter registers."""
         if self._dirty_chargers:
@@ -256,7 +267,7 @@ class CentralSystem:
         # A reconnect storm is thousands of boots at once: answer from the cached
         # record and store what the charger told us with the next flush.
         record = self._records.get(charge_point_id)
-        if record is None:
+        if record is None and not self._records_complete:
             record = await self._repo.get_charger(charge_point_id)
         if record is None:
             registration = {"accept": "Accepted", "pending": "Pending", "reject": "Rejected"}[self.unknown_chargers]

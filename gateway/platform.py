@@ -190,6 +190,7 @@ class Platform:
             )
         for tag in settings.id_tags:
             await self.store.put_id_tag(tag.id, tag.status)
+        self.central.load_records(await self.store.load_chargers())
         for topic_filter in self.solar.topic_filters:
             self.bus.subscribe(topic_filter, self.solar.handle, qos=1)
         self.hub.subscribe(self._on_event)
@@ -251,9 +252,13 @@ class Platform:
             )
 
     async def _housekeeping(self) -> None:
+        ticks = 0
         while True:
             await asyncio.sleep(1.0)
+            ticks += 1
             self._publish_meters()
+            if ticks % 30 == 0:  # chargers registered by other instances, in one query
+                self.central.load_records(await self.store.load_chargers())
             await self.solar.check_staleness()
             solar_w, ev_w = self.solar_power_w(), self.ledger.ev_power_w()
             self.history.tick(self.clock(), solar_w, ev_w, 1.0)

@@ -100,6 +100,7 @@ class Store:
         self.engine = engine
         self._session = async_sessionmaker(engine, expire_on_commit=False)
         self._credentials: dict[str, tuple[tuple[int, str | None] | None, float]] = {}
+        self._all_loaded_at = -1e9
 
     # -- chargers ---------------------------------------------------------------
     async def get_charger(self, charge_point_id: str) -> ChargerRecord | None:
@@ -114,10 +115,11 @@ class Store:
         """Upsert many records in one statement (a reconnect storm flushes thousands at once)."""
         if not records:
             return
-        for record in records:  # newly stored chargers are no longer "unknown"
+        now = time.monotonic()
+        for record in records:  # newly stored chargers are no longer "unknown" (profile 0 until set)
             cached = self._credentials.get(record.id)
-            if cached is not None and cached[0] is None:
-                del self._credentials[record.id]
+            if cached is None or cached[0] is None:
+                self._credentials[record.id] = ((0, None), now)
         rows = [
             {
                 "id": r.id,
@@ -161,11 +163,22 @@ class Store:
         now = time.monotonic()
         if cached is not None and (cached[0] is not None or now - cached[1] < 60.0):
             return cached[0]
+        if cached is None and now - self._all_loaded_at < 60.0:
+            return None  # not among the chargers loaded a moment ago: unknown
         async with self._session() as session:
             row = await session.get(ChargerRow, charge_point_id)
             value = (row.security_profile, row.password_hash) if row else None
         self._credentials[charge_point_id] = (value, now)
         return value
+
+    async def load_chargers(self) -> list[ChargerRecord]:
+        """Every charger record, in one query; also refreshes the credentials cache."""
+        async with self._session() as session:
+            rows = (await session.scalars(select(ChargerRow))).all()
+        now = time.monotonic()
+        self._credentials = {row.id: ((row.security_profile, row.password_hash), now) for row in rows}
+        self._all_loaded_at = now
+        return [_charger(row) for row in rows]
 
     async def list_chargers(self) -> list[ChargerRecord]:
         async with self._session() as session:
