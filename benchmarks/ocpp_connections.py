@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -47,6 +48,7 @@ async def hold_connections(
     raise_fd_limit()
     connected = 0
     failed = 0
+    reasons: Counter[str] = Counter()
     all_up = asyncio.Event()
     release = asyncio.Event()
     started = time.perf_counter()
@@ -74,8 +76,9 @@ async def hold_connections(
                         beat += 1
                         await ws.send_str(json.dumps([2, f"h{beat}", "Heartbeat", {}]))
                         await ws.receive_str(timeout=120)
-        except Exception:
+        except Exception as exc:
             failed += 1
+            reasons[type(exc).__name__] += 1
             if connected + failed == count:
                 all_up.set()
 
@@ -87,7 +90,7 @@ async def hold_connections(
             if index % 200 == 199:
                 await asyncio.sleep(0.05)  # a brisk ramp, not a SYN flood
         await asyncio.wait_for(all_up.wait(), 600)
-        report.put(("up", connected, failed, time.perf_counter() - started))
+        report.put(("up", connected, failed, time.perf_counter() - started, dict(reasons)))
         await asyncio.sleep(hold_s)
         report.put(("held", connected, failed, time.perf_counter() - started))
         release.set()

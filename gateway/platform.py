@@ -203,7 +203,8 @@ class Platform:
         await runner.setup()
         self._stack.push_async_callback(runner.cleanup)
         ssl_context = self._ssl_context()
-        tcp = web.TCPSite(runner, settings.http.host, settings.http.port, ssl_context=ssl_context)
+        # A deep accept queue: after a redeploy thousands of chargers reconnect at once.
+        tcp = web.TCPSite(runner, settings.http.host, settings.http.port, ssl_context=ssl_context, backlog=4096)
         await tcp.start()
         host, port = runner.addresses[0][:2]
         self.http_url = f"{'https' if ssl_context else 'http'}://{host}:{port}"
