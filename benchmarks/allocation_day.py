@@ -194,8 +194,11 @@ def finish(evs: list[EV], out: Outcome) -> Outcome:
     return out
 
 
-def count_switches(previous: dict[int, float], limits: dict[int, float], out: Outcome) -> None:
+def count_switches(evs: list[EV], previous: dict[int, float], limits: dict[int, float], out: Outcome) -> None:
+    """Starts and pauses of EVs that still want energy (a full EV offered current does not switch)."""
     for ev_id in set(previous) | set(limits):
+        if evs[ev_id].delivered_wh >= evs[ev_id].need_wh:
+            continue
         if (previous.get(ev_id, 0.0) > 0) != (limits.get(ev_id, 0.0) > 0):
             out.switches += 1
 
@@ -209,7 +212,7 @@ def uncontrolled(evs: list[EV], parks: dict[str, list[float]]) -> Outcome:
     for step in range(STEPS):
         green = sum(p[step] for p in parks.values())
         new = {ev.id: 16.0 for ev in evs if ev.arrive <= step < ev.leave and ev.delivered_wh < ev.need_wh}
-        count_switches(limits, new, out)
+        count_switches(evs, limits, new, out)
         limits = new
         account(evs, limits, step, green, out)
     return finish(evs, out)
@@ -255,7 +258,7 @@ def evcc_like(evs: list[EV], parks: dict[str, list[float]]) -> Outcome:
                         limits[ev.id] = min(6.0, max(0.0, room_a))
                 else:
                     timers.pop(ev.id, None)
-        count_switches(previous, limits, out)
+        count_switches(evs, previous, limits, out)
         account(evs, limits, step, green, out)
     return finish(evs, out)
 
@@ -320,7 +323,7 @@ async def _coopgrid(evs: list[EV], parks: dict[str, list[float]], envelope: list
             )
         await scheduler.run_once()
         new = {ev.id: ports.limits.get(ev.charger, 0.0) for ev in by_charger.values()}
-        count_switches(limits, new, out)
+        count_switches(evs, limits, new, out)
         limits = new
         drawn = account(evs, limits, step, total[step], out)
     return finish(evs, out)
@@ -350,7 +353,7 @@ def lp_optimum(evs: list[EV], parks: dict[str, list[float]]) -> float | None:
     r = 0
     # green at t <= EV power at t:  g_t - sum_e x_et * w_e <= 0
     by_step: dict[int, list[int]] = {}
-    for k, (e, t) in enumerate(index):
+    for k, (_, t) in enumerate(index):
         by_step.setdefault(t, []).append(k)
     for t in range(STEPS):
         rows.append(r)
@@ -406,13 +409,15 @@ def main() -> None:
         optimum = None if args.no_lp else lp_optimum(fleet(args.seed), parks)
         print(f"-- {name} day {day:%Y-%m-%d}: generated {generated:.1f} kWh, {len(fleet(args.seed))} EVs")
         results = {}
-        for policy, run in (
-            ("uncontrolled", lambda evs: uncontrolled(evs, parks)),
-            ("evcc-like", lambda evs: evcc_like(evs, parks)),
-            ("coopgrid", lambda evs: coopgrid(evs, parks, envelope)),
-        ):
+        for policy in ("uncontrolled", "evcc-like", "coopgrid"):
+            evs = fleet(args.seed)
             started = time.perf_counter()
-            out = run(fleet(args.seed))
+            if policy == "uncontrolled":
+                out = uncontrolled(evs, parks)
+            elif policy == "evcc-like":
+                out = evcc_like(evs, parks)
+            else:
+                out = coopgrid(evs, parks, envelope)
             out.seconds = time.perf_counter() - started
             results[policy] = out
             ratio = f"{out.green_wh / optimum:8.3f}" if optimum else "     n/a"

@@ -8,6 +8,9 @@ time by hand.
   little for `disable_delay_s` (meanwhile the session is held at its minimum,
   from the grid if need be — site limits still hold, the allocation core
   enforces them).
+- Thresholds: a waiting session must get its minimum with `enable_threshold_w`
+  of green to spare; a charging one counts `disable_threshold_w` more green
+  than there is before it is judged short.
 - Per charger, a higher limit goes out at most every `min_update_interval_s`;
   a lower one always goes out at once (it is the safe direction).
 - After a 1p/3p switch, the next switch waits `phase_switch_hold_s` (switching
@@ -25,6 +28,10 @@ class HysteresisSettings:
     disable_delay_s: float = 0.0
     min_update_interval_s: float = 0.0
     phase_switch_hold_s: float = 0.0
+    # a waiting session starts only with this much green to spare; a charging one pauses only when
+    # this much is missing (evcc's thresholds; they keep sessions from taking turns when the sun hovers)
+    enable_threshold_w: float = 0.0
+    disable_threshold_w: float = 0.0
 
     @property
     def delays(self) -> bool:

@@ -72,6 +72,7 @@ class _Session:
     energy_wh: float | None = None  # the last register reading
     target_wh: float | None = None  # departure mode: energy wanted in this session
     departure_s: float | None = None  # departure mode: when the driver leaves (the scheduler's clock)
+    committed: bool = False  # departure mode: the forecast no longer sufficed once; the grid tops up to the end
 
     def delivered_wh(self) -> float:
         return max(0.0, self.energy_wh - self.meter_start_wh) if self.energy_wh is not None else 0.0
@@ -184,6 +185,7 @@ class Scheduler:
         if session is None:
             return False
         session.mode, session.target_wh, session.departure_s = "departure", energy_wh, departure_s
+        session.committed = False
         self._trigger.set()
         return True
 
@@ -235,10 +237,17 @@ class Scheduler:
             )
             needed_wh = left_s = None
             expected_wh = 0.0
-            if session.mode == "departure" and session.target_wh is not None:
+            mode, priority = session.mode, session.priority
+            if mode == "departure" and session.target_wh is not None:
                 needed_wh = max(0.0, session.target_wh - session.delivered_wh())
                 left_s = session.departure_s - now if session.departure_s is not None else None
-                expected_wh = self._expected_green_wh(left_s or 0.0, sharing)
+                expected_wh = 0.0 if session.committed else self._expected_green_wh(left_s or 0.0, sharing)
+                if needed_wh > expected_wh:
+                    # no going back to waiting for the sun: a forecast hovering around the need would
+                    # otherwise start and pause the session every few minutes
+                    session.committed, expected_wh = True, 0.0
+                if needed_wh <= 0:  # target met: solar only, after every session that still needs energy
+                    mode, priority, needed_wh, left_s = "green", priority - 1, None, None
             demands.append(
                 SessionDemand(
                     key=key,
@@ -249,8 +258,8 @@ class Scheduler:
                     min_current_a=spec.min_current_a,
                     max_current_a=spec.max_current_a,
                     drawn_current_a=session.drawn_current_a,
-                    mode=session.mode,
-                    priority=session.priority,
+                    mode=mode,
+                    priority=priority,
                     energy_needed_wh=needed_wh,
                     time_left_s=left_s,
                     expected_green_wh=expected_wh,
@@ -271,10 +280,15 @@ class Scheduler:
         on = {d.key for d in gated if self._gate.is_on(d.key)}
         # A: do the sessions now charging still have enough green among themselves?
         only_on = [replace(d, enabled=d.key in on) if d.mode in GATED_MODES else d for d in snapshot.sessions]
-        still = allocate(replace(snapshot, sessions=only_on))
+        h = self.hysteresis
+        still = allocate(
+            replace(snapshot, sessions=only_on, green_power_w=snapshot.green_power_w + h.disable_threshold_w)
+        )
         # B: would the waiting ones get their minimum next to those (held at least at their minimum)?
         with_held = [replace(d, hold_on=d.key in on) for d in snapshot.sessions]
-        could = allocate(replace(snapshot, sessions=with_held))
+        could = allocate(
+            replace(snapshot, sessions=with_held, green_power_w=max(0.0, snapshot.green_power_w - h.enable_threshold_w))
+        )
         final = []
         for d in snapshot.sessions:
             if d.mode not in GATED_MODES:
@@ -294,10 +308,11 @@ class Scheduler:
             session = self._sessions.get(key)
             if session is not None and session.phases != point.phases and point.limit_a > 0:
                 await self._switch(key, session, point.phases, now)
+        must_cut = self._sites_over(setpoints)
         sends = [
             self._send(key, point, now)
             for key, point in setpoints.items()
-            if self._changed(key, point.limit_a)
+            if (self._changed(key, point.limit_a) or (point.site_id in must_cut and self._cut(key, point.limit_a)))
             and self._limiter.may_send(key, self._sent.get(key), point.limit_a, now)
         ]
         if sends:
@@ -306,6 +321,27 @@ class Scheduler:
         self.runs += 1
         self.last_run_s = self._clock() - started
         return setpoints
+
+    def _cut(self, key: str, limit_a: float) -> bool:
+        sent = self._sent.get(key)
+        return sent is not None and limit_a < sent
+
+    def _sites_over(self, setpoints: dict[str, Setpoint]) -> set[str]:
+        """Sites whose chargers would exceed the limit if small cuts (below min_change_a) were skipped."""
+        kept: dict[str, float] = {}
+        for key, point in setpoints.items():
+            sent = self._sent.get(key)
+            skipped = sent is not None and not self._changed(key, point.limit_a)
+            kept[point.site_id] = kept.get(point.site_id, 0.0) + (
+                max(sent, point.limit_a) if skipped and sent is not None else point.limit_a
+            )
+        over = set()
+        for site_id, total in kept.items():
+            site = self.sites.get(site_id)
+            capacity = max(0.0, site.grid_limit_a - site.base_load_a) if site is not None else 0.0
+            if total > capacity + 1e-6:
+                over.add(site_id)
+        return over
 
     def _changed(self, key: str, limit_a: float) -> bool:
         sent = self._sent.get(key)

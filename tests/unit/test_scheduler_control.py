@@ -194,21 +194,85 @@ async def test_phase_switching_down_and_up_with_a_hold() -> None:
     assert ports.last("A") == pytest.approx(10.0)
 
 
-async def test_departure_target_draws_the_grid_only_for_what_the_sun_will_not_give() -> None:
+async def test_departure_target_waits_for_forecast_sun_then_commits_to_the_grid() -> None:
     ports, clock = Ports(), Clock()
     scheduler = make(ports, clock, HysteresisSettings())
     await start(scheduler, "A", 1, meter_start_wh=1000.0)
+    ports.forecast_wh = 10 * W3  # the sun should bring all of it before the departure: wait for it
     assert scheduler.set_target("A", 1, energy_wh=8 * W3, departure_s=clock.now + 3600)
     await scheduler.run_once()
-    assert ports.last("A") == pytest.approx(8.0)  # dark: 8 A steady from the grid meets it
+    assert ports.last("A") == 0.0
+    ports.forecast_wh = 2 * W3  # clouds in the forecast: the grid must help, 8 A steady meets it
+    clock.now += 60
+    await scheduler.run_once()
+    assert ports.last("A") == pytest.approx(8 * W3 * 3600 / 3540 / W3)
+    ports.forecast_wh = 10 * W3  # the forecast improves again: no going back (no start/pause flapping)
+    clock.now += 60
+    await scheduler.run_once()
+    assert ports.last("A") == pytest.approx(8 * W3 * 3600 / 3540 / W3, abs=0.5)
     await scheduler.on_event(MeterSample("A", 1, 1, T, energy_wh=1000.0 + 4 * W3))  # half delivered
-    clock.now += 1800
+    clock.now = clock.now - 120 + 1800
+    ports.green_w = 12 * W3
+    await scheduler.run_once()
+    assert ports.last("A") == pytest.approx(12.0)  # sun on top of the plan
+    ports.green_w = 0.0
     await scheduler.run_once()
     assert ports.last("A") == pytest.approx(8.0)
-    ports.forecast_wh = 4 * W3  # the forecast says the sun brings the rest in time: wait for it
-    await scheduler.run_once()
-    assert ports.last("A") == 0.0
     assert not scheduler.set_target("Z", 1, 1.0, 0.0)
+
+
+async def test_a_met_target_yields_to_sessions_that_still_need_energy() -> None:
+    ports, clock = Ports(), Clock()
+    scheduler = make(ports, clock, HysteresisSettings())
+    await start(scheduler, "A", 1)
+    await start(scheduler, "B", 2)
+    scheduler.set_target("A", 1, energy_wh=1000.0, departure_s=clock.now + 3600)
+    await scheduler.on_event(MeterSample("A", 1, 1, T, energy_wh=1500.0))  # done
+    scheduler.set_target("B", 1, energy_wh=50_000.0, departure_s=clock.now + 36_000)
+    ports.green_w = 16 * W3
+    await scheduler.run_once()
+    assert ports.last("B") == 16.0
+    assert ports.last("A") == 0.0
+
+
+async def test_small_cuts_are_sent_when_skipping_them_would_break_the_site_limit() -> None:
+    ports, clock = Ports(), Clock()
+    scheduler = Scheduler(
+        sites={"s": Site("s", 20.0)},
+        chargers={"A": ChargerSpec("s"), "B": ChargerSpec("s"), "C": ChargerSpec("s")},
+        green_power_w=ports.green,
+        send_limit=ports.send,
+        publish_allocation=ports.publish,
+        clock=clock,
+        min_change_a=1.0,
+    )
+    await start(scheduler, "A", 1)
+    await start(scheduler, "B", 2)
+    ports.green_w = 50_000.0
+    await scheduler.run_once()
+    assert (ports.last("A"), ports.last("B")) == (10.0, 10.0)
+    await start(scheduler, "C", 3)  # 20 A for three: 6.67 each; the cuts of 3.3 A go out anyway
+    await scheduler.run_once()
+    assert sum(ports.last(cp) or 0.0 for cp in "ABC") <= 20.0 + 1e-9
+    scheduler.sites["s"] = Site("s", 19.5)  # a cut of 0.17 A each, below min_change_a, still goes out
+    await scheduler.run_once()
+    assert sum(ports.last(cp) or 0.0 for cp in "ABC") <= 19.5 + 1e-9
+
+
+async def test_thresholds_need_green_to_spare_before_starting() -> None:
+    ports, clock = Ports(), Clock()
+    scheduler = make(ports, clock, HysteresisSettings(enable_delay_s=1.0, enable_threshold_w=1000.0))
+    await start(scheduler, "A", 1)
+    ports.green_w = 6 * W3 + 500  # enough for the minimum, not for the minimum and the threshold
+    for _ in range(3):
+        clock.now += 10
+        await scheduler.run_once()
+    assert ports.last("A") in (None, 0.0)
+    ports.green_w = 6 * W3 + 1500
+    for _ in range(2):
+        clock.now += 10
+        await scheduler.run_once()
+    assert ports.last("A") == pytest.approx(6 + 1500 / W3)
 
 
 # -- the state machines alone ----------------------------------------------------------------
