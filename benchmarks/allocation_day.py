@@ -2,7 +2,7 @@
 
 The cooperative: 3 parks (60, 40 and 30 kW of inverters, pvlib PVWatts on the
 Greensboro TMY3 file shipped with pvlib, through simulators.inverter), 3 sites
-with grid limits and a constant other load, 40 chargers (16 A three-phase,
+with grid limits (3 x 125, 100 and 80 A) and a constant other load, 40 chargers (16 A three-phase,
 some single-phase), and seeded EVs: commuters who stay the working day and
 visitors who stay one to three hours, each with the energy it wants by its
 departure (capped to what its charger could deliver in the stay). One-minute
@@ -55,9 +55,9 @@ STEPS = 16 * 60
 DAYS = {"sunny": datetime(1990, 5, 10, tzinfo=UTC), "cloudy": datetime(1990, 5, 13, tzinfo=UTC)}
 PARKS_W = {"p1": 60_000.0, "p2": 40_000.0, "p3": 30_000.0}
 SITES = {  # site -> (grid limit per phase, other load per phase, chargers, its own park for evcc-like)
-    "north": (80.0, 15.0, 16, "p1"),
-    "centre": (63.0, 10.0, 14, "p2"),
-    "south": (50.0, 8.0, 10, "p3"),
+    "north": (125.0, 15.0, 16, "p1"),
+    "centre": (100.0, 10.0, 14, "p2"),
+    "south": (80.0, 8.0, 10, "p3"),
 }
 
 
