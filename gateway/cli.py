@@ -20,9 +20,24 @@ def _configure_logging(level: str) -> None:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    logging.getLogger("aiohttp.server").addFilter(_bad_requests_are_warnings)
     # amqtt and the transitions state machine are chatty at INFO.
     for noisy in ("amqtt", "transitions", "aiosqlite", "alembic", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def _bad_requests_are_warnings(record: logging.LogRecord) -> bool:
+    """aiohttp logs a malformed HTTP request (answered 400) with a traceback at ERROR;
+    a client's bad bytes are a warning for us, in one line."""
+    from aiohttp.http_exceptions import HttpProcessingError
+
+    if record.exc_info and isinstance(record.exc_info[1], HttpProcessingError):
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        record.msg = f"{record.getMessage()}: {record.exc_info[1]!r}"
+        record.args = ()
+        record.exc_info = None
+        record.exc_text = None
+    return True
 
 
 def run_until_signal(main: Coroutine[Any, Any, None], stop: asyncio.Event) -> None:

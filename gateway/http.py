@@ -276,7 +276,7 @@ async def ocpp_action(request: web.Request) -> web.Response:
     action = request.match_info["action"]
     try:
         payload = await request.json()
-    except json.JSONDecodeError:
+    except ValueError:  # not JSON, or not even UTF-8
         return error(422, "InvalidJson", "the body must be a JSON object (the OCPP payload)")
     if not isinstance(payload, dict):
         return error(422, "InvalidPayload", "the body must be a JSON object (the OCPP payload)")
@@ -314,7 +314,7 @@ _M = TypeVar("_M", bound=BaseModel)
 async def _body(request: web.Request, model: type[_M]) -> _M:
     try:
         data = await request.json()
-    except json.JSONDecodeError:
+    except ValueError:  # not JSON, or not even UTF-8
         raise _unprocessable("InvalidJson", "the body must be JSON") from None
     try:
         return model.model_validate(data)
