@@ -72,5 +72,6 @@ def test_no_server_errors_anywhere_in_the_api(server: str, tmp_path: Path) -> No
         text=True,
         timeout=600,
         check=False,
+        cwd=tmp_path,  # its own state folder goes there, not into the repository
     )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
