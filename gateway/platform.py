@@ -38,6 +38,8 @@ from gateway.cluster import Cluster, hold_leadership
 from gateway.dashboard import LiveHistory
 from gateway.events import EventHub
 from gateway.http import create_app
+from gateway.influx import InfluxWriter, points_for_allocation, points_for_parks
+from gateway.influx import point as influx_point
 from gateway.metrics import Metrics
 from gateway.pki import CertificateAuthority
 from gateway.settings import Settings
@@ -195,6 +197,22 @@ class Platform:
             self.bus.subscribe(topic_filter, self.solar.handle, qos=1)
         self.hub.subscribe(self._on_event)
         self.hub.subscribe(self.scheduler.on_event)
+        influx = settings.influx
+        self.influx = (
+            InfluxWriter(
+                influx.url,
+                influx.token,
+                influx.org,
+                influx.bucket,
+                batch_size=influx.batch_size,
+                flush_interval_s=influx.flush_interval_s,
+                max_buffer=influx.max_buffer,
+            )
+            if influx.url
+            else None
+        )
+        if self.influx is not None:
+            self.hub.subscribe(self.influx.on_event)
         if self.clustered:
             self.hub.subscribe(self.cluster.mirror)
 
@@ -234,6 +252,8 @@ class Platform:
             name="scheduler",
         )
         group.create_task(self._housekeeping(), name="housekeeping")
+        if self.influx is not None:
+            group.create_task(self.influx.run(), name="influx")
 
     def _publish_meters(self) -> None:
         latest, self._meter_latest = self._meter_latest, {}
@@ -258,6 +278,10 @@ class Platform:
             await asyncio.sleep(1.0)
             ticks += 1
             self._publish_meters()
+            if self.influx is not None:
+                self.metrics.influx_queue.set(self.influx.queue_depth)
+                if ticks % 10 == 0:
+                    self._write_series()
             if ticks % 30 == 0:  # chargers registered by other instances, in one query
                 self.central.load_records(await self.store.load_chargers())
             await self.solar.check_staleness()
@@ -282,7 +306,20 @@ class Platform:
         if status != "Accepted":
             raise ChargePointError(f"{charge_point_id} answered SetChargingProfile with {status}")
 
+    def _write_series(self) -> None:
+        """Park and cooperative totals into InfluxDB (every 10 s)."""
+        assert self.influx is not None
+        now = self.clock()
+        self.influx.write(points_for_parks(now, self.solar.parks_view()))
+        solar_w, ev_w = self.solar_power_w(), self.ledger.ev_power_w()
+        fields: dict[str, Any] = {"solar_w": solar_w, "ev_w": ev_w, "green_w": min(solar_w, ev_w)}
+        if self.history.today.green_share is not None:
+            fields["green_share_today"] = self.history.today.green_share
+        self.influx.write([influx_point("cooperative", now, {}, fields)])
+
     async def _publish_allocation(self, site_id: str, allocation: dict[str, Any]) -> None:
+        if self.influx is not None:
+            self.influx.write(points_for_allocation(site_id, allocation))
         self.bus.publish(f"{self.settings.mqtt.prefix}/sites/{site_id}/allocation", allocation, qos=1, retain=True)
 
     # -- events to the outside --------------------------------------------------------

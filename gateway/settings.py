@@ -92,6 +92,16 @@ class SolarSettings(_Model):
     stale_after_s: float = Field(15.0, gt=0)
 
 
+class InfluxSettings(_Model):
+    url: str | None = Field(None, description="http(s)://host:8086 of a server accepting /api/v2/write; none = off")
+    token: str = ""
+    org: str = "coopgrid"
+    bucket: str = "coopgrid"
+    batch_size: int = Field(500, ge=1)
+    flush_interval_s: float = Field(1.0, gt=0)
+    max_buffer: int = Field(50_000, ge=100)
+
+
 class SiteConfig(_Model):
     id: str
     name: str = ""
@@ -156,6 +166,7 @@ class Settings(BaseSettings):
     ocpp: OcppSettings = Field(default_factory=OcppSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     solar: SolarSettings = Field(default_factory=SolarSettings)
+    influx: InfluxSettings = Field(default_factory=InfluxSettings)
     operator_token: str | None = None
     instance_id: str = Field(
         default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}",

@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-pytest_plugins: list[str] = ["tests.fixtures.postgres", "tests.fixtures.mosquitto"]
+pytest_plugins: list[str] = ["tests.fixtures.postgres", "tests.fixtures.mosquitto", "tests.fixtures.victoriametrics"]
