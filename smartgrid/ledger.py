@@ -47,9 +47,7 @@ class GreenLedger:
     def _share(self, solar_w: float, ev_w: float) -> float:
         return 1.0 if ev_w <= 0 else min(1.0, max(0.0, solar_w) / ev_w)
 
-    def meter(
-        self, transaction_id: int | None, energy_wh: float | None, power_w: float | None, solar_w: float
-    ) -> None:
+    def meter(self, transaction_id: int | None, energy_wh: float | None, power_w: float | None, solar_w: float) -> None:
         session = self.live.get(transaction_id) if transaction_id is not None else None
         if session is None:
             return
