@@ -246,12 +246,6 @@ def _solve(work: list[_Work], snapshot: Snapshot, green_w: float) -> None:
             _trim(members, total - capacity[site_id], floors=False)
 
 
-def _admit(w: _Work, level: float, budget_w: float, need_at: dict[float, float], admitted: list[_Work]) -> bool:
-    if level not in need_at:
-        need_at[level] = sum(a.watts_per_a * min(a.ceiling_a, level) for a in admitted)
-    return need_at[level] + w.watts_per_a * min(w.ceiling_a, level) <= budget_w + EPSILON
-
-
 def _fill_class(members: list[_Work], budget_w: float, room: dict[str, float], volts: float) -> float:
     """Admit and water-fill one priority class; returns the green power left over."""
     # admission: sessions with a floor are in; the others while every admitted one can still get its minimum
@@ -259,29 +253,38 @@ def _fill_class(members: list[_Work], budget_w: float, room: dict[str, float], v
     admission_room = dict(room)
     top_min = 0.0  # the highest minimum among admitted floorless sessions: the level must reach it
     need_at: dict[float, float] = {}  # green needed to lift every admitted session to a level
-    for w in members:
-        if w.floor_a > 0:
-            continue
+    floorless = [w for w in members if w.floor_a <= 0]
+    # the least any candidate can add (one phase at the lowest minimum): once even that does not fit, stop
+    least_w = volts * min((w.min_a for w in floorless), default=0.0)
+    limit_w = budget_w + EPSILON
+    for index, w in enumerate(floorless):
         minimum = w.min_a
-        if admission_room.get(w.site_id, 0.0) < minimum - EPSILON:
+        site_id = w.site_id
+        if admission_room.get(site_id, 0.0) < minimum - EPSILON:
             w.paused = True
             continue
         level = top_min if top_min > minimum else minimum
-        if not _admit(w, level, budget_w, need_at, admitted):
-            if not (w.demand.phase_switching and w.phases == 3):
-                w.paused = True
-                continue
+        need = need_at.get(level)
+        if need is None:
+            need = need_at[level] = sum(
+                a.watts_per_a * (a.ceiling_a if a.ceiling_a < level else level) for a in admitted
+            )
+        if need + least_w > limit_w:
+            for rest in floorless[index:]:
+                rest.paused = True
+            break
+        reach = w.ceiling_a if w.ceiling_a < level else level
+        if need + w.watts_per_a * reach > limit_w:
             # phase switching: what three phases cannot start, one phase may
-            w.phases, w.watts_per_a = 1, volts
-            if not _admit(w, level, budget_w, need_at, admitted):
-                w.phases, w.watts_per_a = 3, 3 * volts
+            if not (w.demand.phase_switching and w.phases == 3) or need + volts * reach > limit_w:
                 w.paused = True
                 continue
+            w.phases, w.watts_per_a = 1, volts
         admitted.append(w)
         top_min = level
         for known in need_at:
-            need_at[known] += w.watts_per_a * min(w.ceiling_a, known)
-        admission_room[w.site_id] -= minimum
+            need_at[known] += w.watts_per_a * (w.ceiling_a if w.ceiling_a < known else known)
+        admission_room[site_id] -= minimum
 
     # site room caps each session's green share: per site, the level at which the site is full
     by_site: dict[str, list[_Work]] = {}
