@@ -42,6 +42,13 @@ class Metrics:
         self.influx_queue = Gauge(
             "coopgrid_influx_queue_depth", "Points waiting to be written to InfluxDB", registry=self.registry
         )
+        self.scheduler_run_s = Gauge(
+            "coopgrid_scheduler_run_seconds", "Duration of the scheduler's last allocation run", registry=self.registry
+        )
+        self.scheduler_runs = Gauge("coopgrid_scheduler_runs", "Allocation runs since start", registry=self.registry)
+        self.green_routed_w = Gauge(
+            "coopgrid_green_power_routed_watts", "Green power the scheduler routes into EVs now", registry=self.registry
+        )
         self.scheduler_leader = Gauge(
             "coopgrid_scheduler_leader", "1 when this instance runs the scheduler", registry=self.registry
         )

@@ -292,6 +292,10 @@ class Platform:
             self.metrics.bus_reconnects.set(self.bus.reconnects)
             self.metrics.solar_messages.set(self.bus.received)
             self.metrics.scheduler_leader.set(1 if self.leader else 0)
+            self.metrics.scheduler_run_s.set(self.scheduler.last_run_s)
+            self.metrics.scheduler_runs.set(self.scheduler.runs)
+            allocations = [self.scheduler.allocation(site.id) for site in self.settings.sites]
+            self.metrics.green_routed_w.set(sum(float(a.get("green_w", 0.0)) for a in allocations if a))
             for reason, count in self.solar.rejects.items():
                 self.metrics.solar_rejects.labels(reason=reason).set(count)
 
