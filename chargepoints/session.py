@@ -19,6 +19,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ocpp.exceptions import OCPPError
@@ -45,6 +46,10 @@ def handles(action: str) -> Callable[[Handler], Handler]:
         return function
 
     return mark
+
+
+def _iso(ts: datetime) -> str:
+    return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _dumps(frame: list[Any]) -> str:
@@ -184,6 +189,20 @@ class OcppSession:
         for work in self._after_reply:
             self._spawn(work)
         self._after_reply.clear()
+
+    # -- handlers both versions share --------------------------------------------------------
+    async def boot(self, vendor: str, model: str, serial: str | None, firmware: str | None) -> dict[str, Any]:
+        """BootNotification: register, answer, and configure the charger once the answer is out."""
+        status, interval = await self._central.boot(
+            self.id, self.version, vendor=vendor, model=model, serial_number=serial, firmware_version=firmware
+        )
+        if status == "Accepted":
+            self.after_reply(lambda: self._central.configure_after_boot(self.id))
+        return {"currentTime": _iso(self._central.now()), "interval": interval, "status": status}
+
+    @handles("Heartbeat")
+    async def on_heartbeat(self, p: dict[str, Any]) -> dict[str, Any]:
+        return {"currentTime": _iso(self._central.now())}
 
     # -- background work after a reply ------------------------------------------------------
     def after_reply(self, work: Callable[[], Awaitable[None]]) -> None:

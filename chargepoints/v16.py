@@ -43,21 +43,9 @@ class Session16(OcppSession):
     # -- Core ------------------------------------------------------------------
     @handles("BootNotification")
     async def on_boot_notification(self, p: dict[str, Any]) -> dict[str, Any]:
-        status, interval = await self._central.boot(
-            self.id,
-            self.version,
-            vendor=p["chargePointVendor"],
-            model=p["chargePointModel"],
-            serial_number=p.get("chargePointSerialNumber"),
-            firmware_version=p.get("firmwareVersion"),
+        return await self.boot(
+            p["chargePointVendor"], p["chargePointModel"], p.get("chargePointSerialNumber"), p.get("firmwareVersion")
         )
-        if status == "Accepted":
-            self.after_reply(lambda: self._central.configure_after_boot(self.id))
-        return {"currentTime": iso(self._central.now()), "interval": interval, "status": status}
-
-    @handles("Heartbeat")
-    async def on_heartbeat(self, p: dict[str, Any]) -> dict[str, Any]:
-        return {"currentTime": iso(self._central.now())}
 
     @handles("StatusNotification")
     async def on_status_notification(self, p: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from ocpp.v201.enums import Action
 
 from chargepoints.meter import normalise
 from chargepoints.session import OcppSession, handles
-from chargepoints.v16 import iso, parse_ts
+from chargepoints.v16 import parse_ts
 
 ENERGY = "Energy.Active.Import.Register"
 
@@ -58,21 +58,9 @@ class Session201(OcppSession):
     @handles("BootNotification")
     async def on_boot_notification(self, p: dict[str, Any]) -> dict[str, Any]:
         station = p["chargingStation"]
-        status, interval = await self._central.boot(
-            self.id,
-            self.version,
-            vendor=station["vendorName"],
-            model=station["model"],
-            serial_number=station.get("serialNumber"),
-            firmware_version=station.get("firmwareVersion"),
+        return await self.boot(
+            station["vendorName"], station["model"], station.get("serialNumber"), station.get("firmwareVersion")
         )
-        if status == "Accepted":
-            self.after_reply(lambda: self._central.configure_after_boot(self.id))
-        return {"currentTime": iso(self._central.now()), "interval": interval, "status": status}
-
-    @handles("Heartbeat")
-    async def on_heartbeat(self, p: dict[str, Any]) -> dict[str, Any]:
-        return {"currentTime": iso(self._central.now())}
 
     @handles("StatusNotification")
     async def on_status_notification(self, p: dict[str, Any]) -> dict[str, Any]:

@@ -283,17 +283,10 @@ async def ocpp_action(request: web.Request) -> web.Response:
     return await _forward(request, charge_point_id, action, payload)
 
 
-async def _forward(
-    request: web.Request,
-    charge_point_id: str,
-    action: str,
-    payload: dict[str, Any],
-    extra: dict[str, Any] | None = None,
-) -> web.Response:
-    """Send a CSMS-initiated call and map the outcome to HTTP."""
-    platform = request.app[PLATFORM]
+async def _commanding(charge_point_id: str, command: Awaitable[Any]) -> Any:
+    """Await a command to a charger; failures become the REST error the API promises."""
     try:
-        answer = await platform.cluster.call(charge_point_id, action, payload)
+        return await command
     except UnknownChargePoint:
         return error(404, "NotFound", f"no charge point {charge_point_id!r}")
     except NotConnected:
@@ -305,6 +298,20 @@ async def _forward(
     except OCPPError as exc:
         cause = exc.details.get("cause") if isinstance(exc.details, dict) else None
         return error(422, exc.code, str(cause or exc.description))
+
+
+async def _forward(
+    request: web.Request,
+    charge_point_id: str,
+    action: str,
+    payload: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+) -> web.Response:
+    """Send a CSMS-initiated call and map the outcome to HTTP."""
+    platform = request.app[PLATFORM]
+    answer = await _commanding(charge_point_id, platform.cluster.call(charge_point_id, action, payload))
+    if isinstance(answer, web.Response):
+        return answer
     return web.json_response({**answer, **extra} if extra else answer)
 
 
@@ -500,18 +507,14 @@ async def set_limit(request: web.Request) -> web.Response:
         for r in await platform.store.list_transactions(active=True, charge_point_id=charge_point_id)
         if r.connector_id == body.connector_id
     ]
-    try:
-        status = await platform.cluster.set_current_limit(
+    status = await _commanding(
+        charge_point_id,
+        platform.cluster.set_current_limit(
             charge_point_id, body.connector_id, body.limit_a, running[0].id if running else None
-        )
-    except UnknownChargePoint:
-        return error(404, "NotFound", f"no charge point {charge_point_id!r}")
-    except NotConnected:
-        return error(409, "NotConnected", f"{charge_point_id} is not connected")
-    except CallFailed as exc:
-        return error(502, exc.code, exc.description or exc.code)
-    except CallTimeout as exc:
-        return error(504, "Timeout", str(exc))
+        ),
+    )
+    if isinstance(status, web.Response):
+        return status
     return web.json_response({"status": status})
 
 

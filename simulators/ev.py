@@ -70,32 +70,20 @@ class Profile:
 
     @classmethod
     def from_16(cls, connector_id: int, payload: dict[str, Any]) -> Profile:
-        schedule = payload["chargingSchedule"]
-        start = schedule.get("startSchedule")
-        return cls(
-            id=payload["chargingProfileId"],
-            stack_level=payload["stackLevel"],
-            purpose=payload["chargingProfilePurpose"],
-            connector_id=connector_id,
-            unit=schedule["chargingRateUnit"],
-            periods=[
-                (float(p["startPeriod"]), float(p["limit"]), p.get("numberPhases"))
-                for p in schedule["chargingSchedulePeriod"]
-            ],
-            transaction_id=payload.get("transactionId"),
-            kind=payload.get("chargingProfileKind", "Relative"),
-            start_schedule=datetime.fromisoformat(start.replace("Z", "+00:00")) if start else None,
-        )
+        return cls._build(connector_id, payload, payload["chargingProfileId"], payload["chargingSchedule"])
 
     @classmethod
     def from_201(cls, evse_id: int, payload: dict[str, Any]) -> Profile:
-        schedule = payload["chargingSchedule"][0]
+        return cls._build(evse_id, payload, payload["id"], payload["chargingSchedule"][0])
+
+    @classmethod
+    def _build(cls, connector_id: int, payload: dict[str, Any], profile_id: int, schedule: dict[str, Any]) -> Profile:
         start = schedule.get("startSchedule")
         return cls(
-            id=payload["id"],
+            id=profile_id,
             stack_level=payload["stackLevel"],
             purpose=payload["chargingProfilePurpose"],
-            connector_id=evse_id,
+            connector_id=connector_id,
             unit=schedule["chargingRateUnit"],
             periods=[
                 (float(p["startPeriod"]), float(p["limit"]), p.get("numberPhases"))
