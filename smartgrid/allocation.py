@@ -13,8 +13,9 @@ Algorithm (one pass per call, O(n log n) in the number of sessions):
 2. Floors — current drawn whatever the sun does: `fast` wants its ceiling,
    `green_min` and a session held on by hysteresis their minimum, `departure`
    the steady current that still meets its energy by the deadline after the
-   green it can expect. Floors are fitted into each site's limit first, the
-   last in admission order (lowest priority, then highest key) cut first.
+   green it can expect. Floors are fitted into each site's limit first: holds
+   cut first, then green_min, fast and departure floors last (the plan with
+   the least slack last of all), each group in reverse admission order.
 3. Green power is water-filled, max-min fair by priority: the highest
    priority class is served first; within a class every session rises at the
    same level (amperes per phase) until it reaches its ceiling, its site is
@@ -62,6 +63,8 @@ class SessionDemand:
     expected_green_wh: float = 0.0
     # the charger can switch between 1 and 3 phases (phases above is then the current wiring, 1 or 3)
     phase_switching: bool = False
+    # the limit the charger was last given (None: unknown); with drawn_current_a it tells an unused offer
+    offered_current_a: float | None = None
     # hysteresis, decided outside: held on at least at the minimum; not enabled yet
     hold_on: bool = False
     enabled: bool = True
@@ -119,7 +122,10 @@ _BY_PRIORITY = attrgetter("priority")
 def _ceiling(demand: SessionDemand) -> float:
     ceiling = max(0.0, demand.max_current_a)
     drawn = demand.drawn_current_a
-    if drawn is not None and drawn + DRAW_MARGIN_A < ceiling:
+    # an EV that takes all it was offered may want more: only an offer it leaves unused is reclaimed
+    offered = demand.offered_current_a
+    compared = ceiling if offered is None else min(ceiling, offered)
+    if drawn is not None and drawn + DRAW_MARGIN_A < compared:
         ceiling = min(ceiling, max(demand.min_current_a, drawn + DRAW_MARGIN_A))
     return ceiling
 
@@ -164,9 +170,21 @@ def _site_capacity(site: Site | None) -> float:
     return max(0.0, site.grid_limit_a - site.base_load_a) if site is not None else 0.0
 
 
+# Which floors a full site cuts first: a hysteresis hold, then green_min's minimum, then fast sessions,
+# and departure plans last (they have a deadline).
+_FLOOR_RANK = {"green": 0, "green_min": 1, "fast": 2, "departure": 3}
+
+
+def _floor_cut_order(w: _Work) -> tuple[int, float, int]:
+    # departure plans: the one closest to needing its maximum (the least slack) is cut last
+    urgency = w.floor_a / w.ceiling_a if w.demand.mode == "departure" and w.ceiling_a > 0 else 0.0
+    return _FLOOR_RANK[w.demand.mode], urgency, -w.order
+
+
 def _trim(members: list[_Work], excess: float, *, floors: bool) -> None:
-    """Cut a site's excess current, last admitted first, each to its minimum or to 0."""
-    for w in reversed(members):
+    """Cut a site's excess current, each to its minimum or to 0: last admitted first (floors: least urgent first)."""
+    order = sorted(members, key=lambda w: (_FLOOR_RANK[w.demand.mode], -w.order)) if floors else list(reversed(members))
+    for w in order:
         if excess <= EPSILON:
             return
         current = w.floor_a if floors else w.limit_a

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from chargepoints.events import ChargerDisconnected, MeterSample, TransactionStarted, TransactionStopped
-from smartgrid.allocation import SessionDemand, Setpoint, Site, Snapshot, allocate
+from smartgrid.allocation import SessionDemand, Setpoint, Site, Snapshot, allocate, departure_current_a
 from smartgrid.hysteresis import HysteresisSettings, OnOffGate, PhaseHold, UpdateLimiter
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,9 @@ class ChargerSpec:
     phase_switching: bool = False  # the charger can switch between 1 and 3 phases
 
 
-GATED_MODES = ("green", "departure")  # sessions that start and pause with the sun
+GATED_MODES = ("green", "departure")
+DEADLINE_MARGIN = 0.6  # a departure plan waits for the sun only while 60 % of the time left at full power suffices
+VOLTAGE_V = 230.0  # sessions that start and pause with the sun
 
 
 class SendLimit(Protocol):
@@ -242,7 +244,10 @@ class Scheduler:
                 needed_wh = max(0.0, session.target_wh - session.delivered_wh())
                 left_s = session.departure_s - now if session.departure_s is not None else None
                 expected_wh = 0.0 if session.committed else self._expected_green_wh(left_s or 0.0, sharing)
-                if needed_wh > expected_wh:
+                # the charger cannot take more than its maximum, green or not: waiting for the sun is only
+                # safe while the time left at full power keeps a margin over the energy still wanted
+                full_wh = spec.max_current_a * session.phases * VOLTAGE_V * max(0.0, left_s or 0.0) / 3600
+                if needed_wh > min(expected_wh, DEADLINE_MARGIN * full_wh):
                     # no going back to waiting for the sun: a forecast hovering around the need would
                     # otherwise start and pause the session every few minutes
                     session.committed, expected_wh = True, 0.0
@@ -258,6 +263,7 @@ class Scheduler:
                     min_current_a=spec.min_current_a,
                     max_current_a=spec.max_current_a,
                     drawn_current_a=session.drawn_current_a,
+                    offered_current_a=self._sent.get(key),
                     mode=mode,
                     priority=priority,
                     energy_needed_wh=needed_wh,
@@ -291,8 +297,8 @@ class Scheduler:
         )
         final = []
         for d in snapshot.sessions:
-            if d.mode not in GATED_MODES:
-                final.append(d)
+            if d.mode not in GATED_MODES or departure_current_a(d, d.phases, snapshot.voltage_v, d.max_current_a) > 0:
+                final.append(d)  # not following the sun (a departure plan that needs the grid starts at once)
                 continue
             wants = (still if d.key in on else could)[d.key].limit_a > 0
             decision = self._gate.decide(d.key, wants, now_s)

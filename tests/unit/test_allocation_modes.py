@@ -125,3 +125,29 @@ def test_equal_priorities_are_admitted_in_key_order_whatever_the_input_order() -
     assert {k for k, p in result.items() if p.limit_a > 0} == {"a", "d"}
     result = run((2 * 16 + 6) * W3, list(reversed(sessions)))  # the first class full, then the next one
     assert {k: p.limit_a for k, p in result.items()} == {"a": 16.0, "d": 16.0, "b": 6.0, "c": 0.0}
+
+
+def test_an_ev_taking_all_it_was_offered_may_rise_an_unused_offer_is_reclaimed() -> None:
+    # offered 8 A, draws 8 A: it may want more, its ceiling stays the charger's maximum
+    rising = run(30 * W3, [session("a", drawn_current_a=8.0, offered_current_a=8.0)])["a"]
+    assert rising.limit_a == 16.0
+    # offered 12 A, draws 7 A: the unused part goes to others (7 + 1 A margin)
+    lazy = run(30 * W3, [session("a", drawn_current_a=7.0, offered_current_a=12.0), session("b")])
+    assert lazy["a"].limit_a == pytest.approx(8.0)
+    assert lazy["b"].limit_a == 16.0
+
+
+def test_a_full_site_cuts_holds_first_and_the_most_urgent_departure_last() -> None:
+    sessions = [
+        session("a", mode="departure", energy_needed_wh=14 * W3, time_left_s=3600.0),  # needs 14 A
+        session("b", mode="departure", energy_needed_wh=7 * W3, time_left_s=3600.0),  # needs 7 A
+        session("c", hold_on=True),  # held at 6 A by hysteresis
+        session("d", mode="green_min"),
+    ]
+    result = run(0.0, sessions, limit_a=21.0)
+    assert result["a"].limit_a == pytest.approx(14.0)
+    assert result["b"].limit_a == pytest.approx(7.0)
+    assert result["c"].limit_a == 0.0
+    assert result["d"].limit_a == 0.0
+    result = run(0.0, sessions, limit_a=27.0)
+    assert (result["c"].limit_a, result["d"].limit_a) == (0.0, 6.0)

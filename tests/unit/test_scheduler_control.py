@@ -306,3 +306,23 @@ def test_limiter() -> None:
     assert not limiter.may_send("k", 10.0, 11.0, 4.9)
     assert limiter.may_send("k", 10.0, 9.0, 4.9)
     assert limiter.may_send("k", 10.0, 11.0, 5.0)
+
+
+async def test_a_departure_plan_that_needs_the_grid_skips_the_enable_delay() -> None:
+    ports, clock = Ports(), Clock()
+    scheduler = make(ports, clock, DELAYS)
+    await start(scheduler, "A", 1)
+    scheduler.set_target("A", 1, energy_wh=8 * W3, departure_s=clock.now + 3600)
+    await scheduler.run_once()
+    assert ports.last("A") == pytest.approx(8.0)
+
+
+async def test_a_forecast_is_trusted_only_while_full_power_keeps_a_margin() -> None:
+    ports, clock = Ports(), Clock()
+    scheduler = make(ports, clock, HysteresisSettings())
+    await start(scheduler, "A", 1)
+    ports.forecast_wh = 100 * W3  # plenty of sun expected...
+    # ...but 14 A for an hour is 88 % of what the charger can deliver at 16 A: no waiting
+    scheduler.set_target("A", 1, energy_wh=14 * W3, departure_s=clock.now + 3600)
+    await scheduler.run_once()
+    assert ports.last("A") == pytest.approx(14.0)
