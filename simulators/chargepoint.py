@@ -50,7 +50,7 @@ class _Connector:
     id: int
     status: str = "Available"
     ev: EV | None = None
-    transaction_id: int | None = None
+    transaction_id: Any = None  # int (1.6) or the charger's own string (2.0.1)
     tx_started_s: float = 0.0
     offered_a: float = 0.0
     drawn_a: float = 0.0
@@ -255,8 +255,10 @@ class SimulatedChargePoint:
         backoff = 0.5
         while True:
             try:
-                async with connect(self.url, subprotocols=["ocpp1.6"], open_timeout=10, ping_interval=None) as ws:  # type: ignore[list-item]
-                    client = _Client(self, ws)
+                async with connect(
+                    self.url, subprotocols=[self.subprotocol], open_timeout=10, ping_interval=None
+                ) as ws:  # type: ignore[list-item]
+                    client = self._make_client(ws)
                     self._client = client
                     backoff = 0.5
                     async with asyncio.TaskGroup() as group:
@@ -275,9 +277,7 @@ class SimulatedChargePoint:
 
     async def _come_online(self, client: _Client) -> None:
         while True:
-            answer = await client.call(
-                call.BootNotification(charge_point_vendor=self.vendor, charge_point_model=self.model)
-            )
+            answer = await client.call(self._boot_message())
             self.heartbeat_interval_s = float(answer.interval or 300)
             if answer.status == "Accepted":
                 break
@@ -293,14 +293,14 @@ class SimulatedChargePoint:
     async def _heartbeat_loop(self, client: _Client) -> None:
         while True:
             await asyncio.sleep(self.heartbeat_interval_s)
-            await client.call(call.Heartbeat())
+            await client.call(self._heartbeat_message())
 
     async def _trigger_loop(self, client: _Client) -> None:
         while True:
             message = await self.triggered.get()
             await asyncio.sleep(0)  # after the TriggerMessage answer
             if message == "Heartbeat":
-                await client.call(call.Heartbeat())
+                await client.call(self._heartbeat_message())
             elif message == "StatusNotification":
                 for connector in self.connectors.values():
                     await client.call(self._status(connector))
@@ -308,7 +308,7 @@ class SimulatedChargePoint:
                 for connector in self.connectors.values():
                     await client.call(self._meter_values(connector))
             elif message == "BootNotification":
-                await client.call(call.BootNotification(charge_point_vendor=self.vendor, charge_point_model=self.model))
+                await client.call(self._boot_message())
 
     async def _send(self, message: Any, *, queue_when_offline: bool = False) -> Any:
         """Send when online; transaction messages wait in the outbox while offline."""
@@ -357,24 +357,10 @@ class SimulatedChargePoint:
         await self._online.wait()
         connector.ev = EV.arriving(arrival)
         await self._set_status(connector, "Preparing")
-        answer = await self._send(call.Authorize(id_tag=id_tag))
-        if answer is None or answer.id_tag_info["status"] != "Accepted":
+        if not await self._authorize(id_tag) or not await self._start(connector, id_tag):
             connector.ev = None
             await self._set_status(connector, "Available")
             return
-        started = await self._send(
-            call.StartTransaction(
-                connector_id=connector.id,
-                id_tag=id_tag,
-                meter_start=int(connector.energy_wh),
-                timestamp=_iso(self.clock.now()),
-            )
-        )
-        if started is None or started.id_tag_info["status"] != "Accepted":
-            connector.ev = None
-            await self._set_status(connector, "Available")
-            return
-        connector.transaction_id = started.transaction_id
         connector.tx_started_s = self.clock.elapsed_s()
         await self._set_status(connector, "Charging")
         ev = connector.ev
@@ -384,7 +370,45 @@ class SimulatedChargePoint:
                 await self._set_status(connector, "Charging")
             elif connector.offered_a < 6.0:
                 await self._set_status(connector, "SuspendedEVSE")
-        reason = "EVDisconnected" if not ev.full else "Local"
+        await self._stop(connector, id_tag, "EVDisconnected" if not ev.full else "Local")
+        self.profiles.drop_transaction(connector.transaction_id)
+        connector.transaction_id = None
+        connector.ev = None
+        connector.drawn_a = 0.0
+        await self._set_status(connector, "Finishing")
+        await self._set_status(connector, "Available")
+
+    # -- the protocol: OCPP 1.6J here, overridden for 2.0.1 -------------------------------
+    subprotocol = "ocpp1.6"
+
+    def _make_client(self, ws: Any) -> Any:
+        return _Client(self, ws)
+
+    def _boot_message(self) -> Any:
+        return call.BootNotification(charge_point_vendor=self.vendor, charge_point_model=self.model)
+
+    def _heartbeat_message(self) -> Any:
+        return call.Heartbeat()
+
+    async def _authorize(self, id_tag: str) -> bool:
+        answer = await self._send(call.Authorize(id_tag=id_tag))
+        return answer is not None and answer.id_tag_info["status"] == "Accepted"
+
+    async def _start(self, connector: _Connector, id_tag: str) -> bool:
+        started = await self._send(
+            call.StartTransaction(
+                connector_id=connector.id,
+                id_tag=id_tag,
+                meter_start=int(connector.energy_wh),
+                timestamp=_iso(self.clock.now()),
+            )
+        )
+        if started is None or started.id_tag_info["status"] != "Accepted":
+            return False
+        connector.transaction_id = started.transaction_id
+        return True
+
+    async def _stop(self, connector: _Connector, id_tag: str, reason: str) -> None:
         await self._send(
             call.StopTransaction(
                 meter_stop=int(connector.energy_wh),
@@ -395,12 +419,6 @@ class SimulatedChargePoint:
             ),
             queue_when_offline=True,
         )
-        self.profiles.drop_transaction(connector.transaction_id)
-        connector.transaction_id = None
-        connector.ev = None
-        connector.drawn_a = 0.0
-        await self._set_status(connector, "Finishing")
-        await self._set_status(connector, "Available")
 
     async def _physics_loop(self) -> None:
         """Integrate energy: every step each EV draws min(offered, what it accepts)."""

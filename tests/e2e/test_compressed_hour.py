@@ -1,8 +1,9 @@
 """End to end: the whole stack against a real Mosquitto, simulators over a compressed hour.
 
 The simulated hour is a late afternoon of the bundled TMY year, when the parks'
-output falls: the scheduler must lower the chargers' currents as solar falls,
-sessions must be stored, and nothing may be logged at ERROR.
+output falls. A mixed fleet charges: CP-A speaks OCPP 1.6J, CP-B OCPP 2.0.1.
+The scheduler must lower the chargers' currents as solar falls, through both
+protocols; sessions must be stored; nothing may be logged at ERROR.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 
 from gateway.platform import Platform
 from simulators.chargepoint import EVArrival, SimulatedChargePoint
+from simulators.chargepoint201 import SimulatedChargePoint201
 from simulators.clock import SimClock
 from simulators.inverter import SimulatedPark, park_power_w
 from tests.fixtures.platform import make_settings, running_platform
@@ -73,10 +75,12 @@ async def test_chargers_follow_the_sun_for_an_hour(
     }
     chargers: list[SimulatedChargePoint] = []
     samples: list[tuple[float, float, float]] = []  # (sim seconds, solar W, total EV current A)
+    limits_201: list[float] = []  # what the 2.0.1 station was offered
 
     def extra(platform: Platform, group: asyncio.TaskGroup) -> None:
         for index, cp_id in enumerate(("CP-A", "CP-B")):
-            sim = SimulatedChargePoint(
+            kind = SimulatedChargePoint if cp_id == "CP-A" else SimulatedChargePoint201
+            sim = kind(
                 cp_id,
                 platform.ocpp_url,
                 clock=clock,
@@ -104,6 +108,7 @@ async def test_chargers_follow_the_sun_for_an_hour(
         while (elapsed := (loop.time() - began) * SPEED) < HOUR_S:
             await asyncio.sleep(0.5)
             samples.append((elapsed, platform.solar_power_w(), sum(c.drawn_current_a() for c in chargers)))
+            limits_201.append(chargers[1].offered_limit_a())
         async with aiohttp.ClientSession() as http:
             async with http.get(f"{platform.http_url}/api/sessions") as response:
                 sessions = await response.json()
@@ -112,8 +117,12 @@ async def test_chargers_follow_the_sun_for_an_hour(
             async with http.get(f"{platform.http_url}/api/chargepoints") as response:
                 chargepoints = await response.json()
 
-    # sessions were stored, with energy
+    # sessions were stored, with energy: an integer id for 1.6, the station's string for 2.0.1
     assert {s["charge_point_id"] for s in sessions} == {"CP-A", "CP-B"}
+    assert {type(s["id"]) for s in sessions} == {int, str}
+    assert {c["id"]: c["ocpp_version"] for c in chargepoints} == {"CP-A": "1.6", "CP-B": "2.0.1"}
+    # the scheduler's limits reached the 2.0.1 station as charging profiles
+    assert min(limits_201[len(limits_201) // 4 :]) < 16.0
     assert all(s["energy_wh"] > 0 for s in sessions)
     assert all(0 <= s["green_energy_wh"] <= s["energy_wh"] for s in sessions)
     assert {p["id"] for p in parks} == {"park-1"}

@@ -1,0 +1,203 @@
+"""A simulated OCPP 2.0.1 charging station: the same EV model and behaviour as the 1.6 one.
+
+Protocol differences only: BootNotification with a chargingStation object,
+StatusNotification per EVSE with connector statuses (Occupied while a car is
+plugged), transactions as TransactionEvent Started/Updated/Ended with the
+station's own transaction id and a seqNo, charging profiles per EVSE with a
+list of schedules, and the device model's RateUnit answered from GetVariables.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from ocpp.charge_point import snake_to_camel_case
+from ocpp.routing import on
+from ocpp.v201 import ChargePoint as _LibChargePoint201
+from ocpp.v201 import call, call_result
+from ocpp.v201.enums import Action
+
+from simulators.chargepoint import _QUIET, SimulatedChargePoint, _Connector, _iso
+from simulators.ev import EVArrival, Profile
+
+_CONNECTOR_STATUS = {"Available": "Available", "Finishing": "Occupied", "Preparing": "Occupied"}
+
+
+class _Client201(_LibChargePoint201):
+    def __init__(self, sim: SimulatedChargePoint201, connection: Any) -> None:
+        super().__init__(sim.id, connection, response_timeout=30, logger=_QUIET)
+        self.sim = sim
+
+    @on(Action.set_charging_profile)
+    def on_set_charging_profile(self, evse_id: int, charging_profile: dict[str, Any], **kw: Any) -> Any:
+        if self.sim.reject_profiles:
+            return call_result.SetChargingProfile(status="Rejected")
+        self.sim.profiles.install(Profile.from_201(evse_id, snake_to_camel_case(charging_profile)))
+        return call_result.SetChargingProfile(status="Accepted")
+
+    @on(Action.clear_charging_profile)
+    def on_clear_charging_profile(self, **kw: Any) -> Any:
+        removed = self.sim.profiles.clear(kw.get("charging_profile_id"))
+        return call_result.ClearChargingProfile(status="Accepted" if removed else "Unknown")
+
+    @on(Action.get_variables)
+    def on_get_variables(self, get_variable_data: list[dict[str, Any]], **kw: Any) -> Any:
+        results = []
+        for item in get_variable_data:
+            key = (item["component"]["name"], item["variable"]["name"])
+            value = self.sim.variables.get(key)
+            result = {"component": item["component"], "variable": item["variable"]}
+            if value is None:
+                result["attribute_status"] = "UnknownVariable"
+            else:
+                result.update(attribute_status="Accepted", attribute_value=value)
+            results.append(result)
+        return call_result.GetVariables(get_variable_result=results)
+
+    @on(Action.set_variables)
+    def on_set_variables(self, set_variable_data: list[dict[str, Any]], **kw: Any) -> Any:
+        results = []
+        for item in set_variable_data:
+            self.sim.variables[(item["component"]["name"], item["variable"]["name"])] = item["attribute_value"]
+            results.append(
+                {"attribute_status": "Accepted", "component": item["component"], "variable": item["variable"]}
+            )
+        return call_result.SetVariables(set_variable_result=results)
+
+    @on(Action.get_base_report)
+    def on_get_base_report(self, request_id: int, report_base: str, **kw: Any) -> Any:
+        return call_result.GetBaseReport(status="Accepted")
+
+    @on(Action.request_start_transaction)
+    def on_request_start(
+        self, id_token: dict[str, Any], remote_start_id: int, evse_id: int | None = None, **kw: Any
+    ) -> Any:
+        connector = self.sim.connectors.get(evse_id or 1)
+        if connector is None or connector.ev is not None:
+            return call_result.RequestStartTransaction(status="Rejected")
+        self.sim.remote_starts.put_nowait((connector.id, id_token["id_token"], EVArrival(self.sim.clock.elapsed_s())))
+        return call_result.RequestStartTransaction(status="Accepted")
+
+    @on(Action.request_stop_transaction)
+    def on_request_stop(self, transaction_id: str, **kw: Any) -> Any:
+        for connector in self.sim.connectors.values():
+            if connector.transaction_id == transaction_id and connector.ev is not None:
+                connector.ev.departs_at_s = self.sim.clock.elapsed_s()
+                return call_result.RequestStopTransaction(status="Accepted")
+        return call_result.RequestStopTransaction(status="Rejected")
+
+    @on(Action.reset)
+    def on_reset(self, type: str, **kw: Any) -> Any:  # noqa: A002 - OCPP's field name
+        self.sim.resets.append(type)
+        return call_result.Reset(status="Accepted")
+
+    @on(Action.unlock_connector)
+    def on_unlock(self, evse_id: int, connector_id: int, **kw: Any) -> Any:
+        return call_result.UnlockConnector(status="Unlocked")
+
+    @on(Action.change_availability)
+    def on_change_availability(self, operational_status: str, **kw: Any) -> Any:
+        return call_result.ChangeAvailability(status="Accepted")
+
+    @on(Action.trigger_message)
+    def on_trigger_message(self, requested_message: str, **kw: Any) -> Any:
+        if requested_message in ("StatusNotification", "Heartbeat", "MeterValues", "BootNotification"):
+            self.sim.triggered.put_nowait(requested_message)
+            return call_result.TriggerMessage(status="Accepted")
+        return call_result.TriggerMessage(status="NotImplemented")
+
+
+class SimulatedChargePoint201(SimulatedChargePoint):
+    subprotocol = "ocpp2.0.1"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.variables: dict[tuple[str, str], str] = {
+            ("SmartChargingCtrlr", "RateUnit"): "A,W",
+            ("SmartChargingCtrlr", "Enabled"): "true",
+            ("SampledDataCtrlr", "TxUpdatedInterval"): str(int(self.meter_interval_s)),
+        }
+        self._seq: dict[str, int] = {}
+
+    def _make_client(self, ws: Any) -> Any:
+        return _Client201(self, ws)
+
+    def _boot_message(self) -> Any:
+        return call.BootNotification(
+            charging_station={"model": self.model, "vendor_name": self.vendor}, reason="PowerUp"
+        )
+
+    def _heartbeat_message(self) -> Any:
+        return call.Heartbeat()
+
+    def _status(self, connector: _Connector) -> Any:
+        return call.StatusNotification(
+            timestamp=_iso(self.clock.now()),
+            connector_status=_CONNECTOR_STATUS.get(connector.status, "Occupied"),
+            evse_id=connector.id,
+            connector_id=1,
+        )
+
+    async def _authorize(self, id_tag: str) -> bool:
+        answer = await self._send(call.Authorize(id_token={"id_token": id_tag, "type": "ISO14443"}))
+        return answer is not None and answer.id_token_info["status"] == "Accepted"
+
+    def _next_seq(self, transaction_id: str) -> int:
+        seq = self._seq.get(transaction_id, -1) + 1
+        self._seq[transaction_id] = seq
+        return seq
+
+    def _event(self, connector: _Connector, event_type: str, trigger: str, **extra: Any) -> Any:
+        transaction_id = str(connector.transaction_id)
+        return call.TransactionEvent(
+            event_type=event_type,
+            timestamp=_iso(self.clock.now()),
+            trigger_reason=trigger,
+            seq_no=self._next_seq(transaction_id),
+            transaction_info={"transaction_id": transaction_id, **extra.pop("info", {})},
+            evse={"id": connector.id, "connector_id": 1},
+            meter_value=[self._sampled(connector)],
+            **extra,
+        )
+
+    def _sampled(self, connector: _Connector) -> dict[str, Any]:
+        power = connector.drawn_a * self.phases * self.voltage_v
+        values = [
+            {
+                "value": round(connector.energy_wh, 1),
+                "measurand": "Energy.Active.Import.Register",
+                "unit_of_measure": {"unit": "Wh"},
+            },
+            {"value": round(power, 1), "measurand": "Power.Active.Import", "unit_of_measure": {"unit": "W"}},
+        ]
+        values += [
+            {
+                "value": round(connector.drawn_a, 1),
+                "measurand": "Current.Import",
+                "phase": f"L{p}",
+                "unit_of_measure": {"unit": "A"},
+            }
+            for p in range(1, self.phases + 1)
+        ]
+        return {"timestamp": _iso(self.clock.now()), "sampled_value": values}
+
+    async def _start(self, connector: _Connector, id_tag: str) -> bool:
+        connector.transaction_id = uuid.uuid4().hex[:20]
+        answer = await self._send(
+            self._event(connector, "Started", "Authorized", id_token={"id_token": id_tag, "type": "ISO14443"})
+        )
+        status = (answer.id_token_info or {}).get("status") if answer is not None else None
+        if status != "Accepted":
+            connector.transaction_id = None
+            return False
+        return True
+
+    async def _stop(self, connector: _Connector, id_tag: str, reason: str) -> None:
+        stopped = {"EVDisconnected": "EVDisconnected", "Local": "Local"}.get(reason, "Other")
+        await self._send(
+            self._event(connector, "Ended", "EVDeparted", info={"stopped_reason": stopped}), queue_when_offline=True
+        )
+
+    def _meter_values(self, connector: _Connector) -> Any:
+        return self._event(connector, "Updated", "MeterValuePeriodic")
