@@ -179,8 +179,15 @@ class CentralSystem:
         return session
 
     async def call(self, charge_point_id: str, action: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """Send any CSMS-initiated action; answers the charger's response payload."""
-        return await self._session(charge_point_id).call_raw(action, payload)
+        """Send any CSMS-initiated action; answers the charger's response payload.
+
+        For 2.0.1, what Get/SetVariables learn goes into the stored device model.
+        """
+        session = self._session(charge_point_id)
+        answer = await session.call_raw(action, payload)
+        if session.version == "2.0.1" and action in ("GetVariables", "SetVariables"):
+            await self.store_variables(charge_point_id, _learned_variables(action, payload, answer))
+        return answer
 
     async def set_current_limit(
         self,
@@ -453,3 +460,33 @@ class CentralSystem:
             return
         answer = await self.call(charge_point_id, "CertificateSigned", {"certificateChain": chain})
         await self.record(charge_point_id, "CertificateSigned", {"status": answer.get("status")})
+
+
+def _component(item: dict[str, Any]) -> str:
+    component = item["component"]
+    name = str(component["name"])
+    evse = component.get("evse")
+    return f"{name}@{evse.get('id')}" if evse else name
+
+
+def _learned_variables(
+    action: str, request: dict[str, Any], answer: dict[str, Any]
+) -> list[tuple[str, str, str, str | None, str | None]]:
+    """Device-model variables confirmed by a GetVariables answer or an accepted SetVariables."""
+    learned: list[tuple[str, str, str, str | None, str | None]] = []
+    if action == "GetVariables":
+        for result in answer.get("getVariableResult", []):
+            if result.get("attributeStatus") == "Accepted":
+                attribute = result.get("attributeType", "Actual")
+                learned.append(
+                    (_component(result), result["variable"]["name"], attribute, result.get("attributeValue"), None)
+                )
+    else:
+        statuses = [r.get("attributeStatus") for r in answer.get("setVariableResult", [])]
+        for item, status in zip(request.get("setVariableData", []), statuses, strict=False):
+            if status == "Accepted":
+                attribute = item.get("attributeType", "Actual")
+                learned.append(
+                    (_component(item), item["variable"]["name"], attribute, item.get("attributeValue"), None)
+                )
+    return learned

@@ -85,7 +85,7 @@ def validator(version: str, action: str, response: bool = False) -> Validator:
     multiples: list[tuple[str, Decimal]] = []
     schema = _strip_multiple_of(schema, multiples)
     schema.pop("$id", None)
-    compiled = fastjsonschema.compile(schema)
+    compiled = fastjsonschema.compile(schema, use_default=False)  # validate, never fill in defaults
     errors = _errors(version)
     default_error = FormationViolationError if version == "1.6" else FormatViolationError
 

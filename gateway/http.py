@@ -532,8 +532,32 @@ async def send_local_list(request: web.Request) -> web.Response:
             info["parentIdTag"] = tag["group_id"]
         entries.append({"idTag": tag["id_tag"], "idTagInfo": info})
     version = int(platform.clock().timestamp())  # increases with every send
-    payload = {"listVersion": version, "updateType": "Full", "localAuthorizationList": entries}
+    if platform.central.state(charge_point_id).ocpp_version == "2.0.1":
+        payload = {"versionNumber": version, "updateType": "Full", "localAuthorizationList": _local_list_201(tags)}
+    else:
+        payload = {"listVersion": version, "updateType": "Full", "localAuthorizationList": entries}
     return await _forward(request, charge_point_id, "SendLocalList", payload, extra={"list_version": version})
+
+
+def _local_list_201(tags: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    entries = []
+    for tag in tags:
+        info: dict[str, Any] = {"status": tag["status"]}
+        if tag["expiry_date"]:
+            info["cacheExpiryDateTime"] = tag["expiry_date"]
+        if tag["group_id"]:
+            info["groupIdToken"] = {"idToken": tag["group_id"], "type": "Central"}
+        entries.append({"idToken": {"idToken": tag["id_tag"], "type": tag["type"] or "Central"}, "idTokenInfo": info})
+    return entries
+
+
+async def list_variables(request: web.Request) -> web.Response:
+    """An OCPP 2.0.1 charger's stored device model (NotifyReport, Get/SetVariables)."""
+    platform = request.app[PLATFORM]
+    charge_point_id = request.match_info["charge_point_id"]
+    if not platform.central.knows(charge_point_id):
+        return error(404, "NotFound", f"no charge point {charge_point_id!r}")
+    return web.json_response(await platform.store.list_variables(charge_point_id))
 
 
 async def list_charger_events(request: web.Request) -> web.Response:
@@ -604,6 +628,7 @@ def create_app(platform: Platform) -> web.Application:
     add.add_get("/api/chargepoints/{charge_point_id}", get_chargepoint, name="chargepoint")
     add.add_patch("/api/chargepoints/{charge_point_id}", update_chargepoint, name="chargepoint-update")
     add.add_get("/api/chargepoints/{charge_point_id}/events", list_charger_events, name="chargepoint-events")
+    add.add_get("/api/chargepoints/{charge_point_id}/variables", list_variables, name="chargepoint-variables")
     add.add_post("/api/chargepoints/{charge_point_id}/local-list", send_local_list, name="local-list")
     add.add_post("/api/chargepoints/{charge_point_id}/limit", set_limit, name="limit")
     add.add_post("/api/chargepoints/{charge_point_id}/ocpp/{action}", ocpp_action, name="ocpp-action")

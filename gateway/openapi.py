@@ -86,6 +86,15 @@ OPERATIONS: tuple[Op, ...] = (
         errors=(404,),
     ),
     Op(
+        "get",
+        "/api/chargepoints/{charge_point_id}/variables",
+        "chargepoint-variables",
+        "An OCPP 2.0.1 charger's stored device model (NotifyReport, GetVariables, SetVariables)",
+        free_response=True,
+        many=True,
+        errors=(404,),
+    ),
+    Op(
         "post",
         "/api/chargepoints/{charge_point_id}/local-list",
         "local-list",

@@ -23,6 +23,7 @@ ROUTES = [
     ("GET", "/api/chargepoints/CP-A", None, "chargepoint"),
     ("PATCH", "/api/chargepoints/CP-A", {"site_id": "site-a"}, "chargepoint-update"),
     ("GET", "/api/chargepoints/CP-A/events", None, "chargepoint-events"),
+    ("GET", "/api/chargepoints/CP-A/variables", None, "chargepoint-variables"),
     ("POST", "/api/chargepoints/CP-A/local-list", None, "local-list"),
     ("POST", "/api/chargepoints/CP-A/ocpp/Reset", {"type": "Soft"}, "ocpp-action"),
     ("GET", "/api/id-tags", None, "id-tags"),
