@@ -518,6 +518,42 @@ async def set_limit(request: web.Request) -> web.Response:
     return web.json_response({"status": status})
 
 
+class ChargingModeBody(BaseModel):
+    model_config = {"extra": "forbid"}
+    mode: str = Field(pattern="^(green|green_min|fast|departure)$")
+    priority: int = Field(0, ge=0, le=100)
+    energy_wh: float | None = Field(None, gt=0, description="departure mode: energy wanted")
+    departure: datetime | None = Field(None, description="departure mode: when the EV leaves (UTC)")
+
+
+async def set_charging_mode(request: web.Request) -> web.Response:
+    """How the scheduler treats a running session: green, green_min, fast, or a departure target."""
+    platform = request.app[PLATFORM]
+    records = await platform.store.find_transactions_by_api_id(
+        request.match_info["session_id"], request.query.get("chargepoint") or None
+    )
+    active = [r for r in records if r.active]
+    if len(active) != 1:
+        return error(404, "NotFound", "no single running session with this id")
+    body = await _body(request, ChargingModeBody)
+    record = active[0]
+    if body.mode == "departure":
+        if body.energy_wh is None or body.departure is None:
+            return error(422, "InvalidBody", "departure mode needs energy_wh and departure")
+        departure = body.departure if body.departure.tzinfo else body.departure.replace(tzinfo=UTC)
+        seconds_left = (departure - platform.clock()).total_seconds()
+        if seconds_left <= 0:
+            return error(422, "InvalidBody", "departure must be in the future")
+        applied = platform.scheduler.set_target(
+            record.charge_point_id, record.connector_id, body.energy_wh, platform.scheduler_clock() + seconds_left
+        )
+    else:
+        applied = platform.scheduler.set_mode(record.charge_point_id, record.connector_id, body.mode, body.priority)
+    if not applied:
+        return error(409, "NotScheduled", "the scheduler does not manage this session (charger not configured)")
+    return web.json_response({"session_id": record.api_id, "mode": body.mode, "priority": body.priority})
+
+
 async def send_local_list(request: web.Request) -> web.Response:
     """SendLocalList (full update) built from the id tag table."""
     platform = request.app[PLATFORM]
@@ -638,6 +674,7 @@ def create_app(platform: Platform) -> web.Application:
     add.add_delete("/api/id-tags/{id_tag}", delete_id_tag, name="id-tag-delete")
     add.add_get("/api/sessions", list_sessions, name="sessions")
     add.add_get("/api/sessions/{session_id}", get_session, name="session")
+    add.add_put("/api/sessions/{session_id}/mode", set_charging_mode, name="session-mode")
     add.add_get("/api/parks", list_parks, name="parks")
     add.add_get("/api/parks/{park_id}", get_park, name="park")
     add.add_get("/api/sites/{site_id}/allocation", get_allocation, name="allocation")

@@ -166,6 +166,16 @@ OPERATIONS: tuple[Op, ...] = (
         tag="sessions",
     ),
     Op(
+        "put",
+        "/api/sessions/{session_id}/mode",
+        "session-mode",
+        "How the scheduler charges a running session: green, green_min, fast, or departure (energy by a time)",
+        free_body=True,
+        free_response=True,
+        errors=(404, 409, 422),
+        tag="sessions",
+    ),
+    Op(
         "get",
         "/api/parks",
         "parks",

@@ -46,6 +46,7 @@ from gateway.settings import Settings
 from gateway.storage import Store, open_store
 from gateway.version import package_version
 from smartgrid.allocation import Site
+from smartgrid.hysteresis import HysteresisSettings
 from smartgrid.ledger import GreenLedger
 from smartgrid.scheduler import ChargerSpec, Scheduler
 from solar.ingest import InverterSpec, ParkSpec, SolarIngest
@@ -82,6 +83,7 @@ class Platform:
         self.scheduler: Scheduler
 
     central_supported_versions = SUPPORTED_VERSIONS
+    scheduler_clock = staticmethod(time.monotonic)  # the scheduler's time base (seconds)
 
     @property
     def ocpp_url(self) -> str:
@@ -165,10 +167,18 @@ class Platform:
             green_power_w=self.solar.total_power_w,
             send_limit=self._send_limit,
             publish_allocation=self._publish_allocation,
-            clock=time.monotonic,
+            clock=self.scheduler_clock,
             debounce_s=settings.scheduler.debounce_s,
             tick_s=settings.scheduler.tick_s,
             min_change_a=settings.scheduler.min_change_a,
+            hysteresis=HysteresisSettings(
+                enable_delay_s=settings.scheduler.enable_delay_s,
+                disable_delay_s=settings.scheduler.disable_delay_s,
+                min_update_interval_s=settings.scheduler.min_update_interval_s,
+                phase_switch_hold_s=settings.scheduler.phase_switch_hold_s,
+                enable_threshold_w=settings.scheduler.enable_threshold_w,
+                disable_threshold_w=settings.scheduler.disable_threshold_w,
+            ),
         )
         self.cluster = Cluster(
             self.bus,

@@ -86,6 +86,13 @@ class SchedulerSettings(_Model):
     tick_s: float = Field(5.0, gt=0)
     debounce_s: float = Field(0.2, ge=0)
     min_change_a: float = Field(0.5, ge=0)
+    # hysteresis (all off by default: react within a second)
+    enable_delay_s: float = Field(0.0, ge=0, description="start only after enough green for this long")
+    disable_delay_s: float = Field(0.0, ge=0, description="pause only after too little green for this long")
+    min_update_interval_s: float = Field(0.0, ge=0, description="raise a charger's limit at most this often")
+    phase_switch_hold_s: float = Field(0.0, ge=0)
+    enable_threshold_w: float = Field(0.0, ge=0)
+    disable_threshold_w: float = Field(0.0, ge=0)
 
 
 class SolarSettings(_Model):

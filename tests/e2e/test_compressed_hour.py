@@ -141,3 +141,35 @@ async def test_chargers_follow_the_sun_for_an_hour(
 
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert not errors, [r.getMessage() for r in errors]
+
+
+async def test_fast_mode_over_rest_charges_without_sun(tmp_path: Path, mosquitto: tuple[str, int]) -> None:
+    """An operator switches a session to `fast` at night: the charger is offered its maximum."""
+    host, port = mosquitto
+    settings = make_settings(
+        tmp_path,
+        mqtt={"url": f"mqtt://{host}:{port}", "client_id": "coopgrid-e2e-fast"},
+        scheduler={"tick_s": 0.5, "debounce_s": 0.05},
+        sites=[{"id": "site-a", "grid_limit_a": 32.0}],
+        chargers=[{"id": "CP-A", "site_id": "site-a"}],
+    )
+    clock = SimClock(datetime(1990, 6, 14, 6, tzinfo=UTC), speed=60.0)  # 1 am local: no sun
+    charger = SimulatedChargePoint("CP-A", "", clock=clock, id_tag="TAG-OK", ev_plan=[EVArrival(arrive_after_s=0.0)])
+
+    def extra(platform: Platform, group: asyncio.TaskGroup) -> None:
+        charger.url = f"{platform.ocpp_url}/CP-A"
+        group.create_task(charger.run())
+
+    async with running_platform(settings, extra) as platform, aiohttp.ClientSession() as http:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 15
+        while charger.transaction_id() is None or charger.offered_limit_a() > 0:
+            assert loop.time() < deadline, "the green-mode session was never paused"
+            await asyncio.sleep(0.1)
+        url = f"{platform.http_url}/api/sessions/{charger.transaction_id()}/mode"
+        async with http.put(url, json={"mode": "fast"}) as response:
+            assert response.status == 200, await response.text()
+        while charger.offered_limit_a() < 16.0:
+            assert loop.time() < deadline + 10, "fast mode never reached the charger"
+            await asyncio.sleep(0.1)
+        assert charger.drawn_current_a() > 6.0

@@ -32,6 +32,7 @@ ROUTES = [
     ("DELETE", "/api/id-tags/T1", None, "id-tag-delete"),
     ("GET", "/api/sessions", None, "sessions"),
     ("GET", "/api/sessions/1", None, "session"),
+    ("PUT", "/api/sessions/1/mode", {"mode": "fast"}, "session-mode"),
     ("GET", "/api/parks", None, "parks"),
     ("GET", "/api/parks/park-1", None, "park"),
     ("GET", "/api/sites/site-a/allocation", None, "allocation"),
