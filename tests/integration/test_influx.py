@@ -17,12 +17,19 @@ from solar.events import InverterPowerChanged
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
 
 
-async def export(base: str, match: str) -> list[dict[str, object]]:
+async def export(base: str, match: str, expect: int = 1) -> list[dict[str, object]]:
+    """The matching series; waits (up to 5 s) for `expect` of them: new series take a moment to be searchable."""
+    series: list[dict[str, object]] = []
     async with aiohttp.ClientSession() as http:
-        await http.get(f"{base}/internal/force_flush")
-        async with http.get(f"{base}/api/v1/export", params={"match[]": match}) as response:
-            text = await response.text()
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+        for _ in range(50):
+            await http.get(f"{base}/internal/force_flush")
+            async with http.get(f"{base}/api/v1/export", params={"match[]": match}) as response:
+                text = await response.text()
+            series = [json.loads(line) for line in text.splitlines() if line.strip()]
+            if len(series) >= expect:
+                break
+            await asyncio.sleep(0.1)
+    return series
 
 
 async def test_points_are_written_and_read_back(victoriametrics: str) -> None:
@@ -45,7 +52,8 @@ async def test_points_are_written_and_read_back(victoriametrics: str) -> None:
                 break
             await asyncio.sleep(0.05)
         assert writer.written >= 5
-        series = await export(victoriametrics, '{__name__=~"charger_meter_.*|inverter_power_.*|allocation_.*"}')
+        match = '{__name__=~"charger_meter_.*|inverter_power_.*|allocation_.*"}'
+        series = await export(victoriametrics, match, expect=8)
         by_name = {
             (s["metric"]["__name__"], s["metric"].get("charge_point_id") or s["metric"].get("inverter_id")): s["values"]
             for s in series
@@ -134,6 +142,12 @@ async def test_the_platform_writes_what_its_chargers_report(victoriametrics: str
             if platform.influx.written >= 2:
                 break
             await asyncio.sleep(0.05)
-    series = await export(victoriametrics, '{__name__=~"charger_.*"}')
-    names = {s["metric"]["__name__"] for s in series}  # type: ignore[index]
-    assert {"charger_meter_power_w", "charger_status_fault"} <= names
+    wanted = {"charger_meter_power_w", "charger_status_fault", "charger_status_connected"}
+    names: set[object] = set()
+    for _ in range(50):  # a new series takes a moment to be searchable in VictoriaMetrics
+        series = await export(victoriametrics, '{__name__=~"charger_.*"}')
+        names = {s["metric"]["__name__"] for s in series}  # type: ignore[index]
+        if wanted <= names:
+            break
+        await asyncio.sleep(0.1)
+    assert wanted <= names
