@@ -139,7 +139,9 @@ class Platform:
                     id=park.id,
                     member_id=park.member_id,
                     inverters={
-                        inv.id: InverterSpec(id=inv.id, rated_power_w=inv.rated_power_w, adapter=inv.adapter)
+                        inv.id: InverterSpec(
+                            id=inv.id, rated_power_w=inv.rated_power_w, adapter=inv.adapter, topic=inv.topic
+                        )
                         for inv in park.inverters
                     },
                 )

@@ -138,7 +138,14 @@ class ChargerConfig(_Model):
 class InverterConfig(_Model):
     id: str
     rated_power_w: float = Field(gt=0)
-    adapter: str = "native"
+    adapter: Literal["native", "opendtu", "ahoy", "tasmota", "victron", "sunspec"] = "native"
+    topic: str | None = Field(None, description="base topic of a third-party layout, e.g. solar/114182945123")
+
+    @model_validator(mode="after")
+    def _topic_for_layouts(self) -> InverterConfig:
+        if self.adapter != "native" and not self.topic:
+            raise ValueError(f"adapter {self.adapter} needs the inverter's base topic")
+        return self
 
 
 class ParkConfig(_Model):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from solar.adapters import ADAPTERS, PayloadError
+from solar.adapters import ADAPTERS, LAYOUTS, Layout, Partial, PayloadError
 from solar.events import InverterLivenessChanged, InverterPowerChanged, TelemetryRejected
 from solar.telemetry import Sample
 
@@ -34,6 +34,7 @@ class InverterSpec:
     id: str
     rated_power_w: float
     adapter: str = "native"
+    topic: str | None = None  # base topic of a third-party layout (OpenDTU serial, Tasmota topic, ...)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,21 +77,40 @@ class SolarIngest:
     rejected: deque[Rejected] = field(default_factory=lambda: deque(maxlen=KEPT_ASIDE))
     accepted: int = 0
     _inverters: dict[tuple[str, str], _Inverter] = field(default_factory=dict)
+    _by_topic: dict[str, tuple[_Inverter, Layout, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for park in self.parks.values():
             for spec in park.inverters.values():
-                if spec.adapter not in ADAPTERS:
-                    raise ValueError(f"park {park.id} inverter {spec.id}: unknown adapter {spec.adapter!r}")
-                self._inverters[(park.id, spec.id)] = _Inverter(spec, park.id)
+                inverter = self._inverters[(park.id, spec.id)] = _Inverter(spec, park.id)
+                if spec.adapter in LAYOUTS:
+                    if not spec.topic:
+                        raise ValueError(f"park {park.id} inverter {spec.id}: adapter {spec.adapter} needs a topic")
+                    layout = LAYOUTS[spec.adapter]
+                    for topic, part in layout.topics(spec.topic).items():
+                        self._by_topic[topic] = (inverter, layout, part)
+                elif spec.adapter not in ADAPTERS:
+                    known = sorted([*ADAPTERS, *LAYOUTS])
+                    raise ValueError(f"park {park.id} inverter {spec.id}: unknown adapter {spec.adapter!r} ({known})")
 
     @property
     def topic_filters(self) -> list[str]:
-        return [f"{self.prefix}/solar/+/+/telemetry", f"{self.prefix}/solar/+/+/state"]
+        """The native wildcards, plus the exact topics of inverters in third-party layouts."""
+        return [f"{self.prefix}/solar/+/+/telemetry", f"{self.prefix}/solar/+/+/state", *sorted(self._by_topic)]
 
     # -- input --------------------------------------------------------------------------
     async def handle(self, topic: str, payload: bytes) -> None:
         now = self.clock()
+        third_party = self._by_topic.get(topic)
+        if third_party is not None:
+            inverter, layout, part = third_party
+            try:
+                partial = layout.parse(part, payload)
+            except PayloadError as exc:
+                await self._reject(topic, exc.reason, payload, now)
+                return
+            await self._on_partial(inverter, partial, topic, payload, now)
+            return
         parts = topic.split("/")
         base = self.prefix.split("/")
         if len(parts) != len(base) + 4 or parts[: len(base)] != base or parts[len(base)] != "solar":
@@ -133,25 +153,54 @@ class SolarIngest:
         inverter.last_sample_ts = sample.ts
         inverter.last_seen = now
         inverter.power_w = sample.power_w
-        self._count_energy(inverter, sample, now)
+        self._count_energy(inverter, sample.energy_wh, now)
         if inverter.state != "online":
             await self._set_state(inverter, "online", now)
         await self.publish(InverterPowerChanged(inverter.park_id, inverter.spec.id, sample.power_w, False, now))
 
-    def _count_energy(self, inverter: _Inverter, sample: Sample, now: datetime) -> None:
+    async def _on_partial(
+        self, inverter: _Inverter, partial: Partial, topic: str, payload: bytes, now: datetime
+    ) -> None:
+        """A third-party message: power, energy and reachability may each come on their own topic."""
+        if partial.online is False:
+            inverter.power_w = 0.0
+            await self._set_state(inverter, "offline", now)
+            return
+        if partial.power_w is not None:
+            if partial.power_w < 0 or partial.power_w > inverter.spec.rated_power_w * RATING_TOLERANCE:
+                await self._reject(
+                    topic, "power_above_rating" if partial.power_w > 0 else "negative_power", payload, now
+                )
+                return
+            inverter.power_w = partial.power_w
+        if partial.energy_wh is not None:
+            if partial.energy_wh < 0:
+                await self._reject(topic, "negative_energy", payload, now)
+                return
+            self._count_energy(inverter, partial.energy_wh, now)
+        if partial.power_w is None and partial.energy_wh is None and partial.online is None:
+            return  # e.g. Victron's {"value": null}: an invalid reading, nothing learned
+        self.accepted += 1
+        inverter.last_seen = now
+        if inverter.state != "online":
+            await self._set_state(inverter, "online", now)
+        if partial.power_w is not None:
+            await self.publish(InverterPowerChanged(inverter.park_id, inverter.spec.id, inverter.power_w, False, now))
+
+    def _count_energy(self, inverter: _Inverter, energy_wh: float | None, now: datetime) -> None:
         day = now.date().isoformat()
         if day != inverter.day:
             inverter.day, inverter.energy_today_wh = day, 0.0
-        if sample.energy_wh is None:
+        if energy_wh is None:
             return
         previous = inverter.last_energy_wh
-        inverter.last_energy_wh = sample.energy_wh
+        inverter.last_energy_wh = energy_wh
         if previous is None:
             return
-        delta = sample.energy_wh - previous
+        delta = energy_wh - previous
         if delta < 0:  # the counter was reset: count from its new start
             inverter.counter_resets += 1
-            delta = sample.energy_wh
+            delta = energy_wh
         inverter.energy_today_wh += delta
 
     async def _set_state(self, inverter: _Inverter, state: str, now: datetime) -> None:
