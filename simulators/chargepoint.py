@@ -16,9 +16,11 @@ transaction messages, replaying them in order once back.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import random
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,13 +34,15 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from simulators.clock import SimClock
 from simulators.ev import EV, EVArrival, Profile, ProfileStore, drawn_current_a
+from simulators.faults import Faults
 
 log = logging.getLogger(__name__)
 
-__all__ = ["EVArrival", "SimulatedChargePoint"]
+__all__ = ["EVArrival", "Faults", "SimulatedChargePoint"]
 
 PHYSICS_STEP_REAL_S = 0.1
 MAX_BACKOFF_S = 10.0
+TRANSACTION_ACTIONS = frozenset({"StartTransaction", "MeterValues", "StopTransaction", "TransactionEvent"})
 
 
 def _iso(ts: datetime) -> str:
@@ -55,6 +59,7 @@ class _Connector:
     offered_a: float = 0.0
     drawn_a: float = 0.0
     energy_wh: float = 0.0  # the register, lifetime
+    available: bool = True
 
 
 class _Client(_LibChargePoint):
@@ -63,6 +68,13 @@ class _Client(_LibChargePoint):
     def __init__(self, sim: SimulatedChargePoint, connection: Any) -> None:
         super().__init__(sim.id, connection, response_timeout=30, logger=_QUIET)
         self.sim = sim
+
+    async def route_message(self, raw_msg: str | bytes) -> None:
+        # A slow charger: calls of the central system wait before they are answered.
+        delay = self.sim.faults.answer_delay_s
+        if delay and raw_msg[:2] in ("[2", b"[2"):
+            await asyncio.sleep(delay)
+        await super().route_message(raw_msg)
 
     @on(Action.set_charging_profile)
     def on_set_charging_profile(self, connector_id: int, cs_charging_profiles: dict[str, Any]) -> Any:
@@ -119,7 +131,17 @@ class _Client(_LibChargePoint):
 
     @on(Action.change_availability)
     def on_change_availability(self, connector_id: int, type: str) -> Any:  # noqa: A002
-        return call_result.ChangeAvailability(status="Accepted")
+        targets = list(self.sim.connectors.values()) if connector_id == 0 else [self.sim.connectors.get(connector_id)]
+        if None in targets:
+            return call_result.ChangeAvailability(status="Rejected")
+        busy = any(c is not None and c.transaction_id is not None for c in targets)
+        status = "Available" if type == "Operative" else "Unavailable"
+        for connector in targets:
+            assert connector is not None
+            connector.available = type == "Operative"
+            if connector.transaction_id is None:
+                self.sim.status_changes.put_nowait((connector.id, status))
+        return call_result.ChangeAvailability(status="Scheduled" if busy else "Accepted")
 
     @on(Action.trigger_message)
     def on_trigger_message(self, requested_message: str, connector_id: int | None = None) -> Any:
@@ -142,11 +164,22 @@ class _Client(_LibChargePoint):
         return call_result.ClearCache(status="Accepted")
 
     @on(Action.reserve_now)
-    def on_reserve_now(self, connector_id: int, **kw: Any) -> Any:
+    def on_reserve_now(self, connector_id: int, reservation_id: int, **kw: Any) -> Any:
+        connector = self.sim.connectors.get(connector_id)
+        if connector is None:
+            return call_result.ReserveNow(status="Rejected")
+        if connector.status != "Available":
+            return call_result.ReserveNow(status="Occupied" if connector.ev is not None else "Unavailable")
+        self.sim.reservations[reservation_id] = connector_id
+        self.sim.status_changes.put_nowait((connector_id, "Reserved"))
         return call_result.ReserveNow(status="Accepted")
 
     @on(Action.cancel_reservation)
     def on_cancel_reservation(self, reservation_id: int) -> Any:
+        connector_id = self.sim.reservations.pop(reservation_id, None)
+        if connector_id is None:
+            return call_result.CancelReservation(status="Rejected")
+        self.sim.status_changes.put_nowait((connector_id, "Available"))
         return call_result.CancelReservation(status="Accepted")
 
     @on(Action.data_transfer)
@@ -155,10 +188,12 @@ class _Client(_LibChargePoint):
 
     @on(Action.update_firmware)
     def on_update_firmware(self, location: str, retrieve_date: str, **kw: Any) -> Any:
+        self.sim.triggered.put_nowait("FirmwareUpdate")  # Downloading ... Installed follow the answer
         return call_result.UpdateFirmware()
 
     @on(Action.get_diagnostics)
     def on_get_diagnostics(self, location: str, **kw: Any) -> Any:
+        self.sim.triggered.put_nowait("DiagnosticsUpload")  # Uploading, Uploaded follow the answer
         return call_result.GetDiagnostics(file_name="diagnostics.log")
 
 
@@ -188,6 +223,10 @@ class SimulatedChargePoint:
         ev_plan: list[EVArrival] | None = None,
         seed: int | None = None,
         reject_profiles: bool = False,
+        faults: Faults | None = None,
+        serial_number: str | None = None,
+        firmware_version: str = "1.0.0",
+        password: str | None = None,
     ) -> None:
         self.id = charge_point_id
         self.url = url.rstrip("/") + "/" + charge_point_id
@@ -201,7 +240,12 @@ class SimulatedChargePoint:
         self.meter_interval_s = meter_interval_s
         self.ev_plan = sorted(ev_plan or [], key=lambda a: a.arrive_after_s)
         self.random = random.Random(seed)
-        self.reject_profiles = reject_profiles
+        self.faults = faults or Faults()
+        if reject_profiles:
+            self.faults = replace(self.faults, reject_profiles=True)
+        self.serial_number = serial_number or f"SIM-{charge_point_id}"[:25]
+        self.firmware_version = firmware_version
+        self.password = password
         self.connectors = {i: _Connector(i) for i in range(1, connectors + 1)}
         self.profiles = ProfileStore()
         self.configuration: dict[str, str] = {
@@ -213,10 +257,23 @@ class SimulatedChargePoint:
         self.resets: list[str] = []
         self.remote_starts: asyncio.Queue[tuple[int, str, EVArrival]] = asyncio.Queue()
         self.triggered: asyncio.Queue[str] = asyncio.Queue()
+        self.status_changes: asyncio.Queue[tuple[int, str]] = asyncio.Queue()
+        self.reservations: dict[int, int] = {}  # reservation id -> connector id
         self.heartbeat_interval_s = 300.0
+        # What a test or an operator of the simulator reads back:
+        self.sent: Counter[str] = Counter()  # actions sent, duplicates included
+        self.connections = 0  # successful WebSocket handshakes
+        self.drops = 0  # connections broken by the drop fault or a storm
+        self.boot_errors = 0  # BootNotifications answered with a CallError
         self._client: _Client | None = None
+        self._ws: Any = None
         self._online = asyncio.Event()
         self._outbox: list[Any] = []  # transaction messages waiting for a connection
+        self._meter_samples = 0
+
+    @property
+    def reject_profiles(self) -> bool:
+        return self.faults.reject_profiles
 
     # -- what observers read -------------------------------------------------------------
     @property
@@ -248,21 +305,43 @@ class SimulatedChargePoint:
             group.create_task(self._physics_loop())
             group.create_task(self._meter_loop())
             group.create_task(self._remote_start_loop())
+            group.create_task(self._status_loop())
             for connector in self.connectors.values():
                 group.create_task(self._plan_loop(connector))
 
+    def disconnect(self) -> bool:
+        """Break the connection now, as a network fault does (no close frame); it comes back by itself."""
+        ws = self._ws
+        if ws is None or ws.transport is None:
+            return False
+        self.drops += 1
+        ws.transport.abort()
+        return True
+
     async def _connection_loop(self) -> None:
         backoff = 0.5
+        subprotocols = None if self.faults.has("no-subprotocol") else [self.subprotocol]
+        headers = {}
+        if self.password is not None:  # security profile 1: HTTP Basic with the charger id as user
+            token = base64.b64encode(f"{self.id}:{self.password}".encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
         while True:
             try:
                 async with connect(
-                    self.url, subprotocols=[self.subprotocol], open_timeout=10, ping_interval=None
-                ) as ws:  # type: ignore[list-item]
+                    self.url,
+                    subprotocols=subprotocols,  # type: ignore[arg-type]
+                    additional_headers=headers,
+                    open_timeout=10,
+                    ping_interval=None,
+                ) as ws:
                     client = self._make_client(ws)
-                    self._client = client
+                    self._client, self._ws = client, ws
+                    self.connections += 1
                     backoff = 0.5
                     async with asyncio.TaskGroup() as group:
                         receiving = group.create_task(client.start())
+                        if self.faults.drop_every_s:
+                            group.create_task(self._drop_later(self.faults.drop_every_s))
                         await self._come_online(client)
                         group.create_task(self._heartbeat_loop(client))
                         group.create_task(self._trigger_loop(client))
@@ -271,44 +350,80 @@ class SimulatedChargePoint:
                 log.info("%s: connection lost (%s); retrying in %.1fs", self.id, errors.exceptions[0], backoff)
             finally:
                 self._online.clear()
-                self._client = None
+                self._client, self._ws = None, None
             await asyncio.sleep(backoff + self.random.uniform(0, backoff / 2))
             backoff = min(backoff * 2, MAX_BACKOFF_S)
 
+    async def _drop_later(self, every_s: float) -> None:
+        await asyncio.sleep(every_s * self.random.uniform(0.5, 1.5))
+        self.disconnect()
+
     async def _come_online(self, client: _Client) -> None:
         while True:
-            answer = await client.call(self._boot_message())
+            answer = await self._call(client, self._boot_message())
+            if answer is None:  # a CallError: boot again later, as real chargers do
+                self.boot_errors += 1
+                await asyncio.sleep(min(self.heartbeat_interval_s, 5.0))
+                continue
             self.heartbeat_interval_s = float(answer.interval or 300)
             if answer.status == "Accepted":
                 break
             await asyncio.sleep(min(self.heartbeat_interval_s, 5.0))
         for connector in self.connectors.values():
-            await client.call(self._status(connector))
+            await self._call(client, self._status(connector))
         while self._outbox:  # replay what happened offline, in order
             message = self._outbox[0]
-            await client.call(message)
+            await self._call(client, message)
             self._outbox.pop(0)
         self._online.set()
+
+    async def _call(self, client: Any, message: Any) -> Any:
+        """One call, counted; quirky payloads skip the library's own outgoing validation."""
+        action = type(message).__name__
+        self.sent[action] += 1
+        return await client.call(message, skip_schema_validation=bool(self.faults.quirks))
 
     async def _heartbeat_loop(self, client: _Client) -> None:
         while True:
             await asyncio.sleep(self.heartbeat_interval_s)
-            await client.call(self._heartbeat_message())
+            await self._call(client, self._heartbeat_message())
 
     async def _trigger_loop(self, client: _Client) -> None:
         while True:
             message = await self.triggered.get()
             await asyncio.sleep(0)  # after the TriggerMessage answer
             if message == "Heartbeat":
-                await client.call(self._heartbeat_message())
+                await self._call(client, self._heartbeat_message())
             elif message == "StatusNotification":
                 for connector in self.connectors.values():
-                    await client.call(self._status(connector))
+                    await self._call(client, self._status(connector))
             elif message == "MeterValues":
                 for connector in self.connectors.values():
-                    await client.call(self._meter_values(connector))
+                    await self._call(client, self._meter_values(connector))
             elif message == "BootNotification":
-                await client.call(self._boot_message())
+                await self._call(client, self._boot_message())
+            else:
+                for step in self._follow_up(message):
+                    await asyncio.sleep(0.2)
+                    await self._call(client, step)
+
+    def _follow_up(self, flow: str) -> list[Any]:
+        """The notifications a real charger sends after accepting a firmware update or a log request."""
+        if flow == "FirmwareUpdate":
+            return [
+                call.FirmwareStatusNotification(status=s)
+                for s in ("Downloading", "Downloaded", "Installing", "Installed")
+            ]
+        if flow == "DiagnosticsUpload":
+            return [call.DiagnosticsStatusNotification(status=s) for s in ("Uploading", "Uploaded")]
+        return []
+
+    async def _status_loop(self) -> None:
+        """Status changes the central system asked for (availability, reservations), sent after the answer."""
+        while True:
+            connector_id, status = await self.status_changes.get()
+            await asyncio.sleep(0)
+            await self._set_status(self.connectors[connector_id], status)
 
     async def _send(self, message: Any, *, queue_when_offline: bool = False) -> Any:
         """Send when online; transaction messages wait in the outbox while offline."""
@@ -321,15 +436,24 @@ class SimulatedChargePoint:
             client = self._client
             assert client is not None
         try:
-            return await client.call(message)
+            answer = await self._call(client, message)
+            if type(message).__name__ in TRANSACTION_ACTIONS and self._duplicate(message):
+                await self._call(client, message)  # the same message again, under a new message id
+            return answer
         except (ConnectionClosed, TimeoutError, OSError):
             if queue_when_offline:
                 self._outbox.append(message)
             return None
 
+    def _duplicate(self, message: Any) -> bool:
+        if type(message).__name__ == "StopTransaction" and self.faults.has("double-stop"):
+            return True
+        return self.faults.duplicate_rate > 0 and self.random.random() < self.faults.duplicate_rate
+
     def _status(self, connector: _Connector) -> Any:
+        status = connector.status.lower() if self.faults.has("enum-case") else connector.status
         return call.StatusNotification(
-            connector_id=connector.id, error_code="NoError", status=connector.status, timestamp=_iso(self.clock.now())
+            connector_id=connector.id, error_code="NoError", status=status, timestamp=_iso(self.clock.now())
         )
 
     async def _set_status(self, connector: _Connector, status: str) -> None:
@@ -376,7 +500,7 @@ class SimulatedChargePoint:
         connector.ev = None
         connector.drawn_a = 0.0
         await self._set_status(connector, "Finishing")
-        await self._set_status(connector, "Available")
+        await self._set_status(connector, "Available" if connector.available else "Unavailable")
 
     # -- the protocol: OCPP 1.6J here, overridden for 2.0.1 -------------------------------
     subprotocol = "ocpp1.6"
@@ -385,7 +509,15 @@ class SimulatedChargePoint:
         return _Client(self, ws)
 
     def _boot_message(self) -> Any:
-        return call.BootNotification(charge_point_vendor=self.vendor, charge_point_model=self.model)
+        serial, firmware = self.serial_number, self.firmware_version
+        if self.faults.has("long-strings"):  # seen in the field: a 33-character serial where 1.6 allows 25
+            serial, firmware = (serial + "-" + "X" * 33)[:33], firmware + "-build." + "0" * 60
+        return call.BootNotification(
+            charge_point_vendor=self.vendor,
+            charge_point_model=self.model,
+            charge_point_serial_number=serial,
+            firmware_version=firmware,
+        )
 
     def _heartbeat_message(self) -> Any:
         return call.Heartbeat()
@@ -455,17 +587,38 @@ class SimulatedChargePoint:
             for connector in self.connectors.values():
                 if connector.transaction_id is not None:
                     await self._send(self._meter_values(connector), queue_when_offline=True)
+            if self.faults.has("connector0-sum") and any(c.transaction_id for c in self.connectors.values()):
+                await self._send(self._meter_values_connector0())
+
+    def _register_wh(self, connector: _Connector) -> float:
+        self._meter_samples += 1
+        if self.faults.has("zero-register") and self._meter_samples % 5 == 0:
+            return 0.0  # a register that drops to 0 for one sample
+        return connector.energy_wh
+
+    def _meter_values_connector0(self) -> Any:
+        energy = sum(c.energy_wh for c in self.connectors.values())
+        sample = {"value": f"{energy:.0f}", "measurand": "Energy.Active.Import.Register", "unit": "Wh"}
+        return call.MeterValues(
+            connector_id=0, meter_value=[{"timestamp": _iso(self.clock.now()), "sampled_value": [sample]}]
+        )
 
     def _meter_values(self, connector: _Connector) -> Any:
         power = connector.drawn_a * self.phases * self.voltage_v
         samples = [
-            {"value": f"{connector.energy_wh:.0f}", "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
+            {
+                "value": f"{self._register_wh(connector):.0f}",
+                "measurand": "Energy.Active.Import.Register",
+                "unit": "Wh",
+            },
             {"value": f"{power:.0f}", "measurand": "Power.Active.Import", "unit": "W"},
         ]
         samples += [
             {"value": f"{connector.drawn_a:.1f}", "measurand": "Current.Import", "unit": "A", "phase": f"L{phase}"}
             for phase in range(1, self.phases + 1)
         ]
+        if self.faults.has("unknown-measurand"):
+            samples.append({"value": "41.5", "measurand": "Temperature.Board", "unit": "Celsius"})
         return call.MeterValues(
             connector_id=connector.id,
             transaction_id=connector.transaction_id,

@@ -4,8 +4,14 @@ The weather is a typical meteorological year (TMY3) bundled with pvlib:
 Greensboro NC by default. For each hour, plane-of-array irradiance comes from
 pvlib's transposition model, cell temperature from the SAPM model, DC power
 from PVWatts and AC power from the PVWatts inverter, scaled to the inverter's
-rating; between the hourly records the power is interpolated linearly, so a
-compressed simulated day is smooth. Cloud transients and outages are optional.
+rating. Alternatively a module and an inverter are chosen by name from the
+CEC databases bundled with pvlib (`module=`, `inverter_model=`): pvlib's
+ModelChain then computes the AC power of that inverter with a string of that
+module sized to a DC/AC ratio of 1.2 (CEC single-diode DC model, Sandia
+inverter model). Between the hourly records the power is interpolated
+linearly, so a compressed simulated day is smooth. Cloud transients, outages
+(the MQTT connection breaks, the broker publishes the last will `offline`) and
+lifetime counter resets are optional.
 
 Each inverter publishes over MQTT (aiomqtt) on
 `{prefix}/solar/{park}/{inverter}/telemetry` in the native CoopGrid JSON, or in
@@ -20,6 +26,8 @@ import json
 import logging
 import os
 import random
+import socket
+import warnings
 from datetime import UTC, datetime, timedelta
 from functools import cache
 
@@ -40,14 +48,68 @@ DC_AC_RATIO = 1.2
 TILT_DEG = 30.0
 AZIMUTH_DEG = 180.0
 TMY_YEAR = 1990
+LAYOUTS = ("native", "opendtu", "tasmota")
+
+
+@cache
+def _weather(location: str) -> tuple[pd.DataFrame, dict[str, float]]:
+    if location not in WEATHER_FILES:
+        raise ValueError(f"unknown location {location!r}; bundled weather: {sorted(WEATHER_FILES)}")
+    path = os.path.join(os.path.dirname(pvlib.__file__), "data", WEATHER_FILES[location])
+    weather, meta = pvlib.iotools.read_tmy3(path, coerce_year=TMY_YEAR, map_variables=True)
+    return weather.tz_convert("UTC"), meta
+
+
+@cache
+def cec_inverter(name: str) -> pd.Series:
+    table = pvlib.pvsystem.retrieve_sam("CECInverter")
+    if name not in table.columns:
+        close = [c for c in table.columns if name.lower()[:12] in c.lower()][:5]
+        raise ValueError(f"inverter {name!r} is not in pvlib's CEC inverter database; close: {close}")
+    return table[name]
+
+
+@cache
+def cec_module(name: str) -> pd.Series:
+    table = pvlib.pvsystem.retrieve_sam("CECMod")
+    if name not in table.columns:
+        close = [c for c in table.columns if name.lower()[:12] in c.lower()][:5]
+        raise ValueError(f"module {name!r} is not in pvlib's CEC module database; close: {close}")
+    return table[name]
+
+
+@cache
+def _hourly_ac_per_watt_modelchain(location: str, module: str, inverter: str) -> pd.Series:
+    """As `_hourly_ac_per_watt`, for a CEC inverter fed by a string of CEC modules, through pvlib's ModelChain."""
+    weather, meta = _weather(location)
+    module_params, inverter_params = cec_module(module), cec_inverter(inverter)
+    module_w = float(module_params["I_mp_ref"] * module_params["V_mp_ref"])
+    per_string = max(1, int(0.8 * float(inverter_params["Vdcmax"]) // float(module_params["V_oc_ref"])))
+    strings = max(1, round(DC_AC_RATIO * float(inverter_params["Paco"]) / (module_w * per_string)))
+    system = pvlib.pvsystem.PVSystem(
+        surface_tilt=TILT_DEG,
+        surface_azimuth=AZIMUTH_DEG,
+        module_parameters=module_params,
+        inverter_parameters=inverter_params,
+        temperature_model_parameters=pvlib.temperature.TEMPERATURE_MODEL_PARAMETERS["sapm"]["open_rack_glass_glass"],
+        modules_per_string=per_string,
+        strings_per_inverter=strings,
+    )
+    site = pvlib.location.Location(meta["latitude"], meta["longitude"], altitude=meta["altitude"])
+    chain = pvlib.modelchain.ModelChain(system, site, aoi_model="physical", spectral_model="no_loss")
+    frame = weather[["ghi", "dni", "dhi", "temp_air", "wind_speed"]].copy()
+    frame.index = weather.index - pd.Timedelta(minutes=30)  # hourly averages ending at the stamp
+    with warnings.catch_warnings():  # night hours: the single-diode solver divides 0 by 0 and says so
+        warnings.simplefilter("ignore", RuntimeWarning)
+        chain.run_model(frame)
+    ac = np.nan_to_num(np.asarray(chain.results.ac, dtype=float)) / float(inverter_params["Paco"])
+    return pd.Series(np.clip(ac, 0.0, 1.0), index=frame.index).sort_index()
 
 
 @cache
 def _hourly_ac_per_watt(location: str = "greensboro") -> pd.Series:
     """AC output per watt of inverter rating, hourly for the whole TMY year (index in UTC)."""
-    path = os.path.join(os.path.dirname(pvlib.__file__), "data", WEATHER_FILES[location])
-    weather, meta = pvlib.iotools.read_tmy3(path, coerce_year=TMY_YEAR, map_variables=True)
-    weather = weather.tz_convert("UTC")
+    weather, meta = _weather(location)
     # TMY values are hourly averages ending at the timestamp: evaluate the sun at mid-hour.
     times = weather.index - pd.Timedelta(minutes=30)
     site = pvlib.location.Location(meta["latitude"], meta["longitude"], altitude=meta["altitude"])
@@ -81,9 +143,20 @@ def _tmy_instant(ts: datetime) -> datetime:
         return ts.replace(year=TMY_YEAR, day=28)
 
 
-def park_power_w(ts: datetime, rated_power_w: float, location: str = "greensboro") -> float:
+def park_power_w(
+    ts: datetime,
+    rated_power_w: float,
+    location: str = "greensboro",
+    module: str | None = None,
+    inverter_model: str | None = None,
+) -> float:
     """AC power of one inverter of `rated_power_w` at instant `ts` (clear or cloudy, as the TMY says)."""
-    series = _hourly_ac_per_watt(location)
+    if module and inverter_model:
+        series = _hourly_ac_per_watt_modelchain(location, module, inverter_model)
+    elif module or inverter_model:
+        raise ValueError("choose both a module and an inverter from the CEC databases, or neither")
+    else:
+        series = _hourly_ac_per_watt(location)
     instant = pd.Timestamp(_tmy_instant(ts))
     position = series.index.searchsorted(instant)
     if position <= 0:
@@ -115,9 +188,15 @@ class SimulatedPark:
         clouds: float = 0.0,
         seed: int | None = None,
         energy_start_wh: float = 1_000_000.0,
+        module: str | None = None,
+        inverter_model: str | None = None,
     ) -> None:
-        if layout not in ("native", "opendtu", "tasmota"):
-            raise ValueError(f"unknown layout {layout!r}")
+        if layout not in LAYOUTS:
+            raise ValueError(f"unknown layout {layout!r}; one of {LAYOUTS}")
+        self.module = module
+        self.inverter_model = inverter_model
+        if inverter_model:  # the CEC rating, unless the caller gave one explicitly
+            rated_power_w = float(cec_inverter(inverter_model)["Paco"]) if rated_power_w <= 0 else rated_power_w
         self.park_id = park_id
         self.inverter_ids = list(inverter_ids)
         self.mqtt_host = mqtt_host
@@ -132,9 +211,10 @@ class SimulatedPark:
         self.random = random.Random(seed)
         self.energy_wh = {inv: energy_start_wh + 1000.0 * i for i, inv in enumerate(self.inverter_ids)}
         self.power = dict.fromkeys(self.inverter_ids, 0.0)
-        self.down: set[str] = set()  # inverters in an outage
         self._cloud = 1.0
-        _hourly_ac_per_watt(location)  # compute the year once, up front
+        self.published = 0  # telemetry messages sent
+        self._outage: dict[str, asyncio.Event] = {}
+        park_power_w(clock.now(), 1.0, location, module, inverter_model)  # compute the year once, up front
 
     @property
     def power_w(self) -> float:
@@ -163,24 +243,41 @@ class SimulatedPark:
                     backoff = 0.5
                     await client.publish(self._topic_state(inverter_id), b"online", qos=1, retain=True)
                     last = self.clock.elapsed_s()
-                    while True:
+                    while inverter_id not in self._outage:
                         await asyncio.sleep(self.publish_interval_s)
                         now_s = self.clock.elapsed_s()
                         await self._publish(client, inverter_id, now_s - last)
                         last = now_s
+                    # An outage: the line goes without a DISCONNECT, so the broker publishes the last will.
+                    sock = client._client.socket()  # noqa: SLF001 - paho's socket; aiomqtt has no unclean exit
+                    if sock is not None:
+                        sock.shutdown(socket.SHUT_RDWR)
+                    raise aiomqtt.MqttError("outage")
             except aiomqtt.MqttError as exc:
                 log.info("%s/%s: broker unavailable (%s); retrying", self.park_id, inverter_id, exc)
+            outage = self._outage.get(inverter_id)
+            if outage is not None:
+                self.power[inverter_id] = 0.0
+                await outage.wait()
+                backoff = 0.0
             await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 10.0)
+            backoff = min(max(backoff, 0.25) * 2, 10.0)
+
+    def outage(self, inverter_id: str) -> None:
+        """The inverter loses power or network: it stops publishing and its last will (`offline`) fires."""
+        self._outage.setdefault(inverter_id, asyncio.Event())
+
+    def restore(self, inverter_id: str) -> None:
+        """The inverter is back: it reconnects, publishes `online` and resumes telemetry."""
+        event = self._outage.pop(inverter_id, None)
+        if event is not None:
+            event.set()
 
     async def _publish(self, client: aiomqtt.Client, inverter_id: str, dt_s: float) -> None:
         now = self.clock.now()
-        if inverter_id in self.down:
-            self.power[inverter_id] = 0.0
-            return
         if self.clouds > 0:  # a slow random walk of cloud cover
             self._cloud = min(1.0, max(1.0 - self.clouds, self._cloud + self.random.gauss(0, 0.05)))
-        power = park_power_w(now, self.rated_power_w, self.location) * self._cloud
+        power = park_power_w(now, self.rated_power_w, self.location, self.module, self.inverter_model) * self._cloud
         self.power[inverter_id] = power
         self.energy_wh[inverter_id] += power * dt_s / 3600.0
         energy = self.energy_wh[inverter_id]
@@ -198,17 +295,20 @@ class SimulatedPark:
             await client.publish(
                 f"{self.prefix}/solar/{self.park_id}/{inverter_id}/telemetry", json.dumps(payload), qos=1
             )
+            self.published += 1
         elif self.layout == "opendtu":
             base = f"solar/{inverter_id}"
             await client.publish(f"{base}/0/power", f"{power:.1f}", qos=1)
             await client.publish(f"{base}/0/yieldtotal", f"{energy / 1000:.3f}", qos=1)
             await client.publish(f"{base}/status/reachable", "1", qos=1)
+            self.published += 1
         else:  # tasmota
             sensor = {
                 "Time": now.strftime("%Y-%m-%dT%H:%M:%S"),
                 "ENERGY": {"Total": round(energy / 1000, 3), "Power": round(power)},
             }
             await client.publish(f"tele/{inverter_id}/SENSOR", json.dumps(sensor), qos=1)
+            self.published += 1
 
     def reset_counter(self, inverter_id: str) -> None:
         """A lifetime counter that starts again from zero (seen after inverter firmware updates)."""

@@ -1,0 +1,249 @@
+"""`coopgrid simulate ...`: the hardware simulators on their own, against any central system or broker.
+
+    coopgrid simulate scenario FILE [--url ws://host:port/ocpp] [--mqtt host:port]
+    coopgrid simulate chargers --url ws://host:port/ocpp [--count N] [--protocol 1.6|2.0.1|mixed]
+                               [--faults drop=30,slow=2,dup=0.1,quirks=grizzl-e] [--lightweight]
+    coopgrid simulate inverters --mqtt host:port [--parks N] [--inverters M] [--layout native|opendtu|tasmota]
+
+Every command prints a progress line every few seconds and stops cleanly on
+Ctrl-C or after `--duration` simulated seconds (scenarios: their own length).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+import time
+from datetime import UTC, datetime
+from datetime import time as dtime
+
+from simulators.clock import SimClock
+from simulators.ev import EVArrival
+from simulators.faults import BRANDS, QUIRKS, Faults, FaultSpecError
+from simulators.fleet import Fleet
+from simulators.inverter import LAYOUTS, WEATHER_FILES, SimulatedPark
+from simulators.light import LightFleet
+from simulators.scenario import Scenario, ScenarioError
+
+EXAMPLE_DAY = datetime(1990, 6, 14, tzinfo=UTC)
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def _host_port(value: str) -> tuple[str, int]:
+    value = value.removeprefix("mqtt://")
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"{value!r}: expected host:port, e.g. 127.0.0.1:1883")
+    return host.strip("[]"), int(port)
+
+
+def _faults(value: str) -> Faults:
+    try:
+        return Faults.parse(value)
+    except FaultSpecError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _day(value: str) -> datetime:
+    try:
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{value!r}: expected a date such as 1990-06-14") from exc
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="coopgrid simulate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every reconnect and protocol error")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="scenario|chargers|inverters")
+
+    scenario = commands.add_parser("scenario", help="run a scenario file (TOML)")
+    scenario.add_argument("file")
+    scenario.add_argument("--url", help="central system, overrides the file (ws://host:port/ocpp)")
+    scenario.add_argument("--mqtt", type=_host_port, help="broker host:port, overrides the file")
+    scenario.add_argument("--speed", type=float, help="simulated seconds per real second, overrides the file")
+    scenario.add_argument("--duration", type=float, help="simulated seconds, overrides the file")
+
+    chargers = commands.add_parser("chargers", help="simulated OCPP charge points")
+    chargers.add_argument("--url", default="ws://127.0.0.1:8080/ocpp", help="central system (default %(default)s)")
+    chargers.add_argument("--count", type=int, default=4)
+    chargers.add_argument("--prefix", default="SIM-", help="charger ids are PREFIX1, PREFIX2, ...")
+    chargers.add_argument("--protocol", choices=("1.6", "2.0.1", "mixed"), default="1.6")
+    chargers.add_argument("--connectors", type=int, default=1)
+    chargers.add_argument("--phases", type=int, choices=(1, 3), default=3)
+    chargers.add_argument("--max-current", type=float, default=16.0, help="amperes per phase")
+    chargers.add_argument("--vendor", default="CoopGrid")
+    chargers.add_argument("--model", default="SimCP")
+    chargers.add_argument("--id-tag", default="DEMO-TAG")
+    chargers.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second")
+    chargers.add_argument("--ev-every-h", type=float, default=4.0, help="an EV plugs in every so many hours")
+    chargers.add_argument("--duration", type=float, help="simulated seconds to run (default: until Ctrl-C)")
+    chargers.add_argument(
+        "--faults",
+        type=_faults,
+        default=Faults(),
+        help=f"drop=S,slow=S,dup=F,quirks=a+b,reject-profiles; quirks: {', '.join(QUIRKS)}; "
+        f"brands: {', '.join(BRANDS)}",
+    )
+    chargers.add_argument(
+        "--lightweight", action="store_true", help="thousands of minimal 1.6 chargers in one process (load tests)"
+    )
+    chargers.add_argument("--meter-every", type=float, default=30.0, help="lightweight: real seconds between meters")
+
+    inverters = commands.add_parser("inverters", help="simulated PV parks publishing over MQTT")
+    inverters.add_argument("--mqtt", type=_host_port, default=("127.0.0.1", 1883), help="broker host:port")
+    inverters.add_argument("--prefix", default="coopgrid", help="topic prefix of the native layout")
+    inverters.add_argument("--parks", type=int, default=1)
+    inverters.add_argument("--inverters", type=int, default=3, help="inverters per park")
+    inverters.add_argument("--rated-w", type=float, default=5000.0)
+    inverters.add_argument("--layout", choices=LAYOUTS, default="native")
+    inverters.add_argument("--location", choices=sorted(WEATHER_FILES), default="greensboro")
+    inverters.add_argument("--day", type=_day, default=EXAMPLE_DAY, help="day of the TMY year (default 1990-06-14)")
+    inverters.add_argument("--start-hour", type=float, default=6.0, help="UTC hour to start at")
+    inverters.add_argument("--module", help="CEC module name from pvlib's database")
+    inverters.add_argument("--inverter", dest="inverter_model", help="CEC inverter name from pvlib's database")
+    inverters.add_argument("--clouds", type=float, default=0.0, help="cloud transients, 0..1")
+    inverters.add_argument("--speed", type=float, default=60.0)
+    inverters.add_argument("--interval", type=float, default=1.0, help="real seconds between publications")
+    inverters.add_argument("--duration", type=float, help="simulated seconds to run (default: until Ctrl-C)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    try:
+        if args.command == "scenario":
+            work = _scenario(args)
+        elif args.command == "chargers":
+            work = _light(args) if args.lightweight else _chargers(args)
+        else:
+            work = _inverters(args)
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(work)
+    except (ScenarioError, ValueError) as exc:
+        print(f"coopgrid simulate: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+async def _scenario(args: argparse.Namespace) -> None:
+    scenario = Scenario.load(args.file)
+    if args.speed:
+        header = scenario.scenario.model_copy(update={"speed": args.speed})
+        scenario = scenario.model_copy(update={"scenario": header})
+    fleet = Fleet.from_scenario(scenario, url=args.url, mqtt=args.mqtt)
+    duration = args.duration or fleet.duration_s or 0.0
+    _say(
+        f"scenario {fleet.name!r}: {len(fleet.chargers)} chargers, {len(fleet.parks)} parks, "
+        f"{sum(len(c.ev_plan) for c in fleet.chargers)} EV arrivals, {duration / 3600:.1f} h at x{fleet.clock.speed:g}"
+    )
+    await fleet.run(duration, progress=_say)
+    _summary(fleet)
+
+
+async def _chargers(args: argparse.Namespace) -> None:
+    clock = SimClock(datetime.now(UTC), speed=args.speed)
+    every = args.ev_every_h * 3600.0
+
+    def plan(index: int) -> list[EVArrival]:
+        offset = (index * 600.0) % every
+        horizon = args.duration or 7 * 86400.0
+        return [EVArrival(arrive_after_s=offset + n * every) for n in range(int(horizon // every) + 1)]
+
+    fleet = Fleet.of_chargers(
+        args.url,
+        args.count,
+        clock=clock,
+        prefix=args.prefix,
+        protocol=args.protocol,
+        faults=args.faults,
+        plan=plan,
+        connectors=args.connectors,
+        phases=args.phases,
+        max_current_a=args.max_current,
+        vendor=args.vendor,
+        model=args.model,
+        id_tag=args.id_tag,
+    )
+    faults = f", faults {args.faults}" if args.faults.any else ""
+    _say(f"{args.count} {args.protocol} chargers -> {args.url}{faults}")
+    await fleet.run(args.duration, progress=_say)
+    _summary(fleet)
+
+
+async def _light(args: argparse.Namespace) -> None:
+    fleet = LightFleet(args.url, args.count, prefix=args.prefix, id_tag=args.id_tag, meter_s=args.meter_every)
+    _say(f"{args.count} lightweight 1.6 chargers -> {args.url}")
+    started = time.monotonic()
+    task = asyncio.create_task(fleet.run())
+    try:
+        while args.duration is None or time.monotonic() - started < args.duration:
+            await asyncio.sleep(2.0)
+            if task.done():
+                task.result()
+            stats, cost = fleet.stats, fleet.cost()
+            errors = f", errors {dict(stats.errors)}" if stats.errors else ""
+            _say(
+                f"[{time.monotonic() - started:6.1f} s] {stats.connected}/{fleet.count} up, "
+                f"{stats.transactions} transactions, {stats.calls} calls{errors}; simulator cost "
+                f"{cost['rss_kib_per_charger']:.1f} KiB and {cost['cpu_percent_per_1000']:.2f} % CPU per 1,000 chargers"
+            )
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _inverters(args: argparse.Namespace) -> None:
+    hours = int(args.start_hour)
+    start = datetime.combine(args.day.date(), dtime(hours, int((args.start_hour - hours) * 60)), tzinfo=UTC)
+    clock = SimClock(start, speed=args.speed)
+    host, port = args.mqtt
+    rated = 0.0 if args.inverter_model and args.rated_w == 5000.0 else args.rated_w
+    parks = [
+        SimulatedPark(
+            f"park-{index + 1}",
+            [f"inv-{n + 1}" for n in range(args.inverters)],
+            mqtt_host=host,
+            mqtt_port=port,
+            clock=clock,
+            rated_power_w=rated,
+            prefix=args.prefix,
+            publish_interval_s=args.interval,
+            layout=args.layout,
+            location=args.location,
+            clouds=args.clouds,
+            seed=index,
+            module=args.module,
+            inverter_model=args.inverter_model,
+        )
+        for index in range(args.parks)
+    ]
+    fleet = Fleet(clock, parks=parks, name="inverters")
+    _say(f"{args.parks} park(s) x {args.inverters} inverters ({args.layout}) -> mqtt://{host}:{port}, {args.location}")
+    await fleet.run(args.duration, progress=_say)
+    _summary(fleet)
+
+
+def _summary(fleet: Fleet) -> None:
+    s = fleet.summary()
+    sent = ", ".join(f"{action} {count}" for action, count in sorted(fleet.sent().items()))
+    _say(
+        f"done: {s['ev_energy_kwh']:.1f} kWh into EVs, {s['telemetry_sent']:.0f} telemetry messages, "
+        f"{s['drops']:.0f} connection drops" + (f"; sent {sent}" if sent else "")
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
