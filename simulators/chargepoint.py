@@ -571,7 +571,9 @@ class SimulatedChargePoint:
                     self.voltage_v,
                     self.max_current_a,
                 )
-                connector.drawn_a = drawn_current_a(connector.offered_a, connector.ev, self.phases, self.voltage_v)
+                # No energy flows before the transaction is started (authorised), as on a real charger.
+                ev = connector.ev if connector.transaction_id is not None else None
+                connector.drawn_a = drawn_current_a(connector.offered_a, ev, self.phases, self.voltage_v)
                 if connector.ev is not None and connector.drawn_a > 0:
                     energy = connector.drawn_a * self.phases * self.voltage_v * dt_h
                     connector.energy_wh += energy

@@ -179,7 +179,9 @@ class ProfileStore:
         station = [p for p in self.profiles if p.purpose == "ChargePointMaxProfile"]
         chosen = best(tx) if transaction_id is not None else None
         if chosen is None:
-            chosen = best([p for p in default if p.connector_id == connector_id]) or best(default)
+            chosen = best([p for p in default if p.connector_id == connector_id])  # a limit of 0 A counts
+            if chosen is None:
+                chosen = best([p for p in default if p.connector_id == 0])
         if chosen is not None:
             offered = min(offered, chosen)
         station_limit = best(station)

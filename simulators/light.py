@@ -75,7 +75,7 @@ class LightFleet:
             raise ValueError("count must be at least 1")
         self.url = url.rstrip("/")
         self.count = count
-        self.ids = [f"{prefix}{index:05d}" for index in range(count)]
+        self.ids = [f"{prefix}{index + 1}" for index in range(count)]  # as the full fleet names them
         self.id_tag = id_tag
         self.heartbeat_s = heartbeat_s
         self.meter_s = meter_s
