@@ -1,9 +1,11 @@
 """10,000 charge points connected at once to one CoopGrid process.
 
 Starts `coopgrid serve` (SQLite, embedded broker), then from a separate
-process opens N OCPP 1.6 connections, each sending BootNotification and then
-a Heartbeat every few seconds, and holds them. Prints the time to connect
-all, the server's peak RSS and the RSS per connection.
+process opens N OCPP 1.6 connections with the simulator's lightweight mode
+(`coopgrid simulate chargers --lightweight`), each sending BootNotification and
+then a Heartbeat every few seconds, and holds them. Prints the time to connect
+all, the server's peak RSS and the RSS per connection, and what the simulator
+process itself spent per charger.
 
     .venv/bin/python benchmarks/ocpp_connections.py [--chargers 10000] [--hold 20]
 """
@@ -12,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import multiprocessing
 import os
 import resource
@@ -20,7 +21,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -43,58 +43,22 @@ def raise_fd_limit() -> None:
 async def hold_connections(
     url: str, count: int, hold_s: float, heartbeat_s: float, report: multiprocessing.Queue
 ) -> None:  # type: ignore[type-arg]
-    import aiohttp
+    """The load: the simulator's lightweight mode (simulators/light.py), booting then heartbeating."""
+    from simulators.light import LightFleet
 
-    raise_fd_limit()
-    connected = 0
-    failed = 0
-    reasons: Counter[str] = Counter()
-    all_up = asyncio.Event()
-    release = asyncio.Event()
+    fleet = LightFleet(url, count, prefix="LOAD-", heartbeat_s=heartbeat_s, transactions=False, ramp_per_s=4000)
     started = time.perf_counter()
-
-    async def one(session: aiohttp.ClientSession, index: int) -> None:
-        nonlocal connected, failed
-        try:
-            async with session.ws_connect(f"{url}/LOAD-{index:05d}", protocols=("ocpp1.6",), heartbeat=None) as ws:
-                boot = {"chargePointVendor": "Load", "chargePointModel": "L"}
-                await ws.send_str(json.dumps([2, "b", "BootNotification", boot]))
-                while True:  # answer the central system's calls after boot
-                    frame = json.loads(await ws.receive_str(timeout=120))
-                    if frame[0] == 3 and frame[1] == "b":
-                        break
-                    if frame[0] == 2:
-                        await ws.send_str(json.dumps([3, frame[1], {"configurationKey": []}]))
-                connected += 1
-                if connected + failed == count:
-                    all_up.set()
-                beat = 0
-                while not release.is_set():
-                    try:
-                        await asyncio.wait_for(release.wait(), heartbeat_s)
-                    except TimeoutError:
-                        beat += 1
-                        await ws.send_str(json.dumps([2, f"h{beat}", "Heartbeat", {}]))
-                        await ws.receive_str(timeout=120)
-        except Exception as exc:
-            failed += 1
-            reasons[type(exc).__name__] += 1
-            if connected + failed == count:
-                all_up.set()
-
-    connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        tasks = []
-        for index in range(count):
-            tasks.append(asyncio.create_task(one(session, index)))
-            if index % 200 == 199:
-                await asyncio.sleep(0.05)  # a brisk ramp, not a SYN flood
-        await asyncio.wait_for(all_up.wait(), 600)
-        report.put(("up", connected, failed, time.perf_counter() - started, dict(reasons)))
+    task = asyncio.create_task(fleet.run())
+    try:
+        await asyncio.wait_for(fleet.all_up.wait(), 600)
+        up_s = time.perf_counter() - started
+        report.put(("up", fleet.stats.connected, count - fleet.stats.connected, up_s, dict(fleet.stats.errors)))
         await asyncio.sleep(hold_s)
-        report.put(("held", connected, failed, time.perf_counter() - started))
-        release.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        report.put(("held", fleet.stats.connected, count - fleet.stats.connected, time.perf_counter() - started))
+        report.put(("cost", fleet.cost()))
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 def _client(url: str, count: int, hold_s: float, heartbeat_s: float, report: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
@@ -127,20 +91,22 @@ def main() -> None:
             )
             client.start()
             peak = idle_rss
-            up = held = None
-            while held is None:
+            up = cost = None
+            while cost is None:
                 while not report.empty():
                     message = report.get()
-                    if message[0] == "up":
+                    if message[0] == "cost":
+                        cost = message[1]
+                    elif message[0] == "up":
                         up = message
                         print(
                             f"connected {message[1]}/{args.chargers} ({message[2]} failed) in {message[3]:.1f} s",
                             flush=True,
                         )
                     else:
-                        held = message
+                        print(f"still connected after the hold: {message[1]}/{args.chargers}", flush=True)
                 peak = max(peak, rss_kib(server.pid))
-                if not client.is_alive() and report.empty() and held is None:
+                if not client.is_alive() and report.empty() and cost is None:
                     raise RuntimeError("load process died")
                 time.sleep(0.2)
             client.join(120)
@@ -153,6 +119,11 @@ def main() -> None:
     print(f"server RSS idle     : {idle_rss / 1024:.0f} MiB")
     print(f"server RSS peak     : {peak / 1024:.0f} MiB  (target < 1536 MiB)")
     print(f"RSS per connection  : {(peak - idle_rss) / max(connected, 1):.1f} KiB")
+    assert cost is not None
+    print(
+        f"simulator (one process, lightweight mode): {cost['rss_kib_per_charger']:.1f} KiB RSS and "
+        f"{cost['cpu_percent_per_1000']:.2f} % of a CPU per 1,000 chargers"
+    )
 
 
 if __name__ == "__main__":
