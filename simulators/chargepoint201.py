@@ -21,7 +21,13 @@ from ocpp.v201.enums import Action
 from simulators.chargepoint import _QUIET, SimulatedChargePoint, _Connector, _iso
 from simulators.ev import EVArrival, Profile
 
-_CONNECTOR_STATUS = {"Available": "Available", "Finishing": "Occupied", "Preparing": "Occupied"}
+_CONNECTOR_STATUS = {
+    "Available": "Available",
+    "Finishing": "Occupied",
+    "Preparing": "Occupied",
+    "Reserved": "Reserved",
+    "Unavailable": "Unavailable",
+}
 
 
 class _Client201(_LibChargePoint201):
@@ -97,8 +103,63 @@ class _Client201(_LibChargePoint201):
         return call_result.UnlockConnector(status="Unlocked")
 
     @on(Action.change_availability)
-    def on_change_availability(self, operational_status: str, **kw: Any) -> Any:
-        return call_result.ChangeAvailability(status="Accepted")
+    def on_change_availability(self, operational_status: str, evse: dict[str, Any] | None = None, **kw: Any) -> Any:
+        chosen = (evse or {}).get("id", 0)
+        targets = [c for c in self.sim.connectors.values() if chosen in (0, c.id)]
+        if not targets:
+            return call_result.ChangeAvailability(status="Rejected")
+        for connector in targets:
+            connector.available = operational_status == "Operative"
+            if connector.transaction_id is None:
+                self.sim.status_changes.put_nowait(
+                    (connector.id, "Available" if connector.available else "Unavailable")
+                )
+        busy = any(c.transaction_id is not None for c in targets)
+        return call_result.ChangeAvailability(status="Scheduled" if busy else "Accepted")
+
+    @on(Action.reserve_now)
+    def on_reserve_now(self, id: int, evse_id: int | None = None, **kw: Any) -> Any:  # noqa: A002
+        connector = self.sim.connectors.get(evse_id or 1)
+        if connector is None or connector.status != "Available":
+            return call_result.ReserveNow(status="Occupied" if connector and connector.ev else "Rejected")
+        self.sim.reservations[id] = connector.id
+        self.sim.status_changes.put_nowait((connector.id, "Reserved"))
+        return call_result.ReserveNow(status="Accepted")
+
+    @on(Action.cancel_reservation)
+    def on_cancel_reservation(self, reservation_id: int, **kw: Any) -> Any:
+        connector_id = self.sim.reservations.pop(reservation_id, None)
+        if connector_id is None:
+            return call_result.CancelReservation(status="Rejected")
+        self.sim.status_changes.put_nowait((connector_id, "Available"))
+        return call_result.CancelReservation(status="Accepted")
+
+    @on(Action.send_local_list)
+    def on_send_local_list(self, version_number: int, update_type: str, **kw: Any) -> Any:
+        self.sim.local_list_version = version_number
+        return call_result.SendLocalList(status="Accepted")
+
+    @on(Action.get_local_list_version)
+    def on_get_local_list_version(self, **kw: Any) -> Any:
+        return call_result.GetLocalListVersion(version_number=self.sim.local_list_version)
+
+    @on(Action.clear_cache)
+    def on_clear_cache(self, **kw: Any) -> Any:
+        return call_result.ClearCache(status="Accepted")
+
+    @on(Action.data_transfer)
+    def on_data_transfer(self, vendor_id: str, **kw: Any) -> Any:
+        return call_result.DataTransfer(status="UnknownVendorId")
+
+    @on(Action.update_firmware)
+    def on_update_firmware(self, request_id: int, firmware: dict[str, Any], **kw: Any) -> Any:
+        self.sim.triggered.put_nowait(f"FirmwareUpdate:{request_id}")
+        return call_result.UpdateFirmware(status="Accepted")
+
+    @on(Action.get_log)
+    def on_get_log(self, log: dict[str, Any], log_type: str, request_id: int, **kw: Any) -> Any:
+        self.sim.triggered.put_nowait(f"DiagnosticsUpload:{request_id}")
+        return call_result.GetLog(status="Accepted", filename="station.log")
 
     @on(Action.trigger_message)
     def on_trigger_message(self, requested_message: str, **kw: Any) -> Any:
@@ -130,6 +191,16 @@ class SimulatedChargePoint201(SimulatedChargePoint):
 
     def _heartbeat_message(self) -> Any:
         return call.Heartbeat()
+
+    def _follow_up(self, flow: str) -> list[Any]:
+        name, _, request = flow.partition(":")
+        request_id = int(request) if request else None
+        if name == "FirmwareUpdate":
+            steps = ("Downloading", "Downloaded", "Installing", "Installed")
+            return [call.FirmwareStatusNotification(status=s, request_id=request_id) for s in steps]
+        if name == "DiagnosticsUpload":
+            return [call.LogStatusNotification(status=s, request_id=request_id) for s in ("Uploading", "Uploaded")]
+        return []
 
     def _status(self, connector: _Connector) -> Any:
         return call.StatusNotification(

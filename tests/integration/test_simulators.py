@@ -207,6 +207,40 @@ async def test_firmware_diagnostics_availability_and_reservation_flows(charger_f
         assert (await csms.call(cid, "CancelReservation", {"reservationId": 9}))[0] == {"status": "Rejected"}
 
 
+async def test_the_201_station_plays_firmware_log_availability_reservation_and_local_list(
+    charger_fleet: Fleet,
+) -> None:
+    async with plain_csms() as csms, charger_fleet(csms.url, 1, speed=60, protocol="2.0.1") as fleet:
+        await fleet.wait_connected()
+        cid = fleet.chargers[0].id
+        assert csms.subprotocols[cid] == ["ocpp2.0.1"]
+        firmware = {"location": "https://example.invalid/fw.bin", "retrieveDateTime": "2026-01-01T00:00:00Z"}
+        answer, _ = await csms.call(cid, "UpdateFirmware", {"requestId": 3, "firmware": firmware})
+        assert answer == {"status": "Accepted"}
+        log = {"remoteLocation": "ftp://example.invalid/"}
+        answer, _ = await csms.call(cid, "GetLog", {"log": log, "logType": "DiagnosticsLog", "requestId": 4})
+        assert answer["status"] == "Accepted"
+        await fleet.wait_for(lambda: len(csms.calls(cid, "FirmwareStatusNotification")) == 4, 10, "firmware")
+        await fleet.wait_for(lambda: len(csms.calls(cid, "LogStatusNotification")) == 2, 10, "log upload")
+        assert {c["requestId"] for c in csms.calls(cid, "FirmwareStatusNotification")} == {3}
+        answer, _ = await csms.call(cid, "ChangeAvailability", {"operationalStatus": "Inoperative"})
+        assert answer == {"status": "Accepted"}
+        await fleet.wait_for(
+            lambda: csms.calls(cid, "StatusNotification")[-1]["connectorStatus"] == "Unavailable", 5, "Unavailable"
+        )
+        await csms.call(cid, "ChangeAvailability", {"operationalStatus": "Operative"})
+        reserve = {"id": 5, "expiryDateTime": "2030-01-01T00:00:00Z", "idToken": {"idToken": "T", "type": "ISO14443"}}
+        answer, _ = await csms.call(cid, "ReserveNow", {**reserve, "evseId": 1})
+        assert answer == {"status": "Accepted"}
+        await fleet.wait_for(
+            lambda: csms.calls(cid, "StatusNotification")[-1]["connectorStatus"] == "Reserved", 5, "Reserved"
+        )
+        assert (await csms.call(cid, "CancelReservation", {"reservationId": 5}))[0] == {"status": "Accepted"}
+        answer, _ = await csms.call(cid, "SendLocalList", {"versionNumber": 7, "updateType": "Full"})
+        assert answer == {"status": "Accepted"}
+        assert (await csms.call(cid, "GetLocalListVersion", {}))[0] == {"versionNumber": 7}
+
+
 async def test_against_coopgrid_faults_lose_no_energy_and_make_no_duplicate_session(
     tmp_path: Path, charger_fleet: Fleet
 ) -> None:
