@@ -135,12 +135,15 @@ class Cluster:
         return await self._route(charge_point_id, {"op": "call", "action": action, "payload": payload})
 
     async def set_current_limit(
-        self, charge_point_id: str, connector_id: int, limit_a: float, transaction_id: int | None = None
+        self,
+        charge_point_id: str,
+        connector_id: int,
+        limit_a: float,
+        transaction_id: int | None = None,
+        phases: int | None = None,
     ) -> str:
-        answer = await self._route(
-            charge_point_id,
-            {"op": "limit", "connector_id": connector_id, "limit_a": limit_a, "transaction_id": transaction_id},
-        )
+        request = {"op": "limit", "connector_id": connector_id, "limit_a": limit_a, "transaction_id": transaction_id}
+        answer = await self._route(charge_point_id, {**request, "phases": phases})
         return str(answer.get("status", "Unknown"))
 
     async def _route(self, charge_point_id: str, request: dict[str, Any]) -> dict[str, Any]:
@@ -173,7 +176,11 @@ class Cluster:
     async def _execute(self, charge_point_id: str, request: dict[str, Any]) -> dict[str, Any]:
         if request["op"] == "limit":
             status = await self.central.set_current_limit(
-                charge_point_id, request["connector_id"], request["limit_a"], request.get("transaction_id")
+                charge_point_id,
+                request["connector_id"],
+                request["limit_a"],
+                request.get("transaction_id"),
+                request.get("phases"),
             )
             return {"status": status}
         return await self.central.call(charge_point_id, request["action"], request["payload"])

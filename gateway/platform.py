@@ -75,6 +75,7 @@ class Platform:
         self.http_url = ""
         self.mqtt_host = ""
         self.mqtt_port = 0
+        self._phases_in_use: dict[tuple[str, int], int] = {}  # chargers switched by the scheduler
         # set in __aenter__
         self.store: Store
         self.bus: Bus
@@ -163,11 +164,13 @@ class Platform:
                     phases=c.phases,
                     min_current_a=c.min_current_a,
                     max_current_a=c.max_current_a,
+                    phase_switching=c.phase_switching,
                 )
                 for c in settings.chargers
             },
             green_power_w=self.solar.total_power_w,
             send_limit=self._send_limit,
+            switch_phases=self._switch_phases,
             publish_allocation=self._publish_allocation,
             clock=self.scheduler_clock,
             debounce_s=settings.scheduler.debounce_s,
@@ -315,10 +318,15 @@ class Platform:
     def _leading(self, leading: bool) -> None:
         self.leader = leading
 
+    async def _switch_phases(self, charge_point_id: str, connector_id: int, phases: int) -> None:
+        """OCPP switches phases through the profile: the next limit carries numberPhases."""
+        self._phases_in_use[(charge_point_id, connector_id)] = phases
+
     async def _send_limit(
         self, charge_point_id: str, connector_id: int, limit_a: float, transaction_id: int | None
     ) -> None:
-        status = await self.cluster.set_current_limit(charge_point_id, connector_id, limit_a, transaction_id)
+        phases = self._phases_in_use.get((charge_point_id, connector_id))
+        status = await self.cluster.set_current_limit(charge_point_id, connector_id, limit_a, transaction_id, phases)
         if status != "Accepted":
             raise ChargePointError(f"{charge_point_id} answered SetChargingProfile with {status}")
 

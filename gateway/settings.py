@@ -127,11 +127,16 @@ class ChargerConfig(_Model):
     security_profile: Literal[0, 1, 2, 3] = 0
     password: str | None = Field(None, min_length=16, max_length=40)
     lenient: bool | None = Field(None, description="repair known quirks; default: ocpp.lenient")
+    phase_switching: bool = Field(
+        False, description="the charger switches between 1 and 3 phases as its profiles' numberPhases say"
+    )
 
     @model_validator(mode="after")
     def _check_range(self) -> ChargerConfig:
         if self.max_current_a < self.min_current_a:
             raise ValueError("max_current_a must be >= min_current_a")
+        if self.phase_switching and self.phases != 3:
+            raise ValueError("phase_switching needs a 3-phase charger (phases = 3)")
         return self
 
 

@@ -60,6 +60,7 @@ class _Connector:
     drawn_a: float = 0.0
     energy_wh: float = 0.0  # the register, lifetime
     available: bool = True
+    phases: int = 0  # phases in use, as the profile in force says (0: not yet known, the charger's own)
 
 
 class _Client(_LibChargePoint):
@@ -291,7 +292,7 @@ class SimulatedChargePoint:
 
     @property
     def power_w(self) -> float:
-        return sum(c.drawn_a for c in self.connectors.values()) * self.phases * self.voltage_v
+        return sum(c.drawn_a * (c.phases or self.phases) for c in self.connectors.values()) * self.voltage_v
 
     @property
     def energy_wh(self) -> float:
@@ -562,7 +563,7 @@ class SimulatedChargePoint:
             last = now_s
             now = self.clock.now()
             for connector in self.connectors.values():
-                connector.offered_a = self.profiles.offered_a(
+                connector.offered_a, connector.phases = self.profiles.offer(
                     connector.id,
                     connector.transaction_id,
                     now_s - connector.tx_started_s,
@@ -573,9 +574,9 @@ class SimulatedChargePoint:
                 )
                 # No energy flows before the transaction is started (authorised), as on a real charger.
                 ev = connector.ev if connector.transaction_id is not None else None
-                connector.drawn_a = drawn_current_a(connector.offered_a, ev, self.phases, self.voltage_v)
+                connector.drawn_a = drawn_current_a(connector.offered_a, ev, connector.phases, self.voltage_v)
                 if connector.ev is not None and connector.drawn_a > 0:
-                    energy = connector.drawn_a * self.phases * self.voltage_v * dt_h
+                    energy = connector.drawn_a * connector.phases * self.voltage_v * dt_h
                     connector.energy_wh += energy
                     connector.ev.charge(energy)
 
@@ -606,7 +607,7 @@ class SimulatedChargePoint:
         )
 
     def _meter_values(self, connector: _Connector) -> Any:
-        power = connector.drawn_a * self.phases * self.voltage_v
+        power = connector.drawn_a * (connector.phases or self.phases) * self.voltage_v
         samples = [
             {
                 "value": f"{self._register_wh(connector):.0f}",
@@ -617,7 +618,7 @@ class SimulatedChargePoint:
         ]
         samples += [
             {"value": f"{connector.drawn_a:.1f}", "measurand": "Current.Import", "unit": "A", "phase": f"L{phase}"}
-            for phase in range(1, self.phases + 1)
+            for phase in range(1, (connector.phases or self.phases) + 1)
         ]
         if self.faults.has("unknown-measurand"):
             samples.append({"value": "41.5", "measurand": "Temperature.Board", "unit": "Celsius"})

@@ -233,7 +233,7 @@ class SimulatedChargePoint201(SimulatedChargePoint):
         )
 
     def _sampled(self, connector: _Connector) -> dict[str, Any]:
-        power = connector.drawn_a * self.phases * self.voltage_v
+        power = connector.drawn_a * (connector.phases or self.phases) * self.voltage_v
         values = [
             {
                 "value": round(connector.energy_wh, 1),
@@ -249,7 +249,7 @@ class SimulatedChargePoint201(SimulatedChargePoint):
                 "phase": f"L{p}",
                 "unit_of_measure": {"unit": "A"},
             }
-            for p in range(1, self.phases + 1)
+            for p in range(1, (connector.phases or self.phases) + 1)
         ]
         return {"timestamp": _iso(self.clock.now()), "sampled_value": values}
 

@@ -96,6 +96,16 @@ class Profile:
 
     def limit_a(self, elapsed_s: float, now: datetime, phases: int, voltage_v: float) -> float | None:
         """This profile's limit in amperes at a moment, or None when its schedule has not begun."""
+        current = self.period(elapsed_s, now)
+        if current is None:
+            return None
+        limit, period_phases = current
+        if self.unit == "W":
+            return limit / ((period_phases or phases) * voltage_v)
+        return limit
+
+    def period(self, elapsed_s: float, now: datetime) -> tuple[float, int | None] | None:
+        """The (limit, numberPhases) of the schedule period in force, or None before the schedule begins."""
         offset = elapsed_s
         if self.kind == "Absolute" and self.start_schedule is not None:
             offset = (now - self.start_schedule).total_seconds()
@@ -103,12 +113,7 @@ class Profile:
         for start, limit, period_phases in sorted(self.periods):
             if start <= offset:
                 current = (limit, period_phases)
-        if current is None:
-            return None
-        limit, period_phases = current
-        if self.unit == "W":
-            return limit / ((period_phases or phases) * voltage_v)
-        return limit
+        return current
 
 
 @dataclass(slots=True)
@@ -159,12 +164,30 @@ class ProfileStore:
         max_current_a: float,
     ) -> float:
         """The connector's offered current: the profiles' limit, never above the charger's maximum."""
+        return self.offer(connector_id, transaction_id, elapsed_s, now, phases, voltage_v, max_current_a)[0]
+
+    def offer(
+        self,
+        connector_id: int,
+        transaction_id: Any,
+        elapsed_s: float,
+        now: datetime,
+        phases: int,
+        voltage_v: float,
+        max_current_a: float,
+    ) -> tuple[float, int]:
+        """The offered current and the number of phases to use (numberPhases of the profile in force)."""
         offered = max_current_a
+        use_phases = phases
 
         def best(candidates: list[Profile]) -> float | None:
+            nonlocal use_phases
             for profile in sorted(candidates, key=lambda p: -p.stack_level):
                 limit = profile.limit_a(elapsed_s, now, phases, voltage_v)
                 if limit is not None:
+                    period = profile.period(elapsed_s, now)
+                    if period is not None and period[1]:
+                        use_phases = min(phases, int(period[1]))
                     return limit
             return None
 
@@ -184,10 +207,11 @@ class ProfileStore:
                 chosen = best([p for p in default if p.connector_id == 0])
         if chosen is not None:
             offered = min(offered, chosen)
+        chosen_phases = use_phases
         station_limit = best(station)
         if station_limit is not None:
             offered = min(offered, station_limit)
-        return max(0.0, offered)
+        return max(0.0, offered), chosen_phases
 
 
 def drawn_current_a(offered_a: float, ev: EV | None, phases: int, voltage_v: float) -> float:

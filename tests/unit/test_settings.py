@@ -82,3 +82,11 @@ def test_missing_and_broken_files(tmp_path: Path) -> None:
     broken.write_text("[http\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_settings(broken)
+
+
+def test_phase_switching_needs_a_three_phase_charger() -> None:
+    sites = [{"id": "s", "grid_limit_a": 16.0}]
+    with pytest.raises(ConfigError, match=r"chargers\.0.*phase_switching needs a 3-phase charger"):
+        load_settings(sites=sites, chargers=[{"id": "c", "site_id": "s", "phases": 1, "phase_switching": True}])
+    settings = load_settings(sites=sites, chargers=[{"id": "c", "site_id": "s", "phase_switching": True}])
+    assert settings.chargers[0].phase_switching
