@@ -70,6 +70,7 @@ class LightFleet:
         transactions: bool = True,
         ramp_per_s: float = 2_000.0,
         seed: int = 1,
+        record: frozenset[str] = frozenset(),
     ) -> None:
         if count < 1:
             raise ValueError("count must be at least 1")
@@ -84,6 +85,8 @@ class LightFleet:
         self.ramp_per_s = ramp_per_s
         self.random = random.Random(seed)
         self.stats = FleetStats()
+        self.record = record  # actions of the central system to keep, with their arrival time
+        self.received: list[tuple[float, str, str, dict[str, object]]] = []  # (monotonic, charger, action, payload)
         self.transaction_ids: dict[str, int] = {}
         self.registers: dict[str, float] = {}  # Wh, lifetime, per charger
         self.all_up = asyncio.Event()
@@ -150,24 +153,37 @@ class LightFleet:
     async def _session(self, ws: aiohttp.ClientWebSocketResponse, charger_id: str) -> None:
         counter = 0
 
+        async def receive(within_s: float) -> list[object] | None:
+            """One frame; calls of the central system are answered at once, plainly. None on timeout."""
+            try:
+                message = await ws.receive(timeout=within_s)
+            except TimeoutError:
+                return None
+            if message.type != aiohttp.WSMsgType.TEXT:
+                raise ConnectionError(f"socket {message.type.name.lower()}")
+            frame: list[object] = json.loads(message.data)
+            if frame[0] == 2:
+                action = str(frame[2])
+                if action in self.record:
+                    self.received.append((time.monotonic(), charger_id, action, frame[3]))  # type: ignore[arg-type]
+                await ws.send_str(json.dumps([3, frame[1], _ANSWERS.get(action, {"status": "Accepted"})]))
+            return frame
+
         async def call(action: str, payload: dict[str, object]) -> dict[str, object]:
             nonlocal counter
             counter += 1
             unique = f"{counter}"
             await ws.send_str(json.dumps([2, unique, action, payload]))
             self.stats.calls += 1
+            deadline = time.monotonic() + 120
             while True:
-                message = await ws.receive(timeout=120)
-                if message.type != aiohttp.WSMsgType.TEXT:
-                    raise ConnectionError(f"socket {message.type.name.lower()}")
-                frame = json.loads(message.data)
-                if frame[0] == 2:  # a call of the central system: answer it plainly
-                    answer = _ANSWERS.get(frame[2], {"status": "Accepted"})
-                    await ws.send_str(json.dumps([3, frame[1], answer]))
-                elif frame[1] == unique:
+                frame = await receive(max(0.0, deadline - time.monotonic()))
+                if frame is None:
+                    raise TimeoutError(f"{action}: no answer in 120 s")
+                if frame[0] in (3, 4) and frame[1] == unique:
                     if frame[0] == 4:
                         raise ConnectionError(f"{action}: {frame[2]} {frame[3]}")
-                    return frame[2]  # type: ignore[no-any-return]
+                    return frame[2]  # type: ignore[return-value]
 
         await call("BootNotification", {"chargePointVendor": "CoopGrid", "chargePointModel": "SimLight"})
         self._booted.add(charger_id)
@@ -186,7 +202,10 @@ class LightFleet:
             self.stats.transactions += 1
         last_meter = last_beat = time.monotonic()
         while True:
-            await asyncio.sleep(min(self.meter_s, self.heartbeat_s) * self.random.uniform(0.9, 1.1))
+            # Idle: listen (the central system may call at any moment) until the next meter value or heartbeat.
+            due = time.monotonic() + min(self.meter_s, self.heartbeat_s) * self.random.uniform(0.9, 1.1)
+            while (left := due - time.monotonic()) > 0:
+                await receive(left)
             now = time.monotonic()
             if transaction_id is not None and now - last_meter >= self.meter_s * 0.9:
                 register = self.registers[charger_id] = (

@@ -25,7 +25,7 @@ Policies:
 Green energy is pooled: at each step the EVs' energy is green up to the
 cooperative's generation, shared pro rata (smartgrid.ledger.split_interval).
 
-Run: .venv/bin/python benchmarks/allocation_day.py [--seed N] [--no-lp]
+Run: .venv/bin/python benchmarks/green_day.py [--seed N] [--no-lp]
 """
 
 from __future__ import annotations

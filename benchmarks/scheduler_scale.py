@@ -19,7 +19,7 @@ Baselines (each one decision over the same snapshot):
 - OpenEMS-like: every site splits its own surplus evenly: the minimum to each
   charger that fits, then an equal share of the rest.
 
-Run: .venv/bin/python benchmarks/allocation.py [--huge] [--repeat N] [--no-lp]
+Run: .venv/bin/python benchmarks/scheduler_scale.py [--huge] [--repeat N] [--no-lp]
 """
 
 from __future__ import annotations
