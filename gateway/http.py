@@ -258,9 +258,64 @@ def charger_view(platform: Platform, charge_point_id: str) -> dict[str, Any]:
     }
 
 
+MAX_PAGE = 10_000
+MAX_OFFSET = 2**31 - 1  # what every SQL engine takes
+
+
+def _invalid_query(message: str) -> web.HTTPUnprocessableEntity:
+    return web.HTTPUnprocessableEntity(
+        text=json.dumps({"error": {"code": "InvalidQuery", "message": message}}), content_type="application/json"
+    )
+
+
+def _page(request: web.Request, default: int = 1000) -> tuple[int, int]:
+    """`?limit=&offset=`: at most MAX_PAGE items per page."""
+    try:
+        limit = int(request.query.get("limit", default))
+        offset = int(request.query.get("offset", 0))
+    except ValueError:
+        raise _invalid_query("limit and offset must be whole numbers") from None
+    if not 1 <= limit <= MAX_PAGE or not 0 <= offset <= MAX_OFFSET:
+        raise _invalid_query(f"limit must be within 1..{MAX_PAGE} and offset within 0..{MAX_OFFSET}")
+    return limit, offset
+
+
+def _time_query(request: web.Request, name: str) -> datetime | None:
+    value = request.query.get(name)
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise _invalid_query(f"{name} must be an ISO 8601 time, e.g. 2026-06-01T00:00:00Z") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def paged(request: web.Request, items: list[Any], total: int, limit: int, offset: int) -> web.Response:
+    """A page of a list: the items, `X-Total-Count`, and a `Link` to the next page when there is one."""
+    response = web.json_response(items)
+    response.headers["X-Total-Count"] = str(total)
+    if offset + limit < total:
+        following = request.url.update_query(limit=limit, offset=offset + limit)
+        response.headers["Link"] = f'<{following}>; rel="next"'
+    return response
+
+
 async def list_chargepoints(request: web.Request) -> web.Response:
+    """Filters: `site`, `status` (of any connector), `connected`; paged."""
     platform = request.app[PLATFORM]
-    return web.json_response([charger_view(platform, s.id) for s in platform.central.states()])
+    limit, offset = _page(request)
+    site, status = request.query.get("site"), request.query.get("status")
+    connected = _bool_query(request.query.get("connected"), "connected")
+    views = [charger_view(platform, s.id) for s in platform.central.states()]
+    views = [
+        v
+        for v in views
+        if (not site or v["site_id"] == site)
+        and (not status or any(c["status"] == status for c in v["connectors"].values()))
+        and (connected is None or v["connected"] == connected)
+    ]
+    return paged(request, views[offset : offset + limit], len(views), limit, offset)
 
 
 async def get_chargepoint(request: web.Request) -> web.Response:
@@ -430,26 +485,29 @@ def session_view(platform: Platform, record: TransactionRecord) -> dict[str, Any
     }
 
 
-def _bool_query(value: str | None) -> bool | None:
+def _bool_query(value: str | None, name: str = "active") -> bool | None:
     if value is None or value == "":
         return None
     if value.lower() in ("1", "true", "yes"):
         return True
     if value.lower() in ("0", "false", "no"):
         return False
-    raise web.HTTPUnprocessableEntity(
-        text=json.dumps({"error": {"code": "InvalidQuery", "message": "active must be true or false"}}),
-        content_type="application/json",
-    )
+    raise _invalid_query(f"{name} must be true or false")
 
 
 async def list_sessions(request: web.Request) -> web.Response:
+    """Newest first. Filters: `active`, `chargepoint`, `from`/`to` (start time); paged."""
     platform = request.app[PLATFORM]
-    active = _bool_query(request.query.get("active"))
-    records = await platform.store.list_transactions(
-        active=active, charge_point_id=request.query.get("chargepoint") or None
-    )
-    return web.json_response([session_view(platform, r) for r in records])
+    limit, offset = _page(request)
+    filters = {
+        "active": _bool_query(request.query.get("active")),
+        "charge_point_id": request.query.get("chargepoint") or None,
+        "started_from": _time_query(request, "from"),
+        "started_to": _time_query(request, "to"),
+    }
+    records = await platform.store.list_transactions(**filters, limit=limit, offset=offset)  # type: ignore[arg-type]
+    total = await platform.store.count_transactions(**filters)  # type: ignore[arg-type]
+    return paged(request, [session_view(platform, r) for r in records], total, limit, offset)
 
 
 async def get_session(request: web.Request) -> web.Response:
@@ -601,7 +659,9 @@ async def list_charger_events(request: web.Request) -> web.Response:
     charge_point_id = request.match_info["charge_point_id"]
     if not platform.central.knows(charge_point_id):
         return error(404, "NotFound", f"no charge point {charge_point_id!r}")
-    return web.json_response(await platform.store.list_events(charge_point_id))
+    limit, offset = _page(request, default=200)
+    events = await platform.store.list_events(charge_point_id, limit=limit, offset=offset)
+    return paged(request, events, await platform.store.count_events(charge_point_id), limit, offset)
 
 
 async def openapi_json(request: web.Request) -> web.Response:

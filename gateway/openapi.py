@@ -37,7 +37,34 @@ class Op:
     query: tuple[tuple[str, str, str], ...] = ()  # (name, type, description)
     tag: str = "chargepoints"
     public: bool = False
+    paged: bool = False  # ?limit=&offset=, X-Total-Count and Link headers
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+PAGE_PARAMETERS: list[dict[str, Any]] = [
+    {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 1, "maximum": 10_000, "default": 1000},
+        "description": "items per page",
+    },
+    {
+        "name": "offset",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1, "default": 0},
+        "description": "items to skip",
+    },
+]
+PAGE_HEADERS: dict[str, Any] = {
+    "X-Total-Count": {"description": "items matching the filters, all pages", "schema": {"type": "integer"}},
+    "Link": {"description": 'the next page, as <url>; rel="next", when there is one', "schema": {"type": "string"}},
+}
+
+
+def _query_schema(kind: str) -> dict[str, Any]:
+    return {"type": "string", "format": "date-time"} if kind == "date-time" else {"type": kind}
 
 
 OPERATIONS: tuple[Op, ...] = (
@@ -48,6 +75,13 @@ OPERATIONS: tuple[Op, ...] = (
         "Charge points with live state",
         response=ChargePointView,
         many=True,
+        paged=True,
+        query=(
+            ("site", "string", "only this site's charge points"),
+            ("status", "string", "only charge points with a connector in this status (e.g. Charging)"),
+            ("connected", "boolean", "only connected (true) or disconnected (false) charge points"),
+        ),
+        errors=(422,),
     ),
     Op(
         "post",
@@ -83,7 +117,8 @@ OPERATIONS: tuple[Op, ...] = (
         "Firmware, diagnostics, security and data-transfer events the charger reported",
         response=ChargerEventView,
         many=True,
-        errors=(404,),
+        paged=True,
+        errors=(404, 422),
     ),
     Op(
         "get",
@@ -148,9 +183,12 @@ OPERATIONS: tuple[Op, ...] = (
         "Charging sessions (transactions)",
         response=SessionView,
         many=True,
+        paged=True,
         query=(
             ("active", "boolean", "only running (true) or finished (false) sessions"),
             ("chargepoint", "string", "only this charge point's sessions"),
+            ("from", "date-time", "only sessions started at or after this time (ISO 8601)"),
+            ("to", "date-time", "only sessions started before this time (ISO 8601)"),
         ),
         errors=(422,),
         tag="sessions",
@@ -280,9 +318,11 @@ def build_openapi(version: str) -> dict[str, Any]:
             if part.startswith("{")
         ]
         parameters += [
-            {"name": name, "in": "query", "required": False, "schema": {"type": kind}, "description": text}
+            {"name": name, "in": "query", "required": False, "schema": _query_schema(kind), "description": text}
             for name, kind, text in op.query
         ]
+        if op.paged:
+            parameters += PAGE_PARAMETERS
         if op.response is not None:
             schema: dict[str, Any] = _ref(op.response)
         else:
@@ -297,6 +337,8 @@ def build_openapi(version: str) -> dict[str, Any]:
                 "description": "OK",
                 "content": {"application/json": {"schema": schema}},
             }
+            if op.paged:
+                responses[str(op.status)]["headers"] = PAGE_HEADERS
         for status, text in op.extra.items():
             responses[status] = {"description": text, "content": {"application/json": {"schema": schema}}}
         codes = op.errors if op.public else (401, 403, *op.errors)

@@ -15,7 +15,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, case, event, or_, select, update
+from sqlalchemy import Connection, case, event, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -362,17 +362,34 @@ class Store:
             return _transaction(row) if row else None
 
     async def list_transactions(
-        self, *, active: bool | None = None, charge_point_id: str | None = None, limit: int = 1000
+        self,
+        *,
+        active: bool | None = None,
+        charge_point_id: str | None = None,
+        started_from: datetime | None = None,
+        started_to: datetime | None = None,
+        limit: int = 1000,
+        offset: int = 0,
     ) -> list[TransactionRecord]:
-        query = select(TransactionRow).order_by(TransactionRow.id.desc()).limit(limit)
-        if active is True:
-            query = query.where(TransactionRow.stop_ts.is_(None))
-        elif active is False:
-            query = query.where(TransactionRow.stop_ts.is_not(None))
-        if charge_point_id is not None:
-            query = query.where(TransactionRow.charge_point_id == charge_point_id)
+        """Newest first; the filters combine."""
+        query = _transaction_filter(select(TransactionRow), active, charge_point_id, started_from, started_to)
+        query = query.order_by(TransactionRow.id.desc()).limit(limit).offset(offset)
         async with self._session() as session:
             return [_transaction(row) for row in (await session.scalars(query)).all()]
+
+    async def count_transactions(
+        self,
+        *,
+        active: bool | None = None,
+        charge_point_id: str | None = None,
+        started_from: datetime | None = None,
+        started_to: datetime | None = None,
+    ) -> int:
+        query = _transaction_filter(
+            select(func.count()).select_from(TransactionRow), active, charge_point_id, started_from, started_to
+        )
+        async with self._session() as session:
+            return int((await session.scalar(query)) or 0)
 
     async def count_unmatched_stops(self) -> int:
         async with self._session() as session:
@@ -458,18 +475,46 @@ class Store:
         async with self._session.begin() as session:
             session.add(ChargerEventRow(charge_point_id=charge_point_id, ts=ts, kind=kind, payload=payload))
 
-    async def list_events(self, charge_point_id: str, limit: int = 200) -> list[dict[str, Any]]:
+    async def count_events(self, charge_point_id: str) -> int:
+        query = (
+            select(func.count()).select_from(ChargerEventRow).where(ChargerEventRow.charge_point_id == charge_point_id)
+        )
+        async with self._session() as session:
+            return int((await session.scalar(query)) or 0)
+
+    async def list_events(self, charge_point_id: str, limit: int = 200, offset: int = 0) -> list[dict[str, Any]]:
         query = (
             select(ChargerEventRow)
             .where(ChargerEventRow.charge_point_id == charge_point_id)
             .order_by(ChargerEventRow.id.desc())
             .limit(limit)
+            .offset(offset)
         )
         async with self._session() as session:
             rows = (await session.scalars(query)).all()
         return [
             {"ts": row.ts.isoformat().replace("+00:00", "Z"), "kind": row.kind, "payload": row.payload} for row in rows
         ]
+
+
+def _transaction_filter(
+    query: Any,
+    active: bool | None,
+    charge_point_id: str | None,
+    started_from: datetime | None,
+    started_to: datetime | None,
+) -> Any:
+    if active is True:
+        query = query.where(TransactionRow.stop_ts.is_(None))
+    elif active is False:
+        query = query.where(TransactionRow.stop_ts.is_not(None))
+    if charge_point_id is not None:
+        query = query.where(TransactionRow.charge_point_id == charge_point_id)
+    if started_from is not None:
+        query = query.where(TransactionRow.start_ts >= started_from)
+    if started_to is not None:
+        query = query.where(TransactionRow.start_ts < started_to)
+    return query
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
