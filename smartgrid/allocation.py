@@ -130,8 +130,15 @@ def _ceiling(demand: SessionDemand) -> float:
     return ceiling
 
 
+# A paused departure plan starts drawing from the grid only once the energy still wanted from it reaches
+# this share of what the charger could deliver at its ceiling in the time left: until then the sun may still
+# do it, and the grid keeps a margin of (1 - share) for a site that fills up near the deadline. A plan that
+# is charging keeps its steady grid floor (no start-stop around the threshold).
+GRID_DEFER_SHARE = 0.5
+
+
 def departure_current_a(demand: SessionDemand, phases: int, voltage_v: float, ceiling_a: float) -> float:
-    """The steady current that still delivers the wanted energy by the departure (0 if green will do)."""
+    """The steady grid current that still delivers the wanted energy by the departure; 0 while green may."""
     needed = demand.energy_needed_wh
     if needed is None or needed <= 0:
         return 0.0
@@ -141,6 +148,11 @@ def departure_current_a(demand: SessionDemand, phases: int, voltage_v: float, ce
         return ceiling_a  # late or unknown deadline: as fast as allowed
     if from_grid_wh <= 0:
         return 0.0
+    if (
+        not demand.offered_current_a
+        and from_grid_wh < GRID_DEFER_SHARE * ceiling_a * phases * voltage_v * left_s / 3600
+    ):
+        return 0.0  # paused: wait for the sun while the grid could still deliver this later, with a margin
     current = from_grid_wh * 3600.0 / left_s / (phases * voltage_v)
     if current <= EPSILON:
         return 0.0
@@ -166,6 +178,33 @@ def water_level(items: Iterable[tuple[float, float]], budget_w: float) -> float:
     return math.inf
 
 
+def _site_level(members: list[_Work], carry_a: float) -> float:
+    """The level L with sum(max(floor, min(ceiling, L))) == carry (inf if every ceiling fits).
+
+    A floor above the level holds its floor. The sum grows piecewise linearly in L, by one per member
+    between its floor and its ceiling: walk the sorted breakpoints from L = 0 (where the sum is the floors).
+    """
+    total = 0.0
+    events: list[tuple[float, int]] = []
+    for w in members:
+        floor, ceiling = w.floor_a, w.ceiling_a
+        total += floor
+        if ceiling > floor:
+            events.append((floor, 1))
+            events.append((ceiling, -1))
+    if total >= carry_a:
+        return 0.0
+    events.sort()
+    level, slope = 0.0, 0
+    for at, change in events:
+        if slope > 0 and total + slope * (at - level) >= carry_a:
+            return level + (carry_a - total) / slope
+        total += slope * (at - level)
+        level = at
+        slope += change
+    return math.inf
+
+
 def _site_capacity(site: Site | None) -> float:
     return max(0.0, site.grid_limit_a - site.base_load_a) if site is not None else 0.0
 
@@ -183,7 +222,7 @@ def _floor_cut_order(w: _Work) -> tuple[int, float, int]:
 
 def _trim(members: list[_Work], excess: float, *, floors: bool) -> None:
     """Cut a site's excess current, each to its minimum or to 0: last admitted first (floors: least urgent first)."""
-    order = sorted(members, key=lambda w: (_FLOOR_RANK[w.demand.mode], -w.order)) if floors else list(reversed(members))
+    order = sorted(members, key=_floor_cut_order) if floors else list(reversed(members))
     for w in order:
         if excess <= EPSILON:
             return
@@ -318,7 +357,7 @@ def _fill_class(members: list[_Work], budget_w: float, room: dict[str, float], v
         carry = room.get(site_id, 0.0) + sum(w.floor_a for w in at_site)
         if sum(w.ceiling_a for w in at_site) <= carry:
             continue  # room for every ceiling
-        site_level = water_level(((1.0, w.ceiling_a) for w in at_site), carry)
+        site_level = _site_level(at_site, carry)
         for w in at_site:
             w.green_cap_a = min(w.ceiling_a, max(w.floor_a, site_level))
 

@@ -19,22 +19,32 @@ def run(green_w: float, sessions: list[SessionDemand], limit_a: float = 100.0, l
 
 
 @pytest.mark.parametrize(
-    ("needed_wh", "left_s", "expected_green_wh", "expected_a"),
+    ("needed_wh", "left_s", "expected_green_wh", "offered_a", "expected_a"),
     [
-        (None, 3600.0, 0.0, 0.0),  # no target: solar only
-        (0.0, 3600.0, 0.0, 0.0),  # target met
-        (8 * W3, 3600.0, 0.0, 8.0),  # 8 A for an hour
-        (2 * W3, 3600.0, 0.0, 6.0),  # less than the minimum per hour: the minimum
-        (40 * W3, 3600.0, 0.0, 16.0),  # more than possible: the maximum
-        (8 * W3, 7200.0, 0.0, 6.0),  # 4 A over two hours: the minimum
-        (8 * W3, 3600.0, 8 * W3, 0.0),  # the forecast covers it: wait for the sun
-        (10 * W3, 3600.0, 2 * W3, 8.0),  # the forecast covers part of it
-        (1000.0, 0.0, 0.0, 16.0),  # deadline passed, still wanted: full
+        (None, 3600.0, 0.0, None, 0.0),  # no target: solar only
+        (0.0, 3600.0, 0.0, None, 0.0),  # target met
+        (8 * W3, 3600.0, 0.0, None, 8.0),  # 8 A for an hour: half of what 16 A could do, time to start
+        (2 * W3, 3600.0, 0.0, None, 0.0),  # paused, the grid could still do it later: wait for the sun
+        (2 * W3, 3600.0, 0.0, 6.0, 6.0),  # charging: less than the minimum per hour, the minimum
+        (40 * W3, 3600.0, 0.0, None, 16.0),  # more than possible: the maximum
+        (8 * W3, 7200.0, 0.0, None, 0.0),  # paused, a quarter of what two hours at 16 A could do: wait
+        (8 * W3, 7200.0, 0.0, 6.0, 6.0),  # charging: 4 A over two hours, the minimum
+        (16 * W3, 7200.0, 0.0, None, 8.0),  # paused, half of what 16 A could do: start, 8 A
+        (8 * W3, 3600.0, 8 * W3, None, 0.0),  # the forecast covers it: wait for the sun
+        (10 * W3, 3600.0, 2 * W3, None, 8.0),  # the forecast covers part of it
+        (1000.0, 0.0, 0.0, None, 16.0),  # deadline passed, still wanted: full
     ],
 )
-def test_departure_current(needed_wh: float | None, left_s: float, expected_green_wh: float, expected_a: float) -> None:
+def test_departure_current(
+    needed_wh: float | None, left_s: float, expected_green_wh: float, offered_a: float | None, expected_a: float
+) -> None:
     demand = session(
-        "a", mode="departure", energy_needed_wh=needed_wh, time_left_s=left_s, expected_green_wh=expected_green_wh
+        "a",
+        mode="departure",
+        energy_needed_wh=needed_wh,
+        time_left_s=left_s,
+        expected_green_wh=expected_green_wh,
+        offered_current_a=offered_a,
     )
     assert departure_current_a(demand, 3, V, 16.0) == pytest.approx(expected_a)
 
@@ -140,7 +150,7 @@ def test_an_ev_taking_all_it_was_offered_may_rise_an_unused_offer_is_reclaimed()
 def test_a_full_site_cuts_holds_first_and_the_most_urgent_departure_last() -> None:
     sessions = [
         session("a", mode="departure", energy_needed_wh=14 * W3, time_left_s=3600.0),  # needs 14 A
-        session("b", mode="departure", energy_needed_wh=7 * W3, time_left_s=3600.0),  # needs 7 A
+        session("b", mode="departure", energy_needed_wh=7 * W3, time_left_s=3600.0, offered_current_a=7.0),  # 7 A
         session("c", hold_on=True),  # held at 6 A by hysteresis
         session("d", mode="green_min"),
     ]
@@ -151,3 +161,22 @@ def test_a_full_site_cuts_holds_first_and_the_most_urgent_departure_last() -> No
     assert result["d"].limit_a == 0.0
     result = run(0.0, sessions, limit_a=27.0)
     assert (result["c"].limit_a, result["d"].limit_a) == (0.0, 6.0)
+
+
+def test_the_least_urgent_departure_is_cut_first_whatever_its_admission_order() -> None:
+    sessions = [
+        session("a", mode="departure", energy_needed_wh=7 * W3, time_left_s=3600.0, offered_current_a=7.0),
+        session("b", mode="departure", energy_needed_wh=14 * W3, time_left_s=3600.0),  # admitted last, more urgent
+    ]
+    result = run(0.0, sessions, limit_a=18.0)
+    assert result["b"].limit_a == pytest.approx(14.0)
+    assert result["a"].limit_a == 0.0
+
+
+def test_a_departure_floor_above_the_sites_green_level_is_kept() -> None:
+    """Ten sessions sharing a full site's green must not push a departure plan's floor out of the site."""
+    sessions = [session(f"g{n}", hold_on=True) for n in range(9)]
+    sessions.append(session("z-plan", mode="departure", energy_needed_wh=14.7 * 230.0, time_left_s=3600.0, phases=1))
+    result = run(200_000.0, sessions, limit_a=90.0)
+    assert result["z-plan"].limit_a == pytest.approx(14.7)
+    assert sum(p.limit_a for p in result.values()) <= 90.0 + 1e-6
