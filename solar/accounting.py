@@ -1,0 +1,146 @@
+"""Exact energy accounting per inverter in one-minute intervals (pure: samples and times are handed in).
+
+Each inverter's energy comes from its lifetime counter when it has one, from
+integrating its power otherwise:
+
+- **counter**: each new reading adds `reading - previous`, spread over the
+  minutes between the two readings in proportion to their overlap (a gap of
+  ten minutes puts a tenth in each). A reading below the previous one is a
+  counter reset (a firmware update, a replaced meter) or a rollover: the
+  counter started again from zero, so the reading itself is the energy since.
+  A reading not newer than the previous one (a duplicate, or out of order) adds
+  nothing: the counter already covers it.
+- **power**: the power last reported is held until the next sample, for at
+  most `max_hold_s` (longer silence counts nothing: the inverter may be off).
+
+`drain()` hands out the minutes accumulated since the last drain, to be added
+to what is stored (`wh = wh + new`), and `baselines()` the readings that the
+next delta starts from: storing both in one transaction and `restore()`-ing the
+baselines after a restart keeps the intervals exact across restarts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+MINUTE = timedelta(minutes=1)
+BUCKETS = {"minute": 60, "15min": 900, "hour": 3600, "day": 86_400}
+
+
+def minute_of(ts: datetime) -> datetime:
+    return ts.astimezone(UTC).replace(second=0, microsecond=0)
+
+
+def spread(start: datetime, end: datetime, wh: float) -> Iterator[tuple[datetime, float]]:
+    """`wh` over the minutes of [start, end), in proportion to each minute's overlap."""
+    if wh == 0:
+        return
+    total_s = (end - start).total_seconds()
+    if total_s <= 0:
+        yield minute_of(end), wh
+        return
+    minute = minute_of(start)
+    while minute < end:
+        following = minute + MINUTE
+        overlap = (min(following, end) - max(minute, start)).total_seconds()
+        if overlap > 0:
+            yield minute, wh * overlap / total_s
+        minute = following
+
+
+@dataclass(slots=True)
+class Baseline:
+    ts: datetime
+    energy_wh: float | None = None  # the last counter reading (None: power only)
+    power_w: float | None = None
+
+
+@dataclass(slots=True)
+class EnergyMinutes:
+    """One-minute energy intervals per key (an inverter), from counters or power."""
+
+    max_hold_s: float = 300.0
+    counter_resets: int = 0
+    ignored: int = 0  # readings not newer than the previous one
+    _base: dict[str, Baseline] = field(default_factory=dict)
+    _pending: dict[tuple[str, datetime], float] = field(default_factory=dict)
+    _counted: set[str] = field(default_factory=set)  # keys that have a counter: power is not integrated
+
+    def _add(self, key: str, start: datetime, end: datetime, wh: float) -> None:
+        for minute, part in spread(start, end, wh):
+            slot = (key, minute)
+            self._pending[slot] = self._pending.get(slot, 0.0) + part
+
+    def counter(self, key: str, ts: datetime, energy_wh: float) -> float:
+        """A lifetime counter reading; returns the energy it adds (Wh)."""
+        if not math.isfinite(energy_wh) or energy_wh < 0:
+            raise ValueError(f"{key}: counter reading {energy_wh!r} is not a finite, non-negative number")
+        self._counted.add(key)
+        base = self._base.get(key)
+        if base is None or base.energy_wh is None:
+            self._base[key] = Baseline(ts, energy_wh)
+            return 0.0
+        if ts <= base.ts:
+            self.ignored += 1
+            return 0.0
+        delta = energy_wh - base.energy_wh
+        if delta < 0:
+            self.counter_resets += 1
+            delta = energy_wh
+        self._add(key, base.ts, ts, delta)
+        base.ts, base.energy_wh = ts, energy_wh
+        return delta
+
+    def power(self, key: str, ts: datetime, power_w: float) -> float:
+        """A power sample of an inverter without a counter; returns the energy it closes (Wh)."""
+        if key in self._counted:
+            return 0.0
+        base = self._base.get(key)
+        if base is not None and ts <= base.ts:
+            self.ignored += 1
+            return 0.0
+        added = 0.0
+        if base is not None and base.power_w is not None:
+            held_s = min((ts - base.ts).total_seconds(), self.max_hold_s)
+            added = max(0.0, base.power_w) * held_s / 3600.0
+            self._add(key, base.ts, base.ts + timedelta(seconds=held_s), added)
+        self._base[key] = Baseline(ts, None, power_w)
+        return added
+
+    def drain(self) -> dict[tuple[str, datetime], float]:
+        """The minutes accumulated since the last drain (to be added to what is stored)."""
+        out, self._pending = self._pending, {}
+        return out
+
+    def baselines(self) -> dict[str, Baseline]:
+        return {key: Baseline(b.ts, b.energy_wh, b.power_w) for key, b in self._base.items()}
+
+    def restore(self, baselines: dict[str, Baseline]) -> None:
+        """After a restart: continue from the readings stored with the last drain."""
+        for key, base in baselines.items():
+            self._base[key] = Baseline(base.ts, base.energy_wh, base.power_w)
+            if base.energy_wh is not None:
+                self._counted.add(key)
+
+
+def rollup(rows: Iterable[tuple[datetime, float]], bucket: str) -> list[tuple[datetime, float]]:
+    """Sum (minute, Wh) rows into buckets: minute, 15min, hour, day (UTC) or month."""
+    sums: dict[datetime, float] = {}
+    for stamp, wh in rows:
+        minute = stamp.astimezone(UTC)
+        if bucket == "month":
+            start = minute.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        elif bucket in BUCKETS:
+            size = BUCKETS[bucket]
+            epoch = int(minute.timestamp()) // size * size
+            start = datetime.fromtimestamp(epoch, UTC)
+        else:
+            raise ValueError(f"unknown bucket {bucket!r}; one of {[*BUCKETS, 'month']}")
+        sums[start] = sums.get(start, 0.0) + wh
+    return sorted(sums.items())
+
+
+__all__ = ["BUCKETS", "Baseline", "EnergyMinutes", "minute_of", "rollup", "spread"]
