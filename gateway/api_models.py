@@ -90,6 +90,59 @@ class ChargerEventView(BaseModel):
     payload: dict[str, Any]
 
 
+class ReportPark(BaseModel):
+    id: str
+    generated_kwh: float
+    to_evs_kwh: float = Field(description="green energy routed into EVs, attributed pro rata to generation")
+    exported_kwh: float = Field(description="generated and not taken by an EV")
+
+
+class ReportMember(BaseModel):
+    id: str
+    name: str | None
+    generated_kwh: float
+    to_evs_kwh: float
+    exported_kwh: float
+    parks: list[ReportPark]
+
+
+class CooperativeReport(BaseModel):
+    cooperative_id: str
+    name: str | None
+    from_: datetime = Field(alias="from")
+    to: datetime
+    generated_kwh: float
+    to_evs_kwh: float
+    exported_kwh: float
+    members: list[ReportMember]
+
+
+class EnergyPoint(BaseModel):
+    start: datetime
+    generated_wh: float
+    to_evs_wh: float
+
+
+class ParkEnergy(BaseModel):
+    park_id: str
+    bucket: Literal["minute", "15min", "hour", "day", "month"]
+    from_: datetime = Field(alias="from")
+    to: datetime
+    series: list[EnergyPoint]
+
+
+class RejectedPayload(BaseModel):
+    received: datetime
+    topic: str
+    reason: str
+    payload: str = Field(description="as received; bytes that are not UTF-8 as \\x escapes")
+
+
+class SolarRejects(BaseModel):
+    counts: dict[str, int]
+    recent: list[RejectedPayload]
+
+
 class Health(BaseModel):
     status: Literal["ok"]
     bus_connected: bool

@@ -136,3 +136,37 @@ class DeviceVariableRow(Base):
     attribute: Mapped[str] = mapped_column(String(16), primary_key=True)
     value: Mapped[str | None] = mapped_column(String(2500))
     mutability: Mapped[str | None] = mapped_column(String(16))
+
+
+class SolarMinuteRow(Base):
+    """Energy one inverter generated in one UTC minute (Wh), added to as samples arrive."""
+
+    __tablename__ = "solar_energy_minutes"
+
+    park_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    inverter_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    minute: Mapped[datetime] = mapped_column(UtcDateTime(), primary_key=True)
+    wh: Mapped[float] = mapped_column(Float)
+
+
+class SolarBaselineRow(Base):
+    """The reading the next energy delta of an inverter starts from (kept with each drain of the minutes)."""
+
+    __tablename__ = "solar_baselines"
+
+    park_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    inverter_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ts: Mapped[datetime] = mapped_column(UtcDateTime())
+    energy_wh: Mapped[float | None] = mapped_column(Float)
+    power_w: Mapped[float | None] = mapped_column(Float)
+
+
+class GreenMinuteRow(Base):
+    """Green energy routed into EVs in one UTC minute, attributed to the park that generated it (Wh)."""
+
+    __tablename__ = "green_energy_minutes"
+
+    park_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    minute: Mapped[datetime] = mapped_column(UtcDateTime(), primary_key=True)
+    wh: Mapped[float] = mapped_column(Float)
+    ev_wh: Mapped[float] = mapped_column(Float, default=0.0)  # all EV energy that minute (for the share)

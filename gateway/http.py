@@ -7,12 +7,14 @@ HTTP to calls on the domain objects held by the Platform and back.
 from __future__ import annotations
 
 import asyncio
+import csv
 import hmac
+import io
 import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -26,6 +28,7 @@ from gateway import dashboard
 from gateway.api_models import ChargerCreate, ChargerUpdate, IdTagBody
 from gateway.auth import ROLES, Principal, hash_secret, parse_basic_auth, token_digest, verify_secret
 from gateway.openapi import build_openapi
+from solar.accounting import BUCKETS, rollup
 
 if TYPE_CHECKING:
     from gateway.platform import Platform
@@ -186,6 +189,9 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "session": COOPERATIVE,
     "parks": COOPERATIVE,
     "park": COOPERATIVE,
+    "park-energy": COOPERATIVE,
+    "cooperative-report": COOPERATIVE,
+    "solar-rejects": ALL_ROLES,
     "allocation": ALL_ROLES,
     "live": ALL_ROLES,
     "history": ALL_ROLES,
@@ -541,6 +547,119 @@ async def get_park(request: web.Request) -> web.Response:
     return error(404, "NotFound", f"no park {park_id!r}")
 
 
+def _period(request: web.Request) -> tuple[datetime, datetime]:
+    """`?from=&to=` (ISO 8601, UTC when no offset); default: today so far (UTC)."""
+    now = request.app[PLATFORM].clock()
+    start = _time_query(request, "from") or now.replace(hour=0, minute=0, second=0, microsecond=0)
+    end = _time_query(request, "to") or now
+    if end <= start:
+        raise _invalid_query("to must be after from")
+    if end - start > timedelta(days=3700):
+        raise _invalid_query("a report spans at most ten years")
+    return start, end
+
+
+def _kwh(wh: float) -> float:
+    return round(wh / 1000.0, 3)
+
+
+async def cooperative_report(request: web.Request) -> web.StreamResponse:
+    """Per member and park: generated, routed into EVs (the green ledger), exported; from SQL intervals."""
+    platform = request.app[PLATFORM]
+    coop_id = request.match_info["cooperative_id"]
+    principal = request[PRINCIPAL]
+    coop = next((c for c in platform.settings.cooperatives if c.id == coop_id), None)
+    if coop is None or (principal.role == "cooperative" and principal.cooperative_id != coop_id):
+        return error(404, "NotFound", f"no cooperative {coop_id!r}")
+    start, end = _period(request)
+    fmt = request.query.get("format", "json")
+    if fmt not in ("json", "csv"):
+        raise _invalid_query("format must be json or csv")
+    parks_of: dict[str, list[str]] = {m.id: [] for m in coop.members}
+    for park in platform.settings.parks:
+        if park.member_id in parks_of:
+            parks_of[park.member_id].append(park.id)
+    energy = await platform.store.energy_by_park([p for ps in parks_of.values() for p in ps], start, end)
+    members = []
+    for member in coop.members:
+        parks = [
+            {
+                "id": park_id,
+                "generated_kwh": _kwh(energy[park_id][0]),
+                "to_evs_kwh": _kwh(energy[park_id][1]),
+                "exported_kwh": _kwh(max(0.0, energy[park_id][0] - energy[park_id][1])),
+            }
+            for park_id in sorted(parks_of[member.id])
+        ]
+        members.append(
+            {
+                "id": member.id,
+                "name": member.name,
+                "generated_kwh": round(sum(p["generated_kwh"] for p in parks), 3),
+                "to_evs_kwh": round(sum(p["to_evs_kwh"] for p in parks), 3),
+                "exported_kwh": round(sum(p["exported_kwh"] for p in parks), 3),
+                "parks": parks,
+            }
+        )
+    report = {
+        "cooperative_id": coop.id,
+        "name": coop.name,
+        "from": _iso(start),
+        "to": _iso(end),
+        "generated_kwh": round(sum(m["generated_kwh"] for m in members), 3),
+        "to_evs_kwh": round(sum(m["to_evs_kwh"] for m in members), 3),
+        "exported_kwh": round(sum(m["exported_kwh"] for m in members), 3),
+        "members": members,
+    }
+    if fmt == "json":
+        return web.json_response(report)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["member_id", "member_name", "park_id", "generated_kwh", "to_evs_kwh", "exported_kwh"])
+    for member in members:
+        for park in member["parks"]:
+            writer.writerow(
+                [member["id"], member["name"] or "", park["id"], park["generated_kwh"], park["to_evs_kwh"],
+                 park["exported_kwh"]]
+            )  # fmt: skip
+    writer.writerow(["", "total", "", report["generated_kwh"], report["to_evs_kwh"], report["exported_kwh"]])
+    filename = f"coopgrid-{coop.id}-{start:%Y%m%d}-{end:%Y%m%d}.csv"
+    return web.Response(
+        text=out.getvalue(),
+        content_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+async def park_energy(request: web.Request) -> web.Response:
+    """A park's generation and green energy into EVs over time, in minutes, 15 minutes, hours, days or months."""
+    park_id = request.match_info["park_id"]
+    if not any(p["id"] == park_id for p in _visible_parks(request)):
+        return error(404, "NotFound", f"no park {park_id!r}")
+    start, end = _period(request)
+    bucket = request.query.get("bucket", "hour")
+    if bucket not in (*BUCKETS, "month"):
+        raise _invalid_query(f"bucket must be one of {', '.join([*BUCKETS, 'month'])}")
+    if bucket == "minute" and end - start > timedelta(days=7):
+        raise _invalid_query("minutes are served for at most 7 days; choose a larger bucket")
+    rows = await request.app[PLATFORM].store.park_minutes(park_id, start, end)
+    generated = dict(rollup(((m, g) for m, g, _ in rows), bucket))
+    green = dict(rollup(((m, e) for m, _, e in rows), bucket))
+    series = [
+        {"start": _iso(at), "generated_wh": round(generated.get(at, 0.0), 3), "to_evs_wh": round(green.get(at, 0.0), 3)}
+        for at in sorted(set(generated) | set(green))
+    ]
+    return web.json_response(
+        {"park_id": park_id, "bucket": bucket, "from": _iso(start), "to": _iso(end), "series": series}
+    )
+
+
+async def solar_rejects(request: web.Request) -> web.Response:
+    """Telemetry refused by the ingest: counts per reason and the latest payloads, kept aside as received."""
+    solar = request.app[PLATFORM].solar
+    return web.json_response({"counts": dict(sorted(solar.rejects.items())), "recent": solar.rejected_view()})
+
+
 async def get_allocation(request: web.Request) -> web.Response:
     platform = request.app[PLATFORM]
     site_id = request.match_info["site_id"]
@@ -737,6 +856,9 @@ def create_app(platform: Platform) -> web.Application:
     add.add_put("/api/sessions/{session_id}/mode", set_charging_mode, name="session-mode")
     add.add_get("/api/parks", list_parks, name="parks")
     add.add_get("/api/parks/{park_id}", get_park, name="park")
+    add.add_get("/api/parks/{park_id}/energy", park_energy, name="park-energy")
+    add.add_get("/api/cooperatives/{cooperative_id}/report", cooperative_report, name="cooperative-report")
+    add.add_get("/api/solar/rejects", solar_rejects, name="solar-rejects")
     add.add_get("/api/sites/{site_id}/allocation", get_allocation, name="allocation")
     add.add_get("/api/openapi.json", openapi_json, name="openapi")
     add.add_get("/api/docs", api_docs, name="docs")

@@ -13,11 +13,14 @@ from gateway.api_models import (
     ChargerCreate,
     ChargerEventView,
     ChargerUpdate,
+    CooperativeReport,
     ErrorBody,
     Health,
     IdTagBody,
     IdTagView,
+    ParkEnergy,
     SessionView,
+    SolarRejects,
 )
 
 
@@ -38,6 +41,7 @@ class Op:
     tag: str = "chargepoints"
     public: bool = False
     paged: bool = False  # ?limit=&offset=, X-Total-Count and Link headers
+    csv: bool = False  # ?format=csv answers text/csv
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -64,7 +68,13 @@ PAGE_HEADERS: dict[str, Any] = {
 
 
 def _query_schema(kind: str) -> dict[str, Any]:
-    return {"type": "string", "format": "date-time"} if kind == "date-time" else {"type": kind}
+    if kind == "date-time":
+        return {"type": "string", "format": "date-time"}
+    if kind == "bucket":
+        return {"type": "string", "enum": ["minute", "15min", "hour", "day", "month"]}
+    if kind == "format":
+        return {"type": "string", "enum": ["json", "csv"]}
+    return {"type": kind}
 
 
 OPERATIONS: tuple[Op, ...] = (
@@ -233,6 +243,43 @@ OPERATIONS: tuple[Op, ...] = (
     ),
     Op(
         "get",
+        "/api/parks/{park_id}/energy",
+        "park-energy",
+        "A park's generation and green energy into EVs, from the SQL intervals",
+        response=ParkEnergy,
+        query=(
+            ("from", "date-time", "start (ISO 8601); default: today 00:00 UTC"),
+            ("to", "date-time", "end, exclusive; default: now"),
+            ("bucket", "bucket", "minute, 15min, hour (default), day or month"),
+        ),
+        errors=(404, 422),
+        tag="solar",
+    ),
+    Op(
+        "get",
+        "/api/cooperatives/{cooperative_id}/report",
+        "cooperative-report",
+        "Per member and park: generated, routed into EVs, exported (JSON or CSV)",
+        response=CooperativeReport,
+        csv=True,
+        query=(
+            ("from", "date-time", "start (ISO 8601); default: today 00:00 UTC"),
+            ("to", "date-time", "end, exclusive; default: now"),
+            ("format", "format", "json (default) or csv"),
+        ),
+        errors=(404, 422),
+        tag="solar",
+    ),
+    Op(
+        "get",
+        "/api/solar/rejects",
+        "solar-rejects",
+        "Refused telemetry: counts per reason and the latest payloads as received",
+        response=SolarRejects,
+        tag="solar",
+    ),
+    Op(
+        "get",
         "/api/sites/{site_id}/allocation",
         "allocation",
         "The scheduler's current setpoints for a site",
@@ -339,6 +386,8 @@ def build_openapi(version: str) -> dict[str, Any]:
             }
             if op.paged:
                 responses[str(op.status)]["headers"] = PAGE_HEADERS
+            if op.csv:
+                responses[str(op.status)]["content"]["text/csv"] = {"schema": {"type": "string"}}
         for status, text in op.extra.items():
             responses[status] = {"description": text, "content": {"application/json": {"schema": schema}}}
         codes = op.errors if op.public else (401, 403, *op.errors)

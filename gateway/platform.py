@@ -15,7 +15,7 @@ import ssl
 import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
@@ -47,8 +47,9 @@ from gateway.storage import Store, open_store
 from gateway.version import package_version
 from smartgrid.allocation import Site
 from smartgrid.hysteresis import HysteresisSettings
-from smartgrid.ledger import GreenLedger
+from smartgrid.ledger import GreenLedger, split_interval
 from smartgrid.scheduler import ChargerSpec, Scheduler
+from solar.accounting import minute_of
 from solar.ingest import InverterSpec, ParkSpec, SolarIngest
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,10 @@ class Platform:
         self.mqtt_host = ""
         self.mqtt_port = 0
         self._phases_in_use: dict[tuple[str, int], int] = {}  # chargers switched by the scheduler
+        self._ev_minutes: dict[datetime, float] = {}  # EV energy per minute, until the minute closes
+        self._park_minutes: dict[tuple[str, datetime], float] = {}  # generation per park, recent minutes
+        self._solar_unflushed: dict[tuple[str, datetime], float] = {}
+        self._green_unflushed: list[tuple[str, datetime, float, float]] = []
         # set in __aenter__
         self.store: Store
         self.bus: Bus
@@ -102,7 +107,56 @@ class Platform:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        await self._stack.aclose()
+        try:
+            if hasattr(self, "store"):
+                await self.flush_energy(final=True)
+        except Exception:
+            log.warning("energy intervals not stored at shutdown", exc_info=True)
+        finally:
+            await self._stack.aclose()
+
+    # -- energy intervals in SQL -----------------------------------------------------------
+    def _count_ev_energy(self, delta_wh: float) -> None:
+        if delta_wh > 0:
+            minute = minute_of(self.clock())
+            self._ev_minutes[minute] = self._ev_minutes.get(minute, 0.0) + delta_wh
+
+    async def flush_energy(self, *, final: bool = False) -> None:
+        """Store the drained solar minutes with their baselines, and the green split of closed minutes.
+
+        Only the instance that runs the scheduler writes (every instance sees all telemetry, so the others
+        would count it twice); a write that fails is kept and added to the next one.
+        """
+        drained = self.solar.minutes.drain()
+        for key, wh in drained.items():
+            self._solar_unflushed[key] = self._solar_unflushed.get(key, 0.0) + wh
+            park_minute = (key[0].partition("/")[0], key[1])
+            self._park_minutes[park_minute] = self._park_minutes.get(park_minute, 0.0) + wh
+        now_minute = minute_of(self.clock())
+        closed = [m for m in self._ev_minutes if final or m < now_minute - timedelta(minutes=1)]
+        members = {park.id: park.member_id or "" for park in self.settings.parks}
+        for minute in sorted(closed):
+            ev_wh = self._ev_minutes.pop(minute)
+            generated = {park: wh for (park, m), wh in self._park_minutes.items() if m == minute}
+            split = split_interval({"ev": ev_wh}, generated, members)
+            self._green_unflushed += [(park, minute, wh, ev_wh) for park, wh in split.park_wh.items() if wh > 0]
+        for key in [k for k in self._park_minutes if k[1] < now_minute - timedelta(minutes=10)]:
+            del self._park_minutes[key]
+        if getattr(self, "clustered", False) and not self.leader:
+            self._solar_unflushed.clear()
+            self._green_unflushed.clear()
+            return
+        if not self._solar_unflushed and not self._green_unflushed:
+            return
+        solar, green = self._solar_unflushed, self._green_unflushed
+        self._solar_unflushed, self._green_unflushed = {}, []
+        try:
+            await self.store.add_energy_minutes(solar, self.solar.minutes.baselines(), green)
+        except Exception:
+            log.warning("energy intervals not stored (database unavailable?); kept for the next try", exc_info=True)
+            for key, wh in solar.items():
+                self._solar_unflushed[key] = self._solar_unflushed.get(key, 0.0) + wh
+            self._green_unflushed = green + self._green_unflushed
 
     async def _open(self) -> None:
         settings = self.settings
@@ -117,6 +171,8 @@ class Platform:
             self.mqtt_port,
             client_id=settings.mqtt.client_id or f"coopgrid-{settings.instance_id}",
             max_backoff_s=settings.mqtt.reconnect_max_s,
+            # the embedded broker goes with the process: nothing to keep a session in
+            clean_session=not (settings.mqtt.url and settings.mqtt.persistent_session),
         )
         ocpp = settings.ocpp
         self.central = CentralSystem(
@@ -153,6 +209,7 @@ class Platform:
             prefix=settings.mqtt.prefix,
             stale_after_s=settings.solar.stale_after_s,
         )
+        self.solar.minutes.restore(await self.store.load_solar_baselines())
         self.scheduler = Scheduler(
             sites={
                 s.id: Site(id=s.id, grid_limit_a=s.grid_limit_a, base_load_a=s.base_load_a, voltage_v=s.voltage_v)
@@ -297,6 +354,8 @@ class Platform:
                 self.metrics.influx_queue.set(self.influx.queue_depth)
                 if ticks % 10 == 0:
                     self._write_series()
+            if ticks % 5 == 0:
+                await self.flush_energy()
             if ticks % 30 == 0:  # chargers registered by other instances, in one query
                 self.central.load_records(await self.store.load_chargers())
             await self.solar.check_staleness()
@@ -368,7 +427,9 @@ class Platform:
                 retain=True,
             )
         elif isinstance(event, MeterSample):
-            self.ledger.meter(event.transaction_id, event.energy_wh, event.power_w, self.solar_power_w())
+            self._count_ev_energy(
+                self.ledger.meter(event.transaction_id, event.energy_wh, event.power_w, self.solar_power_w())
+            )
             # Coalesced: the newest sample per connector goes out once a second (see _publish_meters),
             # so a charger flooding meter values costs the broker nothing extra.
             self._meter_latest[(event.charge_point_id, event.connector_id)] = event

@@ -38,6 +38,11 @@ class MqttSettings(_Model):
     url: str | None = Field(None, description="mqtt://host:port of an external broker; none = embedded")
     prefix: str = "coopgrid"
     client_id: str | None = Field(None, description="default: coopgrid-<instance id>")
+    persistent_session: bool = Field(
+        True,
+        description="with an external broker: a persistent session (clean_session off) so that QoS 1 telemetry "
+        "published while CoopGrid restarts is delivered afterwards",
+    )
     reconnect_max_s: float = Field(30.0, gt=0)
 
     @field_validator("url")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +27,14 @@ from gateway.db import (
     ChargerEventRow,
     ChargerRow,
     DeviceVariableRow,
+    GreenMinuteRow,
     IdTagRow,
+    SolarBaselineRow,
+    SolarMinuteRow,
     TransactionRow,
     UnmatchedStopRow,
 )
+from solar.accounting import Baseline
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -391,6 +395,96 @@ class Store:
         async with self._session() as session:
             return int((await session.scalar(query)) or 0)
 
+    # -- energy accounting -------------------------------------------------------------
+    async def add_energy_minutes(
+        self,
+        solar: dict[tuple[str, datetime], float],
+        baselines: dict[str, Baseline],
+        green: list[tuple[str, datetime, float, float]],
+    ) -> None:
+        """Add drained minutes (solar per "park/inverter", green per park) and store the baselines, atomically."""
+        insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        solar_rows = []
+        for (key, minute), wh in solar.items():
+            park_id, _, inverter_id = key.partition("/")
+            solar_rows.append({"park_id": park_id, "inverter_id": inverter_id, "minute": minute, "wh": wh})
+        base_rows = []
+        for key, base in baselines.items():
+            park_id, _, inverter_id = key.partition("/")
+            base_rows.append(
+                {"park_id": park_id, "inverter_id": inverter_id, "ts": base.ts, "energy_wh": base.energy_wh,
+                 "power_w": base.power_w}
+            )  # fmt: skip
+        green_rows = [{"park_id": p, "minute": m, "wh": wh, "ev_wh": ev} for p, m, wh, ev in green]
+        async with self.engine.begin() as connection:
+            if solar_rows:
+                statement = insert(SolarMinuteRow)
+                statement = statement.on_conflict_do_update(
+                    index_elements=["park_id", "inverter_id", "minute"],
+                    set_={"wh": SolarMinuteRow.__table__.c.wh + statement.excluded.wh},
+                )
+                for start in range(0, len(solar_rows), 500):
+                    await connection.execute(statement, solar_rows[start : start + 500])
+            if base_rows:
+                statement = insert(SolarBaselineRow)
+                statement = statement.on_conflict_do_update(
+                    index_elements=["park_id", "inverter_id"],
+                    set_={c: getattr(statement.excluded, c) for c in ("ts", "energy_wh", "power_w")},
+                )
+                for start in range(0, len(base_rows), 500):
+                    await connection.execute(statement, base_rows[start : start + 500])
+            if green_rows:
+                statement = insert(GreenMinuteRow)
+                table = GreenMinuteRow.__table__.c
+                statement = statement.on_conflict_do_update(
+                    index_elements=["park_id", "minute"],
+                    set_={"wh": table.wh + statement.excluded.wh, "ev_wh": table.ev_wh + statement.excluded.ev_wh},
+                )
+                for start in range(0, len(green_rows), 500):
+                    await connection.execute(statement, green_rows[start : start + 500])
+
+    async def load_solar_baselines(self) -> dict[str, Baseline]:
+        async with self._session() as session:
+            rows = (await session.scalars(select(SolarBaselineRow))).all()
+        return {f"{r.park_id}/{r.inverter_id}": Baseline(r.ts, r.energy_wh, r.power_w) for r in rows}
+
+    async def energy_by_park(
+        self, park_ids: list[str], start: datetime, end: datetime
+    ) -> dict[str, tuple[float, float]]:
+        """Per park: (generated Wh, green Wh into EVs) over [start, end), summed in SQL."""
+        solar_query = (
+            select(SolarMinuteRow.park_id, func.sum(SolarMinuteRow.wh))
+            .where(SolarMinuteRow.park_id.in_(park_ids), SolarMinuteRow.minute >= start, SolarMinuteRow.minute < end)
+            .group_by(SolarMinuteRow.park_id)
+        )
+        green_query = (
+            select(GreenMinuteRow.park_id, func.sum(GreenMinuteRow.wh))
+            .where(GreenMinuteRow.park_id.in_(park_ids), GreenMinuteRow.minute >= start, GreenMinuteRow.minute < end)
+            .group_by(GreenMinuteRow.park_id)
+        )
+        async with self._session() as session:
+            generated = {park: float(wh or 0.0) for park, wh in (await session.execute(solar_query)).all()}
+            green = {park: float(wh or 0.0) for park, wh in (await session.execute(green_query)).all()}
+        return {park: (generated.get(park, 0.0), green.get(park, 0.0)) for park in park_ids}
+
+    async def park_minutes(self, park_id: str, start: datetime, end: datetime) -> list[tuple[datetime, float, float]]:
+        """(minute, generated Wh, green Wh into EVs) of one park over [start, end), minutes in order."""
+        solar_query = (
+            select(SolarMinuteRow.minute, func.sum(SolarMinuteRow.wh))
+            .where(SolarMinuteRow.park_id == park_id, SolarMinuteRow.minute >= start, SolarMinuteRow.minute < end)
+            .group_by(SolarMinuteRow.minute)
+        )
+        green_query = select(GreenMinuteRow.minute, GreenMinuteRow.wh).where(
+            GreenMinuteRow.park_id == park_id, GreenMinuteRow.minute >= start, GreenMinuteRow.minute < end
+        )
+        async with self._session() as session:
+            generated = dict((await session.execute(solar_query)).all())
+            green = dict((await session.execute(green_query)).all())
+        minutes = sorted({_utc(m) for m in generated} | {_utc(m) for m in green})
+        gen = {_utc(m): float(v) for m, v in generated.items()}
+        grn = {_utc(m): float(v) for m, v in green.items()}
+        return [(m, gen.get(m, 0.0), grn.get(m, 0.0)) for m in minutes]
+
     async def count_unmatched_stops(self) -> int:
         async with self._session() as session:
             return len((await session.scalars(select(UnmatchedStopRow.id))).all())
@@ -495,6 +589,13 @@ class Store:
         return [
             {"ts": row.ts.isoformat().replace("+00:00", "Z"), "kind": row.kind, "payload": row.payload} for row in rows
         ]
+
+
+def _utc(value: datetime | str) -> datetime:
+    """Aggregated columns come back raw (SQLite: text): as aware UTC datetimes."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _transaction_filter(

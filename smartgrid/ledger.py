@@ -47,20 +47,26 @@ class GreenLedger:
     def _share(self, solar_w: float, ev_w: float) -> float:
         return 1.0 if ev_w <= 0 else min(1.0, max(0.0, solar_w) / ev_w)
 
-    def meter(self, transaction_id: int | None, energy_wh: float | None, power_w: float | None, solar_w: float) -> None:
+    def meter(
+        self, transaction_id: int | None, energy_wh: float | None, power_w: float | None, solar_w: float
+    ) -> float:
+        """A meter reading of a running session; returns the energy it adds (Wh, 0 for none)."""
         session = self.live.get(transaction_id) if transaction_id is not None else None
         if session is None:
-            return
+            return 0.0
         if power_w is not None:
             new = max(0.0, power_w)
             self._ev_power_w += new - session.power_w
             session.power_w = new
+        added = 0.0
         if energy_wh is not None:
             delta = energy_wh - session.last_energy_wh
             if delta > 0:
                 session.green_wh += delta * self._share(solar_w, self.ev_power_w())
                 session.energy_wh += delta
+                added = delta
             session.last_energy_wh = energy_wh
+        return added
 
     def stop(self, transaction_id: int, meter_stop_wh: float, solar_w: float) -> float | None:
         """Close a session; returns its green energy (Wh), None if it was never seen."""

@@ -9,12 +9,14 @@ aside, raw, for inspection.
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from solar.accounting import EnergyMinutes
 from solar.adapters import ADAPTERS, LAYOUTS, Layout, Partial, PayloadError
 from solar.events import InverterLivenessChanged, InverterPowerChanged, TelemetryRejected
 from solar.telemetry import Sample
@@ -76,6 +78,7 @@ class SolarIngest:
     rejects: Counter[str] = field(default_factory=Counter)
     rejected: deque[Rejected] = field(default_factory=lambda: deque(maxlen=KEPT_ASIDE))
     accepted: int = 0
+    minutes: EnergyMinutes = field(default_factory=EnergyMinutes)  # exact one-minute energy, drained to SQL
     _inverters: dict[tuple[str, str], _Inverter] = field(default_factory=dict)
     _by_topic: dict[str, tuple[_Inverter, Layout, str]] = field(default_factory=dict)
 
@@ -146,6 +149,9 @@ class SolarIngest:
         if sample.power_w > inverter.spec.rated_power_w * RATING_TOLERANCE:
             await self._reject(topic, "power_above_rating", payload, now)
             return
+        if sample.energy_wh is not None and not (math.isfinite(sample.energy_wh) and sample.energy_wh >= 0):
+            await self._reject(topic, "invalid_energy", payload, now)
+            return
         if inverter.last_sample_ts is not None and sample.ts <= inverter.last_sample_ts:
             self.rejects["out_of_order_or_duplicate"] += 1  # counted, harmless: the newer value stands
             return
@@ -154,6 +160,11 @@ class SolarIngest:
         inverter.last_seen = now
         inverter.power_w = sample.power_w
         self._count_energy(inverter, sample.energy_wh, now)
+        key = f"{inverter.park_id}/{inverter.spec.id}"
+        if sample.energy_wh is not None:
+            self.minutes.counter(key, sample.ts, sample.energy_wh)
+        else:
+            self.minutes.power(key, sample.ts, sample.power_w)
         if inverter.state != "online":
             await self._set_state(inverter, "online", now)
         await self.publish(InverterPowerChanged(inverter.park_id, inverter.spec.id, sample.power_w, False, now))
@@ -178,6 +189,9 @@ class SolarIngest:
                 await self._reject(topic, "negative_energy", payload, now)
                 return
             self._count_energy(inverter, partial.energy_wh, now)
+            self.minutes.counter(f"{inverter.park_id}/{inverter.spec.id}", now, partial.energy_wh)
+        elif partial.power_w is not None:  # third-party layouts carry no time: the time of receipt
+            self.minutes.power(f"{inverter.park_id}/{inverter.spec.id}", now, partial.power_w)
         if partial.power_w is None and partial.energy_wh is None and partial.online is None:
             return  # e.g. Victron's {"value": null}: an invalid reading, nothing learned
         self.accepted += 1

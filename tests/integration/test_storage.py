@@ -103,3 +103,31 @@ async def test_migrations_go_down_and_up_again(database_url: str) -> None:
         record, created = await store.start_transaction("CP", 1, "T", 0.0, T0)
         assert created
         assert record.id == 1
+
+
+async def test_energy_minutes_add_up_and_baselines_survive_a_restart(database_url: str) -> None:
+    from solar.accounting import Baseline
+
+    minute = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+    async with open_store(database_url) as store:
+        await store.add_energy_minutes(
+            {("park-1/inv-1", minute): 10.0, ("park-1/inv-2", minute): 5.0, ("park-2/inv-1", minute): 7.0},
+            {"park-1/inv-1": Baseline(minute + timedelta(seconds=59), 1010.0)},
+            [("park-1", minute, 4.0, 9.0)],
+        )
+        await store.add_energy_minutes(  # the same minute again: added, not replaced
+            {("park-1/inv-1", minute): 2.5, ("park-1/inv-1", minute + timedelta(minutes=1)): 1.0},
+            {"park-1/inv-1": Baseline(minute + timedelta(seconds=90), 1013.5)},
+            [("park-1", minute, 1.0, 1.0)],
+        )
+    async with open_store(database_url) as store:
+        baselines = await store.load_solar_baselines()
+        assert baselines["park-1/inv-1"].energy_wh == 1013.5
+        assert baselines["park-1/inv-1"].ts == minute + timedelta(seconds=90)
+        window = await store.energy_by_park(["park-1", "park-2", "park-3"], minute, minute + timedelta(hours=1))
+        assert window == {"park-1": (18.5, 5.0), "park-2": (7.0, 0.0), "park-3": (0.0, 0.0)}
+        series = await store.park_minutes("park-1", minute, minute + timedelta(hours=1))
+        assert series == [(minute, 17.5, 5.0), (minute + timedelta(minutes=1), 1.0, 0.0)]
+        assert await store.energy_by_park(["park-1"], minute + timedelta(minutes=1), minute + timedelta(hours=1)) == {
+            "park-1": (1.0, 0.0)
+        }

@@ -35,6 +35,9 @@ ROUTES = [
     ("PUT", "/api/sessions/1/mode", {"mode": "fast"}, "session-mode"),
     ("GET", "/api/parks", None, "parks"),
     ("GET", "/api/parks/park-1", None, "park"),
+    ("GET", "/api/parks/park-1/energy", None, "park-energy"),
+    ("GET", "/api/cooperatives/coop-1/report", None, "cooperative-report"),
+    ("GET", "/api/solar/rejects", None, "solar-rejects"),
     ("GET", "/api/sites/site-a/allocation", None, "allocation"),
     ("POST", "/api/chargepoints/CP-A/limit", {"limit_a": 10}, "limit"),
     ("GET", "/api/live", None, "live"),
@@ -112,3 +115,15 @@ async def test_cooperative_token_sees_only_its_own_parks(platform: Platform) -> 
             assert response.status == 404
         async with http.get(platform.http_url + "/healthz") as response:
             assert response.status == 200
+
+
+async def test_cooperative_token_reads_only_its_own_report_and_energy(platform: Platform) -> None:
+    token = await make_token(platform, "cooperative", "coop-1")
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http:
+        async with http.get(platform.http_url + "/api/cooperatives/coop-1/report") as response:
+            assert response.status == 200
+            assert [m["id"] for m in (await response.json())["members"]] == ["m1"]
+        async with http.get(platform.http_url + "/api/cooperatives/coop-2/report") as response:
+            assert response.status == 404
+        async with http.get(platform.http_url + "/api/parks/park-2/energy") as response:
+            assert response.status == 404
