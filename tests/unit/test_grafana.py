@@ -13,7 +13,7 @@ from gateway.influx import SCHEMA
 DASHBOARDS = sorted((Path(__file__).parents[2] / "deploy" / "grafana" / "dashboards").glob("*.json"))
 FROM = re.compile(r'FROM\s+"(\w+)"')
 FIELD = re.compile(r'(?:mean|last|sum|count|max|min)\("(\w+)"\)')
-GROUP_TAGS = re.compile(r'GROUP BY ([^)]*?)(?: fill\(|$)')
+GROUP_TAGS = re.compile(r"GROUP BY ([^)]*?)(?: fill\(|$)")
 
 
 def queries(dashboard: Path) -> list[tuple[str, str]]:
