@@ -139,6 +139,7 @@ class RejectedPayload(BaseModel):
 
 
 class SolarRejects(BaseModel):
+    accepted: int = Field(description="telemetry messages taken since start")
     counts: dict[str, int]
     recent: list[RejectedPayload]
 

@@ -657,7 +657,9 @@ async def park_energy(request: web.Request) -> web.Response:
 async def solar_rejects(request: web.Request) -> web.Response:
     """Telemetry refused by the ingest: counts per reason and the latest payloads, kept aside as received."""
     solar = request.app[PLATFORM].solar
-    return web.json_response({"counts": dict(sorted(solar.rejects.items())), "recent": solar.rejected_view()})
+    return web.json_response(
+        {"accepted": solar.accepted, "counts": dict(sorted(solar.rejects.items())), "recent": solar.rejected_view()}
+    )
 
 
 async def get_allocation(request: web.Request) -> web.Response:

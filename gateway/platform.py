@@ -49,7 +49,7 @@ from smartgrid.allocation import Site
 from smartgrid.hysteresis import HysteresisSettings
 from smartgrid.ledger import GreenLedger, split_interval
 from smartgrid.scheduler import ChargerSpec, Scheduler
-from solar.accounting import minute_of
+from solar.accounting import Baseline, minute_of
 from solar.ingest import InverterSpec, ParkSpec, SolarIngest
 
 log = logging.getLogger(__name__)
@@ -81,6 +81,10 @@ class Platform:
         self._park_minutes: dict[tuple[str, datetime], float] = {}  # generation per park, recent minutes
         self._solar_unflushed: dict[tuple[str, datetime], float] = {}
         self._green_unflushed: list[tuple[str, datetime, float, float]] = []
+        self._energy_writer = False  # this instance stores the intervals (SQLite: always; else the leader)
+        self._baselines_seen: dict[str, tuple[datetime, float | None, float | None]] = {}  # as last stored
+        self._energy_lock = asyncio.Lock()  # one flush at a time: minutes and baselines stored in order
+        self.clustered = False
         # set in __aenter__
         self.store: Store
         self.bus: Bus
@@ -107,8 +111,8 @@ class Platform:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        try:
-            if hasattr(self, "store"):
+        try:  # a clustered instance has handed over in supervise() while it still led
+            if hasattr(self, "store") and self._energy_writer and not self.clustered:
                 await self.flush_energy(final=True)
         except Exception:
             log.warning("energy intervals not stored at shutdown", exc_info=True)
@@ -125,8 +129,14 @@ class Platform:
         """Store the drained solar minutes with their baselines, and the green split of closed minutes.
 
         Only the instance that runs the scheduler writes (every instance sees all telemetry, so the others
-        would count it twice); a write that fails is kept and added to the next one.
+        would count it twice); a write that fails is kept and added to the next one. The others follow
+        the baselines the writer stores: when they change, a follower drops what it counted and continues
+        from them, so that, taking over, it adds exactly what the previous writer had not stored.
         """
+        async with self._energy_lock:
+            await self._flush_energy(final)
+
+    async def _flush_energy(self, final: bool) -> None:
         drained = self.solar.minutes.drain()
         for key, wh in drained.items():
             self._solar_unflushed[key] = self._solar_unflushed.get(key, 0.0) + wh
@@ -142,21 +152,31 @@ class Platform:
             self._green_unflushed += [(park, minute, wh, ev_wh) for park, wh in split.park_wh.items() if wh > 0]
         for key in [k for k in self._park_minutes if k[1] < now_minute - timedelta(minutes=10)]:
             del self._park_minutes[key]
-        if getattr(self, "clustered", False) and not self.leader:
-            self._solar_unflushed.clear()
+        writing = not self.clustered or self.leader
+        if self.clustered and not (writing and self._energy_writer):
+            stored = await self.store.load_solar_baselines()
+            if _marks(stored) != self._baselines_seen:  # another instance wrote: continue from its readings
+                self.solar.minutes.restore(stored, replace=True)
+                self._solar_unflushed.clear()
+                self._baselines_seen = _marks(stored)
+        self._energy_writer = writing
+        if not writing:
             self._green_unflushed.clear()
             return
         if not self._solar_unflushed and not self._green_unflushed:
             return
         solar, green = self._solar_unflushed, self._green_unflushed
         self._solar_unflushed, self._green_unflushed = {}, []
+        baselines = self.solar.minutes.baselines()
         try:
-            await self.store.add_energy_minutes(solar, self.solar.minutes.baselines(), green)
+            await self.store.add_energy_minutes(solar, baselines, green)
         except Exception:
             log.warning("energy intervals not stored (database unavailable?); kept for the next try", exc_info=True)
             for key, wh in solar.items():
                 self._solar_unflushed[key] = self._solar_unflushed.get(key, 0.0) + wh
             self._green_unflushed = green + self._green_unflushed
+        else:
+            self._baselines_seen = _marks(baselines)
 
     async def _open(self) -> None:
         settings = self.settings
@@ -209,7 +229,9 @@ class Platform:
             prefix=settings.mqtt.prefix,
             stale_after_s=settings.solar.stale_after_s,
         )
-        self.solar.minutes.restore(await self.store.load_solar_baselines())
+        baselines = await self.store.load_solar_baselines()
+        self.solar.minutes.restore(baselines)
+        self._baselines_seen = _marks(baselines)
         self.scheduler = Scheduler(
             sites={
                 s.id: Site(id=s.id, grid_limit_a=s.grid_limit_a, base_load_a=s.base_load_a, voltage_v=s.voltage_v)
@@ -251,6 +273,7 @@ class Platform:
             deliver_remote_event=self.scheduler.on_event,
         )
         self.clustered = self.store.engine.dialect.name == "postgresql"
+        self._energy_writer = not self.clustered
         for charger in settings.chargers:
             await self.central.register(
                 ChargerRecord(id=charger.id, site_id=charger.site_id),
@@ -354,10 +377,13 @@ class Platform:
                 self.metrics.influx_queue.set(self.influx.queue_depth)
                 if ticks % 10 == 0:
                     self._write_series()
-            if ticks % 5 == 0:
-                await self.flush_energy()
-            if ticks % 30 == 0:  # chargers registered by other instances, in one query
-                self.central.load_records(await self.store.load_chargers())
+            try:  # the database may be restarting: what is not stored now is stored at a later round
+                if ticks % 5 == 0:
+                    await self.flush_energy()
+                if ticks % 30 == 0:  # chargers registered by other instances, in one query
+                    self.central.load_records(await self.store.load_chargers())
+            except Exception as exc:
+                log.warning("housekeeping: database round skipped (%s)", exc)
             await self.solar.check_staleness()
             solar_w, ev_w = self.solar_power_w(), self.ledger.ev_power_w()
             self.history.tick(self.clock(), solar_w, ev_w, 1.0)
@@ -451,12 +477,20 @@ class Platform:
         return min(green, record.energy_wh)
 
 
+def _marks(baselines: dict[str, Baseline]) -> dict[str, tuple[datetime, float | None, float | None]]:
+    return {key: (b.ts, b.energy_wh, b.power_w) for key, b in baselines.items()}
+
+
 class _Stop(Exception):
     pass
 
 
-async def _raise_when_set(event: asyncio.Event) -> None:
+async def _stop_when_set(event: asyncio.Event, platform: Platform) -> None:
     await event.wait()
+    try:  # while this instance still leads: the next leader continues from what is stored now
+        await platform.flush_energy()
+    except Exception:
+        log.warning("energy intervals not stored at shutdown", exc_info=True)
     raise _Stop
 
 
@@ -473,6 +507,6 @@ async def supervise(
                 platform.start(group)
                 if extra is not None:
                     extra(platform, group)
-                group.create_task(_raise_when_set(stop), name="stop")
+                group.create_task(_stop_when_set(stop, platform), name="stop")
         except* _Stop:
             pass
