@@ -98,6 +98,7 @@ class CentralSystem:
         self._records: dict[str, ChargerRecord] = {}
         self._records_complete = False  # True while _records holds every stored charger
         self._dirty_chargers: set[str] = set()
+        self.flush_failures = 0
         self._state: dict[str, ChargerState] = {}
 
     # -- registry -------------------------------------------------------------
@@ -232,7 +233,12 @@ class CentralSystem:
         if not self._meter_backlog:
             return
         backlog, self._meter_backlog = self._meter_backlog, {}
-        await self._repo.record_meters(backlog)
+        try:
+            await self._repo.record_meters(backlog)
+        except BaseException:
+            # kept for the next flush; a register taken in the meantime is newer and wins
+            self._meter_backlog = {**backlog, **self._meter_backlog}
+            raise
 
     def load_records(self, records: list[ChargerRecord]) -> None:
         """Take every stored charger record (read in one query), so boots need no database read."""
@@ -248,17 +254,36 @@ class CentralSystem:
         """Store what is written behind: charger records from boots, then meter registers."""
         if self._dirty_chargers:
             dirty, self._dirty_chargers = self._dirty_chargers, set()
-            await self._repo.save_chargers([self._records[i] for i in sorted(dirty)])
+            try:
+                await self._repo.save_chargers([self._records[i] for i in sorted(dirty)])
+            except BaseException:
+                self._dirty_chargers |= dirty  # kept for the next flush
+                raise
         await self.flush_meters()
 
-    async def run(self, flush_interval_s: float = 1.0) -> None:
-        """Long-running: flush what is written behind; a last flush when cancelled."""
+    async def run(self, flush_interval_s: float = 1.0, max_backoff_s: float = 5.0) -> None:
+        """Long-running: flush what is written behind; a last flush when cancelled.
+
+        A flush that fails (the database restarting) keeps everything it held;
+        the next try comes after an exponential backoff up to `max_backoff_s`.
+        """
+        delay = flush_interval_s
         try:
             while True:
-                await asyncio.sleep(flush_interval_s)
-                await self.flush()
+                await asyncio.sleep(delay)
+                try:
+                    await self.flush()
+                except Exception as exc:
+                    delay = min(max(delay, flush_interval_s) * 2, max_backoff_s)
+                    self.flush_failures += 1
+                    log.warning("write-behind not stored (%s); kept, retrying in %.1fs", exc, delay)
+                else:
+                    delay = flush_interval_s
         finally:
-            await asyncio.shield(self.flush())
+            try:
+                await asyncio.shield(self.flush())
+            except Exception as exc:
+                log.error("write-behind lost at shutdown: %s", exc)
 
     # -- called by sessions -----------------------------------------------------
     async def boot(

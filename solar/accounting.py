@@ -118,8 +118,15 @@ class EnergyMinutes:
     def baselines(self) -> dict[str, Baseline]:
         return {key: Baseline(b.ts, b.energy_wh, b.power_w) for key, b in self._base.items()}
 
-    def restore(self, baselines: dict[str, Baseline]) -> None:
-        """After a restart: continue from the readings stored with the last drain."""
+    def restore(self, baselines: dict[str, Baseline], *, replace: bool = False) -> None:
+        """After a restart: continue from the readings stored with the last drain.
+
+        `replace` forgets every other reading too (an instance taking over the writing from another).
+        """
+        if replace:
+            self._base.clear()
+            self._counted.clear()
+            self._pending.clear()
         for key, base in baselines.items():
             self._base[key] = Baseline(base.ts, base.energy_wh, base.power_w)
             if base.energy_wh is not None:

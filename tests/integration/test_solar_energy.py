@@ -5,7 +5,9 @@ An inverter publishes its lifetime counter (native layout, QoS 1) every
 publishing; the broker keeps those messages for CoopGrid's persistent session
 and delivers them when it comes back. Afterwards, every minute of the stream
 has its interval in SQL and the intervals add up to the counter's rise,
-exactly; the cooperative report (JSON and CSV) says the same.
+exactly; the cooperative report (JSON and CSV) says the same. With two
+instances on PostgreSQL, the one that takes over the writing from a stopped
+leader continues exactly where it left off.
 """
 
 from __future__ import annotations
@@ -14,14 +16,18 @@ import asyncio
 import csv
 import io
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
 import aiomqtt
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from gateway.platform import Platform
+from gateway.settings import Settings
 from gateway.storage import open_store
 from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.platform import make_settings, running_platform
@@ -66,13 +72,26 @@ async def caught_up(platform: Platform, inverters: Inverters) -> None:
     raise AssertionError(f"ingest did not catch up to {last}: {platform.solar.minutes.baselines()}")
 
 
-async def test_no_minute_lost_across_a_restart_and_the_report_adds_up(
-    tmp_path: Path, mosquitto_broker: Mosquitto
-) -> None:
-    host, port = mosquitto_broker.host, mosquitto_broker.port
-    settings = make_settings(
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """SQLite, and PostgreSQL (where only the scheduler's leader writes the intervals) in a fresh database."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'coopgrid.db'}"
+    server = request.getfixturevalue("postgres_url")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    engine = create_async_engine(server, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as connection:
+        await connection.execute(text(f"CREATE DATABASE {name}"))
+    await engine.dispose()
+    return server.rsplit("/", 1)[0] + f"/{name}"
+
+
+def energy_settings(tmp_path: Path, broker: Mosquitto, database_url: str, instance: str = "a") -> Settings:
+    return make_settings(
         tmp_path,
-        mqtt={"url": f"mqtt://{host}:{port}", "client_id": "coopgrid-energy-test"},
+        instance_id=instance,
+        database={"url": database_url},
+        mqtt={"url": f"mqtt://{broker.host}:{broker.port}", "client_id": f"coopgrid-energy-test-{instance}"},
         cooperatives=[{"id": "coop", "name": "Sun coop", "members": [{"id": "m1", "name": "Alder farm"}]}],
         parks=[
             {
@@ -82,6 +101,28 @@ async def test_no_minute_lost_across_a_restart_and_the_report_adds_up(
             }
         ],
     )
+
+
+async def stored_minutes(database_url: str, inverters: Inverters) -> list[tuple[datetime, float, float]]:
+    async with open_store(database_url) as store:
+        return await store.park_minutes("park-1", START, inverters.ts())
+
+
+def assert_exact(minutes: list[tuple[datetime, float, float]], inverters: Inverters) -> float:
+    """Every minute of the stream once, each with the energy of a minute, all adding up to the counters' rise."""
+    rise_wh = sum(inverters.energy[i] - inverters.first[i] for i in POWER_W)
+    expected = [START + timedelta(minutes=k) for k in range(int((inverters.n - 1) * STEP_S // 60) + 1)]
+    assert [m for m, _, _ in minutes] == expected  # not one minute missing, none extra (the last one partial)
+    assert sum(wh for _, wh, _ in minutes) == pytest.approx(rise_wh, abs=1e-6)
+    assert all(wh == pytest.approx(sum(POWER_W.values()) / 60) for _, wh, _ in minutes[:-1])
+    return rise_wh
+
+
+async def test_no_minute_lost_across_a_restart_and_the_report_adds_up(
+    tmp_path: Path, mosquitto_broker: Mosquitto, database_url: str
+) -> None:
+    host, port = mosquitto_broker.host, mosquitto_broker.port
+    settings = energy_settings(tmp_path, mosquitto_broker, database_url)
     inverters = Inverters()
     async with running_platform(settings) as platform:
         await asyncio.sleep(0.5)  # subscribed
@@ -106,15 +147,9 @@ async def test_no_minute_lost_across_a_restart_and_the_report_adds_up(
             async with http.get(f"{platform.http_url}/api/parks/park-1/energy?{window}&bucket=15min") as response:
                 series = (await response.json())["series"]
 
-    rise_wh = sum(inverters.energy[i] - inverters.first[i] for i in POWER_W)
-    async with open_store(settings.database.url) as store:
-        minutes = await store.park_minutes("park-1", START, inverters.ts())
-    stamps = [m for m, _, _ in minutes]
-    expected = [START + timedelta(minutes=k) for k in range(int(360 * STEP_S // 60))]  # the last one partial
-    assert stamps == expected  # not one minute missing, none extra
-    assert sum(wh for _, wh, _ in minutes) == pytest.approx(rise_wh, abs=1e-6)
+    rise_wh = assert_exact(await stored_minutes(database_url, inverters), inverters)
+    assert inverters.n == 360
     per_minute = sum(POWER_W.values()) / 60
-    assert all(wh == pytest.approx(per_minute) for _, wh, _ in minutes[:-1])
 
     assert report["generated_kwh"] == pytest.approx(rise_wh / 1000, abs=0.001)
     assert report["to_evs_kwh"] == 0.0
@@ -125,3 +160,42 @@ async def test_no_minute_lost_across_a_restart_and_the_report_adds_up(
     assert float(rows[1][3]) == pytest.approx(rise_wh / 1000, abs=0.001)
     assert sum(p["generated_wh"] for p in series) == pytest.approx(rise_wh, abs=0.01)
     assert all(p["generated_wh"] == pytest.approx(per_minute * 15) for p in series[:-1])
+
+
+async def test_a_follower_taking_over_the_writing_continues_exactly(
+    tmp_path: Path, mosquitto_broker: Mosquitto, postgres_url: str
+) -> None:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    engine = create_async_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as connection:
+        await connection.execute(text(f"CREATE DATABASE {name}"))
+    await engine.dispose()
+    database_url = postgres_url.rsplit("/", 1)[0] + f"/{name}"
+    host, port = mosquitto_broker.host, mosquitto_broker.port
+    inverters = Inverters()
+    async with running_platform(energy_settings(tmp_path / "b", mosquitto_broker, database_url, "b")) as follower:
+        async with running_platform(energy_settings(tmp_path / "a", mosquitto_broker, database_url, "a")) as leader:
+            for _ in range(100):
+                if leader.leader or follower.leader:
+                    break
+                await asyncio.sleep(0.05)
+            if follower.leader:  # whichever got the lock first leads
+                follower, leader = leader, follower
+            await asyncio.sleep(0.3)  # both subscribed
+            await inverters.publish(host, port, 40)
+            await caught_up(leader, inverters)
+            await caught_up(follower, inverters)
+            await leader.flush_energy()
+            await follower.flush_energy()  # follows the stored baselines: counts nothing twice
+            await inverters.publish(host, port, 40)
+            await caught_up(leader, inverters)
+            await caught_up(follower, inverters)
+        for _ in range(200):  # the leader stopped, and stored its minutes while it still led
+            if follower.leader:
+                break
+            await asyncio.sleep(0.05)
+        assert follower.leader
+        await inverters.publish(host, port, 40)
+        await caught_up(follower, inverters)
+        await follower.flush_energy()
+    assert_exact(await stored_minutes(database_url, inverters), inverters)
