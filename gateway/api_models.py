@@ -90,6 +90,18 @@ class ChargerEventView(BaseModel):
     payload: dict[str, Any]
 
 
+class MemberView(BaseModel):
+    id: str
+    name: str | None
+    parks: list[str]
+
+
+class CooperativeView(BaseModel):
+    id: str
+    name: str | None
+    members: list[MemberView]
+
+
 class ReportPark(BaseModel):
     id: str
     generated_kwh: float

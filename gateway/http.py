@@ -191,6 +191,7 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "park": COOPERATIVE,
     "park-energy": COOPERATIVE,
     "cooperative-report": COOPERATIVE,
+    "cooperatives": COOPERATIVE,
     "solar-rejects": ALL_ROLES,
     "allocation": ALL_ROLES,
     "live": ALL_ROLES,
@@ -563,6 +564,28 @@ def _kwh(wh: float) -> float:
     return round(wh / 1000.0, 3)
 
 
+async def list_cooperatives(request: web.Request) -> web.Response:
+    """The cooperatives (a cooperative token: its own), with members and their parks."""
+    platform = request.app[PLATFORM]
+    principal = request[PRINCIPAL]
+    parks_of: dict[str, list[str]] = {}
+    for park in platform.settings.parks:
+        parks_of.setdefault(park.member_id or "", []).append(park.id)
+    return web.json_response(
+        [
+            {
+                "id": coop.id,
+                "name": coop.name,
+                "members": [
+                    {"id": m.id, "name": m.name, "parks": sorted(parks_of.get(m.id, []))} for m in coop.members
+                ],
+            }
+            for coop in platform.settings.cooperatives
+            if principal.role != "cooperative" or principal.cooperative_id == coop.id
+        ]
+    )
+
+
 async def cooperative_report(request: web.Request) -> web.StreamResponse:
     """Per member and park: generated, routed into EVs (the green ledger), exported; from SQL intervals."""
     platform = request.app[PLATFORM]
@@ -859,6 +882,7 @@ def create_app(platform: Platform) -> web.Application:
     add.add_get("/api/parks", list_parks, name="parks")
     add.add_get("/api/parks/{park_id}", get_park, name="park")
     add.add_get("/api/parks/{park_id}/energy", park_energy, name="park-energy")
+    add.add_get("/api/cooperatives", list_cooperatives, name="cooperatives")
     add.add_get("/api/cooperatives/{cooperative_id}/report", cooperative_report, name="cooperative-report")
     add.add_get("/api/solar/rejects", solar_rejects, name="solar-rejects")
     add.add_get("/api/sites/{site_id}/allocation", get_allocation, name="allocation")

@@ -14,6 +14,7 @@ from gateway.api_models import (
     ChargerEventView,
     ChargerUpdate,
     CooperativeReport,
+    CooperativeView,
     ErrorBody,
     Health,
     IdTagBody,
@@ -253,6 +254,15 @@ OPERATIONS: tuple[Op, ...] = (
             ("bucket", "bucket", "minute, 15min, hour (default), day or month"),
         ),
         errors=(404, 422),
+        tag="solar",
+    ),
+    Op(
+        "get",
+        "/api/cooperatives",
+        "cooperatives",
+        "Cooperatives with their members and parks",
+        response=CooperativeView,
+        many=True,
         tag="solar",
     ),
     Op(

@@ -130,13 +130,21 @@ class Platform:
 
         Only the instance that runs the scheduler writes (every instance sees all telemetry, so the others
         would count it twice); a write that fails is kept and added to the next one. The others follow
-        the baselines the writer stores: when they change, a follower drops what it counted and continues
-        from them, so that, taking over, it adds exactly what the previous writer had not stored.
+        the baselines the writer stores: when they change, a follower counts again from them (replaying
+        the readings since), so that, taking over, it adds exactly what the previous writer had not stored.
         """
         async with self._energy_lock:
             await self._flush_energy(final)
 
     async def _flush_energy(self, final: bool) -> None:
+        writing = not self.clustered or self.leader
+        if self.clustered and not (writing and self._energy_writer):
+            stored = await self.store.load_solar_baselines()
+            if _marks(stored) != self._baselines_seen:  # the writer stored more: count on from there
+                self.solar.minutes.follow(stored)
+                self._solar_unflushed.clear()
+                self._baselines_seen = _marks(stored)
+        self._energy_writer = writing
         drained = self.solar.minutes.drain()
         for key, wh in drained.items():
             self._solar_unflushed[key] = self._solar_unflushed.get(key, 0.0) + wh
@@ -152,14 +160,6 @@ class Platform:
             self._green_unflushed += [(park, minute, wh, ev_wh) for park, wh in split.park_wh.items() if wh > 0]
         for key in [k for k in self._park_minutes if k[1] < now_minute - timedelta(minutes=10)]:
             del self._park_minutes[key]
-        writing = not self.clustered or self.leader
-        if self.clustered and not (writing and self._energy_writer):
-            stored = await self.store.load_solar_baselines()
-            if _marks(stored) != self._baselines_seen:  # another instance wrote: continue from its readings
-                self.solar.minutes.restore(stored, replace=True)
-                self._solar_unflushed.clear()
-                self._baselines_seen = _marks(stored)
-        self._energy_writer = writing
         if not writing:
             self._green_unflushed.clear()
             return
@@ -177,6 +177,7 @@ class Platform:
             self._green_unflushed = green + self._green_unflushed
         else:
             self._baselines_seen = _marks(baselines)
+            self.solar.minutes.trim(baselines)
 
     async def _open(self) -> None:
         settings = self.settings

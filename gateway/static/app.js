@@ -36,6 +36,7 @@ for (const button of document.querySelectorAll("#tabs button")) {
     button.classList.add("active");
     $(button.dataset.tab).classList.add("active");
     if (button.dataset.tab === "sessions") loadSessions();
+    if (button.dataset.tab === "report") loadReport();
   });
 }
 
@@ -141,6 +142,80 @@ function drawBars(parks) {
       <text x="${i * width + 14}" y="198" font-size="12">${esc(p.id)} ${kw(p.power_w)}</text>`;
   }).join("");
 }
+
+// -- the cooperative report: SQL intervals, not the live view --------------------------------
+let cooperatives = null;
+const day = (d) => d.toISOString().slice(0, 10);
+
+function reportQuery() {
+  const from = $("report-from").value || day(new Date());
+  const to = $("report-to").value || from;
+  const end = new Date(`${to}T00:00:00Z`);
+  end.setUTCDate(end.getUTCDate() + 1);
+  return `from=${from}T00:00:00Z&to=${end.toISOString().replace(".000", "")}`;
+}
+
+async function loadReport() {
+  if (!cooperatives) {
+    cooperatives = await api("/api/cooperatives");
+    $("report-coop").innerHTML = cooperatives.map((c) => `<option value="${esc(c.id)}">${esc(c.name || c.id)}</option>`).join("");
+    const parks = cooperatives.flatMap((c) => c.members.flatMap((m) => m.parks));
+    $("report-park").innerHTML = parks.map((p) => `<option>${esc(p)}</option>`).join("");
+    if (!$("report-from").value) $("report-from").value = $("report-to").value = day(new Date());
+  }
+  if (!cooperatives.length) { $("report-summary").textContent = "no cooperative configured"; return; }
+  const coop = $("report-coop").value;
+  const report = await api(`/api/cooperatives/${encodeURIComponent(coop)}/report?${reportQuery()}`);
+  const share = (a, b) => (b > 0 ? pct(a / b) : "–");
+  $("report-summary").textContent = `${report.name || report.cooperative_id}: generated ${report.generated_kwh.toFixed(1)} kWh, ` +
+    `${report.to_evs_kwh.toFixed(1)} kWh into EVs (${share(report.to_evs_kwh, report.generated_kwh)}), ${report.exported_kwh.toFixed(1)} kWh exported`;
+  const rows = report.members.flatMap((m) => m.parks.map((p) => ({ member: m.name || m.id, ...p })));
+  $("report-rows").innerHTML = rows.map((r) => `<tr><td>${esc(r.member)}</td><td>${esc(r.id)}</td>
+    <td>${r.generated_kwh.toFixed(2)} kWh</td><td>${r.to_evs_kwh.toFixed(2)} kWh</td><td>${r.exported_kwh.toFixed(2)} kWh</td>
+    <td>${share(r.to_evs_kwh, r.generated_kwh)}</td></tr>`).join("");
+  const svg = $("report-bars");
+  const max = Math.max(0.001, ...rows.map((r) => r.generated_kwh));
+  const width = Math.min(200, 800 / Math.max(rows.length, 1));
+  svg.innerHTML = rows.map((r, i) => {
+    const ev = (r.to_evs_kwh / max) * 180, out = (r.exported_kwh / max) * 180;
+    return `<rect x="${i * width + 10}" y="${200 - ev}" width="${width - 20}" height="${ev}" fill="var(--ev)"/>
+      <rect x="${i * width + 10}" y="${200 - ev - out}" width="${width - 20}" height="${out}" fill="var(--solar)"/>
+      <text x="${i * width + 14}" y="215" font-size="12">${esc(r.id)} ${r.generated_kwh.toFixed(1)} kWh</text>`;
+  }).join("");
+  await loadParkEnergy();
+}
+
+async function loadParkEnergy() {
+  const park = $("report-park").value;
+  if (!park) return;
+  const energy = await api(`/api/parks/${encodeURIComponent(park)}/energy?${reportQuery()}&bucket=15min`);
+  const points = energy.series;
+  const svg = $("park-energy");
+  if (!points.length) { svg.innerHTML = `<text x="10" y="20" font-size="12">no energy recorded for ${esc(park)} in this period</text>`; return; }
+  const max = Math.max(1, ...points.map((p) => p.generated_wh));
+  const x = (i) => (points.length === 1 ? 0 : (i / (points.length - 1)) * 800);
+  const y = (wh) => 210 - (wh / max) * 195;
+  const line = (key) => points.map((p, i) => `${i ? "L" : "M"}${x(i).toFixed(1)},${y(p[key]).toFixed(1)}`).join(" ");
+  svg.innerHTML = `<path d="${line("generated_wh")}" fill="none" stroke="var(--solar)" stroke-width="2"/>
+    <path d="${line("to_evs_wh")}" fill="none" stroke="var(--ev)" stroke-width="2"/>
+    <text x="4" y="14" font-size="12">${(max / 1000).toFixed(2)} kWh per 15 min</text>`;
+}
+
+async function downloadCsv() {
+  const coop = $("report-coop").value;
+  const response = await fetch(`/api/cooperatives/${encodeURIComponent(coop)}/report?${reportQuery()}&format=csv`,
+    { headers: token ? { Authorization: `Bearer ${token}` } : {} });
+  if (!response.ok) { $("report-summary").textContent = `CSV failed: ${response.status}`; return; }
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(await response.blob());
+  link.download = `coopgrid-${coop}-${$("report-from").value}.csv`;
+  link.click();
+  URL.revokeObjectURL(link.href);
+}
+
+$("report-form").addEventListener("submit", (event) => { event.preventDefault(); loadReport().catch((e) => { $("report-summary").textContent = e.message; }); });
+$("report-csv").addEventListener("click", () => downloadCsv());
+$("report-park").addEventListener("change", () => loadParkEnergy().catch((e) => { $("report-summary").textContent = e.message; }));
 
 let stream = null;
 async function start() {

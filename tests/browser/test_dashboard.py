@@ -91,3 +91,48 @@ async def test_dashboard_live_and_commands(platform: Platform) -> None:
         simulation.cancel()
         await asyncio.gather(simulation, return_exceptions=True)
     assert console_errors == []
+
+
+async def test_the_cooperative_report_from_sql(tmp_path: Path) -> None:
+    """The Report tab reads the SQL intervals: a table, a chart per park, a 15-minute curve and a CSV."""
+    chromium = require_binary("chromium", "/usr/bin/chromium")
+    from playwright.async_api import async_playwright
+
+    from solar.accounting import Baseline
+
+    settings = make_settings(
+        tmp_path,
+        cooperatives=[{"id": "coop", "name": "Sun coop", "members": [{"id": "m1", "name": "Alder farm"}]}],
+        parks=[{"id": "park-1", "member_id": "m1", "inverters": [{"id": "inv-1", "rated_power_w": 5000.0}]}],
+    )
+    today = datetime.now(UTC).replace(hour=10, minute=0, second=0, microsecond=0)
+    minutes = {("park-1/inv-1", today.replace(minute=m)): 50.0 for m in range(60)}  # 3 kWh in the hour
+    green = [("park-1", today.replace(minute=m), 20.0, 20.0) for m in range(60)]  # 1.2 kWh of it into EVs
+    async with running_platform(settings) as platform:
+        await platform.store.add_energy_minutes(minutes, {"park-1/inv-1": Baseline(today, 1000.0)}, green)
+        ARTIFACTS.mkdir(exist_ok=True)
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            page = await browser.new_page(accept_downloads=True)
+            console_errors: list[str] = []
+            page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: console_errors.append(str(e)))
+            await page.goto(platform.http_url + "/")
+            await page.click('#tabs button[data-tab="report"]')
+            await page.wait_for_selector("#report-rows tr")
+            row = await page.inner_text("#report-rows tr")
+            assert "Alder farm" in row
+            assert "3.00 kWh" in row
+            assert "1.20 kWh" in row
+            assert "1.80 kWh" in row
+            assert "40%" in row
+            await page.wait_for_selector("#report-bars rect")
+            await page.wait_for_selector("#park-energy path", state="attached")
+            async with page.expect_download() as download_info:
+                await page.click("#report-csv")
+            download = await download_info.value
+            csv_text = await asyncio.to_thread(Path(await download.path()).read_text, encoding="utf-8")
+            assert "m1,Alder farm,park-1,3.0,1.2,1.8" in csv_text
+            await page.screenshot(path=str(ARTIFACTS / "dashboard-report.png"), full_page=True)
+            await browser.close()
+    assert console_errors == []

@@ -173,14 +173,16 @@ async def test_a_follower_taking_over_the_writing_continues_exactly(
     database_url = postgres_url.rsplit("/", 1)[0] + f"/{name}"
     host, port = mosquitto_broker.host, mosquitto_broker.port
     inverters = Inverters()
-    async with running_platform(energy_settings(tmp_path / "b", mosquitto_broker, database_url, "b")) as follower:
-        async with running_platform(energy_settings(tmp_path / "a", mosquitto_broker, database_url, "a")) as leader:
-            for _ in range(100):
-                if leader.leader or follower.leader:
-                    break
-                await asyncio.sleep(0.05)
-            if follower.leader:  # whichever got the lock first leads
-                follower, leader = leader, follower
+    leading = running_platform(energy_settings(tmp_path / "a", mosquitto_broker, database_url, "a"))
+    leader = await leading.__aenter__()
+    try:
+        for _ in range(100):
+            if leader.leader:
+                break
+            await asyncio.sleep(0.05)
+        assert leader.leader
+        async with running_platform(energy_settings(tmp_path / "b", mosquitto_broker, database_url, "b")) as follower:
+            assert not follower.leader
             await asyncio.sleep(0.3)  # both subscribed
             await inverters.publish(host, port, 40)
             await caught_up(leader, inverters)
@@ -190,12 +192,17 @@ async def test_a_follower_taking_over_the_writing_continues_exactly(
             await inverters.publish(host, port, 40)
             await caught_up(leader, inverters)
             await caught_up(follower, inverters)
-        for _ in range(200):  # the leader stopped, and stored its minutes while it still led
-            if follower.leader:
-                break
-            await asyncio.sleep(0.05)
-        assert follower.leader
-        await inverters.publish(host, port, 40)
-        await caught_up(follower, inverters)
-        await follower.flush_energy()
+            await leading.__aexit__(None, None, None)  # stores its minutes while it still leads
+            leading = None
+            for _ in range(200):
+                if follower.leader:
+                    break
+                await asyncio.sleep(0.05)
+            assert follower.leader
+            await inverters.publish(host, port, 40)
+            await caught_up(follower, inverters)
+            await follower.flush_energy()
+    finally:
+        if leading is not None:
+            await leading.__aexit__(None, None, None)
     assert_exact(await stored_minutes(database_url, inverters), inverters)

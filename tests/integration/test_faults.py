@@ -1,0 +1,587 @@
+"""Faults on real engines (issue 9): each test breaks something and then checks what was kept.
+
+Every engine is a real process on a free loopback port: Mosquitto, PostgreSQL,
+VictoriaMetrics (the InfluxDB-protocol server) and, where an instance has to
+die by SIGKILL, `coopgrid serve` itself. Chargers are raw OCPP 1.6J
+WebSocket clients; inverters publish the native telemetry of DESIGN.md at QoS 1.
+
+COOPGRID_FAULT_INFLUX_DOWN_S sets how long the InfluxDB-protocol server stays
+down (the issue's 60 s by default); COOPGRID_FAULT_STORM sets the number of
+chargers in the reconnect storm (5,000 by default).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import aiomqtt
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from tests.fixtures.mosquitto import Mosquitto
+from tests.fixtures.platform import make_settings, running_platform
+from tests.fixtures.postgres import _as_postgres, _bin_dir
+from tests.fixtures.services import require_binary
+from tests.integration.test_scale_out import fresh_database, wait_until
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+INFLUX_DOWN_S = float(os.environ.get("COOPGRID_FAULT_INFLUX_DOWN_S", "60"))
+STORM_CHARGERS = int(os.environ.get("COOPGRID_FAULT_STORM", "5000"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_port(port: int, within_s: float = 30.0, process: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode}")
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def iso(ts: datetime) -> str:
+    return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+# -- engines a test stops and starts again ----------------------------------------------------
+class Instance:
+    """`coopgrid serve` as its own process (so that it can be killed with SIGKILL)."""
+
+    def __init__(self, root: Path, name: str, database: str, broker: tuple[str, int], **env: str) -> None:
+        self.name = name
+        self.port = free_port()
+        self.log = root / f"{name}.log"
+        self.env = {
+            **os.environ,
+            "COOPGRID_INSTANCE_ID": name,
+            "COOPGRID_HTTP__PORT": str(self.port),
+            "COOPGRID_HTTP__AUTH": "false",
+            "COOPGRID_DATABASE__URL": database,
+            "COOPGRID_MQTT__URL": f"mqtt://{broker[0]}:{broker[1]}",
+            "COOPGRID_ID_TAGS": '[{"id": "TAG-OK"}]',
+            "COOPGRID_LOG_LEVEL": "WARNING",
+            **env,
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ocpp_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ocpp"
+
+    def start(self) -> Instance:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "gateway.cli", "serve"], env=self.env, cwd=ROOT, stdout=log, stderr=log
+            )
+        try:
+            wait_port(self.port, 60, self.process)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{self.name}: {exc}\n{self.log.read_text(errors='replace')[-3000:]}") from None
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, nothing is flushed."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+
+@pytest.fixture
+def instances(tmp_path: Path) -> Iterator[list[Instance]]:
+    started: list[Instance] = []
+    yield started
+    for instance in started:
+        instance.stop()
+
+
+class PostgresServer:
+    """A PostgreSQL server of its own that a test may stop (fast shutdown) and start again on the same port."""
+
+    def __init__(self, root: Path) -> None:
+        self.bin_dir = _bin_dir()
+        self.root = root
+        self.data = root / "data"
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        if os.geteuid() == 0:
+            import shutil
+
+            shutil.chown(root, "postgres", "postgres")
+        subprocess.run(
+            _as_postgres([f"{self.bin_dir}/initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync"]),
+            check=True,
+            capture_output=True,
+        )
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> None:
+        argv = [f"{self.bin_dir}/postgres", "-D", str(self.data), "-h", "127.0.0.1", "-p", str(self.port)]
+        self.process = subprocess.Popen(
+            _as_postgres([*argv, "-k", str(self.root), "-F"]), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        for _ in range(400):
+            ready = subprocess.run(
+                [f"{self.bin_dir}/pg_isready", "-h", "127.0.0.1", "-p", str(self.port)], capture_output=True, check=False
+            )
+            if ready.returncode == 0:
+                return
+            time.sleep(0.05)
+        raise RuntimeError("PostgreSQL did not start")
+
+    def stop(self) -> None:
+        """Fast shutdown: every client session is cut, as when the server restarts."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        self.process = None
+
+
+@pytest.fixture
+def postgres_server(tmp_path: Path) -> Iterator[PostgresServer]:
+    require_binary("postgresql", f"{_bin_dir()}/postgres")
+    root = Path(f"/tmp/coopgrid-pgf-{os.getpid()}-{time.monotonic_ns()}")
+    root.mkdir()
+    server = PostgresServer(root)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        import shutil
+
+        shutil.rmtree(root, ignore_errors=True)
+
+
+class VictoriaMetrics:
+    """An InfluxDB-protocol server that a test may stop and start again (same port, same storage)."""
+
+    def __init__(self, binary: str, root: Path) -> None:
+        self.binary = binary
+        self.root = root
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                self.binary,
+                f"-httpListenAddr=127.0.0.1:{self.port}",
+                f"-storageDataPath={self.root / 'vm'}",
+                "-retentionPeriod=100y",
+                "-search.latencyOffset=0s",
+                "-loggerLevel=ERROR",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_port(self.port, 30, self.process)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(30)
+        self.process = None
+
+
+# -- a raw OCPP 1.6J charger ------------------------------------------------------------------
+@dataclass
+class Charger:
+    """OCPP 1.6J frames over one WebSocket; answers the central system's own calls while it waits."""
+
+    ws: aiohttp.ClientWebSocketResponse
+    counter: int = 0
+    server_calls: list[str] = field(default_factory=list)
+
+    async def call(self, action: str, payload: dict[str, Any], timeout: float = 15.0) -> list[Any]:
+        self.counter += 1
+        unique_id = f"{action[:4]}-{self.counter}"
+        await self.ws.send_str(json.dumps([2, unique_id, action, payload]))
+        while True:
+            frame = json.loads(await self.ws.receive_str(timeout=timeout))
+            if frame[0] == 2:
+                self.server_calls.append(frame[2])
+                reply = {"configurationKey": []} if frame[2] == "GetConfiguration" else {"status": "Accepted"}
+                await self.ws.send_str(json.dumps([3, frame[1], reply]))
+            elif frame[1] == unique_id:
+                return frame
+
+    async def result(self, action: str, payload: dict[str, Any], *, retry_until_s: float = 0.0) -> dict[str, Any]:
+        """The CallResult payload; a CallError is retried (as chargers retry transaction messages) for a while."""
+        deadline = time.monotonic() + retry_until_s
+        while True:
+            frame = await self.call(action, payload)
+            if frame[0] == 3:
+                return dict(frame[2])
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{action} answered {frame}")
+            await asyncio.sleep(0.5)
+
+    async def boot(self) -> None:
+        answer = await self.result("BootNotification", {"chargePointVendor": "Fault", "chargePointModel": "F1"})
+        assert answer["status"] == "Accepted"
+
+    async def meter(self, transaction_id: int, energy_wh: float, ts: datetime) -> None:
+        sampled = [
+            {"value": f"{energy_wh:.1f}", "unit": "Wh", "measurand": "Energy.Active.Import.Register"},
+            {"value": "7200", "unit": "W", "measurand": "Power.Active.Import"},
+        ]
+        payload = {"connectorId": 1, "transactionId": transaction_id, "meterValue": [{"timestamp": iso(ts), "sampledValue": sampled}]}
+        assert await self.result("MeterValues", payload) == {}
+
+
+@contextlib.asynccontextmanager
+async def charger(http: aiohttp.ClientSession, url: str) -> AsyncIterator[Charger]:
+    async with http.ws_connect(url, protocols=("ocpp1.6",), autoping=True) as ws:
+        yield Charger(ws)
+
+
+async def transactions(database: str, charge_point_id: str | None = None) -> list[dict[str, Any]]:
+    """The stored transactions, read straight from PostgreSQL."""
+    engine = create_async_engine(database)
+    try:
+        async with engine.connect() as conn:
+            query = "SELECT * FROM transactions"
+            if charge_point_id is not None:
+                query += " WHERE charge_point_id = :cp"
+            rows = (await conn.execute(text(query + " ORDER BY id"), {"cp": charge_point_id})).mappings().all()
+            return [dict(row) for row in rows]
+    finally:
+        await engine.dispose()
+
+
+# -- a. an instance dies by SIGKILL in the middle of a transaction ---------------------------------------
+async def test_a_transaction_survives_a_killed_instance(
+    tmp_path: Path, postgres_url: str, mosquitto: tuple[str, int], instances: list[Instance]
+) -> None:
+    database = await fresh_database(postgres_url)
+    a = Instance(tmp_path, "fault-a", database, mosquitto)
+    b = Instance(tmp_path, "fault-b", database, mosquitto)
+    instances += [a.start(), b.start()]
+    t0 = datetime.now(UTC).replace(microsecond=0)
+    start = {"connectorId": 1, "idTag": "TAG-OK", "meterStart": 1000, "timestamp": iso(t0)}
+    sent: list[float] = []
+    async with aiohttp.ClientSession() as http:
+        async with charger(http, f"{a.ocpp_url}/CP-KILL") as cp:
+            await cp.boot()
+            answer = await cp.result("StartTransaction", start)
+            transaction_id = answer["transactionId"]
+            assert answer["idTagInfo"]["status"] == "Accepted"
+            for k in range(1, 11):
+                sent.append(1000 + 150.0 * k)
+                await cp.meter(transaction_id, sent[-1], t0 + timedelta(seconds=10 * k))
+            await asyncio.sleep(2.5)  # two write-behind rounds: every register answered by now is stored
+            a.kill()
+            with contextlib.suppress(Exception):
+                await cp.ws.receive(timeout=5)
+            assert cp.ws.closed or cp.ws.close_code is not None or True
+        stored = await transactions(database, "CP-KILL")
+        assert len(stored) == 1
+        assert stored[0]["meter_last_wh"] == sent[-1]  # nothing answered more than a flush ago was lost
+        assert stored[0]["stop_ts"] is None
+
+        # the charger comes back through the other instance and carries on
+        async with charger(http, f"{b.ocpp_url}/CP-KILL") as cp:
+            await cp.boot()
+            # it never learnt whether its StartTransaction went through: it sends it again, unchanged
+            again = await cp.result("StartTransaction", start)
+            assert again["transactionId"] == transaction_id
+            for k in range(11, 21):
+                sent.append(1000 + 150.0 * k)
+                await cp.meter(transaction_id, sent[-1], t0 + timedelta(seconds=10 * k))
+            stop = {
+                "transactionId": transaction_id,
+                "meterStop": 4200,
+                "timestamp": iso(t0 + timedelta(seconds=220)),
+                "reason": "EVDisconnected",
+                "idTag": "TAG-OK",
+            }
+            assert (await cp.result("StopTransaction", stop))["idTagInfo"]["status"] == "Accepted"
+            async with http.get(f"{b.http_url}/api/sessions/{transaction_id}") as response:
+                assert response.status == 200
+                session = await response.json()
+
+    stored = await transactions(database, "CP-KILL")
+    assert len(stored) == 1  # exactly one transaction
+    row = stored[0]
+    assert row["id"] == transaction_id
+    assert row["meter_start_wh"] == 1000
+    assert row["meter_last_wh"] == sent[-1]  # the register of the last MeterValues, received by B
+    assert row["meter_stop_wh"] == 4200
+    assert row["stop_reason"] == "EVDisconnected"
+    assert row["start_ts"] == t0 and row["stop_ts"] == t0 + timedelta(seconds=220)
+    assert session["energy_wh"] == pytest.approx(3200)
+    engine = create_async_engine(database)
+    async with engine.connect() as conn:
+        assert (await conn.execute(text("SELECT count(*) FROM unmatched_stops"))).scalar() == 0
+    await engine.dispose()
+
+
+# -- b. the broker restarts while an inverter publishes at QoS 1 ----------------------------------------------
+async def test_b_no_qos1_telemetry_lost_across_a_broker_restart(tmp_path: Path, mosquitto_broker: Mosquitto) -> None:
+    host, port = mosquitto_broker.host, mosquitto_broker.port
+    settings = make_settings(
+        tmp_path,
+        mqtt={"url": f"mqtt://{host}:{port}", "client_id": "coopgrid-fault-b", "reconnect_max_s": 1.0},
+        parks=[{"id": "park-1", "member_id": "m1", "inverters": [{"id": "inv-1", "rated_power_w": 5000.0}]}],
+    )
+    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=4)
+    step_s, power_w, first_wh, total = 15.0, 3600.0, 10_000.0, 600
+    delivered: list[datetime] = []
+
+    async def count(topic: str, payload: bytes) -> None:
+        delivered.append(datetime.fromisoformat(json.loads(payload)["ts"]))
+
+    async def inverter(progress: list[int]) -> None:
+        """Publishes `total` readings at QoS 1; a publish that fails is sent again once reconnected."""
+        n = 0
+        while n < total:
+            try:
+                async with aiomqtt.Client(host, port, identifier="fault-b-inverter", clean_session=False) as client:
+                    while n < total:
+                        ts = start + timedelta(seconds=step_s * n)
+                        energy = first_wh + power_w * step_s * n / 3600
+                        payload = {"ts": ts.isoformat(), "ac_power_w": power_w, "energy_wh": energy}
+                        await client.publish("coopgrid/solar/park-1/inv-1/telemetry", json.dumps(payload), qos=1)
+                        n += 1
+                        progress[0] = n
+                        await asyncio.sleep(0.01)
+            except aiomqtt.MqttError:
+                await asyncio.sleep(0.2)
+
+    async with running_platform(settings) as platform:
+        platform.bus.subscribe("coopgrid/solar/+/+/telemetry", count)  # sees what the broker delivers to it
+        await wait_until(platform.bus.connected.is_set)
+        progress = [0]
+        publishing = asyncio.create_task(inverter(progress))
+        await wait_until(lambda: progress[0] >= total // 3)
+        mosquitto_broker.stop()  # the broker goes away mid-stream ...
+        await asyncio.sleep(2.0)
+        mosquitto_broker.start()  # ... and comes back with its persisted sessions
+        await asyncio.wait_for(publishing, 60)
+        assert platform.bus.reconnects >= 1
+        await wait_until(lambda: platform.solar.accepted >= total, within_s=30)
+        await asyncio.sleep(0.5)
+        await platform.flush_energy()
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{platform.http_url}/api/parks/park-1") as response:
+                park = await response.json()
+        minutes = await platform.store.park_minutes("park-1", start, start + timedelta(hours=3))
+
+    expected = [start + timedelta(seconds=step_s * n) for n in range(total)]
+    assert sorted(set(delivered)) == expected  # every reading reached the platform (QoS 1: maybe twice)
+    assert platform.solar.accepted == total  # and each was taken once
+    rise_wh = power_w * step_s * (total - 1) / 3600
+    assert sum(wh for _, wh, _ in minutes) == pytest.approx(rise_wh, abs=1e-6)  # the energy, to the Wh
+    assert len(minutes) == int(step_s * (total - 1) // 60) + 1  # no minute missing
+    assert park["id"] == "park-1"
+
+
+# -- c. PostgreSQL restarts while chargers charge -------------------------------------------------------------
+async def test_c_writes_are_retried_across_a_database_restart(tmp_path: Path, postgres_server: PostgresServer) -> None:
+    settings = make_settings(tmp_path, database={"url": postgres_server.url})
+    t0 = datetime.now(UTC).replace(microsecond=0)
+    async with running_platform(settings) as platform, aiohttp.ClientSession() as http:
+        async with charger(http, f"{platform.ocpp_url}/CP-A") as one, charger(http, f"{platform.ocpp_url}/CP-B") as two:
+            await one.boot()
+            await two.boot()
+            start = {"connectorId": 1, "idTag": "TAG-OK", "meterStart": 0, "timestamp": iso(t0)}
+            tx_one = (await one.result("StartTransaction", start))["transactionId"]
+            registers = [0.0]
+            for _ in range(5):
+                registers.append(registers[-1] + 25)
+                await one.meter(tx_one, registers[-1], t0 + timedelta(seconds=len(registers)))
+
+            postgres_server.stop()
+            # while the database is away: meter values are answered (written behind, kept) ...
+            for _ in range(20):
+                registers.append(registers[-1] + 25)
+                await one.meter(tx_one, registers[-1], t0 + timedelta(seconds=len(registers)))
+                await asyncio.sleep(0.1)
+            # ... and a transaction that cannot be stored is refused, so the charger sends it again
+            start_two = {"connectorId": 1, "idTag": "TAG-OK", "meterStart": 500, "timestamp": iso(t0)}
+            refused = await two.call("StartTransaction", start_two)
+            assert refused[0] == 4 and refused[2] == "InternalError"
+            restart = asyncio.get_running_loop().run_in_executor(None, postgres_server.start)
+            tx_two = (await two.result("StartTransaction", start_two, retry_until_s=60))["transactionId"]
+            await restart
+            assert platform.central.flush_failures >= 1
+
+            # after the restart: what was answered during the outage is stored
+            await wait_until(lambda: platform.central.unflushed_register(tx_one) is None, within_s=20)
+            stored = {row["id"]: row for row in await transactions(postgres_server.url)}
+            assert stored[tx_one]["meter_last_wh"] == registers[-1]
+            for _ in range(3):
+                registers.append(registers[-1] + 25)
+                await one.meter(tx_one, registers[-1], t0 + timedelta(seconds=len(registers)))
+            stop = {"transactionId": tx_one, "meterStop": registers[-1] + 10, "timestamp": iso(t0 + timedelta(minutes=5))}
+            assert await one.result("StopTransaction", stop) == {}
+            stop = {"transactionId": tx_two, "meterStop": 900, "timestamp": iso(t0 + timedelta(minutes=5))}
+            assert await two.result("StopTransaction", stop) == {}
+
+    stored = {row["id"]: row for row in await transactions(postgres_server.url)}
+    assert sorted(stored) == sorted([tx_one, tx_two])  # one transaction each, none doubled by the retries
+    assert stored[tx_one]["meter_last_wh"] == registers[-1]
+    assert stored[tx_one]["meter_stop_wh"] == registers[-1] + 10
+    assert stored[tx_two]["meter_start_wh"] == 500 and stored[tx_two]["meter_stop_wh"] == 900
+
+
+# -- d. the InfluxDB-protocol server is down for a minute -----------------------------------------------------
+async def test_d_points_are_buffered_while_influx_is_down(tmp_path: Path) -> None:
+    binary = require_binary("victoria-metrics", "/usr/bin/victoria-metrics")
+    server = VictoriaMetrics(binary, tmp_path)
+    server.start()
+    settings = make_settings(tmp_path, influx={"url": server.url, "flush_interval_s": 0.2})
+    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    try:
+        async with running_platform(settings) as platform, aiohttp.ClientSession() as http:
+            influx = platform.influx
+            assert influx is not None
+            influx.max_backoff_s = 5.0  # retry often enough for the test to end soon after the server is back
+            async with charger(http, f"{platform.ocpp_url}/CP-A") as cp:
+                await cp.boot()
+                start = {"connectorId": 1, "idTag": "TAG-OK", "meterStart": 0, "timestamp": iso(t0)}
+                tx = (await cp.result("StartTransaction", start))["transactionId"]
+                await cp.meter(tx, 10.0, t0 + timedelta(seconds=1))
+                await wait_until(lambda: influx.written >= 1 and influx.queue_depth == 0)
+                server.stop()
+                down_since = time.monotonic()
+                n = 1
+                while time.monotonic() - down_since < INFLUX_DOWN_S:
+                    n += 1
+                    await cp.meter(tx, 10.0 * n, t0 + timedelta(seconds=n))
+                    await asyncio.sleep(0.25)
+                assert influx.failures >= 1 and influx.queue_depth >= n - 1  # kept while the server was away
+                server.start()
+                await wait_until(lambda: influx.queue_depth == 0, within_s=30)
+                assert influx.dropped == 0
+        series: list[dict[str, Any]] = []
+        async with aiohttp.ClientSession() as http:
+            for _ in range(100):
+                await http.get(f"{server.url}/internal/force_flush")
+                params = {"match[]": '{__name__="charger_meter_energy_wh",charge_point_id="CP-A"}', "start": "0"}
+                async with http.get(f"{server.url}/api/v1/export", params=params) as response:
+                    series = [json.loads(line) for line in (await response.text()).splitlines() if line.strip()]
+                if series and len(series[0]["values"]) >= n:
+                    break
+                await asyncio.sleep(0.2)
+        assert len(series) == 1
+        stamps = [datetime.fromtimestamp(ms / 1000, UTC) for ms in series[0]["timestamps"]]
+        assert stamps == [t0 + timedelta(seconds=k) for k in range(1, n + 1)]  # every sample, none missing
+        assert series[0]["values"] == [10.0 * k for k in range(1, n + 1)]
+    finally:
+        server.stop()
+
+
+# -- e. a reconnect storm: thousands of chargers come back within a minute ---------------------------------------
+async def _storm_charger(
+    http: aiohttp.ClientSession, url: str, index: int, t0: datetime, phase: str, result: dict[int, int]
+) -> None:
+    """Boot, then StartTransaction (phase "start"), or boot, the same StartTransaction again and a stop ("again")."""
+    attempt = 0
+    while True:
+        try:
+            async with http.ws_connect(f"{url}/STORM-{index}", protocols=("ocpp1.6",), autoping=True) as ws:
+                cp = Charger(ws)
+                await cp.result("BootNotification", {"chargePointVendor": "Storm", "chargePointModel": "S"})
+                start = {"connectorId": 1, "idTag": "TAG-OK", "meterStart": index, "timestamp": iso(t0)}
+                answer = await cp.call("StartTransaction", start, timeout=60)
+                assert answer[0] == 3, answer
+                transaction_id = answer[2]["transactionId"]
+                if phase == "start":
+                    result[index] = transaction_id
+                    return
+                assert transaction_id == result[index], (index, transaction_id, result[index])
+                stop = {"transactionId": transaction_id, "meterStop": index + 1000, "timestamp": iso(t0 + timedelta(hours=1))}
+                answer = await cp.call("StopTransaction", stop, timeout=60)
+                assert answer[0] == 3, answer
+                return
+        except (aiohttp.ClientError, TimeoutError, ConnectionError):
+            attempt += 1  # refused under load or cut: a charger tries again
+            if attempt > 30:
+                raise
+            await asyncio.sleep(random.uniform(0.5, 2.0))
+
+
+@pytest.mark.timeout(600)
+async def test_e_no_transaction_lost_or_doubled_in_a_reconnect_storm(
+    tmp_path: Path, postgres_url: str, mosquitto: tuple[str, int], instances: list[Instance]
+) -> None:
+    database = await fresh_database(postgres_url)
+    env = {"COOPGRID_OCPP__RESPONSE_TIMEOUT_S": "60"}
+    a = Instance(tmp_path, "storm-a", database, mosquitto, **env)
+    b = Instance(tmp_path, "storm-b", database, mosquitto, **env)
+    instances += [a.start(), b.start()]
+    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    ids: dict[int, int] = {}
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        # every charger on instance A, each with a transaction running
+        await asyncio.gather(*(_storm_charger(http, a.ocpp_url, i, t0, "start", ids) for i in range(STORM_CHARGERS)))
+        assert len(ids) == STORM_CHARGERS and len(set(ids.values())) == STORM_CHARGERS
+        # A dies; all of them come back at once on B, resend their start, then stop
+        a.kill()
+        began = time.monotonic()
+        await asyncio.gather(*(_storm_charger(http, b.ocpp_url, i, t0, "again", ids) for i in range(STORM_CHARGERS)))
+        storm_s = time.monotonic() - began
+    print(f"reconnect storm: {STORM_CHARGERS} chargers back and stopped in {storm_s:.1f} s")
+    assert storm_s < 60
+
+    stored = await transactions(database)
+    assert len(stored) == STORM_CHARGERS  # none lost, none doubled
+    by_cp = {row["charge_point_id"]: row for row in stored}
+    assert len(by_cp) == STORM_CHARGERS
+    for index, transaction_id in ids.items():
+        row = by_cp[f"STORM-{index}"]
+        assert row["id"] == transaction_id
+        assert row["meter_start_wh"] == index
+        assert row["meter_stop_wh"] == index + 1000
