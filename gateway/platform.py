@@ -50,6 +50,7 @@ from smartgrid.hysteresis import HysteresisSettings
 from smartgrid.ledger import GreenLedger, split_interval
 from smartgrid.scheduler import ChargerSpec, Scheduler
 from solar.accounting import Baseline, minute_of
+from solar.forecast import ClearSkyForecast
 from solar.ingest import InverterSpec, ParkSpec, SolarIngest
 
 log = logging.getLogger(__name__)
@@ -233,6 +234,17 @@ class Platform:
         baselines = await self.store.load_solar_baselines()
         self.solar.minutes.restore(baselines)
         self._baselines_seen = _marks(baselines)
+        self.forecast: ClearSkyForecast | None = None
+        if settings.solar.latitude is not None and settings.solar.longitude is not None:
+            self.forecast = ClearSkyForecast(
+                settings.solar.latitude,
+                settings.solar.longitude,
+                sum(inv.rated_power_w for park in settings.parks for inv in park.inverters),
+                clock=self.clock,
+                altitude_m=settings.solar.altitude_m,
+                tilt_deg=settings.solar.tilt_deg,
+                azimuth_deg=settings.solar.azimuth_deg,
+            )
         self.scheduler = Scheduler(
             sites={
                 s.id: Site(id=s.id, grid_limit_a=s.grid_limit_a, base_load_a=s.base_load_a, voltage_v=s.voltage_v)
@@ -251,6 +263,7 @@ class Platform:
             green_power_w=self.solar.total_power_w,
             send_limit=self._send_limit,
             switch_phases=self._switch_phases,
+            green_forecast_wh=self.forecast.energy_wh if self.forecast is not None else None,
             publish_allocation=self._publish_allocation,
             clock=self.scheduler_clock,
             debounce_s=settings.scheduler.debounce_s,
@@ -387,6 +400,8 @@ class Platform:
                 log.warning("housekeeping: database round skipped (%s)", exc)
             await self.solar.check_staleness()
             solar_w, ev_w = self.solar_power_w(), self.ledger.ev_power_w()
+            if self.forecast is not None:
+                self.forecast.observe(solar_w)
             self.history.tick(self.clock(), solar_w, ev_w, 1.0)
             self.metrics.solar_power_w.set(solar_w)
             self.metrics.ev_power_w.set(ev_w)

@@ -102,6 +102,18 @@ class SchedulerSettings(_Model):
 
 class SolarSettings(_Model):
     stale_after_s: float = Field(15.0, gt=0)
+    # where the parks are: enables the clear-sky PV forecast that departure plans use to wait for the sun
+    latitude: float | None = Field(None, ge=-90, le=90)
+    longitude: float | None = Field(None, ge=-180, le=180)
+    altitude_m: float = 0.0
+    tilt_deg: float = Field(30.0, ge=0, le=90)
+    azimuth_deg: float = Field(180.0, ge=0, lt=360, description="180 = facing south")
+
+    @model_validator(mode="after")
+    def _both_coordinates(self) -> SolarSettings:
+        if (self.latitude is None) != (self.longitude is None):
+            raise ValueError("give both latitude and longitude (for the PV forecast), or neither")
+        return self
 
 
 class InfluxSettings(_Model):

@@ -90,3 +90,11 @@ def test_phase_switching_needs_a_three_phase_charger() -> None:
         load_settings(sites=sites, chargers=[{"id": "c", "site_id": "s", "phases": 1, "phase_switching": True}])
     settings = load_settings(sites=sites, chargers=[{"id": "c", "site_id": "s", "phase_switching": True}])
     assert settings.chargers[0].phase_switching
+
+
+def test_the_forecast_needs_both_coordinates() -> None:
+    with pytest.raises(ConfigError, match=r"solar.*both latitude and longitude"):
+        load_settings(solar={"latitude": 52.1})
+    with pytest.raises(ConfigError, match=r"solar\.latitude"):
+        load_settings(solar={"latitude": 91.0, "longitude": 5.0})
+    assert load_settings(solar={"latitude": 52.1, "longitude": 5.1}).solar.azimuth_deg == 180.0
