@@ -17,16 +17,25 @@ integrating its power otherwise:
 to what is stored (`wh = wh + new`), and `baselines()` the readings that the
 next delta starts from: storing both in one transaction and `restore()`-ing the
 baselines after a restart keeps the intervals exact across restarts.
+
+Several instances see the same telemetry and one of them stores it. Each keeps
+a short journal of the readings it took since the baselines last stored (by
+itself: `trim()`, or by another: `follow()`). `follow()` starts again from the
+stored baselines and replays the journal, so that what is pending then is
+exactly what the writer has not stored yet: an instance taking over the
+writing adds that, neither less nor twice.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 MINUTE = timedelta(minutes=1)
+JOURNAL_PER_KEY = 10_000  # readings kept per inverter until stored; beyond, the oldest go (their energy is spread)
 BUCKETS = {"minute": 60, "15min": 900, "hour": 3600, "day": 86_400}
 
 
@@ -68,6 +77,13 @@ class EnergyMinutes:
     _base: dict[str, Baseline] = field(default_factory=dict)
     _pending: dict[tuple[str, datetime], float] = field(default_factory=dict)
     _counted: set[str] = field(default_factory=set)  # keys that have a counter: power is not integrated
+    _journal: dict[str, deque[tuple[datetime, bool, float]]] = field(default_factory=dict)  # (ts, counter?, value)
+
+    def _note(self, key: str, ts: datetime, is_counter: bool, value: float) -> None:
+        readings = self._journal.get(key)
+        if readings is None:
+            readings = self._journal[key] = deque(maxlen=JOURNAL_PER_KEY)
+        readings.append((ts, is_counter, value))
 
     def _add(self, key: str, start: datetime, end: datetime, wh: float) -> None:
         for minute, part in spread(start, end, wh):
@@ -80,11 +96,12 @@ class EnergyMinutes:
             raise ValueError(f"{key}: counter reading {energy_wh!r} is not a finite, non-negative number")
         self._counted.add(key)
         base = self._base.get(key)
+        if base is not None and base.energy_wh is not None and ts <= base.ts:
+            self.ignored += 1
+            return 0.0
+        self._note(key, ts, True, energy_wh)
         if base is None or base.energy_wh is None:
             self._base[key] = Baseline(ts, energy_wh)
-            return 0.0
-        if ts <= base.ts:
-            self.ignored += 1
             return 0.0
         delta = energy_wh - base.energy_wh
         if delta < 0:
@@ -102,6 +119,7 @@ class EnergyMinutes:
         if base is not None and ts <= base.ts:
             self.ignored += 1
             return 0.0
+        self._note(key, ts, False, power_w)
         added = 0.0
         if base is not None and base.power_w is not None:
             held_s = min((ts - base.ts).total_seconds(), self.max_hold_s)
@@ -127,10 +145,39 @@ class EnergyMinutes:
             self._base.clear()
             self._counted.clear()
             self._pending.clear()
+            self._journal = {}  # a new one: follow() replays the old
         for key, base in baselines.items():
             self._base[key] = Baseline(base.ts, base.energy_wh, base.power_w)
             if base.energy_wh is not None:
                 self._counted.add(key)
+
+    def trim(self, stored: dict[str, Baseline]) -> None:
+        """The baselines just stored: the readings up to them are in the stored minutes, forget them."""
+        for key, base in stored.items():
+            readings = self._journal.get(key)
+            while readings and readings[0][0] <= base.ts:
+                readings.popleft()
+            if readings is not None and not readings:
+                del self._journal[key]
+
+    def follow(self, stored: dict[str, Baseline]) -> None:
+        """Another instance stored these baselines: start again from them and replay the later readings.
+
+        What is pending afterwards is what that instance has not stored yet; the journal keeps the readings
+        after `stored` only. Call it before a `drain()` (what was drained before is superseded).
+        """
+        journal, resets, ignored = self._journal, self.counter_resets, self.ignored
+        self.restore(stored, replace=True)
+        for key, readings in journal.items():
+            base = stored.get(key)
+            for ts, is_counter, value in readings:
+                if base is not None and ts <= base.ts:
+                    continue
+                if is_counter:
+                    self.counter(key, ts, value)
+                else:
+                    self.power(key, ts, value)
+        self.counter_resets, self.ignored = resets, ignored  # counted when first seen
 
 
 def rollup(rows: Iterable[tuple[datetime, float]], bucket: str) -> list[tuple[datetime, float]]:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from solar.accounting import EnergyMinutes, rollup, spread
+from solar.accounting import Baseline, EnergyMinutes, rollup, spread
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -134,3 +134,63 @@ def test_spread_keeps_the_energy(wh: float, length_s: int, offset_s: int) -> Non
     parts = list(spread(at(offset_s), at(offset_s + length_s), wh))
     assert sum(p for _, p in parts) == pytest.approx(wh, rel=1e-9, abs=1e-9)
     assert all(minute.second == 0 for minute, _ in parts)
+
+
+@given(
+    readings,
+    st.lists(st.integers(min_value=0, max_value=40), max_size=4),
+    st.integers(min_value=0, max_value=40),
+    st.booleans(),
+)
+def test_a_follower_taking_over_adds_exactly_what_the_writer_did_not_store(
+    steps: list[tuple[int, float]], writes: list[int], handover: int, power_only: bool
+) -> None:
+    """Two instances see one stream; the writer stores now and then, then stops; the follower takes over."""
+    times, energy, samples = 0, 500.0, [(at(0), 500.0, 0.0)]
+    for dt, rise in steps:
+        times, energy = times + dt, energy + rise
+        samples.append((at(times), energy, rise))
+    writer, follower = EnergyMinutes(), EnergyMinutes()
+    stored: dict[tuple[str, datetime], float] = {}
+    stored_base: dict[str, Baseline] = {}
+    cut = min(handover, len(samples))
+
+    def feed(acc: EnergyMinutes, ts: datetime, value: float, power_w: float) -> None:
+        if power_only:
+            acc.power("k", ts, power_w)
+        else:
+            acc.counter("k", ts, value)
+
+    for n, (ts, value, rise) in enumerate(samples):
+        for acc in (writer, follower) if n < cut else (follower,):
+            feed(acc, ts, value, rise)
+        if n < cut and n in writes:  # the writer stores; the follower sees the new baselines
+            for key, wh in writer.drain().items():
+                stored[key] = stored.get(key, 0.0) + wh
+            stored_base = writer.baselines()
+            writer.trim(stored_base)
+            follower.follow(stored_base)
+            follower.drain()
+    follower.follow(stored_base)  # taking over: count on from what was stored last
+    for key, wh in follower.drain().items():
+        stored[key] = stored.get(key, 0.0) + wh
+    alone = EnergyMinutes()
+    for ts, value, rise in samples:
+        feed(alone, ts, value, rise)
+    expected = alone.drain()
+    assert set(stored) == set(expected)
+    for key, wh in expected.items():
+        assert stored[key] == pytest.approx(wh, rel=1e-9, abs=1e-6)
+
+
+def test_trim_forgets_what_is_stored() -> None:
+    acc = EnergyMinutes()
+    for k in range(5):
+        acc.counter("k", at(60 * k), 100.0 + k)
+    acc.trim({"k": Baseline(at(120), 102.0)})
+    acc.drain()
+    acc.follow({"k": Baseline(at(120), 102.0)})
+    assert sum(acc.drain().values()) == pytest.approx(2.0)
+    acc.trim(acc.baselines())
+    acc.follow(acc.baselines())
+    assert acc.drain() == {}
