@@ -115,6 +115,10 @@ class Bus:
         self.max_backoff_s = max_backoff_s
         self._handlers: list[tuple[str, int, Handler]] = []
         self._outgoing: deque[_Outgoing] = deque(maxlen=max_queued)
+        # Incoming messages outlive a connection: the client acknowledges a QoS 1 message as soon as it
+        # arrives, so what it had received but not yet handed over when the broker went away is handled
+        # from this queue after the reconnect instead of being dropped with the old client.
+        self._inbox: asyncio.Queue[aiomqtt.Message] = asyncio.Queue()
         self._wakeup = asyncio.Event()
         self.connected = asyncio.Event()
         self.reconnects = 0
@@ -146,6 +150,7 @@ class Bus:
                 clean_session=self.clean_session,
                 keepalive=30,
                 timeout=10,
+                queue_type=self._inbox_factory,  # type: ignore[arg-type]
             )
             baseline = _cancel_requests()
             try:
@@ -176,6 +181,9 @@ class Bus:
                 )
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.max_backoff_s)
+
+    def _inbox_factory(self, maxsize: int = 0) -> asyncio.Queue[aiomqtt.Message]:
+        return self._inbox
 
     async def _send_loop(self, client: aiomqtt.Client) -> None:
         while True:

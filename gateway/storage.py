@@ -190,6 +190,12 @@ class Store:
             return [_charger(row) for row in rows]
 
     # -- transactions ---------------------------------------------------------------
+    def _charger_if_missing(self, charge_point_id: str) -> Any:
+        """INSERT ... ON CONFLICT DO NOTHING: a boot's write-behind (or another instance) may store it meanwhile."""
+        insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        statement = insert(ChargerRow).values(id=charge_point_id, registration="Accepted")
+        return statement.on_conflict_do_nothing(index_elements=[ChargerRow.id])
+
     async def start_transaction(
         self, charge_point_id: str, connector_id: int, id_tag: str, meter_start_wh: float, ts: datetime
     ) -> tuple[TransactionRecord, bool]:
@@ -203,8 +209,7 @@ class Store:
             existing = (await session.scalars(same)).first()
             if existing is not None:
                 return _transaction(existing), False
-            if await session.get(ChargerRow, charge_point_id) is None:
-                session.add(ChargerRow(id=charge_point_id, registration="Accepted"))
+            await session.execute(self._charger_if_missing(charge_point_id))
             row = TransactionRow(
                 charge_point_id=charge_point_id,
                 connector_id=connector_id,
@@ -233,8 +238,7 @@ class Store:
         if existing is not None:
             return existing, False
         async with self._session() as session:
-            if await session.get(ChargerRow, charge_point_id) is None:
-                session.add(ChargerRow(id=charge_point_id, registration="Accepted"))
+            await session.execute(self._charger_if_missing(charge_point_id))
             row = TransactionRow(
                 charge_point_id=charge_point_id,
                 connector_id=evse_id,

@@ -147,7 +147,9 @@ class PostgresServer:
 
             shutil.chown(root, "postgres", "postgres")
         subprocess.run(
-            _as_postgres([f"{self.bin_dir}/initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync"]),
+            _as_postgres(
+                [f"{self.bin_dir}/initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync"]
+            ),
             check=True,
             capture_output=True,
         )
@@ -163,7 +165,9 @@ class PostgresServer:
         )
         for _ in range(400):
             ready = subprocess.run(
-                [f"{self.bin_dir}/pg_isready", "-h", "127.0.0.1", "-p", str(self.port)], capture_output=True, check=False
+                [f"{self.bin_dir}/pg_isready", "-h", "127.0.0.1", "-p", str(self.port)],
+                capture_output=True,
+                check=False,
             )
             if ready.returncode == 0:
                 return
@@ -173,7 +177,12 @@ class PostgresServer:
     def stop(self) -> None:
         """Fast shutdown: every client session is cut, as when the server restarts."""
         if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
+            # through pg_ctl: signals sent to runuser (when we are root) do not reach the server
+            subprocess.run(
+                _as_postgres([f"{self.bin_dir}/pg_ctl", "stop", "-D", str(self.data), "-m", "fast", "-w"]),
+                check=False,
+                capture_output=True,
+            )
             try:
                 self.process.wait(30)
             except subprocess.TimeoutExpired:
@@ -242,12 +251,12 @@ class Charger:
     counter: int = 0
     server_calls: list[str] = field(default_factory=list)
 
-    async def call(self, action: str, payload: dict[str, Any], timeout: float = 15.0) -> list[Any]:
+    async def call(self, action: str, payload: dict[str, Any], within_s: float = 15.0) -> list[Any]:
         self.counter += 1
         unique_id = f"{action[:4]}-{self.counter}"
         await self.ws.send_str(json.dumps([2, unique_id, action, payload]))
         while True:
-            frame = json.loads(await self.ws.receive_str(timeout=timeout))
+            frame = json.loads(await self.ws.receive_str(timeout=within_s))
             if frame[0] == 2:
                 self.server_calls.append(frame[2])
                 reply = {"configurationKey": []} if frame[2] == "GetConfiguration" else {"status": "Accepted"}
@@ -275,7 +284,11 @@ class Charger:
             {"value": f"{energy_wh:.1f}", "unit": "Wh", "measurand": "Energy.Active.Import.Register"},
             {"value": "7200", "unit": "W", "measurand": "Power.Active.Import"},
         ]
-        payload = {"connectorId": 1, "transactionId": transaction_id, "meterValue": [{"timestamp": iso(ts), "sampledValue": sampled}]}
+        payload = {
+            "connectorId": 1,
+            "transactionId": transaction_id,
+            "meterValue": [{"timestamp": iso(ts), "sampledValue": sampled}],
+        }
         assert await self.result("MeterValues", payload) == {}
 
 
@@ -323,7 +336,6 @@ async def test_a_transaction_survives_a_killed_instance(
             a.kill()
             with contextlib.suppress(Exception):
                 await cp.ws.receive(timeout=5)
-            assert cp.ws.closed or cp.ws.close_code is not None or True
         stored = await transactions(database, "CP-KILL")
         assert len(stored) == 1
         assert stored[0]["meter_last_wh"] == sent[-1]  # nothing answered more than a flush ago was lost
@@ -358,7 +370,8 @@ async def test_a_transaction_survives_a_killed_instance(
     assert row["meter_last_wh"] == sent[-1]  # the register of the last MeterValues, received by B
     assert row["meter_stop_wh"] == 4200
     assert row["stop_reason"] == "EVDisconnected"
-    assert row["start_ts"] == t0 and row["stop_ts"] == t0 + timedelta(seconds=220)
+    assert row["start_ts"] == t0
+    assert row["stop_ts"] == t0 + timedelta(seconds=220)
     assert session["energy_wh"] == pytest.approx(3200)
     engine = create_async_engine(database)
     async with engine.connect() as conn:
@@ -409,7 +422,15 @@ async def test_b_no_qos1_telemetry_lost_across_a_broker_restart(tmp_path: Path, 
         mosquitto_broker.start()  # ... and comes back with its persisted sessions
         await asyncio.wait_for(publishing, 60)
         assert platform.bus.reconnects >= 1
-        await wait_until(lambda: platform.solar.accepted >= total, within_s=30)
+        try:
+            await wait_until(lambda: platform.solar.accepted >= total, within_s=30)
+        except AssertionError:
+            got = set(delivered)
+            missing = [n for n in range(total) if start + timedelta(seconds=step_s * n) not in got]
+            raise AssertionError(
+                f"accepted {platform.solar.accepted}/{total}, delivered {len(delivered)}, missing {missing[:5]}"
+                f"..{missing[-5:]} ({len(missing)}), rejects {dict(platform.solar.rejects)}"
+            ) from None
         await asyncio.sleep(0.5)
         await platform.flush_energy()
         async with aiohttp.ClientSession() as http:
@@ -436,7 +457,7 @@ async def test_c_writes_are_retried_across_a_database_restart(tmp_path: Path, po
             await two.boot()
             start = {"connectorId": 1, "idTag": "TAG-OK", "meterStart": 0, "timestamp": iso(t0)}
             tx_one = (await one.result("StartTransaction", start))["transactionId"]
-            registers = [0.0]
+            registers = [0]
             for _ in range(5):
                 registers.append(registers[-1] + 25)
                 await one.meter(tx_one, registers[-1], t0 + timedelta(seconds=len(registers)))
@@ -450,7 +471,8 @@ async def test_c_writes_are_retried_across_a_database_restart(tmp_path: Path, po
             # ... and a transaction that cannot be stored is refused, so the charger sends it again
             start_two = {"connectorId": 1, "idTag": "TAG-OK", "meterStart": 500, "timestamp": iso(t0)}
             refused = await two.call("StartTransaction", start_two)
-            assert refused[0] == 4 and refused[2] == "InternalError"
+            assert refused[0] == 4
+            assert refused[2] == "InternalError"
             restart = asyncio.get_running_loop().run_in_executor(None, postgres_server.start)
             tx_two = (await two.result("StartTransaction", start_two, retry_until_s=60))["transactionId"]
             await restart
@@ -463,7 +485,11 @@ async def test_c_writes_are_retried_across_a_database_restart(tmp_path: Path, po
             for _ in range(3):
                 registers.append(registers[-1] + 25)
                 await one.meter(tx_one, registers[-1], t0 + timedelta(seconds=len(registers)))
-            stop = {"transactionId": tx_one, "meterStop": registers[-1] + 10, "timestamp": iso(t0 + timedelta(minutes=5))}
+            stop = {
+                "transactionId": tx_one,
+                "meterStop": int(registers[-1]) + 10,
+                "timestamp": iso(t0 + timedelta(minutes=5)),
+            }
             assert await one.result("StopTransaction", stop) == {}
             stop = {"transactionId": tx_two, "meterStop": 900, "timestamp": iso(t0 + timedelta(minutes=5))}
             assert await two.result("StopTransaction", stop) == {}
@@ -472,7 +498,8 @@ async def test_c_writes_are_retried_across_a_database_restart(tmp_path: Path, po
     assert sorted(stored) == sorted([tx_one, tx_two])  # one transaction each, none doubled by the retries
     assert stored[tx_one]["meter_last_wh"] == registers[-1]
     assert stored[tx_one]["meter_stop_wh"] == registers[-1] + 10
-    assert stored[tx_two]["meter_start_wh"] == 500 and stored[tx_two]["meter_stop_wh"] == 900
+    assert stored[tx_two]["meter_start_wh"] == 500
+    assert stored[tx_two]["meter_stop_wh"] == 900
 
 
 # -- d. the InfluxDB-protocol server is down for a minute -----------------------------------------------------
@@ -500,7 +527,8 @@ async def test_d_points_are_buffered_while_influx_is_down(tmp_path: Path) -> Non
                     n += 1
                     await cp.meter(tx, 10.0 * n, t0 + timedelta(seconds=n))
                     await asyncio.sleep(0.25)
-                assert influx.failures >= 1 and influx.queue_depth >= n - 1  # kept while the server was away
+                assert influx.failures >= 1
+                assert influx.queue_depth >= n - 1
                 server.start()
                 await wait_until(lambda: influx.queue_depth == 0, within_s=30)
                 assert influx.dropped == 0
@@ -534,15 +562,19 @@ async def _storm_charger(
                 cp = Charger(ws)
                 await cp.result("BootNotification", {"chargePointVendor": "Storm", "chargePointModel": "S"})
                 start = {"connectorId": 1, "idTag": "TAG-OK", "meterStart": index, "timestamp": iso(t0)}
-                answer = await cp.call("StartTransaction", start, timeout=60)
+                answer = await cp.call("StartTransaction", start, within_s=60)
                 assert answer[0] == 3, answer
                 transaction_id = answer[2]["transactionId"]
                 if phase == "start":
                     result[index] = transaction_id
                     return
                 assert transaction_id == result[index], (index, transaction_id, result[index])
-                stop = {"transactionId": transaction_id, "meterStop": index + 1000, "timestamp": iso(t0 + timedelta(hours=1))}
-                answer = await cp.call("StopTransaction", stop, timeout=60)
+                stop = {
+                    "transactionId": transaction_id,
+                    "meterStop": index + 1000,
+                    "timestamp": iso(t0 + timedelta(hours=1)),
+                }
+                answer = await cp.call("StopTransaction", stop, within_s=60)
                 assert answer[0] == 3, answer
                 return
         except (aiohttp.ClientError, TimeoutError, ConnectionError):
@@ -567,7 +599,8 @@ async def test_e_no_transaction_lost_or_doubled_in_a_reconnect_storm(
     async with aiohttp.ClientSession(connector=connector) as http:
         # every charger on instance A, each with a transaction running
         await asyncio.gather(*(_storm_charger(http, a.ocpp_url, i, t0, "start", ids) for i in range(STORM_CHARGERS)))
-        assert len(ids) == STORM_CHARGERS and len(set(ids.values())) == STORM_CHARGERS
+        assert len(ids) == STORM_CHARGERS
+        assert len(set(ids.values())) == STORM_CHARGERS
         # A dies; all of them come back at once on B, resend their start, then stop
         a.kill()
         began = time.monotonic()
