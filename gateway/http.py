@@ -28,7 +28,7 @@ from gateway import dashboard
 from gateway.api_models import ChargerCreate, ChargerUpdate, IdTagBody
 from gateway.auth import ROLES, Principal, hash_secret, parse_basic_auth, token_digest, verify_secret
 from gateway.openapi import build_openapi
-from solar.accounting import BUCKETS, rollup
+from solar.accounting import BUCKETS
 
 if TYPE_CHECKING:
     from gateway.platform import Platform
@@ -665,12 +665,10 @@ async def park_energy(request: web.Request) -> web.Response:
         raise _invalid_query(f"bucket must be one of {', '.join([*BUCKETS, 'month'])}")
     if bucket == "minute" and end - start > timedelta(days=7):
         raise _invalid_query("minutes are served for at most 7 days; choose a larger bucket")
-    rows = await request.app[PLATFORM].store.park_minutes(park_id, start, end)
-    generated = dict(rollup(((m, g) for m, g, _ in rows), bucket))
-    green = dict(rollup(((m, e) for m, _, e in rows), bucket))
+    rows = await request.app[PLATFORM].store.park_series(park_id, start, end, bucket)  # grouped in SQL
     series = [
-        {"start": _iso(at), "generated_wh": round(generated.get(at, 0.0), 3), "to_evs_wh": round(green.get(at, 0.0), 3)}
-        for at in sorted(set(generated) | set(green))
+        {"start": _iso(at), "generated_wh": round(generated, 3), "to_evs_wh": round(green, 3)}
+        for at, generated, green in rows
     ]
     return web.json_response(
         {"park_id": park_id, "bucket": bucket, "from": _iso(start), "to": _iso(end), "series": series}

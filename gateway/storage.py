@@ -15,7 +15,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, case, event, func, or_, select, update
+from sqlalchemy import Connection, Integer, case, cast, event, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -34,6 +34,7 @@ from gateway.db import (
     TransactionRow,
     UnmatchedStopRow,
 )
+from solar.accounting import BUCKETS as BUCKET_SECONDS
 from solar.accounting import Baseline
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -488,6 +489,45 @@ class Store:
         gen = {_utc(m): float(v) for m, v in generated.items()}
         grn = {_utc(m): float(v) for m, v in green.items()}
         return [(m, gen.get(m, 0.0), grn.get(m, 0.0)) for m in minutes]
+
+    def _bucket(self, column: Any, bucket: str) -> Any:
+        """A column's UTC time bucket, in SQL: epoch seconds of its start, or "YYYY-MM" for months."""
+        postgres = self.engine.dialect.name == "postgresql"
+        if bucket == "month":
+            if postgres:
+                return func.to_char(func.timezone("UTC", column), "YYYY-MM")
+            return func.strftime("%Y-%m", column)
+        size = BUCKET_SECONDS[bucket]
+        if postgres:
+            return func.floor(func.date_part("epoch", column) / size) * size
+        return cast(func.strftime("%s", column), Integer) // size * size
+
+    async def park_series(
+        self, park_id: str, start: datetime, end: datetime, bucket: str
+    ) -> list[tuple[datetime, float, float]]:
+        """(bucket start, generated Wh, green Wh into EVs) of one park over [start, end), grouped in SQL."""
+        if bucket != "month" and bucket not in BUCKET_SECONDS:
+            raise ValueError(f"unknown bucket {bucket!r}")
+        series: dict[datetime, list[float]] = {}
+        async with self._session() as session:
+            for column, row, park in (
+                (0, SolarMinuteRow, SolarMinuteRow.park_id),
+                (1, GreenMinuteRow, GreenMinuteRow.park_id),
+            ):
+                key = self._bucket(row.minute, bucket).label("bucket")
+                query = (
+                    select(key, func.sum(row.wh))
+                    .where(park == park_id, row.minute >= start, row.minute < end)
+                    .group_by(key)
+                )
+                for at, wh in (await session.execute(query)).all():
+                    begin = (
+                        datetime.strptime(at, "%Y-%m").replace(tzinfo=UTC)
+                        if bucket == "month"
+                        else datetime.fromtimestamp(int(at), UTC)
+                    )
+                    series.setdefault(begin, [0.0, 0.0])[column] += float(wh or 0.0)
+        return [(at, gen, green) for at, (gen, green) in sorted(series.items())]
 
     async def count_unmatched_stops(self) -> int:
         async with self._session() as session:

@@ -131,3 +131,20 @@ async def test_energy_minutes_add_up_and_baselines_survive_a_restart(database_ur
         assert await store.energy_by_park(["park-1"], minute + timedelta(minutes=1), minute + timedelta(hours=1)) == {
             "park-1": (1.0, 0.0)
         }
+
+
+@pytest.mark.parametrize("bucket", ["minute", "15min", "hour", "day", "month"])
+async def test_park_series_is_grouped_in_sql_as_the_rollup_says(database_url: str, bucket: str) -> None:
+    from solar.accounting import Baseline, rollup
+
+    start = datetime(2026, 5, 31, 23, 50, tzinfo=UTC)  # across an hour, a day and a month
+    minutes = [start + timedelta(minutes=7 * k) for k in range(40)]
+    solar = {(f"park-1/inv-{k % 2}", m): 1.0 + k for k, m in enumerate(minutes)}
+    green = [("park-1", m, 0.5, 2.0) for m in minutes[::3]]
+    async with open_store(database_url) as store:
+        await store.add_energy_minutes(solar, {"park-1/inv-0": Baseline(minutes[-1], 1.0)}, green)
+        await store.add_energy_minutes({("park-2/inv-0", minutes[0]): 99.0}, {}, [])
+        series = await store.park_series("park-1", start, start + timedelta(days=2), bucket)
+    generated = rollup(((m, wh) for (_, m), wh in solar.items()), bucket)
+    into_evs = dict(rollup(((m, wh) for _, m, wh, _ in green), bucket))
+    assert series == [(at, pytest.approx(wh), pytest.approx(into_evs.get(at, 0.0))) for at, wh in generated]
