@@ -45,7 +45,8 @@ def _clear_sky_day(
     poa = pvlib.irradiance.get_total_irradiance(
         tilt, azimuth, sun["apparent_zenith"], sun["azimuth"], sky["dni"], sky["ghi"], sky["dhi"]
     )
-    return np.clip(np.nan_to_num(np.asarray(poa["poa_global"], dtype=float)), 0.0, None)
+    values: np.ndarray = np.clip(np.nan_to_num(np.asarray(poa["poa_global"], dtype=float)), 0.0, None)
+    return values
 
 
 @dataclass
@@ -67,7 +68,7 @@ class ClearSkyForecast:
         position = (ts - start) / STEP
         index = min(int(position), len(poa) - 2)
         fraction = position - index
-        irradiance = poa[index] * (1 - fraction) + poa[index + 1] * fraction
+        irradiance = float(poa[index]) * (1 - fraction) + float(poa[index + 1]) * fraction
         return max(0.0, self.rated_power_w * irradiance / 1000.0 * LOSSES)
 
     def observe(self, measured_w: float) -> None:

@@ -120,10 +120,11 @@ class SolarIngest:
             await self._reject(topic, "unknown_topic", payload, now)
             return
         park_id, inverter_id, kind = parts[len(base) + 1 :]
-        inverter = self._inverters.get((park_id, inverter_id))
-        if inverter is None:
+        native = self._inverters.get((park_id, inverter_id))
+        if native is None:
             await self._reject(topic, "unknown_inverter", payload, now)
             return
+        inverter = native
         if kind == "state":
             await self._on_state(inverter, payload, topic, now)
         elif kind == "telemetry":
