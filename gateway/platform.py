@@ -193,8 +193,7 @@ class Platform:
             self.mqtt_port,
             client_id=settings.mqtt.client_id or f"coopgrid-{settings.instance_id}",
             max_backoff_s=settings.mqtt.reconnect_max_s,
-            # the embedded broker goes with the process: nothing to keep a session in
-            clean_session=not (settings.mqtt.url and settings.mqtt.persistent_session),
+            clean_session=not persistent_session(settings),
         )
         ocpp = settings.ocpp
         self.central = CentralSystem(
@@ -491,6 +490,24 @@ class Platform:
         live = self.ledger.green_wh(record.id)
         green = live if live is not None else (record.green_energy_wh or 0.0)
         return min(green, record.energy_wh)
+
+
+def persistent_session(settings: Settings) -> bool:
+    """Keep an MQTT session on the broker across restarts: with an external broker and a stable client id.
+
+    The default client id names the process (host and pid), a new one at each start: a session kept
+    under it would never be resumed, only fill the broker's queue. So the session persists when
+    `mqtt.client_id` or `instance_id` is set; otherwise CoopGrid says how to get one.
+    """
+    if not (settings.mqtt.url and settings.mqtt.persistent_session):
+        return False  # the embedded broker goes with the process: nothing to keep a session in
+    if settings.mqtt.client_id or "instance_id" in settings.model_fields_set:
+        return True
+    log.warning(
+        "mqtt: no persistent session (telemetry published while CoopGrid restarts is lost): "
+        "set mqtt.client_id or instance_id (COOPGRID_MQTT__CLIENT_ID / COOPGRID_INSTANCE_ID) to a stable name"
+    )
+    return False
 
 
 def _marks(baselines: dict[str, Baseline]) -> dict[str, tuple[datetime, float | None, float | None]]:

@@ -40,8 +40,9 @@ class MqttSettings(_Model):
     client_id: str | None = Field(None, description="default: coopgrid-<instance id>")
     persistent_session: bool = Field(
         True,
-        description="with an external broker: a persistent session (clean_session off) so that QoS 1 telemetry "
-        "published while CoopGrid restarts is delivered afterwards",
+        description="with an external broker and a stable client id (client_id or instance_id set): a persistent "
+        "session (clean_session off) so that QoS 1 telemetry published while CoopGrid restarts is delivered "
+        "afterwards",
     )
     reconnect_max_s: float = Field(30.0, gt=0)
 

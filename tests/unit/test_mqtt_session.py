@@ -1,0 +1,40 @@
+"""The MQTT session persists only where it can be resumed: an external broker and a stable client id."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from gateway.platform import persistent_session
+from gateway.settings import load_settings
+
+BROKER = {"url": "mqtt://127.0.0.1:1883"}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "persistent"),
+    [
+        ({}, False),  # the embedded broker goes with the process
+        ({"mqtt": {**BROKER, "client_id": "coopgrid-site-1"}}, True),
+        ({"mqtt": BROKER, "instance_id": "node-1"}, True),
+        ({"mqtt": {**BROKER, "client_id": "coopgrid-site-1", "persistent_session": False}}, False),
+    ],
+)
+def test_persistent_where_it_can_be_resumed(overrides: dict[str, object], persistent: bool) -> None:
+    assert persistent_session(load_settings(**overrides)) is persistent
+
+
+def test_a_client_id_new_at_each_start_keeps_no_session_and_says_how(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("COOPGRID_INSTANCE_ID", raising=False)
+    monkeypatch.delenv("COOPGRID_MQTT__CLIENT_ID", raising=False)
+    with caplog.at_level(logging.WARNING):
+        assert not persistent_session(load_settings(mqtt=BROKER))
+    assert "COOPGRID_MQTT__CLIENT_ID" in caplog.text
+
+
+def test_an_instance_id_from_the_environment_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COOPGRID_INSTANCE_ID", "node-2")
+    assert persistent_session(load_settings(mqtt=BROKER))
