@@ -206,3 +206,60 @@ async def test_a_follower_taking_over_the_writing_continues_exactly(
         if leading is not None:
             await leading.__aexit__(None, None, None)
     assert_exact(await stored_minutes(database_url, inverters), inverters)
+
+
+async def test_green_energy_into_evs_is_attributed_to_the_park_in_the_report(
+    tmp_path: Path, mosquitto_broker: Mosquitto
+) -> None:
+    """An EV charging while the park generates: the report splits the park's kWh into EVs and exported."""
+    host, port = mosquitto_broker.host, mosquitto_broker.port
+    minute = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
+    readings = {"inv-1": (1000.0, 1050.0), "inv-2": (2000.0, 2010.0)}  # 60 Wh generated in `minute`
+    settings = energy_settings(tmp_path, mosquitto_broker, f"sqlite+aiosqlite:///{tmp_path / 'green.db'}")
+    async with running_platform(settings) as platform:
+        platform.clock = lambda: minute + timedelta(seconds=30)  # the EV's energy is booked in `minute`
+        await asyncio.wait_for(platform.bus.connected.wait(), 10)
+        async with aiomqtt.Client(host, port, identifier="green-test-inverters") as client:
+            for k, offset in enumerate((0, 60)):
+                for inv, values in readings.items():
+                    payload = {"ts": (minute + timedelta(seconds=offset)).isoformat(), "ac_power_w": 3000.0,
+                               "energy_wh": values[k]}  # fmt: skip
+                    await client.publish(f"coopgrid/solar/park-1/{inv}/telemetry", json.dumps(payload), qos=1)
+        async with (
+            aiohttp.ClientSession() as http,
+            http.ws_connect(f"{platform.ocpp_url}/CP-A", protocols=("ocpp1.6",)) as ws,
+        ):
+
+            async def call(unique_id: str, action: str, payload: dict[str, object]) -> dict[str, object]:
+                await ws.send_str(json.dumps([2, unique_id, action, payload]))
+                while True:
+                    frame = json.loads(await ws.receive_str(timeout=5))
+                    if frame[0] == 3 and frame[1] == unique_id:
+                        return dict(frame[2])
+                    if frame[0] == 2:  # the central system's own calls: accepted
+                        await ws.send_str(json.dumps([3, frame[1], {"status": "Accepted"}]))
+
+            await call("b", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"})
+            started = await call(
+                "s", "StartTransaction",
+                {"connectorId": 1, "idTag": "TAG-OK", "meterStart": 0, "timestamp": minute.isoformat()},
+            )  # fmt: skip
+            sample = {"value": "40", "unit": "Wh", "measurand": "Energy.Active.Import.Register"}
+            await call(
+                "m", "MeterValues",
+                {"connectorId": 1, "transactionId": started["transactionId"],
+                 "meterValue": [{"timestamp": (minute + timedelta(seconds=30)).isoformat(), "sampledValue": [sample]}]},
+            )  # fmt: skip
+        for _ in range(100):
+            baselines = platform.solar.minutes.baselines()
+            if all(b.ts == minute + timedelta(seconds=60) for b in baselines.values()) and len(baselines) == 2:
+                break
+            await asyncio.sleep(0.05)
+        await platform.flush_energy(final=True)  # closes the EV's minute
+        window = {"from": (minute - timedelta(hours=1)).isoformat(), "to": (minute + timedelta(hours=1)).isoformat()}
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{platform.http_url}/api/cooperatives/coop/report", params=window) as response:
+                report = await response.json()
+    park = report["members"][0]["parks"][0]
+    assert (park["generated_kwh"], park["to_evs_kwh"], park["exported_kwh"]) == (0.06, 0.04, 0.02)
+    assert (report["generated_kwh"], report["to_evs_kwh"], report["exported_kwh"]) == (0.06, 0.04, 0.02)
