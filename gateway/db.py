@@ -142,6 +142,7 @@ class SolarMinuteRow(Base):
     """Energy one inverter generated in one UTC minute (Wh), added to as samples arrive."""
 
     __tablename__ = "solar_energy_minutes"
+    __table_args__ = (Index("ix_solar_minutes_minute", "minute"),)
 
     park_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     inverter_id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -165,6 +166,7 @@ class GreenMinuteRow(Base):
     """Green energy routed into EVs in one UTC minute, attributed to the park that generated it (Wh)."""
 
     __tablename__ = "green_energy_minutes"
+    __table_args__ = (Index("ix_green_minutes_minute", "minute"),)
 
     park_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     minute: Mapped[datetime] = mapped_column(UtcDateTime(), primary_key=True)
