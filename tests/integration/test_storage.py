@@ -148,3 +148,14 @@ async def test_park_series_is_grouped_in_sql_as_the_rollup_says(database_url: st
     generated = rollup(((m, wh) for (_, m), wh in solar.items()), bucket)
     into_evs = dict(rollup(((m, wh) for _, m, wh, _ in green), bucket))
     assert series == [(at, pytest.approx(wh), pytest.approx(into_evs.get(at, 0.0))) for at, wh in generated]
+
+
+async def test_the_migrations_build_what_the_models_say(database_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from gateway.db import Base
+
+    async with open_store(database_url) as store, store.engine.connect() as conn:
+        diff = await conn.run_sync(lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata))
+    assert diff == []
