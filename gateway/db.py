@@ -172,3 +172,14 @@ class GreenMinuteRow(Base):
     minute: Mapped[datetime] = mapped_column(UtcDateTime(), primary_key=True)
     wh: Mapped[float] = mapped_column(Float)
     ev_wh: Mapped[float] = mapped_column(Float, default=0.0)  # all EV energy that minute (for the share)
+
+
+class ParkDayRow(Base):
+    """A park's energy in one UTC day (Wh): the sum of its minutes, kept with them for long reports."""
+
+    __tablename__ = "park_energy_days"
+
+    park_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[datetime] = mapped_column(UtcDateTime(), primary_key=True)
+    generated_wh: Mapped[float] = mapped_column(Float)
+    to_evs_wh: Mapped[float] = mapped_column(Float)

@@ -9,13 +9,13 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, Integer, case, cast, event, func, or_, select, update
+from sqlalchemy import Connection, Integer, and_, case, cast, event, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -29,6 +29,7 @@ from gateway.db import (
     DeviceVariableRow,
     GreenMinuteRow,
     IdTagRow,
+    ParkDayRow,
     SolarBaselineRow,
     SolarMinuteRow,
     TransactionRow,
@@ -447,6 +448,27 @@ class Store:
                 )
                 for start in range(0, len(green_rows), 500):
                     await connection.execute(statement, green_rows[start : start + 500])
+            day_sums: dict[tuple[str, datetime], list[float]] = {}
+            for row in solar_rows:
+                day_sums.setdefault((row["park_id"], _day(row["minute"])), [0.0, 0.0])[0] += row["wh"]
+            for row in green_rows:
+                day_sums.setdefault((row["park_id"], _day(row["minute"])), [0.0, 0.0])[1] += row["wh"]
+            if day_sums:
+                statement = insert(ParkDayRow)
+                table = ParkDayRow.__table__.c
+                statement = statement.on_conflict_do_update(
+                    index_elements=["park_id", "day"],
+                    set_={
+                        "generated_wh": table.generated_wh + statement.excluded.generated_wh,
+                        "to_evs_wh": table.to_evs_wh + statement.excluded.to_evs_wh,
+                    },
+                )
+                day_rows = [
+                    {"park_id": park, "day": day, "generated_wh": generated, "to_evs_wh": green}
+                    for (park, day), (generated, green) in day_sums.items()
+                ]
+                for start in range(0, len(day_rows), 500):
+                    await connection.execute(statement, day_rows[start : start + 500])
 
     async def load_solar_baselines(self) -> dict[str, Baseline]:
         async with self._session() as session:
@@ -456,21 +478,33 @@ class Store:
     async def energy_by_park(
         self, park_ids: list[str], start: datetime, end: datetime
     ) -> dict[str, tuple[float, float]]:
-        """Per park: (generated Wh, green Wh into EVs) over [start, end), summed in SQL."""
-        solar_query = (
-            select(SolarMinuteRow.park_id, func.sum(SolarMinuteRow.wh))
-            .where(SolarMinuteRow.park_id.in_(park_ids), SolarMinuteRow.minute >= start, SolarMinuteRow.minute < end)
-            .group_by(SolarMinuteRow.park_id)
-        )
-        green_query = (
-            select(GreenMinuteRow.park_id, func.sum(GreenMinuteRow.wh))
-            .where(GreenMinuteRow.park_id.in_(park_ids), GreenMinuteRow.minute >= start, GreenMinuteRow.minute < end)
-            .group_by(GreenMinuteRow.park_id)
-        )
+        """Per park: (generated Wh, green Wh into EVs) over [start, end), summed in SQL.
+
+        Whole UTC days come from the day table, the partial days at either end from the minutes.
+        """
+        edges, days = _split_days(start, end)
+        totals = {park: [0.0, 0.0] for park in park_ids}
         async with self._session() as session:
-            generated = {park: float(wh or 0.0) for park, wh in (await session.execute(solar_query)).all()}
-            green = {park: float(wh or 0.0) for park, wh in (await session.execute(green_query)).all()}
-        return {park: (generated.get(park, 0.0), green.get(park, 0.0)) for park in park_ids}
+            for column, row in ((0, SolarMinuteRow), (1, GreenMinuteRow)):
+                if not edges:
+                    break
+                query = (
+                    select(row.park_id, func.sum(row.wh))
+                    .where(row.park_id.in_(park_ids), or_(*(and_(row.minute >= a, row.minute < b) for a, b in edges)))
+                    .group_by(row.park_id)
+                )
+                for park, wh in (await session.execute(query)).all():
+                    totals[park][column] += float(wh or 0.0)
+            if days is not None:
+                query = (
+                    select(ParkDayRow.park_id, func.sum(ParkDayRow.generated_wh), func.sum(ParkDayRow.to_evs_wh))
+                    .where(ParkDayRow.park_id.in_(park_ids), ParkDayRow.day >= days[0], ParkDayRow.day < days[1])
+                    .group_by(ParkDayRow.park_id)
+                )
+                for park, generated, green in (await session.execute(query)).all():
+                    totals[park][0] += float(generated or 0.0)
+                    totals[park][1] += float(green or 0.0)
+        return {park: (generated, green) for park, (generated, green) in totals.items()}
 
     async def park_minutes(self, park_id: str, start: datetime, end: datetime) -> list[tuple[datetime, float, float]]:
         """(minute, generated Wh, green Wh into EVs) of one park over [start, end), minutes in order."""
@@ -505,29 +539,46 @@ class Store:
     async def park_series(
         self, park_id: str, start: datetime, end: datetime, bucket: str
     ) -> list[tuple[datetime, float, float]]:
-        """(bucket start, generated Wh, green Wh into EVs) of one park over [start, end), grouped in SQL."""
+        """(bucket start, generated Wh, green Wh into EVs) of one park over [start, end), grouped in SQL.
+
+        Days and months are summed from the day table for whole days, from the minutes at the edges.
+        """
         if bucket != "month" and bucket not in BUCKET_SECONDS:
             raise ValueError(f"unknown bucket {bucket!r}")
+        edges, days = _split_days(start, end) if bucket in ("day", "month") else ([(start, end)], None)
         series: dict[datetime, list[float]] = {}
+
+        def add(at: Any, wh: Any, column: int) -> None:
+            begin = (
+                datetime.strptime(at, "%Y-%m").replace(tzinfo=UTC)
+                if bucket == "month"
+                else datetime.fromtimestamp(int(at), UTC)
+            )
+            series.setdefault(begin, [0.0, 0.0])[column] += float(wh or 0.0)
+
         async with self._session() as session:
-            for column, row, park in (
-                (0, SolarMinuteRow, SolarMinuteRow.park_id),
-                (1, GreenMinuteRow, GreenMinuteRow.park_id),
-            ):
+            for column, row in ((0, SolarMinuteRow), (1, GreenMinuteRow)):
+                if not edges:
+                    break
                 key = self._bucket(row.minute, bucket).label("bucket")
                 query = (
                     select(key, func.sum(row.wh))
-                    .where(park == park_id, row.minute >= start, row.minute < end)
+                    .where(row.park_id == park_id, or_(*(and_(row.minute >= a, row.minute < b) for a, b in edges)))
                     .group_by(key)
                 )
                 for at, wh in (await session.execute(query)).all():
-                    begin = (
-                        datetime.strptime(at, "%Y-%m").replace(tzinfo=UTC)
-                        if bucket == "month"
-                        else datetime.fromtimestamp(int(at), UTC)
-                    )
-                    series.setdefault(begin, [0.0, 0.0])[column] += float(wh or 0.0)
-        return [(at, gen, green) for at, (gen, green) in sorted(series.items())]
+                    add(at, wh, column)
+            if days is not None:
+                key = self._bucket(ParkDayRow.day, bucket).label("bucket")
+                query = (
+                    select(key, func.sum(ParkDayRow.generated_wh), func.sum(ParkDayRow.to_evs_wh))
+                    .where(ParkDayRow.park_id == park_id, ParkDayRow.day >= days[0], ParkDayRow.day < days[1])
+                    .group_by(key)
+                )
+                for at, generated, green in (await session.execute(query)).all():
+                    add(at, generated, 0)
+                    add(at, green, 1)
+        return [(at, gen, green) for at, (gen, green) in sorted(series.items()) if gen or green]
 
     async def count_unmatched_stops(self) -> int:
         async with self._session() as session:
@@ -633,6 +684,22 @@ class Store:
         return [
             {"ts": row.ts.isoformat().replace("+00:00", "Z"), "kind": row.kind, "payload": row.payload} for row in rows
         ]
+
+
+def _day(minute: datetime) -> datetime:
+    return minute.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _split_days(
+    start: datetime, end: datetime
+) -> tuple[list[tuple[datetime, datetime]], tuple[datetime, datetime] | None]:
+    """[start, end) as partial days at its ends (read from minutes) and whole UTC days (from the day table)."""
+    first = _day(start) if _day(start) == start.astimezone(UTC) else _day(start) + timedelta(days=1)
+    last = _day(end)
+    if first >= last:
+        return [(start, end)], None
+    edges = [(a, b) for a, b in ((start, first), (last, end)) if a < b]
+    return edges, (first, last)
 
 
 def _utc(value: datetime | str) -> datetime:

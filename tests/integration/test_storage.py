@@ -159,3 +159,44 @@ async def test_the_migrations_build_what_the_models_say(database_url: str) -> No
     async with open_store(database_url) as store, store.engine.connect() as conn:
         diff = await conn.run_sync(lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata))
     assert diff == []
+
+
+async def test_days_are_kept_with_the_minutes_and_rebuilt_from_them_by_the_migration(database_url: str) -> None:
+    from alembic import command
+
+    from gateway.storage import _alembic_config
+
+    start = datetime(2026, 6, 1, 0, 0, tzinfo=UTC)
+    minutes = [start + timedelta(minutes=37 * k) for k in range(200)]  # five days and some
+    solar = {(f"park-{k % 3}/inv-{k % 2}", m): 1.0 + k % 7 for k, m in enumerate(minutes)}
+    green = [(f"park-{k % 3}", m, 0.5, 2.0) for k, m in enumerate(minutes) if k % 4 == 0]
+    windows = [
+        (start, start + timedelta(days=10)),  # whole days only
+        (start + timedelta(hours=5, minutes=13), start + timedelta(days=3, hours=2)),  # partial days at both ends
+        (start + timedelta(days=1, hours=1), start + timedelta(days=1, hours=20)),  # within one day
+    ]
+    parks = ["park-0", "park-1", "park-2"]
+
+    def expected(a: datetime, b: datetime) -> dict[str, tuple[float, float]]:
+        out = {park: [0.0, 0.0] for park in parks}
+        for (key, m), wh in solar.items():
+            if a <= m < b:
+                out[key.partition("/")[0]][0] += wh
+        for park, m, wh, _ in green:
+            if a <= m < b:
+                out[park][1] += wh
+        return {park: (pytest.approx(g), pytest.approx(e)) for park, (g, e) in out.items()}  # type: ignore[misc]
+
+    async with open_store(database_url) as store:
+        for chunk in range(0, len(minutes), 50):  # in several writes, as the platform does
+            part = {k: v for k, v in solar.items() if k[1] in minutes[chunk : chunk + 50]}
+            await store.add_energy_minutes(part, {}, [g for g in green if g[1] in minutes[chunk : chunk + 50]])
+        for a, b in windows:
+            assert await store.energy_by_park(parks, a, b) == expected(a, b)
+        daily = await store.park_series("park-1", windows[1][0], windows[1][1], "day")
+        assert sum(g for _, g, _ in daily) == pytest.approx(expected(*windows[1])["park-1"][0])
+        async with store.engine.begin() as conn:  # the day table dropped, then rebuilt from the minutes
+            await conn.run_sync(lambda sync: command.downgrade(_alembic_config(sync), "0006"))
+            await conn.run_sync(lambda sync: command.upgrade(_alembic_config(sync), "head"))
+        for a, b in windows:
+            assert await store.energy_by_park(parks, a, b) == expected(a, b)
