@@ -81,6 +81,8 @@ class CentralSystem:
         event_log: EventLog | None = None,
         observe: Observe | None = None,
         certificate_authority: CertificateAuthority | None = None,
+        max_frames_per_s: float = 0.0,
+        frame_burst: int = 100,
     ) -> None:
         self._repo = repository
         self._publish = publish
@@ -99,6 +101,9 @@ class CentralSystem:
         self._records_complete = False  # True while _records holds every stored charger
         self._dirty_chargers: set[str] = set()
         self.flush_failures = 0
+        self.max_frames_per_s = max_frames_per_s  # per connection; 0 = no limit
+        self.frame_burst = frame_burst
+        self.throttled_frames = 0
         self._state: dict[str, ChargerState] = {}
 
     # -- registry -------------------------------------------------------------

@@ -92,6 +92,10 @@ class OcppSession:
         self._after_reply: list[Callable[[], Awaitable[None]]] = []
         self._background: set[asyncio.Task[None]] = set()
         self._group: asyncio.TaskGroup | None = None
+        self._tokens = float(central.frame_burst)  # the per-connection frame budget (token bucket)
+        self._refilled = time.monotonic()
+        self.throttled = 0
+        self.stray_answers = 0
 
     @property
     def ocpp_version(self) -> str:
@@ -104,7 +108,9 @@ class OcppSession:
             self._group = group
             try:
                 while True:
-                    await self.route(await self._connection.recv())
+                    raw = await self._connection.recv()
+                    await self._throttle()
+                    await self.route(raw)
             except ConnectionEnded:
                 pass
             finally:
@@ -113,6 +119,30 @@ class OcppSession:
                 for future in self._pending.values():
                     if not future.done():
                         future.set_exception(NotConnected(f"{self.id} disconnected before answering"))
+
+    async def _throttle(self) -> None:
+        """Hold a charger to `max_frames_per_s` (bursts up to `frame_burst`) by reading its next frame later.
+
+        Nothing is refused: an OCPP-J charger waits for each answer, so a slower answer slows it down,
+        and a flooding one fills its own socket buffers (the reader pauses) instead of our CPU.
+        """
+        rate = self._central.max_frames_per_s
+        if rate <= 0:
+            return
+        now = time.monotonic()
+        self._tokens = min(float(self._central.frame_burst), self._tokens + (now - self._refilled) * rate)
+        self._refilled = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return
+        if self.throttled == 0:
+            log.warning("%s: more than %g frames/s; its frames are read more slowly", self.id, rate)
+        self.throttled += 1
+        self._central.throttled_frames += 1
+        wait_s = (1.0 - self._tokens) / rate
+        await asyncio.sleep(wait_s)
+        self._tokens = 0.0
+        self._refilled = now + wait_s
 
     async def close(self) -> None:
         await self._connection.close()
@@ -139,7 +169,9 @@ class OcppSession:
         elif message_type in (CALLRESULT, CALLERROR):
             future = self._pending.get(unique_id)
             if future is None or future.done():
-                log.warning("%s: answer to an unknown call %r ignored", self.id, unique_id)
+                self.stray_answers += 1  # logged once per connection: a charger must not flood the log
+                level = logging.WARNING if self.stray_answers == 1 else logging.DEBUG
+                log.log(level, "%s: answer to an unknown call %r ignored", self.id, unique_id[:64])
             else:
                 future.set_result(frame)
         else:

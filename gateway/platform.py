@@ -210,6 +210,8 @@ class Platform:
             certificate_authority=(
                 CertificateAuthority.load_or_create(ocpp.ca_cert, ocpp.ca_key) if ocpp.ca_cert and ocpp.ca_key else None
             ),
+            max_frames_per_s=ocpp.max_frames_per_s,
+            frame_burst=ocpp.frame_burst,
         )
         self.solar = SolarIngest(
             parks={

@@ -78,6 +78,13 @@ class OcppSettings(_Model):
         None, ge=0, description="TxDefaultProfile installed at boot; none = leave the charger's own"
     )
     max_frame_bytes: int = Field(65536, ge=1024)
+    max_frames_per_s: float = Field(
+        50.0,
+        ge=0,
+        description="per connection, sustained: a charger sending faster is slowed down (its next frame is read "
+        "later, nothing is refused); 0 = no limit",
+    )
+    frame_burst: int = Field(200, ge=1, description="frames a connection may send at once above max_frames_per_s")
     ca_cert: Path | None = Field(None, description="CA for SignCertificate; created with ca_key when missing")
     ca_key: Path | None = None
 
