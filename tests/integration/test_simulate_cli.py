@@ -90,7 +90,7 @@ async def test_a_scenario_drives_coopgrid_through_a_real_broker(tmp_path: Path, 
 name = "test day"
 start = 1990-06-14T15:00:00Z
 speed = 600
-duration_h = 1
+duration_h = 2
 seed = 3
 
 [[sites]]
