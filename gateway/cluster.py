@@ -90,6 +90,7 @@ class Cluster:
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._deliver = deliver_remote_event
         self._answering: set[asyncio.Task[None]] = set()
+        self._meters: dict[tuple[str, int], cp_events.MeterSample] = {}  # mirrored, coalesced per connector
         bus.subscribe(f"{prefix}/chargers/+/status", self._on_status, qos=1)
         bus.subscribe(f"{prefix}/instances/{instance_id}/rpc", self._on_request, qos=1)
         bus.subscribe(f"{prefix}/instances/{instance_id}/reply", self._on_reply, qos=1)
@@ -114,7 +115,28 @@ class Cluster:
 
     # -- events ----------------------------------------------------------------------------
     async def mirror(self, event: object) -> None:
-        """Publish a local charge-point event for the other instances."""
+        """Publish a local charge-point event for the other instances.
+
+        Meter samples are coalesced: the newest per connector goes out with `flush_meters()` (about once a
+        second), or just before any other event of its charger, so that the order per charger holds. One
+        message per sample flooded the bus's queue under load, which then dropped the oldest messages,
+        charger locations among them.
+        """
+        if isinstance(event, cp_events.MeterSample):
+            self._meters[(event.charge_point_id, event.connector_id)] = event
+            return
+        charge_point_id = getattr(event, "charge_point_id", None)
+        for key in [k for k in self._meters if k[0] == charge_point_id]:
+            self._publish_event(self._meters.pop(key))
+        self._publish_event(event)
+
+    def flush_meters(self) -> None:
+        """Publish the newest meter sample of every connector metered since the last flush."""
+        meters, self._meters = self._meters, {}
+        for event in meters.values():
+            self._publish_event(event)
+
+    def _publish_event(self, event: object) -> None:
         message = encode_event(event, self.instance_id)
         if message is not None:
             self.bus.publish(f"{self.prefix}/events/chargepoints", message, qos=1)

@@ -388,6 +388,7 @@ class Platform:
             await asyncio.sleep(1.0)
             ticks += 1
             self._publish_meters()
+            self.cluster.flush_meters()
             if self.influx is not None:
                 self.metrics.influx_queue.set(self.influx.queue_depth)
                 if ticks % 10 == 0:
