@@ -106,7 +106,7 @@ class Bus:
         client_id: str = "coopgrid",
         clean_session: bool = True,
         max_backoff_s: float = 30.0,
-        max_queued: int = 10_000,
+        max_queued: int = 100_000,  # a reconnect storm of 10,000 chargers queues about three messages each
     ) -> None:
         self.host = host
         self.port = port

@@ -103,6 +103,7 @@ class Cluster:
             charge_point_id = topic.split("/")[-2]
             if status.get("connected") and status.get("instance"):
                 self.locations[charge_point_id] = status["instance"]
+                self.central.state(charge_point_id)  # listed here at once, not only after the records reload
             elif self.locations.get(charge_point_id) == status.get("instance"):
                 self.locations.pop(charge_point_id, None)
         except (ValueError, AttributeError, IndexError):
