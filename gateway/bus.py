@@ -185,13 +185,24 @@ class Bus:
     def _inbox_factory(self, maxsize: int = 0) -> asyncio.Queue[aiomqtt.Message]:
         return self._inbox
 
-    async def _send_loop(self, client: aiomqtt.Client) -> None:
+    async def _send_loop(self, client: aiomqtt.Client, window: int = 100) -> None:
+        """Publish in order, up to `window` messages in flight (one PUBACK at a time was the bus's limit).
+
+        A message leaves the queue once the broker confirmed it; after a failure the unconfirmed ones are
+        sent again on the next connection (QoS 1: at least once).
+        """
         while True:
             while self._outgoing:
-                item = self._outgoing[0]
-                await client.publish(item.topic, item.payload, qos=item.qos, retain=item.retain)
-                if self._outgoing and self._outgoing[0] is item:
-                    self._outgoing.popleft()
+                batch = [self._outgoing[i] for i in range(min(window, len(self._outgoing)))]
+                results = await asyncio.gather(
+                    *(client.publish(m.topic, m.payload, qos=m.qos, retain=m.retain) for m in batch),
+                    return_exceptions=True,
+                )
+                for item, result in zip(batch, results, strict=True):
+                    if isinstance(result, BaseException):
+                        raise result
+                    if self._outgoing and self._outgoing[0] is item:
+                        self._outgoing.popleft()
                 _raise_if_cancelling()
             self._wakeup.clear()
             await self._wakeup.wait()
