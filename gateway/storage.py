@@ -99,6 +99,9 @@ def _transaction(row: TransactionRow) -> TransactionRecord:
     )
 
 
+ID_TAG_TTL_S = 30.0
+
+
 class Store:
     """Implements chargepoints.ports.ChargePointRepository on SQL."""
 
@@ -107,6 +110,8 @@ class Store:
         self._session = async_sessionmaker(engine, expire_on_commit=False)
         self._credentials: dict[str, tuple[tuple[int, str | None] | None, float]] = {}
         self._all_loaded_at = -1e9
+        # id tag -> ((status, expiry, parent) or None when unknown, when read): a storm of starts reads each once
+        self._id_tags: dict[str, tuple[tuple[str, datetime | None, str | None] | None, float]] = {}
 
     # -- chargers ---------------------------------------------------------------
     async def get_charger(self, charge_point_id: str) -> ChargerRecord | None:
@@ -604,7 +609,8 @@ class Store:
             row.expiry_date = expiry_date
             row.parent_id_tag = parent_id_tag
             row.type = type_
-            return created
+        self._id_tags.pop(id_tag, None)
+        return created
 
     async def get_id_tag(self, id_tag: str) -> dict[str, object] | None:
         async with self._session() as session:
@@ -622,21 +628,31 @@ class Store:
             if row is None:
                 return False
             await session.delete(row)
-            return True
+        self._id_tags.pop(id_tag, None)
+        return True
 
     async def id_tag_info(self, id_tag: str, now: datetime) -> dict[str, Any]:
-        async with self._session() as session:
-            row = await session.get(IdTagRow, id_tag)
-        if row is None:
+        """idTagInfo for Authorize and transactions. Read from memory for ID_TAG_TTL_S once read: changes made
+        through this store apply at once, changes made by another instance within that time."""
+        cached = self._id_tags.get(id_tag)
+        clock = time.monotonic()
+        if cached is not None and clock - cached[1] < ID_TAG_TTL_S:
+            known = cached[0]
+        else:
+            async with self._session() as session:
+                row = await session.get(IdTagRow, id_tag)
+            known = (row.status, row.expiry_date, row.parent_id_tag) if row is not None else None
+            self._id_tags[id_tag] = (known, clock)
+        if known is None:
             return {"status": "Invalid"}
-        status = row.status
-        if status == "Accepted" and row.expiry_date is not None and row.expiry_date <= now:
+        status, expiry_date, parent_id_tag = known
+        if status == "Accepted" and expiry_date is not None and expiry_date <= now:
             status = "Expired"
         info: dict[str, Any] = {"status": status}
-        if row.expiry_date is not None:
-            info["expiryDate"] = row.expiry_date.isoformat().replace("+00:00", "Z")
-        if row.parent_id_tag:
-            info["parentIdTag"] = row.parent_id_tag
+        if expiry_date is not None:
+            info["expiryDate"] = expiry_date.isoformat().replace("+00:00", "Z")
+        if parent_id_tag:
+            info["parentIdTag"] = parent_id_tag
         return info
 
     async def knows_id_tag(self, id_tag: str) -> bool:
@@ -747,7 +763,8 @@ async def open_store(url: str) -> AsyncIterator[Store]:
         # trades queueing in Python for "database is locked" errors under load.
         engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60, connect_args={"timeout": 30})
     else:
-        engine = create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        # a storm of boots and starts queues for a connection rather than failing after the default 30 s
+        engine = create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, pool_timeout=120)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     try:
