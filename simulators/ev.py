@@ -153,19 +153,6 @@ class ProfileStore:
             p for p in self.profiles if not (p.purpose == "TxProfile" and p.transaction_id == transaction_id)
         ]
 
-    def offered_a(
-        self,
-        connector_id: int,
-        transaction_id: Any,
-        elapsed_s: float,
-        now: datetime,
-        phases: int,
-        voltage_v: float,
-        max_current_a: float,
-    ) -> float:
-        """The connector's offered current: the profiles' limit, never above the charger's maximum."""
-        return self.offer(connector_id, transaction_id, elapsed_s, now, phases, voltage_v, max_current_a)[0]
-
     def offer(
         self,
         connector_id: int,

@@ -61,21 +61,21 @@ def _weather(location: str) -> tuple[pd.DataFrame, dict[str, float]]:
 
 
 @cache
+def _cec(database: str, name: str) -> pd.Series:
+    """One entry of a CEC database bundled with pvlib ("CECInverter", "CECMod"); a clear error with close names."""
+    table = pvlib.pvsystem.retrieve_sam(database)
+    if name not in table.columns:
+        close = [c for c in table.columns if name.lower()[:12] in c.lower()][:5]
+        raise ValueError(f"{name!r} is not in pvlib's {database} database; close: {close}")
+    return table[name]
+
+
 def cec_inverter(name: str) -> pd.Series:
-    table = pvlib.pvsystem.retrieve_sam("CECInverter")
-    if name not in table.columns:
-        close = [c for c in table.columns if name.lower()[:12] in c.lower()][:5]
-        raise ValueError(f"inverter {name!r} is not in pvlib's CEC inverter database; close: {close}")
-    return table[name]
+    return _cec("CECInverter", name)
 
 
-@cache
 def cec_module(name: str) -> pd.Series:
-    table = pvlib.pvsystem.retrieve_sam("CECMod")
-    if name not in table.columns:
-        close = [c for c in table.columns if name.lower()[:12] in c.lower()][:5]
-        raise ValueError(f"module {name!r} is not in pvlib's CEC module database; close: {close}")
-    return table[name]
+    return _cec("CECMod", name)
 
 
 @cache

@@ -48,7 +48,7 @@ def profile16(
 
 
 def offered(store: ProfileStore, *, tx: int | None = 7, elapsed: float = 0.0, now: datetime = NOW) -> float:
-    return store.offered_a(1, tx, elapsed, now, 3, 230.0, 32.0)
+    return store.offer(1, tx, elapsed, now, 3, 230.0, 32.0)[0]
 
 
 def test_no_profile_offers_the_chargers_maximum() -> None:
