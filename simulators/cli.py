@@ -24,7 +24,7 @@ from simulators.clock import SimClock
 from simulators.ev import EVArrival
 from simulators.faults import BRANDS, QUIRKS, Faults, FaultSpecError
 from simulators.fleet import Fleet
-from simulators.inverter import LAYOUTS, WEATHER_FILES, SimulatedPark
+from simulators.inverter import LAYOUTS, WEATHER_FILES
 from simulators.light import LightFleet
 from simulators.scenario import Scenario, ScenarioError
 
@@ -211,26 +211,21 @@ async def _inverters(args: argparse.Namespace) -> None:
     clock = SimClock(start, speed=args.speed)
     host, port = args.mqtt
     rated = 0.0 if args.inverter_model and args.rated_w == 5000.0 else args.rated_w
-    parks = [
-        SimulatedPark(
-            f"park-{index + 1}",
-            [f"inv-{n + 1}" for n in range(args.inverters)],
-            mqtt_host=host,
-            mqtt_port=port,
-            clock=clock,
-            rated_power_w=rated,
-            prefix=args.prefix,
-            publish_interval_s=args.interval,
-            layout=args.layout,
-            location=args.location,
-            clouds=args.clouds,
-            seed=index,
-            module=args.module,
-            inverter_model=args.inverter_model,
-        )
-        for index in range(args.parks)
-    ]
-    fleet = Fleet(clock, parks=parks, name="inverters")
+    fleet = Fleet.of_parks(
+        host,
+        port,
+        args.parks,
+        args.inverters,
+        clock=clock,
+        rated_power_w=rated,
+        prefix=args.prefix,
+        publish_interval_s=args.interval,
+        layout=args.layout,
+        location=args.location,
+        clouds=args.clouds,
+        module=args.module,
+        inverter_model=args.inverter_model,
+    )
     _say(f"{args.parks} park(s) x {args.inverters} inverters ({args.layout}) -> mqtt://{host}:{port}, {args.location}")
     await fleet.run(args.duration, progress=_say)
     _summary(fleet)

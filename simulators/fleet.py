@@ -62,6 +62,23 @@ class Fleet:
         return cls(clock, chargers)
 
     @classmethod
+    def of_parks(cls, host: str, port: int, count: int, inverters: int, *, clock: SimClock, **options: object) -> Fleet:
+        """`count` parks `park-{n}` of `inverters` inverters `inv-{n}` each (n from 1), publishing to host:port."""
+        parks = [
+            SimulatedPark(
+                f"park-{index + 1}",
+                [f"inv-{n + 1}" for n in range(inverters)],
+                mqtt_host=host,
+                mqtt_port=port,
+                clock=clock,
+                seed=index,
+                **options,  # type: ignore[arg-type]
+            )
+            for index in range(count)
+        ]
+        return cls(clock, parks=parks, name="parks")
+
+    @classmethod
     def from_scenario(cls, scenario: Scenario, *, url: str | None = None, mqtt: tuple[str, int] | None = None) -> Fleet:
         """Everything a scenario describes; `url` and `mqtt` override its central system and broker."""
         head = scenario.scenario

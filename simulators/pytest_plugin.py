@@ -29,7 +29,6 @@ import pytest
 
 from simulators.clock import SimClock
 from simulators.fleet import Fleet
-from simulators.inverter import SimulatedPark
 
 DEFAULT_START = datetime(1990, 6, 14, 15, tzinfo=UTC)  # a clear early afternoon of the bundled TMY year
 
@@ -110,22 +109,7 @@ def solar_parks() -> Callable[..., AbstractAsyncContextManager[RunningFleet]]:
         start: datetime = DEFAULT_START,
         **options: Any,
     ) -> AbstractAsyncContextManager[RunningFleet]:
-        clock = SimClock(start, speed=speed)
-        fleet = Fleet(
-            clock,
-            parks=[
-                SimulatedPark(
-                    f"park-{index + 1}",
-                    [f"inv-{n + 1}" for n in range(inverters)],
-                    mqtt_host=host,
-                    mqtt_port=port,
-                    clock=clock,
-                    seed=index,
-                    **options,
-                )
-                for index in range(parks)
-            ],
-        )
+        fleet = Fleet.of_parks(host, port, parks, inverters, clock=SimClock(start, speed=speed), **options)
         return _running(fleet)
 
     return factory
