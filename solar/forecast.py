@@ -59,6 +59,9 @@ class ClearSkyForecast:
     tilt_deg: float = 30.0
     azimuth_deg: float = 180.0
     _recent: deque[tuple[datetime, float, float]] = field(default_factory=deque)  # (ts, measured W, clear W)
+    # running sums over _recent, daylight only: ratio() is asked once per departure plan per scheduler run
+    _measured_sum: float = 0.0
+    _clear_sum: float = 0.0
 
     def clear_sky_w(self, ts: datetime) -> float:
         """The parks' power under a clear sky at `ts` (interpolated between 15-minute points)."""
@@ -76,17 +79,22 @@ class ClearSkyForecast:
         now = self.clock()
         if not math.isfinite(measured_w):
             return
-        self._recent.append((now, max(0.0, measured_w), self.clear_sky_w(now)))
+        measured, clear = max(0.0, measured_w), self.clear_sky_w(now)
+        if clear <= 0:
+            measured = 0.0  # at night a reading says nothing about clouds
+        self._recent.append((now, measured, clear))
+        self._measured_sum += measured
+        self._clear_sum += clear
         while self._recent and self._recent[0][0] < now - WINDOW:
-            self._recent.popleft()
+            _, old_measured, old_clear = self._recent.popleft()
+            self._measured_sum -= old_measured
+            self._clear_sum -= old_clear
 
     def ratio(self) -> float:
         """Measured over clear sky in the last hour (1 without daylight measurements), within [0, 1.2]."""
-        measured = sum(m for _, m, c in self._recent if c > 0)
-        clear = sum(c for _, _, c in self._recent)
-        if clear <= 1e-6:
+        if self._clear_sum <= 1e-6:
             return 1.0
-        return min(1.2, measured / clear)
+        return min(1.2, max(0.0, self._measured_sum) / self._clear_sum)
 
     def energy_wh(self, horizon_s: float) -> float:
         """Green energy the parks may give from now until `horizon_s` seconds ahead (Wh)."""

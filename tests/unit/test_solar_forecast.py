@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from solar.forecast import ClearSkyForecast
+from tests.fixtures.platform import make_settings, running_platform
 
 # Greensboro NC, the place of the TMY file the simulators use; solar noon is about 17:20 UTC
 NOON = datetime(2026, 6, 14, 17, 20, tzinfo=UTC)
@@ -53,13 +55,9 @@ def test_no_daylight_measurement_means_no_scaling_and_bad_values_are_ignored() -
     assert forecast.ratio() == 1.0
 
 
-async def test_the_platform_hands_the_forecast_to_the_scheduler(tmp_path: object) -> None:
-    from pathlib import Path
-
-    from tests.fixtures.platform import make_settings, running_platform
-
+async def test_the_platform_hands_the_forecast_to_the_scheduler(tmp_path: Path) -> None:
     settings = make_settings(
-        Path(str(tmp_path)),
+        tmp_path,
         solar={"latitude": 36.1, "longitude": -79.9},
         cooperatives=[{"id": "c", "members": [{"id": "m"}]}],
         parks=[{"id": "p", "member_id": "m", "inverters": [{"id": "i", "rated_power_w": 10_000.0}]}],
@@ -69,5 +67,5 @@ async def test_the_platform_hands_the_forecast_to_the_scheduler(tmp_path: object
         assert platform.forecast.rated_power_w == 10_000.0
         assert platform.scheduler._green_forecast_wh == platform.forecast.energy_wh  # noqa: SLF001
         assert platform.forecast.energy_wh(24 * 3600) > 0  # a day ahead holds a daylight somewhere
-    async with running_platform(make_settings(Path(str(tmp_path)) / "none")) as platform:
+    async with running_platform(make_settings(tmp_path / "none")) as platform:
         assert platform.forecast is None
