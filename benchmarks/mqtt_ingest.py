@@ -35,7 +35,7 @@ from pathlib import Path
 import aiomqtt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ocpp_throughput import ROOT, free_port, stop, wait_port  # noqa: E402
+from ocpp_throughput import ROOT, free_port, start_mosquitto, stop, wait_port  # noqa: E402
 
 START = datetime(2026, 6, 1, 10, tzinfo=UTC)
 
@@ -49,23 +49,6 @@ def config(inverters: int) -> str:
         + "]",
     ]
     return "\n\n".join(lines) + "\n"
-
-
-def start_mosquitto(root: Path) -> tuple[subprocess.Popen[str], int] | None:
-    binary = "/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None
-    if binary is None:
-        return None
-    port = free_port()
-    config = root / "mosquitto.conf"
-    config.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\nmax_inflight_messages 0\n",
-        encoding="utf-8",
-    )
-    process = subprocess.Popen(
-        [binary, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True
-    )
-    wait_port(port)
-    return process, port
 
 
 def _publisher(port: int, inverters: int, messages: int, started: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
@@ -188,7 +171,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=2000, help="per inverter")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        broker = start_mosquitto(Path(tmp))
+        broker = start_mosquitto(Path(tmp), "max_queued_messages 0\nmax_inflight_messages 0\n")  # no queue limit
         if broker is None:
             sys.exit("mosquitto is not installed (apt-get install mosquitto)")
         mosquitto, port = broker

@@ -215,14 +215,14 @@ def start_server(argv: list[str], env: dict[str, str] | None = None, ready: str 
     raise RuntimeError(f"{argv} did not become ready")
 
 
-def start_mosquitto(root: Path) -> tuple[subprocess.Popen[str], int] | None:
-    """A Mosquitto on a free loopback port, when installed."""
+def start_mosquitto(root: Path, extra: str = "") -> tuple[subprocess.Popen[str], int] | None:
+    """A Mosquitto on a free loopback port, when installed; `extra` lines are added to its configuration."""
     binary = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None)
     if binary is None:
         return None
     port = free_port()
     config = root / "mosquitto.conf"
-    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n", encoding="utf-8")
+    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n{extra}", encoding="utf-8")
     process = subprocess.Popen(
         [binary, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True
     )

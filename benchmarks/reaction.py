@@ -89,7 +89,8 @@ def limit_of(payload: dict[str, object]) -> float:
     return float(profile["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"])  # type: ignore[index]
 
 
-async def measure(port: int, received_q: multiprocessing.Queue, count: int, drops: int) -> list[list[float]]:  # type: ignore[type-arg]
+async def measure(port: int, count: int, drops: int) -> list[float]:
+    """Publish the sun, drop it `drops` times; the monotonic time of each drop's publish."""
     energy = [1_000_000.0]
     high = count * MIN_W * 2.0  # every EV at about 12 A
     async with aiomqtt.Client("127.0.0.1", port, identifier="reaction-bench") as client:
@@ -105,7 +106,7 @@ async def measure(port: int, received_q: multiprocessing.Queue, count: int, drop
             for _ in range(3):
                 await asyncio.sleep(1.0)
                 await publish(client, level, energy)
-        return [marks]  # the received calls come from the fleet process afterwards
+        return marks  # the received calls come from the fleet process afterwards
 
 
 def main() -> None:
@@ -140,7 +141,7 @@ def main() -> None:
             fleet.start()
             kind, started = out.get(timeout=600)
             print(f"{started} chargers charging; the park now drops {args.drops} times by a quarter", flush=True)
-            marks = asyncio.run(measure(mqtt_port, out, args.chargers, args.drops))[0]
+            marks = asyncio.run(measure(mqtt_port, args.chargers, args.drops))
             done.set()
             kind, received = out.get(timeout=120)
             fleet.join(30)
