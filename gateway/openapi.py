@@ -78,6 +78,13 @@ def _query_schema(kind: str) -> dict[str, Any]:
     return {"type": kind}
 
 
+# the period of the energy reports (gateway.http._period)
+PERIOD_QUERY = (
+    ("from", "date-time", "start (ISO 8601); default: today 00:00 UTC"),
+    ("to", "date-time", "end, exclusive; default: now"),
+)
+
+
 OPERATIONS: tuple[Op, ...] = (
     Op(
         "get",
@@ -249,8 +256,7 @@ OPERATIONS: tuple[Op, ...] = (
         "A park's generation and green energy into EVs, from the SQL intervals",
         response=ParkEnergy,
         query=(
-            ("from", "date-time", "start (ISO 8601); default: today 00:00 UTC"),
-            ("to", "date-time", "end, exclusive; default: now"),
+            *PERIOD_QUERY,
             ("bucket", "bucket", "minute, 15min, hour (default), day or month"),
         ),
         errors=(404, 422),
@@ -273,8 +279,7 @@ OPERATIONS: tuple[Op, ...] = (
         response=CooperativeReport,
         csv=True,
         query=(
-            ("from", "date-time", "start (ISO 8601); default: today 00:00 UTC"),
-            ("to", "date-time", "end, exclusive; default: now"),
+            *PERIOD_QUERY,
             ("format", "format", "json (default) or csv"),
         ),
         errors=(404, 422),
