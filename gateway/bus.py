@@ -114,20 +114,27 @@ class Bus:
         self.clean_session = clean_session
         self.max_backoff_s = max_backoff_s
         self._handlers: list[tuple[str, int, Handler]] = []
+        self._unwanted: list[str] = []
         self._outgoing: deque[_Outgoing] = deque(maxlen=max_queued)
         # Incoming messages outlive a connection: the client acknowledges a QoS 1 message as soon as it
         # arrives, so what it had received but not yet handed over when the broker went away is handled
         # from this queue after the reconnect instead of being dropped with the old client.
         self._inbox: asyncio.Queue[aiomqtt.Message] = asyncio.Queue()
         self._wakeup = asyncio.Event()
+        self._client: aiomqtt.Client | None = None
         self.connected = asyncio.Event()
         self.reconnects = 0
         self.dropped = 0
         self.received = 0
+        self._handling = False
 
     def subscribe(self, topic_filter: str, handler: Handler, qos: int = 1) -> None:
         """Register a handler; (re)subscribed on every connection."""
         self._handlers.append((topic_filter, qos, handler))
+
+    def unsubscribe_on_connect(self, topic_filter: str) -> None:
+        """Drop a subscription that a persistent session may still hold from an earlier configuration."""
+        self._unwanted.append(topic_filter)
 
     def publish(self, topic: str, payload: bytes | str | dict[str, Any], *, qos: int = 0, retain: bool = False) -> None:
         if isinstance(payload, dict):
@@ -162,12 +169,17 @@ class Bus:
                     for topic_filter, qos, _ in self._handlers:
                         await client.subscribe(topic_filter, qos=qos)
                         _raise_if_cancelling(baseline)
+                    for topic_filter in self._unwanted:
+                        await client.unsubscribe(topic_filter)
+                        _raise_if_cancelling(baseline)
+                    self._client = client
                     self.connected.set()
                     async with asyncio.TaskGroup() as group:
                         group.create_task(self._send_loop(client))
                         group.create_task(self._receive_loop(client))
                 finally:
                     self.connected.clear()
+                    self._client = None
                     with contextlib.suppress(aiomqtt.MqttError):
                         await client.__aexit__(None, None, None)
             except* aiomqtt.MqttError as errors:
@@ -181,6 +193,25 @@ class Bus:
                 )
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.max_backoff_s)
+
+    async def leave(self, topic_filters: list[str], within_s: float = 5.0) -> bool:
+        """Unsubscribe now (not at the next connection), then handle what arrived before and send what that
+        produced; False if the broker is away or that took longer than `within_s`."""
+        client = self._client
+        if client is None:
+            return False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within_s
+        try:
+            for topic_filter in topic_filters:
+                await client.unsubscribe(topic_filter, timeout=within_s)
+        except aiomqtt.MqttError:
+            return False
+        while not self._inbox.empty() or self._handling or self._outgoing:
+            if loop.time() > deadline or not self.connected.is_set():
+                return False
+            await asyncio.sleep(0.02)
+        return True
 
     def _inbox_factory(self, maxsize: int = 0) -> asyncio.Queue[aiomqtt.Message]:
         return self._inbox
@@ -210,6 +241,7 @@ class Bus:
     async def _receive_loop(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
             self.received += 1
+            self._handling = True
             topic = message.topic.value
             payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
             for topic_filter, _, handler in self._handlers:
@@ -218,6 +250,7 @@ class Bus:
                         await handler(topic, payload)
                     except Exception:
                         log.exception("bus: handler for %s failed on %s", topic_filter, topic)
+            self._handling = False
 
 
 __all__ = ["Bus", "embedded_broker", "free_port"]

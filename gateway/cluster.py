@@ -7,6 +7,12 @@
 - **Events across instances**: charge-point events are mirrored on
   `events/chargepoints` so that the scheduler, wherever it runs, sees every
   session and meter sample of the cooperative.
+- **Solar telemetry parsed once** (`mqtt.share_group`): the raw topics are
+  subscribed as `$share/{group}/...`, so the broker hands each message to one
+  instance; that one parses and checks it and passes the reading (or the
+  rejection, raw payload included) on `cluster/solar/readings`, which every
+  instance applies: live power, liveness and the energy intervals stay whole
+  everywhere, while the parsing is spread.
 - **One scheduler**: the cooperative-wide scheduler (it pools green power
   across sites) runs where a PostgreSQL advisory lock is held; when that
   instance dies, its database session ends and another takes over within a
@@ -16,9 +22,12 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import dataclasses
 import json
 import logging
+import math
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -32,6 +41,7 @@ from chargepoints import events as cp_events
 from chargepoints.central import CentralSystem
 from chargepoints.errors import CallFailed, CallTimeout, ChargePointError, NotConnected, UnknownChargePoint
 from gateway.bus import Bus
+from solar.ingest import KEPT_BYTES, Parsed, Reading, Rejected, SolarIngest
 
 log = logging.getLogger(__name__)
 
@@ -315,4 +325,129 @@ async def hold_leadership(
         await asyncio.sleep(poll_s)
 
 
-__all__ = ["Cluster", "hold_leadership"]
+# -- solar telemetry parsed once, applied everywhere -------------------------------------------
+
+
+def encode_parsed(item: Parsed, instance_id: str) -> bytes:
+    if isinstance(item, Rejected):
+        message: dict[str, Any] = {
+            "k": "rejected",
+            "rx": item.received.isoformat(),
+            "topic": item.topic,
+            "reason": item.reason,
+            "raw": base64.b64encode(item.payload).decode("ascii"),
+        }
+    else:
+        message = {
+            "k": item.kind,
+            "park": item.park_id,
+            "inv": item.inverter_id,
+            "ts": item.ts.isoformat(),
+            "rx": item.received.isoformat(),
+            "p": item.power_w,
+            "e": item.energy_wh,
+            "on": item.online,
+        }
+    message["by"] = instance_id
+    return json.dumps(message, separators=(",", ":")).encode()
+
+
+def _time(value: object) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError("a time is ISO-8601 text")
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError("a time needs its offset")
+    return parsed
+
+
+def _number(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"not a finite, non-negative number: {value!r}")
+    return float(value)
+
+
+def decode_parsed(payload: bytes) -> Parsed:
+    """The inverse of `encode_parsed`; ValueError on anything else."""
+    try:
+        message = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"not JSON: {exc}") from exc
+    if not isinstance(message, dict):
+        raise ValueError("not a JSON object")
+    kind = message.get("k")
+    if kind == "rejected":
+        topic, reason, raw = message.get("topic"), message.get("reason"), message.get("raw")
+        if not (isinstance(topic, str) and isinstance(reason, str) and isinstance(raw, str)):
+            raise ValueError("a rejection needs topic, reason and raw as text")
+        try:
+            payload_bytes = base64.b64decode(raw, validate=True)
+        except binascii.Error as exc:
+            raise ValueError(f"raw is not base64: {exc}") from exc
+        return Rejected(_time(message.get("rx")), topic, reason, payload_bytes)
+    if kind not in ("sample", "partial", "state"):
+        raise ValueError(f"unknown kind {kind!r}")
+    park, inverter, online = message.get("park"), message.get("inv"), message.get("on")
+    if not (isinstance(park, str) and isinstance(inverter, str)):
+        raise ValueError("park and inv must be text")
+    if online is not None and not isinstance(online, bool):
+        raise ValueError("on must be true, false or null")
+    return Reading(
+        park,
+        inverter,
+        kind,
+        _time(message.get("ts")),
+        _time(message.get("rx")),
+        _number(message.get("p")),
+        _number(message.get("e")),
+        online,
+    )
+
+
+class SharedIngest:
+    """Solar telemetry on `$share/{group}/...`: parsed by the instance the broker picks, applied by all.
+
+    Readings of one inverter parsed by different instances may reach an
+    instance out of order; the ingest keeps the newest and counts the older
+    (a lifetime counter loses nothing by it). A persistent session keeps both
+    the instance's share of raw messages and the readings of the others while
+    it restarts.
+    """
+
+    def __init__(self, bus: Bus, solar: SolarIngest, *, prefix: str, group: str, instance_id: str) -> None:
+        self.bus = bus
+        self.solar = solar
+        self.instance_id = instance_id
+        self.topic = f"{prefix}/cluster/solar/readings"
+        self.unreadable = 0
+        self.shared = [f"$share/{group}/{topic_filter}" for topic_filter in solar.topic_filters]
+        for shared, topic_filter in zip(self.shared, solar.topic_filters, strict=True):
+            bus.subscribe(shared, solar.handle, qos=1)
+            bus.unsubscribe_on_connect(topic_filter)  # a session kept from a run without sharing still has it
+        bus.subscribe(self.topic, self._on_reading, qos=1)
+        solar.forward = self._forward
+
+    async def leave(self) -> bool:
+        """At an orderly stop: out of the share group, so that the others take this instance's share at once
+        (a member that is away but keeps its session has its share queued by the broker until it is back)."""
+        left = await self.bus.leave(self.shared)
+        log.info("cluster: left the shared solar ingest%s", "" if left else " (not confirmed)")
+        return left
+
+    async def _forward(self, item: Parsed) -> None:
+        self.bus.publish(self.topic, encode_parsed(item, self.instance_id), qos=1)
+
+    async def _on_reading(self, topic: str, payload: bytes) -> None:
+        try:
+            item = decode_parsed(payload)
+        except ValueError as exc:
+            self.unreadable += 1
+            if self.unreadable == 1:
+                log.warning("cluster: unreadable solar reading on %s (%s); further ones are only counted", topic, exc)
+            item = Rejected(self.solar.clock(), topic, "unreadable_reading", payload[:KEPT_BYTES])
+        await self.solar.apply(item)
+
+
+__all__ = ["Cluster", "SharedIngest", "decode_parsed", "encode_parsed", "hold_leadership"]

@@ -34,7 +34,7 @@ from chargepoints.events import (
 from chargepoints.ports import ChargerRecord, TransactionRecord
 from gateway.auth import hash_secret
 from gateway.bus import Bus, embedded_broker
-from gateway.cluster import Cluster, hold_leadership
+from gateway.cluster import Cluster, SharedIngest, hold_leadership
 from gateway.dashboard import LiveHistory
 from gateway.events import EventHub
 from gateway.http import create_app
@@ -303,8 +303,18 @@ class Platform:
         for tag in settings.id_tags:
             await self.store.put_id_tag(tag.id, tag.status)
         self.central.load_records(await self.store.load_chargers())
-        for topic_filter in self.solar.topic_filters:
-            self.bus.subscribe(topic_filter, self.solar.handle, qos=1)
+        self.shared_ingest: SharedIngest | None = None
+        if settings.mqtt.share_group:
+            self.shared_ingest = SharedIngest(
+                self.bus,
+                self.solar,
+                prefix=settings.mqtt.prefix,
+                group=settings.mqtt.share_group,
+                instance_id=settings.instance_id,
+            )
+        else:
+            for topic_filter in self.solar.topic_filters:
+                self.bus.subscribe(topic_filter, self.solar.handle, qos=1)
         self.hub.subscribe(self._on_event)
         self.hub.subscribe(self.scheduler.on_event)
         influx = settings.influx
@@ -523,6 +533,8 @@ class _Stop(Exception):
 
 async def _stop_when_set(event: asyncio.Event, platform: Platform) -> None:
     await event.wait()
+    if platform.shared_ingest is not None and not platform.leader:
+        await platform.shared_ingest.leave()  # the others take this instance's share of telemetry at once
     try:  # while this instance still leads: the next leader continues from what is stored now
         await platform.flush_energy()
     except Exception:

@@ -45,6 +45,13 @@ class MqttSettings(_Model):
         "afterwards",
     )
     reconnect_max_s: float = Field(30.0, gt=0)
+    share_group: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="with several instances on one external broker: solar telemetry is subscribed as "
+        "$share/<group>/..., so that each message is parsed by one instance, which passes the reading on to all "
+        "(on <prefix>/cluster/solar/readings); every instance then holds the whole live picture",
+    )
 
     @field_validator("url")
     @classmethod
@@ -245,6 +252,8 @@ class Settings(BaseSettings):
                 problems.append(f"chargers.{index}.site_id: unknown site {charger.site_id!r}")
             if charger.security_profile in (1, 2) and not charger.password:
                 problems.append(f"chargers.{index}.password: security profile 1-2 needs a password")
+        if self.mqtt.share_group and not self.mqtt.url:
+            problems.append("mqtt.share_group: shared subscriptions need an external broker (mqtt.url)")
         member_ids = {m.id for coop in self.cooperatives for m in coop.members}
         for index, park in enumerate(self.parks):
             if member_ids and park.member_id not in member_ids:

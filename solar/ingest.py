@@ -14,17 +14,17 @@ from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from solar.accounting import EnergyMinutes
 from solar.adapters import ADAPTERS, LAYOUTS, Layout, Partial, PayloadError
 from solar.events import InverterLivenessChanged, InverterPowerChanged, TelemetryRejected
-from solar.telemetry import Sample
 
 log = logging.getLogger(__name__)
 
 RATING_TOLERANCE = 1.2  # power above 120 % of the rating is implausible
 KEPT_ASIDE = 200
+KEPT_BYTES = 4096  # of a rejected payload
 
 
 class Publish(Protocol):
@@ -54,10 +54,33 @@ class _Inverter:
     state: str = "unknown"  # unknown | online | offline | stale
     last_seen: datetime | None = None
     last_sample_ts: datetime | None = None
+    last_power_ts: datetime | None = None  # third-party layouts: power, energy and state arrive apart
+    last_energy_ts: datetime | None = None
+    last_state_ts: datetime | None = None
     last_energy_wh: float | None = None
     energy_today_wh: float = 0.0
     day: str = ""
     counter_resets: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What one accepted telemetry message says about one inverter.
+
+    `ts` is the sample's own time (native telemetry) or the time of receipt
+    (third-party layouts and state topics carry none). Parsing is stateless, so
+    with shared subscriptions the instance that received a message parses it and
+    every instance applies the same Reading.
+    """
+
+    park_id: str
+    inverter_id: str
+    kind: Literal["sample", "partial", "state"]
+    ts: datetime
+    received: datetime
+    power_w: float | None = None
+    energy_wh: float | None = None
+    online: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +91,13 @@ class Rejected:
     payload: bytes
 
 
+Parsed = Reading | Rejected
+
+
+class Forward(Protocol):
+    def __call__(self, item: Parsed) -> Awaitable[None]: ...
+
+
 @dataclass(slots=True)
 class SolarIngest:
     parks: Mapping[str, ParkSpec]
@@ -75,9 +105,12 @@ class SolarIngest:
     clock: Callable[[], datetime]
     prefix: str = "coopgrid"
     stale_after_s: float = 15.0
+    # Shared ingest: what this instance parsed goes here (to every instance) instead of being applied here.
+    forward: Forward | None = None
     rejects: Counter[str] = field(default_factory=Counter)
     rejected: deque[Rejected] = field(default_factory=lambda: deque(maxlen=KEPT_ASIDE))
     accepted: int = 0
+    parsed: int = 0  # messages this instance parsed (with shared subscriptions: its share of them)
     minutes: EnergyMinutes = field(default_factory=EnergyMinutes)  # exact one-minute energy, drained to SQL
     _inverters: dict[tuple[str, str], _Inverter] = field(default_factory=dict)
     _by_topic: dict[str, tuple[_Inverter, Layout, str]] = field(default_factory=dict)
@@ -103,103 +136,137 @@ class SolarIngest:
 
     # -- input --------------------------------------------------------------------------
     async def handle(self, topic: str, payload: bytes) -> None:
-        now = self.clock()
+        parsed = self.parse(topic, payload, self.clock())
+        if parsed is None:
+            return
+        if self.forward is not None:
+            await self.forward(parsed)
+        else:
+            await self.apply(parsed)
+
+    def parse(self, topic: str, payload: bytes, now: datetime) -> Parsed | None:
+        """Topic routing, the adapter and the checks that need no state; None: nothing learned."""
+        self.parsed += 1
         third_party = self._by_topic.get(topic)
         if third_party is not None:
             inverter, layout, part = third_party
             try:
                 partial = layout.parse(part, payload)
             except PayloadError as exc:
-                await self._reject(topic, exc.reason, payload, now)
-                return
-            await self._on_partial(inverter, partial, topic, payload, now)
-            return
+                return Rejected(now, topic, exc.reason, payload[:KEPT_BYTES])
+            return self._check_partial(inverter, partial, topic, payload, now)
         parts = topic.split("/")
         base = self.prefix.split("/")
         if len(parts) != len(base) + 4 or parts[: len(base)] != base or parts[len(base)] != "solar":
-            await self._reject(topic, "unknown_topic", payload, now)
-            return
+            return Rejected(now, topic, "unknown_topic", payload[:KEPT_BYTES])
         park_id, inverter_id, kind = parts[len(base) + 1 :]
         native = self._inverters.get((park_id, inverter_id))
         if native is None:
-            await self._reject(topic, "unknown_inverter", payload, now)
-            return
-        inverter = native
+            return Rejected(now, topic, "unknown_inverter", payload[:KEPT_BYTES])
         if kind == "state":
-            await self._on_state(inverter, payload, topic, now)
-        elif kind == "telemetry":
-            try:
-                sample = ADAPTERS[inverter.spec.adapter](park_id, inverter_id, payload, now)
-            except PayloadError as exc:
-                await self._reject(topic, exc.reason, payload, now)
-                return
-            await self._on_sample(inverter, sample, topic, payload, now)
-        else:
-            await self._reject(topic, "unknown_topic", payload, now)
-
-    async def _on_state(self, inverter: _Inverter, payload: bytes, topic: str, now: datetime) -> None:
-        state = payload.decode("utf-8", errors="replace").strip().lower()
-        if state not in ("online", "offline"):
-            await self._reject(topic, "invalid_state", payload, now)
-            return
-        if state == "offline":
-            inverter.power_w = 0.0
-        await self._set_state(inverter, state, now)
-
-    async def _on_sample(self, inverter: _Inverter, sample: Sample, topic: str, payload: bytes, now: datetime) -> None:
-        if sample.power_w > inverter.spec.rated_power_w * RATING_TOLERANCE:
-            await self._reject(topic, "power_above_rating", payload, now)
-            return
+            state = payload.decode("utf-8", errors="replace").strip().lower()
+            if state not in ("online", "offline"):
+                return Rejected(now, topic, "invalid_state", payload[:KEPT_BYTES])
+            return Reading(park_id, inverter_id, "state", now, now, online=state == "online")
+        if kind != "telemetry":
+            return Rejected(now, topic, "unknown_topic", payload[:KEPT_BYTES])
+        try:
+            sample = ADAPTERS[native.spec.adapter](park_id, inverter_id, payload, now)
+        except PayloadError as exc:
+            return Rejected(now, topic, exc.reason, payload[:KEPT_BYTES])
+        if sample.power_w > native.spec.rated_power_w * RATING_TOLERANCE:
+            return Rejected(now, topic, "power_above_rating", payload[:KEPT_BYTES])
         if sample.energy_wh is not None and not (math.isfinite(sample.energy_wh) and sample.energy_wh >= 0):
-            await self._reject(topic, "invalid_energy", payload, now)
-            return
-        if inverter.last_sample_ts is not None and sample.ts <= inverter.last_sample_ts:
-            self.rejects["out_of_order_or_duplicate"] += 1  # counted, harmless: the newer value stands
-            return
-        self.accepted += 1
-        inverter.last_sample_ts = sample.ts
-        inverter.last_seen = now
-        inverter.power_w = sample.power_w
-        self._count_energy(inverter, sample.energy_wh, now)
-        key = f"{inverter.park_id}/{inverter.spec.id}"
-        if sample.energy_wh is not None:
-            self.minutes.counter(key, sample.ts, sample.energy_wh)
-        else:
-            self.minutes.power(key, sample.ts, sample.power_w)
-        if inverter.state != "online":
-            await self._set_state(inverter, "online", now)
-        await self.publish(InverterPowerChanged(inverter.park_id, inverter.spec.id, sample.power_w, False, now))
+            return Rejected(now, topic, "invalid_energy", payload[:KEPT_BYTES])
+        return Reading(park_id, inverter_id, "sample", sample.ts, now, sample.power_w, sample.energy_wh, True)
 
-    async def _on_partial(
+    def _check_partial(
         self, inverter: _Inverter, partial: Partial, topic: str, payload: bytes, now: datetime
-    ) -> None:
+    ) -> Parsed | None:
         """A third-party message: power, energy and reachability may each come on their own topic."""
+        park_id, inverter_id = inverter.park_id, inverter.spec.id
         if partial.online is False:
-            inverter.power_w = 0.0
-            await self._set_state(inverter, "offline", now)
+            return Reading(park_id, inverter_id, "state", now, now, online=False)
+        power, energy = partial.power_w, partial.energy_wh
+        if power is not None and (power < 0 or power > inverter.spec.rated_power_w * RATING_TOLERANCE):
+            return Rejected(now, topic, "power_above_rating" if power > 0 else "negative_power", payload[:KEPT_BYTES])
+        if energy is not None and energy < 0:
+            return Rejected(now, topic, "negative_energy", payload[:KEPT_BYTES])
+        if power is None and energy is None and partial.online is None:
+            return None  # e.g. Victron's {"value": null}: an invalid reading, nothing learned
+        return Reading(park_id, inverter_id, "partial", now, now, power, energy, partial.online)
+
+    async def apply(self, item: Parsed) -> None:
+        """Take in a parsed message (here, or by whichever instance received it): live state and energy."""
+        if isinstance(item, Rejected):
+            await self._reject(item)
             return
-        if partial.power_w is not None:
-            if partial.power_w < 0 or partial.power_w > inverter.spec.rated_power_w * RATING_TOLERANCE:
-                await self._reject(
-                    topic, "power_above_rating" if partial.power_w > 0 else "negative_power", payload, now
-                )
-                return
-            inverter.power_w = partial.power_w
-        if partial.energy_wh is not None:
-            if partial.energy_wh < 0:
-                await self._reject(topic, "negative_energy", payload, now)
-                return
-            self._count_energy(inverter, partial.energy_wh, now)
-            self.minutes.counter(f"{inverter.park_id}/{inverter.spec.id}", now, partial.energy_wh)
-        elif partial.power_w is not None:  # third-party layouts carry no time: the time of receipt
-            self.minutes.power(f"{inverter.park_id}/{inverter.spec.id}", now, partial.power_w)
-        if partial.power_w is None and partial.energy_wh is None and partial.online is None:
-            return  # e.g. Victron's {"value": null}: an invalid reading, nothing learned
+        inverter = self._inverters.get((item.park_id, item.inverter_id))
+        if inverter is None:  # another instance's configuration knows an inverter this one does not
+            await self._reject(Rejected(item.received, f"{item.park_id}/{item.inverter_id}", "unknown_inverter", b""))
+            return
+        if item.kind == "state":
+            await self._on_state(inverter, item)
+        elif item.kind == "sample":
+            await self._on_sample(inverter, item)
+        else:
+            await self._on_partial(inverter, item)
+
+    def _stale_order(self, ts: datetime, last: datetime | None, *, same_time_too: bool = True) -> bool:
+        """Older than what was applied already: out of order (with shared subscriptions, readings parsed by
+        different instances may cross on their way), or a duplicate. Counted; the newer value stands."""
+        if last is not None and (ts <= last if same_time_too else ts < last):
+            self.rejects["out_of_order_or_duplicate"] += 1
+            return True
+        return False
+
+    async def _on_state(self, inverter: _Inverter, reading: Reading) -> None:
+        if self._stale_order(reading.ts, inverter.last_state_ts, same_time_too=False):
+            return
+        if not reading.online:
+            inverter.power_w = 0.0
+        await self._set_state(inverter, "online" if reading.online else "offline", reading.ts)
+
+    async def _on_sample(self, inverter: _Inverter, reading: Reading) -> None:
+        if self._stale_order(reading.ts, inverter.last_sample_ts):
+            return
+        power = reading.power_w or 0.0
+        self.accepted += 1
+        inverter.last_sample_ts = reading.ts
+        inverter.last_seen = reading.received
+        inverter.power_w = power
+        self._count_energy(inverter, reading.energy_wh, reading.received)
+        key = f"{inverter.park_id}/{inverter.spec.id}"
+        if reading.energy_wh is not None:
+            self.minutes.counter(key, reading.ts, reading.energy_wh)
+        else:
+            self.minutes.power(key, reading.ts, power)
+        if inverter.state != "online":
+            await self._set_state(inverter, "online", reading.received)
+        await self.publish(InverterPowerChanged(inverter.park_id, inverter.spec.id, power, False, reading.received))
+
+    async def _on_partial(self, inverter: _Inverter, reading: Reading) -> None:
+        now, key = reading.received, f"{inverter.park_id}/{inverter.spec.id}"
+        power, energy = reading.power_w, reading.energy_wh
+        if power is not None and self._stale_order(reading.ts, inverter.last_power_ts, same_time_too=False):
+            power = None
+        if energy is not None and self._stale_order(reading.ts, inverter.last_energy_ts, same_time_too=False):
+            energy = None
+        if power is None and energy is None and reading.online is None:
+            return
+        if power is not None:
+            inverter.power_w, inverter.last_power_ts = power, reading.ts
+        if energy is not None:
+            inverter.last_energy_ts = reading.ts
+            self._count_energy(inverter, energy, now)
+            self.minutes.counter(key, reading.ts, energy)
+        elif power is not None:  # third-party layouts carry no time: the time of receipt
+            self.minutes.power(key, reading.ts, power)
         self.accepted += 1
         inverter.last_seen = now
         if inverter.state != "online":
             await self._set_state(inverter, "online", now)
-        if partial.power_w is not None:
+        if power is not None:
             await self.publish(InverterPowerChanged(inverter.park_id, inverter.spec.id, inverter.power_w, False, now))
 
     def _count_energy(self, inverter: _Inverter, energy_wh: float | None, now: datetime) -> None:
@@ -221,17 +288,18 @@ class SolarIngest:
     async def _set_state(self, inverter: _Inverter, state: str, now: datetime) -> None:
         if state == inverter.state:
             return
-        inverter.state = state
+        inverter.state, inverter.last_state_ts = state, now
         await self.publish(InverterLivenessChanged(inverter.park_id, inverter.spec.id, state, now))
         if state != "online":
             await self.publish(InverterPowerChanged(inverter.park_id, inverter.spec.id, 0.0, True, now))
 
-    async def _reject(self, topic: str, reason: str, payload: bytes, now: datetime) -> None:
+    async def _reject(self, rejected: Rejected) -> None:
+        reason = rejected.reason
         self.rejects[reason] += 1
-        self.rejected.append(Rejected(now, topic, reason, payload[:4096]))
+        self.rejected.append(rejected)
         if self.rejects[reason] == 1:
-            log.warning("solar: rejected telemetry on %s (%s); further ones are only counted", topic, reason)
-        await self.publish(TelemetryRejected(topic, reason, now))
+            log.warning("solar: rejected telemetry on %s (%s); further ones are only counted", rejected.topic, reason)
+        await self.publish(TelemetryRejected(rejected.topic, reason, rejected.received))
 
     async def check_staleness(self) -> None:
         """Inverters silent for stale_after_s count 0 W until they speak again."""

@@ -86,12 +86,18 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return server.rsplit("/", 1)[0] + f"/{name}"
 
 
-def energy_settings(tmp_path: Path, broker: Mosquitto, database_url: str, instance: str = "a") -> Settings:
+def energy_settings(
+    tmp_path: Path, broker: Mosquitto, database_url: str, instance: str = "a", share_group: str | None = None
+) -> Settings:
     return make_settings(
         tmp_path,
         instance_id=instance,
         database={"url": database_url},
-        mqtt={"url": f"mqtt://{broker.host}:{broker.port}", "client_id": f"coopgrid-energy-test-{instance}"},
+        mqtt={
+            "url": f"mqtt://{broker.host}:{broker.port}",
+            "client_id": f"coopgrid-energy-test-{instance}",
+            "share_group": share_group,
+        },
         cooperatives=[{"id": "coop", "name": "Sun coop", "members": [{"id": "m1", "name": "Alder farm"}]}],
         parks=[
             {
