@@ -5,7 +5,10 @@ Then, in turn:
 (a) `coopgrid serve` (SQLite) with a park of N inverters: every message goes
     through the bus, the adapter, validation, liveness, the energy intervals,
     events, the scheduler's trigger and the metrics;
-(b) a bare aiomqtt subscriber (a separate process) that only counts.
+(b) a bare aiomqtt subscriber (a separate process) that only counts;
+(c) two `coopgrid serve` processes with a share group: each message parsed
+    by one of them and passed on to both (the rate is per instance, until
+    both have taken every reading).
 Each subscribes once with a persistent session and goes away; a separate
 publisher process then publishes the same stream (N inverters, native
 telemetry, QoS 1) into the broker, which queues it for the session; the
@@ -102,53 +105,72 @@ def publish(port: int, inverters: int, messages: int) -> None:
     process.join(600)
 
 
-def accepted(http_port: int) -> int:
+def taken(http_port: int) -> tuple[int, int]:
+    """(readings applied or seen crossing, messages parsed) of one instance."""
     with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/api/solar/rejects", timeout=5) as response:  # noqa: S310 - loopback
-        return int(json.load(response)["accepted"])
+        body = json.load(response)
+    return int(body["accepted"]) + int(body["counts"].get("out_of_order_or_duplicate", 0)), int(body["parsed"])
 
 
-def run_coopgrid(mqtt_port: int, tmp: str, inverters: int, messages: int) -> dict[str, float]:
+def run_coopgrid(
+    mqtt_port: int, tmp: str, inverters: int, messages: int, instances: int = 1, share_group: str | None = None
+) -> dict[str, float]:
+    """The stream into `instances` CoopGrid processes; done when every instance has taken every reading."""
     Path(tmp, "ingest.toml").write_text(config(inverters), encoding="utf-8")
-    env = {
-        **os.environ,
-        "COOPGRID_HTTP__HOST": "127.0.0.1",
-        "COOPGRID_HTTP__AUTH": "false",
-        "COOPGRID_DATABASE__URL": f"sqlite+aiosqlite:///{tmp}/ingest.db",
-        "COOPGRID_MQTT__URL": f"mqtt://127.0.0.1:{mqtt_port}",
-        "COOPGRID_MQTT__CLIENT_ID": "coopgrid-ingest-bench",
-        "COOPGRID_SOLAR__STALE_AFTER_S": "600",
-    }
+    tag = f"{instances}{share_group or ''}"
 
-    def serve() -> tuple[subprocess.Popen[bytes], int]:
+    def serve(index: int) -> tuple[subprocess.Popen[bytes], int]:
         http_port = free_port()
+        env = {
+            **os.environ,
+            "COOPGRID_HTTP__HOST": "127.0.0.1",
+            "COOPGRID_HTTP__PORT": str(http_port),
+            "COOPGRID_HTTP__AUTH": "false",
+            "COOPGRID_DATABASE__URL": f"sqlite+aiosqlite:///{tmp}/ingest-{tag}-{index}.db",
+            "COOPGRID_MQTT__URL": f"mqtt://127.0.0.1:{mqtt_port}",
+            "COOPGRID_MQTT__CLIENT_ID": f"coopgrid-ingest-bench-{tag}-{index}",
+            "COOPGRID_INSTANCE_ID": f"bench-{index}",
+            "COOPGRID_SOLAR__STALE_AFTER_S": "600",
+            **({"COOPGRID_MQTT__SHARE_GROUP": share_group} if share_group else {}),
+        }
         argv = [sys.executable, "-m", "gateway.cli", "serve", "--config", f"{tmp}/ingest.toml"]
-        server = subprocess.Popen(argv, env={**env, "COOPGRID_HTTP__PORT": str(http_port)}, cwd=ROOT)
+        server = subprocess.Popen(argv, env=env, cwd=ROOT)
         wait_port(http_port)
         return server, http_port
 
-    server, http_port = serve()  # subscribe once: the broker keeps the session
+    servers = [serve(i) for i in range(instances)]  # subscribe once: the broker keeps the sessions
     time.sleep(1.0)
-    stop(server)  # type: ignore[arg-type]
+    for server, _ in servers:
+        stop(server)  # type: ignore[arg-type]
     publish(mqtt_port, inverters, messages)
-    server, http_port = serve()
+    servers = [serve(i) for i in range(instances)]
     total = inverters * messages
     try:
-        first = last = None
-        count, at_first, last_change = 0, 0, time.monotonic()
+        first = None
+        counts, at_first, last_change = [0] * instances, 0, time.monotonic()
         while True:
-            count = accepted(http_port)
             now = time.monotonic()
-            if count and first is None:  # the rate counts only what came after this first look
-                first, at_first = now, count
-            if count != (last or 0):
-                last, last_change = count, now
-            if count >= total or now - last_change > 10:
+            looked = [taken(port) for _, port in servers]
+            seen = [count for count, _ in looked]
+            if any(seen) and first is None:  # the rate counts only what came after this first look
+                first, at_first = now, sum(seen)
+            if seen != counts:
+                counts, last_change = seen, now
+            if min(seen) >= total or now - last_change > 10:
                 break
             time.sleep(0.02)
         seconds = last_change - (first or last_change)
-        return {"messages": count, "timed": count - at_first, "seconds": seconds, "lost": total - count}
+        timed = (sum(seen) - at_first) / instances  # what each instance took, on average, while timed
+        return {
+            "messages": min(seen),
+            "timed": timed,
+            "seconds": seconds,
+            "lost": total - min(seen),
+            "parsed": [parsed for _, parsed in looked],  # type: ignore[dict-item]
+        }
     finally:
-        stop(server)  # type: ignore[arg-type]
+        for server, _ in servers:
+            stop(server)  # type: ignore[arg-type]
 
 
 def run_bare(mqtt_port: int, inverters: int, messages: int) -> dict[str, float]:
@@ -180,16 +202,22 @@ def main() -> None:
             a = run_coopgrid(port, tmp, args.inverters, args.messages)
             print("(b) bare aiomqtt subscriber ...", flush=True)
             b = run_bare(port, args.inverters, args.messages)
+            print("(c) two CoopGrid instances sharing the ingest ($share/bench/...) ...", flush=True)
+            c = run_coopgrid(port, tmp, args.inverters, args.messages, instances=2, share_group="bench")
         finally:
             stop(mosquitto)
     total = args.inverters * args.messages
     print(f"\nnative telemetry, QoS 1, {total} messages from {args.inverters} publishers, {os.cpu_count()} CPUs")
     print(f"{'subscriber':<22}{'msgs/s':>10}{'messages':>10}{'lost':>6}{'seconds':>9}")
-    for label, row in (("a coopgrid ingest", a), ("b bare aiomqtt", b)):
+    for label, row in (("a coopgrid ingest", a), ("b bare aiomqtt", b), ("c 2 instances, shared", c)):
         rate = row.get("timed", row["messages"]) / row["seconds"] if row["seconds"] > 0 else 0.0
         row["rate"] = rate
         print(f"{label:<22}{rate:>10.0f}{row['messages']:>10.0f}{row['lost']:>6.0f}{row['seconds']:>9.2f}")
     print(f"\na/b = {a['rate'] / b['rate']:.2f}  (target >= 0.5, no message lost)")
+    print(
+        f"c: parsed {' + '.join(str(n) for n in c['parsed'])} of {total} (each message once, spread by the broker); "
+        f"every instance took all {c['messages']:.0f}; c/a = {c['rate'] / a['rate']:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -152,6 +152,10 @@ class RejectedPayload(BaseModel):
 
 class SolarRejects(BaseModel):
     accepted: int = Field(description="telemetry messages taken since start")
+    parsed: int = Field(
+        description="messages this instance parsed since start (with a share group: its share, the others' readings "
+        "reach it already parsed)"
+    )
     counts: dict[str, int]
     recent: list[RejectedPayload]
 

@@ -679,7 +679,12 @@ async def solar_rejects(request: web.Request) -> web.Response:
     """Telemetry refused by the ingest: counts per reason and the latest payloads, kept aside as received."""
     solar = request.app[PLATFORM].solar
     return web.json_response(
-        {"accepted": solar.accepted, "counts": dict(sorted(solar.rejects.items())), "recent": solar.rejected_view()}
+        {
+            "accepted": solar.accepted,
+            "parsed": solar.parsed,
+            "counts": dict(sorted(solar.rejects.items())),
+            "recent": solar.rejected_view(),
+        }
     )
 
 
