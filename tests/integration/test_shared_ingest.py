@@ -10,10 +10,14 @@ mid-stream, the intervals stored in SQL are still exact, not one minute missing.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 import aiomqtt
 import pytest
 from sqlalchemy import text
@@ -128,3 +132,98 @@ def test_sharing_needs_an_external_broker(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match=r"mqtt.share_group: shared subscriptions need an external broker"):
         make_settings(tmp_path, mqtt={"share_group": "ingest"})
+
+
+async def test_a_member_killed_mid_stream_loses_nothing(
+    tmp_path: Path, mosquitto_broker: Mosquitto, postgres_url: str
+) -> None:
+    """kill -9 of the instance that does not lead: its share waits in its session; back, it catches up."""
+    from tests.integration.test_faults import Instance
+
+    database_url = await fresh_database(postgres_url)
+    host, port = mosquitto_broker.host, mosquitto_broker.port
+    parks = [
+        {
+            "id": "park-1",
+            "member_id": "m1",
+            "inverters": [{"id": "inv-1", "rated_power_w": 5000.0}, {"id": "inv-2", "rated_power_w": 3000.0}],
+        }
+    ]
+
+    def instance(name: str) -> Instance:
+        return Instance(
+            tmp_path,
+            name,
+            database_url,
+            (host, port),
+            COOPGRID_PARKS=json.dumps(parks),
+            COOPGRID_MQTT__SHARE_GROUP="ingest",
+            COOPGRID_MQTT__CLIENT_ID=f"coopgrid-kill-{name}",
+            COOPGRID_SOLAR__STALE_AFTER_S="600",
+        )
+
+    async def get(http: aiohttp.ClientSession, target: Instance, path: str) -> dict[str, Any]:
+        async with http.get(f"{target.http_url}{path}") as response:
+            return dict(await response.json())
+
+    async def until_true(check: Callable[[], Awaitable[bool]], within_s: float = 30.0) -> None:
+        for _ in range(int(within_s / 0.1)):
+            if await check():
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError("condition not met in time")
+
+    inverters = Inverters()
+    a, b = instance("a"), instance("b")
+    try:
+        async with aiohttp.ClientSession() as http:
+            a.start()
+            await until_true(lambda: _leads(http, a))
+            b.start()
+            await until_true(lambda: _bus_up(http, b))
+            await inverters.publish(host, port, 120)
+
+            async def parsed_all() -> bool:
+                a_parsed = (await get(http, a, "/api/solar/rejects"))["parsed"]
+                b_parsed = (await get(http, b, "/api/solar/rejects"))["parsed"]
+                return bool(a_parsed + b_parsed == 240)
+
+            await until_true(parsed_all)
+            assert (await get(http, b, "/api/solar/rejects"))["parsed"] > 0  # b had its share
+
+            b.kill()  # mid-stream, nothing flushed: b stays a member of the share group
+            await inverters.publish(host, port, 120)
+            b.start()  # its share of what came meanwhile waits in its session
+            await until_true(lambda: _bus_up(http, b))
+            await inverters.publish(host, port, 120)
+            rise_wh = sum(inverters.energy[i] - inverters.first[i] for i in inverters.energy)
+
+            async def a_has_it_all() -> bool:
+                park = await get(http, a, "/api/parks/park-1")
+                return bool(abs(park["energy_today_wh"] - rise_wh) < 0.1)
+
+            await until_true(a_has_it_all)
+            assert (await get(http, b, "/api/solar/rejects"))["parsed"] > 0  # b parsed again after its restart
+        b.stop()
+        a.stop()  # the leader stores its last minutes as it stops
+    finally:
+        b.stop()
+        a.stop()
+    assert inverters.n == 360
+    assert_exact(await stored_minutes(database_url, inverters), inverters)
+
+
+async def _leads(http: aiohttp.ClientSession, target: Any) -> bool:
+    try:
+        async with http.get(f"{target.http_url}/healthz") as response:
+            return bool((await response.json())["scheduler_leader"])
+    except aiohttp.ClientError:
+        return False
+
+
+async def _bus_up(http: aiohttp.ClientSession, target: Any) -> bool:
+    try:
+        async with http.get(f"{target.http_url}/healthz") as response:
+            return bool((await response.json())["bus_connected"])
+    except aiohttp.ClientError:
+        return False
