@@ -290,7 +290,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="coopgrid-scale-") as tmp:
         root = Path(tmp)
         os.chmod(root, 0o777)
-        broker = start_mosquitto(root)
+        broker = start_mosquitto(root, "max_queued_messages 100000\n")  # as deploy/mosquitto.conf
         if broker is None:
             raise SystemExit("mosquitto is not installed")
         pg_root = root / "pgroot"
