@@ -141,6 +141,11 @@ class Bus:
         """Register a handler; (re)subscribed on every connection."""
         self._handlers.append((topic_filter, qos, handler))
 
+    @property
+    def queued(self) -> int:
+        """Publications waiting for the broker (or for its acknowledgement)."""
+        return len(self._outgoing)
+
     def unsubscribe_on_connect(self, topic_filter: str) -> None:
         """Drop a subscription that a persistent session may still hold from an earlier configuration."""
         self._unwanted.append(topic_filter)

@@ -39,6 +39,19 @@ class Metrics:
         self.solar_messages = Gauge(
             "coopgrid_solar_messages", "Inverter telemetry messages received since start", registry=self.registry
         )
+        self.solar_parsed = Gauge(
+            "coopgrid_solar_parsed",
+            "Inverter telemetry messages this instance parsed since start (with a share group: its share)",
+            registry=self.registry,
+        )
+        self.bus_queued = Gauge(
+            "coopgrid_bus_queue_depth", "MQTT publications waiting for the broker", registry=self.registry
+        )
+        self.bus_dropped = Gauge(
+            "coopgrid_bus_dropped",
+            "MQTT publications dropped since start (the oldest, when the queue was full)",
+            registry=self.registry,
+        )
         self.influx_queue = Gauge(
             "coopgrid_influx_queue_depth", "Points waiting to be written to InfluxDB", registry=self.registry
         )

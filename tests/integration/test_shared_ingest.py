@@ -104,6 +104,17 @@ async def test_each_message_is_parsed_once_and_every_instance_sees_all(
                 assert kept["not_utf8"] == MALFORMED["not_utf8"].decode("utf-8", errors="backslashreplace")
                 assert kept["not_json"] == "{not json"
 
+            # each instance's share and the bus's health in /metrics
+            async with aiohttp.ClientSession() as http:
+
+                async def scraped() -> dict[str, float]:
+                    async with http.get(f"{a.http_url}/metrics") as response:
+                        lines = (await response.text()).splitlines()
+                    return {k: float(v) for k, v in (line.split(" ", 1) for line in lines if line[:1] != "#")}
+
+                await until_async(lambda: _equals(scraped, "coopgrid_solar_parsed", a.solar.parsed))
+                assert (await scraped())["coopgrid_bus_dropped"] == 0
+
             # the follower stops mid-stream (leaving the share group): the leader parses everything meanwhile;
             # the readings it passes on wait in the follower's session until it is back
             await b_running.__aexit__(None, None, None)
@@ -166,21 +177,14 @@ async def test_a_member_killed_mid_stream_loses_nothing(
         async with http.get(f"{target.http_url}{path}") as response:
             return dict(await response.json())
 
-    async def until_true(check: Callable[[], Awaitable[bool]], within_s: float = 30.0) -> None:
-        for _ in range(int(within_s / 0.1)):
-            if await check():
-                return
-            await asyncio.sleep(0.1)
-        raise AssertionError("condition not met in time")
-
     inverters = Inverters()
     a, b = instance("a"), instance("b")
     try:
         async with aiohttp.ClientSession() as http:
             a.start()
-            await until_true(lambda: _leads(http, a))
+            await until_async(lambda: _leads(http, a))
             b.start()
-            await until_true(lambda: _bus_up(http, b))
+            await until_async(lambda: _bus_up(http, b))
             await inverters.publish(host, port, 120)
 
             async def parsed_all() -> bool:
@@ -188,13 +192,13 @@ async def test_a_member_killed_mid_stream_loses_nothing(
                 b_parsed = (await get(http, b, "/api/solar/rejects"))["parsed"]
                 return bool(a_parsed + b_parsed == 240)
 
-            await until_true(parsed_all)
+            await until_async(parsed_all)
             assert (await get(http, b, "/api/solar/rejects"))["parsed"] > 0  # b had its share
 
             b.kill()  # mid-stream, nothing flushed: b stays a member of the share group
             await inverters.publish(host, port, 120)
             b.start()  # its share of what came meanwhile waits in its session
-            await until_true(lambda: _bus_up(http, b))
+            await until_async(lambda: _bus_up(http, b))
             await inverters.publish(host, port, 120)
             rise_wh = sum(inverters.energy[i] - inverters.first[i] for i in inverters.energy)
 
@@ -202,7 +206,7 @@ async def test_a_member_killed_mid_stream_loses_nothing(
                 park = await get(http, a, "/api/parks/park-1")
                 return bool(abs(park["energy_today_wh"] - rise_wh) < 0.1)
 
-            await until_true(a_has_it_all)
+            await until_async(a_has_it_all)
             assert (await get(http, b, "/api/solar/rejects"))["parsed"] > 0  # b parsed again after its restart
         b.stop()
         a.stop()  # the leader stores its last minutes as it stops
@@ -211,6 +215,18 @@ async def test_a_member_killed_mid_stream_loses_nothing(
         a.stop()
     assert inverters.n == 360
     assert_exact(await stored_minutes(database_url, inverters), inverters)
+
+
+async def _equals(scrape: Callable[[], Awaitable[dict[str, float]]], name: str, value: float) -> bool:
+    return (await scrape()).get(name) == value
+
+
+async def until_async(check: Callable[[], Awaitable[bool]], within_s: float = 30.0) -> None:
+    for _ in range(int(within_s / 0.1)):
+        if await check():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("condition not met in time")
 
 
 async def _leads(http: aiohttp.ClientSession, target: Any) -> bool:
