@@ -174,6 +174,7 @@ class Bus:
                 queue_type=self._inbox_factory,  # type: ignore[arg-type]
                 max_inflight_messages=IN_FLIGHT,  # paho's default, 20, held back the rest of a window
             )
+            client.pending_calls_threshold = IN_FLIGHT  # aiomqtt warns beyond 10 publications awaiting their PUBACK
             baseline = _cancel_requests()
             try:
                 await _enter(client)
