@@ -7,9 +7,12 @@ integrating its power otherwise:
   minutes between the two readings in proportion to their overlap (a gap of
   ten minutes puts a tenth in each). A reading below the previous one is a
   counter reset (a firmware update, a replaced meter) or a rollover: the
-  counter started again from zero, so the reading itself is the energy since.
-  A reading not newer than the previous one (a duplicate, or out of order) adds
-  nothing: the counter already covers it.
+  counter started again from zero, so the reading itself is the energy since;
+  unless it is less than 10 % below: then it is a glitch (readings without a
+  time of their own, stamped on receipt by different instances, can cross on
+  their way; some meters jitter) that adds nothing, and the previous reading
+  stays the baseline. A reading not newer than the previous one (a duplicate,
+  or out of order) adds nothing: the counter already covers it.
 - **power**: the power last reported is held until the next sample, for at
   most `max_hold_s` (longer silence counts nothing: the inverter may be off).
 
@@ -37,6 +40,12 @@ from datetime import UTC, datetime, timedelta
 MINUTE = timedelta(minutes=1)
 JOURNAL_PER_KEY = 10_000  # readings kept per inverter until stored; beyond, the oldest go (their energy is spread)
 BUCKETS = {"minute": 60, "15min": 900, "hour": 3600, "day": 86_400}
+GLITCH_SHARE = 0.1  # a counter falling back by less than this share of its value was not reset
+
+
+def fell_back(previous: float, reading: float) -> bool:
+    """A lifetime counter reading a little below the previous one: a glitch, not a reset."""
+    return reading < previous and previous - reading < GLITCH_SHARE * previous
 
 
 def minute_of(ts: datetime) -> datetime:
@@ -102,6 +111,9 @@ class EnergyMinutes:
         self._note(key, ts, True, energy_wh)
         if base is None or base.energy_wh is None:
             self._base[key] = Baseline(ts, energy_wh)
+            return 0.0
+        if fell_back(base.energy_wh, energy_wh):
+            self.ignored += 1
             return 0.0
         delta = energy_wh - base.energy_wh
         if delta < 0:
@@ -197,4 +209,4 @@ def rollup(rows: Iterable[tuple[datetime, float]], bucket: str) -> list[tuple[da
     return sorted(sums.items())
 
 
-__all__ = ["BUCKETS", "Baseline", "EnergyMinutes", "minute_of", "rollup", "spread"]
+__all__ = ["BUCKETS", "Baseline", "EnergyMinutes", "fell_back", "minute_of", "rollup", "spread"]

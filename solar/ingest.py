@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from solar.accounting import EnergyMinutes
+from solar.accounting import EnergyMinutes, fell_back
 from solar.adapters import ADAPTERS, LAYOUTS, Layout, Partial, PayloadError
 from solar.events import InverterLivenessChanged, InverterPowerChanged, TelemetryRejected
 
@@ -276,6 +276,8 @@ class SolarIngest:
         if energy_wh is None:
             return
         previous = inverter.last_energy_wh
+        if previous is not None and fell_back(previous, energy_wh):
+            return  # a glitch, not a reset (see solar.accounting): the previous reading stands
         inverter.last_energy_wh = energy_wh
         if previous is None:
             return

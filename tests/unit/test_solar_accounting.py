@@ -53,6 +53,19 @@ def test_a_counter_reset_counts_from_its_new_start() -> None:
     assert acc.counter_resets == 1
 
 
+def test_a_counter_a_little_lower_is_a_glitch_not_a_reset() -> None:
+    """Readings stamped on receipt by two instances can cross: the lower one comes with the later time."""
+    acc = EnergyMinutes()
+    acc.counter("k", at(0), 90_000.0)
+    acc.counter("k", at(60), 90_020.0)
+    assert acc.counter("k", at(61), 90_010.0) == 0.0  # crossed on its way: ignored, the baseline stands
+    assert acc.counter("k", at(120), 90_040.0) == pytest.approx(20.0)
+    assert acc.counter("k", at(150), 82_000.0) == 0.0  # 8.9 % lower: still a glitch
+    assert acc.counter("k", at(180), 80_000.0) == pytest.approx(80_000.0)  # 11.2 % lower: reset, counts anew
+    assert acc.counter_resets == 1
+    assert acc.ignored == 2
+
+
 def test_power_is_held_until_the_next_sample_but_not_over_a_long_silence() -> None:
     acc = EnergyMinutes(max_hold_s=120)
     acc.power("k", at(0), 600.0)
