@@ -143,6 +143,8 @@ def test_sharing_needs_an_external_broker(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match=r"mqtt.share_group: shared subscriptions need an external broker"):
         make_settings(tmp_path, mqtt={"share_group": "ingest"})
+    with pytest.raises(ConfigError, match=r"mqtt.share_group: String should match pattern"):
+        make_settings(tmp_path, mqtt={"url": "mqtt://127.0.0.1:1883", "share_group": "a/+"})  # a topic level
 
 
 async def test_a_member_killed_mid_stream_loses_nothing(
