@@ -124,6 +124,8 @@ class Bus:
         self.max_backoff_s = max_backoff_s
         self._handlers: list[tuple[str, int, Handler]] = []
         self._unwanted: list[str] = []
+        self._announced: dict[str, bytes] = {}  # retained, published on every connection
+        self.will: aiomqtt.Will | None = None  # the broker publishes it if this process vanishes
         self._outgoing: deque[_Outgoing] = deque(maxlen=max_queued)
         # Incoming messages outlive a connection: the client acknowledges a QoS 1 message as soon as it
         # arrives, so what it had received but not yet handed over when the broker went away is handled
@@ -145,6 +147,23 @@ class Bus:
     def queued(self) -> int:
         """Publications waiting for the broker (or for its acknowledgement)."""
         return len(self._outgoing)
+
+    def announce(self, topic: str, payload: bytes | str) -> None:
+        """A retained QoS 1 message published now and again on every connection (after a will may have
+        replaced it while the connection was lost)."""
+        self._announced[topic] = payload.encode() if isinstance(payload, str) else payload
+        if self.connected.is_set():
+            self.publish(topic, self._announced[topic], qos=1, retain=True)
+
+    async def flush(self, within_s: float = 5.0) -> bool:
+        """Wait until every queued publication is confirmed; False if the broker is away or it took longer."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within_s
+        while self._outgoing:
+            if loop.time() > deadline or not self.connected.is_set():
+                return False
+            await asyncio.sleep(0.02)
+        return True
 
     def unsubscribe_on_connect(self, topic_filter: str) -> None:
         """Drop a subscription that a persistent session may still hold from an earlier configuration."""
@@ -173,6 +192,7 @@ class Bus:
                 timeout=10,
                 queue_type=self._inbox_factory,  # type: ignore[arg-type]
                 max_inflight_messages=IN_FLIGHT,  # paho's default, 20, held back the rest of a window
+                will=self.will,
             )
             client.pending_calls_threshold = IN_FLIGHT  # aiomqtt warns beyond 10 publications awaiting their PUBACK
             baseline = _cancel_requests()
@@ -189,6 +209,8 @@ class Bus:
                     for topic_filter in self._unwanted:
                         await client.unsubscribe(topic_filter)
                         _raise_if_cancelling(baseline)
+                    for topic, payload in self._announced.items():
+                        self._outgoing.appendleft(_Outgoing(topic, payload, 1, True))  # ahead of the backlog
                     self._client = client
                     self.connected.set()
                     async with asyncio.TaskGroup() as group:
@@ -224,11 +246,11 @@ class Bus:
                 await client.unsubscribe(topic_filter, timeout=within_s)
         except aiomqtt.MqttError:
             return False
-        while not self._inbox.empty() or self._handling or self._outgoing:
+        while not self._inbox.empty() or self._handling:
             if loop.time() > deadline or not self.connected.is_set():
                 return False
             await asyncio.sleep(0.02)
-        return True
+        return await self.flush(max(0.0, deadline - loop.time()))
 
     def _inbox_factory(self, maxsize: int = 0) -> asyncio.Queue[aiomqtt.Message]:
         return self._inbox

@@ -33,6 +33,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+import aiomqtt
 from ocpp.exceptions import OCPPError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -406,33 +407,78 @@ def decode_parsed(payload: bytes) -> Parsed:
     )
 
 
+ADOPTION_IDLE_S = 1.0  # a taken-over session is drained once nothing came for this long
+
+
 class SharedIngest:
     """Solar telemetry on `$share/{group}/...`: parsed by the instance the broker picks, applied by all.
 
     Readings of one inverter parsed by different instances may reach an
     instance out of order; the ingest keeps the newest and counts the older
-    (a lifetime counter loses nothing by it). A persistent session keeps both
-    the instance's share of raw messages and the readings of the others while
-    it restarts.
+    (a lifetime counter loses nothing by it).
+
+    Membership: each instance announces itself (retained) on
+    `cluster/members/{instance}`, with a will that says `offline` if it
+    vanishes. At an orderly stop a follower leaves the share group (`left`),
+    so the others take its share at once; the leader stays in it and says
+    `offline`, so that with every instance stopped the broker still keeps the
+    telemetry in its session. The broker keeps assigning a member that is
+    away its share, queued in its session: so the instance that leads takes
+    over the session of every member that went `offline` (connecting with
+    its client id), parses what waited there, and takes the member out of the
+    share group. A member that comes back subscribes again.
     """
 
-    def __init__(self, bus: Bus, solar: SolarIngest, *, prefix: str, group: str, instance_id: str) -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        solar: SolarIngest,
+        *,
+        prefix: str,
+        group: str,
+        instance_id: str,
+        client_id: str,
+        leading: Callable[[], bool] = lambda: False,
+    ) -> None:
         self.bus = bus
         self.solar = solar
         self.instance_id = instance_id
+        self.client_id = client_id
         self.topic = f"{prefix}/cluster/solar/readings"
+        self.members_prefix = f"{prefix}/cluster/members/"
         self.unreadable = 0
+        self.members: dict[str, tuple[str, str]] = {}  # instance -> (state, client id)
+        self.adopted: dict[str, int] = {}  # instance -> queued messages taken over from its session
+        self._leading = leading
+        self._adopting: set[asyncio.Task[None]] = set()
         self.shared = [f"$share/{group}/{topic_filter}" for topic_filter in solar.topic_filters]
         for shared, topic_filter in zip(self.shared, solar.topic_filters, strict=True):
             bus.subscribe(shared, solar.handle, qos=1)
             bus.unsubscribe_on_connect(topic_filter)  # a session kept from a run without sharing still has it
         bus.subscribe(self.topic, self._on_reading, qos=1)
+        bus.subscribe(f"{self.members_prefix}+", self._on_member, qos=1)
+        bus.will = aiomqtt.Will(self._member_topic, self._state("offline"), qos=1, retain=True)
+        bus.announce(self._member_topic, self._state("online"))
         solar.forward = self._forward
 
-    async def leave(self) -> bool:
-        """At an orderly stop: out of the share group, so that the others take this instance's share at once
-        (a member that is away but keeps its session has its share queued by the broker until it is back)."""
+    @property
+    def _member_topic(self) -> str:
+        return f"{self.members_prefix}{self.instance_id}"
+
+    def _state(self, state: str) -> bytes:
+        return json.dumps({"state": state, "client_id": self.client_id}).encode()
+
+    async def stop(self) -> bool:
+        """At an orderly stop: a follower leaves the share group (the others take its share at once); the
+        leader stays in it and says it is offline (another instance, if any is left, takes over its share)."""
+        for task in self._adopting:
+            task.cancel()
+        if self._leading():
+            self.bus.publish(self._member_topic, self._state("offline"), qos=1, retain=True)
+            return await self.bus.flush()
         left = await self.bus.leave(self.shared)
+        self.bus.publish(self._member_topic, self._state("left"), qos=1, retain=True)
+        left = await self.bus.flush() and left
         log.info("cluster: left the shared solar ingest%s", "" if left else " (not confirmed)")
         return left
 
@@ -448,6 +494,56 @@ class SharedIngest:
                 log.warning("cluster: unreadable solar reading on %s (%s); further ones are only counted", topic, exc)
             item = Rejected(self.solar.clock(), topic, "unreadable_reading", payload[:KEPT_BYTES])
         await self.solar.apply(item)
+
+    # -- members that went away without leaving --------------------------------------------------
+    async def _on_member(self, topic: str, payload: bytes) -> None:
+        instance = topic.removeprefix(self.members_prefix)
+        if instance == self.instance_id:
+            return
+        try:
+            message = json.loads(payload)
+            state, client_id = str(message["state"]), str(message["client_id"])
+        except (ValueError, KeyError, TypeError):
+            log.warning("cluster: unreadable member state on %s", topic)
+            return
+        self.members[instance] = (state, client_id)
+        if state != "offline":
+            self.adopted.pop(instance, None)
+        self.adopt_orphans()
+
+    def adopt_orphans(self) -> None:
+        """Where this instance leads: take over the share of every member that went offline without leaving
+        (called as members change, and when this instance becomes the leader)."""
+        if not self._leading():
+            return
+        for instance, (state, client_id) in self.members.items():
+            if state == "offline" and instance not in self.adopted:
+                self.adopted[instance] = 0
+                task = asyncio.create_task(self._adopt(instance, client_id), name=f"adopt-{instance}")
+                self._adopting.add(task)
+                task.add_done_callback(self._adopting.discard)
+
+    async def _adopt(self, instance: str, client_id: str) -> None:
+        log.warning("cluster: %s went away in the share group; taking over its queued solar telemetry", instance)
+        try:
+            async with aiomqtt.Client(
+                self.bus.host, self.bus.port, identifier=client_id, clean_session=False, keepalive=30
+            ) as client:
+                await client.unsubscribe(self.shared)  # the broker assigns it no more; what waits still comes
+                messages = client.messages
+                while self.members.get(instance, ("",))[0] == "offline":
+                    try:
+                        async with asyncio.timeout(ADOPTION_IDLE_S):
+                            message = await anext(messages)
+                    except TimeoutError:
+                        break
+                    if any(message.topic.matches(shared) for shared in self.shared):
+                        payload = message.payload if isinstance(message.payload, bytes) else b""
+                        await self.solar.handle(message.topic.value, payload)
+                        self.adopted[instance] = self.adopted.get(instance, 0) + 1
+        except aiomqtt.MqttError as exc:  # e.g. the member came back and took its session again
+            log.warning("cluster: taking over %s's session ended early (%s)", instance, exc)
+        log.warning("cluster: took over %d queued solar messages of %s", self.adopted.get(instance, 0), instance)
 
 
 __all__ = ["Cluster", "SharedIngest", "decode_parsed", "encode_parsed", "hold_leadership"]

@@ -311,6 +311,8 @@ class Platform:
                 prefix=settings.mqtt.prefix,
                 group=settings.mqtt.share_group,
                 instance_id=settings.instance_id,
+                client_id=self.bus.client_id,
+                leading=lambda: self.leader,
             )
         else:
             for topic_filter in self.solar.topic_filters:
@@ -433,6 +435,8 @@ class Platform:
     # -- ports handed to the domain ------------------------------------------------
     def _leading(self, leading: bool) -> None:
         self.leader = leading
+        if leading and self.shared_ingest is not None:
+            self.shared_ingest.adopt_orphans()  # members that went away while another instance led
 
     async def _switch_phases(self, charge_point_id: str, connector_id: int, phases: int) -> None:
         """OCPP switches phases through the profile: the next limit carries numberPhases."""
@@ -536,8 +540,8 @@ class _Stop(Exception):
 
 async def _stop_when_set(event: asyncio.Event, platform: Platform) -> None:
     await event.wait()
-    if platform.shared_ingest is not None and not platform.leader:
-        await platform.shared_ingest.leave()  # the others take this instance's share of telemetry at once
+    if platform.shared_ingest is not None:
+        await platform.shared_ingest.stop()  # a follower leaves the share group; the leader says it is offline
     try:  # while this instance still leads: the next leader continues from what is stored now
         await platform.flush_energy()
     except Exception:

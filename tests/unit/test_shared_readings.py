@@ -119,3 +119,46 @@ async def test_the_receiving_instance_forwards_instead_of_applying() -> None:
     ]
     assert ingest.total_power_w() == 0.0  # applied only when it comes back from the broker
     assert ingest.parsed == 2
+
+
+@given(st.binary())
+async def test_member_states_of_any_bytes_never_raise(payload: bytes) -> None:
+    from gateway.bus import Bus
+    from gateway.cluster import SharedIngest
+
+    async def publish(event: object) -> None:
+        pass
+
+    solar = SolarIngest(parks={}, publish=publish, clock=lambda: T0)
+    shared = SharedIngest(Bus("127.0.0.1", 1), solar, prefix="coopgrid", group="g", instance_id="a", client_id="c-a")
+    await shared._on_member("coopgrid/cluster/members/b", payload)
+    assert set(shared.members) <= {"b"}
+    assert shared.adopted == {}  # not leading: nothing taken over
+
+
+async def test_only_the_leader_takes_over_a_member_gone_offline() -> None:
+    from gateway.bus import Bus
+    from gateway.cluster import SharedIngest
+
+    async def publish(event: object) -> None:
+        pass
+
+    leading = [False]
+    solar = SolarIngest(parks={}, publish=publish, clock=lambda: T0)
+    shared = SharedIngest(
+        Bus("127.0.0.1", 1), solar, prefix="coopgrid", group="g", instance_id="a", client_id="c-a",
+        leading=lambda: leading[0],
+    )  # fmt: skip
+    await shared._on_member("coopgrid/cluster/members/b", b'{"state": "offline", "client_id": "c-b"}')
+    await shared._on_member("coopgrid/cluster/members/c", b'{"state": "left", "client_id": "c-c"}')
+    assert shared.adopted == {}
+    leading[0] = True
+    shared._adopt = _no_adoption  # type: ignore[method-assign]  # the broker side is the integration test's
+    shared.adopt_orphans()
+    assert set(shared.adopted) == {"b"}
+    await shared._on_member("coopgrid/cluster/members/b", b'{"state": "online", "client_id": "c-b"}')
+    assert shared.adopted == {}  # back: taken over again should it go away again
+
+
+async def _no_adoption(instance: str, client_id: str) -> None:
+    pass
