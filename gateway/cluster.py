@@ -439,6 +439,7 @@ class SharedIngest:
         instance_id: str,
         client_id: str,
         leading: Callable[[], bool] = lambda: False,
+        may_adopt: Callable[[], bool] | None = None,
     ) -> None:
         self.bus = bus
         self.solar = solar
@@ -450,6 +451,7 @@ class SharedIngest:
         self.members: dict[str, tuple[str, str]] = {}  # instance -> (state, client id)
         self.adopted: dict[str, int] = {}  # instance -> queued messages taken over from its session
         self._leading = leading
+        self._may_adopt = may_adopt or leading  # elected (PostgreSQL): with SQLite every instance leads
         self._adopting: set[asyncio.Task[None]] = set()
         self.shared = [f"$share/{group}/{topic_filter}" for topic_filter in solar.topic_filters]
         for shared, topic_filter in zip(self.shared, solar.topic_filters, strict=True):
@@ -514,7 +516,7 @@ class SharedIngest:
     def adopt_orphans(self) -> None:
         """Where this instance leads: take over the share of every member that went offline without leaving
         (called as members change, and when this instance becomes the leader)."""
-        if not self._leading():
+        if not self._may_adopt():
             return
         for instance, (state, client_id) in self.members.items():
             if state == "offline" and instance not in self.adopted:
@@ -523,15 +525,22 @@ class SharedIngest:
                 self._adopting.add(task)
                 task.add_done_callback(self._adopting.discard)
 
+    def _away(self, instance: str) -> bool:
+        return self.members.get(instance, ("",))[0] == "offline"
+
     async def _adopt(self, instance: str, client_id: str) -> None:
+        if not self._away(instance):
+            return
         log.warning("cluster: %s went away in the share group; taking over its queued solar telemetry", instance)
+        client = aiomqtt.Client(self.bus.host, self.bus.port, identifier=client_id, clean_session=False, keepalive=30)
+        # Each message is acknowledged once handled: should the member come back meanwhile (its connection
+        # then replaces this one), what was not handled yet stays in its session for it.
+        client._client.manual_ack_set(True)  # noqa: SLF001 - paho's option; aiomqtt has none for it
         try:
-            async with aiomqtt.Client(
-                self.bus.host, self.bus.port, identifier=client_id, clean_session=False, keepalive=30
-            ) as client:
+            async with client:
                 await client.unsubscribe(self.shared)  # the broker assigns it no more; what waits still comes
                 messages = client.messages
-                while self.members.get(instance, ("",))[0] == "offline":
+                while self._away(instance):
                     try:
                         async with asyncio.timeout(ADOPTION_IDLE_S):
                             message = await anext(messages)
@@ -541,8 +550,13 @@ class SharedIngest:
                         payload = message.payload if isinstance(message.payload, bytes) else b""
                         await self.solar.handle(message.topic.value, payload)
                         self.adopted[instance] = self.adopted.get(instance, 0) + 1
+                    client._client.ack(message.mid, message.qos)  # noqa: SLF001
         except aiomqtt.MqttError as exc:  # e.g. the member came back and took its session again
             log.warning("cluster: taking over %s's session ended early (%s)", instance, exc)
+        finally:
+            disconnected = client._disconnected  # noqa: SLF001 - see below
+            if disconnected.done() and not disconnected.cancelled():
+                disconnected.exception()  # replaced by the member's own connection: seen, not an error to log
         log.warning("cluster: took over %d queued solar messages of %s", self.adopted.get(instance, 0), instance)
 
 

@@ -313,6 +313,7 @@ class Platform:
                 instance_id=settings.instance_id,
                 client_id=self.bus.client_id,
                 leading=lambda: self.leader,
+                may_adopt=lambda: self.clustered and self.leader,
             )
         else:
             for topic_filter in self.solar.topic_filters:

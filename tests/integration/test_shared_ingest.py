@@ -153,33 +153,13 @@ async def test_a_member_killed_mid_stream_loses_nothing(
     tmp_path: Path, mosquitto_broker: Mosquitto, postgres_url: str
 ) -> None:
     """kill -9 of the instance that does not lead: the leader takes over its share; back, it shares again."""
-    from tests.integration.test_faults import Instance
-
     database_url = await fresh_database(postgres_url)
     host, port = mosquitto_broker.host, mosquitto_broker.port
-    parks = [
-        {
-            "id": "park-1",
-            "member_id": "m1",
-            "inverters": [{"id": "inv-1", "rated_power_w": 5000.0}, {"id": "inv-2", "rated_power_w": 3000.0}],
-        }
-    ]
 
-    def instance(name: str) -> Instance:
-        return Instance(
-            tmp_path,
-            name,
-            database_url,
-            (host, port),
-            COOPGRID_PARKS=json.dumps(parks),
-            COOPGRID_MQTT__SHARE_GROUP="ingest",
-            COOPGRID_MQTT__CLIENT_ID=f"coopgrid-kill-{name}",
-            COOPGRID_SOLAR__STALE_AFTER_S="600",
-        )
+    def instance(name: str) -> Any:
+        return shared_instance(tmp_path, name, database_url, (host, port))
 
-    async def get(http: aiohttp.ClientSession, target: Instance, path: str) -> dict[str, Any]:
-        async with http.get(f"{target.http_url}{path}") as response:
-            return dict(await response.json())
+    get = get_json
 
     inverters = Inverters()
     a, b = instance("a"), instance("b")
@@ -236,6 +216,76 @@ async def test_a_member_killed_mid_stream_loses_nothing(
         b.stop()
         a.stop()
     assert inverters.n == 360
+    assert_exact(await stored_minutes(database_url, inverters), inverters)
+
+
+PARKS = [
+    {
+        "id": "park-1",
+        "member_id": "m1",
+        "inverters": [{"id": "inv-1", "rated_power_w": 5000.0}, {"id": "inv-2", "rated_power_w": 3000.0}],
+    }
+]
+
+
+def shared_instance(tmp_path: Path, name: str, database_url: str, broker: tuple[str, int]) -> Any:
+    """`coopgrid serve` in a process of its own (so that it can be hung and killed), in share group `ingest`."""
+    from tests.integration.test_faults import Instance
+
+    return Instance(
+        tmp_path,
+        name,
+        database_url,
+        broker,
+        COOPGRID_PARKS=json.dumps(PARKS),
+        COOPGRID_MQTT__SHARE_GROUP="ingest",
+        COOPGRID_MQTT__CLIENT_ID=f"coopgrid-shared-{name}",
+        COOPGRID_SOLAR__STALE_AFTER_S="600",
+    )
+
+
+async def get_json(http: aiohttp.ClientSession, target: Any, path: str) -> dict[str, Any]:
+    async with http.get(f"{target.http_url}{path}") as response:
+        return dict(await response.json())
+
+
+async def test_a_member_back_while_its_share_is_taken_over_loses_nothing(
+    tmp_path: Path, mosquitto_broker: Mosquitto, postgres_url: str
+) -> None:
+    """The follower is killed and started again at once, while the leader takes over its session: the two
+    connections with one client id replace each other; whatever the order, nothing is lost."""
+    database_url = await fresh_database(postgres_url)
+    host, port = mosquitto_broker.host, mosquitto_broker.port
+    a = shared_instance(tmp_path, "a", database_url, (host, port))
+    b = shared_instance(tmp_path, "b", database_url, (host, port))
+    inverters = Inverters()
+    try:
+        async with aiohttp.ClientSession() as http:
+            a.start()
+            await until_async(lambda: _leads(http, a))
+            b.start()
+            await until_async(lambda: _bus_up(http, b))
+            for _ in range(3):
+                await inverters.publish(host, port, 40)
+                assert b.process is not None
+                b.process.send_signal(signal.SIGSTOP)  # hangs: its share queues at the broker
+                await inverters.publish(host, port, 40)
+                b.kill()  # the will goes out; the leader starts taking over ...
+                b.start()  # ... while b comes back and takes its session again
+                await until_async(lambda: _bus_up(http, b))
+            await inverters.publish(host, port, 40)
+            rise_wh = sum(inverters.energy[i] - inverters.first[i] for i in inverters.energy)
+
+            async def a_has_it_all() -> bool:
+                park = await get_json(http, a, "/api/parks/park-1")
+                return bool(abs(park["energy_today_wh"] - rise_wh) < 0.1)
+
+            await until_async(a_has_it_all)
+        b.stop()
+        a.stop()
+    finally:
+        b.stop()
+        a.stop()
     assert_exact(await stored_minutes(database_url, inverters), inverters)
 
 
@@ -320,3 +370,62 @@ async def test_third_party_layouts_are_shared_too(tmp_path: Path, mosquitto_brok
         )
         assert a.solar.parsed > 0
         assert b.solar.parsed > 0
+
+
+async def test_a_takeover_cut_short_by_the_member_coming_back_loses_nothing(mosquitto_broker: Mosquitto) -> None:
+    """The member's own connection replaces the leader's taking-over one half-way: every queued message ends
+    up handled by one of the two (what the leader had not acknowledged yet goes back to the member)."""
+    from gateway.bus import Bus
+    from gateway.cluster import SharedIngest
+    from solar.ingest import InverterSpec, ParkSpec, Rejected, SolarIngest
+
+    host, port = mosquitto_broker.host, mosquitto_broker.port
+    topic_filter = "coopgrid/solar/+/+/telemetry"
+    shared_filter = f"$share/ingest/{topic_filter}"
+    total = 3000
+    async with aiomqtt.Client(host, port, identifier="member-x", clean_session=False) as member:
+        await member.subscribe(shared_filter, qos=1)  # x joins the group, then vanishes
+    async with aiomqtt.Client(host, port, identifier="inverter") as inverter:
+        for n in range(total):
+            await inverter.publish("coopgrid/solar/p/i/telemetry", f"{n}", qos=1)  # queued for x
+
+    handled: list[int] = []
+
+    async def publish(event: object) -> None:
+        pass
+
+    solar = SolarIngest(parks={"p": ParkSpec("p", "m", {"i": InverterSpec("i", 1.0)})}, publish=publish, clock=_now)
+    leader = SharedIngest(Bus(host, port), solar, prefix="coopgrid", group="ingest", instance_id="a", client_id="a")
+
+    half_way = asyncio.Event()
+
+    async def note(item: object) -> None:
+        assert isinstance(item, Rejected)  # "n" is not telemetry: rejected, with its payload kept
+        handled.append(int(item.payload))
+        if len(handled) >= 200:
+            half_way.set()
+        await asyncio.sleep(0.001)  # handling takes a while: the member comes back half-way
+
+    solar.forward = note  # what the leader parsed, noted instead of passed on
+    leader.members["x"] = ("offline", "member-x")
+    taking_over = asyncio.create_task(leader._adopt("x", "member-x"))
+    await asyncio.wait_for(half_way.wait(), 10)
+    got_back: list[int] = []
+    async with aiomqtt.Client(host, port, identifier="member-x", clean_session=False) as member:
+        leader.members["x"] = ("online", "member-x")
+        await asyncio.wait_for(taking_over, 10)
+        try:
+            async with asyncio.timeout(3):
+                async for message in member.messages:
+                    got_back.append(int(message.payload))  # type: ignore[arg-type]
+        except TimeoutError:
+            pass
+    assert handled  # the leader took some over
+    assert got_back  # and was cut short: the rest went back to the member
+    assert set(handled) | set(got_back) == set(range(total))  # none lost (one may be handled twice: QoS 1)
+
+
+def _now() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
