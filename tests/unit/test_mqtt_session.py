@@ -38,3 +38,25 @@ def test_a_client_id_new_at_each_start_keeps_no_session_and_says_how(
 def test_an_instance_id_from_the_environment_counts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COOPGRID_INSTANCE_ID", "node-2")
     assert persistent_session(load_settings(mqtt=BROKER))
+
+
+def test_the_bus_routes_a_topic_to_every_matching_handler_even_after_a_late_subscription() -> None:
+    import aiomqtt
+
+    from gateway.bus import Bus
+
+    async def one(topic: str, payload: bytes) -> None:
+        pass
+
+    async def two(topic: str, payload: bytes) -> None:
+        pass
+
+    bus = Bus("127.0.0.1", 1)
+    bus.subscribe("coopgrid/solar/+/+/telemetry", one)
+    bus.subscribe("coopgrid/chargers/#", two)
+    topic = aiomqtt.Topic("coopgrid/solar/p/i/telemetry")
+    assert [h for _, h in bus._route(topic)] == [one]
+    assert [h for _, h in bus._route(topic)] == [one]  # remembered
+    bus.subscribe("$share/g/coopgrid/solar/+/+/telemetry", two)  # a shared subscription matches the topic too
+    assert [h for _, h in bus._route(topic)] == [one, two]
+    assert bus._route(aiomqtt.Topic("coopgrid/sites/a/allocation")) == []
