@@ -13,7 +13,6 @@ import asyncio
 import json
 import re
 import signal
-import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -22,12 +21,11 @@ from typing import Any
 import aiohttp
 import aiomqtt
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from gateway.platform import Platform
 from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.platform import running_platform
+from tests.integration.test_scale_out import fresh_database
 from tests.integration.test_solar_energy import Inverters, assert_exact, caught_up, energy_settings, stored_minutes
 
 pytestmark = pytest.mark.integration
@@ -37,15 +35,6 @@ MALFORMED = {
     "not_utf8": b"\xff\xfe\x00 power",
     "power_above_rating": b'{"ts": "2026-06-01T10:00:00Z", "ac_power_w": 99999, "energy_wh": 1}',
 }
-
-
-async def fresh_database(server_url: str) -> str:
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    engine = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
-    async with engine.connect() as connection:
-        await connection.execute(text(f"CREATE DATABASE {name}"))
-    await engine.dispose()
-    return server_url.rsplit("/", 1)[0] + f"/{name}"
 
 
 def bad_input(platform: Platform) -> Counter[str]:
@@ -156,28 +145,21 @@ async def test_a_member_killed_mid_stream_loses_nothing(
     database_url = await fresh_database(postgres_url)
     host, port = mosquitto_broker.host, mosquitto_broker.port
 
-    def instance(name: str) -> Any:
-        return shared_instance(tmp_path, name, database_url, (host, port))
-
-    get = get_json
-
     inverters = Inverters()
-    a, b = instance("a"), instance("b")
+    a = shared_instance(tmp_path, "a", database_url, (host, port))
+    b = shared_instance(tmp_path, "b", database_url, (host, port))
     try:
         async with aiohttp.ClientSession() as http:
-            a.start()
-            await until_async(lambda: _leads(http, a))
-            b.start()
-            await until_async(lambda: _bus_up(http, b))
+            await leader_then_follower(http, a, b)
             await inverters.publish(host, port, 120)
 
             async def parsed_all() -> bool:
-                a_parsed = (await get(http, a, "/api/solar/rejects"))["parsed"]
-                b_parsed = (await get(http, b, "/api/solar/rejects"))["parsed"]
+                a_parsed = (await get_json(http, a, "/api/solar/rejects"))["parsed"]
+                b_parsed = (await get_json(http, b, "/api/solar/rejects"))["parsed"]
                 return bool(a_parsed + b_parsed == 240)
 
             await until_async(parsed_all)
-            assert (await get(http, b, "/api/solar/rejects"))["parsed"] > 0  # b had its share
+            assert (await get_json(http, b, "/api/solar/rejects"))["parsed"] > 0  # b had its share
 
             # b hangs (SIGSTOP: its connection stays up, so the broker goes on handing it its share), then dies
             # (SIGKILL, nothing flushed): its will says offline; what it never acknowledged waits in its session
@@ -188,7 +170,7 @@ async def test_a_member_killed_mid_stream_loses_nothing(
             rise_wh = 0.0
 
             async def a_has_it_all() -> bool:
-                park = await get(http, a, "/api/parks/park-1")
+                park = await get_json(http, a, "/api/parks/park-1")
                 return bool(abs(park["energy_today_wh"] - rise_wh) < 0.1)
 
             # the leader takes over b's session: what the broker queued there for b, and b's place in the group
@@ -209,7 +191,7 @@ async def test_a_member_killed_mid_stream_loses_nothing(
             await inverters.publish(host, port, 120)
             rise_wh = sum(inverters.energy[i] - inverters.first[i] for i in inverters.energy)
             await until_async(a_has_it_all)
-            assert (await get(http, b, "/api/solar/rejects"))["parsed"] > 0  # b parsed again after its restart
+            assert (await get_json(http, b, "/api/solar/rejects"))["parsed"] > 0  # b parsed again after its restart
         b.stop()
         a.stop()  # the leader stores its last minutes as it stops
     finally:
@@ -244,6 +226,14 @@ def shared_instance(tmp_path: Path, name: str, database_url: str, broker: tuple[
     )
 
 
+async def leader_then_follower(http: aiohttp.ClientSession, a: Any, b: Any) -> None:
+    """Start `a`, let it be elected, then start `b`."""
+    a.start()
+    await until_async(lambda: _leads(http, a))
+    b.start()
+    await until_async(lambda: _bus_up(http, b))
+
+
 async def get_json(http: aiohttp.ClientSession, target: Any, path: str) -> dict[str, Any]:
     async with http.get(f"{target.http_url}{path}") as response:
         return dict(await response.json())
@@ -261,10 +251,7 @@ async def test_a_member_back_while_its_share_is_taken_over_loses_nothing(
     inverters = Inverters()
     try:
         async with aiohttp.ClientSession() as http:
-            a.start()
-            await until_async(lambda: _leads(http, a))
-            b.start()
-            await until_async(lambda: _bus_up(http, b))
+            await leader_then_follower(http, a, b)
             for _ in range(3):
                 await inverters.publish(host, port, 40)
                 assert b.process is not None
