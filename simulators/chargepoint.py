@@ -35,6 +35,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from simulators.clock import SimClock
 from simulators.ev import EV, EVArrival, Profile, ProfileStore, drawn_current_a
 from simulators.faults import Faults
+from simulators.tasks import honour_cancellation
 
 log = logging.getLogger(__name__)
 
@@ -352,6 +353,7 @@ class SimulatedChargePoint:
             finally:
                 self._online.clear()
                 self._client, self._ws = None, None
+            honour_cancellation()
             await asyncio.sleep(backoff + self.random.uniform(0, backoff / 2))
             backoff = min(backoff * 2, MAX_BACKOFF_S)
 
@@ -382,7 +384,9 @@ class SimulatedChargePoint:
         """One call, counted; quirky payloads skip the library's own outgoing validation."""
         action = type(message).__name__
         self.sent[action] += 1
-        return await client.call(message, skip_schema_validation=bool(self.faults.quirks))
+        answer = await client.call(message, skip_schema_validation=bool(self.faults.quirks))
+        honour_cancellation()  # the library's wait_for can swallow one (see simulators.tasks)
+        return answer
 
     async def _heartbeat_loop(self, client: _Client) -> None:
         while True:

@@ -37,6 +37,7 @@ import pandas as pd
 import pvlib
 
 from simulators.clock import SimClock
+from simulators.tasks import honour_cancellation
 
 log = logging.getLogger(__name__)
 
@@ -242,11 +243,13 @@ class SimulatedPark:
                 ) as client:
                     backoff = 0.5
                     await client.publish(self._topic_state(inverter_id), b"online", qos=1, retain=True)
+                    honour_cancellation()
                     last = self.clock.elapsed_s()
                     while inverter_id not in self._outage:
                         await asyncio.sleep(self.publish_interval_s)
                         now_s = self.clock.elapsed_s()
                         await self._publish(client, inverter_id, now_s - last)
+                        honour_cancellation()
                         last = now_s
                     # An outage: the line goes without a DISCONNECT, so the broker publishes the last will.
                     sock = client._client.socket()  # noqa: SLF001 - paho's socket; aiomqtt has no unclean exit
@@ -255,6 +258,7 @@ class SimulatedPark:
                     raise aiomqtt.MqttError("outage")
             except aiomqtt.MqttError as exc:
                 log.info("%s/%s: broker unavailable (%s); retrying", self.park_id, inverter_id, exc)
+            honour_cancellation()
             outage = self._outage.get(inverter_id)
             if outage is not None:
                 self.power[inverter_id] = 0.0

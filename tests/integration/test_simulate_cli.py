@@ -24,7 +24,15 @@ async def simulate(*args: str, within_s: float = 60.0) -> tuple[int, str, str]:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(process.communicate(), within_s)
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), within_s)
+    except TimeoutError:
+        process.kill()
+        out, err = await process.communicate()
+        raise AssertionError(
+            f"simulate {' '.join(args)} still ran after {within_s:.0f} s\n"
+            f"{out.decode()[-2000:]}\n{err.decode()[-3000:]}"
+        ) from None
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
 
