@@ -43,9 +43,15 @@ BUCKETS = {"minute": 60, "15min": 900, "hour": 3600, "day": 86_400}
 GLITCH_SHARE = 0.1  # a counter falling back by less than this share of its value was not reset
 
 
-def fell_back(previous: float, reading: float) -> bool:
-    """A lifetime counter reading a little below the previous one: a glitch, not a reset."""
-    return reading < previous and previous - reading < GLITCH_SHARE * previous
+def counter_delta(previous: float, reading: float) -> float | None:
+    """The energy a lifetime counter reading adds to the previous one: the rise; after a reset or rollover the
+    reading itself; None for a glitch (less than GLITCH_SHARE below the previous), which adds nothing and
+    leaves the previous reading the baseline."""
+    if reading >= previous:
+        return reading - previous
+    if previous - reading < GLITCH_SHARE * previous:
+        return None
+    return reading
 
 
 def minute_of(ts: datetime) -> datetime:
@@ -112,13 +118,12 @@ class EnergyMinutes:
         if base is None or base.energy_wh is None:
             self._base[key] = Baseline(ts, energy_wh)
             return 0.0
-        if fell_back(base.energy_wh, energy_wh):
+        delta = counter_delta(base.energy_wh, energy_wh)
+        if delta is None:
             self.ignored += 1
             return 0.0
-        delta = energy_wh - base.energy_wh
-        if delta < 0:
+        if energy_wh < base.energy_wh:
             self.counter_resets += 1
-            delta = energy_wh
         self._add(key, base.ts, ts, delta)
         base.ts, base.energy_wh = ts, energy_wh
         return delta
@@ -209,4 +214,4 @@ def rollup(rows: Iterable[tuple[datetime, float]], bucket: str) -> list[tuple[da
     return sorted(sums.items())
 
 
-__all__ = ["BUCKETS", "Baseline", "EnergyMinutes", "fell_back", "minute_of", "rollup", "spread"]
+__all__ = ["BUCKETS", "Baseline", "EnergyMinutes", "counter_delta", "minute_of", "rollup", "spread"]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from solar.accounting import EnergyMinutes, fell_back
+from solar.accounting import EnergyMinutes, counter_delta
 from solar.adapters import ADAPTERS, LAYOUTS, Layout, Partial, PayloadError
 from solar.events import InverterLivenessChanged, InverterPowerChanged, TelemetryRejected
 
@@ -60,7 +60,6 @@ class _Inverter:
     last_energy_wh: float | None = None
     energy_today_wh: float = 0.0
     day: str = ""
-    counter_resets: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,15 +275,10 @@ class SolarIngest:
         if energy_wh is None:
             return
         previous = inverter.last_energy_wh
-        if previous is not None and fell_back(previous, energy_wh):
-            return  # a glitch, not a reset (see solar.accounting): the previous reading stands
+        delta = 0.0 if previous is None else counter_delta(previous, energy_wh)
+        if delta is None:
+            return  # a glitch: the previous reading stands
         inverter.last_energy_wh = energy_wh
-        if previous is None:
-            return
-        delta = energy_wh - previous
-        if delta < 0:  # the counter was reset: count from its new start
-            inverter.counter_resets += 1
-            delta = energy_wh
         inverter.energy_today_wh += delta
 
     async def _set_state(self, inverter: _Inverter, state: str, now: datetime) -> None:
