@@ -77,6 +77,11 @@ async def _enter(client: aiomqtt.Client) -> None:
         raise
 
 
+def payload_of(message: aiomqtt.Message) -> bytes:
+    """A received message's payload as bytes."""
+    return message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
+
+
 def _no_delay(client: aiomqtt.Client) -> None:
     """Send each packet at once: paho leaves Nagle's algorithm on, which holds small QoS 1 publications back
     until the previous ones are acknowledged (tens of ms each on loopback, with delayed ACKs)."""
@@ -295,7 +300,7 @@ class Bus:
             self.received += 1
             self._handling = True
             topic = message.topic.value
-            payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
+            payload = payload_of(message)
             for topic_filter, handler in self._route(message.topic):
                 try:
                     await handler(topic, payload)
@@ -304,4 +309,4 @@ class Bus:
             self._handling = False
 
 
-__all__ = ["Bus", "embedded_broker", "free_port"]
+__all__ = ["Bus", "embedded_broker", "free_port", "payload_of"]

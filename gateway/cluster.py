@@ -41,7 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from chargepoints import events as cp_events
 from chargepoints.central import CentralSystem
 from chargepoints.errors import CallFailed, CallTimeout, ChargePointError, NotConnected, UnknownChargePoint
-from gateway.bus import Bus
+from gateway.bus import Bus, payload_of
 from solar.ingest import KEPT_BYTES, Parsed, Reading, Rejected, SolarIngest
 
 log = logging.getLogger(__name__)
@@ -447,7 +447,6 @@ class SharedIngest:
         self.client_id = client_id
         self.topic = f"{prefix}/cluster/solar/readings"
         self.members_prefix = f"{prefix}/cluster/members/"
-        self.unreadable = 0
         self.members: dict[str, tuple[str, str]] = {}  # instance -> (state, client id)
         self.adopted: dict[str, int] = {}  # instance -> queued messages taken over from its session
         self._leading = leading
@@ -490,10 +489,7 @@ class SharedIngest:
     async def _on_reading(self, topic: str, payload: bytes) -> None:
         try:
             item = decode_parsed(payload)
-        except ValueError as exc:
-            self.unreadable += 1
-            if self.unreadable == 1:
-                log.warning("cluster: unreadable solar reading on %s (%s); further ones are only counted", topic, exc)
+        except ValueError:  # counted and kept aside like any rejected telemetry (the first one logged)
             item = Rejected(self.solar.clock(), topic, "unreadable_reading", payload[:KEPT_BYTES])
         await self.solar.apply(item)
 
@@ -547,8 +543,7 @@ class SharedIngest:
                     except TimeoutError:
                         break
                     if any(message.topic.matches(shared) for shared in self.shared):
-                        payload = message.payload if isinstance(message.payload, bytes) else b""
-                        await self.solar.handle(message.topic.value, payload)
+                        await self.solar.handle(message.topic.value, payload_of(message))
                         self.adopted[instance] = self.adopted.get(instance, 0) + 1
                     client._client.ack(message.mid, message.qos)  # noqa: SLF001
         except aiomqtt.MqttError as exc:  # e.g. the member came back and took its session again

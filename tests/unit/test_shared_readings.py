@@ -162,3 +162,18 @@ async def test_only_the_leader_takes_over_a_member_gone_offline() -> None:
 
 async def _no_adoption(instance: str, client_id: str) -> None:
     pass
+
+
+async def test_an_unreadable_reading_is_rejected_and_kept_aside() -> None:
+    from gateway.bus import Bus
+    from gateway.cluster import SharedIngest
+
+    async def publish(event: object) -> None:
+        pass
+
+    solar = SolarIngest(parks={}, publish=publish, clock=lambda: T0)
+    shared = SharedIngest(Bus("127.0.0.1", 1), solar, prefix="coopgrid", group="g", instance_id="a", client_id="c-a")
+    topic, payload = "coopgrid/cluster/solar/readings", b'{"k": "gossip"}'
+    await shared._on_reading(topic, payload)
+    assert solar.rejects == {"unreadable_reading": 1}
+    assert solar.rejected[-1] == Rejected(T0, topic, "unreadable_reading", payload)
