@@ -4,7 +4,10 @@ The broker hands each raw telemetry message to one of the two instances; that
 one parses it and passes the reading on to both. Checked: every message was
 parsed exactly once and by both instances between them; both hold the same
 live power, energy and rejected payloads; and with one instance restarted
-mid-stream, the intervals stored in SQL are still exact, not one minute missing.
+mid-stream, the intervals stored in SQL are still exact, not one minute missing;
+an instance that hangs and dies has its share taken over by the leader, also
+when it comes back half-way; third-party layouts without a time of their own
+are shared too.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import json
 import re
 import signal
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +29,7 @@ import pytest
 from gateway.platform import Platform
 from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.platform import running_platform
-from tests.integration.test_scale_out import fresh_database
+from tests.integration.test_scale_out import fresh_database, wait_until
 from tests.integration.test_solar_energy import Inverters, assert_exact, caught_up, energy_settings, stored_minutes
 
 pytestmark = pytest.mark.integration
@@ -42,15 +46,6 @@ def bad_input(platform: Platform) -> Counter[str]:
     return Counter({r: n for r, n in platform.solar.rejects.items() if r != "out_of_order_or_duplicate"})
 
 
-async def until(condition: object, within_s: float = 15.0) -> None:
-    assert callable(condition)
-    for _ in range(int(within_s / 0.05)):
-        if condition():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not met in time")
-
-
 async def test_each_message_is_parsed_once_and_every_instance_sees_all(
     tmp_path: Path, mosquitto_broker: Mosquitto, postgres_url: str
 ) -> None:
@@ -64,7 +59,7 @@ async def test_each_message_is_parsed_once_and_every_instance_sees_all(
     for name in settings:
         (tmp_path / name).mkdir()
     async with running_platform(settings["a"]) as a:
-        await until(lambda: a.leader)
+        await wait_until(lambda: a.leader)
         b_running = running_platform(settings["b"])
         b: Platform | None = await b_running.__aenter__()
         try:
@@ -77,7 +72,7 @@ async def test_each_message_is_parsed_once_and_every_instance_sees_all(
             await caught_up(a, inverters)
             await caught_up(b, inverters)
             first_b = b
-            await until(lambda: bad_input(a) == bad_input(first_b) == Counter(dict.fromkeys(MALFORMED, 1)))
+            await wait_until(lambda: bad_input(a) == bad_input(first_b) == Counter(dict.fromkeys(MALFORMED, 1)))
 
             # parsed once each, and spread over both instances
             assert a.solar.parsed + b.solar.parsed == 2 * 120 + len(MALFORMED)
@@ -128,77 +123,57 @@ async def test_each_message_is_parsed_once_and_every_instance_sees_all(
     assert_exact(await stored_minutes(database_url, inverters), inverters)
 
 
-def test_sharing_needs_an_external_broker(tmp_path: Path) -> None:
-    from gateway.settings import ConfigError
-    from tests.fixtures.platform import make_settings
-
-    with pytest.raises(ConfigError, match=r"mqtt.share_group: shared subscriptions need an external broker"):
-        make_settings(tmp_path, mqtt={"share_group": "ingest"})
-    with pytest.raises(ConfigError, match=r"mqtt.share_group: String should match pattern"):
-        make_settings(tmp_path, mqtt={"url": "mqtt://127.0.0.1:1883", "share_group": "a/+"})  # a topic level
-
-
-async def test_a_member_killed_mid_stream_loses_nothing(
-    tmp_path: Path, mosquitto_broker: Mosquitto, postgres_url: str
-) -> None:
+async def test_a_member_killed_mid_stream_loses_nothing(pair: Pair) -> None:
     """kill -9 of the instance that does not lead: the leader takes over its share; back, it shares again."""
-    database_url = await fresh_database(postgres_url)
-    host, port = mosquitto_broker.host, mosquitto_broker.port
-
+    a, b, (host, port) = pair.a, pair.b, pair.broker
     inverters = Inverters()
-    a = shared_instance(tmp_path, "a", database_url, (host, port))
-    b = shared_instance(tmp_path, "b", database_url, (host, port))
-    try:
-        async with aiohttp.ClientSession() as http:
-            await leader_then_follower(http, a, b)
-            await inverters.publish(host, port, 120)
+    async with aiohttp.ClientSession() as http:
+        await leader_then_follower(http, a, b)
+        await inverters.publish(host, port, 120)
 
-            async def parsed_all() -> bool:
-                a_parsed = (await get_json(http, a, "/api/solar/rejects"))["parsed"]
-                b_parsed = (await get_json(http, b, "/api/solar/rejects"))["parsed"]
-                return bool(a_parsed + b_parsed == 240)
+        async def parsed_all() -> bool:
+            a_parsed = (await get_json(http, a, "/api/solar/rejects"))["parsed"]
+            b_parsed = (await get_json(http, b, "/api/solar/rejects"))["parsed"]
+            return bool(a_parsed + b_parsed == 240)
 
-            await until_async(parsed_all)
-            assert (await get_json(http, b, "/api/solar/rejects"))["parsed"] > 0  # b had its share
+        await until_async(parsed_all)
+        assert (await get_json(http, b, "/api/solar/rejects"))["parsed"] > 0  # b had its share
 
-            # b hangs (SIGSTOP: its connection stays up, so the broker goes on handing it its share), then dies
-            # (SIGKILL, nothing flushed): its will says offline; what it never acknowledged waits in its session
-            assert b.process is not None
-            b.process.send_signal(signal.SIGSTOP)
-            await inverters.publish(host, port, 40)
-            b.kill()
-            rise_wh = 0.0
+        # b hangs (SIGSTOP: its connection stays up, so the broker goes on handing it its share), then dies
+        # (SIGKILL, nothing flushed): its will says offline; what it never acknowledged waits in its session
+        assert b.process is not None
+        b.process.send_signal(signal.SIGSTOP)
+        await inverters.publish(host, port, 40)
+        b.kill()
+        rise_wh = 0.0
 
-            async def a_has_it_all() -> bool:
-                park = await get_json(http, a, "/api/parks/park-1")
-                return bool(abs(park["energy_today_wh"] - rise_wh) < 0.1)
+        async def a_has_it_all() -> bool:
+            park = await get_json(http, a, "/api/parks/park-1")
+            return bool(abs(park["energy_today_wh"] - rise_wh) < 0.1)
 
-            # the leader takes over b's session: what the broker queued there for b, and b's place in the group
-            await inverters.publish(host, port, 80)
-            rise_wh = sum(inverters.energy[i] - inverters.first[i] for i in inverters.energy)
-            await until_async(a_has_it_all)
-            took_over = re.compile(r"took over (\d+) queued solar messages of b")
+        # the leader takes over b's session: what the broker queued there for b, and b's place in the group
+        await inverters.publish(host, port, 80)
+        rise_wh = sum(inverters.energy[i] - inverters.first[i] for i in inverters.energy)
+        await until_async(a_has_it_all)
+        took_over = re.compile(r"took over (\d+) queued solar messages of b")
 
-            async def adoption_ended() -> bool:
-                return took_over.search(a.log.read_text()) is not None
+        async def adoption_ended() -> bool:
+            return took_over.search(a.log.read_text()) is not None
 
-            await until_async(adoption_ended)
-            taken = took_over.search(a.log.read_text())
-            assert taken is not None
-            assert int(taken[1]) > 0
-            b.start()  # back: it joins the group again
-            await until_async(lambda: _bus_up(http, b))
-            await inverters.publish(host, port, 120)
-            rise_wh = sum(inverters.energy[i] - inverters.first[i] for i in inverters.energy)
-            await until_async(a_has_it_all)
-            assert (await get_json(http, b, "/api/solar/rejects"))["parsed"] > 0  # b parsed again after its restart
+        await until_async(adoption_ended)
+        taken = took_over.search(a.log.read_text())
+        assert taken is not None
+        assert int(taken[1]) > 0
+        b.start()  # back: it joins the group again
+        await until_async(lambda: _health(http, b, "bus_connected"))
+        await inverters.publish(host, port, 120)
+        rise_wh = sum(inverters.energy[i] - inverters.first[i] for i in inverters.energy)
+        await until_async(a_has_it_all)
+        assert (await get_json(http, b, "/api/solar/rejects"))["parsed"] > 0  # b parsed again after its restart
         b.stop()
         a.stop()  # the leader stores its last minutes as it stops
-    finally:
-        b.stop()
-        a.stop()
     assert inverters.n == 360
-    assert_exact(await stored_minutes(database_url, inverters), inverters)
+    assert_exact(await stored_minutes(pair.database_url, inverters), inverters)
 
 
 PARKS = [
@@ -226,12 +201,34 @@ def shared_instance(tmp_path: Path, name: str, database_url: str, broker: tuple[
     )
 
 
+@dataclass
+class Pair:
+    """Two `coopgrid serve` processes, `a` and `b`, in one share group, on one broker and one database."""
+
+    a: Any
+    b: Any
+    broker: tuple[str, int]
+    database_url: str
+
+
+@pytest.fixture
+async def pair(tmp_path: Path, mosquitto_broker: Mosquitto, postgres_url: str) -> AsyncIterator[Pair]:
+    database_url = await fresh_database(postgres_url)
+    broker = (mosquitto_broker.host, mosquitto_broker.port)
+    started = Pair(*(shared_instance(tmp_path, name, database_url, broker) for name in "ab"), broker, database_url)
+    try:
+        yield started
+    finally:
+        started.b.stop()
+        started.a.stop()
+
+
 async def leader_then_follower(http: aiohttp.ClientSession, a: Any, b: Any) -> None:
     """Start `a`, let it be elected, then start `b`."""
     a.start()
-    await until_async(lambda: _leads(http, a))
+    await until_async(lambda: _health(http, a, "scheduler_leader"))
     b.start()
-    await until_async(lambda: _bus_up(http, b))
+    await until_async(lambda: _health(http, b, "bus_connected"))
 
 
 async def get_json(http: aiohttp.ClientSession, target: Any, path: str) -> dict[str, Any]:
@@ -239,41 +236,32 @@ async def get_json(http: aiohttp.ClientSession, target: Any, path: str) -> dict[
         return dict(await response.json())
 
 
-async def test_a_member_back_while_its_share_is_taken_over_loses_nothing(
-    tmp_path: Path, mosquitto_broker: Mosquitto, postgres_url: str
-) -> None:
+async def test_a_member_back_while_its_share_is_taken_over_loses_nothing(pair: Pair) -> None:
     """The follower is killed and started again at once, while the leader takes over its session: the two
     connections with one client id replace each other; whatever the order, nothing is lost."""
-    database_url = await fresh_database(postgres_url)
-    host, port = mosquitto_broker.host, mosquitto_broker.port
-    a = shared_instance(tmp_path, "a", database_url, (host, port))
-    b = shared_instance(tmp_path, "b", database_url, (host, port))
+    a, b, (host, port) = pair.a, pair.b, pair.broker
     inverters = Inverters()
-    try:
-        async with aiohttp.ClientSession() as http:
-            await leader_then_follower(http, a, b)
-            for _ in range(3):
-                await inverters.publish(host, port, 40)
-                assert b.process is not None
-                b.process.send_signal(signal.SIGSTOP)  # hangs: its share queues at the broker
-                await inverters.publish(host, port, 40)
-                b.kill()  # the will goes out; the leader starts taking over ...
-                b.start()  # ... while b comes back and takes its session again
-                await until_async(lambda: _bus_up(http, b))
+    async with aiohttp.ClientSession() as http:
+        await leader_then_follower(http, a, b)
+        for _ in range(3):
             await inverters.publish(host, port, 40)
-            rise_wh = sum(inverters.energy[i] - inverters.first[i] for i in inverters.energy)
+            assert b.process is not None
+            b.process.send_signal(signal.SIGSTOP)  # hangs: its share queues at the broker
+            await inverters.publish(host, port, 40)
+            b.kill()  # the will goes out; the leader starts taking over ...
+            b.start()  # ... while b comes back and takes its session again
+            await until_async(lambda: _health(http, b, "bus_connected"))
+        await inverters.publish(host, port, 40)
+        rise_wh = sum(inverters.energy[i] - inverters.first[i] for i in inverters.energy)
 
-            async def a_has_it_all() -> bool:
-                park = await get_json(http, a, "/api/parks/park-1")
-                return bool(abs(park["energy_today_wh"] - rise_wh) < 0.1)
+        async def a_has_it_all() -> bool:
+            park = await get_json(http, a, "/api/parks/park-1")
+            return bool(abs(park["energy_today_wh"] - rise_wh) < 0.1)
 
-            await until_async(a_has_it_all)
+        await until_async(a_has_it_all)
         b.stop()
-        a.stop()
-    finally:
-        b.stop()
-        a.stop()
-    assert_exact(await stored_minutes(database_url, inverters), inverters)
+        a.stop()  # the leader stores its last minutes as it stops
+    assert_exact(await stored_minutes(pair.database_url, inverters), inverters)
 
 
 async def _equals(scrape: Callable[[], Awaitable[dict[str, float]]], name: str, value: float) -> bool:
@@ -288,18 +276,11 @@ async def until_async(check: Callable[[], Awaitable[bool]], within_s: float = 30
     raise AssertionError("condition not met in time")
 
 
-async def _leads(http: aiohttp.ClientSession, target: Any) -> bool:
+async def _health(http: aiohttp.ClientSession, target: Any, field: str) -> bool:
+    """A true `field` in the instance's /healthz (false while it does not answer yet)."""
     try:
         async with http.get(f"{target.http_url}/healthz") as response:
-            return bool((await response.json())["scheduler_leader"])
-    except aiohttp.ClientError:
-        return False
-
-
-async def _bus_up(http: aiohttp.ClientSession, target: Any) -> bool:
-    try:
-        async with http.get(f"{target.http_url}/healthz") as response:
-            return bool((await response.json())["bus_connected"])
+            return bool((await response.json())[field])
     except aiohttp.ClientError:
         return False
 
@@ -344,8 +325,8 @@ async def test_third_party_layouts_are_shared_too(tmp_path: Path, mosquitto_brok
             await asyncio.sleep(0.5)  # a while later, the inverter's next readings
             await dtu.publish("solar/114182945123/0/power", b"612.0", qos=1)
             await dtu.publish("solar/114182945123/0/yieldtotal", b"1000.40", qos=1)
-        await until(lambda: a.solar.parsed + b.solar.parsed == 83)
-        await until(
+        await wait_until(lambda: a.solar.parsed + b.solar.parsed == 83)
+        await wait_until(
             lambda: all(
                 p.solar.park_power_w("roof") == 612.0
                 # readings 5 ms apart may cross between the instances: the counter is not taken for reset

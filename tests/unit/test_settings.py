@@ -98,3 +98,10 @@ def test_the_forecast_needs_both_coordinates() -> None:
     with pytest.raises(ConfigError, match=r"solar\.latitude"):
         load_settings(solar={"latitude": 91.0, "longitude": 5.0})
     assert load_settings(solar={"latitude": 52.1, "longitude": 5.1}).solar.azimuth_deg == 180.0
+
+
+def test_a_share_group_needs_an_external_broker_and_one_topic_level() -> None:
+    with pytest.raises(ConfigError, match=r"mqtt.share_group: shared subscriptions need an external broker"):
+        load_settings(mqtt={"share_group": "ingest"})
+    with pytest.raises(ConfigError, match=r"mqtt.share_group: String should match pattern"):
+        load_settings(mqtt={"url": "mqtt://127.0.0.1:1883", "share_group": "a/+"})  # a topic level
