@@ -86,7 +86,7 @@ class OcppSettings(_Model):
     )
     max_frame_bytes: int = Field(65536, ge=1024)
     max_frames_per_s: float = Field(
-        100.0,  # a charger sends about one frame a second; benchmark load about 60 per connection
+        100.0,  # a charger sends about one frame a second; ocpp_throughput's flood reached ~100 per connection
         ge=0,
         description="per connection, sustained: a charger sending faster is slowed down (its next frame is read "
         "later, nothing is refused); 0 = no limit",
