@@ -330,6 +330,8 @@ async def hold_leadership(
 
 
 def encode_parsed(item: Parsed, instance_id: str) -> bytes:
+    """A parsed message as it goes to every instance; `by` names the instance that parsed it, for whoever
+    watches the topic (the receivers need not know)."""
     if isinstance(item, Rejected):
         message: dict[str, Any] = {
             "k": "rejected",
