@@ -25,6 +25,8 @@ from pydantic import BaseModel, Field, ValidationError
 from chargepoints.errors import CallFailed, CallTimeout, ConnectionEnded, NotConnected, UnknownChargePoint
 from chargepoints.ports import ChargerRecord, TransactionRecord
 from gateway import dashboard
+from gateway.api.context import PLATFORM, PRINCIPAL, error
+from gateway.api.context import iso as _iso
 from gateway.api_models import ChargerCreate, ChargerUpdate, IdTagBody
 from gateway.auth import ROLES, Principal, hash_secret, parse_basic_auth, token_digest, verify_secret
 from gateway.openapi import build_openapi
@@ -35,16 +37,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PLATFORM: web.AppKey[Platform] = web.AppKey("platform")
 OCPP_SUBPROTOCOLS = {"ocpp1.6": "1.6", "ocpp2.0.1": "2.0.1"}
-
-
-def _iso(ts: datetime | None) -> str | None:
-    return ts.astimezone(UTC).isoformat().replace("+00:00", "Z") if ts else None
-
-
-def error(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status)
 
 
 # -- OCPP endpoint --------------------------------------------------------------
@@ -177,7 +170,6 @@ async def ocpp_endpoint(request: web.Request) -> web.StreamResponse:
 
 
 # -- auth -------------------------------------------------------------------------
-PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal")
 ALL_ROLES = frozenset(ROLES)
 OPERATOR = frozenset({"operator"})
 COOPERATIVE = frozenset({"operator", "cooperative"})
