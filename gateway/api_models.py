@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chargepoints.identity import IDENTITY_PATTERN
+
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -40,7 +42,7 @@ class ChargePointView(BaseModel):
 
 
 class ChargerCreate(_Body):
-    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:*+|@-]+$")
+    id: str = Field(pattern=IDENTITY_PATTERN, description="OCPP identity: 1-48 of letters, digits and *-_=+|@.")
     security_profile: int = Field(0, ge=0, le=3)
     password: str | None = Field(None, min_length=16, max_length=40)
     site_id: str | None = None

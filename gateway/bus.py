@@ -22,6 +22,8 @@ from typing import Any
 
 import aiomqtt
 
+from gateway.topics import publishable
+
 log = logging.getLogger(__name__)
 
 Handler = Callable[[str, bytes], Awaitable[None]]
@@ -144,6 +146,7 @@ class Bus:
         self.connected = asyncio.Event()
         self.reconnects = 0
         self.dropped = 0
+        self.failed = 0  # publications refused or failed for themselves (not for a lost connection)
         self.received = 0
         self._handling = False
 
@@ -189,6 +192,9 @@ class Bus:
         self._unwanted.append(topic_filter)
 
     def publish(self, topic: str, payload: bytes | str | dict[str, Any], *, qos: int = 0, retain: bool = False) -> None:
+        if not publishable(topic):  # built from outside data somewhere gateway.topics was not used
+            self._failed(topic, ValueError("not a topic one may publish to"))
+            return
         if isinstance(payload, dict):
             payload = json.dumps(payload, separators=(",", ":"), default=str)
         if isinstance(payload, str):
@@ -249,6 +255,9 @@ class Bus:
                     errors.exceptions[0],
                     backoff,
                 )
+            except* Exception as errors:  # a fault of ours must not end the bus for everyone: reconnect
+                self.reconnects += 1
+                log.error("bus: connection cycle failed; reconnecting", exc_info=errors.exceptions[0])
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.max_backoff_s)
 
@@ -288,13 +297,23 @@ class Bus:
                     return_exceptions=True,
                 )
                 for item, result in zip(batch, results, strict=True):
-                    if isinstance(result, BaseException):
-                        raise result
+                    if isinstance(result, aiomqtt.MqttError | asyncio.CancelledError):
+                        raise result  # the connection is gone: sent again after the reconnect
+                    if isinstance(result, BaseException):  # this publication only: it is dropped, counted, logged
+                        self._failed(item.topic, result)
                     if self._outgoing and self._outgoing[0] is item:
                         self._outgoing.popleft()
                 _raise_if_cancelling()
             self._wakeup.clear()
             await self._wakeup.wait()
+
+    def _failed(self, topic: str, error: BaseException) -> None:
+        """A publication that can never succeed (a bad topic or payload): counted and logged, never raised, so
+        that one charger or reading cannot stop the bus for everyone."""
+        self.failed += 1
+        level = logging.WARNING if self.failed <= 10 or self.failed % 1000 == 0 else logging.DEBUG
+        log.log(level, "bus: publication to %.120r failed (%s: %s); %d so far", topic, type(error).__name__, error,
+                self.failed)  # fmt: skip
 
     async def _receive_loop(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:

@@ -42,6 +42,7 @@ from chargepoints import events as cp_events
 from chargepoints.central import CentralSystem
 from chargepoints.errors import CallFailed, CallTimeout, ChargePointError, NotConnected, UnknownChargePoint
 from gateway.bus import Bus, payload_of
+from gateway.topics import Topics
 from solar.ingest import KEPT_BYTES, Parsed, Reading, Rejected, SolarIngest
 
 log = logging.getLogger(__name__)
@@ -102,17 +103,18 @@ class Cluster:
         self._deliver = deliver_remote_event
         self._answering: set[asyncio.Task[None]] = set()
         self._meters: dict[tuple[str, int], cp_events.MeterSample] = {}  # mirrored, coalesced per connector
-        bus.subscribe(f"{prefix}/chargers/+/status", self._on_status, qos=1)
-        bus.subscribe(f"{prefix}/instances/{instance_id}/rpc", self._on_request, qos=1)
-        bus.subscribe(f"{prefix}/instances/{instance_id}/reply", self._on_reply, qos=1)
+        self.topics = Topics(prefix)
+        bus.subscribe(self.topics.charger_status_filter, self._on_status, qos=1)
+        bus.subscribe(self.topics.instance_rpc(instance_id), self._on_request, qos=1)
+        bus.subscribe(self.topics.instance_reply(instance_id), self._on_reply, qos=1)
         bus.subscribe(f"{prefix}/events/chargepoints", self._on_event_message, qos=1)
 
     # -- locations ---------------------------------------------------------------------
     async def _on_status(self, topic: str, payload: bytes) -> None:
         try:
             status = json.loads(payload)
-            charge_point_id = topic.split("/")[-2]
-            if status.get("connected") and status.get("instance"):
+            charge_point_id = self.topics.charger_of(topic)
+            if status.get("connected") and isinstance(status.get("instance"), str):
                 self.locations[charge_point_id] = status["instance"]
                 self.central.state(charge_point_id)  # listed here at once, not only after the records reload
             elif self.locations.get(charge_point_id) == status.get("instance"):
@@ -188,12 +190,12 @@ class Cluster:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[correlation] = future
         self.bus.publish(
-            f"{self.prefix}/instances/{owner}/rpc",
+            self.topics.instance_rpc(owner),
             {
                 **request,
                 "charge_point_id": charge_point_id,
                 "correlation_id": correlation,
-                "reply_to": f"{self.prefix}/instances/{self.instance_id}/reply",
+                "reply_to": self.topics.instance_reply(self.instance_id),
             },
             qos=1,
         )

@@ -12,6 +12,7 @@ import hmac
 import io
 import json
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field, ValidationError
 
 from chargepoints.errors import CallFailed, CallTimeout, ConnectionEnded, NotConnected, UnknownChargePoint
+from chargepoints.identity import valid_identity, why_invalid
 from chargepoints.ports import ChargerRecord, TransactionRecord
 from gateway import dashboard
 from gateway.api.context import PLATFORM, PRINCIPAL, error
@@ -104,6 +106,9 @@ def choose_subprotocol(offered_header: str | None, supported: tuple[str, ...], s
     return None
 
 
+_UNKNOWN_CHARGER_HASH = hash_secret(secrets.token_urlsafe(24))  # checked against for ids no charger has
+
+
 def _peer_common_name(request: web.Request) -> str | None:
     transport = request.transport
     cert = transport.get_extra_info("peercert") if transport is not None else None
@@ -126,6 +131,10 @@ async def check_charger_credentials(request: web.Request, charge_point_id: str) 
     credentials = await platform.store.get_credentials(charge_point_id)
     profile, password_hash = credentials if credentials else (0, None)
     if profile == 0:
+        if credentials is None and request.headers.get("Authorization"):
+            # as long as checking a known charger's password: the answer's timing tells no one which ids exist
+            given = parse_basic_auth(request.headers.get("Authorization"))
+            verify_secret(given[1] if given else "", _UNKNOWN_CHARGER_HASH)
         return None
     if profile >= 2 and not request.secure:
         return error(403, "TlsRequired", f"security profile {profile} requires wss://")
@@ -144,6 +153,10 @@ async def check_charger_credentials(request: web.Request, charge_point_id: str) 
 async def ocpp_endpoint(request: web.Request) -> web.StreamResponse:
     platform = request.app[PLATFORM]
     charge_point_id = request.match_info["charge_point_id"]
+    if not valid_identity(charge_point_id):  # before any state, row or log line holds it
+        platform.metrics.refused_identities.inc()
+        log.warning("refused a WebSocket upgrade from %s: %s", request.remote, why_invalid(charge_point_id))
+        return error(400, "InvalidIdentity", why_invalid(charge_point_id))
     refused = await check_charger_credentials(request, charge_point_id)
     if refused is not None:
         log.warning("refused %s: %s", charge_point_id, refused.text)

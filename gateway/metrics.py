@@ -52,6 +52,16 @@ class Metrics:
             "MQTT publications dropped since start (the oldest, when the queue was full)",
             registry=self.registry,
         )
+        self.bus_failed = Gauge(
+            "coopgrid_bus_failed_publications",
+            "MQTT publications refused or failed for themselves (a bad topic or payload) since start",
+            registry=self.registry,
+        )
+        self.refused_identities = Counter(
+            "coopgrid_ocpp_refused_identities",
+            "WebSocket upgrades refused because the charge point identity breaks OCPP's rules",
+            registry=self.registry,
+        )
         self.influx_queue = Gauge(
             "coopgrid_influx_queue_depth", "Points waiting to be written to InfluxDB", registry=self.registry
         )

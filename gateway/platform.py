@@ -44,6 +44,7 @@ from gateway.metrics import Metrics
 from gateway.pki import CertificateAuthority
 from gateway.settings import Settings
 from gateway.storage import Store, open_store
+from gateway.topics import Topics
 from gateway.version import package_version
 from smartgrid.allocation import Site
 from smartgrid.hysteresis import HysteresisSettings
@@ -86,6 +87,7 @@ class Platform:
         self._baselines_seen: dict[str, tuple[datetime, float | None, float | None]] = {}  # as last stored
         self._energy_lock = asyncio.Lock()  # one flush at a time: minutes and baselines stored in order
         self.clustered = False
+        self.topics = Topics(settings.mqtt.prefix)
         # set in __aenter__
         self.store: Store
         self.bus: Bus
@@ -380,10 +382,9 @@ class Platform:
 
     def _publish_meters(self) -> None:
         latest, self._meter_latest = self._meter_latest, {}
-        prefix = self.settings.mqtt.prefix
         for event in latest.values():
             self.bus.publish(
-                f"{prefix}/chargers/{event.charge_point_id}/meter",
+                self.topics.charger_meter(event.charge_point_id),
                 {
                     "charge_point_id": event.charge_point_id,
                     "connector_id": event.connector_id,
@@ -425,6 +426,7 @@ class Platform:
             self.metrics.solar_parsed.set(self.solar.parsed)
             self.metrics.bus_queued.set(self.bus.queued)
             self.metrics.bus_dropped.set(self.bus.dropped)
+            self.metrics.bus_failed.set(self.bus.failed)
             self.metrics.scheduler_leader.set(1 if self.leader else 0)
             self.metrics.scheduler_run_s.set(self.scheduler.last_run_s)
             self.metrics.scheduler_runs.set(self.scheduler.runs)
@@ -465,18 +467,17 @@ class Platform:
     async def _publish_allocation(self, site_id: str, allocation: dict[str, Any]) -> None:
         if self.influx is not None:
             self.influx.write(points_for_allocation(site_id, allocation))
-        self.bus.publish(f"{self.settings.mqtt.prefix}/sites/{site_id}/allocation", allocation, qos=1, retain=True)
+        self.bus.publish(self.topics.site_allocation(site_id), allocation, qos=1, retain=True)
 
     # -- events to the outside --------------------------------------------------------
     async def _on_event(self, event: object) -> None:
         self.metrics.count_event(type(event).__name__)
-        prefix = self.settings.mqtt.prefix
         if isinstance(event, ChargerConnected | ChargerDisconnected | ConnectorStatusChanged):
             cp_id = event.charge_point_id
             state = self.central.state(cp_id)
             self.metrics.chargers_connected.set(sum(1 for s in self.central.states() if s.connected))
             self.bus.publish(
-                f"{prefix}/chargers/{cp_id}/status",
+                self.topics.charger_status(cp_id),
                 {
                     "charge_point_id": cp_id,
                     "connected": self.central.is_connected(cp_id),

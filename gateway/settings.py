@@ -10,11 +10,13 @@ import os
 import socket
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from chargepoints.identity import IDENTITY_PATTERN
 
 
 class ConfigError(Exception):
@@ -141,16 +143,25 @@ class InfluxSettings(_Model):
     max_buffer: int = Field(50_000, ge=100)
 
 
+# Ids of the configuration's own things (sites, parks, inverters, members, cooperatives) stand in topics,
+# URLs and reports: a letter or digit, then letters, digits, `.`, `_`, `-` or `~`, at most 64 in all.
+CONFIG_ID = r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,63}$"
+ConfigId = Annotated[str, Field(pattern=CONFIG_ID)]
+
+
 class SiteConfig(_Model):
-    id: str
+    id: ConfigId
     name: str = ""
+    cooperative_id: ConfigId | None = Field(
+        None, description="the cooperative that runs the site: its tokens see the site's chargers and sessions"
+    )
     grid_limit_a: float = Field(63.0, gt=0, description="grid connection limit per phase, A")
     base_load_a: float = Field(0.0, ge=0)
     voltage_v: float = Field(230.0, gt=0)
 
 
 class ChargerConfig(_Model):
-    id: str
+    id: str = Field(pattern=IDENTITY_PATTERN, description="OCPP identity: 1-48 of letters, digits and *-_=+|@.")
     site_id: str
     connectors: int = Field(1, ge=1)
     phases: Literal[1, 3] = 3
@@ -173,7 +184,7 @@ class ChargerConfig(_Model):
 
 
 class InverterConfig(_Model):
-    id: str
+    id: ConfigId
     rated_power_w: float = Field(gt=0)
     adapter: Literal["native", "opendtu", "ahoy", "tasmota", "victron", "sunspec"] = "native"
     topic: str | None = Field(None, description="base topic of a third-party layout, e.g. solar/114182945123")
@@ -186,19 +197,19 @@ class InverterConfig(_Model):
 
 
 class ParkConfig(_Model):
-    id: str
-    member_id: str
+    id: ConfigId
+    member_id: ConfigId
     name: str = ""
     inverters: list[InverterConfig] = Field(default_factory=list)
 
 
 class MemberConfig(_Model):
-    id: str
+    id: ConfigId
     name: str = ""
 
 
 class CooperativeConfig(_Model):
-    id: str
+    id: ConfigId
     name: str = ""
     members: list[MemberConfig] = Field(default_factory=list)
 
@@ -254,6 +265,10 @@ class Settings(BaseSettings):
                 problems.append(f"chargers.{index}.password: security profile 1-2 needs a password")
         if self.mqtt.share_group and not self.mqtt.url:
             problems.append("mqtt.share_group: shared subscriptions need an external broker (mqtt.url)")
+        cooperative_ids = {coop.id for coop in self.cooperatives}
+        for index, site in enumerate(self.sites):
+            if site.cooperative_id is not None and site.cooperative_id not in cooperative_ids:
+                problems.append(f"sites.{index}.cooperative_id: unknown cooperative {site.cooperative_id!r}")
         member_ids = {m.id for coop in self.cooperatives for m in coop.members}
         for index, park in enumerate(self.parks):
             if member_ids and park.member_id not in member_ids:
