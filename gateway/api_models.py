@@ -1,6 +1,6 @@
 """Pydantic models of the REST API: request bodies and response documents.
 
-The OpenAPI document is generated from these (gateway/openapi.py); handlers
+The OpenAPI document is generated from these (gateway/api/openapi.py); handlers
 validate bodies with them and tests check responses against them.
 """
 
@@ -148,15 +148,16 @@ class ParkEnergy(BaseModel):
 class RejectedPayload(BaseModel):
     received: datetime
     topic: str
+    park_id: str | None = Field(description="the configured park the topic belongs to, if any")
     reason: str
     payload: str = Field(description="as received; bytes that are not UTF-8 as \\x escapes")
 
 
 class SolarRejects(BaseModel):
-    accepted: int = Field(description="telemetry messages taken since start")
-    parsed: int = Field(
+    accepted: int | None = Field(description="telemetry messages taken since start (operators only)")
+    parsed: int | None = Field(
         description="messages this instance parsed since start (with a share group: its share, the others' readings "
-        "reach it already parsed)"
+        "reach it already parsed; operators only)"
     )
     counts: dict[str, int]
     recent: list[RejectedPayload]

@@ -2,23 +2,17 @@
 
 The page (gateway/static) needs no build step. It reads /api/live once, then
 follows /api/stream (server-sent events: one snapshot a second) and draws the
-day's solar and EV curves from /api/history.
+day's solar and EV curves from /api/history (those routes: gateway.api.live).
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-from collections import Counter, deque
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
-
-if TYPE_CHECKING:
-    from gateway.platform import Platform
 
 STATIC = Path(__file__).with_name("static")
 HISTORY_STEP_S = 10.0
@@ -64,78 +58,38 @@ class LiveHistory:
             self.points.append((now.isoformat(), round(solar_w, 1), round(ev_w, 1)))
 
 
-def snapshot(platform: Platform) -> dict[str, Any]:
-    """Everything the overview shows, JSON-able."""
-    from gateway.http import charger_view
+def scope_key(everything: bool, cooperative_id: str | None) -> str:
+    """Whose history: "*" everything (operators), a cooperative's id, or "" (viewers: no one's energy)."""
+    return "*" if everything else (cooperative_id or "")
 
-    solar_w = platform.solar_power_w()
-    ev_w = platform.ledger.ev_power_w()
-    states = platform.central.states()
-    by_status: Counter[str] = Counter()
-    for state in states:
-        if not platform.central.is_connected(state.id):
-            by_status["Offline"] += 1
-        else:
-            for status in state.connectors.values() or ["Unknown"]:
-                by_status[status] += 1
-    today = platform.history.today
-    return {
-        "ts": platform.clock().isoformat(),
-        "solar_w": round(solar_w, 1),
-        "ev_w": round(ev_w, 1),
-        "green_share_now": round(min(solar_w, ev_w) / ev_w, 4) if ev_w > 0 else None,
-        "today": {
-            "solar_wh": round(today.solar_wh, 1),
-            "ev_wh": round(today.ev_wh, 1),
-            "green_wh": round(today.green_wh, 1),
-            "green_share": round(today.green_share, 4) if today.green_share is not None else None,
-        },
-        "chargers_by_status": dict(sorted(by_status.items())),
-        "chargers": [charger_view(platform, s.id) for s in states],
-        "parks": platform.solar.parks_view(),
-        "allocations": {site.id: platform.scheduler.allocation(site.id) for site in platform.settings.sites},
-    }
+
+@dataclass(slots=True)
+class LiveHistories:
+    """A LiveHistory for everything ("*") and one per cooperative, each of its own parks and chargers."""
+
+    by_scope: dict[str, LiveHistory] = field(default_factory=dict)
+
+    def of(self, key: str) -> LiveHistory:
+        history = self.by_scope.get(key)
+        if history is None:
+            history = self.by_scope[key] = LiveHistory()
+        return history
+
+    def tick(self, now: datetime, power: dict[str, tuple[float, float]], seconds: float) -> None:
+        """`power`: (solar_w, ev_w) per scope key."""
+        for key, (solar_w, ev_w) in power.items():
+            self.of(key).tick(now, solar_w, ev_w, seconds)
+
+    @property
+    def today(self) -> EnergyToday:
+        return self.of("*").today
 
 
 async def index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "index.html")
 
 
-async def live(request: web.Request) -> web.Response:
-    from gateway.http import PLATFORM
-
-    return web.json_response(snapshot(request.app[PLATFORM]))
-
-
-async def history(request: web.Request) -> web.Response:
-    from gateway.http import PLATFORM
-
-    points = request.app[PLATFORM].history.points
-    return web.json_response([{"ts": ts, "solar_w": s, "ev_w": e} for ts, s, e in points])
-
-
-async def stream(request: web.Request) -> web.StreamResponse:
-    """Server-sent events: a `snapshot` event every second until the client leaves."""
-    from gateway.http import PLATFORM
-
-    platform = request.app[PLATFORM]
-    response = web.StreamResponse(
-        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    )
-    await response.prepare(request)
-    try:
-        while True:
-            data = json.dumps(snapshot(platform), separators=(",", ":"))
-            await response.write(f"event: snapshot\ndata: {data}\n\n".encode())
-            await asyncio.sleep(1.0)
-    except (ConnectionResetError, ConnectionError):
-        pass
-    return response
-
-
 def add_routes(app: web.Application) -> None:
+    """The page and its files (no token: the page asks for one and sends it to /api)."""
     app.router.add_get("/", index, name="dashboard")
     app.router.add_static("/static/", STATIC, name="static")
-    app.router.add_get("/api/live", live, name="live")
-    app.router.add_get("/api/history", history, name="history")
-    app.router.add_get("/api/stream", stream, name="stream")

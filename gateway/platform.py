@@ -32,12 +32,13 @@ from chargepoints.events import (
     TransactionStopped,
 )
 from chargepoints.ports import ChargerRecord, TransactionRecord
+from gateway.api.context import Api
+from gateway.api.routes import create_app
 from gateway.auth import hash_secret
 from gateway.bus import Bus, embedded_broker
 from gateway.cluster import Cluster, SharedIngest, hold_leadership
-from gateway.dashboard import LiveHistory
+from gateway.dashboard import LiveHistories
 from gateway.events import EventHub
-from gateway.http import create_app
 from gateway.influx import InfluxWriter, points_for_allocation, points_for_parks
 from gateway.influx import point as influx_point
 from gateway.metrics import Metrics
@@ -71,7 +72,7 @@ class Platform:
         self.metrics = Metrics()
         self.hub = EventHub()
         self.ledger = GreenLedger()
-        self.history = LiveHistory()
+        self.history = LiveHistories()
         self._meter_latest: dict[tuple[str, int], MeterSample] = {}
         self.leader = False
         self._stack = AsyncExitStack()
@@ -341,7 +342,26 @@ class Platform:
         if self.clustered:
             self.hub.subscribe(self.cluster.mirror)
 
-        app = create_app(self)
+        app = create_app(
+            Api(
+                settings=settings,
+                version=self.version,
+                clock=self.clock,
+                scheduler_clock=self.scheduler_clock,
+                store=self.store,
+                central=self.central,
+                cluster=self.cluster,
+                solar=self.solar,
+                scheduler=self.scheduler,
+                ledger=self.ledger,
+                history=self.history,
+                metrics=self.metrics,
+                bus=self.bus,
+                supported_versions=self.central_supported_versions,
+                green_energy_wh=self.green_energy_wh,
+                is_leader=lambda: self.leader,
+            )
+        )
         runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
         await runner.setup()
         self._stack.push_async_callback(runner.cleanup)
@@ -418,7 +438,7 @@ class Platform:
             solar_w, ev_w = self.solar_power_w(), self.ledger.ev_power_w()
             if self.forecast is not None:
                 self.forecast.observe(solar_w)
-            self.history.tick(self.clock(), solar_w, ev_w, 1.0)
+            self.history.tick(self.clock(), {"*": (solar_w, ev_w), **self._power_by_cooperative()}, 1.0)
             self.metrics.solar_power_w.set(solar_w)
             self.metrics.ev_power_w.set(ev_w)
             self.metrics.bus_reconnects.set(self.bus.reconnects)
@@ -434,6 +454,21 @@ class Platform:
             self.metrics.green_routed_w.set(sum(float(a.get("green_w", 0.0)) for a in allocations if a))
             for reason, count in self.solar.rejects.items():
                 self.metrics.solar_rejects.labels(reason=reason).set(count)
+
+    def _power_by_cooperative(self) -> dict[str, tuple[float, float]]:
+        """(solar_w, ev_w) of each cooperative: its members' parks, the chargers at the sites it runs."""
+        sites_of: dict[str, set[str]] = {}
+        for site in self.settings.sites:
+            if site.cooperative_id is not None:
+                sites_of.setdefault(site.cooperative_id, set()).add(site.id)
+        power = {}
+        for coop in self.settings.cooperatives:
+            members = {m.id for m in coop.members}
+            solar_w = sum(self.solar.park_power_w(p.id) for p in self.settings.parks if p.member_id in members)
+            sites = sites_of.get(coop.id, set())
+            chargers = {s.id for s in self.central.states() if s.site_id in sites}
+            power[coop.id] = (solar_w if math.isfinite(solar_w) else 0.0, self.ledger.ev_power_w_of(chargers))
+        return power
 
     # -- ports handed to the domain ------------------------------------------------
     def _leading(self, leading: bool) -> None:

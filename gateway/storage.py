@@ -7,7 +7,7 @@ the schema to the newest Alembic revision and disposes of the engine on exit.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -383,11 +383,14 @@ class Store:
         charge_point_id: str | None = None,
         started_from: datetime | None = None,
         started_to: datetime | None = None,
+        charge_point_ids: Collection[str] | None = None,
         limit: int = 1000,
         offset: int = 0,
     ) -> list[TransactionRecord]:
         """Newest first; the filters combine."""
-        query = _transaction_filter(select(TransactionRow), active, charge_point_id, started_from, started_to)
+        query = _transaction_filter(
+            select(TransactionRow), active, charge_point_id, started_from, started_to, charge_point_ids
+        )
         query = query.order_by(TransactionRow.id.desc()).limit(limit).offset(offset)
         async with self._session() as session:
             return [_transaction(row) for row in (await session.scalars(query)).all()]
@@ -399,9 +402,15 @@ class Store:
         charge_point_id: str | None = None,
         started_from: datetime | None = None,
         started_to: datetime | None = None,
+        charge_point_ids: Collection[str] | None = None,
     ) -> int:
         query = _transaction_filter(
-            select(func.count()).select_from(TransactionRow), active, charge_point_id, started_from, started_to
+            select(func.count()).select_from(TransactionRow),
+            active,
+            charge_point_id,
+            started_from,
+            started_to,
+            charge_point_ids,
         )
         async with self._session() as session:
             return int((await session.scalar(query)) or 0)
@@ -731,7 +740,11 @@ def _transaction_filter(
     charge_point_id: str | None,
     started_from: datetime | None,
     started_to: datetime | None,
+    charge_point_ids: Collection[str] | None = None,
 ) -> Any:
+    """`charge_point_ids`: only these chargers' transactions (a tenant's), None: all."""
+    if charge_point_ids is not None:
+        query = query.where(TransactionRow.charge_point_id.in_(sorted(charge_point_ids)))
     if active is True:
         query = query.where(TransactionRow.stop_ts.is_(None))
     elif active is False:

@@ -14,7 +14,7 @@ charging EV gets the same green share at a given instant.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 
@@ -36,6 +36,10 @@ class GreenLedger:
     def ev_power_w(self) -> float:
         """The power all charging EVs draw now (kept as a running total)."""
         return max(0.0, self._ev_power_w)
+
+    def ev_power_w_of(self, charge_point_ids: Collection[str]) -> float:
+        """The power the EVs at these chargers draw now."""
+        return sum(s.power_w for s in self.live.values() if s.charge_point_id in charge_point_ids)
 
     def green_wh(self, transaction_id: int) -> float | None:
         session = self.live.get(transaction_id)

@@ -107,6 +107,7 @@ class SolarIngest:
     # Shared ingest: what this instance parsed goes here (to every instance) instead of being applied here.
     forward: Forward | None = None
     rejects: Counter[str] = field(default_factory=Counter)
+    rejects_by_park: dict[str | None, Counter[str]] = field(default_factory=dict)  # None: no configured park
     rejected: deque[Rejected] = field(default_factory=lambda: deque(maxlen=KEPT_ASIDE))
     accepted: int = 0
     parsed: int = 0  # messages this instance parsed (with shared subscriptions: its share of them)
@@ -142,6 +143,17 @@ class SolarIngest:
             await self.forward(parsed)
         else:
             await self.apply(parsed)
+
+    def park_of(self, topic: str) -> str | None:
+        """The configured park a telemetry topic belongs to (its own, or its inverter's layout), if any."""
+        third_party = self._by_topic.get(topic)
+        if third_party is not None:
+            return third_party[0].park_id
+        parts, base = topic.split("/"), self.prefix.split("/")
+        if len(parts) == len(base) + 4 and parts[: len(base)] == base and parts[len(base)] == "solar":
+            park_id = parts[len(base) + 1]
+            return park_id if park_id in self.parks else None
+        return None
 
     def parse(self, topic: str, payload: bytes, now: datetime) -> Parsed | None:
         """Topic routing, the adapter and the checks that need no state; None: nothing learned."""
@@ -211,23 +223,24 @@ class SolarIngest:
         else:
             await self._on_partial(inverter, item)
 
-    def _stale_order(self, ts: datetime, last: datetime | None, *, same_time_too: bool = True) -> bool:
+    def _stale_order(self, park_id: str, ts: datetime, last: datetime | None, *, same_time_too: bool = True) -> bool:
         """Older than what was applied already: out of order (with shared subscriptions, readings parsed by
         different instances may cross on their way), or a duplicate. Counted; the newer value stands."""
         if last is not None and (ts <= last if same_time_too else ts < last):
             self.rejects["out_of_order_or_duplicate"] += 1
+            self.rejects_by_park.setdefault(park_id, Counter())["out_of_order_or_duplicate"] += 1
             return True
         return False
 
     async def _on_state(self, inverter: _Inverter, reading: Reading) -> None:
-        if self._stale_order(reading.ts, inverter.last_state_ts, same_time_too=False):
+        if self._stale_order(inverter.park_id, reading.ts, inverter.last_state_ts, same_time_too=False):
             return
         if not reading.online:
             inverter.power_w = 0.0
         await self._set_state(inverter, "online" if reading.online else "offline", reading.ts)
 
     async def _on_sample(self, inverter: _Inverter, reading: Reading) -> None:
-        if self._stale_order(reading.ts, inverter.last_sample_ts):
+        if self._stale_order(inverter.park_id, reading.ts, inverter.last_sample_ts):
             return
         power = reading.power_w or 0.0
         self.accepted += 1
@@ -247,9 +260,9 @@ class SolarIngest:
     async def _on_partial(self, inverter: _Inverter, reading: Reading) -> None:
         now, key = reading.received, f"{inverter.park_id}/{inverter.spec.id}"
         power, energy = reading.power_w, reading.energy_wh
-        if power is not None and self._stale_order(reading.ts, inverter.last_power_ts, same_time_too=False):
+        if power is not None and self._stale_order(inverter.park_id, reading.ts, inverter.last_power_ts, same_time_too=False):
             power = None
-        if energy is not None and self._stale_order(reading.ts, inverter.last_energy_ts, same_time_too=False):
+        if energy is not None and self._stale_order(inverter.park_id, reading.ts, inverter.last_energy_ts, same_time_too=False):
             energy = None
         if power is None and energy is None and reading.online is None:
             return
@@ -292,6 +305,7 @@ class SolarIngest:
     async def _reject(self, rejected: Rejected) -> None:
         reason = rejected.reason
         self.rejects[reason] += 1
+        self.rejects_by_park.setdefault(self.park_of(rejected.topic), Counter())[reason] += 1
         self.rejected.append(rejected)
         if self.rejects[reason] == 1:
             log.warning("solar: rejected telemetry on %s (%s); further ones are only counted", rejected.topic, reason)
@@ -345,6 +359,7 @@ class SolarIngest:
             {
                 "received": r.received.isoformat(),
                 "topic": r.topic,
+                "park_id": self.park_of(r.topic),
                 "reason": r.reason,
                 "payload": r.payload.decode("utf-8", errors="backslashreplace"),
             }

@@ -1,7 +1,13 @@
-"""What every handler shares: the app's keys, the error body, times on the wire."""
+"""What every handler shares: the narrow view of the platform it may use, the app's keys, the error body.
+
+Handlers receive `Api` (through `api(request)`), not the Platform: the parts they read and command, and
+nothing that starts or wires them. The Platform builds one at start-up.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -10,10 +16,45 @@ from aiohttp import web
 from gateway.auth import Principal
 
 if TYPE_CHECKING:
-    from gateway.platform import Platform
+    from chargepoints.central import CentralSystem
+    from chargepoints.ports import TransactionRecord
+    from gateway.bus import Bus
+    from gateway.cluster import Cluster
+    from gateway.dashboard import LiveHistory
+    from gateway.metrics import Metrics
+    from gateway.settings import Settings
+    from gateway.storage import Store
+    from smartgrid.ledger import GreenLedger
+    from smartgrid.scheduler import Scheduler
+    from solar.ingest import SolarIngest
 
-PLATFORM: web.AppKey[Platform] = web.AppKey("platform")
+
+@dataclass(frozen=True, slots=True)
+class Api:
+    settings: Settings
+    version: str
+    clock: Callable[[], datetime]  # the platform's clock (simulated in the demo)
+    scheduler_clock: Callable[[], float]  # the scheduler's time base, seconds
+    store: Store
+    central: CentralSystem
+    cluster: Cluster
+    solar: SolarIngest
+    scheduler: Scheduler
+    ledger: GreenLedger
+    history: LiveHistory
+    metrics: Metrics
+    bus: Bus
+    supported_versions: tuple[str, ...]
+    green_energy_wh: Callable[[TransactionRecord], float]
+    is_leader: Callable[[], bool]
+
+
+API: web.AppKey[Api] = web.AppKey("api")
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal")
+
+
+def api(request: web.Request) -> Api:
+    return request.app[API]
 
 
 def iso(ts: datetime | None) -> str | None:

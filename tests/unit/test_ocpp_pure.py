@@ -11,7 +11,7 @@ from ocpp.messages import Call, _validate_payload
 
 from chargepoints.meter import normalise
 from chargepoints.profiles import tx_profile_16
-from gateway.http import choose_subprotocol
+from gateway.api.ocpp_endpoint import choose_subprotocol
 
 
 def test_energy_in_kwh_is_converted() -> None:

@@ -1,0 +1,131 @@
+"""Who is asking, and what they may see: bearer tokens, roles from the route table, tenancy scope.
+
+Authorization is decided once, here, from the route table (`gateway.api.table`): a route's roles say
+who may use it, its scope says what its answer is filtered by. `Tenancy` is the one rule of ownership:
+a park belongs to its member's cooperative, a site to the cooperative that runs it, a charger to its
+site's cooperative, a session to its charger's. Operators see everything, cooperative tokens what their
+cooperative owns, viewers charger status and nothing a cooperative owns.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from gateway.api.context import API, PRINCIPAL, Api, error
+from gateway.api.table import Route
+from gateway.auth import Principal, token_digest
+from gateway.settings import Settings
+
+
+async def resolve_principal(request: web.Request) -> Principal | None:
+    context = request.app[API]
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        token = header[7:].strip()
+    elif request.path == "/api/stream" and request.query.get("access_token"):
+        token = request.query["access_token"]  # EventSource cannot send headers
+    else:
+        return None
+    bootstrap = context.settings.operator_token
+    if bootstrap and hmac.compare_digest(token.encode(), bootstrap.encode()):
+        return Principal("operator", name="bootstrap")
+    found = await context.store.find_token(token_digest(token))
+    if found is None:
+        return None
+    role, cooperative_id, name = found
+    return Principal(role, cooperative_id, name)  # type: ignore[arg-type]
+
+
+ROUTES_BY_NAME: web.AppKey[dict[str, Route]] = web.AppKey("routes_by_name")
+
+
+@web.middleware
+async def auth_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Bearer tokens: 401 without a valid one, 403 when its role may not use the route (roles: the route
+    table). Routes outside the table (the dashboard page, static files) need none."""
+    route = request.app[ROUTES_BY_NAME].get(request.match_info.route.name or "")
+    if route is None or route.public:
+        return await handler(request)
+    if not request.app[API].settings.http.auth:
+        request[PRINCIPAL] = Principal("operator", name="auth disabled")
+        return await handler(request)
+    principal = await resolve_principal(request)
+    if principal is None:
+        response = error(401, "Unauthorized", "a valid bearer token is required (Authorization: Bearer ...)")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="coopgrid"'
+        return response
+    if principal.role not in route.roles:
+        return error(403, "Forbidden", f"the {principal.role} role may not use this route")
+    request[PRINCIPAL] = principal
+    return await handler(request)
+
+
+@dataclass(frozen=True, slots=True)
+class Tenancy:
+    """What one principal sees. `everything` for operators; otherwise the cooperative's own ids."""
+
+    everything: bool
+    cooperative_id: str | None
+    cooperatives: frozenset[str]
+    members: frozenset[str]
+    parks: frozenset[str]
+    sites: frozenset[str]
+
+    @classmethod
+    def of(cls, principal: Principal, settings: Settings) -> Tenancy:
+        if principal.role == "operator":
+            return cls(True, None, frozenset(), frozenset(), frozenset(), frozenset())
+        coop = principal.cooperative_id if principal.role == "cooperative" else None
+        members = frozenset(m.id for c in settings.cooperatives if c.id == coop for m in c.members)
+        return cls(
+            everything=False,
+            cooperative_id=coop,
+            cooperatives=frozenset(c.id for c in settings.cooperatives if c.id == coop),
+            members=members,
+            parks=frozenset(p.id for p in settings.parks if p.member_id in members),
+            sites=frozenset(s.id for s in settings.sites if coop is not None and s.cooperative_id == coop),
+        )
+
+    @property
+    def sees_charger_status(self) -> bool:
+        """Viewers read every charger's status; cooperatives only their sites' chargers."""
+        return self.everything or self.cooperative_id is None
+
+    def charger(self, site_id: str | None) -> bool:
+        """A charger, by the site it is at (none: unknown chargers, the operators')."""
+        return self.sees_charger_status or (site_id is not None and site_id in self.sites)
+
+    def owned_charger(self, site_id: str | None) -> bool:
+        """A charger's sessions and energy: operators, or the cooperative that runs its site."""
+        return self.everything or (site_id is not None and site_id in self.sites)
+
+    def park(self, park_id: str | None) -> bool:
+        return self.everything or (park_id is not None and park_id in self.parks)
+
+    def site(self, site_id: str | None) -> bool:
+        return self.everything or (site_id is not None and site_id in self.sites)
+
+    def cooperative(self, cooperative_id: str) -> bool:
+        return self.everything or cooperative_id in self.cooperatives
+
+    def parks_of(self, views: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [v for v in views if self.park(v.get("id"))]
+
+
+def tenancy(request: web.Request) -> Tenancy:
+    return Tenancy.of(request[PRINCIPAL], request.app[API].settings)
+
+
+def charger_sites(context: Api) -> dict[str, str | None]:
+    """Each known charger's site."""
+    return {state.id: state.site_id for state in context.central.states()}
+
+
+__all__ = ["ROUTES_BY_NAME", "Tenancy", "auth_middleware", "charger_sites", "resolve_principal", "tenancy"]

@@ -1,0 +1,117 @@
+"""The live overview the dashboard reads: a snapshot, the day's history, and a server-sent event stream."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from typing import Any
+
+from aiohttp import web
+
+from gateway.api.access import Tenancy, tenancy
+from gateway.api.chargers import charger_view
+from gateway.api.context import Api, api
+from gateway.api.table import ALL_ROLES, Route, Scope
+from gateway.dashboard import scope_key
+
+
+def snapshot(context: Api, seen: Tenancy) -> dict[str, Any]:
+    """Everything the overview shows of what `seen` owns, JSON-able: its chargers, parks and sites, their
+    power and today's energy (a viewer: charger status only)."""
+    parks = [view for view in context.solar.parks_view() if seen.park(view["id"])]
+    states = [state for state in context.central.states() if seen.charger(state.site_id)]
+    owned = {state.id for state in states if seen.owned_charger(state.site_id)}
+    solar_w = sum(view["power_w"] for view in parks)
+    ev_w = context.ledger.ev_power_w_of(owned) if not seen.everything else context.ledger.ev_power_w()
+    by_status: Counter[str] = Counter()
+    for state in states:
+        if not context.central.is_connected(state.id):
+            by_status["Offline"] += 1
+        else:
+            for status in state.connectors.values() or ["Unknown"]:
+                by_status[status] += 1
+    today = context.history.of(scope_key(seen.everything, seen.cooperative_id)).today
+    return {
+        "ts": context.clock().isoformat(),
+        "solar_w": round(solar_w, 1),
+        "ev_w": round(ev_w, 1),
+        "green_share_now": round(min(solar_w, ev_w) / ev_w, 4) if ev_w > 0 else None,
+        "today": {
+            "solar_wh": round(today.solar_wh, 1),
+            "ev_wh": round(today.ev_wh, 1),
+            "green_wh": round(today.green_wh, 1),
+            "green_share": round(today.green_share, 4) if today.green_share is not None else None,
+        },
+        "chargers_by_status": dict(sorted(by_status.items())),
+        "chargers": [charger_view(context, state.id) for state in states],
+        "parks": parks,
+        "allocations": {
+            site.id: context.scheduler.allocation(site.id) for site in context.settings.sites if seen.site(site.id)
+        },
+    }
+
+
+async def live(request: web.Request) -> web.Response:
+    return web.json_response(snapshot(api(request), tenancy(request)))
+
+
+async def history(request: web.Request) -> web.Response:
+    seen = tenancy(request)
+    points = api(request).history.of(scope_key(seen.everything, seen.cooperative_id)).points
+    return web.json_response([{"ts": ts, "solar_w": s, "ev_w": e} for ts, s, e in points])
+
+
+async def stream(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: a `snapshot` event every second until the client leaves."""
+    context, seen = api(request), tenancy(request)
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
+    await response.prepare(request)
+    try:
+        while True:
+            data = json.dumps(snapshot(context, seen), separators=(",", ":"))
+            await response.write(f"event: snapshot\ndata: {data}\n\n".encode())
+            await asyncio.sleep(1.0)
+    except (ConnectionResetError, ConnectionError):
+        pass
+    return response
+
+
+ROUTES: tuple[Route, ...] = (
+    Route(
+        "get",
+        "/api/live",
+        "live",
+        live,
+        "Live overview: solar, EVs, green share, chargers, parks, allocations",
+        roles=ALL_ROLES,
+        scope=Scope.LIVE,
+        free_response=True,
+        tag="dashboard",
+    ),
+    Route(
+        "get",
+        "/api/history",
+        "history",
+        history,
+        "Solar and EV power over the last day (10 s samples)",
+        roles=ALL_ROLES,
+        scope=Scope.LIVE,
+        many=True,
+        free_response=True,
+        tag="dashboard",
+    ),
+    Route(
+        "get",
+        "/api/stream",
+        "stream",
+        stream,
+        "The live overview as server-sent events, one `snapshot` a second (EventSource: ?access_token=)",
+        roles=ALL_ROLES,
+        scope=Scope.LIVE,
+        stream=True,
+        tag="dashboard",
+    ),
+)

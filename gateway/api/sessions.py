@@ -1,0 +1,171 @@
+"""Charging sessions (transactions) and how the scheduler treats a running one."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, Field
+
+from chargepoints.ports import TransactionRecord
+from gateway.api.access import tenancy
+from gateway.api.context import Api, api, error, iso
+from gateway.api.params import (
+    bool_query,
+    page,
+    paged,
+    read_body,
+    time_query,
+)
+from gateway.api.table import COOPERATIVE, Route, Scope
+from gateway.api_models import (
+    SessionView,
+)
+
+
+def session_view(context: Api, record: TransactionRecord) -> dict[str, Any]:
+    newer = context.central.unflushed_register(record.id) if record.active else None
+    if newer is not None:
+        record = replace(record, meter_last_wh=newer)
+    green = context.green_energy_wh(record)
+    energy = record.energy_wh
+    return {
+        "id": record.api_id,
+        "charge_point_id": record.charge_point_id,
+        "connector_id": record.connector_id,
+        "id_tag": record.id_tag,
+        "active": record.active,
+        "energy_wh": round(energy, 1),
+        "green_energy_wh": round(green, 1),
+        "green_share": round(green / energy, 4) if energy > 0 else None,
+        "meter_start_wh": record.meter_start_wh,
+        "meter_stop_wh": record.meter_stop_wh,
+        "start": iso(record.start_ts),
+        "stop": iso(record.stop_ts),
+        "stop_reason": record.stop_reason,
+    }
+
+
+def _owned_chargers(request: web.Request) -> set[str] | None:
+    """The chargers whose sessions the token sees (those at its cooperative's sites); None: all."""
+    seen = tenancy(request)
+    if seen.everything:
+        return None
+    return {state.id for state in api(request).central.states() if seen.owned_charger(state.site_id)}
+
+
+async def list_sessions(request: web.Request) -> web.Response:
+    """Newest first. Filters: `active`, `chargepoint`, `from`/`to` (start time); paged."""
+    context = api(request)
+    limit, offset = page(request)
+    filters: dict[str, Any] = {
+        "active": bool_query(request.query.get("active")),
+        "charge_point_id": request.query.get("chargepoint") or None,
+        "started_from": time_query(request, "from"),
+        "started_to": time_query(request, "to"),
+        "charge_point_ids": _owned_chargers(request),
+    }
+    records = await context.store.list_transactions(**filters, limit=limit, offset=offset)
+    total = await context.store.count_transactions(**filters)
+    return paged(request, [session_view(context, r) for r in records], total, limit, offset)
+
+
+async def get_session(request: web.Request) -> web.Response:
+    """A session by its operator-facing id; `?chargepoint=` picks one when two chargers reuse an id."""
+    context = api(request)
+    api_id = request.match_info["session_id"]
+    records = await context.store.find_transactions_by_api_id(api_id, request.query.get("chargepoint") or None)
+    owned = _owned_chargers(request)
+    records = [r for r in records if owned is None or r.charge_point_id in owned]
+    if not records:
+        return error(404, "NotFound", f"no session {api_id!r}")
+    if len(records) > 1:
+        chargers = sorted(r.charge_point_id for r in records)
+        return error(409, "Ambiguous", f"session {api_id!r} exists on {chargers}; add ?chargepoint=")
+    return web.json_response(session_view(context, records[0]))
+
+
+class ChargingModeBody(BaseModel):
+    model_config = {"extra": "forbid"}
+    mode: str = Field(pattern="^(green|green_min|fast|departure)$")
+    priority: int = Field(0, ge=0, le=100)
+    energy_wh: float | None = Field(None, gt=0, description="departure mode: energy wanted")
+    departure: datetime | None = Field(None, description="departure mode: when the EV leaves (UTC)")
+
+
+async def set_charging_mode(request: web.Request) -> web.Response:
+    """How the scheduler treats a running session: green, green_min, fast, or a departure target."""
+    context = api(request)
+    records = await context.store.find_transactions_by_api_id(
+        request.match_info["session_id"], request.query.get("chargepoint") or None
+    )
+    active = [r for r in records if r.active]
+    if len(active) != 1:
+        return error(404, "NotFound", "no single running session with this id")
+    body = await read_body(request, ChargingModeBody)
+    record = active[0]
+    if body.mode == "departure":
+        if body.energy_wh is None or body.departure is None:
+            return error(422, "InvalidBody", "departure mode needs energy_wh and departure")
+        departure = body.departure if body.departure.tzinfo else body.departure.replace(tzinfo=UTC)
+        seconds_left = (departure - context.clock()).total_seconds()
+        if seconds_left <= 0:
+            return error(422, "InvalidBody", "departure must be in the future")
+        applied = context.scheduler.set_target(
+            record.charge_point_id, record.connector_id, body.energy_wh, context.scheduler_clock() + seconds_left
+        )
+    else:
+        applied = context.scheduler.set_mode(record.charge_point_id, record.connector_id, body.mode, body.priority)
+    if not applied:
+        return error(409, "NotScheduled", "the scheduler does not manage this session (charger not configured)")
+    return web.json_response({"session_id": record.api_id, "mode": body.mode, "priority": body.priority})
+
+
+ROUTES: tuple[Route, ...] = (
+    Route(
+        "get",
+        "/api/sessions",
+        "sessions",
+        list_sessions,
+        "Charging sessions (transactions)",
+        roles=COOPERATIVE,
+        scope=Scope.SESSION,
+        response=SessionView,
+        many=True,
+        errors=(422,),
+        query=(
+            ("active", "boolean", "only running (true) or finished (false) sessions"),
+            ("chargepoint", "string", "only this charge point's sessions"),
+            ("from", "date-time", "only sessions started at or after this time (ISO 8601)"),
+            ("to", "date-time", "only sessions started before this time (ISO 8601)"),
+        ),
+        tag="sessions",
+        paged=True,
+    ),
+    Route(
+        "get",
+        "/api/sessions/{session_id}",
+        "session",
+        get_session,
+        "One session",
+        roles=COOPERATIVE,
+        scope=Scope.SESSION,
+        response=SessionView,
+        errors=(404, 409),
+        query=(("chargepoint", "string", "the charge point, when two reuse a 2.0.1 transaction id"),),
+        tag="sessions",
+    ),
+    Route(
+        "put",
+        "/api/sessions/{session_id}/mode",
+        "session-mode",
+        set_charging_mode,
+        "How the scheduler charges a running session: green, green_min, fast, or departure (energy by a time)",
+        free_body=True,
+        free_response=True,
+        errors=(404, 409, 422),
+        tag="sessions",
+    ),
+)
