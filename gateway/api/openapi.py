@@ -101,6 +101,8 @@ def build_openapi(routes: Iterable[Route], version: str) -> dict[str, Any]:
                 responses[str(op.status)]["headers"] = PAGE_HEADERS
             if op.csv:
                 responses[str(op.status)]["content"]["text/csv"] = {"schema": {"type": "string"}}
+            if op.stream:  # server-sent events, each `data:` a JSON document
+                responses[str(op.status)]["content"] = {"text/event-stream": {"schema": {"type": "string"}}}
         for status, text in op.extra.items():
             responses[status] = {"description": text, "content": {"application/json": {"schema": schema}}}
         codes = op.errors if op.public else (401, 403, *op.errors)
