@@ -33,8 +33,8 @@ def demo_settings(database_url: str, port: int = 8080, **overrides: object) -> S
         scheduler={"tick_s": 2.0, "debounce_s": 0.2},
         solar={"stale_after_s": 10.0},
         sites=[
-            {"id": "site-depot", "name": "Depot", "grid_limit_a": 32.0},
-            {"id": "site-village", "name": "Village hall", "grid_limit_a": 25.0},
+            {"id": "site-depot", "name": "Depot", "grid_limit_a": 32.0, "cooperative_id": "coop-sun"},
+            {"id": "site-village", "name": "Village hall", "grid_limit_a": 25.0, "cooperative_id": "coop-sun"},
         ],
         chargers=[
             {"id": "CP-1", "site_id": "site-depot"},
