@@ -170,6 +170,10 @@ class Bus:
         """Publications waiting for the broker (or for its acknowledgement)."""
         return len(self._outgoing)
 
+    def set_will(self, topic: str, payload: bytes | str) -> None:
+        """What the broker publishes (retained, QoS 1) should this process vanish; from the next connection."""
+        self.will = aiomqtt.Will(topic, payload, qos=1, retain=True)
+
     def announce(self, topic: str, payload: bytes | str) -> None:
         """A retained QoS 1 message published now and again on every connection (after a will may have
         replaced it while the connection was lost)."""
@@ -279,6 +283,44 @@ class Bus:
                 return False
             await asyncio.sleep(0.02)
         return await self.flush(max(0.0, deadline - loop.time()))
+
+    async def take_over_session(
+        self,
+        client_id: str,
+        *,
+        leave: list[str],
+        handle: Handler,
+        keep_going: Callable[[], bool],
+        idle_s: float,
+    ) -> None:
+        """Connect as another client's persistent session (a member that went away), leave the `leave`
+        filters (the broker assigns it no more) and hand what waits there, matching them, to `handle`.
+
+        Each message is acknowledged once handled: should the member come back meanwhile (its connection
+        then replaces this one), what was not handled yet stays in its session for it. Ends when
+        `keep_going()` turns false, after `idle_s` without a message, or when the member takes its session.
+        """
+        client = aiomqtt.Client(self.host, self.port, identifier=client_id, clean_session=False, keepalive=30)
+        client._client.manual_ack_set(True)  # noqa: SLF001 - paho's option; aiomqtt has none for it
+        try:
+            async with client:
+                await client.unsubscribe(leave)
+                messages = client.messages
+                while keep_going():
+                    try:
+                        async with asyncio.timeout(idle_s):
+                            message = await anext(messages)
+                    except TimeoutError:
+                        break
+                    if any(message.topic.matches(topic_filter) for topic_filter in leave):
+                        await handle(message.topic.value, payload_of(message))
+                    client._client.ack(message.mid, message.qos)  # noqa: SLF001
+        except aiomqtt.MqttError as exc:  # e.g. the member came back and took its session again
+            log.warning("bus: taking over the session of %s ended early (%s)", client_id, exc)
+        finally:
+            disconnected = client._disconnected  # noqa: SLF001 - replaced by the member's own connection:
+            if disconnected.done() and not disconnected.cancelled():
+                disconnected.exception()  # seen, not an error for asyncio to log
 
     def _inbox_factory(self, maxsize: int = 0) -> asyncio.Queue[aiomqtt.Message]:
         return self._inbox
