@@ -171,4 +171,34 @@ class Health(BaseModel):
     scheduler_leader: bool
 
 
+class TokenCreate(_Body):
+    name: str | None = Field(None, min_length=1, max_length=64, description="a label (default: the role)")
+    role: Literal["operator", "cooperative", "viewer"]
+    cooperative_id: str | None = Field(
+        None, min_length=1, max_length=64, description="required for, and only for, the cooperative role"
+    )
+    expires: str | None = Field(
+        None,
+        description="a duration from now (45m, 12h, 30d, 2w) or an ISO-8601 time (UTC without an offset); "
+        "default: never",
+        examples=["30d", "2027-01-31T18:00:00Z"],
+    )
+
+
+class TokenView(BaseModel):
+    id: int
+    name: str
+    role: Literal["operator", "cooperative", "viewer"]
+    cooperative_id: str | None
+    created: datetime
+    expires: datetime | None
+    revoked: datetime | None
+    last_used: datetime | None = Field(description="updated at most once a minute")
+    state: Literal["active", "expired", "revoked"]
+
+
+class TokenCreated(TokenView):
+    token: str = Field(description="the bearer token: shown in this answer only, stored hashed")
+
+
 OcppPayload = dict[str, Any]

@@ -1,7 +1,10 @@
 """Credentials: charger passwords (OCPP security profiles 1-2) and API tokens, stored hashed.
 
 Charger passwords are hashed with scrypt and a per-secret salt; API tokens
-are 256-bit random values, so their SHA-256 is enough to store them. Verifying a charger's password on
+are 256-bit random values, so their SHA-256 is enough to store them, and a
+token is found by the digest of all of it (no prefix of a token finds it, and
+the lookup's timing depends on the digest, not on how much of a token matched).
+Verifying a charger's password on
 every reconnect would cost ~20 ms of CPU each (a reconnect storm of thousands
 of chargers), so successful verifications are remembered by a keyed digest.
 """
@@ -12,8 +15,10 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 Role = Literal["operator", "cooperative", "viewer"]
@@ -32,7 +37,122 @@ def new_token() -> str:
 
 
 def token_digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+    # surrogateescape: a header's undecodable bytes digest to something that matches nothing, not to an error
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def same_secret(given: str, expected: str) -> bool:
+    """Whether `given` is `expected`, in a time that depends on neither's content nor length.
+
+    `hmac.compare_digest` on the strings themselves returns at once when the lengths differ; on their
+    SHA-256 digests both sides are always 32 bytes. Use it for the bootstrap operator token.
+    """
+    return hmac.compare_digest(
+        hashlib.sha256(given.encode("utf-8", "surrogateescape")).digest(),
+        hashlib.sha256(expected.encode("utf-8", "surrogateescape")).digest(),
+    )
+
+
+# -- API token lifecycle ----------------------------------------------------------------
+
+TokenState = Literal["active", "expired", "revoked"]
+LAST_USED_EVERY = timedelta(minutes=1)  # a token's last-used time is written at most this often
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """A stored API token as operators see it (never the token itself: only its digest is kept)."""
+
+    id: int
+    name: str
+    role: Role
+    cooperative_id: str | None
+    created: datetime
+    expires: datetime | None = None
+    revoked: datetime | None = None
+    last_used: datetime | None = None
+
+    def state(self, now: datetime) -> TokenState:
+        if self.revoked is not None:
+            return "revoked"
+        if self.expires is not None and self.expires <= now:
+            return "expired"
+        return "active"
+
+
+class TokenRequestError(ValueError):
+    """A token request that means nothing; `field` is one of name, role, cooperative_id, expires."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+_DURATION = re.compile(r"(\d{1,6})([mhdw])")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_NAME_MAX = 64
+
+
+def parse_expiry(text: str, now: datetime) -> datetime:
+    """When a token requested with `--expires text` expires: `45m`, `12h`, `30d`, `2w` from `now`, or an
+    ISO-8601 time (`2027-01-31`, `2027-01-31T18:00:00+01:00`; UTC when it names no offset).
+
+    Raises TokenRequestError(field="expires") for anything else and for a time not after `now`.
+    """
+    value = text.strip()
+    duration = _DURATION.fullmatch(value.lower())
+    try:
+        if duration:
+            expires = now + timedelta(**{_UNITS[duration[2]]: int(duration[1])})
+        else:
+            expires = datetime.fromisoformat(value)
+            if expires.tzinfo is None:
+                expires = expires.replace(tzinfo=UTC)
+        expires = expires.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise TokenRequestError(
+            "expires", f"{text!r} is neither a duration (45m, 12h, 30d, 2w) nor an ISO-8601 time"
+        ) from None
+    if expires <= now:
+        when = expires.isoformat().replace("+00:00", "Z")
+        raise TokenRequestError("expires", f"{text!r} is not in the future ({when}); a token must expire later")
+    return expires
+
+
+def check_token_request(
+    role: str,
+    cooperative_id: str | None,
+    expires: str | None,
+    known_cooperatives: set[str],
+    now: datetime,
+    name: str | None = None,
+) -> datetime | None:
+    """Refuse a token that means nothing (the CLI and the REST API ask the same); its expiry time if any.
+
+    A cooperative token names the cooperative it reads, and it must be one of the configuration's when the
+    configuration has cooperatives; operator and viewer tokens name none (an operator sees every
+    cooperative, a viewer sees charger status only).
+    """
+    if name is not None and not (0 < len(name) <= _NAME_MAX and name.isprintable()):
+        raise TokenRequestError("name", f"a token's name has 1 to {_NAME_MAX} printable characters")
+    if role not in ROLES:
+        raise TokenRequestError("role", f"unknown role {role!r} (roles: {', '.join(ROLES)})")
+    if role == "cooperative":
+        if not cooperative_id:
+            raise TokenRequestError("cooperative_id", "a cooperative token needs the cooperative it may read")
+        if len(cooperative_id) > _NAME_MAX or not cooperative_id.isprintable():
+            raise TokenRequestError("cooperative_id", f"a cooperative id has 1 to {_NAME_MAX} printable characters")
+        if known_cooperatives and cooperative_id not in known_cooperatives:
+            known = ", ".join(sorted(known_cooperatives))
+            raise TokenRequestError("cooperative_id", f"unknown cooperative {cooperative_id!r} (configured: {known})")
+    elif cooperative_id is not None:
+        if role == "operator":
+            reach = "an operator token sees every cooperative"
+        else:
+            reach = "a viewer token reads charger status and no cooperative's data"
+        raise TokenRequestError("cooperative_id", f"{reach}: it takes no cooperative")
+    return parse_expiry(expires, now) if expires is not None else None
 
 
 _N, _R, _P = 2**14, 8, 1

@@ -11,7 +11,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from gateway.settings import ConfigError, load_settings
+from gateway.settings import ConfigError, Settings, load_settings
 
 
 def _configure_logging(level: str) -> None:
@@ -75,37 +75,109 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _token_create(args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
+_FLAGS = {"name": "--name", "role": "--role", "cooperative_id": "--cooperative", "expires": "--expires"}
 
-    from gateway.auth import new_token, token_digest
-    from gateway.storage import open_store
 
+def _token(args: argparse.Namespace) -> int:
+    """`coopgrid token create | list | revoke`, on the database of the configuration (or COOPGRID_*)."""
     try:
         settings = load_settings(args.config)
     except ConfigError as exc:
         print(f"coopgrid: {exc}", file=sys.stderr)
         return 2
-    if args.role == "cooperative":
-        known = {coop.id for coop in settings.cooperatives}
-        if not args.cooperative:
-            print("coopgrid: --cooperative is required for the cooperative role", file=sys.stderr)
-            return 2
-        if args.cooperative not in known:
-            known_list = ", ".join(sorted(known)) or "none configured"
-            print(f"coopgrid: unknown cooperative {args.cooperative!r} (known: {known_list})", file=sys.stderr)
-            return 2
+    commands = {"create": _token_create, "list": _token_list, "revoke": _token_revoke}
+    return commands[args.token_command](args, settings)
+
+
+def _token_create(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC, datetime
+
+    from gateway.auth import TokenRequestError, check_token_request, new_token, token_digest
+    from gateway.storage import open_store
+
+    now = datetime.now(UTC)
+    known = {coop.id for coop in settings.cooperatives}
+    try:
+        expires = check_token_request(args.role, args.cooperative, args.expires, known, now, name=args.name)
+    except TokenRequestError as exc:
+        print(f"coopgrid: token create {_FLAGS[exc.field]}: {exc.message}", file=sys.stderr)
+        return 2
     token = new_token()
 
-    async def create() -> None:
+    async def create() -> int:
         async with open_store(settings.database.url) as store:
-            await store.create_token(
-                args.name or args.role, args.role, args.cooperative, token_digest(token), datetime.now(UTC)
+            return await store.create_token(
+                args.name or args.role, args.role, args.cooperative, token_digest(token), now, expires=expires
             )
 
-    asyncio.run(create())
+    token_id = asyncio.run(create())
     print(token)
-    print(f"(a {args.role} token; it is shown once and stored hashed)", file=sys.stderr)
+    until = f"expires {_when(expires)}" if expires else "does not expire"
+    print(f"(token {token_id}, a {args.role} token that {until}; it is shown once and stored hashed)", file=sys.stderr)
+    return 0
+
+
+def _when(ts: Any) -> str:
+    """A time in a table: UTC, to the minute."""
+    from datetime import UTC
+
+    return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%MZ") if ts else "-"
+
+
+def _token_list(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+    from datetime import UTC, datetime
+
+    from gateway.api.tokens import token_view
+    from gateway.storage import open_store
+
+    async def read() -> list[Any]:
+        async with open_store(settings.database.url) as store:
+            return await store.list_tokens()
+
+    tokens = asyncio.run(read())
+    now = datetime.now(UTC)
+    if args.json:
+        print(json.dumps([token_view(info, now) for info in tokens], indent=2))
+        return 0
+    header = ("ID", "NAME", "ROLE", "COOPERATIVE", "CREATED", "EXPIRES", "LAST USED", "STATE")
+    rows = [
+        (
+            str(info.id),
+            info.name,
+            info.role,
+            info.cooperative_id or "-",
+            _when(info.created),
+            _when(info.expires) if info.expires else "never",
+            _when(info.last_used) if info.last_used else "never",
+            info.state(now),
+        )
+        for info in tokens
+    ]
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    for row in (header, *rows):
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    if not rows:
+        print("(no tokens: create one with `coopgrid token create --role ...`)", file=sys.stderr)
+    return 0
+
+
+def _token_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.storage import open_store
+
+    async def revoke() -> tuple[Any, bool]:
+        async with open_store(settings.database.url) as store:
+            before = await store.get_token(args.id)
+            return before, await store.revoke_token(args.id)
+
+    before, revoked = asyncio.run(revoke())
+    if not revoked:
+        print(f"coopgrid: token revoke: no token with id {args.id} (see `coopgrid token list`)", file=sys.stderr)
+        return 1
+    if before is not None and before.revoked is not None:
+        print(f"token {args.id} ({before.name}) was already revoked on {_when(before.revoked)}")
+    else:
+        print(f"token {args.id} ({before.name if before else ''}) revoked: it is refused from now on")
     return 0
 
 
@@ -132,13 +204,22 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", type=Path, default=None, help="TOML file (COOPGRID_* variables override it)")
     serve.add_argument("--log-level", default=None)
 
-    token = commands.add_parser("token", help="REST API tokens")
+    token = commands.add_parser("token", help="REST API tokens: create, list, revoke")
     token_commands = token.add_subparsers(dest="token_command", required=True)
     create = token_commands.add_parser("create", help="create a bearer token and print it once")
     create.add_argument("--role", required=True, choices=["operator", "cooperative", "viewer"])
-    create.add_argument("--cooperative", help="the cooperative a cooperative token may read")
-    create.add_argument("--name", help="a label for the token")
+    create.add_argument("--cooperative", help="the cooperative a cooperative token may read (that role only)")
+    create.add_argument("--name", help="a label for the token (default: the role)")
+    create.add_argument(
+        "--expires", help="45m, 12h, 30d, 2w from now, or an ISO-8601 time (UTC without an offset); default: never"
+    )
     create.add_argument("--config", type=Path, default=None)
+    listing = token_commands.add_parser("list", help="every token: role, cooperative, expiry, last use, state")
+    listing.add_argument("--json", action="store_true", help="JSON, as GET /api/tokens answers")
+    listing.add_argument("--config", type=Path, default=None)
+    revoke = token_commands.add_parser("revoke", help="revoke a token at once (it stays listed, as revoked)")
+    revoke.add_argument("id", type=int, help="the token's id, from `coopgrid token list`")
+    revoke.add_argument("--config", type=Path, default=None)
 
     commands.add_parser("simulate", help="hardware simulators: chargers | inverters | scenario", add_help=False)
     return parser
@@ -154,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         return _demo(args)
     if args.command == "token":
-        return _token_create(args)
+        return _token(args)
     return 2
 
 

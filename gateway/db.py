@@ -113,7 +113,11 @@ class ChargerEventRow(Base):
 
 
 class ApiTokenRow(Base):
-    """A REST bearer token: only its SHA-256 is kept (tokens are 256-bit random)."""
+    """A REST bearer token: only its SHA-256 is kept (tokens are 256-bit random).
+
+    A token finds nothing once `revoked` is set or `expires` has passed; `last_used` is written at most
+    once a minute (gateway.auth.LAST_USED_EVERY). Revoked tokens are kept, so that the list says what was.
+    """
 
     __tablename__ = "api_tokens"
 
@@ -123,6 +127,9 @@ class ApiTokenRow(Base):
     cooperative_id: Mapped[str | None] = mapped_column(String(64))
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     created: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    revoked: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    last_used: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 class DeviceVariableRow(Base):
