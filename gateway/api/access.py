@@ -9,7 +9,6 @@ cooperative owns, viewers charger status and nothing a cooperative owns.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +17,7 @@ from aiohttp import web
 
 from gateway.api.context import API, PRINCIPAL, Api, error
 from gateway.api.table import Route
-from gateway.auth import Principal, token_digest
+from gateway.auth import Principal, same_secret, token_digest
 from gateway.settings import Settings
 
 
@@ -32,7 +31,7 @@ async def resolve_principal(request: web.Request) -> Principal | None:
     else:
         return None
     bootstrap = context.settings.operator_token
-    if bootstrap and hmac.compare_digest(token.encode(), bootstrap.encode()):
+    if bootstrap and same_secret(token, bootstrap):
         return Principal("operator", name="bootstrap")
     found = await context.store.find_token(token_digest(token))
     if found is None:

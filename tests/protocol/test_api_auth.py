@@ -9,8 +9,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from gateway.auth import new_token, token_digest
 from gateway.api.routes import ROUTES as TABLE
+from gateway.auth import new_token, token_digest
 from gateway.platform import Platform
 from tests.fixtures.platform import make_settings, running_platform
 
@@ -44,6 +44,9 @@ ROUTES = [
     ("POST", "/api/chargepoints/CP-A/limit", {"limit_a": 10}, "limit"),
     ("GET", "/api/live", None, "live"),
     ("GET", "/api/history", None, "history"),
+    ("GET", "/api/tokens", None, "tokens"),
+    ("POST", "/api/tokens", {"role": "viewer"}, "token-create"),
+    ("DELETE", "/api/tokens/999", None, "token-revoke"),
 ]
 
 

@@ -133,6 +133,8 @@ def _variants(
                 value = str(sessions[target["cooperative_id"]])
             elif param == "action":
                 value = "GetConfiguration"
+            elif param == "token_id":
+                value = "1"  # tokens belong to no cooperative: operators only
             else:
                 value = target[param]
             filled = filled.replace("{" + param + "}", value)
