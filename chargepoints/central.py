@@ -3,6 +3,13 @@
 One CentralSystem per process. Sessions (one per WebSocket) call into it; the
 gateway serves connections through `serve()` and sends commands through
 `call()` and `set_limit()`.
+
+Every transaction belongs to the charger that started it. `meter_reading()` and
+`stop_transaction()`, the two ways a message changes a transaction, check that
+the sender owns it: a message naming another charger's transaction, or one that
+does not exist, changes nothing of it, is answered as OCPP wants (the charger
+must not retry forever), kept as a "ForeignTransaction" charger event, logged
+once per connection and counted (the call's outcome in the metrics).
 """
 
 from __future__ import annotations
@@ -43,6 +50,8 @@ from chargepoints.v201 import Session201
 log = logging.getLogger(__name__)
 
 UnknownPolicy = Literal["accept", "pending", "reject"]
+MAX_KNOWN_OWNERS = 200_000  # transaction id -> charger, kept in memory (ownership never changes)
+MAX_RECORDED_FOREIGN = 100  # distinct foreign-transaction events kept per connection; the rest only counted
 SESSION_CLASSES: dict[str, type[OcppSession]] = {"1.6": Session16, "2.0.1": Session201}
 SUPPORTED_VERSIONS = tuple(SESSION_CLASSES)
 NOMINAL_VOLTAGE_V = 230.0
@@ -64,6 +73,10 @@ class ChargerState:
     # ChargingScheduleAllowedChargingRateUnit: which units its profiles may use
     rate_units: tuple[str, ...] = ("Current",)
     quirks: Counter[str] = field(default_factory=Counter)
+    # How many connectors (1.6) or EVSEs (2.0.1) it has, when known: from configuration, 1.6
+    # NumberOfConnectors, or a 2.0.1 full inventory report. None: only ids beyond 32 bits are refused.
+    connector_count: int | None = None
+    inventory: tuple[int, set[int]] | None = None  # 2.0.1: (requestId, EVSE ids) of a full inventory underway
 
 
 class CentralSystem:
@@ -104,6 +117,9 @@ class CentralSystem:
         self.max_frames_per_s = max_frames_per_s  # per connection; 0 = no limit
         self.frame_burst = frame_burst
         self.throttled_frames = 0
+        # (action, "foreign" | "unknown"): messages naming a transaction that is not the sender's
+        self.foreign_transactions: Counter[tuple[str, str]] = Counter()
+        self._owners: dict[int, str] = {}  # transaction id -> the charger that owns it
         self._state: dict[str, ChargerState] = {}
 
     # -- registry -------------------------------------------------------------
@@ -125,8 +141,18 @@ class CentralSystem:
     def touch(self, charge_point_id: str) -> None:
         self.state(charge_point_id).last_seen = self.now()
 
-    async def register(self, record: ChargerRecord, *, lenient: bool | None = None, phases: int | None = None) -> None:
-        """Make a charger known (from configuration or REST), or reload its changed record."""
+    async def register(
+        self,
+        record: ChargerRecord,
+        *,
+        lenient: bool | None = None,
+        phases: int | None = None,
+        connectors: int | None = None,
+    ) -> None:
+        """Make a charger known (from configuration or REST), or reload its changed record.
+
+        `connectors`: how many connectors (1.6) or EVSEs (2.0.1) it has, if configured; ids beyond are refused.
+        """
         await self.flush()
         existing = await self._repo.get_charger(record.id)
         if existing is None:
@@ -145,6 +171,13 @@ class CentralSystem:
             state.lenient = lenient
         if phases is not None:
             state.phases = phases
+        if connectors is not None:
+            state.connector_count = connectors
+
+    def connector_count(self, charge_point_id: str) -> int | None:
+        """How many connectors (1.6) or EVSEs (2.0.1) the charger has, if known."""
+        state = self._state.get(charge_point_id)
+        return state.connector_count if state is not None else None
 
     # -- connections ----------------------------------------------------------
     async def serve(self, charge_point_id: str, ocpp_version: str, connection: Connection) -> None:
@@ -190,10 +223,37 @@ class CentralSystem:
         For 2.0.1, what Get/SetVariables learn goes into the stored device model.
         """
         session = self._session(charge_point_id)
-        answer = await session.call_raw(action, payload)
+        state = self.state(charge_point_id)
+        full_inventory = action == "GetBaseReport" and payload.get("reportBase") == "FullInventory"
+        if session.version == "2.0.1" and full_inventory and isinstance(payload.get("requestId"), int):
+            state.inventory = (payload["requestId"], set())  # before the call: its reports may come at once
+        try:
+            answer = await session.call_raw(action, payload)
+        except BaseException:
+            if full_inventory:
+                state.inventory = None
+            raise
+        if full_inventory and answer.get("status") != "Accepted":
+            state.inventory = None
         if session.version == "2.0.1" and action in ("GetVariables", "SetVariables"):
             await self.store_variables(charge_point_id, _learned_variables(action, payload, answer))
+        if session.version == "1.6" and action == "GetConfiguration":
+            for item in answer.get("configurationKey", []):
+                value = str(item.get("value") or "")
+                if item.get("key") == "NumberOfConnectors" and value.isdecimal() and 0 < int(value) < 2**31:
+                    state.connector_count = int(value)
         return answer
+
+    def inventory_report(self, charge_point_id: str, request_id: int, evse_ids: set[int], more: bool) -> None:
+        """A 2.0.1 NotifyReport: the EVSEs of a full inventory we asked for set how many EVSEs the station has."""
+        state = self.state(charge_point_id)
+        if state.inventory is None or state.inventory[0] != request_id:
+            return
+        state.inventory[1].update(i for i in evse_ids if 0 < i < 2**31)
+        if not more:
+            if state.inventory[1]:
+                state.connector_count = max(state.inventory[1])
+            state.inventory = None
 
     async def set_current_limit(
         self,
@@ -378,6 +438,7 @@ class CentralSystem:
     ) -> tuple[int, dict[str, Any]]:
         info = await self.id_tag_info(id_tag)
         record, created = await self._repo.start_transaction(charge_point_id, connector_id, id_tag, meter_start_wh, ts)
+        self._remember_owner(record)
         if created:
             await self._publish(
                 TransactionStarted(charge_point_id, connector_id, record.id, id_tag, meter_start_wh, ts)
@@ -398,7 +459,11 @@ class CentralSystem:
         return info
 
     async def find_transaction_201(self, charge_point_id: str, ocpp_transaction_id: str) -> TransactionRecord | None:
-        return await self._repo.find_transaction_201(charge_point_id, ocpp_transaction_id)
+        """A 2.0.1 transaction by the station's own id: looked up among that station's only."""
+        record = await self._repo.find_transaction_201(charge_point_id, ocpp_transaction_id)
+        if record is not None:
+            self._remember_owner(record)
+        return record
 
     async def start_transaction_201(
         self,
@@ -412,6 +477,7 @@ class CentralSystem:
         record, created = await self._repo.start_transaction_201(
             charge_point_id, evse_id, ocpp_transaction_id, id_tag, meter_start_wh, ts
         )
+        self._remember_owner(record)
         if created:
             await self._publish(TransactionStarted(charge_point_id, evse_id, record.id, id_tag, meter_start_wh, ts))
         return record
@@ -432,12 +498,72 @@ class CentralSystem:
         if variables:
             await self._repo.save_variables(charge_point_id, variables)
 
+    # -- transaction ownership --------------------------------------------------------
+    def _remember_owner(self, record: TransactionRecord) -> None:
+        if record.id not in self._owners and len(self._owners) >= MAX_KNOWN_OWNERS:
+            del self._owners[next(iter(self._owners))]  # the oldest: looked up again if it is ever named
+        self._owners[record.id] = record.charge_point_id
+
+    async def transaction_owner(self, transaction_id: int) -> str | None:
+        """The charger a transaction belongs to; None when there is no such transaction."""
+        owner = self._owners.get(transaction_id)
+        if owner is None:
+            record = await self._repo.get_transaction(transaction_id)
+            if record is None:
+                return None
+            self._remember_owner(record)
+            owner = record.charge_point_id
+        return owner
+
+    async def _owned(self, charge_point_id: str, transaction_id: int, action: str) -> bool:
+        """True when `charge_point_id` owns the transaction; otherwise the attempt is recorded and counted."""
+        owner = await self.transaction_owner(transaction_id)
+        if owner == charge_point_id:
+            return True
+        reason = "unknown" if owner is None else "foreign"
+        session = self._sessions.get(charge_point_id)
+        if session is not None and session.outcome is not None:
+            return False  # this message is counted already (a second sample of it, say)
+        self.foreign_transactions[(action, reason)] += 1
+        first, keep = True, True
+        if session is not None:
+            first = session.foreign_transactions == 0
+            session.foreign_transactions += 1
+            key = (action, transaction_id)
+            keep = key not in session.foreign_recorded and len(session.foreign_recorded) < MAX_RECORDED_FOREIGN
+            if keep:
+                session.foreign_recorded.add(key)
+            session.note_outcome("ForeignTransaction" if owner is not None else "UnknownTransaction")
+        if first:
+            log.warning(
+                "%s: %s names transaction %s, %s; it changes nothing (further ones this connection are not logged)",
+                charge_point_id,
+                action,
+                repr(transaction_id)[:20],
+                "another charger's" if owner is not None else "which does not exist",
+            )
+        if keep:
+            payload: dict[str, Any] = {"action": action, "transactionId": transaction_id, "reason": reason}
+            await self.record(charge_point_id, "ForeignTransaction", payload)
+        return False
+
     async def stop_transaction(
-        self, charge_point_id: str, transaction_id: int, meter_stop_wh: float, ts: datetime, reason: str
+        self,
+        charge_point_id: str,
+        transaction_id: int,
+        meter_stop_wh: float,
+        ts: datetime,
+        reason: str,
+        *,
+        action: str = "StopTransaction",
     ) -> None:
+        """Close a transaction of this charger. Another charger's, or none at all, is left as it is (the
+        repository keeps such a stop aside, unmatched); the charger is answered as usual so it stops retrying."""
         await self.flush_meters()
+        owned = await self._owned(charge_point_id, transaction_id, action)
         record, changed = await self._repo.stop_transaction(charge_point_id, transaction_id, meter_stop_wh, ts, reason)
-        if changed and record is not None:
+        if owned and changed and record is not None:
+            self._owners.pop(record.id, None)
             await self._publish(TransactionStopped(charge_point_id, record.id, meter_stop_wh, reason, ts))
 
     async def meter_reading(
@@ -449,9 +575,13 @@ class CentralSystem:
         reading: Reading,
         *,
         replay: bool = False,
+        action: str = "MeterValues",
     ) -> None:
         """A normalised sample. Connector 0 is the charger's total: it is
-        published but never attributed to a transaction's energy."""
+        published but never attributed to a transaction's energy. A sample naming a
+        transaction that is not this charger's is published as the connector's, bound to none."""
+        if transaction_id is not None and not await self._owned(charge_point_id, transaction_id, action):
+            transaction_id = None
         if transaction_id is not None and reading.energy_wh is not None and (connector_id != 0 or replay):
             # Write-behind: the latest register per transaction is stored by
             # flush_meters() about once a second, not on every frame.

@@ -8,7 +8,11 @@ CallResult payload. Rules of this module:
   reply has gone out;
 - one CSMS-initiated call is outstanding at a time (OCPP-J); others queue;
 - a frame we cannot use gets the CallError the specification names, and the
-  connection lives on.
+  connection lives on: JSON that does not parse (nested too deeply, or holding
+  NaN/Infinity, which JSON does not have but Python's parser takes), a message
+  id that is not a string of at most 36 characters, a payload that breaks the
+  schema (integers beyond 32 bits included), a connector or EVSE id the charger
+  does not have.
 """
 
 from __future__ import annotations
@@ -16,17 +20,25 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ocpp.exceptions import OCPPError
+from ocpp.exceptions import (
+    FormationViolationError,
+    FormatViolationError,
+    InternalError,
+    OCPPError,
+    PropertyConstraintViolationError,
+)
 
 from chargepoints.errors import CallFailed, CallTimeout, ChargePointError, ConnectionEnded, NotConnected
 from chargepoints.lenient import repair
-from chargepoints.validation import schema, validator
+from chargepoints.validation import device_ids, schema, validator
 
 if TYPE_CHECKING:
     from chargepoints.central import CentralSystem
@@ -36,6 +48,86 @@ log = logging.getLogger("chargepoints.session")
 
 CALL, CALLRESULT, CALLERROR = 2, 3, 4
 Handler = Callable[[Any, dict[str, Any]], Awaitable[dict[str, Any]]]
+# Deeper than any OCPP message goes (its schemas nest 13 levels at most), shallow enough that nothing
+# walking a payload (validation, lenient repair, storage as JSON) runs out of stack.
+MAX_DEPTH = 64
+MAX_MESSAGE_ID = 36  # OCPP-J: a message id is a string of at most 36 characters (room for a UUID)
+UNKNOWN_MESSAGE_ID = "-1"  # OCPP-J: the id of a CallError answering a message whose id cannot be read
+# The id of a Call whose JSON does not parse, when its start can still be read: [2, "id", ... (a character
+# beyond the BMP is two escapes: 2 x 36 units at most, then the decoded id is held to 36 characters).
+_CALL_ID = re.compile(
+    r'\s*\[\s*2\s*,\s*("(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4}){0,' + str(2 * MAX_MESSAGE_ID) + '}")'
+)
+
+
+def _not_a_number(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 parses as inf
+        raise ValueError(f"{text[:20]} is beyond a double")
+    return value
+
+
+# JSON as RFC 8259 has it: NaN, Infinity and -Infinity (which Python's json takes) are refused.
+_DECODER = json.JSONDecoder(parse_constant=_not_a_number, parse_float=_finite)
+
+
+def _readable_call_id(raw: str) -> str:
+    """The id at the start of a Call that does not parse as a whole, or "-1" when there is none to read."""
+    found = _CALL_ID.match(raw)
+    if found is None:
+        return UNKNOWN_MESSAGE_ID
+    unique_id = str(json.loads(found.group(1)))  # one string literal: nothing deep, nothing non-finite
+    return unique_id if len(unique_id) <= MAX_MESSAGE_ID and _is_unicode(unique_id) else UNKNOWN_MESSAGE_ID
+
+
+def _is_unicode(text: str) -> bool:
+    """False for a string holding a lone surrogate ("\\ud800" in JSON): no Unicode text, and no UTF-8 either."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _lone_surrogate(frame: Any) -> bool:
+    """True when a string (or a key) anywhere in the frame holds a lone surrogate (walked without recursion)."""
+    stack = [frame]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if not _is_unicode(node):
+                return True
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
+
+
+def _deeper_than(frame: Any, limit: int) -> bool:
+    """True when lists and objects nest more than `limit` levels (walked without recursion)."""
+    stack = [(frame, 1)] if isinstance(frame, list | dict) else []
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        for child in node.values() if isinstance(node, dict) else node:
+            if isinstance(child, list | dict):
+                stack.append((child, depth + 1))
+    return False
+
+
+def _brief(value: Any) -> str:
+    """A value from a charger fit for a description or a log line: short, and never a deep repr."""
+    if isinstance(value, str | int | float | bool) or value is None:
+        text = repr(value)
+        return text if len(text) <= 40 else text[:37] + "..."
+    return type(value).__name__
 
 
 def handles(action: str) -> Callable[[Handler], Handler]:
@@ -96,6 +188,9 @@ class OcppSession:
         self._refilled = time.monotonic()
         self.throttled = 0
         self.stray_answers = 0
+        self.foreign_transactions = 0  # messages naming a transaction that is not this charger's
+        self.foreign_recorded: set[tuple[str, object]] = set()  # (action, transaction id) kept as events
+        self._outcome: str | None = None  # the current call's outcome when it is not plain "ok"
 
     @property
     def ocpp_version(self) -> str:
@@ -148,34 +243,85 @@ class OcppSession:
         await self._connection.close()
 
     async def _send(self, frame: list[Any]) -> None:
-        await self._connection.send(_dumps(frame))
+        text = _dumps(frame)
+        if not text.isascii() and not _is_unicode(text):  # isascii() costs nothing: CPython knows it
+            text = json.dumps(frame, separators=(",", ":"))  # escaped as \\uXXXX, never unencodable
+        await self._connection.send(text)
 
     async def _send_error(self, unique_id: str, code: str, description: str, cause: str | None = None) -> None:
         await self._send([CALLERROR, unique_id, code, description, {"cause": cause} if cause else {}])
 
     async def route(self, raw: str) -> None:
         try:
-            frame = json.loads(raw)
+            frame = _DECODER.decode(raw)
         except ValueError:
-            await self._send_error("-1", self.bad_json_code, "the message is not valid JSON")
+            await self._refuse(raw, None, "the message is not valid JSON")
+            return
+        except RecursionError:
+            await self._refuse(raw, None, "the message is nested too deeply")
+            return
+        if "\\u" in raw and ("\\ud" in raw or "\\uD" in raw) and _lone_surrogate(frame):
+            # JSON escapes may spell half a UTF-16 pair; such a string is no text to store, log or answer with.
+            await self._refuse(raw, frame, "a string holds a lone surrogate")
+            return
+        # Counting brackets is cheap; only a frame with enough of them can nest too deeply.
+        if raw.count("[") + raw.count("{") > MAX_DEPTH and _deeper_than(frame, MAX_DEPTH):
+            await self._refuse(raw, frame, f"the message is nested deeper than {MAX_DEPTH} levels")
             return
         if not isinstance(frame, list) or len(frame) < 3 or not isinstance(frame[1], str):
-            unique_id = frame[1] if isinstance(frame, list) and len(frame) > 1 and isinstance(frame[1], str) else "-1"
+            readable_id = isinstance(frame, list) and len(frame) > 1 and isinstance(frame[1], str)
+            unique_id = frame[1] if readable_id and len(frame[1]) <= MAX_MESSAGE_ID else UNKNOWN_MESSAGE_ID
             await self._send_error(unique_id, self.bad_frame_code, "not an OCPP-J message array")
             return
         message_type, unique_id = frame[0], frame[1]
+        if len(unique_id) > MAX_MESSAGE_ID:
+            # Not an id we may use: none of our calls has one, and a CallError must not echo it.
+            if message_type in (CALLRESULT, CALLERROR):
+                self._stray(unique_id)
+            else:
+                await self._send_error(
+                    UNKNOWN_MESSAGE_ID, self.bad_frame_code, f"a message id has at most {MAX_MESSAGE_ID} characters"
+                )
+            return
         if message_type == CALL:
             await self._on_call(frame)
         elif message_type in (CALLRESULT, CALLERROR):
             future = self._pending.get(unique_id)
             if future is None or future.done():
-                self.stray_answers += 1  # logged once per connection: a charger must not flood the log
-                level = logging.WARNING if self.stray_answers == 1 else logging.DEBUG
-                log.log(level, "%s: answer to an unknown call %r ignored", self.id, unique_id[:64])
+                self._stray(unique_id)
             else:
                 future.set_result(frame)
         else:
-            await self._send_error(unique_id, self.bad_type_code, f"message type {message_type!r} is not valid")
+            await self._send_error(unique_id, self.bad_type_code, f"message type {_brief(message_type)} is not valid")
+
+    async def _refuse(self, raw: str, frame: Any, description: str) -> None:
+        """A frame refused as a whole (the version's bad-JSON code). A Call gets the CallError under its own id
+        when that can be read, so that the charger can match it; an answer to one of our calls fails that call
+        (an answer is never answered); anything else gets the CallError under "-1"."""
+        if frame is None:
+            try:
+                frame = json.loads(raw)  # Python's own JSON takes NaN and Infinity: enough to read the id
+            except (ValueError, RecursionError):
+                await self._send_error(_readable_call_id(raw), self.bad_json_code, description)
+                return
+        if not (isinstance(frame, list) and len(frame) > 1 and isinstance(frame[1], str)):
+            await self._send_error(UNKNOWN_MESSAGE_ID, self.bad_json_code, description)
+            return
+        unique_id = frame[1]
+        if frame[0] in (CALLRESULT, CALLERROR):
+            future = self._pending.get(unique_id)
+            if future is None or future.done():
+                self._stray(unique_id)
+            else:
+                future.set_result([CALLERROR, unique_id, self.bad_json_code, description, {}])
+            return
+        usable = len(unique_id) <= MAX_MESSAGE_ID and _is_unicode(unique_id)
+        await self._send_error(unique_id if usable else UNKNOWN_MESSAGE_ID, self.bad_json_code, description)
+
+    def _stray(self, unique_id: str) -> None:
+        self.stray_answers += 1  # logged once per connection: a charger must not flood the log
+        level = logging.WARNING if self.stray_answers == 1 else logging.DEBUG
+        log.log(level, "%s: answer to an unknown call %s ignored", self.id, _brief(unique_id))
 
     async def _on_call(self, frame: list[Any]) -> None:
         if len(frame) != 4 or not isinstance(frame[2], str):
@@ -190,18 +336,30 @@ class OcppSession:
             if action in self.protocol_actions:
                 await self._send_error(unique_id, "NotSupported", f"{action} is not supported")
             else:
-                await self._send_error(unique_id, "NotImplemented", f"unknown action {action!r}")
+                await self._send_error(unique_id, "NotImplemented", f"unknown action {_brief(action)}")
             return
-        if self.lenient and isinstance(payload, dict):
-            payload, fixes = repair(schema(self.version, action), payload)
-            if fixes:
-                self._central.count_quirk(self.id, action, fixes)
         self._after_reply.clear()
+        self._outcome = None
         started = time.perf_counter()
         try:
+            if self.lenient and isinstance(payload, dict):
+                payload, fixes = repair(schema(self.version, action), payload)
+                if fixes:
+                    self._central.count_quirk(self.id, action, fixes)
             validator(self.version, action)(payload)
+            self._check_device_ids(action, payload)
             result = await handler(self, payload)
-            validator(self.version, action, response=True)(result)
+            try:
+                validator(self.version, action, response=True)(result)
+            except OCPPError as error:  # our answer, not the charger's message, is wrong
+                log.error("%s: the %s answer breaks the response schema: %s", self.id, action, error.details)
+                raise InternalError(description=f"{action} could not be answered") from None
+        except RecursionError:
+            # JSON the parser took but nested too deeply for the validator or a handler to walk.
+            self._after_reply.clear()
+            await self._send_error(unique_id, self.bad_json_code, f"the {action} payload is nested too deeply")
+            self._central.observe("in", action, self.bad_json_code, time.perf_counter() - started)
+            return
         except OCPPError as error:
             self._after_reply.clear()
             cause = error.details.get("cause") if isinstance(error.details, dict) else None
@@ -217,10 +375,31 @@ class OcppSession:
             self._central.observe("in", action, "InternalError", time.perf_counter() - started)
             return
         await self._send([CALLRESULT, unique_id, result])
-        self._central.observe("in", action, "ok", time.perf_counter() - started)
+        self._central.observe("in", action, self._outcome or "ok", time.perf_counter() - started)
         for work in self._after_reply:
             self._spawn(work)
         self._after_reply.clear()
+
+    def _check_device_ids(self, action: str, payload: Any) -> None:
+        """Connector (1.6) and EVSE (2.0.1) ids: none below the least the message allows, none the charger
+        does not have (when the central system knows how many it has; 32 bits are the schema's bound)."""
+        found = device_ids(self.version, action, payload)
+        if not found:
+            return
+        count = self._central.connector_count(self.id)
+        for name, value, least in found:
+            if value < least or (count is not None and value > count):
+                ids = f"{least}..{count}" if count is not None else f"{least} and up"
+                raise PropertyConstraintViolationError(details={"cause": f"{name} {value} is not in {ids}"})
+
+    @property
+    def outcome(self) -> str | None:
+        """What note_outcome() said of the call being handled, if anything."""
+        return self._outcome
+
+    def note_outcome(self, outcome: str) -> None:
+        """Mark the call being handled as answered but not taken as sent (for metrics): e.g. ForeignTransaction."""
+        self._outcome = outcome
 
     # -- handlers both versions share --------------------------------------------------------
     async def boot(self, vendor: str, model: str, serial: str | None, firmware: str | None) -> dict[str, Any]:
@@ -249,6 +428,8 @@ class OcppSession:
                 log.info("%s: background call dropped: %s", self.id, exc)
             except (ChargePointError, OCPPError) as exc:
                 log.warning("%s: background call failed: %s", self.id, exc)
+            except Exception:  # one failed piece of background work must not end the connection
+                log.exception("%s: background work failed", self.id)
 
         if self._group is None:
             return
@@ -265,7 +446,11 @@ class OcppSession:
         charger answers with a CallError (or an answer that breaks the schema)
         and CallTimeout when it stays silent.
         """
-        validator(self.version, action)(payload)
+        try:
+            validator(self.version, action)(payload)
+        except RecursionError:
+            bad_json = FormationViolationError if self.version == "1.6" else FormatViolationError
+            raise bad_json(details={"cause": "the payload is nested too deeply"}) from None
         started = time.perf_counter()
         outcome = "ok"
         try:
@@ -302,4 +487,6 @@ class OcppSession:
             validator(self.version, action, response=True)(result)
         except OCPPError as error:
             raise CallFailed(error.code, f"invalid {action} answer: {error.details}") from None
+        except RecursionError:
+            raise CallFailed(self.bad_json_code, f"the {action} answer is nested too deeply") from None
         return result

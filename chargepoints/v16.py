@@ -8,12 +8,15 @@ chargepoints.session.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from ocpp.exceptions import PropertyConstraintViolationError
 from ocpp.v16.enums import Action
 
-from chargepoints.meter import normalise
+from chargepoints.meter import Reading, normalise
 from chargepoints.session import OcppSession, handles
 
 
@@ -25,6 +28,24 @@ def parse_ts(value: object, default: datetime) -> datetime:
     except ValueError:
         return default
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def readings(
+    meter_values: list[dict[str, Any]] | None,
+    default_ts: datetime,
+    samples: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] = lambda s: s,
+) -> list[tuple[datetime, Reading]]:
+    """Every MeterValue as (timestamp, Reading), all read before any is used: a value that is not a finite
+    number ("NaN", "1e999") is a PropertyConstraintViolation, and then nothing of the message is taken."""
+    out = []
+    for value in meter_values or []:
+        reading = normalise(samples(value.get("sampledValue", [])))
+        for name in ("energy_wh", "power_w", "current_a"):
+            number = getattr(reading, name)
+            if number is not None and not math.isfinite(number):
+                raise PropertyConstraintViolationError(details={"cause": "a sampled value is not a finite number"})
+        out.append((parse_ts(value.get("timestamp"), default_ts), reading))
+    return out
 
 
 def iso(ts: datetime) -> str:
@@ -69,10 +90,10 @@ class Session16(OcppSession):
     async def on_stop_transaction(self, p: dict[str, Any]) -> dict[str, Any]:
         ts = parse_ts(p["timestamp"], self._central.now())
         transaction_id = p["transactionId"]
-        for value in p.get("transactionData") or []:
-            reading = normalise(value.get("sampledValue", []))
-            sample_ts = parse_ts(value.get("timestamp"), ts)
-            await self._central.meter_reading(self.id, 0, transaction_id, sample_ts, reading, replay=True)
+        for sample_ts, reading in readings(p.get("transactionData"), ts):
+            await self._central.meter_reading(
+                self.id, 0, transaction_id, sample_ts, reading, replay=True, action="StopTransaction"
+            )
         await self._central.stop_transaction(
             self.id, transaction_id, float(p["meterStop"]), ts, p.get("reason") or "Local"
         )
@@ -83,10 +104,7 @@ class Session16(OcppSession):
     @handles("MeterValues")
     async def on_meter_values(self, p: dict[str, Any]) -> dict[str, Any]:
         transaction_id = p.get("transactionId")
-        now = self._central.now()
-        for value in p["meterValue"]:
-            reading = normalise(value.get("sampledValue", []))
-            ts = parse_ts(value.get("timestamp"), now)
+        for ts, reading in readings(p["meterValue"], self._central.now()):
             await self._central.meter_reading(self.id, p["connectorId"], transaction_id, ts, reading)
         return {}
 

@@ -8,25 +8,21 @@ seqNo, so a TransactionEvent resent after a reconnect changes nothing.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from ocpp.v201.enums import Action
 
-from chargepoints.meter import normalise
+from chargepoints.meter import Reading
 from chargepoints.session import OcppSession, handles
-from chargepoints.v16 import parse_ts
+from chargepoints.v16 import parse_ts, readings
 
 ENERGY = "Energy.Active.Import.Register"
 
 
-def _energy_of(meter_values: list[dict[str, Any]] | None) -> float | None:
-    """The last energy register (Wh) in a list of MeterValue objects, if any."""
-    energy = None
-    for value in meter_values or []:
-        reading = normalise(_flatten(value.get("sampledValue", [])))
-        if reading.energy_wh is not None:
-            energy = reading.energy_wh
-    return energy
+def _readings(meter_values: list[dict[str, Any]] | None, default_ts: datetime) -> list[tuple[datetime, Reading]]:
+    """Every MeterValue as (timestamp, Reading); one that is not a finite number refuses them all."""
+    return readings(meter_values, default_ts, _flatten)
 
 
 def _flatten(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -37,7 +33,10 @@ def _flatten(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
         multiplier = (sample.get("unitOfMeasure") or {}).get("multiplier", 0)
         value = sample.get("value")
         if isinstance(value, int | float) and multiplier:
-            value = value * 10**multiplier
+            try:  # in floating point: 10**multiplier of a 32-bit multiplier as an integer would never end
+                value = value * 10.0**multiplier
+            except OverflowError:
+                value = float("inf")  # refused by readings()
         flat = {"value": value, "measurand": sample.get("measurand") or ENERGY, "phase": sample.get("phase")}
         if unit:
             flat["unit"] = unit
@@ -86,6 +85,8 @@ class Session201(OcppSession):
                     )
                 )
         await self._central.store_variables(self.id, variables)
+        evse_ids = {(item["component"].get("evse") or {}).get("id", 0) for item in p.get("reportData", [])}
+        self._central.inventory_report(self.id, p["requestId"], evse_ids, bool(p.get("tbc", False)))
         return {}
 
     # -- authorization ----------------------------------------------------------------------
@@ -102,7 +103,9 @@ class Session201(OcppSession):
         evse_id = (p.get("evse") or {}).get("id", 1)
         id_token = (p.get("idToken") or {}).get("idToken")
         seq_no = p["seqNo"]
-        energy = _energy_of(p.get("meterValue"))
+        samples = _readings(p.get("meterValue"), ts)  # all read (and checked) before anything changes
+        energies = [reading.energy_wh for _, reading in samples if reading.energy_wh is not None]
+        energy = energies[-1] if energies else None
         record = await self._central.find_transaction_201(self.id, ocpp_id)
         if record is None:
             # Started, or the first event we hear of an offline transaction.
@@ -113,14 +116,14 @@ class Session201(OcppSession):
             # Resent after a reconnect: the same answer, no change.
             return await self._transaction_answer(id_token)
         if event_type != "Ended":
-            for value in p.get("meterValue") or []:
-                reading = normalise(_flatten(value.get("sampledValue", [])))
-                sample_ts = parse_ts(value.get("timestamp"), ts)
-                await self._central.meter_reading(self.id, evse_id, record.id, sample_ts, reading)
+            for sample_ts, reading in samples:
+                await self._central.meter_reading(
+                    self.id, evse_id, record.id, sample_ts, reading, action="TransactionEvent"
+                )
         else:
             stop_wh = energy if energy is not None else self._central.last_register(record)
             reason = p["transactionInfo"].get("stoppedReason") or "Local"
-            await self._central.stop_transaction(self.id, record.id, stop_wh, ts, reason)
+            await self._central.stop_transaction(self.id, record.id, stop_wh, ts, reason, action="TransactionEvent")
         await self._central.transaction_seq_no(record.id, seq_no)
         return await self._transaction_answer(id_token)
 
@@ -131,12 +134,8 @@ class Session201(OcppSession):
 
     @handles("MeterValues")
     async def on_meter_values(self, p: dict[str, Any]) -> dict[str, Any]:
-        now = self._central.now()
-        for value in p["meterValue"]:
-            reading = normalise(_flatten(value.get("sampledValue", [])))
-            await self._central.meter_reading(
-                self.id, p["evseId"], None, parse_ts(value.get("timestamp"), now), reading
-            )
+        for ts, reading in _readings(p["meterValue"], self._central.now()):
+            await self._central.meter_reading(self.id, p["evseId"], None, ts, reading)
         return {}
 
     # -- security, firmware, diagnostics, smart charging reports: recorded and acknowledged --------
@@ -167,6 +166,12 @@ class Session201(OcppSession):
         await self._central.record(self.id, "NotifyEVChargingNeeds", p)
         return {"status": "Accepted"}
 
+    @handles("NotifyEVChargingSchedule")
+    async def on_ev_charging_schedule(self, p: dict[str, Any]) -> dict[str, Any]:
+        # K17: the schedule the EV plans within our limits, taken note of; `status` is required in the answer.
+        await self._central.record(self.id, "NotifyEVChargingSchedule", p)
+        return {"status": "Accepted"}
+
 
 def _acknowledge(action: str) -> Any:
     async def handler(self: Session201, p: dict[str, Any]) -> dict[str, Any]:
@@ -187,7 +192,6 @@ for _action in (
     "NotifyMonitoringReport",
     "NotifyChargingLimit",
     "ClearedChargingLimit",
-    "NotifyEVChargingSchedule",
     "ReportChargingProfiles",
     "NotifyDisplayMessages",
     "NotifyCustomerInformation",

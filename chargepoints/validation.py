@@ -5,9 +5,15 @@ are accepted and rejected as with the library's jsonschema validators, about
 fifteen times faster. Failures become the OCPP-J CallError the specification
 names for them, spelled as the protocol version spells it.
 
-One deliberate difference: `multipleOf` (only on 1.6 charging-rate limits) is
+Two deliberate differences: `multipleOf` (only on 1.6 charging-rate limits) is
 checked on the decimal text of the number, so 21.4 passes as it should,
-where binary floating point would reject it.
+where binary floating point would reject it; and every integer is held to
+the 32 bits both versions define the type with (OCPP 1.6 and 2.0.1: "integer:
+32 bit, 31 bit resolution, 1 sign bit"), so a connectorId of 10**30 is a
+PropertyConstraintViolation, not a row in the database.
+
+`device_ids` names the connector (1.6) and EVSE (2.0.1) ids of the
+charger-initiated messages, for the session to hold them to what the charger has.
 """
 
 from __future__ import annotations
@@ -35,6 +41,48 @@ from ocpp.exceptions import (
 
 _SCHEMAS = Path(ocpp.__file__).parent
 Validator = Callable[[Any], None]
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+# The connector (1.6) or EVSE (2.0.1) ids each charger-initiated message carries: (path, least valid id).
+# 0 is the charger as a whole (its main meter or controller) where the specification allows it.
+_DEVICE_IDS: dict[tuple[str, str], tuple[tuple[tuple[str, ...], int], ...]] = {
+    ("1.6", "StatusNotification"): ((("connectorId",), 0),),
+    ("1.6", "StartTransaction"): ((("connectorId",), 1),),
+    ("1.6", "MeterValues"): ((("connectorId",), 0),),
+    ("2.0.1", "StatusNotification"): ((("evseId",), 0),),
+    ("2.0.1", "TransactionEvent"): ((("evse", "id"), 1),),
+    ("2.0.1", "MeterValues"): ((("evseId",), 0),),
+    ("2.0.1", "NotifyEVChargingNeeds"): ((("evseId",), 1),),
+    ("2.0.1", "NotifyEVChargingSchedule"): ((("evseId",), 1),),
+    ("2.0.1", "NotifyChargingLimit"): ((("evseId",), 1),),
+    ("2.0.1", "ClearedChargingLimit"): ((("evseId",), 0),),
+    ("2.0.1", "ReportChargingProfiles"): ((("evseId",), 0),),
+}
+
+
+def device_ids(version: str, action: str, payload: Any) -> list[tuple[str, int, int]]:
+    """(field, id, least valid id) for every connector or EVSE id in a validated charger message."""
+    found = []
+    for path, least in _DEVICE_IDS.get((version, action), ()):
+        node = payload
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, int) and not isinstance(node, bool):
+            found.append((".".join(path), node, least))
+    return found
+
+
+def _bound_integers(node: Any) -> Any:
+    """Every `"type": "integer"` of a schema held to 32 bits (tighter bounds of the schema kept)."""
+    if isinstance(node, dict):
+        out = {k: _bound_integers(v) for k, v in node.items()}
+        if out.get("type") == "integer":
+            out["minimum"] = max(out.get("minimum", INT32_MIN), INT32_MIN)
+            out["maximum"] = min(out.get("maximum", INT32_MAX), INT32_MAX)
+        return out
+    if isinstance(node, list):
+        return [_bound_integers(v) for v in node]
+    return node
 
 
 def _strip_multiple_of(node: Any, found: list[tuple[str, Decimal]], path: str = "") -> Any:
@@ -83,7 +131,7 @@ def validator(version: str, action: str, response: bool = False) -> Validator:
     except OSError:
         raise OcppNotImplemented(details={"cause": f"no schema for {action} in OCPP {version}"}) from None
     multiples: list[tuple[str, Decimal]] = []
-    schema = _strip_multiple_of(schema, multiples)
+    schema = _bound_integers(_strip_multiple_of(schema, multiples))
     schema.pop("$id", None)
     compiled = fastjsonschema.compile(schema, use_default=False)  # validate, never fill in defaults
     errors = _errors(version)

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+if TYPE_CHECKING:
+    from gateway.bus import Bus
+    from smartgrid.scheduler import Scheduler
+    from solar.ingest import SolarIngest
+
+_FOREIGN = {"ForeignTransaction": "foreign", "UnknownTransaction": "unknown"}
 
 
 class Metrics:
@@ -27,6 +34,13 @@ class Metrics:
             "coopgrid_ocpp_messages_total",
             "OCPP calls by direction (in: from chargers, out: to chargers), action and outcome",
             ["direction", "action", "outcome"],
+            registry=self.registry,
+        )
+        self.ocpp_foreign_transactions = Counter(
+            "coopgrid_ocpp_foreign_transactions",
+            "Charger messages naming a transaction that is not the sender's (reason: foreign, another "
+            "charger's; unknown, none at all): answered, changing nothing",
+            ["action", "reason"],
             registry=self.registry,
         )
         self.ocpp_latency = Histogram(
@@ -90,9 +104,47 @@ class Metrics:
             )
         children[0].inc()
         children[1].observe(seconds)
+        reason = _FOREIGN.get(outcome)
+        if reason is not None:  # the central system's outcome for a message naming another's transaction
+            self.ocpp_foreign_transactions.labels(action=action, reason=reason).inc()
 
     def count_event(self, name: str) -> None:
         child = self._event_children.get(name)
         if child is None:
             child = self._event_children[name] = self.events.labels(type=name)
         child.inc()
+
+    async def on_event(self, event: object) -> None:
+        self.count_event(type(event).__name__)
+
+    def sample(
+        self,
+        *,
+        solar_w: float,
+        ev_w: float,
+        bus: Bus,
+        solar: SolarIngest,
+        scheduler: Scheduler,
+        allocations: list[dict[str, Any] | None],
+        leader: bool,
+        influx_queue: int | None,
+        chargers_connected: int,
+    ) -> None:
+        """The gauges, read off the parts once a second."""
+        self.solar_power_w.set(solar_w)
+        self.ev_power_w.set(ev_w)
+        self.chargers_connected.set(chargers_connected)
+        self.bus_reconnects.set(bus.reconnects)
+        self.solar_messages.set(bus.received)
+        self.solar_parsed.set(solar.parsed)
+        self.bus_queued.set(bus.queued)
+        self.bus_dropped.set(bus.dropped)
+        self.bus_failed.set(bus.failed)
+        if influx_queue is not None:
+            self.influx_queue.set(influx_queue)
+        self.scheduler_leader.set(1 if leader else 0)
+        self.scheduler_run_s.set(scheduler.last_run_s)
+        self.scheduler_runs.set(scheduler.runs)
+        self.green_routed_w.set(sum(float(a.get("green_w", 0.0)) for a in allocations if a))
+        for reason, count in solar.rejects.items():
+            self.solar_rejects.labels(reason=reason).set(count)

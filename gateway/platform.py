@@ -1,9 +1,10 @@
 """The composition root: builds every component from Settings and owns their lifetimes.
 
 `Platform` is an async context manager that opens the resources (broker,
-database, HTTP listener); `Platform.start(group)` puts its long-running tasks
-into the supervisor's TaskGroup. `supervise()` runs one TaskGroup until a stop
-event, so SIGINT/SIGTERM end everything cleanly.
+database, HTTP listener) and builds the parts (gateway.energy, gateway.publishing,
+gateway.cluster, the domain packages); `Platform.start(group)` puts their long-running
+tasks into the supervisor's TaskGroup. `supervise()` runs one TaskGroup until a stop
+event, so SIGINT/SIGTERM end everything cleanly. No domain work is done here.
 """
 
 from __future__ import annotations
@@ -15,43 +16,33 @@ import ssl
 import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any
 
 from aiohttp import web
 
 from chargepoints.central import SUPPORTED_VERSIONS, CentralSystem
-from chargepoints.errors import ChargePointError
-from chargepoints.events import (
-    ChargerConnected,
-    ChargerDisconnected,
-    ConnectorStatusChanged,
-    MeterSample,
-    TransactionStarted,
-    TransactionStopped,
-)
-from chargepoints.ports import ChargerRecord, TransactionRecord
+from chargepoints.ports import ChargerRecord
 from gateway.api.context import Api
 from gateway.api.routes import create_app
 from gateway.auth import hash_secret
 from gateway.bus import Bus, embedded_broker
 from gateway.cluster import Cluster, SharedIngest, hold_leadership
 from gateway.dashboard import LiveHistories
+from gateway.energy import EnergyIntervals
 from gateway.events import EventHub
-from gateway.influx import InfluxWriter, points_for_allocation, points_for_parks
-from gateway.influx import point as influx_point
+from gateway.influx import InfluxWriter
 from gateway.metrics import Metrics
 from gateway.pki import CertificateAuthority
+from gateway.publishing import ChargerLimits, Outbound, solar_power_w
 from gateway.settings import Settings
 from gateway.storage import Store, open_store
 from gateway.topics import Topics
 from gateway.version import package_version
 from smartgrid.allocation import Site
 from smartgrid.hysteresis import HysteresisSettings
-from smartgrid.ledger import GreenLedger, split_interval
+from smartgrid.ledger import GreenLedger
 from smartgrid.scheduler import ChargerSpec, Scheduler
-from solar.accounting import Baseline, minute_of
 from solar.forecast import ClearSkyForecast
 from solar.ingest import InverterSpec, ParkSpec, SolarIngest
 
@@ -65,6 +56,8 @@ def utcnow() -> datetime:
 
 
 class Platform:
+    """Builds every part from Settings, wires them together and starts their tasks; nothing else."""
+
     def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.settings = settings
         self.version = package_version()
@@ -73,28 +66,25 @@ class Platform:
         self.hub = EventHub()
         self.ledger = GreenLedger()
         self.history = LiveHistories()
-        self._meter_latest: dict[tuple[str, int], MeterSample] = {}
+        self.topics = Topics(settings.mqtt.prefix)
         self.leader = False
+        self.clustered = False
         self._stack = AsyncExitStack()
         self.http_url = ""
         self.mqtt_host = ""
         self.mqtt_port = 0
-        self._phases_in_use: dict[tuple[str, int], int] = {}  # chargers switched by the scheduler
-        self._ev_minutes: dict[datetime, float] = {}  # EV energy per minute, until the minute closes
-        self._park_minutes: dict[tuple[str, datetime], float] = {}  # generation per park, recent minutes
-        self._solar_unflushed: dict[tuple[str, datetime], float] = {}
-        self._green_unflushed: list[tuple[str, datetime, float, float]] = []
-        self._energy_writer = False  # this instance stores the intervals (SQLite: always; else the leader)
-        self._baselines_seen: dict[str, tuple[datetime, float | None, float | None]] = {}  # as last stored
-        self._energy_lock = asyncio.Lock()  # one flush at a time: minutes and baselines stored in order
-        self.clustered = False
-        self.topics = Topics(settings.mqtt.prefix)
         # set in __aenter__
         self.store: Store
         self.bus: Bus
         self.central: CentralSystem
         self.solar: SolarIngest
         self.scheduler: Scheduler
+        self.cluster: Cluster
+        self.energy: EnergyIntervals
+        self.outbound: Outbound
+        self.influx: InfluxWriter | None
+        self.forecast: ClearSkyForecast | None
+        self.shared_ingest: SharedIngest | None
 
     central_supported_versions = SUPPORTED_VERSIONS
     scheduler_clock = staticmethod(time.monotonic)  # the scheduler's time base (seconds)
@@ -116,81 +106,18 @@ class Platform:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         try:  # a clustered instance has handed over in supervise() while it still led
-            if hasattr(self, "store") and self._energy_writer and not self.clustered:
-                await self.flush_energy(final=True)
+            if hasattr(self, "energy") and self.energy.writer and not self.clustered:
+                await self.energy.flush(final=True)
         except Exception:
             log.warning("energy intervals not stored at shutdown", exc_info=True)
         finally:
             await self._stack.aclose()
 
-    # -- energy intervals in SQL -----------------------------------------------------------
-    def _count_ev_energy(self, delta_wh: float) -> None:
-        if delta_wh > 0:
-            minute = minute_of(self.clock())
-            self._ev_minutes[minute] = self._ev_minutes.get(minute, 0.0) + delta_wh
-
-    async def flush_energy(self, *, final: bool = False) -> None:
-        """Store the drained solar minutes with their baselines, and the green split of closed minutes.
-
-        Only the instance that runs the scheduler writes (every instance sees all telemetry, so the others
-        would count it twice); a write that fails is kept and added to the next one. The others follow
-        the baselines the writer stores: when they change, a follower counts again from them (replaying
-        the readings since), so that, taking over, it adds exactly what the previous writer had not stored.
-        """
-        async with self._energy_lock:
-            await self._flush_energy(final)
-
-    async def _flush_energy(self, final: bool) -> None:
-        writing = not self.clustered or self.leader
-        if self.clustered and not (writing and self._energy_writer):
-            stored = await self.store.load_solar_baselines()
-            if _marks(stored) != self._baselines_seen:  # the writer stored more: count on from there
-                self.solar.minutes.follow(stored)
-                self._solar_unflushed.clear()
-                self._baselines_seen = _marks(stored)
-        self._energy_writer = writing
-        drained = self.solar.minutes.drain()
-        for key, wh in drained.items():
-            self._solar_unflushed[key] = self._solar_unflushed.get(key, 0.0) + wh
-            park_minute = (key[0].partition("/")[0], key[1])
-            self._park_minutes[park_minute] = self._park_minutes.get(park_minute, 0.0) + wh
-        now_minute = minute_of(self.clock())
-        closed = [m for m in self._ev_minutes if final or m < now_minute - timedelta(minutes=1)]
-        members = {park.id: park.member_id or "" for park in self.settings.parks}
-        for minute in sorted(closed):
-            ev_wh = self._ev_minutes.pop(minute)
-            generated = {park: wh for (park, m), wh in self._park_minutes.items() if m == minute}
-            split = split_interval({"ev": ev_wh}, generated, members)
-            self._green_unflushed += [(park, minute, wh, ev_wh) for park, wh in split.park_wh.items() if wh > 0]
-        for key in [k for k in self._park_minutes if k[1] < now_minute - timedelta(minutes=10)]:
-            del self._park_minutes[key]
-        if not writing:
-            self._green_unflushed.clear()
-            return
-        if not self._solar_unflushed and not self._green_unflushed:
-            return
-        solar, green = self._solar_unflushed, self._green_unflushed
-        self._solar_unflushed, self._green_unflushed = {}, []
-        baselines = self.solar.minutes.baselines()
-        try:
-            await self.store.add_energy_minutes(solar, baselines, green)
-        except Exception:
-            log.warning("energy intervals not stored (database unavailable?); kept for the next try", exc_info=True)
-            for key, wh in solar.items():
-                self._solar_unflushed[key] = self._solar_unflushed.get(key, 0.0) + wh
-            self._green_unflushed = green + self._green_unflushed
-        else:
-            self._baselines_seen = _marks(baselines)
-            self.solar.minutes.trim(baselines)
-
     async def _open(self) -> None:
         settings = self.settings
-        if settings.mqtt.url:
-            self.mqtt_host, self.mqtt_port = settings.mqtt.host_port
-        else:
-            self.mqtt_host, self.mqtt_port = await self._stack.enter_async_context(embedded_broker())
-            log.info("embedded MQTT broker on mqtt://%s:%d", self.mqtt_host, self.mqtt_port)
+        await self._open_broker()
         self.store = await self._stack.enter_async_context(open_store(settings.database.url))
+        self.clustered = self.store.engine.dialect.name == "postgresql"
         self.bus = Bus(
             self.mqtt_host,
             self.mqtt_port,
@@ -198,8 +125,58 @@ class Platform:
             max_backoff_s=settings.mqtt.reconnect_max_s,
             clean_session=not persistent_session(settings),
         )
-        ocpp = settings.ocpp
-        self.central = CentralSystem(
+        self.central = self._build_central()
+        self.solar = self._build_solar()
+        self.energy = EnergyIntervals(
+            self.store,
+            self.solar,
+            self.ledger,
+            members={park.id: park.member_id or "" for park in settings.parks},
+            clock=self.clock,
+            solar_power_w=self.solar_power_w,
+            clustered=self.clustered,
+            leading=lambda: self.leader,
+        )
+        await self.energy.restore()
+        self.forecast = self._build_forecast()
+        self.influx = self._build_influx()
+        self.outbound = Outbound(
+            self.bus, self.topics, self.central, instance_id=settings.instance_id, influx=self.influx, clock=self.clock
+        )
+        self.cluster = Cluster(
+            self.bus,
+            self.central,
+            prefix=settings.mqtt.prefix,
+            instance_id=settings.instance_id,
+            timeout_s=settings.ocpp.response_timeout_s + 5,
+            deliver_remote_event=self._deliver_remote_event,
+        )
+        self.scheduler = self._build_scheduler(ChargerLimits(self.cluster))
+        await self._register_configured()
+        self.shared_ingest = self._subscribe_solar()
+        for subscriber in (
+            self.metrics.on_event,
+            self.outbound.on_event,
+            self.energy.on_event,
+            self.scheduler.on_event,
+        ):
+            self.hub.subscribe(subscriber)
+        if self.influx is not None:
+            self.hub.subscribe(self.influx.on_event)
+        if self.clustered:
+            self.hub.subscribe(self.cluster.mirror)
+        await self._serve_http()
+
+    async def _open_broker(self) -> None:
+        if self.settings.mqtt.url:
+            self.mqtt_host, self.mqtt_port = self.settings.mqtt.host_port
+        else:
+            self.mqtt_host, self.mqtt_port = await self._stack.enter_async_context(embedded_broker())
+            log.info("embedded MQTT broker on mqtt://%s:%d", self.mqtt_host, self.mqtt_port)
+
+    def _build_central(self) -> CentralSystem:
+        ocpp = self.settings.ocpp
+        return CentralSystem(
             self.store,
             self.hub.publish,
             self.clock,
@@ -216,7 +193,10 @@ class Platform:
             max_frames_per_s=ocpp.max_frames_per_s,
             frame_burst=ocpp.frame_burst,
         )
-        self.solar = SolarIngest(
+
+    def _build_solar(self) -> SolarIngest:
+        settings = self.settings
+        return SolarIngest(
             parks={
                 park.id: ParkSpec(
                     id=park.id,
@@ -235,21 +215,39 @@ class Platform:
             prefix=settings.mqtt.prefix,
             stale_after_s=settings.solar.stale_after_s,
         )
-        baselines = await self.store.load_solar_baselines()
-        self.solar.minutes.restore(baselines)
-        self._baselines_seen = _marks(baselines)
-        self.forecast: ClearSkyForecast | None = None
-        if settings.solar.latitude is not None and settings.solar.longitude is not None:
-            self.forecast = ClearSkyForecast(
-                settings.solar.latitude,
-                settings.solar.longitude,
-                sum(inv.rated_power_w for park in settings.parks for inv in park.inverters),
-                clock=self.clock,
-                altitude_m=settings.solar.altitude_m,
-                tilt_deg=settings.solar.tilt_deg,
-                azimuth_deg=settings.solar.azimuth_deg,
-            )
-        self.scheduler = Scheduler(
+
+    def _build_forecast(self) -> ClearSkyForecast | None:
+        solar = self.settings.solar
+        if solar.latitude is None or solar.longitude is None:
+            return None
+        return ClearSkyForecast(
+            solar.latitude,
+            solar.longitude,
+            sum(inv.rated_power_w for park in self.settings.parks for inv in park.inverters),
+            clock=self.clock,
+            altitude_m=solar.altitude_m,
+            tilt_deg=solar.tilt_deg,
+            azimuth_deg=solar.azimuth_deg,
+        )
+
+    def _build_influx(self) -> InfluxWriter | None:
+        influx = self.settings.influx
+        if not influx.url:
+            return None
+        return InfluxWriter(
+            influx.url,
+            influx.token,
+            influx.org,
+            influx.bucket,
+            batch_size=influx.batch_size,
+            flush_interval_s=influx.flush_interval_s,
+            max_buffer=influx.max_buffer,
+        )
+
+    def _build_scheduler(self, limits: ChargerLimits) -> Scheduler:
+        settings = self.settings
+        scheduler = settings.scheduler
+        return Scheduler(
             sites={
                 s.id: Site(id=s.id, grid_limit_a=s.grid_limit_a, base_load_a=s.base_load_a, voltage_v=s.voltage_v)
                 for s in settings.sites
@@ -265,104 +263,77 @@ class Platform:
                 for c in settings.chargers
             },
             green_power_w=self.solar.total_power_w,
-            send_limit=self._send_limit,
-            switch_phases=self._switch_phases,
+            send_limit=limits.send_limit,
+            switch_phases=limits.switch_phases,
             green_forecast_wh=self.forecast.energy_wh if self.forecast is not None else None,
-            publish_allocation=self._publish_allocation,
+            publish_allocation=self.outbound.publish_allocation,
             clock=self.scheduler_clock,
-            debounce_s=settings.scheduler.debounce_s,
-            tick_s=settings.scheduler.tick_s,
-            min_change_a=settings.scheduler.min_change_a,
+            debounce_s=scheduler.debounce_s,
+            tick_s=scheduler.tick_s,
+            min_change_a=scheduler.min_change_a,
             hysteresis=HysteresisSettings(
-                enable_delay_s=settings.scheduler.enable_delay_s,
-                disable_delay_s=settings.scheduler.disable_delay_s,
-                min_update_interval_s=settings.scheduler.min_update_interval_s,
-                phase_switch_hold_s=settings.scheduler.phase_switch_hold_s,
-                enable_threshold_w=settings.scheduler.enable_threshold_w,
-                disable_threshold_w=settings.scheduler.disable_threshold_w,
+                enable_delay_s=scheduler.enable_delay_s,
+                disable_delay_s=scheduler.disable_delay_s,
+                min_update_interval_s=scheduler.min_update_interval_s,
+                phase_switch_hold_s=scheduler.phase_switch_hold_s,
+                enable_threshold_w=scheduler.enable_threshold_w,
+                disable_threshold_w=scheduler.disable_threshold_w,
             ),
         )
-        self.cluster = Cluster(
-            self.bus,
-            self.central,
-            prefix=settings.mqtt.prefix,
-            instance_id=settings.instance_id,
-            timeout_s=settings.ocpp.response_timeout_s + 5,
-            deliver_remote_event=self.scheduler.on_event,
-        )
-        self.clustered = self.store.engine.dialect.name == "postgresql"
-        self._energy_writer = not self.clustered
-        for charger in settings.chargers:
+
+    async def _register_configured(self) -> None:
+        """The configuration's chargers and id tags into the registry; then every charger stored."""
+        for charger in self.settings.chargers:
             await self.central.register(
-                ChargerRecord(id=charger.id, site_id=charger.site_id),
-                lenient=charger.lenient,
-                phases=charger.phases,
+                ChargerRecord(id=charger.id, site_id=charger.site_id), lenient=charger.lenient, phases=charger.phases
             )
             await self.store.set_credentials(
-                charger.id,
-                charger.security_profile,
-                hash_secret(charger.password) if charger.password else None,
+                charger.id, charger.security_profile, hash_secret(charger.password) if charger.password else None
             )
-        for tag in settings.id_tags:
+        for tag in self.settings.id_tags:
             await self.store.put_id_tag(tag.id, tag.status)
         self.central.load_records(await self.store.load_chargers())
-        self.shared_ingest: SharedIngest | None = None
-        if settings.mqtt.share_group:
-            self.shared_ingest = SharedIngest(
-                self.bus,
-                self.solar,
-                prefix=settings.mqtt.prefix,
-                group=settings.mqtt.share_group,
-                instance_id=settings.instance_id,
-                client_id=self.bus.client_id,
-                leading=lambda: self.leader,
-                may_adopt=lambda: self.clustered and self.leader,
-            )
-        else:
+
+    def _subscribe_solar(self) -> SharedIngest | None:
+        mqtt = self.settings.mqtt
+        if not mqtt.share_group:
             for topic_filter in self.solar.topic_filters:
                 self.bus.subscribe(topic_filter, self.solar.handle, qos=1)
-        self.hub.subscribe(self._on_event)
-        self.hub.subscribe(self.scheduler.on_event)
-        influx = settings.influx
-        self.influx = (
-            InfluxWriter(
-                influx.url,
-                influx.token,
-                influx.org,
-                influx.bucket,
-                batch_size=influx.batch_size,
-                flush_interval_s=influx.flush_interval_s,
-                max_buffer=influx.max_buffer,
-            )
-            if influx.url
-            else None
+            return None
+        return SharedIngest(
+            self.bus,
+            self.solar,
+            prefix=mqtt.prefix,
+            group=mqtt.share_group,
+            instance_id=self.settings.instance_id,
+            client_id=self.bus.client_id,
+            leading=lambda: self.leader,
+            may_adopt=lambda: self.clustered and self.leader,
         )
-        if self.influx is not None:
-            self.hub.subscribe(self.influx.on_event)
-        if self.clustered:
-            self.hub.subscribe(self.cluster.mirror)
 
-        app = create_app(
-            Api(
-                settings=settings,
-                version=self.version,
-                clock=self.clock,
-                scheduler_clock=self.scheduler_clock,
-                store=self.store,
-                central=self.central,
-                cluster=self.cluster,
-                solar=self.solar,
-                scheduler=self.scheduler,
-                ledger=self.ledger,
-                history=self.history,
-                metrics=self.metrics,
-                bus=self.bus,
-                supported_versions=self.central_supported_versions,
-                green_energy_wh=self.green_energy_wh,
-                is_leader=lambda: self.leader,
-            )
+    def _api(self) -> Api:
+        return Api(
+            settings=self.settings,
+            version=self.version,
+            clock=self.clock,
+            scheduler_clock=self.scheduler_clock,
+            store=self.store,
+            central=self.central,
+            cluster=self.cluster,
+            solar=self.solar,
+            scheduler=self.scheduler,
+            ledger=self.ledger,
+            history=self.history,
+            metrics=self.metrics,
+            bus=self.bus,
+            supported_versions=self.central_supported_versions,
+            green_energy_wh=self.energy.green_energy_wh,
+            is_leader=lambda: self.leader,
         )
-        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
+
+    async def _serve_http(self) -> None:
+        settings = self.settings
+        runner = web.AppRunner(create_app(self._api()), handle_signals=False, access_log=None, shutdown_timeout=2.0)
         await runner.setup()
         self._stack.push_async_callback(runner.cleanup)
         ssl_context = self._ssl_context()
@@ -400,36 +371,19 @@ class Platform:
         if self.influx is not None:
             group.create_task(self.influx.run(), name="influx")
 
-    def _publish_meters(self) -> None:
-        latest, self._meter_latest = self._meter_latest, {}
-        for event in latest.values():
-            self.bus.publish(
-                self.topics.charger_meter(event.charge_point_id),
-                {
-                    "charge_point_id": event.charge_point_id,
-                    "connector_id": event.connector_id,
-                    "transaction_id": event.transaction_id,
-                    "ts": event.ts.isoformat(),
-                    "energy_wh": event.energy_wh,
-                    "power_w": event.power_w,
-                    "current_a": event.current_a,
-                },
-            )
-
     async def _housekeeping(self) -> None:
+        """Each part's periodic work, once a second (and every 5, 10 or 30 s)."""
         ticks = 0
         while True:
             await asyncio.sleep(1.0)
             ticks += 1
-            self._publish_meters()
+            self.outbound.publish_meters()
             self.cluster.flush_meters()
-            if self.influx is not None:
-                self.metrics.influx_queue.set(self.influx.queue_depth)
-                if ticks % 10 == 0:
-                    self._write_series()
+            if ticks % 10 == 0:
+                self.outbound.write_series(self.solar, self.ledger, self.history)
             try:  # the database may be restarting: what is not stored now is stored at a later round
                 if ticks % 5 == 0:
-                    await self.flush_energy()
+                    await self.energy.flush()
                 if ticks % 30 == 0:  # chargers registered by other instances, in one query
                     self.central.load_records(await self.store.load_chargers())
             except Exception as exc:
@@ -439,21 +393,17 @@ class Platform:
             if self.forecast is not None:
                 self.forecast.observe(solar_w)
             self.history.tick(self.clock(), {"*": (solar_w, ev_w), **self._power_by_cooperative()}, 1.0)
-            self.metrics.solar_power_w.set(solar_w)
-            self.metrics.ev_power_w.set(ev_w)
-            self.metrics.bus_reconnects.set(self.bus.reconnects)
-            self.metrics.solar_messages.set(self.bus.received)
-            self.metrics.solar_parsed.set(self.solar.parsed)
-            self.metrics.bus_queued.set(self.bus.queued)
-            self.metrics.bus_dropped.set(self.bus.dropped)
-            self.metrics.bus_failed.set(self.bus.failed)
-            self.metrics.scheduler_leader.set(1 if self.leader else 0)
-            self.metrics.scheduler_run_s.set(self.scheduler.last_run_s)
-            self.metrics.scheduler_runs.set(self.scheduler.runs)
-            allocations = [self.scheduler.allocation(site.id) for site in self.settings.sites]
-            self.metrics.green_routed_w.set(sum(float(a.get("green_w", 0.0)) for a in allocations if a))
-            for reason, count in self.solar.rejects.items():
-                self.metrics.solar_rejects.labels(reason=reason).set(count)
+            self.metrics.sample(
+                solar_w=solar_w,
+                ev_w=ev_w,
+                bus=self.bus,
+                solar=self.solar,
+                scheduler=self.scheduler,
+                allocations=[self.scheduler.allocation(site.id) for site in self.settings.sites],
+                leader=self.leader,
+                influx_queue=self.influx.queue_depth if self.influx is not None else None,
+                chargers_connected=sum(1 for s in self.central.states() if s.connected),
+            )
 
     def _power_by_cooperative(self) -> dict[str, tuple[float, float]]:
         """(solar_w, ev_w) of each cooperative: its members' parks, the chargers at the sites it runs."""
@@ -470,83 +420,17 @@ class Platform:
             power[coop.id] = (solar_w if math.isfinite(solar_w) else 0.0, self.ledger.ev_power_w_of(chargers))
         return power
 
-    # -- ports handed to the domain ------------------------------------------------
+    # -- wiring --------------------------------------------------------------------------
     def _leading(self, leading: bool) -> None:
         self.leader = leading
         if leading and self.shared_ingest is not None:
             self.shared_ingest.adopt_orphans()  # members that went away while another instance led
 
-    async def _switch_phases(self, charge_point_id: str, connector_id: int, phases: int) -> None:
-        """OCPP switches phases through the profile: the next limit carries numberPhases."""
-        self._phases_in_use[(charge_point_id, connector_id)] = phases
+    async def _deliver_remote_event(self, event: object) -> None:
+        await self.scheduler.on_event(event)
 
-    async def _send_limit(
-        self, charge_point_id: str, connector_id: int, limit_a: float, transaction_id: int | None
-    ) -> None:
-        phases = self._phases_in_use.get((charge_point_id, connector_id))
-        status = await self.cluster.set_current_limit(charge_point_id, connector_id, limit_a, transaction_id, phases)
-        if status != "Accepted":
-            raise ChargePointError(f"{charge_point_id} answered SetChargingProfile with {status}")
-
-    def _write_series(self) -> None:
-        """Park and cooperative totals into InfluxDB (every 10 s)."""
-        assert self.influx is not None
-        now = self.clock()
-        self.influx.write(points_for_parks(now, self.solar.parks_view()))
-        solar_w, ev_w = self.solar_power_w(), self.ledger.ev_power_w()
-        fields: dict[str, Any] = {"solar_w": solar_w, "ev_w": ev_w, "green_w": min(solar_w, ev_w)}
-        if self.history.today.green_share is not None:
-            fields["green_share_today"] = self.history.today.green_share
-        self.influx.write([influx_point("cooperative", now, {}, fields)])
-
-    async def _publish_allocation(self, site_id: str, allocation: dict[str, Any]) -> None:
-        if self.influx is not None:
-            self.influx.write(points_for_allocation(site_id, allocation))
-        self.bus.publish(self.topics.site_allocation(site_id), allocation, qos=1, retain=True)
-
-    # -- events to the outside --------------------------------------------------------
-    async def _on_event(self, event: object) -> None:
-        self.metrics.count_event(type(event).__name__)
-        if isinstance(event, ChargerConnected | ChargerDisconnected | ConnectorStatusChanged):
-            cp_id = event.charge_point_id
-            state = self.central.state(cp_id)
-            self.metrics.chargers_connected.set(sum(1 for s in self.central.states() if s.connected))
-            self.bus.publish(
-                self.topics.charger_status(cp_id),
-                {
-                    "charge_point_id": cp_id,
-                    "connected": self.central.is_connected(cp_id),
-                    "instance": self.settings.instance_id,
-                    "ocpp_version": state.ocpp_version,
-                    "connectors": {str(k): v for k, v in sorted(state.connectors.items())},
-                    "ts": event.ts.isoformat(),
-                },
-                qos=1,
-                retain=True,
-            )
-        elif isinstance(event, MeterSample):
-            self._count_ev_energy(
-                self.ledger.meter(event.transaction_id, event.energy_wh, event.power_w, self.solar_power_w())
-            )
-            # Coalesced: the newest sample per connector goes out once a second (see _publish_meters),
-            # so a charger flooding meter values costs the broker nothing extra.
-            self._meter_latest[(event.charge_point_id, event.connector_id)] = event
-        elif isinstance(event, TransactionStarted):
-            self.ledger.start(event.transaction_id, event.charge_point_id, event.connector_id, event.meter_start_wh)
-        elif isinstance(event, TransactionStopped):
-            green = self.ledger.stop(event.transaction_id, event.meter_stop_wh, self.solar_power_w())
-            if green is not None:
-                await self.store.set_green_energy(event.transaction_id, green)
-
-    # -- views --------------------------------------------------------------------------
     def solar_power_w(self) -> float:
-        power = self.solar.total_power_w()
-        return power if math.isfinite(power) else 0.0
-
-    def green_energy_wh(self, record: TransactionRecord) -> float:
-        live = self.ledger.green_wh(record.id)
-        green = live if live is not None else (record.green_energy_wh or 0.0)
-        return min(green, record.energy_wh)
+        return solar_power_w(self.solar)
 
 
 def persistent_session(settings: Settings) -> bool:
@@ -567,10 +451,6 @@ def persistent_session(settings: Settings) -> bool:
     return False
 
 
-def _marks(baselines: dict[str, Baseline]) -> dict[str, tuple[datetime, float | None, float | None]]:
-    return {key: (b.ts, b.energy_wh, b.power_w) for key, b in baselines.items()}
-
-
 class _Stop(Exception):
     pass
 
@@ -580,7 +460,7 @@ async def _stop_when_set(event: asyncio.Event, platform: Platform) -> None:
     if platform.shared_ingest is not None:
         await platform.shared_ingest.stop()  # a follower leaves the share group; the leader says it is offline
     try:  # while this instance still leads: the next leader continues from what is stored now
-        await platform.flush_energy()
+        await platform.energy.flush()
     except Exception:
         log.warning("energy intervals not stored at shutdown", exc_info=True)
     raise _Stop

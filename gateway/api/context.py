@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from chargepoints.ports import TransactionRecord
     from gateway.bus import Bus
     from gateway.cluster import Cluster
-    from gateway.dashboard import LiveHistory
+    from gateway.dashboard import LiveHistories
     from gateway.metrics import Metrics
     from gateway.settings import Settings
     from gateway.storage import Store
@@ -41,7 +41,7 @@ class Api:
     solar: SolarIngest
     scheduler: Scheduler
     ledger: GreenLedger
-    history: LiveHistory
+    history: LiveHistories
     metrics: Metrics
     bus: Bus
     supported_versions: tuple[str, ...]

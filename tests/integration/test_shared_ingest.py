@@ -115,7 +115,7 @@ async def test_each_message_is_parsed_once_and_every_instance_sees_all(
             await caught_up(a, inverters)
             await caught_up(b, inverters)
             assert b.solar.parsed > 0
-            await a.flush_energy()
+            await a.energy.flush()
         finally:
             if b is not None:
                 await b_running.__aexit__(None, None, None)

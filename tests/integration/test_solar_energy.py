@@ -140,7 +140,7 @@ async def test_no_minute_lost_across_a_restart_and_the_report_adds_up(
         await caught_up(platform, inverters)
         # the 120 readings of each inverter published while CoopGrid was down came too (persistent session)
         assert platform.solar.accepted == 2 * 240
-        await platform.flush_energy()
+        await platform.energy.flush()
         window = (
             f"from={START.isoformat().replace('+00:00', 'Z')}&to={inverters.ts().isoformat().replace('+00:00', 'Z')}"
         )
@@ -193,8 +193,8 @@ async def test_a_follower_taking_over_the_writing_continues_exactly(
             await inverters.publish(host, port, 40)
             await caught_up(leader, inverters)
             await caught_up(follower, inverters)
-            await leader.flush_energy()
-            await follower.flush_energy()  # follows the stored baselines: counts nothing twice
+            await leader.energy.flush()
+            await follower.energy.flush()  # follows the stored baselines: counts nothing twice
             await inverters.publish(host, port, 40)
             await caught_up(leader, inverters)
             await caught_up(follower, inverters)
@@ -207,7 +207,7 @@ async def test_a_follower_taking_over_the_writing_continues_exactly(
             assert follower.leader
             await inverters.publish(host, port, 40)
             await caught_up(follower, inverters)
-            await follower.flush_energy()
+            await follower.energy.flush()
     finally:
         if leading is not None:
             await leading.__aexit__(None, None, None)
@@ -261,7 +261,7 @@ async def test_green_energy_into_evs_is_attributed_to_the_park_in_the_report(
             if all(b.ts == minute + timedelta(seconds=60) for b in baselines.values()) and len(baselines) == 2:
                 break
             await asyncio.sleep(0.05)
-        await platform.flush_energy(final=True)  # closes the EV's minute
+        await platform.energy.flush(final=True)  # closes the EV's minute
         window = {"from": (minute - timedelta(hours=1)).isoformat(), "to": (minute + timedelta(hours=1)).isoformat()}
         async with aiohttp.ClientSession() as http:
             async with http.get(f"{platform.http_url}/api/cooperatives/coop/report", params=window) as response:
