@@ -89,6 +89,10 @@ class Platform:
     central_supported_versions = SUPPORTED_VERSIONS
     scheduler_clock = staticmethod(time.monotonic)  # the scheduler's time base (seconds)
 
+    def now(self) -> datetime:
+        """The platform's clock, read late: parts built with `now` follow a clock replaced after start."""
+        return self.clock()
+
     @property
     def ocpp_url(self) -> str:
         return self.http_url.replace("http", "ws", 1) + "/ocpp"
@@ -132,7 +136,7 @@ class Platform:
             self.solar,
             self.ledger,
             members={park.id: park.member_id or "" for park in settings.parks},
-            clock=self.clock,
+            clock=self.now,
             solar_power_w=self.solar_power_w,
             clustered=self.clustered,
             leading=lambda: self.leader,
@@ -141,7 +145,7 @@ class Platform:
         self.forecast = self._build_forecast()
         self.influx = self._build_influx()
         self.outbound = Outbound(
-            self.bus, self.topics, self.central, instance_id=settings.instance_id, influx=self.influx, clock=self.clock
+            self.bus, self.topics, self.central, instance_id=settings.instance_id, influx=self.influx, clock=self.now
         )
         self.cluster = Cluster(
             self.bus,
