@@ -289,7 +289,11 @@ class Platform:
         """The configuration's chargers and id tags into the registry; then every charger stored."""
         for charger in self.settings.chargers:
             await self.central.register(
-                ChargerRecord(id=charger.id, site_id=charger.site_id), lenient=charger.lenient, phases=charger.phases
+                ChargerRecord(id=charger.id, site_id=charger.site_id),
+                lenient=charger.lenient,
+                phases=charger.phases,
+                # ids beyond are refused only when the configuration says how many (the default says nothing)
+                connectors=charger.connectors if "connectors" in charger.model_fields_set else None,
             )
             await self.store.set_credentials(
                 charger.id, charger.security_profile, hash_secret(charger.password) if charger.password else None

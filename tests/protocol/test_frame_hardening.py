@@ -252,3 +252,12 @@ async def test_message_ids_beyond_36_characters_or_not_strings_are_refused_and_n
         # an answer to a call we never made, under such an id, is ignored
         await client.ws.send_str(json.dumps([3, "y" * 37, {}]))
         await client.alive()
+
+
+async def test_16_connector_ids_beyond_the_configured_count_are_refused(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, chargers=[{"id": "CP-A", "site_id": "site-a", "connectors": 2}])
+    async with running_platform(settings) as platform, connected(platform, "CP-A", "1.6") as client:
+        for connector_id, expected in [(2, 3), (3, 4)]:
+            status = {"connectorId": connector_id, "errorCode": "NoError", "status": "Available"}
+            assert (await client.call("s", "StatusNotification", status))[:2] == [expected, "s"]
+    assert platform.central.state("CP-A").connectors == {2: "Available"}
