@@ -260,9 +260,13 @@ class SolarIngest:
     async def _on_partial(self, inverter: _Inverter, reading: Reading) -> None:
         now, key = reading.received, f"{inverter.park_id}/{inverter.spec.id}"
         power, energy = reading.power_w, reading.energy_wh
-        if power is not None and self._stale_order(inverter.park_id, reading.ts, inverter.last_power_ts, same_time_too=False):
+        if power is not None and self._stale_order(
+            inverter.park_id, reading.ts, inverter.last_power_ts, same_time_too=False
+        ):
             power = None
-        if energy is not None and self._stale_order(inverter.park_id, reading.ts, inverter.last_energy_ts, same_time_too=False):
+        if energy is not None and self._stale_order(
+            inverter.park_id, reading.ts, inverter.last_energy_ts, same_time_too=False
+        ):
             energy = None
         if power is None and energy is None and reading.online is None:
             return
