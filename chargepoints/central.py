@@ -42,7 +42,7 @@ from chargepoints.ports import (
     Publish,
     TransactionRecord,
 )
-from chargepoints.profiles import Unit, tx_default_profile_16, tx_default_profile_201, tx_profile_16, tx_profile_201
+from chargepoints.profiles import Unit
 from chargepoints.session import OcppSession
 from chargepoints.v16 import Session16
 from chargepoints.v201 import Session201
@@ -76,7 +76,6 @@ class ChargerState:
     # How many connectors (1.6) or EVSEs (2.0.1) it has, when known: from configuration, 1.6
     # NumberOfConnectors, or a 2.0.1 full inventory report. None: only ids beyond 32 bits are refused.
     connector_count: int | None = None
-    inventory: tuple[int, set[int]] | None = None  # 2.0.1: (requestId, EVSE ids) of a full inventory underway
 
 
 class CentralSystem:
@@ -220,40 +219,17 @@ class CentralSystem:
     async def call(self, charge_point_id: str, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         """Send any CSMS-initiated action; answers the charger's response payload.
 
-        For 2.0.1, what Get/SetVariables learn goes into the stored device model.
+        What the answer teaches (2.0.1 variables, 1.6 NumberOfConnectors) the version session learns.
         """
-        session = self._session(charge_point_id)
-        state = self.state(charge_point_id)
-        full_inventory = action == "GetBaseReport" and payload.get("reportBase") == "FullInventory"
-        if session.version == "2.0.1" and full_inventory and isinstance(payload.get("requestId"), int):
-            state.inventory = (payload["requestId"], set())  # before the call: its reports may come at once
-        try:
-            answer = await session.call_raw(action, payload)
-        except BaseException:
-            if full_inventory:
-                state.inventory = None
-            raise
-        if full_inventory and answer.get("status") != "Accepted":
-            state.inventory = None
-        if session.version == "2.0.1" and action in ("GetVariables", "SetVariables"):
-            await self.store_variables(charge_point_id, _learned_variables(action, payload, answer))
-        if session.version == "1.6" and action == "GetConfiguration":
-            for item in answer.get("configurationKey", []):
-                value = str(item.get("value") or "")
-                if item.get("key") == "NumberOfConnectors" and value.isdecimal() and 0 < int(value) < 2**31:
-                    state.connector_count = int(value)
-        return answer
+        return await self._session(charge_point_id).call_learning(action, payload)
 
-    def inventory_report(self, charge_point_id: str, request_id: int, evse_ids: set[int], more: bool) -> None:
-        """A 2.0.1 NotifyReport: the EVSEs of a full inventory we asked for set how many EVSEs the station has."""
-        state = self.state(charge_point_id)
-        if state.inventory is None or state.inventory[0] != request_id:
-            return
-        state.inventory[1].update(i for i in evse_ids if 0 < i < 2**31)
-        if not more:
-            if state.inventory[1]:
-                state.connector_count = max(state.inventory[1])
-            state.inventory = None
+    def learn_connector_count(self, charge_point_id: str, count: int) -> None:
+        """How many connectors (1.6) or EVSEs (2.0.1) the charger said it has."""
+        if 0 < count < 2**31:
+            self.state(charge_point_id).connector_count = count
+
+    async def get_transaction(self, transaction_id: int) -> TransactionRecord | None:
+        return await self._repo.get_transaction(transaction_id)
 
     async def set_current_limit(
         self,
@@ -269,17 +245,10 @@ class CentralSystem:
         connector's default (TxDefaultProfile); in amperes, or in watts for a
         charger that only accepts Power.
         """
-        state = self.state(charge_point_id)
-        unit, limit = self._in_allowed_unit(state, limit_a, phases)
-        if state.ocpp_version == "2.0.1":
-            ocpp_id = None
-            if transaction_id is not None:
-                record = await self._repo.get_transaction(transaction_id)
-                ocpp_id = record.ocpp_transaction_id if record else None
-            payload = tx_profile_201(connector_id, limit, ocpp_id, phases, unit=unit)
-        else:
-            payload = tx_profile_16(connector_id, limit, transaction_id, phases, unit=unit)
-        answer = await self.call(charge_point_id, "SetChargingProfile", payload)
+        session = self._session(charge_point_id)
+        unit, limit = self._in_allowed_unit(self.state(charge_point_id), limit_a, phases)
+        payload = await session.limit_profile(connector_id, limit, transaction_id, phases, unit)
+        answer = await session.call_learning("SetChargingProfile", payload)
         return str(answer.get("status", "Unknown"))
 
     @staticmethod
@@ -389,21 +358,9 @@ class CentralSystem:
         Runs after the BootNotification reply, in the session's task group.
         """
         state = self.state(charge_point_id)
-        v201 = state.ocpp_version == "2.0.1"
-        units: str | None = None
+        session = self._session(charge_point_id)
         try:
-            if v201:
-                request = {"component": {"name": "SmartChargingCtrlr"}, "variable": {"name": "RateUnit"}}
-                answer = await self.call(charge_point_id, "GetVariables", {"getVariableData": [request]})
-                for result in answer.get("getVariableResult", []):
-                    if result.get("attributeStatus") == "Accepted":
-                        units = result.get("attributeValue")
-            else:
-                key = "ChargingScheduleAllowedChargingRateUnit"
-                answer = await self.call(charge_point_id, "GetConfiguration", {"key": [key]})
-                for item in answer.get("configurationKey", []):
-                    if item.get("key") == key:
-                        units = item.get("value")
+            units = await session.rate_units()
         except CallFailed:
             units = None
         if units:
@@ -413,8 +370,7 @@ class CentralSystem:
         if self.safe_limit_a is None:
             return
         unit, limit = self._in_allowed_unit(state, self.safe_limit_a, None)
-        payload = tx_default_profile_201(limit, unit=unit) if v201 else tx_default_profile_16(limit, unit=unit)
-        answer = await self.call(charge_point_id, "SetChargingProfile", payload)
+        answer = await session.call_learning("SetChargingProfile", session.safe_default_profile(limit, unit))
         if answer.get("status") != "Accepted":
             log.warning("%s refused the safe default profile: %s", charge_point_id, answer.get("status"))
 
@@ -620,33 +576,3 @@ class CentralSystem:
             return
         answer = await self.call(charge_point_id, "CertificateSigned", {"certificateChain": chain})
         await self.record(charge_point_id, "CertificateSigned", {"status": answer.get("status")})
-
-
-def _component(item: dict[str, Any]) -> str:
-    component = item["component"]
-    name = str(component["name"])
-    evse = component.get("evse")
-    return f"{name}@{evse.get('id')}" if evse else name
-
-
-def _learned_variables(
-    action: str, request: dict[str, Any], answer: dict[str, Any]
-) -> list[tuple[str, str, str, str | None, str | None]]:
-    """Device-model variables confirmed by a GetVariables answer or an accepted SetVariables."""
-    learned: list[tuple[str, str, str, str | None, str | None]] = []
-    if action == "GetVariables":
-        for result in answer.get("getVariableResult", []):
-            if result.get("attributeStatus") == "Accepted":
-                attribute = result.get("attributeType", "Actual")
-                learned.append(
-                    (_component(result), result["variable"]["name"], attribute, result.get("attributeValue"), None)
-                )
-    else:
-        statuses = [r.get("attributeStatus") for r in answer.get("setVariableResult", [])]
-        for item, status in zip(request.get("setVariableData", []), statuses, strict=False):
-            if status == "Accepted":
-                attribute = item.get("attributeType", "Actual")
-                learned.append(
-                    (_component(item), item["variable"]["name"], attribute, item.get("attributeValue"), None)
-                )
-    return learned

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import math
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
+
+from ocpp.exceptions import PropertyConstraintViolationError
 
 _ENERGY = "Energy.Active.Import.Register"
 _POWER = "Power.Active.Import"
@@ -63,3 +67,35 @@ def normalise(sampled_values: Iterable[Mapping[str, Any]]) -> Reading:
                 current = value if current is None else max(current, value)
     power = power_total if power_total is not None else (power_phases if have_power_phase else None)
     return Reading(energy_wh=energy, power_w=power, current_a=current)
+
+
+def parse_ts(value: object, default: datetime) -> datetime:
+    if not isinstance(value, str) or not value:
+        return default
+    try:
+        ts = datetime.fromisoformat(value)
+    except ValueError:
+        return default
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def readings(
+    meter_values: list[dict[str, Any]] | None,
+    default_ts: datetime,
+    samples: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] = lambda s: s,
+) -> list[tuple[datetime, Reading]]:
+    """Every MeterValue as (timestamp, Reading), all read before any is used: a value that is not a finite
+    number ("NaN", "1e999") is a PropertyConstraintViolation, and then nothing of the message is taken."""
+    out = []
+    for value in meter_values or []:
+        reading = normalise(samples(value.get("sampledValue", [])))
+        for name in ("energy_wh", "power_w", "current_a"):
+            number = getattr(reading, name)
+            if number is not None and not math.isfinite(number):
+                raise PropertyConstraintViolationError(details={"cause": "a sampled value is not a finite number"})
+        out.append((parse_ts(value.get("timestamp"), default_ts), reading))
+    return out
+
+
+def iso(ts: datetime) -> str:
+    return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")

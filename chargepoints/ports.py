@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from chargepoints.events import ChargePointEvent
+from chargepoints.meter import Reading
 
 
 class Connection(Protocol):
@@ -159,3 +160,106 @@ class EventLog(Protocol):
 
 # (direction "in"/"out", action, outcome "ok" or an error code, seconds): for metrics
 Observe = Callable[[str, str, str, float], None]
+
+
+class SessionHost(Protocol):
+    """What a version session (chargepoints.v16, v201) needs from the central system that hosts it.
+
+    Sessions hold this, not the CentralSystem, so the version modules and the central system do not import
+    each other: the central system chooses a session class; the session calls back through this port.
+    """
+
+    response_timeout_s: float
+    max_frames_per_s: float
+    frame_burst: int
+    throttled_frames: int
+    observe: Observe
+
+    def now(self) -> datetime: ...
+
+    @property
+    def can_sign(self) -> bool: ...
+
+    def touch(self, charge_point_id: str) -> None: ...
+
+    def count_quirk(self, charge_point_id: str, action: str, fixes: list[str]) -> None: ...
+
+    def connector_count(self, charge_point_id: str) -> int | None: ...
+
+    def learn_connector_count(self, charge_point_id: str, count: int) -> None: ...
+
+    async def boot(
+        self,
+        charge_point_id: str,
+        ocpp_version: str,
+        *,
+        vendor: str,
+        model: str,
+        serial_number: str | None,
+        firmware_version: str | None,
+    ) -> tuple[str, int]: ...
+
+    async def configure_after_boot(self, charge_point_id: str) -> None: ...
+
+    async def connector_status(
+        self, charge_point_id: str, connector_id: int, status: str, error_code: str, ts: datetime
+    ) -> None: ...
+
+    async def id_tag_info(self, id_tag: str) -> dict[str, Any]: ...
+
+    async def id_token_info(self, id_token: str) -> dict[str, Any]: ...
+
+    async def start_transaction(
+        self, charge_point_id: str, connector_id: int, id_tag: str, meter_start_wh: float, ts: datetime
+    ) -> tuple[int, dict[str, Any]]: ...
+
+    async def find_transaction_201(
+        self, charge_point_id: str, ocpp_transaction_id: str
+    ) -> TransactionRecord | None: ...
+
+    async def start_transaction_201(
+        self,
+        charge_point_id: str,
+        evse_id: int,
+        ocpp_transaction_id: str,
+        id_tag: str,
+        meter_start_wh: float,
+        ts: datetime,
+    ) -> TransactionRecord: ...
+
+    async def get_transaction(self, transaction_id: int) -> TransactionRecord | None: ...
+
+    async def transaction_seq_no(self, transaction_id: int, seq_no: int) -> None: ...
+
+    def last_register(self, record: TransactionRecord) -> float: ...
+
+    async def stop_transaction(
+        self,
+        charge_point_id: str,
+        transaction_id: int,
+        meter_stop_wh: float,
+        ts: datetime,
+        reason: str,
+        *,
+        action: str = "StopTransaction",
+    ) -> None: ...
+
+    async def meter_reading(
+        self,
+        charge_point_id: str,
+        connector_id: int,
+        transaction_id: int | None,
+        ts: datetime,
+        reading: Reading,
+        *,
+        replay: bool = False,
+        action: str = "MeterValues",
+    ) -> None: ...
+
+    async def store_variables(
+        self, charge_point_id: str, variables: list[tuple[str, str, str, str | None, str | None]]
+    ) -> None: ...
+
+    async def record(self, charge_point_id: str, kind: str, payload: dict[str, Any]) -> None: ...
+
+    async def deliver_certificate(self, charge_point_id: str, csr_pem: str) -> None: ...

@@ -38,11 +38,11 @@ from ocpp.exceptions import (
 
 from chargepoints.errors import CallFailed, CallTimeout, ChargePointError, ConnectionEnded, NotConnected
 from chargepoints.lenient import repair
+from chargepoints.profiles import Unit
 from chargepoints.validation import device_ids, schema, validator
 
 if TYPE_CHECKING:
-    from chargepoints.central import CentralSystem
-    from chargepoints.ports import Connection
+    from chargepoints.ports import Connection, SessionHost
 
 log = logging.getLogger("chargepoints.session")
 
@@ -172,7 +172,7 @@ class OcppSession:
                     cls.handlers[action] = value
 
     def __init__(
-        self, charge_point_id: str, connection: Connection, central: CentralSystem, *, lenient: bool = False
+        self, charge_point_id: str, connection: Connection, central: SessionHost, *, lenient: bool = False
     ) -> None:
         self.id = charge_point_id
         self._connection = connection
@@ -438,6 +438,30 @@ class OcppSession:
         task.add_done_callback(self._background.discard)
 
     # -- CSMS-initiated calls ---------------------------------------------------------------
+    # -- what each version does differently: overridden in v16 and v201 ---------------------------
+    async def call_learning(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """`call_raw`, and what the answer teaches about the charger kept (the version's `learn`)."""
+        answer = await self.call_raw(action, payload)
+        await self.learn(action, payload, answer)
+        return answer
+
+    async def learn(self, action: str, payload: dict[str, Any], answer: dict[str, Any]) -> None:
+        """Keep what an answer to one of our calls says about the charger."""
+
+    async def limit_profile(
+        self, connector_id: int, limit: float, transaction_id: int | None, phases: int | None, unit: Unit
+    ) -> dict[str, Any]:
+        """SetChargingProfile capping a connector (or EVSE): on its transaction, else its default."""
+        raise NotImplementedError
+
+    def safe_default_profile(self, limit: float, unit: Unit) -> dict[str, Any]:
+        """SetChargingProfile of the safe default limit for every connector."""
+        raise NotImplementedError
+
+    async def rate_units(self) -> str | None:
+        """Which units the charger's charging profiles may use, as it says (e.g. "Current,Power")."""
+        raise NotImplementedError
+
     async def call_raw(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         """Send `action` with an OCPP JSON payload; return the charger's payload.
 

@@ -8,48 +8,13 @@ chargepoints.session.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
-from ocpp.exceptions import PropertyConstraintViolationError
 from ocpp.v16.enums import Action
 
-from chargepoints.meter import Reading, normalise
+from chargepoints.meter import parse_ts, readings
+from chargepoints.profiles import Unit, tx_default_profile_16, tx_profile_16
 from chargepoints.session import OcppSession, handles
-
-
-def parse_ts(value: object, default: datetime) -> datetime:
-    if not isinstance(value, str) or not value:
-        return default
-    try:
-        ts = datetime.fromisoformat(value)
-    except ValueError:
-        return default
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
-
-
-def readings(
-    meter_values: list[dict[str, Any]] | None,
-    default_ts: datetime,
-    samples: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] = lambda s: s,
-) -> list[tuple[datetime, Reading]]:
-    """Every MeterValue as (timestamp, Reading), all read before any is used: a value that is not a finite
-    number ("NaN", "1e999") is a PropertyConstraintViolation, and then nothing of the message is taken."""
-    out = []
-    for value in meter_values or []:
-        reading = normalise(samples(value.get("sampledValue", [])))
-        for name in ("energy_wh", "power_w", "current_a"):
-            number = getattr(reading, name)
-            if number is not None and not math.isfinite(number):
-                raise PropertyConstraintViolationError(details={"cause": "a sampled value is not a finite number"})
-        out.append((parse_ts(value.get("timestamp"), default_ts), reading))
-    return out
-
-
-def iso(ts: datetime) -> str:
-    return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 class Session16(OcppSession):
@@ -146,3 +111,27 @@ class Session16(OcppSession):
         csr = p["csr"]
         self.after_reply(lambda: self._central.deliver_certificate(self.id, csr))
         return {"status": "Accepted"}
+
+    # -- what 1.6 does its own way ------------------------------------------------------------------
+    async def learn(self, action: str, payload: dict[str, Any], answer: dict[str, Any]) -> None:
+        if action == "GetConfiguration":
+            for item in answer.get("configurationKey", []):
+                value = str(item.get("value") or "")
+                if item.get("key") == "NumberOfConnectors" and value.isdecimal():
+                    self._central.learn_connector_count(self.id, int(value))
+
+    async def limit_profile(
+        self, connector_id: int, limit: float, transaction_id: int | None, phases: int | None, unit: Unit
+    ) -> dict[str, Any]:
+        return tx_profile_16(connector_id, limit, transaction_id, phases, unit=unit)
+
+    def safe_default_profile(self, limit: float, unit: Unit) -> dict[str, Any]:
+        return tx_default_profile_16(limit, unit=unit)
+
+    async def rate_units(self) -> str | None:
+        key = "ChargingScheduleAllowedChargingRateUnit"
+        answer = await self.call_learning("GetConfiguration", {"key": [key]})
+        for item in answer.get("configurationKey", []):
+            if item.get("key") == key:
+                return str(item.get("value") or "") or None
+        return None

@@ -13,9 +13,9 @@ from typing import Any
 
 from ocpp.v201.enums import Action
 
-from chargepoints.meter import Reading
+from chargepoints.meter import Reading, parse_ts, readings
+from chargepoints.profiles import Unit, tx_default_profile_201, tx_profile_201
 from chargepoints.session import OcppSession, handles
-from chargepoints.v16 import parse_ts, readings
 
 ENERGY = "Energy.Active.Import.Register"
 
@@ -52,6 +52,7 @@ class Session201(OcppSession):
     bad_json_code = "FormatViolation"
     bad_frame_code = "RpcFrameworkError"
     bad_type_code = "MessageTypeNotSupported"
+    _inventory: tuple[int, set[int]] | None = None  # (requestId, EVSE ids) of a full inventory underway
 
     # -- provisioning ----------------------------------------------------------------
     @handles("BootNotification")
@@ -86,7 +87,7 @@ class Session201(OcppSession):
                 )
         await self._central.store_variables(self.id, variables)
         evse_ids = {(item["component"].get("evse") or {}).get("id", 0) for item in p.get("reportData", [])}
-        self._central.inventory_report(self.id, p["requestId"], evse_ids, bool(p.get("tbc", False)))
+        self._inventory_report(p["requestId"], evse_ids, bool(p.get("tbc", False)))
         return {}
 
     # -- authorization ----------------------------------------------------------------------
@@ -172,6 +173,55 @@ class Session201(OcppSession):
         await self._central.record(self.id, "NotifyEVChargingSchedule", p)
         return {"status": "Accepted"}
 
+    # -- what 2.0.1 does its own way ----------------------------------------------------------------
+    async def call_learning(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        full_inventory = action == "GetBaseReport" and payload.get("reportBase") == "FullInventory"
+        if full_inventory and isinstance(payload.get("requestId"), int):
+            self._inventory = (payload["requestId"], set())  # before the call: its reports may come at once
+        try:
+            answer = await super().call_learning(action, payload)
+        except BaseException:
+            if full_inventory:
+                self._inventory = None
+            raise
+        if full_inventory and answer.get("status") != "Accepted":
+            self._inventory = None
+        return answer
+
+    def _inventory_report(self, request_id: int, evse_ids: set[int], more: bool) -> None:
+        """A NotifyReport: the EVSEs of a full inventory we asked for say how many EVSEs the station has."""
+        if self._inventory is None or self._inventory[0] != request_id:
+            return
+        self._inventory[1].update(i for i in evse_ids if 0 < i < 2**31)
+        if not more:
+            if self._inventory[1]:
+                self._central.learn_connector_count(self.id, max(self._inventory[1]))
+            self._inventory = None
+
+    async def learn(self, action: str, payload: dict[str, Any], answer: dict[str, Any]) -> None:
+        if action in ("GetVariables", "SetVariables"):
+            await self._central.store_variables(self.id, _learned_variables(action, payload, answer))
+
+    async def limit_profile(
+        self, connector_id: int, limit: float, transaction_id: int | None, phases: int | None, unit: Unit
+    ) -> dict[str, Any]:
+        ocpp_id = None
+        if transaction_id is not None:
+            record = await self._central.get_transaction(transaction_id)
+            ocpp_id = record.ocpp_transaction_id if record else None
+        return tx_profile_201(connector_id, limit, ocpp_id, phases, unit=unit)
+
+    def safe_default_profile(self, limit: float, unit: Unit) -> dict[str, Any]:
+        return tx_default_profile_201(limit, unit=unit)
+
+    async def rate_units(self) -> str | None:
+        request = {"component": {"name": "SmartChargingCtrlr"}, "variable": {"name": "RateUnit"}}
+        answer = await self.call_learning("GetVariables", {"getVariableData": [request]})
+        for result in answer.get("getVariableResult", []):
+            if result.get("attributeStatus") == "Accepted":
+                return str(result.get("attributeValue") or "") or None
+        return None
+
 
 def _acknowledge(action: str) -> Any:
     async def handler(self: Session201, p: dict[str, Any]) -> dict[str, Any]:
@@ -199,3 +249,33 @@ for _action in (
 ):
     setattr(Session201, f"on_{_action}", _acknowledge(_action))
 Session201.collect_handlers()
+
+
+def _component(item: dict[str, Any]) -> str:
+    component = item["component"]
+    name = str(component["name"])
+    evse = component.get("evse")
+    return f"{name}@{evse.get('id')}" if evse else name
+
+
+def _learned_variables(
+    action: str, request: dict[str, Any], answer: dict[str, Any]
+) -> list[tuple[str, str, str, str | None, str | None]]:
+    """Device-model variables confirmed by a GetVariables answer or an accepted SetVariables."""
+    learned: list[tuple[str, str, str, str | None, str | None]] = []
+    if action == "GetVariables":
+        for result in answer.get("getVariableResult", []):
+            if result.get("attributeStatus") == "Accepted":
+                attribute = result.get("attributeType", "Actual")
+                learned.append(
+                    (_component(result), result["variable"]["name"], attribute, result.get("attributeValue"), None)
+                )
+    else:
+        statuses = [r.get("attributeStatus") for r in answer.get("setVariableResult", [])]
+        for item, status in zip(request.get("setVariableData", []), statuses, strict=False):
+            if status == "Accepted":
+                attribute = item.get("attributeType", "Actual")
+                learned.append(
+                    (_component(item), item["variable"]["name"], attribute, item.get("attributeValue"), None)
+                )
+    return learned
