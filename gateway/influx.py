@@ -18,8 +18,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from influxdb_client import Point, WritePrecision
 from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
+from influxdb_client.client.write.point import Point
+from influxdb_client.domain.write_precision import WritePrecision
 
 from chargepoints.events import (
     ChargerConnected,
@@ -195,7 +196,10 @@ class InfluxWriter:
                     batch = [self._buffer[i] for i in range(min(self.batch_size, len(self._buffer)))]
                     try:
                         await api.write(
-                            bucket=self.bucket, org=self.org, record=batch, write_precision=WritePrecision.MS
+                            bucket=self.bucket,
+                            org=self.org,
+                            record=batch,
+                            write_precision=WritePrecision.MS,  # type: ignore[arg-type] # a str constant in its stubs
                         )
                     except Exception as exc:  # the server or the network: keep the batch, retry later
                         self.failures += 1

@@ -100,7 +100,7 @@ class CertificateAuthority:
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, charge_point_id)]))
             .issuer_name(self.cert.subject)
-            .public_key(csr.public_key())  # type: ignore[arg-type]
+            .public_key(csr.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - timedelta(minutes=5))
             .not_valid_after(now + timedelta(days=CHARGER_CERT_DAYS))

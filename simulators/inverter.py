@@ -253,7 +253,7 @@ class SimulatedPark:
                         last = now_s
                     # An outage: the line goes without a DISCONNECT, so the broker publishes the last will.
                     sock = client._client.socket()  # noqa: SLF001 - paho's socket; aiomqtt has no unclean exit
-                    if sock is not None:
+                    if isinstance(sock, socket.socket):
                         sock.shutdown(socket.SHUT_RDWR)
                     raise aiomqtt.MqttError("outage")
             except aiomqtt.MqttError as exc:

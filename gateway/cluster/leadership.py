@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -17,7 +18,7 @@ log = logging.getLogger(__name__)
 async def hold_leadership(
     engine: AsyncEngine,
     lock_key: int,
-    work: Callable[[], Awaitable[None]],
+    work: Callable[[], Coroutine[Any, Any, None]],
     *,
     poll_s: float = 2.0,
     on_change: Callable[[bool], None] | None = None,
