@@ -20,8 +20,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
-import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -37,6 +35,18 @@ from ocpp.exceptions import (
 )
 
 from chargepoints.errors import CallFailed, CallTimeout, ChargePointError, ConnectionEnded, NotConnected
+from chargepoints.framing import (
+    DECODER,
+    MAX_DEPTH,
+    MAX_MESSAGE_ID,
+    UNKNOWN_MESSAGE_ID,
+    brief,
+    deeper_than,
+    dumps,
+    is_unicode,
+    lone_surrogate,
+    readable_call_id,
+)
 from chargepoints.lenient import repair
 from chargepoints.profiles import Unit
 from chargepoints.validation import device_ids, schema, validator
@@ -48,86 +58,6 @@ log = logging.getLogger("chargepoints.session")
 
 CALL, CALLRESULT, CALLERROR = 2, 3, 4
 Handler = Callable[[Any, dict[str, Any]], Awaitable[dict[str, Any]]]
-# Deeper than any OCPP message goes (its schemas nest 13 levels at most), shallow enough that nothing
-# walking a payload (validation, lenient repair, storage as JSON) runs out of stack.
-MAX_DEPTH = 64
-MAX_MESSAGE_ID = 36  # OCPP-J: a message id is a string of at most 36 characters (room for a UUID)
-UNKNOWN_MESSAGE_ID = "-1"  # OCPP-J: the id of a CallError answering a message whose id cannot be read
-# The id of a Call whose JSON does not parse, when its start can still be read: [2, "id", ... (a character
-# beyond the BMP is two escapes: 2 x 36 units at most, then the decoded id is held to 36 characters).
-_CALL_ID = re.compile(
-    r'\s*\[\s*2\s*,\s*("(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4}){0,' + str(2 * MAX_MESSAGE_ID) + '}")'
-)
-
-
-def _not_a_number(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):  # 1e400 parses as inf
-        raise ValueError(f"{text[:20]} is beyond a double")
-    return value
-
-
-# JSON as RFC 8259 has it: NaN, Infinity and -Infinity (which Python's json takes) are refused.
-_DECODER = json.JSONDecoder(parse_constant=_not_a_number, parse_float=_finite)
-
-
-def _readable_call_id(raw: str) -> str:
-    """The id at the start of a Call that does not parse as a whole, or "-1" when there is none to read."""
-    found = _CALL_ID.match(raw)
-    if found is None:
-        return UNKNOWN_MESSAGE_ID
-    unique_id = str(json.loads(found.group(1)))  # one string literal: nothing deep, nothing non-finite
-    return unique_id if len(unique_id) <= MAX_MESSAGE_ID and _is_unicode(unique_id) else UNKNOWN_MESSAGE_ID
-
-
-def _is_unicode(text: str) -> bool:
-    """False for a string holding a lone surrogate ("\\ud800" in JSON): no Unicode text, and no UTF-8 either."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _lone_surrogate(frame: Any) -> bool:
-    """True when a string (or a key) anywhere in the frame holds a lone surrogate (walked without recursion)."""
-    stack = [frame]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, str):
-            if not _is_unicode(node):
-                return True
-        elif isinstance(node, dict):
-            stack.extend(node.keys())
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return False
-
-
-def _deeper_than(frame: Any, limit: int) -> bool:
-    """True when lists and objects nest more than `limit` levels (walked without recursion)."""
-    stack = [(frame, 1)] if isinstance(frame, list | dict) else []
-    while stack:
-        node, depth = stack.pop()
-        if depth > limit:
-            return True
-        for child in node.values() if isinstance(node, dict) else node:
-            if isinstance(child, list | dict):
-                stack.append((child, depth + 1))
-    return False
-
-
-def _brief(value: Any) -> str:
-    """A value from a charger fit for a description or a log line: short, and never a deep repr."""
-    if isinstance(value, str | int | float | bool) or value is None:
-        text = repr(value)
-        return text if len(text) <= 40 else text[:37] + "..."
-    return type(value).__name__
 
 
 def handles(action: str) -> Callable[[Handler], Handler]:
@@ -142,10 +72,6 @@ def handles(action: str) -> Callable[[Handler], Handler]:
 
 def _iso(ts: datetime) -> str:
     return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _dumps(frame: list[Any]) -> str:
-    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
 
 
 class OcppSession:
@@ -243,8 +169,8 @@ class OcppSession:
         await self._connection.close()
 
     async def _send(self, frame: list[Any]) -> None:
-        text = _dumps(frame)
-        if not text.isascii() and not _is_unicode(text):  # isascii() costs nothing: CPython knows it
+        text = dumps(frame)
+        if not text.isascii() and not is_unicode(text):  # isascii() costs nothing: CPython knows it
             text = json.dumps(frame, separators=(",", ":"))  # escaped as \\uXXXX, never unencodable
         await self._connection.send(text)
 
@@ -253,19 +179,19 @@ class OcppSession:
 
     async def route(self, raw: str) -> None:
         try:
-            frame = _DECODER.decode(raw)
+            frame = DECODER.decode(raw)
         except ValueError:
             await self._refuse(raw, None, "the message is not valid JSON")
             return
         except RecursionError:
             await self._refuse(raw, None, "the message is nested too deeply")
             return
-        if "\\u" in raw and ("\\ud" in raw or "\\uD" in raw) and _lone_surrogate(frame):
+        if "\\u" in raw and ("\\ud" in raw or "\\uD" in raw) and lone_surrogate(frame):
             # JSON escapes may spell half a UTF-16 pair; such a string is no text to store, log or answer with.
             await self._refuse(raw, frame, "a string holds a lone surrogate")
             return
         # Counting brackets is cheap; only a frame with enough of them can nest too deeply.
-        if raw.count("[") + raw.count("{") > MAX_DEPTH and _deeper_than(frame, MAX_DEPTH):
+        if raw.count("[") + raw.count("{") > MAX_DEPTH and deeper_than(frame, MAX_DEPTH):
             await self._refuse(raw, frame, f"the message is nested deeper than {MAX_DEPTH} levels")
             return
         if not isinstance(frame, list) or len(frame) < 3 or not isinstance(frame[1], str):
@@ -292,7 +218,7 @@ class OcppSession:
             else:
                 future.set_result(frame)
         else:
-            await self._send_error(unique_id, self.bad_type_code, f"message type {_brief(message_type)} is not valid")
+            await self._send_error(unique_id, self.bad_type_code, f"message type {brief(message_type)} is not valid")
 
     async def _refuse(self, raw: str, frame: Any, description: str) -> None:
         """A frame refused as a whole (the version's bad-JSON code). A Call gets the CallError under its own id
@@ -302,7 +228,7 @@ class OcppSession:
             try:
                 frame = json.loads(raw)  # Python's own JSON takes NaN and Infinity: enough to read the id
             except (ValueError, RecursionError):
-                await self._send_error(_readable_call_id(raw), self.bad_json_code, description)
+                await self._send_error(readable_call_id(raw), self.bad_json_code, description)
                 return
         if not (isinstance(frame, list) and len(frame) > 1 and isinstance(frame[1], str)):
             await self._send_error(UNKNOWN_MESSAGE_ID, self.bad_json_code, description)
@@ -315,13 +241,13 @@ class OcppSession:
             else:
                 future.set_result([CALLERROR, unique_id, self.bad_json_code, description, {}])
             return
-        usable = len(unique_id) <= MAX_MESSAGE_ID and _is_unicode(unique_id)
+        usable = len(unique_id) <= MAX_MESSAGE_ID and is_unicode(unique_id)
         await self._send_error(unique_id if usable else UNKNOWN_MESSAGE_ID, self.bad_json_code, description)
 
     def _stray(self, unique_id: str) -> None:
         self.stray_answers += 1  # logged once per connection: a charger must not flood the log
         level = logging.WARNING if self.stray_answers == 1 else logging.DEBUG
-        log.log(level, "%s: answer to an unknown call %s ignored", self.id, _brief(unique_id))
+        log.log(level, "%s: answer to an unknown call %s ignored", self.id, brief(unique_id))
 
     async def _on_call(self, frame: list[Any]) -> None:
         if len(frame) != 4 or not isinstance(frame[2], str):
@@ -336,7 +262,7 @@ class OcppSession:
             if action in self.protocol_actions:
                 await self._send_error(unique_id, "NotSupported", f"{action} is not supported")
             else:
-                await self._send_error(unique_id, "NotImplemented", f"unknown action {_brief(action)}")
+                await self._send_error(unique_id, "NotImplemented", f"unknown action {brief(action)}")
             return
         self._after_reply.clear()
         self._outcome = None
