@@ -13,7 +13,7 @@ import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from gateway.platform import Platform, supervise
 from gateway.settings import Settings, load_settings
@@ -26,7 +26,7 @@ DEMO_TAG = "DEMO-TAG"
 DEMO_START = datetime(1990, 6, 14, 14, 0, tzinfo=UTC)
 
 
-def demo_settings(database_url: str, port: int = 8080, **overrides: object) -> Settings:
+def demo_settings(database_url: str, port: int = 8080, **overrides: Any) -> Settings:
     return load_settings(
         http={"host": "127.0.0.1", "port": port, "auth": False},  # loopback only, for trying it out
         database={"url": database_url},

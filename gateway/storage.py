@@ -426,7 +426,7 @@ class Store:
     ) -> None:
         """Add drained minutes (solar per "park/inverter", green per park) and store the baselines, atomically."""
         insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
-        solar_rows = []
+        solar_rows: list[dict[str, Any]] = []
         for (key, minute), wh in solar.items():
             park_id, _, inverter_id = key.partition("/")
             solar_rows.append({"park_id": park_id, "inverter_id": inverter_id, "minute": minute, "wh": wh})
@@ -437,7 +437,9 @@ class Store:
                 {"park_id": park_id, "inverter_id": inverter_id, "ts": base.ts, "energy_wh": base.energy_wh,
                  "power_w": base.power_w}
             )  # fmt: skip
-        green_rows = [{"park_id": p, "minute": m, "wh": wh, "ev_wh": ev} for p, m, wh, ev in green]
+        green_rows: list[dict[str, Any]] = [
+            {"park_id": p, "minute": m, "wh": wh, "ev_wh": ev} for p, m, wh, ev in green
+        ]
         async with self.engine.begin() as connection:
             if solar_rows:
                 statement = insert(SolarMinuteRow)
@@ -512,12 +514,12 @@ class Store:
                 for park, wh in (await session.execute(query)).all():
                     totals[park][column] += float(wh or 0.0)
             if days is not None:
-                query = (
+                by_day = (
                     select(ParkDayRow.park_id, func.sum(ParkDayRow.generated_wh), func.sum(ParkDayRow.to_evs_wh))
                     .where(ParkDayRow.park_id.in_(park_ids), ParkDayRow.day >= days[0], ParkDayRow.day < days[1])
                     .group_by(ParkDayRow.park_id)
                 )
-                for park, generated, green in (await session.execute(query)).all():
+                for park, generated, green in (await session.execute(by_day)).all():
                     totals[park][0] += float(generated or 0.0)
                     totals[park][1] += float(green or 0.0)
         return {park: (generated, green) for park, (generated, green) in totals.items()}

@@ -83,9 +83,9 @@ async def cooperative_report(request: web.Request) -> web.StreamResponse:
         if park.member_id in parks_of:
             parks_of[park.member_id].append(park.id)
     energy = await context.store.energy_by_park([p for ps in parks_of.values() for p in ps], start, end)
-    members = []
+    members: list[dict[str, Any]] = []
     for member in coop.members:
-        parks = [
+        parks: list[dict[str, Any]] = [
             {
                 "id": park_id,
                 "generated_kwh": _kwh(energy[park_id][0]),
@@ -119,10 +119,10 @@ async def cooperative_report(request: web.Request) -> web.StreamResponse:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["member_id", "member_name", "park_id", "generated_kwh", "to_evs_kwh", "exported_kwh"])
-    for member in members:
-        for park in member["parks"]:
+    for row in members:
+        for park in row["parks"]:
             writer.writerow(
-                [member["id"], member["name"] or "", park["id"], park["generated_kwh"], park["to_evs_kwh"],
+                [row["id"], row["name"] or "", park["id"], park["generated_kwh"], park["to_evs_kwh"],
                  park["exported_kwh"]]
             )  # fmt: skip
     writer.writerow(["", "total", "", report["generated_kwh"], report["to_evs_kwh"], report["exported_kwh"]])
