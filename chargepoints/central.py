@@ -38,6 +38,7 @@ from chargepoints.ports import (
     Clock,
     Connection,
     EventLog,
+    IdTagStatus,
     Observe,
     Publish,
     TransactionRecord,
@@ -386,13 +387,13 @@ class CentralSystem:
         self.state(charge_point_id).connectors[connector_id] = status
         await self._publish(ConnectorStatusChanged(charge_point_id, connector_id, status, error_code, ts))
 
-    async def id_tag_info(self, id_tag: str) -> dict[str, Any]:
-        return await self._repo.id_tag_info(id_tag, self.now())
+    async def id_tag(self, id_tag: str) -> IdTagStatus:
+        return await self._repo.id_tag(id_tag, self.now())
 
     async def start_transaction(
         self, charge_point_id: str, connector_id: int, id_tag: str, meter_start_wh: float, ts: datetime
-    ) -> tuple[int, dict[str, Any]]:
-        info = await self.id_tag_info(id_tag)
+    ) -> tuple[int, IdTagStatus]:
+        info = await self.id_tag(id_tag)
         record, created = await self._repo.start_transaction(charge_point_id, connector_id, id_tag, meter_start_wh, ts)
         self._remember_owner(record)
         if created:
@@ -400,19 +401,6 @@ class CentralSystem:
                 TransactionStarted(charge_point_id, connector_id, record.id, id_tag, meter_start_wh, ts)
             )
         return record.id, info
-
-    async def id_token_info(self, id_token: str) -> dict[str, Any]:
-        """OCPP 2.0.1 IdTokenInfo: a token we do not know is Unknown."""
-        info_16 = await self.id_tag_info(id_token)
-        status = info_16["status"]
-        if status == "Invalid" and not await self._repo.knows_id_tag(id_token):
-            status = "Unknown"
-        info: dict[str, Any] = {"status": status}
-        if "expiryDate" in info_16:
-            info["cacheExpiryDateTime"] = info_16["expiryDate"]
-        if "parentIdTag" in info_16:
-            info["groupIdToken"] = {"idToken": info_16["parentIdTag"], "type": "Central"}
-        return info
 
     async def find_transaction_201(self, charge_point_id: str, ocpp_transaction_id: str) -> TransactionRecord | None:
         """A 2.0.1 transaction by the station's own id: looked up among that station's only."""

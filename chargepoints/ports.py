@@ -25,6 +25,17 @@ class Connection(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class IdTagStatus:
+    """What the central system knows of an id tag (1.6 idTag, 2.0.1 idToken), in neither version's words:
+    the version sessions turn it into idTagInfo or idTokenInfo."""
+
+    status: str  # Accepted | Blocked | Expired | Invalid (not allowed, or not known)
+    known: bool = True  # False: no such tag (2.0.1 says Unknown)
+    expiry: datetime | None = None
+    group_id: str | None = None  # 1.6 parentIdTag, 2.0.1 groupIdToken
+
+
 @dataclass(slots=True)
 class ChargerRecord:
     id: str
@@ -123,8 +134,6 @@ class ChargePointRepository(Protocol):
 
     async def set_seq_no(self, transaction_id: int, seq_no: int) -> None: ...
 
-    async def knows_id_tag(self, id_tag: str) -> bool: ...
-
     async def save_variables(
         self, charge_point_id: str, variables: list[tuple[str, str, str, str | None, str | None]]
     ) -> None:
@@ -137,7 +146,7 @@ class ChargePointRepository(Protocol):
 
     async def get_transaction(self, transaction_id: int) -> TransactionRecord | None: ...
 
-    async def id_tag_info(self, id_tag: str, now: datetime) -> dict[str, Any]:
+    async def id_tag(self, id_tag: str, now: datetime) -> IdTagStatus:
         """OCPP 1.6 IdTagInfo: status (Accepted, Blocked, Expired, Invalid), expiryDate?, parentIdTag?"""
         ...
 
@@ -205,13 +214,11 @@ class SessionHost(Protocol):
         self, charge_point_id: str, connector_id: int, status: str, error_code: str, ts: datetime
     ) -> None: ...
 
-    async def id_tag_info(self, id_tag: str) -> dict[str, Any]: ...
-
-    async def id_token_info(self, id_token: str) -> dict[str, Any]: ...
+    async def id_tag(self, id_tag: str) -> IdTagStatus: ...
 
     async def start_transaction(
         self, charge_point_id: str, connector_id: int, id_tag: str, meter_start_wh: float, ts: datetime
-    ) -> tuple[int, dict[str, Any]]: ...
+    ) -> tuple[int, IdTagStatus]: ...
 
     async def find_transaction_201(
         self, charge_point_id: str, ocpp_transaction_id: str

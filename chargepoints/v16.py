@@ -13,8 +13,19 @@ from typing import Any
 from ocpp.v16.enums import Action
 
 from chargepoints.meter import parse_ts, readings
+from chargepoints.ports import IdTagStatus
 from chargepoints.profiles import Unit, tx_default_profile_16, tx_profile_16
 from chargepoints.session import OcppSession, handles
+
+
+def id_tag_info(tag: IdTagStatus) -> dict[str, Any]:
+    """OCPP 1.6 IdTagInfo."""
+    info: dict[str, Any] = {"status": tag.status}
+    if tag.expiry is not None:
+        info["expiryDate"] = tag.expiry.isoformat().replace("+00:00", "Z")
+    if tag.group_id:
+        info["parentIdTag"] = tag.group_id
+    return info
 
 
 class Session16(OcppSession):
@@ -41,7 +52,7 @@ class Session16(OcppSession):
 
     @handles("Authorize")
     async def on_authorize(self, p: dict[str, Any]) -> dict[str, Any]:
-        return {"idTagInfo": await self._central.id_tag_info(p["idTag"])}
+        return {"idTagInfo": id_tag_info(await self._central.id_tag(p["idTag"]))}
 
     @handles("StartTransaction")
     async def on_start_transaction(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -49,7 +60,7 @@ class Session16(OcppSession):
         transaction_id, info = await self._central.start_transaction(
             self.id, p["connectorId"], p["idTag"], float(p["meterStart"]), ts
         )
-        return {"transactionId": transaction_id, "idTagInfo": info}
+        return {"transactionId": transaction_id, "idTagInfo": id_tag_info(info)}
 
     @handles("StopTransaction")
     async def on_stop_transaction(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -64,7 +75,7 @@ class Session16(OcppSession):
         )
         if "idTag" not in p:
             return {}
-        return {"idTagInfo": await self._central.id_tag_info(p["idTag"])}
+        return {"idTagInfo": id_tag_info(await self._central.id_tag(p["idTag"]))}
 
     @handles("MeterValues")
     async def on_meter_values(self, p: dict[str, Any]) -> dict[str, Any]:

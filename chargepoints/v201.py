@@ -14,6 +14,7 @@ from typing import Any
 from ocpp.v201.enums import Action
 
 from chargepoints.meter import Reading, parse_ts, readings
+from chargepoints.ports import IdTagStatus
 from chargepoints.profiles import Unit, tx_default_profile_201, tx_profile_201
 from chargepoints.session import OcppSession, handles
 
@@ -42,6 +43,16 @@ def _flatten(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
             flat["unit"] = unit
         out.append(flat)
     return out
+
+
+def id_token_info(tag: IdTagStatus) -> dict[str, Any]:
+    """OCPP 2.0.1 IdTokenInfo: a token we do not know is Unknown."""
+    info: dict[str, Any] = {"status": "Unknown" if not tag.known else tag.status}
+    if tag.expiry is not None:
+        info["cacheExpiryDateTime"] = tag.expiry.isoformat().replace("+00:00", "Z")
+    if tag.group_id:
+        info["groupIdToken"] = {"idToken": tag.group_id, "type": "Central"}
+    return info
 
 
 class Session201(OcppSession):
@@ -93,7 +104,7 @@ class Session201(OcppSession):
     # -- authorization ----------------------------------------------------------------------
     @handles("Authorize")
     async def on_authorize(self, p: dict[str, Any]) -> dict[str, Any]:
-        return {"idTokenInfo": await self._central.id_token_info(p["idToken"]["idToken"])}
+        return {"idTokenInfo": id_token_info(await self._central.id_tag(p["idToken"]["idToken"]))}
 
     # -- transactions ---------------------------------------------------------------------------
     @handles("TransactionEvent")
@@ -131,7 +142,7 @@ class Session201(OcppSession):
     async def _transaction_answer(self, id_token: str | None) -> dict[str, Any]:
         if id_token is None:
             return {}
-        return {"idTokenInfo": await self._central.id_token_info(id_token)}
+        return {"idTokenInfo": id_token_info(await self._central.id_tag(id_token))}
 
     @handles("MeterValues")
     async def on_meter_values(self, p: dict[str, Any]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
-from chargepoints.ports import ChargerRecord, TransactionRecord
+from chargepoints.ports import ChargerRecord, IdTagStatus, TransactionRecord
 from gateway.auth import LAST_USED_EVERY, TokenInfo
 from gateway.db import (
     ApiTokenRow,
@@ -644,8 +644,8 @@ class Store:
         self._id_tags.pop(id_tag, None)
         return True
 
-    async def id_tag_info(self, id_tag: str, now: datetime) -> dict[str, Any]:
-        """idTagInfo for Authorize and transactions. Read from memory for ID_TAG_TTL_S once read: changes made
+    async def id_tag(self, id_tag: str, now: datetime) -> IdTagStatus:
+        """An id tag for Authorize and transactions. Read from memory for ID_TAG_TTL_S once read: changes made
         through this store apply at once, changes made by another instance within that time."""
         cached = self._id_tags.get(id_tag)
         clock = time.monotonic()
@@ -657,23 +657,14 @@ class Store:
             known = (row.status, row.expiry_date, row.parent_id_tag) if row is not None else None
             self._id_tags[id_tag] = (known, clock)
         if known is None:
-            return {"status": "Invalid"}
+            return IdTagStatus("Invalid", known=False)
         status, expiry_date, parent_id_tag = known
         if status == "Accepted" and expiry_date is not None and expiry_date <= now:
             status = "Expired"
-        info: dict[str, Any] = {"status": status}
-        if expiry_date is not None:
-            info["expiryDate"] = expiry_date.isoformat().replace("+00:00", "Z")
-        if parent_id_tag:
-            info["parentIdTag"] = parent_id_tag
-        return info
-
-    async def knows_id_tag(self, id_tag: str) -> bool:
-        async with self._session() as session:
-            return await session.get(IdTagRow, id_tag) is not None
+        return IdTagStatus(status, expiry=expiry_date, group_id=parent_id_tag or None)
 
     async def id_tag_status(self, id_tag: str, now: datetime) -> str:
-        return str((await self.id_tag_info(id_tag, now))["status"])
+        return (await self.id_tag(id_tag, now)).status
 
     # -- API tokens -----------------------------------------------------------------
     _INT32_MAX = 2**31 - 1
