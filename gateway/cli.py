@@ -106,7 +106,7 @@ def _token_create(args: argparse.Namespace, settings: Settings) -> int:
 
     async def create() -> int:
         async with open_store(settings.database.url) as store:
-            return await store.create_token(
+            return await store.tokens.create(
                 args.name or args.role, args.role, args.cooperative, token_digest(token), now, expires=expires
             )
 
@@ -133,7 +133,7 @@ def _token_list(args: argparse.Namespace, settings: Settings) -> int:
 
     async def read() -> list[Any]:
         async with open_store(settings.database.url) as store:
-            return await store.list_tokens()
+            return await store.tokens.list()
 
     tokens = asyncio.run(read())
     now = datetime.now(UTC)
@@ -167,8 +167,8 @@ def _token_revoke(args: argparse.Namespace, settings: Settings) -> int:
 
     async def revoke() -> tuple[Any, bool]:
         async with open_store(settings.database.url) as store:
-            before = await store.get_token(args.id)
-            return before, await store.revoke_token(args.id)
+            before = await store.tokens.get(args.id)
+            return before, await store.tokens.revoke(args.id)
 
     before, revoked = asyncio.run(revoke())
     if not revoked:

@@ -189,7 +189,7 @@ class Platform:
             response_timeout_s=ocpp.response_timeout_s,
             safe_limit_a=ocpp.safe_limit_a,
             lenient_by_default=ocpp.lenient,
-            event_log=self.store,
+            event_log=self.store.events,
             observe=self.metrics.observe,
             certificate_authority=(
                 CertificateAuthority.load_or_create(ocpp.ca_cert, ocpp.ca_key) if ocpp.ca_cert and ocpp.ca_key else None

@@ -22,10 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from chargepoints.ports import ChargerRecord, IdTagStatus, TransactionRecord
-from gateway.auth import LAST_USED_EVERY, TokenInfo
 from gateway.db import (
-    ApiTokenRow,
-    ChargerEventRow,
     ChargerRow,
     DeviceVariableRow,
     GreenMinuteRow,
@@ -36,6 +33,8 @@ from gateway.db import (
     TransactionRow,
     UnmatchedStopRow,
 )
+from gateway.repositories.events import EventRepository
+from gateway.repositories.tokens import TokenRepository
 from solar.accounting import BUCKETS as BUCKET_SECONDS
 from solar.accounting import Baseline
 
@@ -113,7 +112,8 @@ class Store:
         self._all_loaded_at = -1e9
         # id tag -> ((status, expiry, parent) or None when unknown, when read): a storm of starts reads each once
         self._id_tags: dict[str, tuple[tuple[str, datetime | None, str | None] | None, float]] = {}
-        self._token_used: dict[int, datetime] = {}  # token id -> last-used time this process wrote or saw
+        self.tokens = TokenRepository(self._session)
+        self.events = EventRepository(self._session)
 
     # -- chargers ---------------------------------------------------------------
     async def get_charger(self, charge_point_id: str) -> ChargerRecord | None:
@@ -665,120 +665,6 @@ class Store:
 
     async def id_tag_status(self, id_tag: str, now: datetime) -> str:
         return (await self.id_tag(id_tag, now)).status
-
-    # -- API tokens -----------------------------------------------------------------
-    _INT32_MAX = 2**31 - 1
-
-    async def create_token(
-        self,
-        name: str,
-        role: str,
-        cooperative_id: str | None,
-        digest: str,
-        now: datetime,
-        expires: datetime | None = None,
-    ) -> int:
-        """Store a token by its digest; its id (what `list_tokens` shows and `revoke_token` takes)."""
-        async with self._session.begin() as session:
-            row = ApiTokenRow(
-                name=name, role=role, cooperative_id=cooperative_id, token_sha256=digest, created=now, expires=expires
-            )
-            session.add(row)
-            await session.flush()
-            return row.id
-
-    async def find_token(self, digest: str, now: datetime | None = None) -> tuple[str, str | None, str] | None:
-        """(role, cooperative id, name) of the active token with this digest; None when unknown, revoked or
-        expired. Records when it was used, at most once a minute per token (a busy client does not write on
-        every request; the condition in SQL also holds across instances)."""
-        now = now or datetime.now(UTC)
-        columns = (
-            ApiTokenRow.id,
-            ApiTokenRow.role,
-            ApiTokenRow.cooperative_id,
-            ApiTokenRow.name,
-            ApiTokenRow.expires,
-            ApiTokenRow.revoked,
-            ApiTokenRow.last_used,
-        )
-        async with self._session() as session:
-            row = (await session.execute(select(*columns).where(ApiTokenRow.token_sha256 == digest))).first()
-        if row is None or row.revoked is not None or (row.expires is not None and row.expires <= now):
-            return None
-        seen = max(filter(None, (row.last_used, self._token_used.get(row.id))), default=None)
-        if seen is None or now - seen >= LAST_USED_EVERY:
-            self._token_used[row.id] = now  # before the write: concurrent requests do not write it again
-            due = or_(ApiTokenRow.last_used.is_(None), ApiTokenRow.last_used <= now - LAST_USED_EVERY)
-            async with self._session.begin() as session:
-                await session.execute(update(ApiTokenRow).where(ApiTokenRow.id == row.id, due).values(last_used=now))
-        return (row.role, row.cooperative_id, row.name)
-
-    @staticmethod
-    def _token_info(row: ApiTokenRow) -> TokenInfo:
-        return TokenInfo(
-            id=row.id,
-            name=row.name,
-            role=row.role,  # type: ignore[arg-type]
-            cooperative_id=row.cooperative_id,
-            created=row.created,
-            expires=row.expires,
-            revoked=row.revoked,
-            last_used=row.last_used,
-        )
-
-    async def get_token(self, token_id: int) -> TokenInfo | None:
-        if not 0 < token_id <= self._INT32_MAX:  # ids are SQL integers: nothing beyond them exists
-            return None
-        async with self._session() as session:
-            row = await session.get(ApiTokenRow, token_id)
-            return self._token_info(row) if row else None
-
-    async def list_tokens(self) -> list[TokenInfo]:
-        """Every token ever created, revoked and expired ones included, oldest first."""
-        async with self._session() as session:
-            rows = (await session.scalars(select(ApiTokenRow).order_by(ApiTokenRow.id))).all()
-        return [self._token_info(row) for row in rows]
-
-    async def revoke_token(self, token_id: int, now: datetime | None = None) -> bool:
-        """Revoke a token at once and for good; False when there is no such token. Revoking a revoked token
-        keeps the first revocation time."""
-        if not 0 < token_id <= self._INT32_MAX:
-            return False
-        now = now or datetime.now(UTC)
-        async with self._session.begin() as session:
-            row = await session.get(ApiTokenRow, token_id)
-            if row is None:
-                return False
-            if row.revoked is None:
-                row.revoked = now
-        self._token_used.pop(token_id, None)
-        return True
-
-    # -- charger-reported events ----------------------------------------------------
-    async def record_event(self, charge_point_id: str, ts: datetime, kind: str, payload: dict[str, object]) -> None:
-        async with self._session.begin() as session:
-            session.add(ChargerEventRow(charge_point_id=charge_point_id, ts=ts, kind=kind, payload=payload))
-
-    async def count_events(self, charge_point_id: str) -> int:
-        query = (
-            select(func.count()).select_from(ChargerEventRow).where(ChargerEventRow.charge_point_id == charge_point_id)
-        )
-        async with self._session() as session:
-            return int((await session.scalar(query)) or 0)
-
-    async def list_events(self, charge_point_id: str, limit: int = 200, offset: int = 0) -> list[dict[str, Any]]:
-        query = (
-            select(ChargerEventRow)
-            .where(ChargerEventRow.charge_point_id == charge_point_id)
-            .order_by(ChargerEventRow.id.desc())
-            .limit(limit)
-            .offset(offset)
-        )
-        async with self._session() as session:
-            rows = (await session.scalars(query)).all()
-        return [
-            {"ts": row.ts.isoformat().replace("+00:00", "Z"), "kind": row.kind, "payload": row.payload} for row in rows
-        ]
 
 
 def _day(minute: datetime) -> datetime:

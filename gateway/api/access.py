@@ -33,7 +33,7 @@ async def resolve_principal(request: web.Request) -> Principal | None:
     bootstrap = context.settings.operator_token
     if bootstrap and same_secret(token, bootstrap):
         return Principal("operator", name="bootstrap")
-    found = await context.store.find_token(token_digest(token))
+    found = await context.store.tokens.find(token_digest(token))
     if found is None:
         return None
     role, cooperative_id, name = found

@@ -237,8 +237,8 @@ async def list_charger_events(request: web.Request) -> web.Response:
     if not context.central.knows(charge_point_id):
         return error(404, "NotFound", f"no charge point {charge_point_id!r}")
     limit, offset = page(request, default=200)
-    events = await context.store.list_events(charge_point_id, limit=limit, offset=offset)
-    return paged(request, events, await context.store.count_events(charge_point_id), limit, offset)
+    events = await context.store.events.list(charge_point_id, limit=limit, offset=offset)
+    return paged(request, events, await context.store.events.count(charge_point_id), limit, offset)
 
 
 ROUTES: tuple[Route, ...] = (

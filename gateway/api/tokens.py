@@ -36,7 +36,7 @@ def token_view(info: TokenInfo, now: datetime) -> dict[str, Any]:
 
 async def list_tokens(request: web.Request) -> web.Response:
     now = datetime.now(UTC)
-    tokens = await api(request).store.list_tokens()
+    tokens = await api(request).store.tokens.list()
     return web.json_response([token_view(info, now) for info in tokens])
 
 
@@ -50,7 +50,7 @@ async def create_token(request: web.Request) -> web.Response:
     except TokenRequestError as exc:
         return error(422, "InvalidBody", f"{exc.field}: {exc.message}")
     token = new_token()
-    token_id = await context.store.create_token(
+    token_id = await context.store.tokens.create(
         body.name or body.role, body.role, body.cooperative_id, token_digest(token), now, expires=expires
     )
     info = TokenInfo(token_id, body.name or body.role, body.role, body.cooperative_id, now, expires)
@@ -60,7 +60,7 @@ async def create_token(request: web.Request) -> web.Response:
 async def revoke_token(request: web.Request) -> web.Response:
     raw = request.match_info["token_id"]
     token_id = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 12 else None
-    if token_id is None or not await api(request).store.revoke_token(token_id):
+    if token_id is None or not await api(request).store.tokens.revoke(token_id):
         return error(404, "NotFound", "no such token")
     return web.Response(status=204)
 

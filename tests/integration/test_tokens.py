@@ -55,25 +55,27 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 async def test_lifecycle_expiry_and_revocation(database_url: str) -> None:
     async with open_store(database_url) as store:
-        forever = await store.create_token("alice", "operator", None, token_digest("a"), T0)
-        month = await store.create_token("sun", "cooperative", "coop-1", token_digest("b"), T0, T0 + timedelta(days=30))
+        forever = await store.tokens.create("alice", "operator", None, token_digest("a"), T0)
+        month = await store.tokens.create(
+            "sun", "cooperative", "coop-1", token_digest("b"), T0, T0 + timedelta(days=30)
+        )
         assert isinstance(forever, int)
         assert isinstance(month, int)
         assert forever != month
 
-        assert await store.find_token(token_digest("a"), T0) == ("operator", None, "alice")
-        assert await store.find_token(token_digest("b"), T0 + timedelta(days=29)) == ("cooperative", "coop-1", "sun")
-        assert await store.find_token(token_digest("b"), T0 + timedelta(days=30)) is None  # expired at its expiry
-        assert await store.find_token(token_digest("unknown"), T0) is None
+        assert await store.tokens.find(token_digest("a"), T0) == ("operator", None, "alice")
+        assert await store.tokens.find(token_digest("b"), T0 + timedelta(days=29)) == ("cooperative", "coop-1", "sun")
+        assert await store.tokens.find(token_digest("b"), T0 + timedelta(days=30)) is None  # expired at its expiry
+        assert await store.tokens.find(token_digest("unknown"), T0) is None
 
-        assert await store.revoke_token(forever, T0 + timedelta(hours=1))
-        assert await store.find_token(token_digest("a"), T0 + timedelta(hours=2)) is None
-        assert await store.revoke_token(forever, T0 + timedelta(hours=3))  # again: it stays revoked, as of the first
-        assert not await store.revoke_token(9999)
-        assert not await store.revoke_token(2**40)  # beyond an SQL integer: no such token, no database error
-        assert await store.get_token(2**40) is None
+        assert await store.tokens.revoke(forever, T0 + timedelta(hours=1))
+        assert await store.tokens.find(token_digest("a"), T0 + timedelta(hours=2)) is None
+        assert await store.tokens.revoke(forever, T0 + timedelta(hours=3))  # again: it stays revoked, as of the first
+        assert not await store.tokens.revoke(9999)
+        assert not await store.tokens.revoke(2**40)  # beyond an SQL integer: no such token, no database error
+        assert await store.tokens.get(2**40) is None
 
-        listed = {info.id: info for info in await store.list_tokens()}
+        listed = {info.id: info for info in await store.tokens.list()}
         assert listed[forever].revoked == T0 + timedelta(hours=1)
         assert listed[forever].state(T0 + timedelta(hours=2)) == "revoked"
         assert listed[month].expires == T0 + timedelta(days=30)
@@ -86,11 +88,11 @@ async def test_lifecycle_expiry_and_revocation(database_url: str) -> None:
 
 async def test_revocation_holds_across_a_restart(database_url: str) -> None:
     async with open_store(database_url) as store:
-        token_id = await store.create_token("bob", "viewer", None, token_digest("t"), T0)
-        await store.revoke_token(token_id, T0)
+        token_id = await store.tokens.create("bob", "viewer", None, token_digest("t"), T0)
+        await store.tokens.revoke(token_id, T0)
     async with open_store(database_url) as store:
-        assert await store.find_token(token_digest("t"), T0 + timedelta(minutes=1)) is None
-        assert (await store.list_tokens())[0].state(T0) == "revoked"
+        assert await store.tokens.find(token_digest("t"), T0 + timedelta(minutes=1)) is None
+        assert (await store.tokens.list())[0].state(T0) == "revoked"
 
 
 def _count_token_writes(store: Store) -> list[str]:
@@ -106,32 +108,32 @@ def _count_token_writes(store: Store) -> list[str]:
 
 async def test_last_used_is_written_at_most_once_a_minute(database_url: str) -> None:
     async with open_store(database_url) as store:
-        token_id = await store.create_token("busy", "viewer", None, token_digest("busy"), T0)
+        token_id = await store.tokens.create("busy", "viewer", None, token_digest("busy"), T0)
         writes = _count_token_writes(store)
-        assert (await store.get_token(token_id)).last_used is None  # type: ignore[union-attr]
+        assert (await store.tokens.get(token_id)).last_used is None  # type: ignore[union-attr]
 
         for second in range(0, 60, 2):  # a busy client: a request every 2 s for a minute
-            assert await store.find_token(token_digest("busy"), T0 + timedelta(seconds=second)) is not None
-        await asyncio.gather(*(store.find_token(token_digest("busy"), T0 + timedelta(seconds=30)) for _ in range(20)))
+            assert await store.tokens.find(token_digest("busy"), T0 + timedelta(seconds=second)) is not None
+        await asyncio.gather(*(store.tokens.find(token_digest("busy"), T0 + timedelta(seconds=30)) for _ in range(20)))
         assert len(writes) == 1
-        assert (await store.get_token(token_id)).last_used == T0  # type: ignore[union-attr]
+        assert (await store.tokens.get(token_id)).last_used == T0  # type: ignore[union-attr]
 
-        await store.find_token(token_digest("busy"), T0 + timedelta(seconds=61))
+        await store.tokens.find(token_digest("busy"), T0 + timedelta(seconds=61))
         assert len(writes) == 2
-        assert (await store.get_token(token_id)).last_used == T0 + timedelta(seconds=61)  # type: ignore[union-attr]
+        assert (await store.tokens.get(token_id)).last_used == T0 + timedelta(seconds=61)  # type: ignore[union-attr]
 
         # a revoked or expired token is not "used"
-        await store.revoke_token(token_id, T0 + timedelta(minutes=2))
-        await store.find_token(token_digest("busy"), T0 + timedelta(minutes=5))
+        await store.tokens.revoke(token_id, T0 + timedelta(minutes=2))
+        await store.tokens.find(token_digest("busy"), T0 + timedelta(minutes=5))
         assert len(writes) == 2
 
 
 async def test_last_used_seen_by_another_instance_is_not_written_again(database_url: str) -> None:
     async with open_store(database_url) as first, open_store(database_url) as second:
-        await first.create_token("shared", "viewer", None, token_digest("s"), T0)
-        await first.find_token(token_digest("s"), T0)
+        await first.tokens.create("shared", "viewer", None, token_digest("s"), T0)
+        await first.tokens.find(token_digest("s"), T0)
         writes = _count_token_writes(second)
-        await second.find_token(token_digest("s"), T0 + timedelta(seconds=20))
+        await second.tokens.find(token_digest("s"), T0 + timedelta(seconds=20))
         assert writes == []
 
 
@@ -152,22 +154,22 @@ async def test_migration_upgrades_a_0007_database(database_url: str) -> None:
         async with store.engine.connect() as conn:
             assert (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar() == "0008"
         # a token from before keeps working, never expires, and now records its use
-        assert await store.find_token(token_digest("old-token"), T0 + timedelta(days=400)) == (
+        assert await store.tokens.find(token_digest("old-token"), T0 + timedelta(days=400)) == (
             "cooperative",
             "coop-1",
             "old",
         )
-        (old,) = await store.list_tokens()
+        (old,) = await store.tokens.list()
         assert (old.expires, old.revoked, old.last_used) == (None, None, T0 + timedelta(days=400))
-        assert await store.revoke_token(old.id)
-        assert await store.find_token(token_digest("old-token")) is None
+        assert await store.tokens.revoke(old.id)
+        assert await store.tokens.find(token_digest("old-token")) is None
 
 
 async def test_a_downgrade_does_not_bring_revoked_or_expiring_tokens_back(database_url: str) -> None:
     async with open_store(database_url) as store:
-        await store.create_token("plain", "viewer", None, token_digest("plain"), T0)
-        await store.create_token("month", "viewer", None, token_digest("month"), T0, T0 + timedelta(days=30))
-        await store.revoke_token(await store.create_token("gone", "viewer", None, token_digest("gone"), T0), T0)
+        await store.tokens.create("plain", "viewer", None, token_digest("plain"), T0)
+        await store.tokens.create("month", "viewer", None, token_digest("month"), T0, T0 + timedelta(days=30))
+        await store.tokens.revoke(await store.tokens.create("gone", "viewer", None, token_digest("gone"), T0), T0)
         async with store.engine.begin() as conn:
             await conn.run_sync(lambda sync: command.downgrade(_alembic_config(sync), "0007"))
             names = (await conn.execute(text("SELECT name FROM api_tokens"))).scalars().all()
@@ -198,11 +200,11 @@ async def test_expired_and_revoked_tokens_get_401(platform: Platform) -> None:
     now = datetime.now(UTC)
     store = platform.store
     active, expired, revoked = new_token(), new_token(), new_token()
-    await store.create_token("active", "viewer", None, token_digest(active), now, expires=now + timedelta(hours=1))
-    await store.create_token("expired", "viewer", None, token_digest(expired), now, expires=now - timedelta(seconds=1))
-    revoked_id = await store.create_token("revoked", "viewer", None, token_digest(revoked), now)
+    await store.tokens.create("active", "viewer", None, token_digest(active), now, expires=now + timedelta(hours=1))
+    await store.tokens.create("expired", "viewer", None, token_digest(expired), now, expires=now - timedelta(seconds=1))
+    revoked_id = await store.tokens.create("revoked", "viewer", None, token_digest(revoked), now)
     assert await _status(platform, revoked) == 200
-    await store.revoke_token(revoked_id)
+    await store.tokens.revoke(revoked_id)
 
     assert await _status(platform, active) == 200
     assert await _status(platform, expired) == 401
@@ -211,10 +213,10 @@ async def test_expired_and_revoked_tokens_get_401(platform: Platform) -> None:
 
 async def test_last_used_is_recorded_on_use(platform: Platform) -> None:
     token = new_token()
-    token_id = await platform.store.create_token("used", "viewer", None, token_digest(token), datetime.now(UTC))
+    token_id = await platform.store.tokens.create("used", "viewer", None, token_digest(token), datetime.now(UTC))
     before = datetime.now(UTC)
     assert await _status(platform, token) == 200
-    info = await platform.store.get_token(token_id)
+    info = await platform.store.tokens.get(token_id)
     assert info is not None
     assert info.last_used is not None
     assert before <= info.last_used <= datetime.now(UTC)
@@ -222,7 +224,7 @@ async def test_last_used_is_recorded_on_use(platform: Platform) -> None:
 
 async def test_a_token_matches_whole_or_not_at_all(platform: Platform) -> None:
     token = new_token()
-    await platform.store.create_token("whole", "viewer", None, token_digest(token), datetime.now(UTC))
+    await platform.store.tokens.create("whole", "viewer", None, token_digest(token), datetime.now(UTC))
     assert await _status(platform, token) == 200
     for near in (token[:-1], token[:10], token + "x", token[:-1] + ("A" if token[-1] != "A" else "B")):
         assert await _status(platform, near) == 401
@@ -354,7 +356,7 @@ async def test_rest_refuses_meaningless_tokens(
     message = (await response.json())["error"]["message"]
     assert message.startswith(f"{field}: ")
     assert words in message
-    assert await store.list_tokens() == []
+    assert await store.tokens.list() == []
 
 
 def test_the_routes_are_documented() -> None:

@@ -71,7 +71,7 @@ async def platform(tmp_path: Path) -> AsyncIterator[Platform]:
 
 async def make_token(platform: Platform, role: str, cooperative: str | None = None) -> str:
     token = new_token()
-    await platform.store.create_token(role, role, cooperative, token_digest(token), datetime.now(UTC))
+    await platform.store.tokens.create(role, role, cooperative, token_digest(token), datetime.now(UTC))
     return token
 
 

@@ -87,7 +87,7 @@ async def test_a_payload_that_parses_but_nests_too_deeply_is_refused_not_an_inte
         answer = await client.send_raw(frame)
         assert answer[:3] == [4, "mid", BAD_JSON[version]]
         await client.alive()
-    assert await platform.store.count_events("CP-A") == 0
+    assert await platform.store.events.count("CP-A") == 0
 
 
 # -- non-finite numbers -------------------------------------------------------------------------------------

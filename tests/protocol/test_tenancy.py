@@ -114,7 +114,7 @@ async def _telemetry(platform: Platform) -> None:
 
 async def _token(platform: Platform, role: str, cooperative: str | None = None) -> str:
     token = new_token()
-    await platform.store.create_token(role, role, cooperative, token_digest(token), datetime.now(UTC))
+    await platform.store.tokens.create(role, role, cooperative, token_digest(token), datetime.now(UTC))
     return token
 
 

@@ -92,7 +92,7 @@ async def test_16_meter_values_and_stops_naming_another_chargers_transaction_cha
     warnings = [r for r in caplog.records if "CP-B" in r.getMessage() and "transaction" in r.getMessage()]
     assert len(warnings) == 1, [r.getMessage() for r in warnings]
     # recorded as security events of B, one per distinct attempt
-    events = await platform.store.list_events("CP-B")
+    events = await platform.store.events.list("CP-B")
     foreign = [e for e in events if e["kind"] == "ForeignTransaction"]
     seen = sorted((e["payload"]["action"], e["payload"]["transactionId"], e["payload"]["reason"]) for e in foreign)
     assert seen == sorted(
@@ -103,7 +103,7 @@ async def test_16_meter_values_and_stops_naming_another_chargers_transaction_cha
             ("StopTransaction", tx_a, "foreign"),
         ]
     )
-    assert [e for e in await platform.store.list_events("CP-A") if e["kind"] == "ForeignTransaction"] == []
+    assert [e for e in await platform.store.events.list("CP-A") if e["kind"] == "ForeignTransaction"] == []
     # counted in /metrics, once per message
     counted = await metric_lines(platform, "coopgrid_ocpp_foreign_transactions_total")
     assert sorted(counted) == [
