@@ -60,7 +60,66 @@ def _ref(model: type[BaseModel]) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
+def _parameters(op: Route) -> list[dict[str, Any]]:
+    parameters: list[dict[str, Any]] = [
+        {"name": part[1:-1], "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+        for part in op.path.split("/")
+        if part.startswith("{")
+    ]
+    parameters += [
+        {"name": name, "in": "query", "required": False, "schema": _query_schema(kind), "description": text}
+        for name, kind, text in op.query
+    ]
+    return parameters + (PAGE_PARAMETERS if op.paged else [])
+
+
+def _responses(op: Route) -> dict[str, Any]:
+    schema: dict[str, Any] = _ref(op.response) if op.response is not None else {"type": "object"}
+    if op.many:
+        schema = {"type": "array", "items": schema}
+    responses: dict[str, Any] = {}
+    if op.status == 204:
+        responses["204"] = {"description": "done"}
+    else:
+        ok: dict[str, Any] = {"description": "OK", "content": {"application/json": {"schema": schema}}}
+        if op.paged:
+            ok["headers"] = PAGE_HEADERS
+        if op.csv:
+            ok["content"]["text/csv"] = {"schema": {"type": "string"}}
+        if op.stream:  # server-sent events, each `data:` a JSON document
+            ok["content"] = {"text/event-stream": {"schema": {"type": "string"}}}
+        responses[str(op.status)] = ok
+    for status, text in op.extra.items():
+        responses[status] = {"description": text, "content": {"application/json": {"schema": schema}}}
+    for code in op.errors if op.public else (401, 403, *op.errors):
+        responses[str(code)] = {
+            "description": _ERRORS[code],
+            "content": {"application/json": {"schema": _ref(ErrorBody)}},
+        }
+    return responses
+
+
+def _operation(op: Route) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "operationId": op.name,
+        "summary": op.summary,
+        "tags": [op.tag],
+        "parameters": _parameters(op),
+        "responses": _responses(op),
+    }
+    if op.public:
+        operation["security"] = []
+    else:
+        operation["x-coopgrid-roles"] = sorted(op.roles)
+        operation["x-coopgrid-scope"] = op.scope.value
+    if op.body is not None or op.free_body:
+        body_schema = _ref(op.body) if op.body is not None else {"type": "object"}
+        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body_schema}}}
+    return operation
+
+
 def build_openapi(routes: Iterable[Route], version: str) -> dict[str, Any]:
+    """The document of the table's documented routes; a method and path declared twice is refused."""
     operations = [r for r in routes if r.documented]
     models: list[type[BaseModel]] = [ErrorBody]
     for op in operations:
@@ -72,74 +131,17 @@ def build_openapi(routes: Iterable[Route], version: str) -> dict[str, Any]:
     )
     paths: dict[str, dict[str, Any]] = {}
     for op in operations:
-        parameters: list[dict[str, Any]] = [
-            {"name": part[1:-1], "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
-            for part in op.path.split("/")
-            if part.startswith("{")
-        ]
-        parameters += [
-            {"name": name, "in": "query", "required": False, "schema": _query_schema(kind), "description": text}
-            for name, kind, text in op.query
-        ]
-        if op.paged:
-            parameters += PAGE_PARAMETERS
-        if op.response is not None:
-            schema: dict[str, Any] = _ref(op.response)
-        else:
-            schema = {"type": "object"}
-        if op.many:
-            schema = {"type": "array", "items": schema}
-        responses: dict[str, Any] = {}
-        if op.status == 204:
-            responses["204"] = {"description": "done"}
-        else:
-            responses[str(op.status)] = {
-                "description": "OK",
-                "content": {"application/json": {"schema": schema}},
-            }
-            if op.paged:
-                responses[str(op.status)]["headers"] = PAGE_HEADERS
-            if op.csv:
-                responses[str(op.status)]["content"]["text/csv"] = {"schema": {"type": "string"}}
-            if op.stream:  # server-sent events, each `data:` a JSON document
-                responses[str(op.status)]["content"] = {"text/event-stream": {"schema": {"type": "string"}}}
-        for status, text in op.extra.items():
-            responses[status] = {"description": text, "content": {"application/json": {"schema": schema}}}
-        codes = op.errors if op.public else (401, 403, *op.errors)
-        for code in codes:
-            responses[str(code)] = {
-                "description": _ERRORS[code],
-                "content": {"application/json": {"schema": _ref(ErrorBody)}},
-            }
-        operation: dict[str, Any] = {
-            "operationId": op.name,
-            "summary": op.summary,
-            "tags": [op.tag],
-            "parameters": parameters,
-            "responses": responses,
-        }
-        if op.public:
-            operation["security"] = []
-        if op.body is not None or op.free_body:
-            body_schema = _ref(op.body) if op.body is not None else {"type": "object"}
-            operation["requestBody"] = {
-                "required": True,
-                "content": {"application/json": {"schema": body_schema}},
-            }
-        if not op.public:
-            operation["x-coopgrid-roles"] = sorted(op.roles)
-            operation["x-coopgrid-scope"] = op.scope.value
         if op.method in paths.get(op.path, {}):
             raise ValueError(f"{op.method.upper()} {op.path} is declared twice in the route table")
-        paths.setdefault(op.path, {})[op.method] = operation
+        paths.setdefault(op.path, {})[op.method] = _operation(op)
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "CoopGrid API",
             "version": version,
             "description": "Charge points, sessions, solar parks and the smart-grid scheduler of a CoopGrid "
-            "installation. Bearer tokens carry a role: operator (everything), cooperative (its own parks, "
-            "reports and sessions' green share), viewer (charger status).",
+            "installation. Bearer tokens carry a role: operator (everything), cooperative (what its cooperative "
+            "owns: parks, sites and their chargers, sessions, reports), viewer (charger status).",
         },
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
