@@ -23,6 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from websockets.sync.client import ClientConnection, connect
+from websockets.sync.connection import Connection
 
 from chargepoints.v16 import Session16
 from chargepoints.v201 import Session201
@@ -55,7 +56,7 @@ def ocpp(running: Running, charger: str, version: str) -> ClientConnection:
     return connect(url, subprotocols=[SUBPROTOCOL[version]], open_timeout=10)  # type: ignore[list-item]
 
 
-def exchange(ws: ClientConnection, frame: list[Any]) -> list[Any]:
+def exchange(ws: Connection, frame: list[Any]) -> list[Any]:
     ws.send(json.dumps(frame))
     while True:
         answer = json.loads(ws.recv(10))
@@ -227,7 +228,7 @@ def expected_id(text: str) -> tuple[bool, Any]:
     return True, "-1"
 
 
-def check_one_exchange(ws: ClientConnection, version: str, text: str, probe: str) -> list[list[Any]]:
+def check_one_exchange(ws: Connection, version: str, text: str, probe: str) -> list[list[Any]]:
     must_answer, unique_id = expected_id(text)
     ws.send(text)
     ws.send(json.dumps([2, probe, "Heartbeat", {}]))

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
+from websockets.sync.connection import Connection
 
 from chargepoints.identity import valid_identity
 from tests.protocol.test_hostile_input import Running, answer_to, platform_in_thread, still_serves
@@ -36,13 +37,13 @@ def _connect(running: Running, charge_point_id: str) -> ClientConnection:
     return connect(url, subprotocols=["ocpp1.6"], open_timeout=10)  # type: ignore[list-item]
 
 
-def _call(ws: ClientConnection, unique_id: str, action: str, payload: dict[str, object]) -> list[object]:
+def _call(ws: Connection, unique_id: str, action: str, payload: dict[str, object]) -> list[object]:
     ws.send(json.dumps([2, unique_id, action, payload]))
     return answer_to(ws, unique_id)
 
 
 @pytest.fixture(scope="module")
-def session_of_b(running: Running) -> Iterator[tuple[ClientConnection, int]]:
+def session_of_b(running: Running) -> Iterator[tuple[Connection, int]]:
     """CP-B charging: a session no fuzzed example addresses."""
     with _connect(running, "CP-B") as ws:
         _call(ws, "b", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"})
@@ -80,7 +81,7 @@ identities = st.one_of(
 
 
 def test_fuzzed_charger_ids_are_refused_or_served_and_nothing_else_changes(
-    running: Running, session_of_b: tuple[ClientConnection, int]
+    running: Running, session_of_b: tuple[Connection, int]
 ) -> None:
     neighbour, transaction_id = session_of_b
     before = _session_energy(running, transaction_id)
@@ -121,7 +122,7 @@ topic_levels = st.text(min_size=1, max_size=20).filter(lambda t: not any(c in t 
 
 
 def test_fuzzed_mqtt_topics_and_payloads_are_counted_and_kept_aside(
-    running: Running, session_of_b: tuple[ClientConnection, int]
+    running: Running, session_of_b: tuple[Connection, int]
 ) -> None:
     neighbour, transaction_id = session_of_b
     before = _session_energy(running, transaction_id)

@@ -26,6 +26,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from websockets.sync.client import ClientConnection, connect
+from websockets.sync.connection import Connection
 
 from gateway.platform import Platform
 from tests.fixtures.mosquitto import Mosquitto
@@ -120,7 +121,7 @@ def ocpp(running: Running, charger: str) -> ClientConnection:
     return connect(f"{running.platform.ocpp_url}/{charger}", subprotocols=["ocpp1.6"], open_timeout=10)  # type: ignore[list-item]
 
 
-def answer_to(ws: ClientConnection, unique_id: str, timeout: float = 5.0) -> list[Any]:
+def answer_to(ws: Connection, unique_id: str, timeout: float = 5.0) -> list[Any]:
     """The central system's answer to `unique_id`; its own calls meanwhile are accepted."""
     while True:
         frame = json.loads(ws.recv(timeout))
@@ -141,7 +142,7 @@ def new_tasks(before: list[str], after: list[str]) -> list[str]:
     return left
 
 
-def still_serves(ws: ClientConnection) -> None:
+def still_serves(ws: Connection) -> None:
     ws.send(json.dumps([2, "alive", "Heartbeat", {}]))
     frame = answer_to(ws, "alive")
     assert frame[0] == 3
