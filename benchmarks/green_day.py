@@ -231,9 +231,9 @@ def evcc_like(evs: list[EV], parks: dict[str, list[float]]) -> Outcome:
             now = step * STEP_S + tick * 30
             for site, (grid_a, base_a, _, park) in SITES.items():
                 here = [ev for ev in evs if ev.site == site and ev.arrive <= step < ev.leave]
-                for ev in list(limits):
-                    if not any(e.id == ev for e in evs if e.arrive <= step < e.leave):
-                        limits.pop(ev, None)
+                for ev_id in list(limits):
+                    if not any(e.id == ev_id for e in evs if e.arrive <= step < e.leave):
+                        limits.pop(ev_id, None)
                 if not here:
                     continue
                 ev = here[turn[site] % len(here)]

@@ -34,6 +34,7 @@ import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import aiomqtt
 
@@ -114,7 +115,7 @@ def taken(http_port: int) -> tuple[int, int]:
 
 def run_coopgrid(
     mqtt_port: int, tmp: str, inverters: int, messages: int, instances: int = 1, share_group: str | None = None
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """The stream into `instances` CoopGrid processes; done when every instance has taken every reading."""
     Path(tmp, "ingest.toml").write_text(config(inverters), encoding="utf-8")
     tag = f"{instances}{share_group or ''}"
@@ -166,7 +167,7 @@ def run_coopgrid(
             "timed": timed,
             "seconds": seconds,
             "lost": total - min(seen),
-            "parsed": [parsed for _, parsed in looked],  # type: ignore[dict-item]
+            "parsed": [parsed for _, parsed in looked],
         }
     finally:
         for server, _ in servers:

@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ocpp_throughput import ROOT, free_port, stop, wait_port  # noqa: E402
@@ -41,8 +42,8 @@ def raise_fd_limit() -> None:
 
 
 async def hold_connections(
-    url: str, count: int, hold_s: float, heartbeat_s: float, report: multiprocessing.Queue
-) -> None:  # type: ignore[type-arg]
+    url: str, count: int, hold_s: float, heartbeat_s: float, report: multiprocessing.Queue[Any]
+) -> None:
     """The load: the simulator's lightweight mode (simulators/light.py), booting then heartbeating."""
     from simulators.light import LightFleet
 

@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -153,20 +154,21 @@ async def one_charger(url: str, index: int, deadline_holder: list[float], latenc
     return calls
 
 
-async def _answer(ws: object, unique_id: str) -> dict[str, object]:
+async def _answer(ws: Any, unique_id: str) -> dict[str, Any]:
     while True:
-        frame = json.loads(await ws.receive_str(timeout=30))  # type: ignore[attr-defined]
+        frame = json.loads(await ws.receive_str(timeout=30))
         if frame[0] == 2:  # a call from the server (e.g. after boot): accept it
-            await ws.send_str(json.dumps([3, frame[1], _reply_for(frame[2])]))  # type: ignore[attr-defined]
+            await ws.send_str(json.dumps([3, frame[1], _reply_for(frame[2])]))
             continue
         if frame[1] == unique_id:
             if frame[0] != 3:
                 raise RuntimeError(f"server answered {frame}")
-            return frame[2]
+            return dict(frame[2])
 
 
 def _reply_for(action: str) -> dict[str, object]:
-    return {"GetConfiguration": {"configurationKey": []}}.get(action, {"status": "Accepted"})
+    replies: dict[str, dict[str, object]] = {"GetConfiguration": {"configurationKey": []}}
+    return replies.get(action, {"status": "Accepted"})
 
 
 async def load(url: str, chargers: int, seconds: float) -> tuple[int, list[float], float]:
@@ -270,12 +272,14 @@ def main() -> None:
         print(
             f"(a) CoopGrid central system on :{port} ({'Mosquitto' if broker else 'embedded broker'}) ...", flush=True
         )
-        server = subprocess.Popen([python, "-m", "gateway.cli", "serve"], env={**os.environ, **env}, cwd=ROOT)
+        server = subprocess.Popen(
+            [python, "-m", "gateway.cli", "serve"], env={**os.environ, **env}, cwd=ROOT, text=True
+        )
         try:
             wait_port(port)
             results["a coopgrid"] = run_load(f"ws://127.0.0.1:{port}/ocpp", args.chargers, args.seconds)
         finally:
-            stop(server)  # type: ignore[arg-type]
+            stop(server)
             if broker is not None:
                 stop(broker[0])
 

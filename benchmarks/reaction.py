@@ -28,7 +28,9 @@ import sys
 import tempfile
 import time
 from datetime import UTC, datetime
+from multiprocessing.synchronize import Event
 from pathlib import Path
+from typing import Any
 
 import aiomqtt
 
@@ -57,7 +59,7 @@ def config(chargers: int) -> str:
     return "\n\n".join(lines) + "\n"
 
 
-def _fleet(url: str, count: int, out: multiprocessing.Queue, done: multiprocessing.Event) -> None:  # type: ignore[type-arg]
+def _fleet(url: str, count: int, out: multiprocessing.Queue[Any], done: Event) -> None:
     from simulators.light import LightFleet
 
     async def run() -> None:

@@ -268,7 +268,7 @@ def measure(instances: int, args: argparse.Namespace, handle: str, broker_port: 
             connect_s=connect_s,
             rss_mib=sum(rss_mib(process.pid) for process, _ in running),
         )
-        row["per_instance"] = "/".join(str(n) for n in per_instance)  # type: ignore[assignment]
+        row["per_instance"] = "/".join(str(n) for n in per_instance)
         marker.touch()
         hold_process.join(60)
         marker.unlink(missing_ok=True)

@@ -49,7 +49,7 @@ VOLTAGE_V = 230.0  # sessions that start and pause with the sun
 
 class SendLimit(Protocol):
     async def __call__(
-        self, charge_point_id: str, connector_id: int, limit_a: float, transaction_id: int | None
+        self, charge_point_id: str, connector_id: int, limit_a: float, transaction_id: int | None, /
     ) -> None: ...
 
 
@@ -58,7 +58,7 @@ class PublishAllocation(Protocol):
 
 
 class SwitchPhases(Protocol):
-    async def __call__(self, charge_point_id: str, connector_id: int, phases: int) -> None: ...
+    async def __call__(self, charge_point_id: str, connector_id: int, phases: int, /) -> None: ...
 
 
 @dataclass(slots=True)

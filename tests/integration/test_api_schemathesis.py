@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> str:
+def server(tmp_path: Path) -> Iterator[str]:
     port = free_port()
     env = {
         **os.environ,

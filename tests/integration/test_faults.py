@@ -259,7 +259,9 @@ class Charger:
             frame = json.loads(await self.ws.receive_str(timeout=within_s))
             if frame[0] == 2:
                 self.server_calls.append(frame[2])
-                reply = {"configurationKey": []} if frame[2] == "GetConfiguration" else {"status": "Accepted"}
+                reply: dict[str, object] = (
+                    {"configurationKey": []} if frame[2] == "GetConfiguration" else {"status": "Accepted"}
+                )
                 await self.ws.send_str(json.dumps([3, frame[1], reply]))
             elif frame[1] == unique_id:
                 return frame

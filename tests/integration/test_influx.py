@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -17,9 +18,9 @@ from solar.events import InverterPowerChanged
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
 
 
-async def export(base: str, match: str, expect: int = 1) -> list[dict[str, object]]:
+async def export(base: str, match: str, expect: int = 1) -> list[dict[str, Any]]:
     """The matching series; waits (up to 5 s) for `expect` of them: new series take a moment to be searchable."""
-    series: list[dict[str, object]] = []
+    series: list[dict[str, Any]] = []
     async with aiohttp.ClientSession() as http:
         for _ in range(50):
             await http.get(f"{base}/internal/force_flush")

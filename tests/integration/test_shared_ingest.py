@@ -215,7 +215,8 @@ class Pair:
 async def pair(tmp_path: Path, mosquitto_broker: Mosquitto, postgres_url: str) -> AsyncIterator[Pair]:
     database_url = await fresh_database(postgres_url)
     broker = (mosquitto_broker.host, mosquitto_broker.port)
-    started = Pair(*(shared_instance(tmp_path, name, database_url, broker) for name in "ab"), broker, database_url)
+    first, second = (shared_instance(tmp_path, name, database_url, broker) for name in "ab")
+    started = Pair(first, second, broker, database_url)
     try:
         yield started
     finally:

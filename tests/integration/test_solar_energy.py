@@ -19,6 +19,7 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import aiomqtt
@@ -179,7 +180,7 @@ async def test_a_follower_taking_over_the_writing_continues_exactly(
     database_url = postgres_url.rsplit("/", 1)[0] + f"/{name}"
     host, port = mosquitto_broker.host, mosquitto_broker.port
     inverters = Inverters()
-    leading = running_platform(energy_settings(tmp_path / "a", mosquitto_broker, database_url, "a"))
+    leading: Any = running_platform(energy_settings(tmp_path / "a", mosquitto_broker, database_url, "a"))
     leader = await leading.__aenter__()
     try:
         for _ in range(100):

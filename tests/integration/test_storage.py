@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import delete, inspect, text
@@ -147,7 +148,8 @@ async def test_park_series_is_grouped_in_sql_as_the_rollup_says(database_url: st
         series = await store.park_series("park-1", start, start + timedelta(days=2), bucket)
     generated = rollup(((m, wh) for (_, m), wh in solar.items()), bucket)
     into_evs = dict(rollup(((m, wh) for _, m, wh, _ in green), bucket))
-    assert series == [(at, pytest.approx(wh), pytest.approx(into_evs.get(at, 0.0))) for at, wh in generated]
+    expected: list[Any] = [(at, pytest.approx(wh), pytest.approx(into_evs.get(at, 0.0))) for at, wh in generated]
+    assert series == expected
 
 
 async def test_the_migrations_build_what_the_models_say(database_url: str) -> None:

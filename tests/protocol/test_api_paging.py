@@ -87,7 +87,7 @@ async def test_sessions_page_newest_first_and_filter_by_time(platform: Platform)
         got, totals = await pages(http, f"{base}?limit=3")
         assert [len(page) for page in got] == [3, 3, 1]
         assert totals == [7, 7, 7]
-        starts = [s["start"] for page in got for s in page]
+        starts = [str(s["start"]) for page in got for s in page]
         assert starts == sorted(starts, reverse=True)
         async with http.get(f"{base}?from=2026-03-03T00:00:00Z&to=2026-03-05") as response:
             window = await response.json()

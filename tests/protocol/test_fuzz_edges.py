@@ -16,6 +16,7 @@ import paho.mqtt.client as paho
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from paho.mqtt.enums import CallbackAPIVersion
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 from websockets.sync.connection import Connection
@@ -62,8 +63,8 @@ def session_of_b(running: Running) -> Iterator[tuple[Connection, int]]:
         yield ws, transaction_id
 
 
-def _session_energy(running: Running, transaction_id: int) -> tuple[float, float | None, bool]:
-    async def read() -> tuple[float, float | None, bool]:
+def _session_energy(running: Running, transaction_id: int) -> tuple[float | None, float | None, bool]:
+    async def read() -> tuple[float | None, float | None, bool]:
         await running.platform.central.flush()
         records = await running.platform.store.list_transactions(charge_point_id="CP-B")
         record = next(r for r in records if r.id == transaction_id)
@@ -126,7 +127,7 @@ def test_fuzzed_mqtt_topics_and_payloads_are_counted_and_kept_aside(
 ) -> None:
     neighbour, transaction_id = session_of_b
     before = _session_energy(running, transaction_id)
-    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="fuzz-publisher")
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="fuzz-publisher")
     client.connect(running.platform.mqtt_host, running.platform.mqtt_port)
     client.loop_start()
     received_before = running.platform.bus.received

@@ -287,13 +287,14 @@ def test_a_flooding_charger_is_slowed_down_and_the_others_are_not(tmp_path: Path
 @pytest.mark.integration
 def test_fuzzed_solar_payloads_are_refused_and_counted(tmp_path: Path, mosquitto_broker: Mosquitto) -> None:
     import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
 
     host, port = mosquitto_broker.host, mosquitto_broker.port
     inverters = [{"id": "inv-1", "rated_power_w": 5000.0}, {"id": "inv-2", "rated_power_w": 5000.0}]
     park = {"id": "park-1", "member_id": "m1", "inverters": inverters}
     with platform_in_thread(tmp_path, mqtt={"url": f"mqtt://{host}:{port}"}, parks=[park]) as running:
         solar = running.platform.solar
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="fuzz-inverter")
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="fuzz-inverter")
         client.connect(host, port)
         client.loop_start()
         try:

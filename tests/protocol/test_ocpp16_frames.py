@@ -42,7 +42,9 @@ class Charger:
             if frame[0] != 2:
                 return frame
             self.server_calls.append(frame)
-            reply = {"configurationKey": []} if frame[2] == "GetConfiguration" else {"status": "Accepted"}
+            reply: dict[str, object] = (
+                {"configurationKey": []} if frame[2] == "GetConfiguration" else {"status": "Accepted"}
+            )
             await self.ws.send_str(json.dumps([3, frame[1], reply]))
 
     async def call(self, unique_id: str, action: str, payload: dict[str, Any]) -> list[Any]:

@@ -161,7 +161,7 @@ async def test_no_route_shows_a_token_what_its_cooperative_does_not_own(platform
         sessions[f"coop-{coop}"] = await _charge(platform, coop)
     await _telemetry(platform)
     await asyncio.sleep(1.2)  # one housekeeping round: the live history of each cooperative
-    tokens = {
+    tokens: dict[tuple[str, str | None], str] = {
         ("operator", None): OPERATOR_TOKEN,
         ("viewer", None): await _token(platform, "viewer"),
         **{("cooperative", c): await _token(platform, "cooperative", f"coop-{c}") for c in COOPS},

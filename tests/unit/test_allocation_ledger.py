@@ -89,5 +89,5 @@ def test_cooperative_ledger_accumulates_and_closes_sessions() -> None:
         "parks": {"p1": 50.0, "p2": 150.0},
         "members": {"alice": 50.0, "bob": 150.0},
     }
-    assert ledger.close("a") == (pytest.approx(150.0), pytest.approx(50.0))
+    assert ledger.close("a") == pytest.approx((150.0, 50.0))
     assert ledger.green_share("a") is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
 
@@ -21,7 +22,7 @@ BROKER = {"url": "mqtt://127.0.0.1:1883"}
         ({"mqtt": {**BROKER, "client_id": "coopgrid-site-1", "persistent_session": False}}, False),
     ],
 )
-def test_persistent_where_it_can_be_resumed(overrides: dict[str, object], persistent: bool) -> None:
+def test_persistent_where_it_can_be_resumed(overrides: dict[str, Any], persistent: bool) -> None:
     assert persistent_session(load_settings(**overrides)) is persistent
 
 
