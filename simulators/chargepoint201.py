@@ -18,7 +18,8 @@ from ocpp.v201 import ChargePoint as _LibChargePoint201
 from ocpp.v201 import call, call_result
 from ocpp.v201.enums import Action
 
-from simulators.chargepoint import _QUIET, SimulatedChargePoint, _Connector, _iso
+from simulators.chargepoint import SimulatedChargePoint, _Connector, _iso
+from simulators.client16 import _QUIET
 from simulators.ev import EVArrival, Profile
 
 _CONNECTOR_STATUS = {
