@@ -109,6 +109,10 @@ class SimulatedChargePoint:
             "MeterValueSampleInterval": str(int(meter_interval_s)),
             "HeartbeatInterval": "300",
         }
+        self._start_runtime()
+
+    def _start_runtime(self) -> None:
+        """What the simulator keeps while it runs: commands it was given, queues between its loops, counters."""
         self.local_list_version = 0
         self.resets: list[str] = []
         self.remote_starts: asyncio.Queue[tuple[int, str, EVArrival]] = asyncio.Queue()

@@ -151,79 +151,87 @@ class LightFleet:
             backoff = min(backoff * 2, MAX_BACKOFF_S)
 
     async def _session(self, ws: aiohttp.ClientWebSocketResponse, charger_id: str) -> None:
-        counter = 0
-
-        async def receive(within_s: float) -> list[object] | None:
-            """One frame; calls of the central system are answered at once, plainly. None on timeout."""
-            try:
-                message = await ws.receive(timeout=within_s)
-            except TimeoutError:
-                return None
-            if message.type != aiohttp.WSMsgType.TEXT:
-                raise ConnectionError(f"socket {message.type.name.lower()}")
-            frame: list[object] = json.loads(message.data)
-            if frame[0] == 2:
-                action = str(frame[2])
-                if action in self.record:
-                    self.received.append((time.monotonic(), charger_id, action, frame[3]))  # type: ignore[arg-type]
-                await ws.send_str(json.dumps([3, frame[1], _ANSWERS.get(action, {"status": "Accepted"})]))
-            return frame
-
-        async def call(action: str, payload: dict[str, object]) -> dict[str, object]:
-            nonlocal counter
-            counter += 1
-            unique = f"{counter}"
-            await ws.send_str(json.dumps([2, unique, action, payload]))
-            self.stats.calls += 1
-            deadline = time.monotonic() + 120
-            while True:
-                frame = await receive(max(0.0, deadline - time.monotonic()))
-                if frame is None:
-                    raise TimeoutError(f"{action}: no answer in 120 s")
-                if frame[0] in (3, 4) and frame[1] == unique:
-                    if frame[0] == 4:
-                        raise ConnectionError(f"{action}: {frame[2]} {frame[3]}")
-                    return frame[2]  # type: ignore[return-value]
-
-        await call("BootNotification", {"chargePointVendor": "CoopGrid", "chargePointModel": "SimLight"})
+        session = _LightSession(self, ws, charger_id)
+        await session.call("BootNotification", {"chargePointVendor": "CoopGrid", "chargePointModel": "SimLight"})
         self._booted.add(charger_id)
         self.stats.connected += 1
         self.stats.ever_connected += 1
         if self.stats.connected == self.count:
             self.all_up.set()
-        await call("StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Available"})
+        await session.call("StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Available"})
         transaction_id = self.transaction_ids.get(charger_id)
         if self.transactions and transaction_id is None:
-            answer = await call(
+            answer = await session.call(
                 "StartTransaction", {"connectorId": 1, "idTag": self.id_tag, "meterStart": 0, "timestamp": _now()}
             )
             transaction_id = int(answer["transactionId"])  # type: ignore[call-overload]
             self.transaction_ids[charger_id] = transaction_id
             self.stats.transactions += 1
+        await session.idle(transaction_id)
+
+
+class _LightSession:
+    """One connection of a light charger: calls answered in order, the central system's calls answered at once."""
+
+    def __init__(self, fleet: LightFleet, ws: aiohttp.ClientWebSocketResponse, charger_id: str) -> None:
+        self.fleet = fleet
+        self.ws = ws
+        self.charger_id = charger_id
+        self.counter = 0
+
+    async def receive(self, within_s: float) -> list[object] | None:
+        """One frame; calls of the central system are answered at once, plainly. None on timeout."""
+        try:
+            message = await self.ws.receive(timeout=within_s)
+        except TimeoutError:
+            return None
+        if message.type != aiohttp.WSMsgType.TEXT:
+            raise ConnectionError(f"socket {message.type.name.lower()}")
+        frame: list[object] = json.loads(message.data)
+        if frame[0] == 2:
+            action = str(frame[2])
+            if action in self.fleet.record:
+                self.fleet.received.append((time.monotonic(), self.charger_id, action, frame[3]))  # type: ignore[arg-type]
+            await self.ws.send_str(json.dumps([3, frame[1], _ANSWERS.get(action, {"status": "Accepted"})]))
+        return frame
+
+    async def call(self, action: str, payload: dict[str, object]) -> dict[str, object]:
+        self.counter += 1
+        unique = f"{self.counter}"
+        await self.ws.send_str(json.dumps([2, unique, action, payload]))
+        self.fleet.stats.calls += 1
+        deadline = time.monotonic() + 120
+        while True:
+            frame = await self.receive(max(0.0, deadline - time.monotonic()))
+            if frame is None:
+                raise TimeoutError(f"{action}: no answer in 120 s")
+            if frame[0] in (3, 4) and frame[1] == unique:
+                if frame[0] == 4:
+                    raise ConnectionError(f"{action}: {frame[2]} {frame[3]}")
+                return frame[2]  # type: ignore[return-value]
+
+    async def idle(self, transaction_id: int | None) -> None:
+        """Listen (the central system may call at any moment) between meter values and heartbeats, for ever."""
+        fleet, charger_id = self.fleet, self.charger_id
         last_meter = last_beat = time.monotonic()
         while True:
-            # Idle: listen (the central system may call at any moment) until the next meter value or heartbeat.
-            due = time.monotonic() + min(self.meter_s, self.heartbeat_s) * self.random.uniform(0.9, 1.1)
+            due = time.monotonic() + min(fleet.meter_s, fleet.heartbeat_s) * fleet.random.uniform(0.9, 1.1)
             while (left := due - time.monotonic()) > 0:
-                await receive(left)
+                await self.receive(left)
             now = time.monotonic()
-            if transaction_id is not None and now - last_meter >= self.meter_s * 0.9:
-                register = self.registers[charger_id] = (
-                    self.registers.get(charger_id, 0.0) + self.power_w * (now - last_meter) / 3600.0
+            if transaction_id is not None and now - last_meter >= fleet.meter_s * 0.9:
+                register = fleet.registers[charger_id] = (
+                    fleet.registers.get(charger_id, 0.0) + fleet.power_w * (now - last_meter) / 3600.0
                 )
                 last_meter = now
                 sample = {"value": f"{register:.0f}", "measurand": "Energy.Active.Import.Register", "unit": "Wh"}
-                await call(
-                    "MeterValues",
-                    {
-                        "connectorId": 1,
-                        "transactionId": transaction_id,
-                        "meterValue": [{"timestamp": _now(), "sampledValue": [sample]}],
-                    },
+                meter = {"timestamp": _now(), "sampledValue": [sample]}
+                await self.call(
+                    "MeterValues", {"connectorId": 1, "transactionId": transaction_id, "meterValue": [meter]}
                 )
-            if now - last_beat >= self.heartbeat_s * 0.9:
+            if now - last_beat >= fleet.heartbeat_s * 0.9:
                 last_beat = now
-                await call("Heartbeat", {})
+                await self.call("Heartbeat", {})
 
 
 def _rss_kib() -> int:
