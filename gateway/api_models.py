@@ -79,6 +79,11 @@ class SessionView(BaseModel):
     energy_wh: float
     green_energy_wh: float
     green_share: float | None
+    energy_source: str = Field(
+        "register",
+        description='"register": from the charger\'s energy register; "power": integrated from its power '
+        "(the charger reports no register)",
+    )
     meter_start_wh: float
     meter_stop_wh: float | None
     start: datetime

@@ -20,6 +20,7 @@ from gateway.settings import Settings, load_settings
 from simulators.chargepoint import EVArrival, SimulatedChargePoint
 from simulators.clock import SimClock
 from simulators.inverter import SimulatedPark
+from smartgrid.ledger import green_share_now
 
 DEMO_TAG = "DEMO-TAG"
 # A clear late-morning in the bundled Greensboro TMY year (timestamps in UTC).
@@ -130,7 +131,7 @@ def start_simulators(
 def status_line(platform: Platform, clock: SimClock, elapsed_s: float) -> str:
     solar_w = platform.solar_power_w()
     ev_w = platform.ledger.ev_power_w()
-    green = min(solar_w, ev_w) / ev_w if ev_w > 0 else None
+    green = green_share_now(solar_w, ev_w)
     states = platform.central.states()
     connected = sum(1 for s in states if s.connected)
     charging = sum(1 for s in states for status in s.connectors.values() if status == "Charging")
@@ -178,4 +179,4 @@ async def run_demo(
             start_simulators(platform, group, clock)
             group.create_task(_report(platform, clock, out, duration_s, stop), name="report")
 
-        await supervise(settings, stop, extra=extra)
+        await supervise(settings, stop, extra=extra, clock=clock.now)
