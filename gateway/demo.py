@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import sys
 import tempfile
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
+from gateway.api.energy import cooperative_period
 from gateway.platform import Platform, supervise
 from gateway.settings import Settings, load_settings
 from simulators.chargepoint import EVArrival, SimulatedChargePoint
@@ -143,18 +145,58 @@ def status_line(platform: Platform, clock: SimClock, elapsed_s: float) -> str:
     )
 
 
+async def print_day(platform: Platform, out: TextIO) -> None:
+    """The cooperative's day so far per member (the report for the platform's today), and the sessions'
+    green energy beside it: the two are the same energy, counted once by the green accounting."""
+    await platform.energy.flush(final=True)  # every minute measured so far, closed and stored
+    now = platform.clock()
+    start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    end = start + timedelta(days=1)
+    for coop in platform.settings.cooperatives:
+        report = await cooperative_period(platform.settings, platform.store, coop, start, end)
+        print(f"{coop.name or coop.id}, {start:%Y-%m-%d} (simulated):", file=out)
+        for member in report["members"]:
+            print(
+                f"  {member['name'] or member['id']:<24} generated {member['generated_kwh']:8.3f} kWh | "
+                f"into EVs {member['to_evs_kwh']:8.3f} kWh | exported {member['exported_kwh']:8.3f} kWh",
+                file=out,
+            )
+        print(
+            f"  {'total':<24} generated {report['generated_kwh']:8.3f} kWh | "
+            f"into EVs {report['to_evs_kwh']:8.3f} kWh | exported {report['exported_kwh']:8.3f} kWh",
+            file=out,
+        )
+    sessions = [
+        replace(record, meter_last_wh=newer) if (newer := platform.central.unflushed_register(record.id)) else record
+        for record in await platform.store.list_transactions(started_from=start)
+    ]  # the registers the chargers sent last, not yet written behind
+    energy_wh = sum(record.energy_wh for record in sessions)
+    green_wh = sum(platform.energy.green_energy_wh(record) for record in sessions)
+    print(
+        f"Sessions today: {len(sessions)}, {energy_wh / 1000:.3f} kWh, of it green {green_wh / 1000:.3f} kWh",
+        file=out,
+        flush=True,
+    )
+
+
 async def _report(
     platform: Platform, clock: SimClock, out: TextIO, duration_s: float | None, stop: asyncio.Event
 ) -> None:
     loop = asyncio.get_running_loop()
     started = loop.time()
-    while True:
-        await asyncio.sleep(1.0)
-        elapsed = loop.time() - started
-        print(status_line(platform, clock, elapsed), file=out, flush=True)
-        if duration_s is not None and elapsed >= duration_s:
-            stop.set()
-            return
+    try:
+        while True:
+            await asyncio.sleep(1.0)
+            elapsed = loop.time() - started
+            print(status_line(platform, clock, elapsed), file=out, flush=True)
+            if duration_s is not None and elapsed >= duration_s:
+                return
+    finally:
+        try:
+            await print_day(platform, out)
+        except Exception as exc:  # the database going away at shutdown must not hide the run's own outcome
+            print(f"(the day could not be read: {exc})", file=out, flush=True)
+        stop.set()
 
 
 async def run_demo(
