@@ -23,7 +23,7 @@ import logging
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 from chargepoints.events import ChargerDisconnected, MeterSample, TransactionStarted, TransactionStopped
@@ -80,10 +80,6 @@ class _Session:
         return max(0.0, self.energy_wh - self.meter_start_wh) if self.energy_wh is not None else 0.0
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class Scheduler:
     def __init__(
         self,
@@ -97,7 +93,7 @@ class Scheduler:
         debounce_s: float = 0.2,
         tick_s: float = 5.0,
         min_change_a: float = 0.5,
-        wall_clock: Callable[[], datetime] = _utcnow,
+        wall_clock: Callable[[], datetime] | None = None,  # the platform's clock: the allocations' time
         hysteresis: HysteresisSettings | None = None,
         switch_phases: SwitchPhases | None = None,
         green_forecast_wh: Callable[[float], float] | None = None,
@@ -383,7 +379,7 @@ class Scheduler:
         self._sent[key] = point.limit_a
 
     async def _publish(self, snapshot: Snapshot, setpoints: dict[str, Setpoint]) -> None:
-        ts = self._wall_clock().isoformat()
+        ts = self._wall_clock().isoformat() if self._wall_clock is not None else None
         for site_id in self.sites:
             points = [p for p in setpoints.values() if p.site_id == site_id]
             allocation = {
