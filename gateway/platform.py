@@ -183,6 +183,8 @@ class Platform:
             heartbeat_interval_s=ocpp.heartbeat_interval_s,
             response_timeout_s=ocpp.response_timeout_s,
             safe_limit_a=ocpp.safe_limit_a,
+            unmanaged_limit_a=ocpp.unmanaged_limit_a,
+            managed=self.managed,
             lenient_by_default=ocpp.lenient,
             event_log=self.store,
             observe=self.metrics.observe,
@@ -329,6 +331,7 @@ class Platform:
             supported_versions=self.central_supported_versions,
             green_energy_wh=self.energy.green_energy_wh,
             energy_source=self.energy.energy_source,
+            managed=self.managed,
             is_leader=lambda: self.leader,
         )
 
@@ -432,6 +435,11 @@ class Platform:
 
     def solar_power_w(self) -> float:
         return solar_power_w(self.solar)
+
+    def managed(self, charge_point_id: str) -> bool:
+        """Whether a site's scheduler controls this charger (else: unmanaged, at the unmanaged limit)."""
+        site_id = self.central.state(charge_point_id).site_id
+        return charge_point_id in self.scheduler.chargers and site_id in self.scheduler.sites
 
     def pool_of(self, charge_point_id: str) -> str:
         """The pool a charger's sessions draw green energy from: the cooperative of its site."""

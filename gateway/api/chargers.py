@@ -43,7 +43,7 @@ def charger_view(context: Api, charge_point_id: str) -> dict[str, Any]:
             str(k): {"status": v, "stale": not connected} for k, v in sorted(state.connectors.items())
         },  # offline: the last status, kept and marked stale
         "last_seen": iso(state.last_seen),
-        "managed": state.id in context.scheduler.chargers and state.site_id in context.scheduler.sites,
+        "managed": context.managed(state.id),
     }
 
 

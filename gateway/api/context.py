@@ -47,6 +47,7 @@ class Api:
     supported_versions: tuple[str, ...]
     green_energy_wh: Callable[[TransactionRecord], float]
     energy_source: Callable[[TransactionRecord], str]
+    managed: Callable[[str], bool]  # a charger under a site's scheduler (else "unmanaged")
     is_leader: Callable[[], bool]
 
 

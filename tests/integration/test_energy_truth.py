@@ -24,7 +24,9 @@ Call = Callable[[str, str, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 @asynccontextmanager
-async def charger(http: aiohttp.ClientSession, ocpp_url: str, cp_id: str) -> AsyncIterator[Call]:
+async def charger(
+    http: aiohttp.ClientSession, ocpp_url: str, cp_id: str, received: list[list[Any]] | None = None
+) -> AsyncIterator[Call]:
     async with http.ws_connect(f"{ocpp_url}/{cp_id}", protocols=("ocpp1.6",)) as ws:
 
         async def call(unique_id: str, action: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -34,6 +36,8 @@ async def charger(http: aiohttp.ClientSession, ocpp_url: str, cp_id: str) -> Asy
                 if frame[0] == 3 and frame[1] == unique_id:
                     return dict(frame[2])
                 if frame[0] == 2:  # the central system's own calls: accepted
+                    if received is not None:
+                        received.append(frame)
                     await ws.send_str(json.dumps([3, frame[1], {"status": "Accepted"}]))
 
         await call("boot", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"})
@@ -139,3 +143,24 @@ async def test_live_today_equals_the_report_for_today(tmp_path: Path) -> None:
     assert today["ev_wh"] == 600.0
     assert report["generated_kwh"] == today["solar_wh"] / 1000
     assert report["to_evs_kwh"] == today["green_wh"] / 1000
+
+
+async def test_a_charger_on_no_site_is_held_at_the_unmanaged_limit_and_says_so(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    received: list[list[Any]] = []
+    async with running_platform(settings) as platform, aiohttp.ClientSession() as http:
+        async with charger(http, platform.ocpp_url, "CP-STRAY", received) as call:
+            for _ in range(40):  # the profile follows the boot reply
+                await call(f"h{_}", "Heartbeat", {})
+                if any(f[2] == "SetChargingProfile" for f in received):
+                    break
+            async with http.get(f"{platform.http_url}/api/chargepoints/CP-STRAY") as response:
+                view = await response.json()
+            async with http.get(f"{platform.http_url}/api/chargepoints/CP-A") as response:
+                managed = await response.json()
+    profiles = [f[3] for f in received if f[2] == "SetChargingProfile"]
+    assert profiles, received
+    schedule = profiles[0]["csChargingProfiles"]["chargingSchedule"]
+    assert schedule["chargingSchedulePeriod"][0]["limit"] == 6.0
+    assert view["managed"] is False
+    assert managed["managed"] is True
