@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from chargepoints.events import ChargerDisconnected, MeterSample, TransactionStarted, TransactionStopped
 from chargepoints.ports import TransactionRecord
@@ -60,6 +60,21 @@ class EnergyIntervals:
         baselines = await self.store.load_solar_baselines()
         self.solar.minutes.restore(baselines)
         self._baselines_seen = _marks(baselines)
+        await self._restore_today()
+
+    async def _restore_today(self) -> None:
+        """Today's generation and green energy into EVs as stored, so that "today" survives a restart (of the
+        EV energy before it, only the green part is stored: the rest of it is not counted again)."""
+        now = self.clock()
+        start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        parks = list(self.ledger.park_pool)
+        if not parks:
+            return
+        stored = await self.store.energy_by_park(parks, start, start + timedelta(days=1))
+        for park, (generated, green) in stored.items():
+            if generated or green:
+                pool = self.ledger.park_pool[park]
+                self.ledger.seed_day(start.date(), pool, {park: generated}, {park: green}, green)
 
     # -- events -------------------------------------------------------------------------
     async def on_event(self, event: object) -> None:

@@ -164,3 +164,25 @@ async def test_a_charger_on_no_site_is_held_at_the_unmanaged_limit_and_says_so(t
     assert schedule["chargingSchedulePeriod"][0]["limit"] == 6.0
     assert view["managed"] is False
     assert managed["managed"] is True
+
+
+async def test_today_survives_a_restart(tmp_path: Path) -> None:
+    settings = make_settings(
+        tmp_path,
+        cooperatives=[{"id": "coop", "members": [{"id": "m1"}]}],
+        parks=[{"id": "park-1", "member_id": "m1", "inverters": [{"id": "inv-1", "rated_power_w": 10_000.0}]}],
+    )
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    start = now - timedelta(minutes=6) if now.hour or now.minute >= 6 else now
+    green = [("park-1", start, 30.0, 50.0)]
+    async with running_platform(settings) as platform:
+        from solar.accounting import Baseline
+
+        await platform.store.add_energy_minutes(
+            {("park-1/inv-1", start): 80.0}, {"park-1/inv-1": Baseline(start, 1080.0)}, green
+        )
+    async with running_platform(settings) as platform, aiohttp.ClientSession() as http:
+        async with http.get(f"{platform.http_url}/api/live") as response:
+            today = (await response.json())["today"]
+    assert today["solar_wh"] == 80.0
+    assert today["green_wh"] == 30.0
