@@ -125,6 +125,8 @@ class EnergyIntervals:
             stored = await self.store.load_solar_baselines()
             if _marks(stored) != self._baselines_seen:  # the writer stored more: count on from there
                 self.solar.minutes.follow(stored)
+                # what it had drained and not stored comes again from the replay: counted once
+                self.ledger.retract_generation(_per_park(self._solar_unflushed))
                 self._solar_unflushed.clear()
                 self._baselines_seen = _marks(stored)
         self.writer = writing

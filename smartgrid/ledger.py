@@ -212,6 +212,18 @@ class GreenAccounting:
             day.generated_wh[park] = day.generated_wh.get(park, 0.0) + wh
             self._saw(minute)
 
+    def retract_generation(self, minutes: Mapping[tuple[str, datetime], float]) -> None:
+        """Take back generation handed in before (an instance that follows another's stored baselines
+        counts again from them); never below nothing."""
+        for (park, at), wh in minutes.items():
+            minute = minute_of(at)
+            per_park = self._generated.get(minute)
+            if per_park is not None and park in per_park:
+                per_park[park] = max(0.0, per_park[park] - wh)
+            day = self._days.get((self.park_pool.get(park, ""), minute.date()))
+            if day is not None and park in day.generated_wh:
+                day.generated_wh[park] = max(0.0, day.generated_wh[park] - wh)
+
     def _add(self, key: object, session: _Session, start: datetime, end: datetime, wh: float) -> float:
         for minute, part in _spread(start, end, wh):
             session.energy_wh += part

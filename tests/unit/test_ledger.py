@@ -152,3 +152,11 @@ def test_no_generation_no_green(steps: list[tuple[int, float, float, float | Non
     ledger.stop(0, at(t + 1), register)
     ledger.close(at(t + 10), final=True)
     assert ledger.session_green_wh(0) == 0.0
+
+
+def test_generation_taken_back_is_counted_once() -> None:
+    ledger = GreenAccounting()
+    ledger.generation({("p", at(0)): 50.0})
+    ledger.retract_generation({("p", at(0)): 50.0})
+    ledger.generation({("p", at(0)): 50.0})  # the same energy, counted again from the stored baselines
+    assert ledger.day(T0.date()).solar_wh == pytest.approx(50.0)
