@@ -301,6 +301,11 @@ class GreenAccounting:
                 self._out.append(GreenMinute(park, minute, wh, ev_wh))
 
     # -- reading -----------------------------------------------------------------------------------
+    @property
+    def live(self) -> dict[object, _Session]:
+        """The running sessions."""
+        return {key: s for key, s in self.sessions.items() if not s.stopped}
+
     def session_green_wh(self, key: object) -> float | None:
         session = self.sessions.get(key)
         return session.green_wh if session else None
