@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -90,6 +91,8 @@ class CentralSystem:
         heartbeat_interval_s: int = 300,
         response_timeout_s: float = 30.0,
         safe_limit_a: float | None = None,
+        unmanaged_limit_a: float | None = None,
+        managed: Callable[[str], bool] | None = None,
         lenient_by_default: bool = False,
         event_log: EventLog | None = None,
         observe: Observe | None = None,
@@ -104,6 +107,8 @@ class CentralSystem:
         self.heartbeat_interval_s = heartbeat_interval_s
         self.response_timeout_s = response_timeout_s
         self.safe_limit_a = safe_limit_a
+        self.unmanaged_limit_a = unmanaged_limit_a  # for a charger no scheduler controls (no site)
+        self._managed = managed or (lambda charge_point_id: self.state(charge_point_id).site_id is not None)
         self.lenient_by_default = lenient_by_default
         self._event_log = event_log
         self.observe: Observe = observe or (lambda direction, action, outcome, seconds: None)
@@ -368,9 +373,13 @@ class CentralSystem:
             names = {"A": "Current", "W": "Power", "Current": "Current", "Power": "Power"}
             parsed = tuple(names[u.strip()] for u in units.split(",") if u.strip() in names)
             state.rate_units = parsed or ("Current",)
-        if self.safe_limit_a is None:
+        safe_a = self.safe_limit_a
+        if self.unmanaged_limit_a is not None and not self._managed(charge_point_id):
+            safe_a = self.unmanaged_limit_a if safe_a is None else min(safe_a, self.unmanaged_limit_a)
+            log.info("%s belongs to no managed site: unmanaged, held at %.1f A", charge_point_id, safe_a)
+        if safe_a is None:
             return
-        unit, limit = self._in_allowed_unit(state, self.safe_limit_a, None)
+        unit, limit = self._in_allowed_unit(state, safe_a, None)
         answer = await session.call_learning("SetChargingProfile", session.safe_default_profile(limit, unit))
         if answer.get("status") != "Accepted":
             log.warning("%s refused the safe default profile: %s", charge_point_id, answer.get("status"))

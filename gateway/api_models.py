@@ -29,6 +29,7 @@ class ErrorBody(BaseModel):
 
 class ConnectorView(BaseModel):
     status: str
+    stale: bool = Field(False, description="the charger is offline: its last status, kept")
 
 
 class ChargePointView(BaseModel):
@@ -39,6 +40,9 @@ class ChargePointView(BaseModel):
     site_id: str | None
     connectors: dict[str, ConnectorView] = Field(description="1.6 connector id or 2.0.1 EVSE id")
     last_seen: datetime | None
+    managed: bool = Field(
+        True, description="on a configured site, under its scheduler; false: unmanaged (the safe limit only)"
+    )
 
 
 class ChargerCreate(_Body):
@@ -79,6 +83,11 @@ class SessionView(BaseModel):
     energy_wh: float
     green_energy_wh: float
     green_share: float | None
+    energy_source: str = Field(
+        "register",
+        description='"register": from the charger\'s energy register; "power": integrated from its power '
+        "(the charger reports no register)",
+    )
     meter_start_wh: float
     meter_stop_wh: float | None
     start: datetime

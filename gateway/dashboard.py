@@ -20,38 +20,14 @@ HISTORY_POINTS = 24 * 3600 // int(HISTORY_STEP_S)
 
 
 @dataclass(slots=True)
-class EnergyToday:
-    """Energy integrated from live power, reset at UTC midnight."""
-
-    day: str = ""
-    solar_wh: float = 0.0
-    ev_wh: float = 0.0
-    green_wh: float = 0.0
-
-    def add(self, now: datetime, solar_w: float, ev_w: float, seconds: float) -> None:
-        day = now.date().isoformat()
-        if day != self.day:
-            self.day, self.solar_wh, self.ev_wh, self.green_wh = day, 0.0, 0.0, 0.0
-        hours = seconds / 3600.0
-        self.solar_wh += solar_w * hours
-        self.ev_wh += ev_w * hours
-        self.green_wh += min(solar_w, ev_w) * hours
-
-    @property
-    def green_share(self) -> float | None:
-        return self.green_wh / self.ev_wh if self.ev_wh > 0 else None
-
-
-@dataclass(slots=True)
 class LiveHistory:
-    """Samples of solar and EV power every HISTORY_STEP_S for the last day, and today's energy."""
+    """Samples of solar and EV power every HISTORY_STEP_S for the last day (power only: energy and green
+    energy come from the green accounting, smartgrid.ledger)."""
 
     points: deque[tuple[str, float, float]] = field(default_factory=lambda: deque(maxlen=HISTORY_POINTS))
-    today: EnergyToday = field(default_factory=EnergyToday)
     _since_sample: float = 0.0
 
     def tick(self, now: datetime, solar_w: float, ev_w: float, seconds: float) -> None:
-        self.today.add(now, solar_w, ev_w, seconds)
         self._since_sample += seconds
         if self._since_sample >= HISTORY_STEP_S or not self.points:
             self._since_sample = 0.0
@@ -79,10 +55,6 @@ class LiveHistories:
         """`power`: (solar_w, ev_w) per scope key."""
         for key, (solar_w, ev_w) in power.items():
             self.of(key).tick(now, solar_w, ev_w, seconds)
-
-    @property
-    def today(self) -> EnergyToday:
-        return self.of("*").today
 
 
 async def index(request: web.Request) -> web.FileResponse:

@@ -11,15 +11,18 @@ from __future__ import annotations
 import asyncio
 import sys
 import tempfile
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+from gateway.api.energy import cooperative_period
 from gateway.platform import Platform, supervise
 from gateway.settings import Settings, load_settings
 from simulators.chargepoint import EVArrival, SimulatedChargePoint
 from simulators.clock import SimClock
 from simulators.inverter import SimulatedPark
+from smartgrid.ledger import green_share_now
 
 DEMO_TAG = "DEMO-TAG"
 # A clear late-morning in the bundled Greensboro TMY year (timestamps in UTC).
@@ -130,7 +133,7 @@ def start_simulators(
 def status_line(platform: Platform, clock: SimClock, elapsed_s: float) -> str:
     solar_w = platform.solar_power_w()
     ev_w = platform.ledger.ev_power_w()
-    green = min(solar_w, ev_w) / ev_w if ev_w > 0 else None
+    green = green_share_now(solar_w, ev_w)
     states = platform.central.states()
     connected = sum(1 for s in states if s.connected)
     charging = sum(1 for s in states for status in s.connectors.values() if status == "Charging")
@@ -142,18 +145,58 @@ def status_line(platform: Platform, clock: SimClock, elapsed_s: float) -> str:
     )
 
 
+async def print_day(platform: Platform, out: TextIO) -> None:
+    """The cooperative's day so far per member (the report for the platform's today), and the sessions'
+    green energy beside it: the two are the same energy, counted once by the green accounting."""
+    await platform.energy.flush(final=True)  # every minute measured so far, closed and stored
+    now = platform.clock()
+    start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    end = start + timedelta(days=1)
+    for coop in platform.settings.cooperatives:
+        report = await cooperative_period(platform.settings, platform.store, coop, start, end)
+        print(f"{coop.name or coop.id}, {start:%Y-%m-%d} (simulated):", file=out)
+        for member in report["members"]:
+            print(
+                f"  {member['name'] or member['id']:<24} generated {member['generated_kwh']:8.3f} kWh | "
+                f"into EVs {member['to_evs_kwh']:8.3f} kWh | exported {member['exported_kwh']:8.3f} kWh",
+                file=out,
+            )
+        print(
+            f"  {'total':<24} generated {report['generated_kwh']:8.3f} kWh | "
+            f"into EVs {report['to_evs_kwh']:8.3f} kWh | exported {report['exported_kwh']:8.3f} kWh",
+            file=out,
+        )
+    sessions = [
+        replace(record, meter_last_wh=newer) if (newer := platform.central.unflushed_register(record.id)) else record
+        for record in await platform.store.list_transactions(started_from=start)
+    ]  # the registers the chargers sent last, not yet written behind
+    energy_wh = sum(record.energy_wh for record in sessions)
+    green_wh = sum(platform.energy.green_energy_wh(record) for record in sessions)
+    print(
+        f"Sessions today: {len(sessions)}, {energy_wh / 1000:.3f} kWh, of it green {green_wh / 1000:.3f} kWh",
+        file=out,
+        flush=True,
+    )
+
+
 async def _report(
     platform: Platform, clock: SimClock, out: TextIO, duration_s: float | None, stop: asyncio.Event
 ) -> None:
     loop = asyncio.get_running_loop()
     started = loop.time()
-    while True:
-        await asyncio.sleep(1.0)
-        elapsed = loop.time() - started
-        print(status_line(platform, clock, elapsed), file=out, flush=True)
-        if duration_s is not None and elapsed >= duration_s:
-            stop.set()
-            return
+    try:
+        while True:
+            await asyncio.sleep(1.0)
+            elapsed = loop.time() - started
+            print(status_line(platform, clock, elapsed), file=out, flush=True)
+            if duration_s is not None and elapsed >= duration_s:
+                return
+    finally:
+        try:
+            await print_day(platform, out)
+        except Exception as exc:  # the database going away at shutdown must not hide the run's own outcome
+            print(f"(the day could not be read: {exc})", file=out, flush=True)
+        stop.set()
 
 
 async def run_demo(
@@ -178,4 +221,4 @@ async def run_demo(
             start_simulators(platform, group, clock)
             group.create_task(_report(platform, clock, out, duration_s, stop), name="report")
 
-        await supervise(settings, stop, extra=extra)
+        await supervise(settings, stop, extra=extra, clock=clock.now)

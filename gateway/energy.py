@@ -1,8 +1,10 @@
 """Energy into SQL: the one-minute intervals (solar per inverter, green per park) and each session's green.
 
-`EnergyIntervals` follows the charge-point events (meter samples and transactions feed the green
-ledger, which says how much of each sample was green) and the solar ingest's drained minutes, and
-stores them. Only the instance that runs the scheduler writes (every instance sees all telemetry, so
+`EnergyIntervals` feeds the one green accounting (`smartgrid.ledger.GreenAccounting`) with the
+charge-point events (transactions and meter samples, at the time they were measured) and the solar
+ingest's drained minutes, closes the minutes that are over by the platform's clock, and stores what it
+closed: generation per inverter, green per park and minute, each finished session's green.
+Only the instance that runs the scheduler writes (every instance sees all telemetry, so
 the others would count it twice); a write that fails is kept and added to the next one. The others
 follow the baselines the writer stores: when they change, a follower counts again from them
 (replaying the readings since), so that, taking over, it adds exactly what the previous writer had not
@@ -17,11 +19,11 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from chargepoints.events import MeterSample, TransactionStarted, TransactionStopped
+from chargepoints.events import ChargerDisconnected, MeterSample, TransactionStarted, TransactionStopped
 from chargepoints.ports import TransactionRecord
 from gateway.storage import Store
-from smartgrid.ledger import GreenLedger, split_interval
-from solar.accounting import Baseline, minute_of
+from smartgrid.ledger import GreenAccounting
+from solar.accounting import Baseline
 from solar.ingest import SolarIngest
 
 log = logging.getLogger(__name__)
@@ -32,25 +34,21 @@ class EnergyIntervals:
         self,
         store: Store,
         solar: SolarIngest,
-        ledger: GreenLedger,
+        ledger: GreenAccounting,
         *,
-        members: dict[str, str],  # park id -> member id
         clock: Callable[[], datetime],
-        solar_power_w: Callable[[], float],
+        pool_of: Callable[[str], str],  # charge point id -> its pool (the cooperative of its site)
         clustered: bool,
         leading: Callable[[], bool],
     ) -> None:
         self.store = store
         self.solar = solar
         self.ledger = ledger
-        self.members = members
         self.clock = clock
-        self.solar_power_w = solar_power_w
+        self.pool_of = pool_of
         self.clustered = clustered
         self._leading = leading
         self.writer = not clustered  # this instance stores the intervals (SQLite: always; else the leader)
-        self._ev_minutes: dict[datetime, float] = {}  # EV energy per minute, until the minute closes
-        self._park_minutes: dict[tuple[str, datetime], float] = {}  # generation per park, recent minutes
         self._solar_unflushed: dict[tuple[str, datetime], float] = {}
         self._green_unflushed: list[tuple[str, datetime, float, float]] = []
         self._sessions_unflushed: dict[int, float] = {}  # transaction id -> green Wh, stopped, not yet stored
@@ -62,36 +60,55 @@ class EnergyIntervals:
         baselines = await self.store.load_solar_baselines()
         self.solar.minutes.restore(baselines)
         self._baselines_seen = _marks(baselines)
+        await self._restore_today()
+
+    async def _restore_today(self) -> None:
+        """Today's generation and green energy into EVs as stored, so that "today" survives a restart (of the
+        EV energy before it, only the green part is stored: the rest of it is not counted again)."""
+        now = self.clock()
+        start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        parks = list(self.ledger.park_pool)
+        if not parks:
+            return
+        stored = await self.store.energy_by_park(parks, start, start + timedelta(days=1))
+        for park, (generated, green) in stored.items():
+            if generated or green:
+                pool = self.ledger.park_pool[park]
+                self.ledger.seed_day(start.date(), pool, {park: generated}, {park: green}, green)
 
     # -- events -------------------------------------------------------------------------
     async def on_event(self, event: object) -> None:
         if isinstance(event, MeterSample):
-            added = self.ledger.meter(event.transaction_id, event.energy_wh, event.power_w, self.solar_power_w())
-            if added > 0:
-                minute = minute_of(self.clock())
-                self._ev_minutes[minute] = self._ev_minutes.get(minute, 0.0) + added
+            if event.transaction_id is not None:
+                self.ledger.meter(event.transaction_id, event.ts, event.energy_wh, event.power_w)
         elif isinstance(event, TransactionStarted):
-            self.ledger.start(event.transaction_id, event.charge_point_id, event.connector_id, event.meter_start_wh)
+            pool = self.pool_of(event.charge_point_id)
+            self.ledger.start(event.transaction_id, event.charge_point_id, event.ts, event.meter_start_wh, pool)
         elif isinstance(event, TransactionStopped):
-            green = self.ledger.stop(event.transaction_id, event.meter_stop_wh, self.solar_power_w())
-            if green is not None:
-                self._sessions_unflushed[event.transaction_id] = green
+            self.ledger.stop(event.transaction_id, event.ts, event.meter_stop_wh)
+        elif isinstance(event, ChargerDisconnected):
+            self.ledger.offline(event.charge_point_id)
 
     def green_energy_wh(self, record: TransactionRecord) -> float:
-        """A session's green energy: live while it charges, then as stored (or about to be)."""
-        live = self.ledger.green_wh(record.id)
+        """A session's green energy (closed minutes): while the accounting follows it, then as stored."""
+        live = self.ledger.session_green_wh(record.id)
         if live is None:
             live = self._sessions_unflushed.get(record.id)
         green = live if live is not None else (record.green_energy_wh or 0.0)
-        return min(green, record.energy_wh)
+        energy = self.ledger.session_energy_wh(record.id)
+        return min(green, max(record.energy_wh, energy or 0.0))
+
+    def energy_source(self, record: TransactionRecord) -> str:
+        """ "register" (the charger's energy register) or "power" (integrated: the charger reports none)."""
+        return self.ledger.session_source(record.id) or "register"
 
     # -- flushing ---------------------------------------------------------------------
     async def flush(self, *, final: bool = False) -> None:
         """Store the drained solar minutes with their baselines, the green split of closed minutes, and the
         green energy of stopped sessions."""
         async with self._lock:
-            await self._flush_sessions()
             await self._flush(final)
+            await self._flush_sessions()
 
     async def _flush_sessions(self) -> None:
         pending, self._sessions_unflushed = self._sessions_unflushed, {}
@@ -108,23 +125,20 @@ class EnergyIntervals:
             stored = await self.store.load_solar_baselines()
             if _marks(stored) != self._baselines_seen:  # the writer stored more: count on from there
                 self.solar.minutes.follow(stored)
+                # what it had drained and not stored comes again from the replay: counted once
+                self.ledger.retract_generation(_per_park(self._solar_unflushed))
                 self._solar_unflushed.clear()
                 self._baselines_seen = _marks(stored)
         self.writer = writing
         drained = self.solar.minutes.drain()
         for key, wh in drained.items():
             self._solar_unflushed[key] = self._solar_unflushed.get(key, 0.0) + wh
-            park_minute = (key[0].partition("/")[0], key[1])
-            self._park_minutes[park_minute] = self._park_minutes.get(park_minute, 0.0) + wh
-        now_minute = minute_of(self.clock())
-        closed = [m for m in self._ev_minutes if final or m < now_minute - timedelta(minutes=1)]
-        for minute in sorted(closed):
-            ev_wh = self._ev_minutes.pop(minute)
-            generated = {park: wh for (park, m), wh in self._park_minutes.items() if m == minute}
-            split = split_interval({"ev": ev_wh}, generated, self.members)
-            self._green_unflushed += [(park, minute, wh, ev_wh) for park, wh in split.park_wh.items() if wh > 0]
-        for key in [k for k in self._park_minutes if k[1] < now_minute - timedelta(minutes=10)]:
-            del self._park_minutes[key]
+        self.ledger.generation(_per_park(drained))
+        closed = self.ledger.close(self.clock(), final=final)
+        self._green_unflushed += [(m.park_id, m.minute, m.green_wh, m.ev_wh) for m in closed]
+        for transaction_id, session_green in self.ledger.finished().items():
+            if isinstance(transaction_id, int):
+                self._sessions_unflushed[transaction_id] = session_green
         if not writing:
             self._green_unflushed.clear()
             return
@@ -143,6 +157,14 @@ class EnergyIntervals:
         else:
             self._baselines_seen = _marks(baselines)
             self.solar.minutes.trim(baselines)
+
+
+def _per_park(drained: dict[tuple[str, datetime], float]) -> dict[tuple[str, datetime], float]:
+    parks: dict[tuple[str, datetime], float] = {}
+    for (key, minute), wh in drained.items():
+        park = (key.partition("/")[0], minute)
+        parks[park] = parks.get(park, 0.0) + wh
+    return parks
 
 
 def _marks(baselines: dict[str, Baseline]) -> dict[str, tuple[datetime, float | None, float | None]]:

@@ -40,7 +40,10 @@ SCHEMA: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "session": (("charge_point_id", "connector_id"), ("transaction_id", "started", "stopped", "energy_wh")),
     "inverter_power": (("park_id", "inverter_id"), ("power_w", "stale")),
     "park_power": (("park_id", "member_id"), ("power_w", "energy_today_wh")),
-    "cooperative": ((), ("solar_w", "ev_w", "green_w", "green_share_today")),
+    "cooperative": (
+        (),
+        ("solar_w", "ev_w", "green_w", "green_share_today", "solar_wh_today", "ev_wh_today", "green_wh_today"),
+    ),
     "allocation": (("site_id", "charge_point_id", "connector_id"), ("limit_a", "green_w", "grid_w")),
 }
 

@@ -41,7 +41,7 @@ from gateway.topics import Topics
 from gateway.version import package_version
 from smartgrid.allocation import Site
 from smartgrid.hysteresis import HysteresisSettings
-from smartgrid.ledger import GreenLedger
+from smartgrid.ledger import GreenAccounting
 from smartgrid.scheduler import ChargerSpec, Scheduler
 from solar.forecast import ClearSkyForecast
 from solar.ingest import InverterSpec, ParkSpec, SolarIngest
@@ -64,7 +64,7 @@ class Platform:
         self.clock = clock
         self.metrics = Metrics()
         self.hub = EventHub()
-        self.ledger = GreenLedger()
+        self.ledger = GreenAccounting(park_pool=park_pools(settings), park_member=park_members(settings))
         self.history = LiveHistories()
         self.topics = Topics(settings.mqtt.prefix)
         self.leader = False
@@ -135,9 +135,8 @@ class Platform:
             self.store,
             self.solar,
             self.ledger,
-            members={park.id: park.member_id or "" for park in settings.parks},
             clock=self.now,
-            solar_power_w=self.solar_power_w,
+            pool_of=self.pool_of,
             clustered=self.clustered,
             leading=lambda: self.leader,
         )
@@ -188,6 +187,8 @@ class Platform:
             heartbeat_interval_s=ocpp.heartbeat_interval_s,
             response_timeout_s=ocpp.response_timeout_s,
             safe_limit_a=ocpp.safe_limit_a,
+            unmanaged_limit_a=ocpp.unmanaged_limit_a,
+            managed=self.managed,
             lenient_by_default=ocpp.lenient,
             event_log=self.store.events,
             observe=self.metrics.observe,
@@ -272,6 +273,7 @@ class Platform:
             green_forecast_wh=self.forecast.energy_wh if self.forecast is not None else None,
             publish_allocation=self.outbound.publish_allocation,
             clock=self.scheduler_clock,
+            wall_clock=self.clock,
             debounce_s=scheduler.debounce_s,
             tick_s=scheduler.tick_s,
             min_change_a=scheduler.min_change_a,
@@ -336,6 +338,8 @@ class Platform:
             bus=self.bus,
             supported_versions=self.central_supported_versions,
             green_energy_wh=self.energy.green_energy_wh,
+            energy_source=self.energy.energy_source,
+            managed=self.managed,
             is_leader=lambda: self.leader,
         )
 
@@ -388,7 +392,7 @@ class Platform:
             self.outbound.publish_meters()
             self.cluster.flush_meters()
             if ticks % 10 == 0:
-                self.outbound.write_series(self.solar, self.ledger, self.history)
+                self.outbound.write_series(self.solar, self.ledger)
             try:  # the database may be restarting: what is not stored now is stored at a later round
                 if ticks % 5 == 0:
                     await self.energy.flush()
@@ -425,7 +429,7 @@ class Platform:
             solar_w = sum(self.solar.park_power_w(p.id) for p in self.settings.parks if p.member_id in members)
             sites = sites_of.get(coop.id, set())
             chargers = {s.id for s in self.central.states() if s.site_id in sites}
-            power[coop.id] = (solar_w if math.isfinite(solar_w) else 0.0, self.ledger.ev_power_w_of(chargers))
+            power[coop.id] = (solar_w if math.isfinite(solar_w) else 0.0, self.ledger.ev_power_w(chargers))
         return power
 
     # -- wiring --------------------------------------------------------------------------
@@ -439,6 +443,35 @@ class Platform:
 
     def solar_power_w(self) -> float:
         return solar_power_w(self.solar)
+
+    def managed(self, charge_point_id: str) -> bool:
+        """Whether a site's scheduler controls this charger (else: unmanaged, at the unmanaged limit)."""
+        site_id = self.central.state(charge_point_id).site_id
+        return charge_point_id in self.scheduler.chargers and site_id in self.scheduler.sites
+
+    def pool_of(self, charge_point_id: str) -> str:
+        """The pool a charger's sessions draw green energy from: the cooperative of its site."""
+        return site_pools(self.settings).get(self.central.state(charge_point_id).site_id or "", "")
+
+
+def _only_cooperative(settings: Settings) -> str:
+    """The cooperative that sites and parks without one belong to: the installation's only one (else none)."""
+    return settings.cooperatives[0].id if len(settings.cooperatives) == 1 else ""
+
+
+def park_members(settings: Settings) -> dict[str, str]:
+    return {park.id: park.member_id or "" for park in settings.parks}
+
+
+def park_pools(settings: Settings) -> dict[str, str]:
+    """park -> the cooperative whose members own it (the pool its generation goes to)."""
+    coop_of = {member.id: coop.id for coop in settings.cooperatives for member in coop.members}
+    return {park.id: coop_of.get(park.member_id or "", _only_cooperative(settings)) for park in settings.parks}
+
+
+def site_pools(settings: Settings) -> dict[str, str]:
+    """site -> the cooperative that runs it (the pool its sessions draw green energy from)."""
+    return {site.id: site.cooperative_id or _only_cooperative(settings) for site in settings.sites}
 
 
 def persistent_session(settings: Settings) -> bool:
@@ -479,9 +512,11 @@ async def supervise(
     stop: asyncio.Event,
     *,
     extra: Callable[[Platform, asyncio.TaskGroup], None] | None = None,
+    clock: Callable[[], datetime] = utcnow,
 ) -> None:
-    """Run the platform (and `extra` tasks) in one TaskGroup until `stop` is set."""
-    async with Platform(settings) as platform:
+    """Run the platform (and `extra` tasks) in one TaskGroup until `stop` is set, on `clock` (the demo and
+    scenarios: simulated)."""
+    async with Platform(settings, clock=clock) as platform:
         try:
             async with asyncio.TaskGroup() as group:
                 platform.start(group)

@@ -19,11 +19,10 @@ from chargepoints.errors import ChargePointError
 from chargepoints.events import ChargerConnected, ChargerDisconnected, ConnectorStatusChanged, MeterSample
 from gateway.bus import Bus
 from gateway.cluster import Cluster
-from gateway.dashboard import LiveHistories
 from gateway.influx import InfluxWriter, points_for_allocation, points_for_parks
 from gateway.influx import point as influx_point
 from gateway.topics import Topics
-from smartgrid.ledger import GreenLedger
+from smartgrid.ledger import GreenAccounting, green_share_now
 from solar.ingest import SolarIngest
 
 
@@ -88,16 +87,25 @@ class Outbound:
             self.influx.write(points_for_allocation(site_id, allocation))
         self.bus.publish(self.topics.site_allocation(site_id), allocation, qos=1, retain=True)
 
-    def write_series(self, solar: SolarIngest, ledger: GreenLedger, history: LiveHistories) -> None:
-        """Park and cooperative totals into InfluxDB."""
+    def write_series(self, solar: SolarIngest, ledger: GreenAccounting) -> None:
+        """Park and cooperative totals into InfluxDB: power now, and today's energy as the green accounting
+        closed it (green_share_today, green_wh_today: the report's numbers)."""
         if self.influx is None:
             return
         now = self.clock()
         self.influx.write(points_for_parks(now, solar.parks_view()))
         solar_w, ev_w = solar_power_w(solar), ledger.ev_power_w()
-        fields: dict[str, Any] = {"solar_w": solar_w, "ev_w": ev_w, "green_w": min(solar_w, ev_w)}
-        if history.today.green_share is not None:
-            fields["green_share_today"] = history.today.green_share
+        today = ledger.day(now.date())
+        fields: dict[str, Any] = {
+            "solar_w": solar_w,
+            "ev_w": ev_w,
+            "green_w": ev_w * (green_share_now(solar_w, ev_w) or 0.0),  # power now: the parks' cover
+            "solar_wh_today": today.solar_wh,
+            "ev_wh_today": today.ev_wh,
+            "green_wh_today": today.to_evs_wh,
+        }
+        if today.green_share is not None:
+            fields["green_share_today"] = today.green_share
         self.influx.write([influx_point("cooperative", now, {}, fields)])
 
 

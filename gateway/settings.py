@@ -86,6 +86,12 @@ class OcppSettings(_Model):
     safe_limit_a: float | None = Field(
         None, ge=0, description="TxDefaultProfile installed at boot; none = leave the charger's own"
     )
+    unmanaged_limit_a: float | None = Field(
+        6.0,
+        ge=0,
+        description="TxDefaultProfile for a charger no site's scheduler controls (unknown chargers, no site): "
+        "no uncontrolled charging by default; none = leave it uncontrolled",
+    )
     max_frame_bytes: int = Field(65536, ge=1024)
     max_frames_per_s: float = Field(
         100.0,  # a charger sends about one frame a second; ocpp_throughput's flood reached ~100 per connection

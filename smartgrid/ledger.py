@@ -1,89 +1,366 @@
-"""The green ledger: each session's energy split into green and grid as it is metered (pure).
+"""The one green accounting: energy deltas in; green energy per minute, session, park and member out (pure).
 
-Two views, both pure: GreenLedger splits each meter increment as it arrives
-(the live view the gateway uses); split_interval / CooperativeLedger split
-whole intervals and attribute the green back to parks and members pro rata to
-what each generated (the cooperative report).
+No I/O, no clock reads: readings arrive with the time they were measured, and the caller says how far
+the platform's clock has gone (`close(now)`).
 
-No I/O, no clock: energy increments and the live solar power are handed in.
-Each increment of a session's energy register is green in the proportion of
-the cooperative's live solar power to the total power drawn by all EVs at that
-moment, min(1, solar / EVs) — the cooperative pools its generation, so every
-charging EV gets the same green share at a given instant.
+- **EV energy** comes from each session's energy register: every delta is spread over the minutes
+  between the two readings. Power only fills in for a session whose charger reports no register (the
+  power last reported is held until the next sample, at most `max_hold_s`), and the session says so
+  (`source == "power"`).
+- **Generation** comes from the parks' energy per minute (the solar accounting's counter deltas).
+- **Green**: per minute and per pool (a cooperative: its members' parks and the chargers at its sites)
+  the EVs' green energy is min(EV energy, generation); every session gets the same share of its
+  energy, every park contributes in proportion to what it generated. No generation, no green.
+- A minute is split once it is closed: `close_after` past its end by the platform's clock (by the
+  newest measurement when all measurements are far behind that clock: simulated devices). Energy
+  measured in a minute already closed (meter values replayed after a reconnect) is green only from
+  what that minute's generation had left;
+  generation arriving for a closed minute counts as exported.
+
+Everything that shows green energy (sessions, /api/live, the dashboard, the report, the park series,
+InfluxDB) reads what this module closed; nothing else computes it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+import math
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+MINUTE = timedelta(minutes=1)
+
+
+def minute_of(ts: datetime) -> datetime:
+    return ts.astimezone(UTC).replace(second=0, microsecond=0)
+
+
+def _spread(start: datetime, end: datetime, wh: float) -> Iterator[tuple[datetime, float]]:
+    """`wh` over the minutes of [start, end), in proportion to each minute's overlap."""
+    total_s = (end - start).total_seconds()
+    if total_s <= 0:
+        yield minute_of(end), wh
+        return
+    minute = minute_of(start)
+    while minute < end:
+        following = minute + MINUTE
+        overlap = (min(following, end) - max(minute, start)).total_seconds()
+        if overlap > 0:
+            yield minute, wh * overlap / total_s
+        minute = following
+
+
+def green_share_now(solar_w: float, ev_w: float) -> float | None:
+    """The share of the EVs' power the parks cover at this instant (None: no EV draws)."""
+    if not ev_w > 0 or not math.isfinite(ev_w):
+        return None
+    return min(1.0, max(0.0, solar_w if math.isfinite(solar_w) else 0.0) / ev_w)
 
 
 @dataclass(slots=True)
-class _Live:
+class _Session:
     charge_point_id: str
-    connector_id: int
-    last_energy_wh: float
-    power_w: float = 0.0
-    green_wh: float = 0.0
-    energy_wh: float = 0.0
+    pool: str
+    last_ts: datetime
+    last_energy_wh: float | None  # the register's last reading (None: not known)
+    has_register: bool = False
+    power_w: float | None = None  # as last reported (live power; and the fill-in for chargers without a register)
+    power_ts: datetime | None = None
+    energy_wh: float = 0.0  # accounted, closed minutes and open
+    green_wh: float = 0.0  # closed minutes
+    last_minute: datetime | None = None
+    stopped: bool = False
+    dirty: bool = False  # green changed since last taken (stopped sessions)
+
+    @property
+    def source(self) -> str:
+        return "register" if self.has_register or self.power_ts is None else "power"
 
 
 @dataclass(slots=True)
-class GreenLedger:
-    live: dict[int, _Live] = field(default_factory=dict)
-    _ev_power_w: float = 0.0
+class DayTotals:
+    """A pool's day: generation and green energy into EVs per park, EV energy (closed minutes)."""
 
-    def ev_power_w(self) -> float:
-        """The power all charging EVs draw now (kept as a running total)."""
-        return max(0.0, self._ev_power_w)
+    generated_wh: dict[str, float] = field(default_factory=dict)
+    green_wh: dict[str, float] = field(default_factory=dict)  # per park
+    ev_wh: float = 0.0
 
-    def ev_power_w_of(self, charge_point_ids: Collection[str]) -> float:
-        """The power the EVs at these chargers draw now."""
-        return sum(s.power_w for s in self.live.values() if s.charge_point_id in charge_point_ids)
+    @property
+    def solar_wh(self) -> float:
+        return sum(self.generated_wh.values())
 
-    def green_wh(self, transaction_id: int) -> float | None:
-        session = self.live.get(transaction_id)
-        return session.green_wh if session else None
+    @property
+    def to_evs_wh(self) -> float:
+        return sum(self.green_wh.values())
 
-    def start(self, transaction_id: int, charge_point_id: str, connector_id: int, meter_start_wh: float) -> None:
-        self.live[transaction_id] = _Live(charge_point_id, connector_id, meter_start_wh)
+    @property
+    def green_share(self) -> float | None:
+        return self.to_evs_wh / self.ev_wh if self.ev_wh > 0 else None
 
-    def _share(self, solar_w: float, ev_w: float) -> float:
-        return 1.0 if ev_w <= 0 else min(1.0, max(0.0, solar_w) / ev_w)
+    def add(self, other: DayTotals) -> None:
+        for mine, theirs in ((self.generated_wh, other.generated_wh), (self.green_wh, other.green_wh)):
+            for key, wh in theirs.items():
+                mine[key] = mine.get(key, 0.0) + wh
+        self.ev_wh += other.ev_wh
 
-    def meter(
-        self, transaction_id: int | None, energy_wh: float | None, power_w: float | None, solar_w: float
-    ) -> float:
-        """A meter reading of a running session; returns the energy it adds (Wh, 0 for none)."""
-        session = self.live.get(transaction_id) if transaction_id is not None else None
-        if session is None:
+
+@dataclass(frozen=True, slots=True)
+class GreenMinute:
+    """Green energy into EVs from one park in one minute, and the EV energy of its pool in that minute."""
+
+    park_id: str
+    minute: datetime
+    green_wh: float
+    ev_wh: float
+
+
+class GreenAccounting:
+    def __init__(
+        self,
+        *,
+        park_pool: Mapping[str, str] | None = None,  # park -> pool (cooperative); missing: ""
+        park_member: Mapping[str, str] | None = None,  # park -> member
+        close_after: timedelta = timedelta(minutes=2),
+        max_hold_s: float = 300.0,
+        keep: timedelta = timedelta(days=2),
+        follow_within: timedelta = timedelta(hours=1),
+    ) -> None:
+        self.park_pool = dict(park_pool or {})
+        self.park_member = dict(park_member or {})
+        self.close_after = close_after
+        self.max_hold_s = max_hold_s
+        self.keep = keep
+        self.follow_within = follow_within
+        self.sessions: dict[object, _Session] = {}
+        self._ev: dict[datetime, dict[object, float]] = {}  # open minutes: EV energy per session
+        self._generated: dict[datetime, dict[str, float]] = {}  # per minute and park (kept `keep`)
+        self._green: dict[datetime, dict[str, float]] = {}  # closed minutes: green per park
+        self._closed_until: datetime | None = None  # minutes before this are closed
+        self._seen: datetime | None = None  # the newest measurement
+        self._days: dict[tuple[str, date], DayTotals] = {}
+        self._out: list[GreenMinute] = []
+        self._offline: set[str] = set()
+
+    # -- inputs ---------------------------------------------------------------------------------
+    def _saw(self, ts: datetime) -> None:
+        if self._seen is None or ts > self._seen:
+            self._seen = ts
+
+    def start(
+        self, key: object, charge_point_id: str, ts: datetime, meter_start_wh: float | None, pool: str = ""
+    ) -> None:
+        if key in self.sessions:
+            return
+        start = meter_start_wh if meter_start_wh is not None and math.isfinite(meter_start_wh) else None
+        self.sessions[key] = _Session(charge_point_id, pool, ts, start)
+        self._offline.discard(charge_point_id)
+        self._saw(ts)
+
+    def meter(self, key: object, ts: datetime, energy_wh: float | None, power_w: float | None) -> float:
+        """A reading of a running session (register and/or power, as measured at `ts`); returns the energy it adds."""
+        session = self.sessions.get(key)
+        if session is None or session.stopped:
             return 0.0
-        if power_w is not None:
-            new = max(0.0, power_w)
-            self._ev_power_w += new - session.power_w
-            session.power_w = new
+        self._offline.discard(session.charge_point_id)
+        self._saw(ts)
         added = 0.0
-        if energy_wh is not None:
-            delta = energy_wh - session.last_energy_wh
-            if delta > 0:
-                session.green_wh += delta * self._share(solar_w, self.ev_power_w())
-                session.energy_wh += delta
-                added = delta
-            session.last_energy_wh = energy_wh
+        if energy_wh is not None and math.isfinite(energy_wh):
+            if session.last_energy_wh is not None and ts > session.last_ts and energy_wh > session.last_energy_wh:
+                added = self._add(key, session, session.last_ts, ts, energy_wh - session.last_energy_wh)
+            if session.last_energy_wh is None or ts > session.last_ts:
+                session.last_energy_wh, session.last_ts = energy_wh, ts
+            session.has_register = True
+        if power_w is not None and math.isfinite(power_w):
+            if not session.has_register:
+                added += self._hold_power(key, session, ts)
+            session.power_w, session.power_ts = max(0.0, power_w), ts
         return added
 
-    def stop(self, transaction_id: int, meter_stop_wh: float, solar_w: float) -> float | None:
-        """Close a session; returns its green energy (Wh), None if it was never seen."""
-        session = self.live.pop(transaction_id, None)
-        if session is None:
-            return None
-        delta = meter_stop_wh - session.last_energy_wh
-        if delta > 0:
-            session.green_wh += delta * self._share(solar_w, self.ev_power_w())
-        self._ev_power_w -= session.power_w
-        if not self.live:
-            self._ev_power_w = 0.0  # no drift from float sums
-        return session.green_wh
+    def _hold_power(self, key: object, session: _Session, ts: datetime) -> float:
+        if session.power_w is None or session.power_ts is None or ts <= session.power_ts:
+            return 0.0
+        held_s = min((ts - session.power_ts).total_seconds(), self.max_hold_s)
+        wh = session.power_w * held_s / 3600.0
+        return self._add(key, session, session.power_ts, session.power_ts + timedelta(seconds=held_s), wh)
+
+    def stop(self, key: object, ts: datetime, meter_stop_wh: float | None) -> None:
+        session = self.sessions.get(key)
+        if session is None or session.stopped:
+            return
+        self._saw(ts)
+        if session.has_register or session.power_ts is None:
+            last = session.last_energy_wh
+            if meter_stop_wh is not None and math.isfinite(meter_stop_wh) and last is not None and meter_stop_wh > last:
+                self._add(key, session, session.last_ts, max(ts, session.last_ts), meter_stop_wh - last)
+        else:
+            self._hold_power(key, session, ts)
+        session.stopped, session.power_w, session.dirty = True, None, True
+
+    def offline(self, charge_point_id: str) -> None:
+        """The charger left: its power leaves the totals until it reports again."""
+        self._offline.add(charge_point_id)
+
+    def generation(self, minutes: Mapping[tuple[str, datetime], float]) -> None:
+        """Generation per (park, minute), Wh (the solar accounting's drained minutes)."""
+        for (park, at), wh in minutes.items():
+            if not (wh > 0 and math.isfinite(wh)):
+                continue
+            minute = minute_of(at)
+            per_park = self._generated.setdefault(minute, {})
+            per_park[park] = per_park.get(park, 0.0) + wh
+            day = self._day(self.park_pool.get(park, ""), minute)
+            day.generated_wh[park] = day.generated_wh.get(park, 0.0) + wh
+            self._saw(minute)
+
+    def retract_generation(self, minutes: Mapping[tuple[str, datetime], float]) -> None:
+        """Take back generation handed in before (an instance that follows another's stored baselines
+        counts again from them); never below nothing."""
+        for (park, at), wh in minutes.items():
+            minute = minute_of(at)
+            per_park = self._generated.get(minute)
+            if per_park is not None and park in per_park:
+                per_park[park] = max(0.0, per_park[park] - wh)
+            day = self._days.get((self.park_pool.get(park, ""), minute.date()))
+            if day is not None and park in day.generated_wh:
+                day.generated_wh[park] = max(0.0, day.generated_wh[park] - wh)
+
+    def _add(self, key: object, session: _Session, start: datetime, end: datetime, wh: float) -> float:
+        for minute, part in _spread(start, end, wh):
+            session.energy_wh += part
+            if session.last_minute is None or minute > session.last_minute:
+                session.last_minute = minute
+            if self._closed_until is not None and minute < self._closed_until:
+                self._late(key, session, minute, part)
+            else:
+                per_session = self._ev.setdefault(minute, {})
+                per_session[key] = per_session.get(key, 0.0) + part
+        return wh
+
+    def _day(self, pool: str, minute: datetime) -> DayTotals:
+        totals = self._days.get((pool, minute.date()))
+        if totals is None:
+            totals = self._days[(pool, minute.date())] = DayTotals()
+        return totals
+
+    # -- closing ----------------------------------------------------------------------------------
+    def close(self, now: datetime, *, final: bool = False) -> list[GreenMinute]:
+        """Split the minutes that are over; returns the green per park and minute added since the last call."""
+        # Measurements near the platform's clock: the clock says what is over. Far behind it (a scenario's
+        # simulated devices against a platform on the wall clock): the newest measurement does.
+        watermark = now if self._seen is None or self._seen >= now - self.follow_within else self._seen
+        until = minute_of(watermark - self.close_after)
+        if final:  # everything measured so far
+            until = max([until, *(m + MINUTE for m in self._ev)])
+        if self._closed_until is None or until > self._closed_until:
+            for minute in sorted(m for m in self._ev if m < until):
+                self._split(minute, self._ev.pop(minute))
+            self._closed_until = until
+        for minute in [
+            m for m in self._generated if self._closed_until is not None and m < self._closed_until - self.keep
+        ]:
+            self._generated.pop(minute, None)
+            self._green.pop(minute, None)
+        out, self._out = self._out, []
+        return out
+
+    def _split(self, minute: datetime, per_session: Mapping[object, float]) -> None:
+        pools: dict[str, dict[Any, float]] = {}
+        for key, wh in per_session.items():
+            pools.setdefault(self.sessions[key].pool, {})[key] = wh
+        for pool, sessions in pools.items():
+            parks = {p: wh for p, wh in self._generated.get(minute, {}).items() if self.park_pool.get(p, "") == pool}
+            split = split_interval(sessions, parks, self.park_member)
+            self._credit(pool, minute, split.green_wh, split.park_wh, sum(sessions.values()))
+
+    def _late(self, key: object, session: _Session, minute: datetime, wh: float) -> None:
+        """Energy for a closed minute: green only from what its generation had left."""
+        pool = session.pool
+        green = self._green.get(minute, {})
+        left = {
+            p: max(0.0, g - green.get(p, 0.0))
+            for p, g in self._generated.get(minute, {}).items()
+            if self.park_pool.get(p, "") == pool
+        }
+        one: dict[Any, float] = {key: wh}
+        split = split_interval(one, left, self.park_member)
+        self._credit(pool, minute, split.green_wh, split.park_wh, wh)
+
+    def _credit(
+        self, pool: str, minute: datetime, sessions: Mapping[Any, float], parks: Mapping[str, float], ev_wh: float
+    ) -> None:
+        for key, wh in sessions.items():
+            session = self.sessions[key]
+            session.green_wh += wh
+            session.dirty = True
+        green = self._green.setdefault(minute, {})
+        day = self._day(pool, minute)
+        day.ev_wh += ev_wh
+        for park, wh in parks.items():
+            green[park] = green.get(park, 0.0) + wh
+            day.green_wh[park] = day.green_wh.get(park, 0.0) + wh
+            if wh > 0:
+                self._out.append(GreenMinute(park, minute, wh, ev_wh))
+
+    # -- reading -----------------------------------------------------------------------------------
+    @property
+    def live(self) -> dict[object, _Session]:
+        """The running sessions."""
+        return {key: s for key, s in self.sessions.items() if not s.stopped}
+
+    def session_green_wh(self, key: object) -> float | None:
+        session = self.sessions.get(key)
+        return session.green_wh if session else None
+
+    def session_energy_wh(self, key: object) -> float | None:
+        session = self.sessions.get(key)
+        return session.energy_wh if session else None
+
+    def session_source(self, key: object) -> str | None:
+        session = self.sessions.get(key)
+        return session.source if session else None
+
+    def finished(self) -> dict[object, float]:
+        """Stopped sessions whose minutes are all closed (green changed since last asked): key -> green Wh.
+        They are forgotten once their minutes are older than `keep`."""
+        out = {}
+        for key, session in list(self.sessions.items()):
+            if not session.stopped or self._closed_until is None:
+                continue
+            if session.last_minute is not None and session.last_minute >= self._closed_until:
+                continue
+            if session.dirty:
+                out[key], session.dirty = session.green_wh, False
+            if session.last_minute is None or session.last_minute < self._closed_until - self.keep:
+                del self.sessions[key]
+        return out
+
+    def ev_power_w(self, charge_point_ids: Collection[str] | None = None) -> float:
+        """The power the running sessions draw now (of these chargers; offline chargers count nothing)."""
+        return sum(
+            s.power_w
+            for s in self.sessions.values()
+            if s.power_w is not None
+            and not s.stopped
+            and s.charge_point_id not in self._offline
+            and (charge_point_ids is None or s.charge_point_id in charge_point_ids)
+        )
+
+    def day(self, on: date, pools: Iterable[str] | None = None) -> DayTotals:
+        """One day's totals of these pools (None: all)."""
+        wanted = None if pools is None else set(pools)
+        total = DayTotals()
+        for (pool, day), totals in self._days.items():
+            if day == on and (wanted is None or pool in wanted):
+                total.add(totals)
+        return total
+
+    def seed_day(
+        self, on: date, pool: str, generated: Mapping[str, float], green: Mapping[str, float], ev_wh: float
+    ) -> None:
+        """Today's totals as stored (after a restart), before anything new is added."""
+        totals = self._days.setdefault((pool, on), DayTotals())
+        totals.add(DayTotals(dict(generated), dict(green), ev_wh))
 
 
 # -- per-interval accounting, attributed to parks and members ------------------------------------
@@ -97,15 +374,15 @@ def _clean(value: float) -> float:
 class IntervalSplit:
     """One interval's EV energy split into green and grid, and where the green came from."""
 
-    green_wh: dict[str, float]  # per session
-    grid_wh: dict[str, float]  # per session
+    green_wh: dict[Any, float]  # per session (whatever key the caller gave it)
+    grid_wh: dict[Any, float]  # per session
     park_wh: dict[str, float]  # green energy into EVs, per park
     member_wh: dict[str, float]  # green energy into EVs, per member (owner of the parks)
     unused_wh: float  # generation no EV took
 
 
 def split_interval(
-    session_wh: Mapping[str, float], park_wh: Mapping[str, float], park_member: Mapping[str, str]
+    session_wh: Mapping[Any, float], park_wh: Mapping[str, float], park_member: Mapping[str, str]
 ) -> IntervalSplit:
     """Match one interval's EV energy with the cooperative's concurrent generation.
 

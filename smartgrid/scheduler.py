@@ -23,10 +23,16 @@ import logging
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
-from chargepoints.events import ChargerDisconnected, MeterSample, TransactionStarted, TransactionStopped
+from chargepoints.events import (
+    ChargerConnected,
+    ChargerDisconnected,
+    MeterSample,
+    TransactionStarted,
+    TransactionStopped,
+)
 from smartgrid.allocation import SessionDemand, Setpoint, Site, Snapshot, allocate, departure_current_a
 from smartgrid.hysteresis import HysteresisSettings, OnOffGate, PhaseHold, UpdateLimiter
 
@@ -80,10 +86,6 @@ class _Session:
         return max(0.0, self.energy_wh - self.meter_start_wh) if self.energy_wh is not None else 0.0
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class Scheduler:
     def __init__(
         self,
@@ -97,7 +99,7 @@ class Scheduler:
         debounce_s: float = 0.2,
         tick_s: float = 5.0,
         min_change_a: float = 0.5,
-        wall_clock: Callable[[], datetime] = _utcnow,
+        wall_clock: Callable[[], datetime] | None = None,  # the platform's clock: the allocations' time
         hysteresis: HysteresisSettings | None = None,
         switch_phases: SwitchPhases | None = None,
         green_forecast_wh: Callable[[float], float] | None = None,
@@ -114,6 +116,8 @@ class Scheduler:
         self.min_change_a = min_change_a
         self._sessions: dict[str, _Session] = {}
         self._sent: dict[str, float] = {}
+        self._offline: set[str] = set()  # chargers gone: no limits until they reconnect
+        self._failing: set[str] = set()  # sessions whose last limit was not applied (logged once)
         self._allocations: dict[str, dict[str, Any]] = {}
         self._trigger = asyncio.Event()
         self.hysteresis = hysteresis or HysteresisSettings()
@@ -156,10 +160,18 @@ class Scheduler:
                 if changed:
                     self._trigger.set()
         elif isinstance(event, ChargerDisconnected):
-            # Its sessions go on (chargers keep charging offline); limits are resent on reconnect.
+            # Its sessions go on (chargers keep charging offline); no limits until it reconnects, then resent.
+            if event.charge_point_id not in self._offline:
+                self._offline.add(event.charge_point_id)
+                log.info("scheduler: %s offline; no limits sent until it reconnects", event.charge_point_id)
             for key, session in self._sessions.items():
                 if session.charge_point_id == event.charge_point_id:
                     self._sent.pop(key, None)
+        elif isinstance(event, ChargerConnected):
+            if event.charge_point_id in self._offline:
+                self._offline.discard(event.charge_point_id)
+                log.info("scheduler: %s back online; its limits are sent again", event.charge_point_id)
+            self._trigger.set()
         else:
             # Solar events (power, liveness) and anything else that may change the green power.
             self._trigger.set()
@@ -318,7 +330,8 @@ class Scheduler:
         sends = [
             self._send(key, point, now)
             for key, point in setpoints.items()
-            if (self._changed(key, point.limit_a) or (point.site_id in must_cut and self._cut(key, point.limit_a)))
+            if point.charge_point_id not in self._offline
+            and (self._changed(key, point.limit_a) or (point.site_id in must_cut and self._cut(key, point.limit_a)))
             and self._limiter.may_send(key, self._sent.get(key), point.limit_a, now)
         ]
         if sends:
@@ -376,14 +389,21 @@ class Scheduler:
         try:
             await self._send_limit(point.charge_point_id, point.connector_id, point.limit_a, transaction_id)
         except Exception as exc:
-            log.warning("scheduler: limit %.1f A for %s not applied (%s); retrying next run", point.limit_a, key, exc)
+            if key not in self._failing:  # once, not at every run
+                self._failing.add(key)
+                log.warning("scheduler: limit %.1f A for %s not applied (%s); retrying", point.limit_a, key, exc)
+            else:
+                log.debug("scheduler: limit %.1f A for %s still not applied (%s)", point.limit_a, key, exc)
             self._sent.pop(key, None)
             return
+        if key in self._failing:
+            self._failing.discard(key)
+            log.info("scheduler: limit %.1f A for %s applied", point.limit_a, key)
         self._limiter.sent(key, previous, point.limit_a, now_s)
         self._sent[key] = point.limit_a
 
     async def _publish(self, snapshot: Snapshot, setpoints: dict[str, Setpoint]) -> None:
-        ts = self._wall_clock().isoformat()
+        ts = self._wall_clock().isoformat() if self._wall_clock is not None else None
         for site_id in self.sites:
             points = [p for p in setpoints.values() if p.site_id == site_id]
             allocation = {

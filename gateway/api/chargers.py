@@ -32,14 +32,18 @@ from gateway.auth import hash_secret
 
 def charger_view(context: Api, charge_point_id: str) -> dict[str, Any]:
     state = context.central.state(charge_point_id)
+    connected = context.cluster.owner(state.id) is not None
     return {
         "id": state.id,
-        "connected": context.cluster.owner(state.id) is not None,
+        "connected": connected,
         "ocpp_version": state.ocpp_version,
         "registration": state.registration,
         "site_id": state.site_id,
-        "connectors": {str(k): {"status": v} for k, v in sorted(state.connectors.items())},
+        "connectors": {
+            str(k): {"status": v, "stale": not connected} for k, v in sorted(state.connectors.items())
+        },  # offline: the last status, kept and marked stale
         "last_seen": iso(state.last_seen),
+        "managed": context.managed(state.id),
     }
 
 

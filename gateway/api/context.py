@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from gateway.metrics import Metrics
     from gateway.settings import Settings
     from gateway.storage import Store
-    from smartgrid.ledger import GreenLedger
+    from smartgrid.ledger import GreenAccounting
     from smartgrid.scheduler import Scheduler
     from solar.ingest import SolarIngest
 
@@ -40,12 +40,14 @@ class Api:
     cluster: Cluster
     solar: SolarIngest
     scheduler: Scheduler
-    ledger: GreenLedger
+    ledger: GreenAccounting
     history: LiveHistories
     metrics: Metrics
     bus: Bus
     supported_versions: tuple[str, ...]
     green_energy_wh: Callable[[TransactionRecord], float]
+    energy_source: Callable[[TransactionRecord], str]
+    managed: Callable[[str], bool]  # a charger under a site's scheduler (else "unmanaged")
     is_leader: Callable[[], bool]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -23,6 +23,9 @@ from gateway.api_models import (
     ParkEnergy,
     SolarRejects,
 )
+from gateway.settings import CooperativeConfig as Cooperative
+from gateway.settings import Settings
+from gateway.storage import Store
 from solar.accounting import BUCKETS
 
 
@@ -67,22 +70,16 @@ async def list_cooperatives(request: web.Request) -> web.Response:
     )
 
 
-async def cooperative_report(request: web.Request) -> web.StreamResponse:
-    """Per member and park: generated, routed into EVs (the green ledger), exported; from SQL intervals."""
-    context = api(request)
-    coop_id = request.match_info["cooperative_id"]
-    coop = next((c for c in context.settings.cooperatives if c.id == coop_id), None)
-    if coop is None or not tenancy(request).cooperative(coop_id):
-        return error(404, "NotFound", f"no cooperative {coop_id!r}")
-    start, end = period(request)
-    fmt = request.query.get("format", "json")
-    if fmt not in ("json", "csv"):
-        raise invalid_query("format must be json or csv")
+async def cooperative_period(
+    settings: Settings, store: Store, coop: Cooperative, start: datetime, end: datetime
+) -> dict[str, Any]:
+    """A cooperative's period per member and park: generated, into EVs, exported, as the green accounting
+    stored it (the report; the demo prints it too)."""
     parks_of: dict[str, list[str]] = {m.id: [] for m in coop.members}
-    for park in context.settings.parks:
+    for park in settings.parks:
         if park.member_id in parks_of:
             parks_of[park.member_id].append(park.id)
-    energy = await context.store.energy_by_park([p for ps in parks_of.values() for p in ps], start, end)
+    energy = await store.energy_by_park([p for ps in parks_of.values() for p in ps], start, end)
     members: list[dict[str, Any]] = []
     for member in coop.members:
         parks: list[dict[str, Any]] = [
@@ -104,7 +101,7 @@ async def cooperative_report(request: web.Request) -> web.StreamResponse:
                 "parks": parks,
             }
         )
-    report = {
+    return {
         "cooperative_id": coop.id,
         "name": coop.name,
         "from": iso(start),
@@ -114,6 +111,21 @@ async def cooperative_report(request: web.Request) -> web.StreamResponse:
         "exported_kwh": round(sum(m["exported_kwh"] for m in members), 3),
         "members": members,
     }
+
+
+async def cooperative_report(request: web.Request) -> web.StreamResponse:
+    """Per member and park: generated, routed into EVs (the green ledger), exported; from SQL intervals."""
+    context = api(request)
+    coop_id = request.match_info["cooperative_id"]
+    coop = next((c for c in context.settings.cooperatives if c.id == coop_id), None)
+    if coop is None or not tenancy(request).cooperative(coop_id):
+        return error(404, "NotFound", f"no cooperative {coop_id!r}")
+    start, end = period(request)
+    fmt = request.query.get("format", "json")
+    if fmt not in ("json", "csv"):
+        raise invalid_query("format must be json or csv")
+    report = await cooperative_period(context.settings, context.store, coop, start, end)
+    members = report["members"]
     if fmt == "json":
         return web.json_response(report)
     out = io.StringIO()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -14,6 +15,7 @@ from gateway.api.chargers import charger_view
 from gateway.api.context import Api, api
 from gateway.api.table import ALL_ROLES, Route, Scope
 from gateway.dashboard import scope_key
+from smartgrid.ledger import DayTotals, GreenAccounting, green_share_now
 
 
 def snapshot(context: Api, seen: Tenancy) -> dict[str, Any]:
@@ -23,7 +25,7 @@ def snapshot(context: Api, seen: Tenancy) -> dict[str, Any]:
     states = [state for state in context.central.states() if seen.charger(state.site_id)]
     owned = {state.id for state in states if seen.owned_charger(state.site_id)}
     solar_w = sum(view["power_w"] for view in parks)
-    ev_w = context.ledger.ev_power_w_of(owned) if not seen.everything else context.ledger.ev_power_w()
+    ev_w = context.ledger.ev_power_w(None if seen.everything else owned)
     by_status: Counter[str] = Counter()
     for state in states:
         if not context.central.is_connected(state.id):
@@ -31,24 +33,40 @@ def snapshot(context: Api, seen: Tenancy) -> dict[str, Any]:
         else:
             for status in state.connectors.values() or ["Unknown"]:
                 by_status[status] += 1
-    today = context.history.of(scope_key(seen.everything, seen.cooperative_id)).today
+    now = context.clock()
+    share_now = green_share_now(solar_w, ev_w)
     return {
-        "ts": context.clock().isoformat(),
+        "ts": now.isoformat(),
         "solar_w": round(solar_w, 1),
         "ev_w": round(ev_w, 1),
-        "green_share_now": round(min(solar_w, ev_w) / ev_w, 4) if ev_w > 0 else None,
-        "today": {
-            "solar_wh": round(today.solar_wh, 1),
-            "ev_wh": round(today.ev_wh, 1),
-            "green_wh": round(today.green_wh, 1),
-            "green_share": round(today.green_share, 4) if today.green_share is not None else None,
-        },
+        "green_share_now": round(share_now, 4) if share_now is not None else None,
+        "today": today_view(today_of(context.ledger, now, seen)),
         "chargers_by_status": dict(sorted(by_status.items())),
         "chargers": [charger_view(context, state.id) for state in states],
         "parks": parks,
         "allocations": {
             site.id: context.scheduler.allocation(site.id) for site in context.settings.sites if seen.site(site.id)
         },
+    }
+
+
+def today_of(ledger: GreenAccounting, now: datetime, seen: Tenancy) -> DayTotals:
+    """The platform's today as the green accounting closed it: everything (operators), a cooperative's
+    own pool, nothing for a viewer. The same minutes the report for today sums."""
+    if seen.everything:
+        return ledger.day(now.date())
+    if seen.cooperative_id is None:
+        return DayTotals()
+    return ledger.day(now.date(), [seen.cooperative_id])
+
+
+def today_view(today: DayTotals) -> dict[str, Any]:
+    share = today.green_share
+    return {
+        "solar_wh": round(today.solar_wh, 1),
+        "ev_wh": round(today.ev_wh, 1),
+        "green_wh": round(today.to_evs_wh, 1),
+        "green_share": round(share, 4) if share is not None else None,
     }
 
 

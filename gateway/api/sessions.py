@@ -30,7 +30,10 @@ def session_view(context: Api, record: TransactionRecord) -> dict[str, Any]:
     if newer is not None:
         record = replace(record, meter_last_wh=newer)
     green = context.green_energy_wh(record)
+    source = context.energy_source(record)
     energy = record.energy_wh
+    if source == "power":  # no register: the energy the accounting integrated
+        energy = max(energy, context.ledger.session_energy_wh(record.id) or 0.0)
     return {
         "id": record.api_id,
         "charge_point_id": record.charge_point_id,
@@ -40,6 +43,7 @@ def session_view(context: Api, record: TransactionRecord) -> dict[str, Any]:
         "energy_wh": round(energy, 1),
         "green_energy_wh": round(green, 1),
         "green_share": round(green / energy, 4) if energy > 0 else None,
+        "energy_source": source,
         "meter_start_wh": record.meter_start_wh,
         "meter_stop_wh": record.meter_stop_wh,
         "start": iso(record.start_ts),

@@ -67,7 +67,9 @@ class Cluster:
     def owner(self, charge_point_id: str) -> str | None:
         if self.central.is_connected(charge_point_id):
             return self.instance_id
-        return self.locations.get(charge_point_id)
+        location = self.locations.get(charge_point_id)
+        # our own status, echoed by the broker, may still say connected: here it is not, at once
+        return location if location != self.instance_id else None
 
     # -- events ----------------------------------------------------------------------------
     async def mirror(self, event: object) -> None:

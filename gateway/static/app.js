@@ -51,7 +51,7 @@ function render(snap) {
     .map(([status, n]) => `<span data-status="${esc(status)}">${esc(status)}: ${n}</span>`).join("");
   $("charger-rows").innerHTML = snap.chargers.map((c) => `<tr data-id="${esc(c.id)}">
       <td>${esc(c.id)}</td><td>${esc(c.ocpp_version)}</td><td class="${c.connected ? "online" : "offline"}">${c.connected ? "yes" : "no"}</td>
-      <td>${Object.entries(c.connectors).map(([k, v]) => `${esc(k)}: ${esc(v.status)}`).join(", ")}</td>
+      <td>${Object.entries(c.connectors).map(([k, v]) => `${esc(k)}: ${esc(v.stale ? `${v.status} (stale: offline)` : v.status)}`).join(", ")}${c.managed === false ? ' <span class="unmanaged">unmanaged</span>' : ""}</td>
       <td>${esc(c.site_id)}</td><td>${esc(c.last_seen)}</td></tr>`).join("");
   for (const row of document.querySelectorAll("#charger-rows tr")) row.onclick = () => select(row.dataset.id);
   if (selected) showDetail(snap.chargers.find((c) => c.id === selected));

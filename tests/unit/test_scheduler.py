@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from chargepoints.events import ChargerDisconnected, MeterSample, TransactionStarted, TransactionStopped
+import pytest
+
+from chargepoints.events import (
+    ChargerConnected,
+    ChargerDisconnected,
+    MeterSample,
+    TransactionStarted,
+    TransactionStopped,
+)
 from smartgrid.allocation import Site
 from smartgrid.scheduler import ChargerSpec, Scheduler
 
@@ -111,8 +120,41 @@ async def test_sessions_come_and_go_with_transactions_and_meter_values_reclaim()
     assert {d.key for d in scheduler.snapshot().sessions} == {"A/1"}
     await scheduler.on_event(ChargerDisconnected("A", T))
     before = len(ports.sent)
+    await scheduler.run_once()  # gone: no limit for it
+    assert len(ports.sent) == before
+    await scheduler.on_event(ChargerConnected("A", "1.6", T))
     await scheduler.run_once()  # a reconnecting charger gets its limit again
     assert len(ports.sent) == before + 1
+
+
+async def test_a_disconnected_charger_gets_no_limits_and_one_log_line(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="smartgrid.scheduler")
+    ports = Ports()
+    scheduler = make(ports)
+    await start(scheduler, "A", 1)
+    ports.green_w = 10 * W_PER_A
+    await scheduler.on_event(ChargerDisconnected("A", T))
+    for step in range(20):  # the sun moves while the charger is away
+        ports.green_w = (8 + step % 3) * W_PER_A
+        await scheduler.run_once()
+    assert ports.sent == []
+    lines = [r.getMessage() for r in caplog.records if "A" in r.getMessage()]
+    assert len(lines) == 1, lines
+    await scheduler.on_event(ChargerConnected("A", "1.6", T))
+    await scheduler.run_once()
+    assert len(ports.sent) == 1
+
+
+async def test_a_limit_not_applied_is_logged_once_while_it_keeps_failing(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="smartgrid.scheduler")
+    ports = Ports()
+    ports.fail_for.add("A")
+    scheduler = make(ports)
+    await start(scheduler, "A", 1)
+    ports.green_w = 10 * W_PER_A
+    for _ in range(10):
+        await scheduler.run_once()
+    assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) == 1
 
 
 async def test_events_trigger_a_debounced_run() -> None:
