@@ -27,6 +27,7 @@ import math
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 MINUTE = timedelta(minutes=1)
 
@@ -372,15 +373,15 @@ def _clean(value: float) -> float:
 class IntervalSplit:
     """One interval's EV energy split into green and grid, and where the green came from."""
 
-    green_wh: dict[str, float]  # per session
-    grid_wh: dict[str, float]  # per session
+    green_wh: dict[Any, float]  # per session (its key: a transaction id, a name)
+    grid_wh: dict[Any, float]  # per session
     park_wh: dict[str, float]  # green energy into EVs, per park
     member_wh: dict[str, float]  # green energy into EVs, per member (owner of the parks)
     unused_wh: float  # generation no EV took
 
 
 def split_interval(
-    session_wh: Mapping[str, float], park_wh: Mapping[str, float], park_member: Mapping[str, str]
+    session_wh: Mapping[Any, float], park_wh: Mapping[str, float], park_member: Mapping[str, str]
 ) -> IntervalSplit:
     """Match one interval's EV energy with the cooperative's concurrent generation.
 
