@@ -28,6 +28,8 @@ from solar.ingest import SolarIngest
 
 log = logging.getLogger(__name__)
 
+FUTURE = timedelta(minutes=5)  # a reading stamped later than this ahead of the platform's clock is stamped now
+
 
 class EnergyIntervals:
     def __init__(
@@ -77,15 +79,23 @@ class EnergyIntervals:
                 self.ledger.seed_day(start.date(), pool, {park: generated}, {park: green}, green)
 
     # -- events -------------------------------------------------------------------------
+    def _measured(self, ts: datetime) -> datetime:
+        """When a reading was measured: the charger's time, unless it lies ahead of the platform's clock by
+        more than FUTURE (a charger whose clock runs ahead): then now."""
+        now = self.clock()
+        return ts if ts <= now + FUTURE else now
+
     async def on_event(self, event: object) -> None:
         if isinstance(event, MeterSample):
             if event.transaction_id is not None:
-                self.ledger.meter(event.transaction_id, event.ts, event.energy_wh, event.power_w)
+                ts = self._measured(event.ts)
+                self.ledger.meter(event.transaction_id, ts, event.energy_wh, event.power_w)
         elif isinstance(event, TransactionStarted):
             pool = self.pool_of(event.charge_point_id)
-            self.ledger.start(event.transaction_id, event.charge_point_id, event.ts, event.meter_start_wh, pool)
+            ts = self._measured(event.ts)
+            self.ledger.start(event.transaction_id, event.charge_point_id, ts, event.meter_start_wh, pool)
         elif isinstance(event, TransactionStopped):
-            self.ledger.stop(event.transaction_id, event.ts, event.meter_stop_wh)
+            self.ledger.stop(event.transaction_id, self._measured(event.ts), event.meter_stop_wh)
         elif isinstance(event, ChargerDisconnected):
             self.ledger.offline(event.charge_point_id)
 

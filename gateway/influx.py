@@ -39,7 +39,7 @@ SCHEMA: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "charger_meter": (("charge_point_id", "connector_id"), ("energy_wh", "power_w", "current_a")),
     "session": (("charge_point_id", "connector_id"), ("transaction_id", "started", "stopped", "energy_wh")),
     "inverter_power": (("park_id", "inverter_id"), ("power_w", "stale")),
-    "park_power": (("park_id", "member_id"), ("power_w", "energy_today_wh")),
+    "park_power": (("park_id", "member_id"), ("power_w", "energy_today_wh", "to_evs_today_wh")),
     "cooperative": (
         (),
         ("solar_w", "ev_w", "green_w", "green_share_today", "solar_wh_today", "ev_wh_today", "green_wh_today"),
@@ -129,16 +129,21 @@ def points_for_allocation(site_id: str, allocation: dict[str, Any]) -> list[Poin
     return points
 
 
-def points_for_parks(ts: datetime, parks: Iterable[dict[str, Any]]) -> list[Point]:
-    return [
-        point(
-            "park_power",
-            ts,
-            {"park_id": park["id"], "member_id": park.get("member_id", "")},
-            {"power_w": float(park.get("power_w", 0.0)), "energy_today_wh": float(park.get("energy_today_wh", 0.0))},
-        )
-        for park in parks
-    ]
+def points_for_parks(
+    ts: datetime, parks: Iterable[dict[str, Any]], to_evs_today_wh: dict[str, float] | None = None
+) -> list[Point]:
+    """Each park's power and energy today; with `to_evs_today_wh` (the green accounting's today), its
+    energy into EVs today too."""
+    points = []
+    for park in parks:
+        fields = {
+            "power_w": float(park.get("power_w", 0.0)),
+            "energy_today_wh": float(park.get("energy_today_wh", 0.0)),
+        }
+        if to_evs_today_wh is not None:
+            fields["to_evs_today_wh"] = float(to_evs_today_wh.get(park["id"], 0.0))
+        points.append(point("park_power", ts, {"park_id": park["id"], "member_id": park.get("member_id", "")}, fields))
+    return points
 
 
 class InfluxWriter:

@@ -93,9 +93,9 @@ class Outbound:
         if self.influx is None:
             return
         now = self.clock()
-        self.influx.write(points_for_parks(now, solar.parks_view()))
-        solar_w, ev_w = solar_power_w(solar), ledger.ev_power_w()
         today = ledger.day(now.date())
+        self.influx.write(points_for_parks(now, solar.parks_view(), today.green_wh))
+        solar_w, ev_w = solar_power_w(solar), ledger.ev_power_w()
         fields: dict[str, Any] = {
             "solar_w": solar_w,
             "ev_w": ev_w,

@@ -265,7 +265,7 @@ class GreenAccounting:
         return out
 
     def _split(self, minute: datetime, per_session: Mapping[object, float]) -> None:
-        pools: dict[str, dict[Any, float]] = {}
+        pools: dict[str, dict[object, float]] = {}
         for key, wh in per_session.items():
             pools.setdefault(self.sessions[key].pool, {})[key] = wh
         for pool, sessions in pools.items():
@@ -282,12 +282,11 @@ class GreenAccounting:
             for p, g in self._generated.get(minute, {}).items()
             if self.park_pool.get(p, "") == pool
         }
-        one: dict[Any, float] = {key: wh}
-        split = split_interval(one, left, self.park_member)
+        split = split_interval({key: wh}, left, self.park_member)
         self._credit(pool, minute, split.green_wh, split.park_wh, wh)
 
     def _credit(
-        self, pool: str, minute: datetime, sessions: Mapping[Any, float], parks: Mapping[str, float], ev_wh: float
+        self, pool: str, minute: datetime, sessions: Mapping[object, float], parks: Mapping[str, float], ev_wh: float
     ) -> None:
         for key, wh in sessions.items():
             session = self.sessions[key]
@@ -374,7 +373,7 @@ def _clean(value: float) -> float:
 class IntervalSplit:
     """One interval's EV energy split into green and grid, and where the green came from."""
 
-    green_wh: dict[Any, float]  # per session (whatever key the caller gave it)
+    green_wh: dict[Any, float]  # per session (its key: a transaction id, a name)
     grid_wh: dict[Any, float]  # per session
     park_wh: dict[str, float]  # green energy into EVs, per park
     member_wh: dict[str, float]  # green energy into EVs, per member (owner of the parks)
