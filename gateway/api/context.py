@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from gateway.metrics import Metrics
     from gateway.settings import Settings
     from gateway.storage import Store
+    from gateway.world import World
     from smartgrid.ledger import GreenLedger
     from smartgrid.scheduler import Scheduler
     from solar.ingest import SolarIngest
@@ -47,6 +48,7 @@ class Api:
     supported_versions: tuple[str, ...]
     green_energy_wh: Callable[[TransactionRecord], float]
     is_leader: Callable[[], bool]
+    world: World
 
 
 API: web.AppKey[Api] = web.AppKey("api")
