@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +101,14 @@ async def test_a_rest_registered_charger_on_a_rest_site_is_scheduled_and_follows
             assert (session["mode"], session["priority"], session["target_wh"]) == ("fast", 2, None)
             rows = await platform.store.list_transactions(active=True)
             assert (rows[0].mode, rows[0].priority) == ("fast", 2)
+            leaving = (datetime.now(UTC) + timedelta(hours=2)).replace(microsecond=0)
+            body = {"mode": "departure", "energy_wh": 9000, "departure": leaving.isoformat(), "priority": 1}
+            assert (await call("PUT", f"/api/sessions/{transaction_id}/mode", body))[0] == 200
+            _, session = await call("GET", f"/api/sessions/{transaction_id}")
+            assert (session["mode"], session["target_wh"], session["priority"]) == ("departure", 9000, 1)
+            assert datetime.fromisoformat(session["departure"]) == leaving
+            adopted = platform.scheduler._sessions["CP-REST/1"]
+            assert (adopted.mode, adopted.target_wh) == ("departure", 9000)
 
             # a site deleted: its chargers are at no site, and no longer scheduled
             assert (await call("DELETE", "/api/sites/site-a"))[0] == 204
