@@ -222,17 +222,22 @@ class Store:
             return _site(row) if row else None
 
     async def put_site(self, site: dict[str, Any]) -> bool:
-        """Create or replace a site (keys: SITE_FIELDS); True when it was created."""
-        async with self._session.begin() as session:
-            row = await session.get(SiteRow, site["id"])
-            created = row is None
-            if row is None:
-                row = SiteRow(id=site["id"])
-                session.add(row)
-            for name in SITE_FIELDS:
-                if name in site:
-                    setattr(row, name, site[name])
-        return created
+        """Create or change a site (keys: id and any of SITE_FIELDS); True when it was created.
+
+        One upsert: instances seeding the same configuration at the same moment do not collide.
+        """
+        existed = await self.get_site(site["id"]) is not None
+        given = {name: site[name] for name in SITE_FIELDS if name in site}
+        insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        values = {"name": "", "base_load_a": 0.0, "voltage_v": 230.0, "grid_limit_a": 63.0, **given}
+        statement = insert(SiteRow).values(id=site["id"], **values)
+        if given:
+            statement = statement.on_conflict_do_update(index_elements=[SiteRow.id], set_=given)
+        else:
+            statement = statement.on_conflict_do_nothing(index_elements=[SiteRow.id])
+        async with self.engine.begin() as connection:
+            await connection.execute(statement)
+        return not existed
 
     async def delete_site(self, site_id: str) -> bool:
         """Delete a site; its chargers are no longer at any site (not scheduled until placed again)."""

@@ -135,6 +135,7 @@ async def _placed(context: Api, charge_point_id: str, body: ChargerCreate | Char
         if spec["max_current_a"] < spec["min_current_a"]:
             raise unprocessable("InvalidBody", "max_current_a must be >= min_current_a")
         await context.store.set_charger_spec(charge_point_id, **spec)
+        context.central.state(charge_point_id).phases = spec["phases"]  # limits sent in W count these phases
     await context.world.reload()
     context.world.announce()
 
