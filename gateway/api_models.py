@@ -229,7 +229,7 @@ class SiteUpdate(_Body):
 
 class SiteCreate(SiteUpdate):
     id: str = Field(pattern=SITE_ID)
-    grid_limit_a: float = Field(gt=0, le=100_000, description="grid connection limit per phase, A")  # type: ignore[assignment]
+    grid_limit_a: float = Field(gt=0, le=100_000, description="grid connection limit per phase, A")
 
 
 class SiteView(BaseModel):

@@ -129,13 +129,19 @@ async def _placed(context: Api, charge_point_id: str, body: ChargerCreate | Char
     }
     if given or not known:
         current = (await context.store.charger_specs()).get(charge_point_id, {})
-        spec = {"phases": 3, "min_current_a": 6.0, "max_current_a": 16.0, "phase_switching": False}
+        spec: dict[str, Any] = {"phases": 3, "min_current_a": 6.0, "max_current_a": 16.0, "phase_switching": False}
         spec.update({k: v for k, v in current.items() if k in spec})
         spec.update(given)
         if spec["max_current_a"] < spec["min_current_a"]:
             raise unprocessable("InvalidBody", "max_current_a must be >= min_current_a")
-        await context.store.set_charger_spec(charge_point_id, **spec)
-        context.central.state(charge_point_id).phases = spec["phases"]  # limits sent in W count these phases
+        await context.store.set_charger_spec(
+            charge_point_id,
+            phases=int(spec["phases"]),
+            min_current_a=float(spec["min_current_a"]),
+            max_current_a=float(spec["max_current_a"]),
+            phase_switching=bool(spec["phase_switching"]),
+        )
+        context.central.state(charge_point_id).phases = int(spec["phases"])  # limits sent in W count these phases
     await context.world.reload()
     context.world.announce()
 

@@ -77,7 +77,8 @@ async def hold_leadership(
                 await _lead_once(engine, lock_key, work, poll_s, on_change)
             failures = 0
         except* _WorkFailed as group:
-            error = group.exceptions[0].error  # type: ignore[attr-defined]
+            first = group.exceptions[0]
+            error = first.error if isinstance(first, _WorkFailed) else first
             failures += 1
             delay = min(max_backoff_s, backoff_s * 2 ** (failures - 1))
             log.error(

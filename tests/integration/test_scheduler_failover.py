@@ -63,7 +63,8 @@ async def limits_shown(http: aiohttp.ClientSession, url: str, wanted: list[float
 
 
 async def healthz(http: aiohttp.ClientSession, instance: Instance) -> dict[str, Any]:
-    return (await rest(http, "GET", f"{instance.http_url}/healthz"))[1]
+    answer: dict[str, Any] = (await rest(http, "GET", f"{instance.http_url}/healthz"))[1]
+    return answer
 
 
 async def test_a_killed_single_instance_restarts_with_its_sessions_modes_and_rest_world(

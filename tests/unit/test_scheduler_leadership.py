@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from tests.integration.test_scale_out import fresh_database, wait_until
 LOCK = 0x5EED
 
 
-def failing_once(calls: list[str]) -> object:
+def failing_once(calls: list[str]) -> Callable[[], Awaitable[None]]:
     async def work() -> None:
         calls.append("run")
         if len(calls) == 1:
@@ -69,7 +70,7 @@ async def test_a_failing_leader_on_postgresql_hands_over_to_the_other_instance(p
         b_ran.set()
         await asyncio.Event().wait()
 
-    def change(name: str) -> object:
+    def change(name: str) -> Callable[[bool], None]:
         return lambda value: leading.__setitem__(name, value)
 
     a = asyncio.create_task(
