@@ -64,6 +64,10 @@ class TransactionRecord:
     ocpp_transaction_id: str | None = None  # OCPP 2.0.1: the charger's own id
     last_seq_no: int | None = None
     green_energy_wh: float | None = None  # set by the green ledger when the session ends
+    mode: str = "green"  # how the scheduler charges it, with its priority and departure target
+    priority: int = 0
+    target_wh: float | None = None
+    departure_ts: datetime | None = None
 
     @property
     def api_id(self) -> int | str:

@@ -50,6 +50,10 @@ class ChargerCreate(_Body):
     security_profile: int = Field(0, ge=0, le=3)
     password: str | None = Field(None, min_length=16, max_length=40)
     site_id: str | None = None
+    phases: Literal[1, 3] | None = Field(None, description="the scheduler's view: phases wired (default 3)")
+    min_current_a: float | None = Field(None, gt=0, le=1000)
+    max_current_a: float | None = Field(None, gt=0, le=1000)
+    phase_switching: bool | None = None
 
 
 class ChargerUpdate(_Body):
@@ -57,6 +61,10 @@ class ChargerUpdate(_Body):
     password: str | None = Field(None, min_length=16, max_length=40)
     site_id: str | None = None
     registration: Literal["Accepted", "Pending", "Rejected"] | None = None
+    phases: Literal[1, 3] | None = Field(None, description="the scheduler's view: phases wired (default 3)")
+    min_current_a: float | None = Field(None, gt=0, le=1000)
+    max_current_a: float | None = Field(None, gt=0, le=1000)
+    phase_switching: bool | None = None
 
 
 class IdTagBody(_Body):
@@ -93,6 +101,10 @@ class SessionView(BaseModel):
     start: datetime
     stop: datetime | None
     stop_reason: str | None
+    mode: str = Field(description="how the scheduler charges it: green, green_min, fast or departure")
+    priority: int
+    target_wh: float | None = Field(description="departure mode: the energy wanted in this session")
+    departure: datetime | None = Field(description="departure mode: when the EV leaves")
 
 
 class ChargerEventView(BaseModel):
@@ -211,3 +223,28 @@ class TokenCreated(TokenView):
 
 
 OcppPayload = dict[str, Any]
+
+
+SITE_ID = r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,63}$"
+
+
+class SiteUpdate(_Body):
+    name: str | None = Field(None, max_length=200)
+    cooperative_id: str | None = Field(None, pattern=SITE_ID, description="the cooperative that runs the site")
+    grid_limit_a: float | None = Field(None, gt=0, le=100_000, description="grid connection limit per phase, A")
+    base_load_a: float | None = Field(None, ge=0, le=100_000)
+    voltage_v: float | None = Field(None, gt=0, le=1000, description="phase voltage used by allocation")
+
+
+class SiteCreate(SiteUpdate):
+    id: str = Field(pattern=SITE_ID)
+    grid_limit_a: float = Field(gt=0, le=100_000, description="grid connection limit per phase, A")
+
+
+class SiteView(BaseModel):
+    id: str
+    name: str
+    cooperative_id: str | None
+    grid_limit_a: float
+    base_load_a: float
+    voltage_v: float

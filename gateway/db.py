@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -46,6 +46,24 @@ class ChargerRow(Base):
     last_seen: Mapped[datetime | None] = mapped_column(UtcDateTime())
     security_profile: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     password_hash: Mapped[str | None] = mapped_column(String(200))
+    # what the scheduler needs of it (the site above places it)
+    phases: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
+    min_current_a: Mapped[float] = mapped_column(Float, default=6.0, server_default="6")
+    max_current_a: Mapped[float] = mapped_column(Float, default=16.0, server_default="16")
+    phase_switching: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+
+
+class SiteRow(Base):
+    """A grid connection the scheduler keeps its chargers under (seeded from the configuration, changed over REST)."""
+
+    __tablename__ = "sites"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    cooperative_id: Mapped[str | None] = mapped_column(String(64))
+    grid_limit_a: Mapped[float] = mapped_column(Float)  # per phase
+    base_load_a: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    voltage_v: Mapped[float] = mapped_column(Float, default=230.0, server_default="230")
 
 
 class TransactionRow(Base):
@@ -74,6 +92,11 @@ class TransactionRow(Base):
     ocpp_transaction_id: Mapped[str | None] = mapped_column(String(36))
     last_seq_no: Mapped[int | None] = mapped_column(Integer)
     green_energy_wh: Mapped[float | None] = mapped_column(Float)
+    # how the scheduler charges it (PUT /api/sessions/{id}/mode), kept for restarts and failovers
+    mode: Mapped[str] = mapped_column(String(16), default="green", server_default="green")
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    target_wh: Mapped[float | None] = mapped_column(Float)
+    departure_ts: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class UnmatchedStopRow(Base):

@@ -89,9 +89,17 @@ class Metrics:
         self.scheduler_leader = Gauge(
             "coopgrid_scheduler_leader", "1 when this instance runs the scheduler", registry=self.registry
         )
+        self.scheduler_failures = Counter(
+            "coopgrid_scheduler_failures",
+            "Exceptions that ended the scheduler (each released leadership)",
+            registry=self.registry,
+        )
         self.solar_rejects = Gauge(
             "coopgrid_solar_rejects", "Rejected solar telemetry by reason", ["reason"], registry=self.registry
         )
+
+    def scheduler_failed(self, error: BaseException) -> None:
+        self.scheduler_failures.inc()
 
     def observe(self, direction: str, action: str, outcome: str, seconds: float) -> None:
         # Called for every OCPP message: keep the labelled children instead of looking them up each time.

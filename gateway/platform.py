@@ -39,6 +39,7 @@ from gateway.settings import Settings
 from gateway.storage import Store, open_store
 from gateway.topics import Topics
 from gateway.version import package_version
+from gateway.world import World
 from smartgrid.allocation import Site
 from smartgrid.hysteresis import HysteresisSettings
 from smartgrid.ledger import GreenAccounting
@@ -79,6 +80,7 @@ class Platform:
         self.central: CentralSystem
         self.solar: SolarIngest
         self.scheduler: Scheduler
+        self.world: World
         self.cluster: Cluster
         self.energy: EnergyIntervals
         self.outbound: Outbound
@@ -155,6 +157,15 @@ class Platform:
             deliver_remote_event=self._deliver_remote_event,
         )
         self.scheduler = self._build_scheduler(ChargerLimits(self.cluster))
+        self.world = World(
+            self.store,
+            self.scheduler,
+            self.central,
+            self.bus,
+            prefix=settings.mqtt.prefix,
+            clock=self.clock,
+            scheduler_clock=self.scheduler_clock,
+        )
         await self._register_configured()
         self.shared_ingest = self._subscribe_solar()
         for subscriber in (
@@ -303,6 +314,8 @@ class Platform:
         for tag in self.settings.id_tags:
             await self.store.put_id_tag(tag.id, tag.status)
         self.central.load_records(await self.store.load_chargers())
+        await self.world.seed(self.settings)
+        await self.world.reload()
 
     def _subscribe_solar(self) -> SharedIngest | None:
         mqtt = self.settings.mqtt
@@ -341,6 +354,7 @@ class Platform:
             energy_source=self.energy.energy_source,
             managed=self.managed,
             is_leader=lambda: self.leader,
+            world=self.world,
         )
 
     async def _serve_http(self) -> None:
@@ -376,7 +390,13 @@ class Platform:
         group.create_task(self.bus.run(), name="bus")
         group.create_task(self.central.run(), name="central-system")
         group.create_task(
-            hold_leadership(self.store.engine, SCHEDULER_LOCK, self.scheduler.run, on_change=self._leading),
+            hold_leadership(
+                self.store.engine,
+                SCHEDULER_LOCK,
+                self.world.lead,
+                on_change=self._leading,
+                on_failure=self.metrics.scheduler_failed,
+            ),
             name="scheduler",
         )
         group.create_task(self._housekeeping(), name="housekeeping")
@@ -398,6 +418,7 @@ class Platform:
                     await self.energy.flush()
                 if ticks % 30 == 0:  # chargers registered by other instances, in one query
                     self.central.load_records(await self.store.load_chargers())
+                    await self.world.reload()  # should a change announcement have been missed
             except Exception as exc:
                 log.warning("housekeeping: database round skipped (%s)", exc)
             await self.solar.check_staleness()
@@ -411,7 +432,7 @@ class Platform:
                 bus=self.bus,
                 solar=self.solar,
                 scheduler=self.scheduler,
-                allocations=[self.scheduler.allocation(site.id) for site in self.settings.sites],
+                allocations=[self.scheduler.allocation(site_id) for site_id in self.world.sites],
                 leader=self.leader,
                 influx_queue=self.influx.queue_depth if self.influx is not None else None,
                 chargers_connected=sum(1 for s in self.central.states() if s.connected),
@@ -420,9 +441,9 @@ class Platform:
     def _power_by_cooperative(self) -> dict[str, tuple[float, float]]:
         """(solar_w, ev_w) of each cooperative: its members' parks, the chargers at the sites it runs."""
         sites_of: dict[str, set[str]] = {}
-        for site in self.settings.sites:
-            if site.cooperative_id is not None:
-                sites_of.setdefault(site.cooperative_id, set()).add(site.id)
+        for site_id, cooperative_id in self.world.site_cooperatives().items():
+            if cooperative_id is not None:
+                sites_of.setdefault(cooperative_id, set()).add(site_id)
         power = {}
         for coop in self.settings.cooperatives:
             members = {m.id for m in coop.members}

@@ -28,6 +28,7 @@ from gateway.db import (
     GreenMinuteRow,
     IdTagRow,
     ParkDayRow,
+    SiteRow,
     SolarBaselineRow,
     SolarMinuteRow,
     TransactionRow,
@@ -96,7 +97,18 @@ def _transaction(row: TransactionRow) -> TransactionRecord:
         ocpp_transaction_id=row.ocpp_transaction_id,
         last_seq_no=row.last_seq_no,
         green_energy_wh=row.green_energy_wh,
+        mode=row.mode or "green",
+        priority=row.priority or 0,
+        target_wh=row.target_wh,
+        departure_ts=row.departure_ts,
     )
+
+
+SITE_FIELDS = ("name", "cooperative_id", "grid_limit_a", "base_load_a", "voltage_v")
+
+
+def _site(row: SiteRow) -> dict[str, Any]:
+    return {"id": row.id, **{name: getattr(row, name) for name in SITE_FIELDS}}
 
 
 ID_TAG_TTL_S = 30.0
@@ -197,6 +209,91 @@ class Store:
         async with self._session() as session:
             rows = (await session.scalars(select(ChargerRow).order_by(ChargerRow.id))).all()
             return [_charger(row) for row in rows]
+
+    # -- the scheduler's world: sites, chargers' specs, sessions' modes ------------------------------
+    async def list_sites(self) -> list[dict[str, Any]]:
+        async with self._session() as session:
+            rows = (await session.scalars(select(SiteRow).order_by(SiteRow.id))).all()
+        return [_site(row) for row in rows]
+
+    async def get_site(self, site_id: str) -> dict[str, Any] | None:
+        async with self._session() as session:
+            row = await session.get(SiteRow, site_id)
+            return _site(row) if row else None
+
+    async def put_site(self, site: dict[str, Any]) -> bool:
+        """Create or change a site (keys: id and any of SITE_FIELDS); True when it was created.
+
+        One upsert: instances seeding the same configuration at the same moment do not collide.
+        """
+        existed = await self.get_site(site["id"]) is not None
+        given = {name: site[name] for name in SITE_FIELDS if name in site}
+        insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        values = {"name": "", "base_load_a": 0.0, "voltage_v": 230.0, "grid_limit_a": 63.0, **given}
+        statement = insert(SiteRow).values(id=site["id"], **values)
+        if given:
+            statement = statement.on_conflict_do_update(index_elements=[SiteRow.id], set_=given)
+        else:
+            statement = statement.on_conflict_do_nothing(index_elements=[SiteRow.id])
+        async with self.engine.begin() as connection:
+            await connection.execute(statement)
+        return not existed
+
+    async def delete_site(self, site_id: str) -> bool:
+        """Delete a site; its chargers are no longer at any site (not scheduled until placed again)."""
+        async with self._session.begin() as session:
+            row = await session.get(SiteRow, site_id)
+            if row is None:
+                return False
+            await session.delete(row)
+            await session.execute(update(ChargerRow).where(ChargerRow.site_id == site_id).values(site_id=None))
+        return True
+
+    async def set_charger_spec(
+        self, charge_point_id: str, *, phases: int, min_current_a: float, max_current_a: float, phase_switching: bool
+    ) -> None:
+        async with self._session.begin() as session:
+            row = await session.get(ChargerRow, charge_point_id)
+            if row is None:
+                row = ChargerRow(id=charge_point_id, registration="Accepted")
+                session.add(row)
+            row.phases, row.min_current_a, row.max_current_a = phases, min_current_a, max_current_a
+            row.phase_switching = phase_switching
+
+    async def set_charger_site(self, charge_point_id: str, site_id: str | None) -> None:
+        async with self._session.begin() as session:
+            await session.execute(update(ChargerRow).where(ChargerRow.id == charge_point_id).values(site_id=site_id))
+
+    async def charger_specs(self) -> dict[str, dict[str, Any]]:
+        """Every charger at a site: its site, phases, current range and phase switching."""
+        columns = (
+            ChargerRow.id,
+            ChargerRow.site_id,
+            ChargerRow.phases,
+            ChargerRow.min_current_a,
+            ChargerRow.max_current_a,
+            ChargerRow.phase_switching,
+        )
+        async with self._session() as session:
+            rows = (await session.execute(select(*columns).where(ChargerRow.site_id.is_not(None)))).all()
+        return {
+            r.id: {
+                "site_id": r.site_id,
+                "phases": r.phases or 3,
+                "min_current_a": r.min_current_a if r.min_current_a is not None else 6.0,
+                "max_current_a": r.max_current_a if r.max_current_a is not None else 16.0,
+                "phase_switching": bool(r.phase_switching),
+            }
+            for r in rows
+        }
+
+    async def set_session_mode(
+        self, transaction_id: int, mode: str, priority: int, target_wh: float | None, departure_ts: datetime | None
+    ) -> None:
+        async with self._session.begin() as session:
+            row = await session.get(TransactionRow, transaction_id)
+            if row is not None:
+                row.mode, row.priority, row.target_wh, row.departure_ts = mode, priority, target_wh, departure_ts
 
     # -- transactions ---------------------------------------------------------------
     def _charger_if_missing(self, charge_point_id: str) -> Any:

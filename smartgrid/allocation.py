@@ -108,6 +108,7 @@ class _Work:
     phases: int
     ceiling_a: float
     watts_per_a: float
+    volts: float  # the site's voltage (per phase)
     floor_a: float = 0.0  # drawn whatever the sun does
     green_cap_a: float = 0.0  # the ceiling of the green share (site room included)
     green_a: float = 0.0
@@ -275,7 +276,7 @@ def _solve(work: list[_Work], snapshot: Snapshot, green_w: float) -> None:
         else:
             classes.setdefault(w.demand.priority, []).append(w)
     for priority in sorted(classes, reverse=True):
-        budget = _fill_class(classes[priority], budget, room, snapshot.voltage_v)
+        budget = _fill_class(classes[priority], budget, room)
     for w in fast:
         w.green_cap_a = w.floor_a
     if fast and budget > EPSILON:
@@ -303,7 +304,7 @@ def _solve(work: list[_Work], snapshot: Snapshot, green_w: float) -> None:
             _trim(members, total - capacity[site_id], floors=False)
 
 
-def _fill_class(members: list[_Work], budget_w: float, room: dict[str, float], volts: float) -> float:
+def _fill_class(members: list[_Work], budget_w: float, room: dict[str, float]) -> float:
     """Admit and water-fill one priority class; returns the green power left over."""
     # admission: sessions with a floor are in; the others while every admitted one can still get its minimum
     admitted: list[_Work] = [w for w in members if w.floor_a > 0]
@@ -312,7 +313,7 @@ def _fill_class(members: list[_Work], budget_w: float, room: dict[str, float], v
     need_at: dict[float, float] = {}  # green needed to lift every admitted session to a level
     floorless = [w for w in members if w.floor_a <= 0]
     # the least any candidate can add (one phase at the lowest minimum): once even that does not fit, stop
-    least_w = volts * min((w.min_a for w in floorless), default=0.0)
+    least_w = min((w.volts * w.min_a for w in floorless), default=0.0)
     limit_w = budget_w + EPSILON
     for index, w in enumerate(floorless):
         minimum = w.min_a
@@ -333,10 +334,10 @@ def _fill_class(members: list[_Work], budget_w: float, room: dict[str, float], v
         reach = w.ceiling_a if w.ceiling_a < level else level
         if need + w.watts_per_a * reach > limit_w:
             # phase switching: what three phases cannot start, one phase may
-            if not (w.demand.phase_switching and w.phases == 3) or need + volts * reach > limit_w:
+            if not (w.demand.phase_switching and w.phases == 3) or need + w.volts * reach > limit_w:
                 w.paused = True
                 continue
-            w.phases, w.watts_per_a = 1, volts
+            w.phases, w.watts_per_a = 1, w.volts
         admitted.append(w)
         top_min = level
         for known in need_at:
@@ -373,7 +374,7 @@ def _fill_class(members: list[_Work], budget_w: float, room: dict[str, float], v
 
 
 def _prepare(snapshot: Snapshot) -> list[_Work]:
-    volts = snapshot.voltage_v
+    sites, default_volts = snapshot.sites, snapshot.voltage_v
     # admission order: priority (highest first), then key; two C-keyed stable sorts beat one lambda
     ranked = sorted(sorted(snapshot.sessions, key=_BY_KEY), key=_BY_PRIORITY, reverse=True)
     work: list[_Work] = []
@@ -384,7 +385,9 @@ def _prepare(snapshot: Snapshot) -> list[_Work]:
         phases = 3 if demand.phase_switching else demand.phases
         ceiling = _ceiling(demand)
         minimum = demand.min_current_a
-        entry = _Work(demand, order, demand.site_id, minimum, phases, ceiling, phases * volts)
+        site = sites.get(demand.site_id)
+        volts = site.voltage_v if site is not None else default_volts
+        entry = _Work(demand, order, demand.site_id, minimum, phases, ceiling, phases * volts, volts)
         if ceiling < minimum - EPSILON or not demand.enabled:
             entry.paused = True  # cannot even take its minimum, or not enabled yet
         elif mode == "fast":

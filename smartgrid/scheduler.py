@@ -50,7 +50,6 @@ class ChargerSpec:
 
 GATED_MODES = ("green", "departure")
 DEADLINE_MARGIN = 0.6  # a departure plan waits for the sun only while 60 % of the time left at full power suffices
-VOLTAGE_V = 230.0  # sessions that start and pause with the sun
 
 
 class SendLimit(Protocol):
@@ -132,18 +131,19 @@ class Scheduler:
     # -- inputs ----------------------------------------------------------------------
     async def on_event(self, event: object) -> None:
         if isinstance(event, TransactionStarted):
-            if event.charge_point_id in self.chargers:
-                key = f"{event.charge_point_id}/{event.connector_id}"
-                spec = self.chargers[event.charge_point_id]
-                self._sessions[key] = _Session(
-                    event.charge_point_id,
-                    event.connector_id,
-                    event.transaction_id,
-                    phases=spec.phases,
-                    meter_start_wh=event.meter_start_wh,
-                )
-                self._forget(key)
-                self._trigger.set()
+            # kept whether or not the charger is placed yet: a charger registered (or moved to a site) on
+            # another instance may reach this scheduler's world a moment after its first transaction
+            key = f"{event.charge_point_id}/{event.connector_id}"
+            spec = self.chargers.get(event.charge_point_id)
+            self._sessions[key] = _Session(
+                event.charge_point_id,
+                event.connector_id,
+                event.transaction_id,
+                phases=spec.phases if spec is not None else 3,
+                meter_start_wh=event.meter_start_wh,
+            )
+            self._forget(key)
+            self._trigger.set()
         elif isinstance(event, TransactionStopped):
             for key, session in list(self._sessions.items()):
                 if session.charge_point_id == event.charge_point_id and session.transaction_id == event.transaction_id:
@@ -185,9 +185,87 @@ class Scheduler:
     def trigger(self) -> None:
         self._trigger.set()
 
+    # -- the world: sites and chargers, replaced whole whenever the store says they changed ---------------
+    def set_sites(self, sites: Mapping[str, Site]) -> None:
+        self.sites = dict(sites)
+        for gone in set(self._allocations) - set(self.sites):
+            del self._allocations[gone]
+        self._trigger.set()
+
+    def set_chargers(self, chargers: Mapping[str, ChargerSpec]) -> None:
+        previous, self.chargers = self.chargers, dict(chargers)
+        for key, session in self._sessions.items():
+            spec, before = self.chargers.get(session.charge_point_id), previous.get(session.charge_point_id)
+            if spec is not None and (before is None or before.phases != spec.phases) and not spec.phase_switching:
+                session.phases = spec.phases
+                self._sent.pop(key, None)
+        self._trigger.set()
+
+    def scheduled(self, charge_point_id: str) -> bool:
+        """Whether this charger's sessions are allocated: it is known and at a known site."""
+        spec = self.chargers.get(charge_point_id)
+        return spec is not None and spec.site_id in self.sites
+
+    def adopt(
+        self,
+        charge_point_id: str,
+        connector_id: int,
+        transaction_id: int,
+        *,
+        meter_start_wh: float,
+        energy_wh: float | None,
+        mode: str = "green",
+        priority: int = 0,
+        target_wh: float | None = None,
+        departure_s: float | None = None,
+    ) -> None:
+        """A session already running (read from the store after a restart or a failover), with its energy so far."""
+        key = f"{charge_point_id}/{connector_id}"
+        current = self._sessions.get(key)
+        if current is not None and current.transaction_id == transaction_id:
+            session = current
+        else:
+            spec = self.chargers.get(charge_point_id)
+            session = _Session(
+                charge_point_id,
+                connector_id,
+                transaction_id,
+                phases=spec.phases if spec is not None else 3,
+                meter_start_wh=meter_start_wh,
+            )
+            self._sessions[key] = session
+            self._forget(key)
+        if (
+            energy_wh is not None
+            and energy_wh >= meter_start_wh
+            and (session.energy_wh is None or energy_wh > session.energy_wh)
+        ):
+            session.energy_wh = energy_wh
+        self._apply_mode(session, mode, priority, target_wh, departure_s)
+        self._trigger.set()
+
+    def drop_others(self, running: set[tuple[str, int]]) -> None:
+        """Forget sessions the store no longer has running (stopped while another instance led)."""
+        for key, session in list(self._sessions.items()):
+            if (session.charge_point_id, session.transaction_id) not in running:
+                del self._sessions[key]
+                self._forget(key)
+
+    @staticmethod
+    def _apply_mode(
+        session: _Session, mode: str, priority: int, target_wh: float | None, departure_s: float | None
+    ) -> None:
+        if mode == "departure" and (target_wh is None or departure_s is None):
+            mode = "green"
+        changed = (session.target_wh, session.departure_s) != (target_wh, departure_s) or session.mode != mode
+        session.mode, session.priority = mode, priority
+        session.target_wh, session.departure_s = (target_wh, departure_s) if mode == "departure" else (None, None)
+        if changed:
+            session.committed = False
+
     def set_mode(self, charge_point_id: str, connector_id: int, mode: str, priority: int = 0) -> bool:
         session = self._sessions.get(f"{charge_point_id}/{connector_id}")
-        if session is None:
+        if session is None or not self.scheduled(charge_point_id):
             return False
         session.mode, session.priority = mode, priority
         self._trigger.set()
@@ -196,7 +274,7 @@ class Scheduler:
     def set_target(self, charge_point_id: str, connector_id: int, energy_wh: float, departure_s: float) -> bool:
         """Departure mode: deliver energy_wh in this session by departure_s (the scheduler's clock)."""
         session = self._sessions.get(f"{charge_point_id}/{connector_id}")
-        if session is None:
+        if session is None or not self.scheduled(charge_point_id):
             return False
         session.mode, session.target_wh, session.departure_s = "departure", energy_wh, departure_s
         session.committed = False
@@ -245,7 +323,10 @@ class Scheduler:
         sharing = sum(1 for s in self._sessions.values() if s.mode in GATED_MODES or s.mode == "green_min")
         demands = []
         for key, session in sorted(self._sessions.items()):
-            spec = self.chargers[session.charge_point_id]
+            spec = self.chargers.get(session.charge_point_id)
+            if spec is None or spec.site_id not in self.sites:
+                continue  # not placed at a site (yet): not scheduled
+            volts = self.sites[spec.site_id].voltage_v
             switching = (
                 spec.phase_switching and self._switch_phases is not None and self._phase_hold.may_switch(key, now)
             )
@@ -258,7 +339,7 @@ class Scheduler:
                 expected_wh = 0.0 if session.committed else self._expected_green_wh(left_s or 0.0, sharing)
                 # the charger cannot take more than its maximum, green or not: waiting for the sun is only
                 # safe while the time left at full power keeps a margin over the energy still wanted
-                full_wh = spec.max_current_a * session.phases * VOLTAGE_V * max(0.0, left_s or 0.0) / 3600
+                full_wh = spec.max_current_a * session.phases * volts * max(0.0, left_s or 0.0) / 3600
                 if needed_wh > min(expected_wh, DEADLINE_MARGIN * full_wh):
                     # no going back to waiting for the sun: a forecast hovering around the need would
                     # otherwise start and pause the session every few minutes
@@ -309,7 +390,9 @@ class Scheduler:
         )
         final = []
         for d in snapshot.sessions:
-            if d.mode not in GATED_MODES or departure_current_a(d, d.phases, snapshot.voltage_v, d.max_current_a) > 0:
+            site = snapshot.sites.get(d.site_id)
+            volts = site.voltage_v if site is not None else snapshot.voltage_v
+            if d.mode not in GATED_MODES or departure_current_a(d, d.phases, volts, d.max_current_a) > 0:
                 final.append(d)  # not following the sun (a departure plan that needs the grid starts at once)
                 continue
             wants = (still if d.key in on else could)[d.key].limit_a > 0

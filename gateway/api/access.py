@@ -78,18 +78,24 @@ class Tenancy:
     sites: frozenset[str]
 
     @classmethod
-    def of(cls, principal: Principal, settings: Settings) -> Tenancy:
+    def of(
+        cls, principal: Principal, settings: Settings, site_cooperatives: dict[str, str | None] | None = None
+    ) -> Tenancy:
+        """`site_cooperatives`: each site's cooperative as stored (default: the configuration's sites)."""
         if principal.role == "operator":
             return cls(True, None, frozenset(), frozenset(), frozenset(), frozenset())
         coop = principal.cooperative_id if principal.role == "cooperative" else None
         members = frozenset(m.id for c in settings.cooperatives if c.id == coop for m in c.members)
+        owners = (
+            site_cooperatives if site_cooperatives is not None else {s.id: s.cooperative_id for s in settings.sites}
+        )
         return cls(
             everything=False,
             cooperative_id=coop,
             cooperatives=frozenset(c.id for c in settings.cooperatives if c.id == coop),
             members=members,
             parks=frozenset(p.id for p in settings.parks if p.member_id in members),
-            sites=frozenset(s.id for s in settings.sites if coop is not None and s.cooperative_id == coop),
+            sites=frozenset(site for site, owner in owners.items() if coop is not None and owner == coop),
         )
 
     @property
@@ -119,7 +125,8 @@ class Tenancy:
 
 
 def tenancy(request: web.Request) -> Tenancy:
-    return Tenancy.of(request[PRINCIPAL], request.app[API].settings)
+    context = request.app[API]
+    return Tenancy.of(request[PRINCIPAL], context.settings, context.world.site_cooperatives())
 
 
 def charger_sites(context: Api) -> dict[str, str | None]:

@@ -120,8 +120,34 @@ async def _forward(
 
 
 def _check_site(context: Api, site_id: str | None) -> None:
-    if site_id is not None and site_id not in {site.id for site in context.settings.sites}:
-        raise unprocessable("UnknownSite", f"site_id: no site {site_id!r} in the configuration")
+    if site_id is not None and site_id not in context.world.sites:
+        raise unprocessable("UnknownSite", f"site_id: no site {site_id!r} (create it with POST /api/sites)")
+
+
+async def _placed(context: Api, charge_point_id: str, body: ChargerCreate | ChargerUpdate, known: bool) -> None:
+    """The charger's electrical spec into the store (when given), and every scheduler told."""
+    given = {
+        name: getattr(body, name)
+        for name in ("phases", "min_current_a", "max_current_a", "phase_switching")
+        if getattr(body, name) is not None
+    }
+    if given or not known:
+        current = (await context.store.charger_specs()).get(charge_point_id, {})
+        spec: dict[str, Any] = {"phases": 3, "min_current_a": 6.0, "max_current_a": 16.0, "phase_switching": False}
+        spec.update({k: v for k, v in current.items() if k in spec})
+        spec.update(given)
+        if spec["max_current_a"] < spec["min_current_a"]:
+            raise unprocessable("InvalidBody", "max_current_a must be >= min_current_a")
+        await context.store.set_charger_spec(
+            charge_point_id,
+            phases=int(spec["phases"]),
+            min_current_a=float(spec["min_current_a"]),
+            max_current_a=float(spec["max_current_a"]),
+            phase_switching=bool(spec["phase_switching"]),
+        )
+        context.central.state(charge_point_id).phases = int(spec["phases"])  # limits sent in W count these phases
+    await context.world.reload()
+    context.world.announce()
 
 
 def _check_profile(profile: int, password: str | None, had_password: bool) -> None:
@@ -140,6 +166,7 @@ async def create_chargepoint(request: web.Request) -> web.Response:
     await context.store.set_credentials(
         body.id, body.security_profile, hash_secret(body.password) if body.password else None
     )
+    await _placed(context, body.id, body, known=False)
     return web.json_response(charger_view(context, body.id), status=201)
 
 
@@ -163,6 +190,7 @@ async def update_chargepoint(request: web.Request) -> web.Response:
     await context.central.register(record)
     password_hash = hash_secret(body.password) if body.password else credentials[1]
     await context.store.set_credentials(charge_point_id, profile, password_hash)
+    await _placed(context, charge_point_id, body, known=True)
     return web.json_response(charger_view(context, charge_point_id))
 
 

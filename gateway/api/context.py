@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from gateway.metrics import Metrics
     from gateway.settings import Settings
     from gateway.storage import Store
+    from gateway.world import World
     from smartgrid.ledger import GreenAccounting
     from smartgrid.scheduler import Scheduler
     from solar.ingest import SolarIngest
@@ -49,6 +50,7 @@ class Api:
     energy_source: Callable[[TransactionRecord], str]
     managed: Callable[[str], bool]  # a charger under a site's scheduler (else "unmanaged")
     is_leader: Callable[[], bool]
+    world: World
 
 
 API: web.AppKey[Api] = web.AppKey("api")

@@ -45,7 +45,9 @@ def snapshot(context: Api, seen: Tenancy) -> dict[str, Any]:
         "chargers": [charger_view(context, state.id) for state in states],
         "parks": parks,
         "allocations": {
-            site.id: context.scheduler.allocation(site.id) for site in context.settings.sites if seen.site(site.id)
+            site_id: context.world.allocation(site_id, context.is_leader())
+            for site_id in context.world.sites
+            if seen.site(site_id)
         },
     }
 

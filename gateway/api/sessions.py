@@ -49,6 +49,10 @@ def session_view(context: Api, record: TransactionRecord) -> dict[str, Any]:
         "start": iso(record.start_ts),
         "stop": iso(record.stop_ts),
         "stop_reason": record.stop_reason,
+        "mode": record.mode,
+        "priority": record.priority,
+        "target_wh": record.target_wh,
+        "departure": iso(record.departure_ts),
     }
 
 
@@ -110,20 +114,21 @@ async def set_charging_mode(request: web.Request) -> web.Response:
         return error(404, "NotFound", "no single running session with this id")
     body = await read_body(request, ChargingModeBody)
     record = active[0]
+    target_wh = departure = None
     if body.mode == "departure":
         if body.energy_wh is None or body.departure is None:
             return error(422, "InvalidBody", "departure mode needs energy_wh and departure")
         departure = body.departure if body.departure.tzinfo else body.departure.replace(tzinfo=UTC)
-        seconds_left = (departure - context.clock()).total_seconds()
-        if seconds_left <= 0:
+        if (departure - context.clock()).total_seconds() <= 0:
             return error(422, "InvalidBody", "departure must be in the future")
-        applied = context.scheduler.set_target(
-            record.charge_point_id, record.connector_id, body.energy_wh, context.scheduler_clock() + seconds_left
-        )
-    else:
-        applied = context.scheduler.set_mode(record.charge_point_id, record.connector_id, body.mode, body.priority)
-    if not applied:
-        return error(409, "NotScheduled", "the scheduler does not manage this session (charger not configured)")
+        target_wh = body.energy_wh
+    if not context.world.scheduled(record.charge_point_id):
+        return error(409, "NotScheduled", "the scheduler does not manage this session (its charger is at no site)")
+    # stored first: the leader (wherever it runs) reads it from there, now and after a restart or failover
+    await context.store.set_session_mode(record.id, body.mode, body.priority, target_wh, departure)
+    stored = replace(record, mode=body.mode, priority=body.priority, target_wh=target_wh, departure_ts=departure)
+    context.world.adopt(stored)  # this instance at once (it may be the leader) ...
+    context.world.announce(session_id=record.id)  # ... and every other one
     return web.json_response({"session_id": record.api_id, "mode": body.mode, "priority": body.priority})
 
 

@@ -1,4 +1,8 @@
-"""Sites: the scheduler's current allocation."""
+"""Sites: the grid connections the scheduler keeps its chargers under, and their current allocation.
+
+Sites live in SQL (seeded from the configuration at start, which wins for the sites it names); any
+instance may create, change or delete one, and every instance's scheduler follows (gateway.world).
+"""
 
 from __future__ import annotations
 
@@ -6,24 +10,148 @@ from aiohttp import web
 
 from gateway.api.access import tenancy
 from gateway.api.context import api, error
+from gateway.api.params import read_body, unprocessable
 from gateway.api.table import COOPERATIVE, Route, Scope
+from gateway.api_models import SiteCreate, SiteUpdate, SiteView
+
+
+def _known(request: web.Request, site_id: str) -> bool:
+    return site_id in api(request).world.sites and tenancy(request).site(site_id)
+
+
+def _check_cooperative(request: web.Request, cooperative_id: str | None) -> None:
+    known = {c.id for c in api(request).settings.cooperatives}
+    if cooperative_id is not None and cooperative_id not in known:
+        raise unprocessable("UnknownCooperative", f"cooperative_id: no cooperative {cooperative_id!r}")
 
 
 async def get_allocation(request: web.Request) -> web.Response:
     context = api(request)
     site_id = request.match_info["site_id"]
-    if site_id not in {s.id for s in context.settings.sites} or not tenancy(request).site(site_id):
+    if not _known(request, site_id):
         return error(404, "NotFound", f"no site {site_id!r}")
-    return web.json_response(context.scheduler.allocation(site_id) or {"site_id": site_id, "setpoints": []})
+    allocation = context.world.allocation(site_id, context.is_leader())
+    return web.json_response(allocation or {"site_id": site_id, "setpoints": []})
+
+
+async def list_sites(request: web.Request) -> web.Response:
+    context = api(request)
+    seen = tenancy(request)
+    return web.json_response([s for s in await context.store.list_sites() if seen.site(s["id"])])
+
+
+async def get_site(request: web.Request) -> web.Response:
+    site_id = request.match_info["site_id"]
+    site = await api(request).store.get_site(site_id)
+    if site is None or not tenancy(request).site(site_id):
+        return error(404, "NotFound", f"no site {site_id!r}")
+    return web.json_response(site)
+
+
+async def create_site(request: web.Request) -> web.Response:
+    context = api(request)
+    body = await read_body(request, SiteCreate)
+    _check_cooperative(request, body.cooperative_id)
+    if await context.store.get_site(body.id) is not None:
+        return error(409, "Exists", f"site {body.id!r} exists")
+    defaults = {"name": "", "base_load_a": 0.0, "voltage_v": 230.0}
+    await context.store.put_site({**defaults, **body.model_dump(exclude_none=True)})
+    await context.world.reload()
+    context.world.announce()
+    return web.json_response(await context.store.get_site(body.id), status=201)
+
+
+async def update_site(request: web.Request) -> web.Response:
+    context = api(request)
+    site_id = request.match_info["site_id"]
+    body = await read_body(request, SiteUpdate)
+    _check_cooperative(request, body.cooperative_id)
+    if await context.store.get_site(site_id) is None:
+        return error(404, "NotFound", f"no site {site_id!r}")
+    await context.store.put_site({"id": site_id, **body.model_dump(exclude_unset=True, exclude_none=True)})
+    await context.world.reload()
+    context.world.announce()
+    return web.json_response(await context.store.get_site(site_id))
+
+
+async def delete_site(request: web.Request) -> web.Response:
+    """Its chargers stay registered, at no site: not scheduled until PATCHed to another."""
+    context = api(request)
+    site_id = request.match_info["site_id"]
+    if not await context.store.delete_site(site_id):
+        return error(404, "NotFound", f"no site {site_id!r}")
+    for state in context.central.states():
+        if state.site_id == site_id:
+            state.site_id = None
+    await context.world.reload()
+    context.world.announce()
+    return web.Response(status=204)
 
 
 ROUTES: tuple[Route, ...] = (
     Route(
         "get",
+        "/api/sites",
+        "sites",
+        list_sites,
+        "Sites: grid limit per phase, base load, voltage, cooperative",
+        roles=COOPERATIVE,
+        scope=Scope.SITE,
+        response=SiteView,
+        many=True,
+        tag="smartgrid",
+    ),
+    Route(
+        "post",
+        "/api/sites",
+        "site-create",
+        create_site,
+        "Create a site",
+        body=SiteCreate,
+        response=SiteView,
+        status=201,
+        errors=(409, 422),
+        tag="smartgrid",
+    ),
+    Route(
+        "get",
+        "/api/sites/{site_id}",
+        "site",
+        get_site,
+        "One site",
+        roles=COOPERATIVE,
+        scope=Scope.SITE,
+        response=SiteView,
+        errors=(404,),
+        tag="smartgrid",
+    ),
+    Route(
+        "patch",
+        "/api/sites/{site_id}",
+        "site-update",
+        update_site,
+        "Change a site's grid limit, base load, voltage, name or cooperative",
+        body=SiteUpdate,
+        response=SiteView,
+        errors=(404, 422),
+        tag="smartgrid",
+    ),
+    Route(
+        "delete",
+        "/api/sites/{site_id}",
+        "site-delete",
+        delete_site,
+        "Delete a site (its chargers stay registered, at no site)",
+        status=204,
+        errors=(404,),
+        tag="smartgrid",
+    ),
+    Route(
+        "get",
         "/api/sites/{site_id}/allocation",
         "allocation",
         get_allocation,
-        "The scheduler's current setpoints for a site",
+        "The scheduler's current setpoints for a site (answered by every instance)",
         roles=COOPERATIVE,
         scope=Scope.SITE,
         free_response=True,
