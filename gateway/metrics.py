@@ -30,6 +30,11 @@ class Metrics:
         )
         self.ev_power_w = Gauge("coopgrid_ev_power_watts", "Live power drawn by EVs", registry=self.registry)
         self.bus_reconnects = Gauge("coopgrid_bus_reconnects", "MQTT reconnects since start", registry=self.registry)
+        self._declare_ocpp()
+        self._declare_transport()
+        self._declare_scheduler()
+
+    def _declare_ocpp(self) -> None:
         self.ocpp_messages = Counter(
             "coopgrid_ocpp_messages_total",
             "OCPP calls by direction (in: from chargers, out: to chargers), action and outcome",
@@ -50,6 +55,9 @@ class Metrics:
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
             registry=self.registry,
         )
+
+    def _declare_transport(self) -> None:
+        """The bus, the solar ingest, InfluxDB."""
         self.solar_messages = Gauge(
             "coopgrid_solar_messages", "Inverter telemetry messages received since start", registry=self.registry
         )
@@ -79,6 +87,8 @@ class Metrics:
         self.influx_queue = Gauge(
             "coopgrid_influx_queue_depth", "Points waiting to be written to InfluxDB", registry=self.registry
         )
+
+    def _declare_scheduler(self) -> None:
         self.scheduler_run_s = Gauge(
             "coopgrid_scheduler_run_seconds", "Duration of the scheduler's last allocation run", registry=self.registry
         )

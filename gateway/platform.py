@@ -124,13 +124,9 @@ class Platform:
         await self._open_broker()
         self.store = await self._stack.enter_async_context(open_store(settings.database.url))
         self.clustered = self.store.engine.dialect.name == "postgresql"
-        self.bus = Bus(
-            self.mqtt_host,
-            self.mqtt_port,
-            client_id=settings.mqtt.client_id or f"coopgrid-{settings.instance_id}",
-            max_backoff_s=settings.mqtt.reconnect_max_s,
-            clean_session=not persistent_session(settings),
-        )
+        client_id = settings.mqtt.client_id or f"coopgrid-{settings.instance_id}"
+        self.bus = Bus(self.mqtt_host, self.mqtt_port, client_id=client_id, max_backoff_s=settings.mqtt.reconnect_max_s,
+                       clean_session=not persistent_session(settings))  # fmt: skip
         self.central = self._build_central()
         self.solar = self._build_solar()
         self.energy = EnergyIntervals(
@@ -168,6 +164,11 @@ class Platform:
         )
         await self._register_configured()
         self.shared_ingest = self._subscribe_solar()
+        self._subscribe_events()
+        await self._serve_http()
+
+    def _subscribe_events(self) -> None:
+        """Who hears the domain events, in this order."""
         for subscriber in (
             self.metrics.on_event,
             self.outbound.on_event,
@@ -179,7 +180,6 @@ class Platform:
             self.hub.subscribe(self.influx.on_event)
         if self.clustered:
             self.hub.subscribe(self.cluster.mirror)
-        await self._serve_http()
 
     async def _open_broker(self) -> None:
         if self.settings.mqtt.url:
