@@ -1,0 +1,227 @@
+"""Energy in SQL: one-minute solar and green intervals with their baselines, day rollups, the report and park
+series queries."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Integer, and_, cast, func, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from gateway.db import (
+    GreenMinuteRow,
+    ParkDayRow,
+    SolarBaselineRow,
+    SolarMinuteRow,
+)
+from gateway.repositories.base import SqlBase
+from solar.accounting import BUCKETS as BUCKET_SECONDS
+from solar.accounting import Baseline
+
+
+def _day(minute: datetime) -> datetime:
+    return minute.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _split_days(
+    start: datetime, end: datetime
+) -> tuple[list[tuple[datetime, datetime]], tuple[datetime, datetime] | None]:
+    """[start, end) as partial days at its ends (read from minutes) and whole UTC days (from the day table)."""
+    first = _day(start) if _day(start) == start.astimezone(UTC) else _day(start) + timedelta(days=1)
+    last = _day(end)
+    if first >= last:
+        return [(start, end)], None
+    edges = [(a, b) for a, b in ((start, first), (last, end)) if a < b]
+    return edges, (first, last)
+
+
+def _utc(value: datetime | str) -> datetime:
+    """Aggregated columns come back raw (SQLite: text): as aware UTC datetimes."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class EnergyStore(SqlBase):
+    # -- energy accounting -------------------------------------------------------------
+    async def add_energy_minutes(
+        self,
+        solar: dict[tuple[str, datetime], float],
+        baselines: dict[str, Baseline],
+        green: list[tuple[str, datetime, float, float]],
+    ) -> None:
+        """Add drained minutes (solar per "park/inverter", green per park) and store the baselines, atomically."""
+        insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        solar_rows: list[dict[str, Any]] = []
+        for (key, minute), wh in solar.items():
+            park_id, _, inverter_id = key.partition("/")
+            solar_rows.append({"park_id": park_id, "inverter_id": inverter_id, "minute": minute, "wh": wh})
+        base_rows = []
+        for key, base in baselines.items():
+            park_id, _, inverter_id = key.partition("/")
+            base_rows.append(
+                {"park_id": park_id, "inverter_id": inverter_id, "ts": base.ts, "energy_wh": base.energy_wh,
+                 "power_w": base.power_w}
+            )  # fmt: skip
+        green_rows: list[dict[str, Any]] = [
+            {"park_id": p, "minute": m, "wh": wh, "ev_wh": ev} for p, m, wh, ev in green
+        ]
+        async with self.engine.begin() as connection:
+            if solar_rows:
+                statement = insert(SolarMinuteRow)
+                statement = statement.on_conflict_do_update(
+                    index_elements=["park_id", "inverter_id", "minute"],
+                    set_={"wh": SolarMinuteRow.__table__.c.wh + statement.excluded.wh},
+                )
+                for start in range(0, len(solar_rows), 500):
+                    await connection.execute(statement, solar_rows[start : start + 500])
+            if base_rows:
+                statement = insert(SolarBaselineRow)
+                statement = statement.on_conflict_do_update(
+                    index_elements=["park_id", "inverter_id"],
+                    set_={c: getattr(statement.excluded, c) for c in ("ts", "energy_wh", "power_w")},
+                )
+                for start in range(0, len(base_rows), 500):
+                    await connection.execute(statement, base_rows[start : start + 500])
+            if green_rows:
+                statement = insert(GreenMinuteRow)
+                table = GreenMinuteRow.__table__.c
+                statement = statement.on_conflict_do_update(
+                    index_elements=["park_id", "minute"],
+                    set_={"wh": table.wh + statement.excluded.wh, "ev_wh": table.ev_wh + statement.excluded.ev_wh},
+                )
+                for start in range(0, len(green_rows), 500):
+                    await connection.execute(statement, green_rows[start : start + 500])
+            day_sums: dict[tuple[str, datetime], list[float]] = {}
+            for row in solar_rows:
+                day_sums.setdefault((row["park_id"], _day(row["minute"])), [0.0, 0.0])[0] += row["wh"]
+            for row in green_rows:
+                day_sums.setdefault((row["park_id"], _day(row["minute"])), [0.0, 0.0])[1] += row["wh"]
+            if day_sums:
+                statement = insert(ParkDayRow)
+                table = ParkDayRow.__table__.c
+                statement = statement.on_conflict_do_update(
+                    index_elements=["park_id", "day"],
+                    set_={
+                        "generated_wh": table.generated_wh + statement.excluded.generated_wh,
+                        "to_evs_wh": table.to_evs_wh + statement.excluded.to_evs_wh,
+                    },
+                )
+                day_rows = [
+                    {"park_id": park, "day": day, "generated_wh": generated, "to_evs_wh": green}
+                    for (park, day), (generated, green) in day_sums.items()
+                ]
+                for start in range(0, len(day_rows), 500):
+                    await connection.execute(statement, day_rows[start : start + 500])
+
+    async def load_solar_baselines(self) -> dict[str, Baseline]:
+        async with self._session() as session:
+            rows = (await session.scalars(select(SolarBaselineRow))).all()
+        return {f"{r.park_id}/{r.inverter_id}": Baseline(r.ts, r.energy_wh, r.power_w) for r in rows}
+
+    async def energy_by_park(
+        self, park_ids: list[str], start: datetime, end: datetime
+    ) -> dict[str, tuple[float, float]]:
+        """Per park: (generated Wh, green Wh into EVs) over [start, end), summed in SQL.
+
+        Whole UTC days come from the day table, the partial days at either end from the minutes.
+        """
+        edges, days = _split_days(start, end)
+        totals = {park: [0.0, 0.0] for park in park_ids}
+        async with self._session() as session:
+            for column, row in ((0, SolarMinuteRow), (1, GreenMinuteRow)):
+                if not edges:
+                    break
+                query = (
+                    select(row.park_id, func.sum(row.wh))
+                    .where(row.park_id.in_(park_ids), or_(*(and_(row.minute >= a, row.minute < b) for a, b in edges)))
+                    .group_by(row.park_id)
+                )
+                for park, wh in (await session.execute(query)).all():
+                    totals[park][column] += float(wh or 0.0)
+            if days is not None:
+                by_day = (
+                    select(ParkDayRow.park_id, func.sum(ParkDayRow.generated_wh), func.sum(ParkDayRow.to_evs_wh))
+                    .where(ParkDayRow.park_id.in_(park_ids), ParkDayRow.day >= days[0], ParkDayRow.day < days[1])
+                    .group_by(ParkDayRow.park_id)
+                )
+                for park, generated, green in (await session.execute(by_day)).all():
+                    totals[park][0] += float(generated or 0.0)
+                    totals[park][1] += float(green or 0.0)
+        return {park: (generated, green) for park, (generated, green) in totals.items()}
+
+    async def park_minutes(self, park_id: str, start: datetime, end: datetime) -> list[tuple[datetime, float, float]]:
+        """(minute, generated Wh, green Wh into EVs) of one park over [start, end), minutes in order."""
+        solar_query = (
+            select(SolarMinuteRow.minute, func.sum(SolarMinuteRow.wh))
+            .where(SolarMinuteRow.park_id == park_id, SolarMinuteRow.minute >= start, SolarMinuteRow.minute < end)
+            .group_by(SolarMinuteRow.minute)
+        )
+        green_query = select(GreenMinuteRow.minute, GreenMinuteRow.wh).where(
+            GreenMinuteRow.park_id == park_id, GreenMinuteRow.minute >= start, GreenMinuteRow.minute < end
+        )
+        async with self._session() as session:
+            generated = dict((await session.execute(solar_query)).all())
+            green = dict((await session.execute(green_query)).all())
+        minutes = sorted({_utc(m) for m in generated} | {_utc(m) for m in green})
+        gen = {_utc(m): float(v) for m, v in generated.items()}
+        grn = {_utc(m): float(v) for m, v in green.items()}
+        return [(m, gen.get(m, 0.0), grn.get(m, 0.0)) for m in minutes]
+
+    def _bucket(self, column: Any, bucket: str) -> Any:
+        """A column's UTC time bucket, in SQL: epoch seconds of its start, or "YYYY-MM" for months."""
+        postgres = self.engine.dialect.name == "postgresql"
+        if bucket == "month":
+            if postgres:
+                return func.to_char(func.timezone("UTC", column), "YYYY-MM")
+            return func.strftime("%Y-%m", column)
+        size = BUCKET_SECONDS[bucket]
+        if postgres:
+            return func.floor(func.date_part("epoch", column) / size) * size
+        return cast(func.strftime("%s", column), Integer) // size * size
+
+    async def park_series(
+        self, park_id: str, start: datetime, end: datetime, bucket: str
+    ) -> list[tuple[datetime, float, float]]:
+        """(bucket start, generated Wh, green Wh into EVs) of one park over [start, end), grouped in SQL.
+
+        Days and months are summed from the day table for whole days, from the minutes at the edges.
+        """
+        if bucket != "month" and bucket not in BUCKET_SECONDS:
+            raise ValueError(f"unknown bucket {bucket!r}")
+        edges, days = _split_days(start, end) if bucket in ("day", "month") else ([(start, end)], None)
+        series: dict[datetime, list[float]] = {}
+
+        def add(at: Any, wh: Any, column: int) -> None:
+            begin = (
+                datetime.strptime(at, "%Y-%m").replace(tzinfo=UTC)
+                if bucket == "month"
+                else datetime.fromtimestamp(int(at), UTC)
+            )
+            series.setdefault(begin, [0.0, 0.0])[column] += float(wh or 0.0)
+
+        async with self._session() as session:
+            for column, row in ((0, SolarMinuteRow), (1, GreenMinuteRow)):
+                if not edges:
+                    break
+                key = self._bucket(row.minute, bucket).label("bucket")
+                query = (
+                    select(key, func.sum(row.wh))
+                    .where(row.park_id == park_id, or_(*(and_(row.minute >= a, row.minute < b) for a, b in edges)))
+                    .group_by(key)
+                )
+                for at, wh in (await session.execute(query)).all():
+                    add(at, wh, column)
+            if days is not None:
+                key = self._bucket(ParkDayRow.day, bucket).label("bucket")
+                query = (
+                    select(key, func.sum(ParkDayRow.generated_wh), func.sum(ParkDayRow.to_evs_wh))
+                    .where(ParkDayRow.park_id == park_id, ParkDayRow.day >= days[0], ParkDayRow.day < days[1])
+                    .group_by(key)
+                )
+                for at, generated, green in (await session.execute(query)).all():
+                    add(at, generated, 0)
+                    add(at, green, 1)
+        return [(at, gen, green) for at, (gen, green) in sorted(series.items()) if gen or green]

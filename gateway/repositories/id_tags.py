@@ -1,0 +1,95 @@
+"""Id tags in SQL, answered in neutral terms (IdTagStatus), from memory for ID_TAG_TTL_S once read."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+from sqlalchemy import select
+
+from chargepoints.ports import IdTagStatus
+from gateway.db import (
+    IdTagRow,
+)
+from gateway.repositories.base import SqlBase
+
+
+def _id_tag(row: IdTagRow) -> dict[str, object]:
+    return {
+        "id_tag": row.id_tag,
+        "status": row.status,
+        "expiry_date": row.expiry_date.isoformat().replace("+00:00", "Z") if row.expiry_date else None,
+        "group_id": row.parent_id_tag,
+        "type": row.type,
+    }
+
+
+ID_TAG_TTL_S = 30.0
+
+
+class IdTagStore(SqlBase):
+    _id_tags: dict[str, tuple[tuple[str, datetime | None, str | None] | None, float]]
+
+    # -- id tags ------------------------------------------------------------------
+    async def put_id_tag(
+        self,
+        id_tag: str,
+        status: str,
+        expiry_date: datetime | None = None,
+        parent_id_tag: str | None = None,
+        type_: str | None = None,
+    ) -> bool:
+        """Create or replace an id tag; True when it was created."""
+        async with self._session.begin() as session:
+            row = await session.get(IdTagRow, id_tag)
+            created = row is None
+            if row is None:
+                row = IdTagRow(id_tag=id_tag)
+                session.add(row)
+            row.status = status
+            row.expiry_date = expiry_date
+            row.parent_id_tag = parent_id_tag
+            row.type = type_
+        self._id_tags.pop(id_tag, None)
+        return created
+
+    async def get_id_tag(self, id_tag: str) -> dict[str, object] | None:
+        async with self._session() as session:
+            row = await session.get(IdTagRow, id_tag)
+            return _id_tag(row) if row else None
+
+    async def list_id_tags(self) -> list[dict[str, object]]:
+        async with self._session() as session:
+            rows = (await session.scalars(select(IdTagRow).order_by(IdTagRow.id_tag))).all()
+            return [_id_tag(row) for row in rows]
+
+    async def delete_id_tag(self, id_tag: str) -> bool:
+        async with self._session.begin() as session:
+            row = await session.get(IdTagRow, id_tag)
+            if row is None:
+                return False
+            await session.delete(row)
+        self._id_tags.pop(id_tag, None)
+        return True
+
+    async def id_tag(self, id_tag: str, now: datetime) -> IdTagStatus:
+        """An id tag for Authorize and transactions. Read from memory for ID_TAG_TTL_S once read: changes made
+        through this store apply at once, changes made by another instance within that time."""
+        cached = self._id_tags.get(id_tag)
+        clock = time.monotonic()
+        if cached is not None and clock - cached[1] < ID_TAG_TTL_S:
+            known = cached[0]
+        else:
+            async with self._session() as session:
+                row = await session.get(IdTagRow, id_tag)
+            known = (row.status, row.expiry_date, row.parent_id_tag) if row is not None else None
+            self._id_tags[id_tag] = (known, clock)
+        if known is None:
+            return IdTagStatus("Invalid", known=False)
+        status, expiry_date, parent_id_tag = known
+        if status == "Accepted" and expiry_date is not None and expiry_date <= now:
+            status = "Expired"
+        return IdTagStatus(status, expiry=expiry_date, group_id=parent_id_tag or None)
+
+    async def id_tag_status(self, id_tag: str, now: datetime) -> str:
+        return (await self.id_tag(id_tag, now)).status
