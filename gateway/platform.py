@@ -23,6 +23,7 @@ from aiohttp import web
 
 from chargepoints.central import SUPPORTED_VERSIONS, CentralSystem
 from chargepoints.ports import ChargerRecord
+from gateway import assembly
 from gateway.api.context import Api
 from gateway.api.routes import create_app
 from gateway.auth import hash_secret
@@ -33,19 +34,16 @@ from gateway.energy import EnergyIntervals
 from gateway.events import EventHub
 from gateway.influx import InfluxWriter
 from gateway.metrics import Metrics
-from gateway.pki import CertificateAuthority
 from gateway.publishing import ChargerLimits, Outbound, solar_power_w
 from gateway.settings import Settings
 from gateway.storage import Store, open_store
 from gateway.topics import Topics
 from gateway.version import package_version
 from gateway.world import World
-from smartgrid.allocation import Site
-from smartgrid.hysteresis import HysteresisSettings
 from smartgrid.ledger import GreenAccounting
-from smartgrid.scheduler import ChargerSpec, Scheduler
+from smartgrid.scheduler import Scheduler
 from solar.forecast import ClearSkyForecast
-from solar.ingest import InverterSpec, ParkSpec, SolarIngest
+from solar.ingest import SolarIngest
 
 log = logging.getLogger(__name__)
 
@@ -127,8 +125,8 @@ class Platform:
         client_id = settings.mqtt.client_id or f"coopgrid-{settings.instance_id}"
         self.bus = Bus(self.mqtt_host, self.mqtt_port, client_id=client_id, max_backoff_s=settings.mqtt.reconnect_max_s,
                        clean_session=not persistent_session(settings))  # fmt: skip
-        self.central = self._build_central()
-        self.solar = self._build_solar()
+        self.central = assembly.build_central(self)
+        self.solar = assembly.build_solar(self)
         self.energy = EnergyIntervals(
             self.store,
             self.solar,
@@ -139,8 +137,8 @@ class Platform:
             leading=lambda: self.leader,
         )
         await self.energy.restore()
-        self.forecast = self._build_forecast()
-        self.influx = self._build_influx()
+        self.forecast = assembly.build_forecast(self)
+        self.influx = assembly.build_influx(self)
         self.outbound = Outbound(
             self.bus, self.topics, self.central, instance_id=settings.instance_id, influx=self.influx, clock=self.now
         )
@@ -152,7 +150,7 @@ class Platform:
             timeout_s=settings.ocpp.response_timeout_s + 5,
             deliver_remote_event=self._deliver_remote_event,
         )
-        self.scheduler = self._build_scheduler(ChargerLimits(self.cluster))
+        self.scheduler = assembly.build_scheduler(self, ChargerLimits(self.cluster))
         self.world = World(
             self.store,
             self.scheduler,
@@ -187,116 +185,6 @@ class Platform:
         else:
             self.mqtt_host, self.mqtt_port = await self._stack.enter_async_context(embedded_broker())
             log.info("embedded MQTT broker on mqtt://%s:%d", self.mqtt_host, self.mqtt_port)
-
-    def _build_central(self) -> CentralSystem:
-        ocpp = self.settings.ocpp
-        return CentralSystem(
-            self.store,
-            self.hub.publish,
-            self.clock,
-            unknown_chargers=ocpp.unknown_chargers,
-            heartbeat_interval_s=ocpp.heartbeat_interval_s,
-            response_timeout_s=ocpp.response_timeout_s,
-            safe_limit_a=ocpp.safe_limit_a,
-            unmanaged_limit_a=ocpp.unmanaged_limit_a,
-            managed=self.managed,
-            lenient_by_default=ocpp.lenient,
-            event_log=self.store.events,
-            observe=self.metrics.observe,
-            certificate_authority=(
-                CertificateAuthority.load_or_create(ocpp.ca_cert, ocpp.ca_key) if ocpp.ca_cert and ocpp.ca_key else None
-            ),
-            max_frames_per_s=ocpp.max_frames_per_s,
-            frame_burst=ocpp.frame_burst,
-        )
-
-    def _build_solar(self) -> SolarIngest:
-        settings = self.settings
-        return SolarIngest(
-            parks={
-                park.id: ParkSpec(
-                    id=park.id,
-                    member_id=park.member_id,
-                    inverters={
-                        inv.id: InverterSpec(
-                            id=inv.id, rated_power_w=inv.rated_power_w, adapter=inv.adapter, topic=inv.topic
-                        )
-                        for inv in park.inverters
-                    },
-                )
-                for park in settings.parks
-            },
-            publish=self.hub.publish,
-            clock=self.clock,
-            prefix=settings.mqtt.prefix,
-            stale_after_s=settings.solar.stale_after_s,
-        )
-
-    def _build_forecast(self) -> ClearSkyForecast | None:
-        solar = self.settings.solar
-        if solar.latitude is None or solar.longitude is None:
-            return None
-        return ClearSkyForecast(
-            solar.latitude,
-            solar.longitude,
-            sum(inv.rated_power_w for park in self.settings.parks for inv in park.inverters),
-            clock=self.clock,
-            altitude_m=solar.altitude_m,
-            tilt_deg=solar.tilt_deg,
-            azimuth_deg=solar.azimuth_deg,
-        )
-
-    def _build_influx(self) -> InfluxWriter | None:
-        influx = self.settings.influx
-        if not influx.url:
-            return None
-        return InfluxWriter(
-            influx.url,
-            influx.token,
-            influx.org,
-            influx.bucket,
-            batch_size=influx.batch_size,
-            flush_interval_s=influx.flush_interval_s,
-            max_buffer=influx.max_buffer,
-        )
-
-    def _build_scheduler(self, limits: ChargerLimits) -> Scheduler:
-        settings = self.settings
-        scheduler = settings.scheduler
-        return Scheduler(
-            sites={
-                s.id: Site(id=s.id, grid_limit_a=s.grid_limit_a, base_load_a=s.base_load_a, voltage_v=s.voltage_v)
-                for s in settings.sites
-            },
-            chargers={
-                c.id: ChargerSpec(
-                    site_id=c.site_id,
-                    phases=c.phases,
-                    min_current_a=c.min_current_a,
-                    max_current_a=c.max_current_a,
-                    phase_switching=c.phase_switching,
-                )
-                for c in settings.chargers
-            },
-            green_power_w=self.solar.total_power_w,
-            send_limit=limits.send_limit,
-            switch_phases=limits.switch_phases,
-            green_forecast_wh=self.forecast.energy_wh if self.forecast is not None else None,
-            publish_allocation=self.outbound.publish_allocation,
-            clock=self.scheduler_clock,
-            wall_clock=self.clock,
-            debounce_s=scheduler.debounce_s,
-            tick_s=scheduler.tick_s,
-            min_change_a=scheduler.min_change_a,
-            hysteresis=HysteresisSettings(
-                enable_delay_s=scheduler.enable_delay_s,
-                disable_delay_s=scheduler.disable_delay_s,
-                min_update_interval_s=scheduler.min_update_interval_s,
-                phase_switch_hold_s=scheduler.phase_switch_hold_s,
-                enable_threshold_w=scheduler.enable_threshold_w,
-                disable_threshold_w=scheduler.disable_threshold_w,
-            ),
-        )
 
     async def _register_configured(self) -> None:
         """The configuration's chargers and id tags into the registry; then every charger stored."""

@@ -1,0 +1,137 @@
+"""The composition root's builders: each part made from the settings and the parts it needs.
+
+`gateway.platform.Platform` calls them in order while it opens; they read what they need off the
+platform being built, and do nothing but construct.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from chargepoints.central import CentralSystem
+from gateway.influx import InfluxWriter
+from gateway.pki import CertificateAuthority
+from gateway.publishing import ChargerLimits
+from smartgrid.allocation import Site
+from smartgrid.hysteresis import HysteresisSettings
+from smartgrid.scheduler import ChargerSpec, Scheduler
+from solar.forecast import ClearSkyForecast
+from solar.ingest import InverterSpec, ParkSpec, SolarIngest
+
+if TYPE_CHECKING:
+    from gateway.platform import Platform
+
+
+def build_central(platform: Platform) -> CentralSystem:
+    ocpp = platform.settings.ocpp
+    return CentralSystem(
+        platform.store,
+        platform.hub.publish,
+        platform.clock,
+        unknown_chargers=ocpp.unknown_chargers,
+        heartbeat_interval_s=ocpp.heartbeat_interval_s,
+        response_timeout_s=ocpp.response_timeout_s,
+        safe_limit_a=ocpp.safe_limit_a,
+        unmanaged_limit_a=ocpp.unmanaged_limit_a,
+        managed=platform.managed,
+        lenient_by_default=ocpp.lenient,
+        event_log=platform.store.events,
+        observe=platform.metrics.observe,
+        certificate_authority=(
+            CertificateAuthority.load_or_create(ocpp.ca_cert, ocpp.ca_key) if ocpp.ca_cert and ocpp.ca_key else None
+        ),
+        max_frames_per_s=ocpp.max_frames_per_s,
+        frame_burst=ocpp.frame_burst,
+    )
+
+
+def build_solar(platform: Platform) -> SolarIngest:
+    settings = platform.settings
+    return SolarIngest(
+        parks={
+            park.id: ParkSpec(
+                id=park.id,
+                member_id=park.member_id,
+                inverters={
+                    inv.id: InverterSpec(
+                        id=inv.id, rated_power_w=inv.rated_power_w, adapter=inv.adapter, topic=inv.topic
+                    )
+                    for inv in park.inverters
+                },
+            )
+            for park in settings.parks
+        },
+        publish=platform.hub.publish,
+        clock=platform.clock,
+        prefix=settings.mqtt.prefix,
+        stale_after_s=settings.solar.stale_after_s,
+    )
+
+
+def build_forecast(platform: Platform) -> ClearSkyForecast | None:
+    solar = platform.settings.solar
+    if solar.latitude is None or solar.longitude is None:
+        return None
+    return ClearSkyForecast(
+        solar.latitude,
+        solar.longitude,
+        sum(inv.rated_power_w for park in platform.settings.parks for inv in park.inverters),
+        clock=platform.clock,
+        altitude_m=solar.altitude_m,
+        tilt_deg=solar.tilt_deg,
+        azimuth_deg=solar.azimuth_deg,
+    )
+
+
+def build_influx(platform: Platform) -> InfluxWriter | None:
+    influx = platform.settings.influx
+    if not influx.url:
+        return None
+    return InfluxWriter(
+        influx.url,
+        influx.token,
+        influx.org,
+        influx.bucket,
+        batch_size=influx.batch_size,
+        flush_interval_s=influx.flush_interval_s,
+        max_buffer=influx.max_buffer,
+    )
+
+
+def build_scheduler(platform: Platform, limits: ChargerLimits) -> Scheduler:
+    settings = platform.settings
+    scheduler = settings.scheduler
+    return Scheduler(
+        sites={
+            s.id: Site(id=s.id, grid_limit_a=s.grid_limit_a, base_load_a=s.base_load_a, voltage_v=s.voltage_v)
+            for s in settings.sites
+        },
+        chargers={
+            c.id: ChargerSpec(
+                site_id=c.site_id,
+                phases=c.phases,
+                min_current_a=c.min_current_a,
+                max_current_a=c.max_current_a,
+                phase_switching=c.phase_switching,
+            )
+            for c in settings.chargers
+        },
+        green_power_w=platform.solar.total_power_w,
+        send_limit=limits.send_limit,
+        switch_phases=limits.switch_phases,
+        green_forecast_wh=platform.forecast.energy_wh if platform.forecast is not None else None,
+        publish_allocation=platform.outbound.publish_allocation,
+        clock=platform.scheduler_clock,
+        wall_clock=platform.clock,
+        debounce_s=scheduler.debounce_s,
+        tick_s=scheduler.tick_s,
+        min_change_a=scheduler.min_change_a,
+        hysteresis=HysteresisSettings(
+            enable_delay_s=scheduler.enable_delay_s,
+            disable_delay_s=scheduler.disable_delay_s,
+            min_update_interval_s=scheduler.min_update_interval_s,
+            phase_switch_hold_s=scheduler.phase_switch_hold_s,
+            enable_threshold_w=scheduler.enable_threshold_w,
+            disable_threshold_w=scheduler.disable_threshold_w,
+        ),
+    )
