@@ -18,7 +18,6 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -32,6 +31,7 @@ from chargepoints.events import (
     TransactionStopped,
 )
 from chargepoints.meter import Reading
+from chargepoints.ownership import TransactionOwnership
 from chargepoints.ports import (
     CertificateAuthority,
     ChargePointRepository,
@@ -44,43 +44,19 @@ from chargepoints.ports import (
     Publish,
     TransactionRecord,
 )
-from chargepoints.profiles import Unit
 from chargepoints.session import OcppSession
+from chargepoints.state import ChargerState
 from chargepoints.v16 import Session16
 from chargepoints.v201 import Session201
 
 log = logging.getLogger(__name__)
 
 UnknownPolicy = Literal["accept", "pending", "reject"]
-MAX_KNOWN_OWNERS = 200_000  # transaction id -> charger, kept in memory (ownership never changes)
-MAX_RECORDED_FOREIGN = 100  # distinct foreign-transaction events kept per connection; the rest only counted
 SESSION_CLASSES: dict[str, type[OcppSession]] = {"1.6": Session16, "2.0.1": Session201}
 SUPPORTED_VERSIONS = tuple(SESSION_CLASSES)
-NOMINAL_VOLTAGE_V = 230.0
 
 
-@dataclass(slots=True)
-class ChargerState:
-    """What we know live about a charger (in memory; the record is persisted)."""
-
-    id: str
-    connected: bool = False
-    ocpp_version: str | None = None
-    registration: str = "Accepted"
-    connectors: dict[int, str] = field(default_factory=dict)
-    last_seen: datetime | None = None
-    site_id: str | None = None
-    lenient: bool | None = None  # None: the central system's default
-    phases: int = 3
-    # ChargingScheduleAllowedChargingRateUnit: which units its profiles may use
-    rate_units: tuple[str, ...] = ("Current",)
-    quirks: Counter[str] = field(default_factory=Counter)
-    # How many connectors (1.6) or EVSEs (2.0.1) it has, when known: from configuration, 1.6
-    # NumberOfConnectors, or a 2.0.1 full inventory report. None: only ids beyond 32 bits are refused.
-    connector_count: int | None = None
-
-
-class CentralSystem:
+class CentralSystem(TransactionOwnership):
     def __init__(
         self,
         repository: ChargePointRepository,
@@ -252,16 +228,10 @@ class CentralSystem:
         charger that only accepts Power.
         """
         session = self._session(charge_point_id)
-        unit, limit = self._in_allowed_unit(self.state(charge_point_id), limit_a, phases)
+        unit, limit = self.state(charge_point_id).in_allowed_unit(limit_a, phases)
         payload = await session.limit_profile(connector_id, limit, transaction_id, phases, unit)
         answer = await session.call_learning("SetChargingProfile", payload)
         return str(answer.get("status", "Unknown"))
-
-    @staticmethod
-    def _in_allowed_unit(state: ChargerState, limit_a: float, phases: int | None) -> tuple[Unit, float]:
-        if "Current" in state.rate_units:
-            return "A", limit_a
-        return "W", limit_a * (phases or state.phases) * NOMINAL_VOLTAGE_V
 
     # -- background work ------------------------------------------------------------
     def unflushed_register(self, transaction_id: int) -> float | None:
@@ -379,7 +349,7 @@ class CentralSystem:
             log.info("%s belongs to no managed site: unmanaged, held at %.1f A", charge_point_id, safe_a)
         if safe_a is None:
             return
-        unit, limit = self._in_allowed_unit(state, safe_a, None)
+        unit, limit = state.in_allowed_unit(safe_a, None)
         answer = await session.call_learning("SetChargingProfile", session.safe_default_profile(limit, unit))
         if answer.get("status") != "Accepted":
             log.warning("%s refused the safe default profile: %s", charge_point_id, answer.get("status"))
@@ -450,55 +420,6 @@ class CentralSystem:
     ) -> None:
         if variables:
             await self._repo.save_variables(charge_point_id, variables)
-
-    # -- transaction ownership --------------------------------------------------------
-    def _remember_owner(self, record: TransactionRecord) -> None:
-        if record.id not in self._owners and len(self._owners) >= MAX_KNOWN_OWNERS:
-            del self._owners[next(iter(self._owners))]  # the oldest: looked up again if it is ever named
-        self._owners[record.id] = record.charge_point_id
-
-    async def transaction_owner(self, transaction_id: int) -> str | None:
-        """The charger a transaction belongs to; None when there is no such transaction."""
-        owner = self._owners.get(transaction_id)
-        if owner is None:
-            record = await self._repo.get_transaction(transaction_id)
-            if record is None:
-                return None
-            self._remember_owner(record)
-            owner = record.charge_point_id
-        return owner
-
-    async def _owned(self, charge_point_id: str, transaction_id: int, action: str) -> bool:
-        """True when `charge_point_id` owns the transaction; otherwise the attempt is recorded and counted."""
-        owner = await self.transaction_owner(transaction_id)
-        if owner == charge_point_id:
-            return True
-        reason = "unknown" if owner is None else "foreign"
-        session = self._sessions.get(charge_point_id)
-        if session is not None and session.outcome is not None:
-            return False  # this message is counted already (a second sample of it, say)
-        self.foreign_transactions[(action, reason)] += 1
-        first, keep = True, True
-        if session is not None:
-            first = session.foreign_transactions == 0
-            session.foreign_transactions += 1
-            key = (action, transaction_id)
-            keep = key not in session.foreign_recorded and len(session.foreign_recorded) < MAX_RECORDED_FOREIGN
-            if keep:
-                session.foreign_recorded.add(key)
-            session.note_outcome("ForeignTransaction" if owner is not None else "UnknownTransaction")
-        if first:
-            log.warning(
-                "%s: %s names transaction %s, %s; it changes nothing (further ones this connection are not logged)",
-                charge_point_id,
-                action,
-                repr(transaction_id)[:20],
-                "another charger's" if owner is not None else "which does not exist",
-            )
-        if keep:
-            payload: dict[str, Any] = {"action": action, "transactionId": transaction_id, "reason": reason}
-            await self.record(charge_point_id, "ForeignTransaction", payload)
-        return False
 
     async def stop_transaction(
         self,
