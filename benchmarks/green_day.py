@@ -46,7 +46,8 @@ from chargepoints.events import MeterSample, TransactionStarted, TransactionStop
 from smartgrid.allocation import Site  # noqa: E402
 from smartgrid.hysteresis import HysteresisSettings  # noqa: E402
 from smartgrid.ledger import split_interval  # noqa: E402
-from smartgrid.scheduler import ChargerSpec, Scheduler  # noqa: E402
+from smartgrid.ports import ChargerSpec
+from smartgrid.scheduler import Scheduler  # noqa: E402
 
 V = 230.0
 STEP_S = 60

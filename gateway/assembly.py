@@ -14,7 +14,8 @@ from gateway.pki import CertificateAuthority
 from gateway.publishing import ChargerLimits
 from smartgrid.allocation import Site
 from smartgrid.hysteresis import HysteresisSettings
-from smartgrid.scheduler import ChargerSpec, Scheduler
+from smartgrid.ports import ChargerSpec
+from smartgrid.scheduler import Scheduler
 from solar.forecast import ClearSkyForecast
 from solar.ingest import InverterSpec, ParkSpec, SolarIngest
 

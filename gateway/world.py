@@ -24,7 +24,8 @@ from gateway.bus import Bus
 from gateway.settings import Settings
 from gateway.storage import Store
 from smartgrid.allocation import Site
-from smartgrid.scheduler import ChargerSpec, Scheduler
+from smartgrid.ports import ChargerSpec
+from smartgrid.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from chargepoints.events import (
     ChargerConnected,
@@ -35,35 +35,13 @@ from chargepoints.events import (
 )
 from smartgrid.allocation import SessionDemand, Setpoint, Site, Snapshot, allocate, departure_current_a
 from smartgrid.hysteresis import HysteresisSettings, OnOffGate, PhaseHold, UpdateLimiter
+from smartgrid.ports import ChargerSpec, PublishAllocation, SendLimit, SwitchPhases
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class ChargerSpec:
-    site_id: str
-    phases: int = 3
-    min_current_a: float = 6.0
-    max_current_a: float = 16.0
-    phase_switching: bool = False  # the charger can switch between 1 and 3 phases
-
-
 GATED_MODES = ("green", "departure")
 DEADLINE_MARGIN = 0.6  # a departure plan waits for the sun only while 60 % of the time left at full power suffices
-
-
-class SendLimit(Protocol):
-    async def __call__(
-        self, charge_point_id: str, connector_id: int, limit_a: float, transaction_id: int | None, /
-    ) -> None: ...
-
-
-class PublishAllocation(Protocol):
-    async def __call__(self, site_id: str, allocation: dict[str, Any]) -> None: ...
-
-
-class SwitchPhases(Protocol):
-    async def __call__(self, charge_point_id: str, connector_id: int, phases: int, /) -> None: ...
 
 
 @dataclass(slots=True)

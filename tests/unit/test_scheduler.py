@@ -17,7 +17,8 @@ from chargepoints.events import (
     TransactionStopped,
 )
 from smartgrid.allocation import Site
-from smartgrid.scheduler import ChargerSpec, Scheduler
+from smartgrid.ports import ChargerSpec
+from smartgrid.scheduler import Scheduler
 
 T = datetime(2026, 6, 1, 12, tzinfo=UTC)
 W_PER_A = 3 * 230.0

@@ -10,7 +10,8 @@ import pytest
 from chargepoints.events import MeterSample, TransactionStarted
 from smartgrid.allocation import Site
 from smartgrid.hysteresis import HysteresisSettings, OnOffGate, UpdateLimiter
-from smartgrid.scheduler import ChargerSpec, Scheduler
+from smartgrid.ports import ChargerSpec
+from smartgrid.scheduler import Scheduler
 
 T = datetime(2026, 6, 1, 12, tzinfo=UTC)
 V = 230.0

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from chargepoints.events import MeterSample, TransactionStarted, TransactionStopped
 from smartgrid.allocation import Site
 from smartgrid.hysteresis import HysteresisSettings
-from smartgrid.scheduler import ChargerSpec, Scheduler
+from smartgrid.ports import ChargerSpec
+from smartgrid.scheduler import Scheduler
 
 T = datetime(2026, 6, 1, tzinfo=UTC)
 CHARGERS = {

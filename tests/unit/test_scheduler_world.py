@@ -4,7 +4,8 @@ adopted after a restart or a failover, the site's voltage used (issue 16)."""
 from __future__ import annotations
 
 from smartgrid.allocation import SessionDemand, Site, Snapshot, allocate
-from smartgrid.scheduler import ChargerSpec, Scheduler
+from smartgrid.ports import ChargerSpec
+from smartgrid.scheduler import Scheduler
 from tests.unit.test_scheduler import Ports, start
 
 
