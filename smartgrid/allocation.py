@@ -306,6 +306,22 @@ def _solve(work: list[_Work], snapshot: Snapshot, green_w: float) -> None:
 
 def _fill_class(members: list[_Work], budget_w: float, room: dict[str, float]) -> float:
     """Admit and water-fill one priority class; returns the green power left over."""
+    admitted = _admit(members, budget_w, room)
+    _cap_by_site(admitted, room)
+    level = water_level(((w.watts_per_a, w.green_cap_a) for w in admitted), budget_w)
+    spent = 0.0
+    for w in admitted:
+        green = w.green_cap_a if w.green_cap_a < level else level
+        w.green_a = green
+        spent += green * w.watts_per_a
+        if green > w.floor_a:
+            room[w.site_id] = room.get(w.site_id, 0.0) - (green - w.floor_a)
+    return max(0.0, budget_w - spent)
+
+
+def _admit(members: list[_Work], budget_w: float, room: dict[str, float]) -> list[_Work]:
+    """The sessions of a class that charge: those with a floor, then the others while every admitted one can
+    still get its minimum (the rest are paused)."""
     # admission: sessions with a floor are in; the others while every admitted one can still get its minimum
     admitted: list[_Work] = [w for w in members if w.floor_a > 0]
     admission_room = dict(room)
@@ -343,7 +359,11 @@ def _fill_class(members: list[_Work], budget_w: float, room: dict[str, float]) -
         for known in need_at:
             need_at[known] += w.watts_per_a * (w.ceiling_a if w.ceiling_a < known else known)
         admission_room[site_id] -= minimum
+    return admitted
 
+
+def _cap_by_site(admitted: list[_Work], room: dict[str, float]) -> None:
+    """Each session's green cap: its ceiling, or the level at which its site is full."""
     # site room caps each session's green share: per site, the level at which the site is full
     by_site: dict[str, list[_Work]] = {}
     for w in admitted:
@@ -361,16 +381,6 @@ def _fill_class(members: list[_Work], budget_w: float, room: dict[str, float]) -
         site_level = _site_level(at_site, carry)
         for w in at_site:
             w.green_cap_a = min(w.ceiling_a, max(w.floor_a, site_level))
-
-    level = water_level(((w.watts_per_a, w.green_cap_a) for w in admitted), budget_w)
-    spent = 0.0
-    for w in admitted:
-        green = w.green_cap_a if w.green_cap_a < level else level
-        w.green_a = green
-        spent += green * w.watts_per_a
-        if green > w.floor_a:
-            room[w.site_id] = room.get(w.site_id, 0.0) - (green - w.floor_a)
-    return max(0.0, budget_w - spent)
 
 
 def _prepare(snapshot: Snapshot) -> list[_Work]:
