@@ -3,12 +3,14 @@ series queries."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Integer, and_, cast, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.db import (
     GreenMinuteRow,
@@ -53,7 +55,6 @@ class EnergyStore(SqlBase):
         green: list[tuple[str, datetime, float, float]],
     ) -> None:
         """Add drained minutes (solar per "park/inverter", green per park) and store the baselines, atomically."""
-        insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
         solar_rows: list[dict[str, Any]] = []
         for (key, minute), wh in solar.items():
             park_id, _, inverter_id = key.partition("/")
@@ -68,53 +69,27 @@ class EnergyStore(SqlBase):
         green_rows: list[dict[str, Any]] = [
             {"park_id": p, "minute": m, "wh": wh, "ev_wh": ev} for p, m, wh, ev in green
         ]
+        day_sums: dict[tuple[str, datetime], list[float]] = {}
+        for row in solar_rows:
+            day_sums.setdefault((row["park_id"], _day(row["minute"])), [0.0, 0.0])[0] += row["wh"]
+        for row in green_rows:
+            day_sums.setdefault((row["park_id"], _day(row["minute"])), [0.0, 0.0])[1] += row["wh"]
+        day_rows = [
+            {"park_id": park, "day": day, "generated_wh": generated, "to_evs_wh": to_evs}
+            for (park, day), (generated, to_evs) in day_sums.items()
+        ]
+        minutes, greens, days = SolarMinuteRow.__table__.c, GreenMinuteRow.__table__.c, ParkDayRow.__table__.c
         async with self.engine.begin() as connection:
-            if solar_rows:
-                statement = insert(SolarMinuteRow)
-                statement = statement.on_conflict_do_update(
-                    index_elements=["park_id", "inverter_id", "minute"],
-                    set_={"wh": SolarMinuteRow.__table__.c.wh + statement.excluded.wh},
-                )
-                for start in range(0, len(solar_rows), 500):
-                    await connection.execute(statement, solar_rows[start : start + 500])
-            if base_rows:
-                statement = insert(SolarBaselineRow)
-                statement = statement.on_conflict_do_update(
-                    index_elements=["park_id", "inverter_id"],
-                    set_={c: getattr(statement.excluded, c) for c in ("ts", "energy_wh", "power_w")},
-                )
-                for start in range(0, len(base_rows), 500):
-                    await connection.execute(statement, base_rows[start : start + 500])
-            if green_rows:
-                statement = insert(GreenMinuteRow)
-                table = GreenMinuteRow.__table__.c
-                statement = statement.on_conflict_do_update(
-                    index_elements=["park_id", "minute"],
-                    set_={"wh": table.wh + statement.excluded.wh, "ev_wh": table.ev_wh + statement.excluded.ev_wh},
-                )
-                for start in range(0, len(green_rows), 500):
-                    await connection.execute(statement, green_rows[start : start + 500])
-            day_sums: dict[tuple[str, datetime], list[float]] = {}
-            for row in solar_rows:
-                day_sums.setdefault((row["park_id"], _day(row["minute"])), [0.0, 0.0])[0] += row["wh"]
-            for row in green_rows:
-                day_sums.setdefault((row["park_id"], _day(row["minute"])), [0.0, 0.0])[1] += row["wh"]
-            if day_sums:
-                statement = insert(ParkDayRow)
-                table = ParkDayRow.__table__.c
-                statement = statement.on_conflict_do_update(
-                    index_elements=["park_id", "day"],
-                    set_={
-                        "generated_wh": table.generated_wh + statement.excluded.generated_wh,
-                        "to_evs_wh": table.to_evs_wh + statement.excluded.to_evs_wh,
-                    },
-                )
-                day_rows = [
-                    {"park_id": park, "day": day, "generated_wh": generated, "to_evs_wh": green}
-                    for (park, day), (generated, green) in day_sums.items()
-                ]
-                for start in range(0, len(day_rows), 500):
-                    await connection.execute(statement, day_rows[start : start + 500])
+            upsert = _Upsert(connection, pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert)
+            await upsert(SolarMinuteRow, ["park_id", "inverter_id", "minute"], solar_rows, lambda new: {
+                "wh": minutes.wh + new.wh})  # fmt: skip
+            await upsert(SolarBaselineRow, ["park_id", "inverter_id"], base_rows, lambda new: {
+                c: getattr(new, c) for c in ("ts", "energy_wh", "power_w")})  # fmt: skip
+            await upsert(GreenMinuteRow, ["park_id", "minute"], green_rows, lambda new: {
+                "wh": greens.wh + new.wh, "ev_wh": greens.ev_wh + new.ev_wh})  # fmt: skip
+            await upsert(ParkDayRow, ["park_id", "day"], day_rows, lambda new: {
+                "generated_wh": days.generated_wh + new.generated_wh,
+                "to_evs_wh": days.to_evs_wh + new.to_evs_wh})  # fmt: skip
 
     async def load_solar_baselines(self) -> dict[str, Baseline]:
         async with self._session() as session:
@@ -225,3 +200,21 @@ class EnergyStore(SqlBase):
                     add(at, generated, 0)
                     add(at, green, 1)
         return [(at, gen, green) for at, (gen, green) in sorted(series.items()) if gen or green]
+
+
+class _Upsert:
+    """Insert rows in batches of 500, adding to (or replacing) what a row with the same key holds."""
+
+    def __init__(self, connection: AsyncConnection, insert: Any) -> None:
+        self.connection = connection
+        self.insert = insert
+
+    async def __call__(
+        self, row_class: Any, keys: list[str], rows: list[dict[str, Any]], update: Callable[[Any], dict[str, Any]]
+    ) -> None:
+        if not rows:
+            return
+        statement = self.insert(row_class)
+        statement = statement.on_conflict_do_update(index_elements=keys, set_=update(statement.excluded))
+        for start in range(0, len(rows), 500):
+            await self.connection.execute(statement, rows[start : start + 500])
