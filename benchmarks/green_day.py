@@ -383,10 +383,9 @@ def lp_optimum(evs: list[EV], parks: dict[str, list[float]]) -> float | None:
             ks = [k for k in by_step.get(t, []) if evs[index[k][0]].site == site]
             if not ks:
                 continue
-            for k in ks:
-                rows.append(r)
-                cols.append(k)
-                vals.append(1.0)
+            rows.extend([r] * len(ks))
+            cols.extend(ks)
+            vals.extend([1.0] * len(ks))
             b.append(grid_a - base_a)
             r += 1
     a_ub = coo_matrix((vals, (rows, cols)), shape=(r, n)).tocsr()

@@ -111,6 +111,35 @@ async def measure(port: int, count: int, drops: int) -> list[float]:
         return marks  # the received calls come from the fleet process afterwards
 
 
+def report(marks: list[float], received: list[Any], chargers: int) -> None:
+    """Per drop and over all: how long the chargers waited for their new profile."""
+    all_latencies: list[float] = []
+    for index, mark in enumerate(marks):
+        end = marks[index + 1] if index + 1 < len(marks) else float("inf")
+        first: dict[str, float] = {}
+        for at, charger_id, _, payload in received:
+            if mark <= at < end and charger_id not in first and limit_of(payload) >= 0:
+                first[charger_id] = at - mark
+        latencies = sorted(first.values())
+        all_latencies += latencies
+        if latencies:
+            p50 = statistics.median(latencies)
+            p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
+            print(
+                f"drop {index + 1}: {len(latencies)}/{chargers} chargers got a new profile; "
+                f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms"
+            )
+        else:
+            print(f"drop {index + 1}: no charger got a new profile")
+    all_latencies.sort()
+    if all_latencies:
+        p99 = all_latencies[min(len(all_latencies) - 1, int(0.99 * len(all_latencies)))]
+        print(
+            f"\nall drops: {len(all_latencies)} profiles; p50 {statistics.median(all_latencies) * 1000:.0f} ms, "
+            f"p99 {p99 * 1000:.0f} ms (target p99 < 1000 ms); a 30 s tick: p50 15000 ms, p99 29700 ms"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--chargers", type=int, default=1000)
@@ -135,7 +164,7 @@ def main() -> None:
         )
         try:
             wait_port(http_port)
-            out: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
+            out: multiprocessing.Queue[Any] = multiprocessing.Queue()
             done = multiprocessing.Event()
             fleet = multiprocessing.Process(
                 target=_fleet, args=(f"ws://127.0.0.1:{http_port}/ocpp", args.chargers, out, done)
@@ -150,31 +179,7 @@ def main() -> None:
         finally:
             stop(server)  # type: ignore[arg-type]
             stop(mosquitto)
-    all_latencies: list[float] = []
-    for index, mark in enumerate(marks):
-        end = marks[index + 1] if index + 1 < len(marks) else float("inf")
-        first: dict[str, float] = {}
-        for at, charger_id, _, payload in received:
-            if mark <= at < end and charger_id not in first and limit_of(payload) >= 0:
-                first[charger_id] = at - mark
-        latencies = sorted(first.values())
-        all_latencies += latencies
-        if latencies:
-            p50 = statistics.median(latencies)
-            p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
-            print(
-                f"drop {index + 1}: {len(latencies)}/{args.chargers} chargers got a new profile; "
-                f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms"
-            )
-        else:
-            print(f"drop {index + 1}: no charger got a new profile")
-    all_latencies.sort()
-    if all_latencies:
-        p99 = all_latencies[min(len(all_latencies) - 1, int(0.99 * len(all_latencies)))]
-        print(
-            f"\nall drops: {len(all_latencies)} profiles; p50 {statistics.median(all_latencies) * 1000:.0f} ms, "
-            f"p99 {p99 * 1000:.0f} ms (target p99 < 1000 ms); a 30 s tick: p50 15000 ms, p99 29700 ms"
-        )
+    report(marks, received, args.chargers)
 
 
 if __name__ == "__main__":
