@@ -59,7 +59,7 @@ class EnergyIntervals:
 
     async def restore(self) -> None:
         """Count on from the baselines stored last."""
-        baselines = await self.store.load_solar_baselines()
+        baselines = await self.store.energy.load_baselines()
         self.solar.minutes.restore(baselines)
         self._baselines_seen = _marks(baselines)
         await self._restore_today()
@@ -72,7 +72,7 @@ class EnergyIntervals:
         parks = list(self.ledger.park_pool)
         if not parks:
             return
-        stored = await self.store.energy_by_park(parks, start, start + timedelta(days=1))
+        stored = await self.store.energy.by_park(parks, start, start + timedelta(days=1))
         for park, (generated, green) in stored.items():
             if generated or green:
                 pool = self.ledger.park_pool[park]
@@ -132,7 +132,7 @@ class EnergyIntervals:
     async def _flush(self, final: bool) -> None:
         writing = not self.clustered or self._leading()
         if self.clustered and not (writing and self.writer):
-            stored = await self.store.load_solar_baselines()
+            stored = await self.store.energy.load_baselines()
             if _marks(stored) != self._baselines_seen:  # the writer stored more: count on from there
                 self.solar.minutes.follow(stored)
                 # what it had drained and not stored comes again from the replay: counted once
@@ -158,7 +158,7 @@ class EnergyIntervals:
         self._solar_unflushed, self._green_unflushed = {}, []
         baselines = self.solar.minutes.baselines()
         try:
-            await self.store.add_energy_minutes(solar, baselines, green)
+            await self.store.energy.add_minutes(solar, baselines, green)
         except Exception:
             log.warning("energy intervals not stored (database unavailable?); kept for the next try", exc_info=True)
             for key, wh in solar.items():

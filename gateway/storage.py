@@ -17,7 +17,7 @@ from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from gateway.repositories.chargers import ChargerStore
-from gateway.repositories.energy import EnergyStore
+from gateway.repositories.energy import EnergyRepository
 from gateway.repositories.events import EventRepository
 from gateway.repositories.id_tags import IdTagStore
 from gateway.repositories.tokens import TokenRepository
@@ -42,9 +42,9 @@ async def migrate(engine: AsyncEngine) -> None:
         await connection.run_sync(_upgrade)
 
 
-class Store(ChargerStore, TransactionStore, IdTagStore, EnergyStore):
+class Store(ChargerStore, TransactionStore, IdTagStore):
     """chargepoints.ports.ChargePointRepository and the REST queries on SQL, one repository per aggregate
-    (gateway/repositories/): chargers and sites, transactions, id tags, energy; tokens and events held apart."""
+    (gateway/repositories/): chargers and sites, transactions, id tags; energy, tokens and events held apart."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -55,6 +55,7 @@ class Store(ChargerStore, TransactionStore, IdTagStore, EnergyStore):
         self._id_tags: dict[str, tuple[tuple[str, datetime | None, str | None] | None, float]] = {}
         self.tokens = TokenRepository(self._session)
         self.events = EventRepository(self._session)
+        self.energy = EnergyRepository(engine, self._session)
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:

@@ -79,7 +79,7 @@ async def cooperative_period(
     for park in settings.parks:
         if park.member_id in parks_of:
             parks_of[park.member_id].append(park.id)
-    energy = await store.energy_by_park([p for ps in parks_of.values() for p in ps], start, end)
+    energy = await store.energy.by_park([p for ps in parks_of.values() for p in ps], start, end)
     members: list[dict[str, Any]] = []
     for member in coop.members:
         parks: list[dict[str, Any]] = [
@@ -157,7 +157,7 @@ async def park_energy(request: web.Request) -> web.Response:
         raise invalid_query(f"bucket must be one of {', '.join([*BUCKETS, 'month'])}")
     if bucket == "minute" and end - start > timedelta(days=7):
         raise invalid_query("minutes are served for at most 7 days; choose a larger bucket")
-    rows = await api(request).store.park_series(park_id, start, end, bucket)  # grouped in SQL
+    rows = await api(request).store.energy.park_series(park_id, start, end, bucket)  # grouped in SQL
     series = [
         {"start": iso(at), "generated_wh": round(generated, 3), "to_evs_wh": round(green, 3)}
         for at, generated, green in rows

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Integer, and_, cast, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from gateway.db import (
     GreenMinuteRow,
@@ -18,7 +18,6 @@ from gateway.db import (
     SolarBaselineRow,
     SolarMinuteRow,
 )
-from gateway.repositories.base import SqlBase
 from solar.accounting import BUCKETS as BUCKET_SECONDS
 from solar.accounting import Baseline
 
@@ -46,9 +45,14 @@ def _utc(value: datetime | str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-class EnergyStore(SqlBase):
-    # -- energy accounting -------------------------------------------------------------
-    async def add_energy_minutes(
+class EnergyRepository:
+    """Held by the Store as `store.energy`."""
+
+    def __init__(self, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.engine = engine
+        self._session = sessions
+
+    async def add_minutes(
         self,
         solar: dict[tuple[str, datetime], float],
         baselines: dict[str, Baseline],
@@ -91,14 +95,12 @@ class EnergyStore(SqlBase):
                 "generated_wh": days.generated_wh + new.generated_wh,
                 "to_evs_wh": days.to_evs_wh + new.to_evs_wh})  # fmt: skip
 
-    async def load_solar_baselines(self) -> dict[str, Baseline]:
+    async def load_baselines(self) -> dict[str, Baseline]:
         async with self._session() as session:
             rows = (await session.scalars(select(SolarBaselineRow))).all()
         return {f"{r.park_id}/{r.inverter_id}": Baseline(r.ts, r.energy_wh, r.power_w) for r in rows}
 
-    async def energy_by_park(
-        self, park_ids: list[str], start: datetime, end: datetime
-    ) -> dict[str, tuple[float, float]]:
+    async def by_park(self, park_ids: list[str], start: datetime, end: datetime) -> dict[str, tuple[float, float]]:
         """Per park: (generated Wh, green Wh into EVs) over [start, end), summed in SQL.
 
         Whole UTC days come from the day table, the partial days at either end from the minutes.

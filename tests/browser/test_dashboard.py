@@ -109,7 +109,7 @@ async def test_the_cooperative_report_from_sql(tmp_path: Path) -> None:
     minutes = {("park-1/inv-1", today.replace(minute=m)): 50.0 for m in range(60)}  # 3 kWh in the hour
     green = [("park-1", today.replace(minute=m), 20.0, 20.0) for m in range(60)]  # 1.2 kWh of it into EVs
     async with running_platform(settings) as platform:
-        await platform.store.add_energy_minutes(minutes, {"park-1/inv-1": Baseline(today, 1000.0)}, green)
+        await platform.store.energy.add_minutes(minutes, {"park-1/inv-1": Baseline(today, 1000.0)}, green)
         ARTIFACTS.mkdir(exist_ok=True)
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)

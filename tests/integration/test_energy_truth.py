@@ -178,7 +178,7 @@ async def test_today_survives_a_restart(tmp_path: Path) -> None:
     async with running_platform(settings) as platform:
         from solar.accounting import Baseline
 
-        await platform.store.add_energy_minutes(
+        await platform.store.energy.add_minutes(
             {("park-1/inv-1", start): 80.0}, {"park-1/inv-1": Baseline(start, 1080.0)}, green
         )
     async with running_platform(settings) as platform, aiohttp.ClientSession() as http:

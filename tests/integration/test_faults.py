@@ -438,7 +438,7 @@ async def test_b_no_qos1_telemetry_lost_across_a_broker_restart(tmp_path: Path, 
         async with aiohttp.ClientSession() as http:
             async with http.get(f"{platform.http_url}/api/parks/park-1") as response:
                 park = await response.json()
-        minutes = await platform.store.park_minutes("park-1", start, start + timedelta(hours=3))
+        minutes = await platform.store.energy.park_minutes("park-1", start, start + timedelta(hours=3))
 
     expected = [start + timedelta(seconds=step_s * n) for n in range(total)]
     assert sorted(set(delivered)) == expected  # every reading reached the platform (QoS 1: maybe twice)

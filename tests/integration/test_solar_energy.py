@@ -112,7 +112,7 @@ def energy_settings(
 
 async def stored_minutes(database_url: str, inverters: Inverters) -> list[tuple[datetime, float, float]]:
     async with open_store(database_url) as store:
-        return await store.park_minutes("park-1", START, inverters.ts())
+        return await store.energy.park_minutes("park-1", START, inverters.ts())
 
 
 def assert_exact(minutes: list[tuple[datetime, float, float]], inverters: Inverters) -> float:

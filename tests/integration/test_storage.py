@@ -111,25 +111,25 @@ async def test_energy_minutes_add_up_and_baselines_survive_a_restart(database_ur
 
     minute = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
     async with open_store(database_url) as store:
-        await store.add_energy_minutes(
+        await store.energy.add_minutes(
             {("park-1/inv-1", minute): 10.0, ("park-1/inv-2", minute): 5.0, ("park-2/inv-1", minute): 7.0},
             {"park-1/inv-1": Baseline(minute + timedelta(seconds=59), 1010.0)},
             [("park-1", minute, 4.0, 9.0)],
         )
-        await store.add_energy_minutes(  # the same minute again: added, not replaced
+        await store.energy.add_minutes(  # the same minute again: added, not replaced
             {("park-1/inv-1", minute): 2.5, ("park-1/inv-1", minute + timedelta(minutes=1)): 1.0},
             {"park-1/inv-1": Baseline(minute + timedelta(seconds=90), 1013.5)},
             [("park-1", minute, 1.0, 1.0)],
         )
     async with open_store(database_url) as store:
-        baselines = await store.load_solar_baselines()
+        baselines = await store.energy.load_baselines()
         assert baselines["park-1/inv-1"].energy_wh == 1013.5
         assert baselines["park-1/inv-1"].ts == minute + timedelta(seconds=90)
-        window = await store.energy_by_park(["park-1", "park-2", "park-3"], minute, minute + timedelta(hours=1))
+        window = await store.energy.by_park(["park-1", "park-2", "park-3"], minute, minute + timedelta(hours=1))
         assert window == {"park-1": (18.5, 5.0), "park-2": (7.0, 0.0), "park-3": (0.0, 0.0)}
-        series = await store.park_minutes("park-1", minute, minute + timedelta(hours=1))
+        series = await store.energy.park_minutes("park-1", minute, minute + timedelta(hours=1))
         assert series == [(minute, 17.5, 5.0), (minute + timedelta(minutes=1), 1.0, 0.0)]
-        assert await store.energy_by_park(["park-1"], minute + timedelta(minutes=1), minute + timedelta(hours=1)) == {
+        assert await store.energy.by_park(["park-1"], minute + timedelta(minutes=1), minute + timedelta(hours=1)) == {
             "park-1": (1.0, 0.0)
         }
 
@@ -143,9 +143,9 @@ async def test_park_series_is_grouped_in_sql_as_the_rollup_says(database_url: st
     solar = {(f"park-1/inv-{k % 2}", m): 1.0 + k for k, m in enumerate(minutes)}
     green = [("park-1", m, 0.5, 2.0) for m in minutes[::3]]
     async with open_store(database_url) as store:
-        await store.add_energy_minutes(solar, {"park-1/inv-0": Baseline(minutes[-1], 1.0)}, green)
-        await store.add_energy_minutes({("park-2/inv-0", minutes[0]): 99.0}, {}, [])
-        series = await store.park_series("park-1", start, start + timedelta(days=2), bucket)
+        await store.energy.add_minutes(solar, {"park-1/inv-0": Baseline(minutes[-1], 1.0)}, green)
+        await store.energy.add_minutes({("park-2/inv-0", minutes[0]): 99.0}, {}, [])
+        series = await store.energy.park_series("park-1", start, start + timedelta(days=2), bucket)
     generated = rollup(((m, wh) for (_, m), wh in solar.items()), bucket)
     into_evs = dict(rollup(((m, wh) for _, m, wh, _ in green), bucket))
     expected: list[Any] = [(at, pytest.approx(wh), pytest.approx(into_evs.get(at, 0.0))) for at, wh in generated]
@@ -192,13 +192,13 @@ async def test_days_are_kept_with_the_minutes_and_rebuilt_from_them_by_the_migra
     async with open_store(database_url) as store:
         for chunk in range(0, len(minutes), 50):  # in several writes, as the platform does
             part = {k: v for k, v in solar.items() if k[1] in minutes[chunk : chunk + 50]}
-            await store.add_energy_minutes(part, {}, [g for g in green if g[1] in minutes[chunk : chunk + 50]])
+            await store.energy.add_minutes(part, {}, [g for g in green if g[1] in minutes[chunk : chunk + 50]])
         for a, b in windows:
-            assert await store.energy_by_park(parks, a, b) == expected(a, b)
-        daily = await store.park_series("park-1", windows[1][0], windows[1][1], "day")
+            assert await store.energy.by_park(parks, a, b) == expected(a, b)
+        daily = await store.energy.park_series("park-1", windows[1][0], windows[1][1], "day")
         assert sum(g for _, g, _ in daily) == pytest.approx(expected(*windows[1])["park-1"][0])
         async with store.engine.begin() as conn:  # the day table dropped, then rebuilt from the minutes
             await conn.run_sync(lambda sync: command.downgrade(_alembic_config(sync), "0006"))
             await conn.run_sync(lambda sync: command.upgrade(_alembic_config(sync), "head"))
         for a, b in windows:
-            assert await store.energy_by_park(parks, a, b) == expected(a, b)
+            assert await store.energy.by_park(parks, a, b) == expected(a, b)
