@@ -7,12 +7,21 @@ day's solar and EV curves from /api/history (those routes: gateway.api.live).
 
 from __future__ import annotations
 
+import math
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
+
+if TYPE_CHECKING:
+    from chargepoints.central import CentralSystem
+    from gateway.settings import Settings
+    from smartgrid.ledger import GreenAccounting
+    from solar.ingest import SolarIngest
 
 STATIC = Path(__file__).with_name("static")
 HISTORY_STEP_S = 10.0
@@ -65,3 +74,25 @@ def add_routes(app: web.Application) -> None:
     """The page and its files (no token: the page asks for one and sends it to /api)."""
     app.router.add_get("/", index, name="dashboard")
     app.router.add_static("/static/", STATIC, name="static")
+
+
+def power_by_cooperative(
+    settings: Settings,
+    site_cooperatives: Mapping[str, str | None],
+    solar: SolarIngest,
+    central: CentralSystem,
+    ledger: GreenAccounting,
+) -> dict[str, tuple[float, float]]:
+    """(solar_w, ev_w) of each cooperative now: its members' parks, the chargers at the sites it runs."""
+    sites_of: dict[str, set[str]] = {}
+    for site_id, cooperative_id in site_cooperatives.items():
+        if cooperative_id is not None:
+            sites_of.setdefault(cooperative_id, set()).add(site_id)
+    power = {}
+    for coop in settings.cooperatives:
+        members = {m.id for m in coop.members}
+        solar_w = sum(solar.park_power_w(p.id) for p in settings.parks if p.member_id in members)
+        sites = sites_of.get(coop.id, set())
+        chargers = {s.id for s in central.states() if s.site_id in sites}
+        power[coop.id] = (solar_w if math.isfinite(solar_w) else 0.0, ledger.ev_power_w(chargers))
+    return power

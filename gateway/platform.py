@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import ssl
 import time
 from collections.abc import Callable
@@ -29,7 +28,7 @@ from gateway.api.routes import create_app
 from gateway.auth import hash_secret
 from gateway.bus import Bus, embedded_broker
 from gateway.cluster import Cluster, SharedIngest, hold_leadership
-from gateway.dashboard import LiveHistories
+from gateway.dashboard import LiveHistories, power_by_cooperative
 from gateway.energy import EnergyIntervals
 from gateway.events import EventHub
 from gateway.influx import InfluxWriter
@@ -313,7 +312,10 @@ class Platform:
             solar_w, ev_w = self.solar_power_w(), self.ledger.ev_power_w()
             if self.forecast is not None:
                 self.forecast.observe(solar_w)
-            self.history.tick(self.clock(), {"*": (solar_w, ev_w), **self._power_by_cooperative()}, 1.0)
+            power = power_by_cooperative(
+                self.settings, self.world.site_cooperatives(), self.solar, self.central, self.ledger
+            )
+            self.history.tick(self.clock(), {"*": (solar_w, ev_w), **power}, 1.0)
             self.metrics.sample(
                 solar_w=solar_w,
                 ev_w=ev_w,
@@ -325,21 +327,6 @@ class Platform:
                 influx_queue=self.influx.queue_depth if self.influx is not None else None,
                 chargers_connected=sum(1 for s in self.central.states() if s.connected),
             )
-
-    def _power_by_cooperative(self) -> dict[str, tuple[float, float]]:
-        """(solar_w, ev_w) of each cooperative: its members' parks, the chargers at the sites it runs."""
-        sites_of: dict[str, set[str]] = {}
-        for site_id, cooperative_id in self.world.site_cooperatives().items():
-            if cooperative_id is not None:
-                sites_of.setdefault(cooperative_id, set()).add(site_id)
-        power = {}
-        for coop in self.settings.cooperatives:
-            members = {m.id for m in coop.members}
-            solar_w = sum(self.solar.park_power_w(p.id) for p in self.settings.parks if p.member_id in members)
-            sites = sites_of.get(coop.id, set())
-            chargers = {s.id for s in self.central.states() if s.site_id in sites}
-            power[coop.id] = (solar_w if math.isfinite(solar_w) else 0.0, self.ledger.ev_power_w(chargers))
-        return power
 
     # -- wiring --------------------------------------------------------------------------
     def _leading(self, leading: bool) -> None:
