@@ -24,31 +24,12 @@ InfluxDB) reads what this module closed; nothing else computes it.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
-MINUTE = timedelta(minutes=1)
-
-
-def minute_of(ts: datetime) -> datetime:
-    return ts.astimezone(UTC).replace(second=0, microsecond=0)
-
-
-def _spread(start: datetime, end: datetime, wh: float) -> Iterator[tuple[datetime, float]]:
-    """`wh` over the minutes of [start, end), in proportion to each minute's overlap."""
-    total_s = (end - start).total_seconds()
-    if total_s <= 0:
-        yield minute_of(end), wh
-        return
-    minute = minute_of(start)
-    while minute < end:
-        following = minute + MINUTE
-        overlap = (min(following, end) - max(minute, start)).total_seconds()
-        if overlap > 0:
-            yield minute, wh * overlap / total_s
-        minute = following
+from solar.accounting import MINUTE, minute_of, spread
 
 
 def green_share_now(solar_w: float, ev_w: float) -> float | None:
@@ -226,7 +207,7 @@ class GreenAccounting:
                 day.generated_wh[park] = max(0.0, day.generated_wh[park] - wh)
 
     def _add(self, key: object, session: _Session, start: datetime, end: datetime, wh: float) -> float:
-        for minute, part in _spread(start, end, wh):
+        for minute, part in spread(start, end, wh):
             session.energy_wh += part
             if session.last_minute is None or minute > session.last_minute:
                 session.last_minute = minute

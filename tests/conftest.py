@@ -2,4 +2,9 @@
 
 from __future__ import annotations
 
-pytest_plugins: list[str] = ["tests.fixtures.postgres", "tests.fixtures.mosquitto", "tests.fixtures.victoriametrics"]
+pytest_plugins: list[str] = [
+    "tests.fixtures.postgres",
+    "tests.fixtures.mosquitto",
+    "tests.fixtures.victoriametrics",
+    "tests.fixtures.storage",
+]

@@ -2,39 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, inspect, text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import delete, inspect
 
 from chargepoints.ports import ChargerRecord
 from gateway.db import TransactionRow
 from gateway.storage import open_store
 
 T0 = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Each storage test runs on both engines; PostgreSQL gets a fresh database per test."""
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
-    server = request.getfixturevalue("postgres_url")
-    name = f"t_{uuid.uuid4().hex[:12]}"
-
-    async def create() -> None:
-        engine = create_async_engine(server, isolation_level="AUTOCOMMIT")
-        async with engine.connect() as conn:
-            await conn.execute(text(f"CREATE DATABASE {name}"))
-        await engine.dispose()
-
-    asyncio.run(create())
-    return server.rsplit("/", 1)[0] + f"/{name}"
 
 
 async def test_migration_creates_schema(database_url: str) -> None:

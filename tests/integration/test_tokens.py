@@ -6,7 +6,6 @@ Storage tests run on real SQLite and a real PostgreSQL (started by tests.fixture
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,24 +29,6 @@ from gateway.storage import Store, _alembic_config, open_store
 from tests.fixtures.platform import make_settings, running_platform
 
 T0 = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Each storage test runs on both engines; PostgreSQL gets a fresh database per test."""
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
-    server = request.getfixturevalue("postgres_url")
-    name = f"t_{uuid.uuid4().hex[:12]}"
-
-    async def create() -> None:
-        engine = create_async_engine(server, isolation_level="AUTOCOMMIT")
-        async with engine.connect() as conn:
-            await conn.execute(text(f"CREATE DATABASE {name}"))
-        await engine.dispose()
-
-    asyncio.run(create())
-    return server.rsplit("/", 1)[0] + f"/{name}"
 
 
 # -- storage ---------------------------------------------------------------------------------

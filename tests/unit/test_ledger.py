@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smartgrid.ledger import GreenAccounting, minute_of
+from smartgrid.ledger import GreenAccounting
+from solar.accounting import minute_of
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
