@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.api.context import API, PRINCIPAL, Api, error
+from gateway.api.context import API, PRINCIPAL, error
 from gateway.api.table import Route
 from gateway.auth import Principal, same_secret, token_digest
 from gateway.settings import Settings
@@ -129,9 +129,4 @@ def tenancy(request: web.Request) -> Tenancy:
     return Tenancy.of(request[PRINCIPAL], context.settings, context.world.site_cooperatives())
 
 
-def charger_sites(context: Api) -> dict[str, str | None]:
-    """Each known charger's site."""
-    return {state.id: state.site_id for state in context.central.states()}
-
-
-__all__ = ["ROUTES_BY_NAME", "Tenancy", "auth_middleware", "charger_sites", "resolve_principal", "tenancy"]
+__all__ = ["ROUTES_BY_NAME", "Tenancy", "auth_middleware", "resolve_principal", "tenancy"]
