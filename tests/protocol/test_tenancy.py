@@ -218,6 +218,6 @@ async def test_no_route_shows_a_token_what_its_cooperative_does_not_own(platform
         async with http.get(f"{platform.http_url}/api/solar/rejects") as response:
             rejects = await response.json()
         assert [r["park_id"] for r in rejects["recent"]] == ["park-alpha"]
-        assert rejects["counts"] == {"invalid_json": 1} or sum(rejects["counts"].values()) == 1
+        assert sum(rejects["counts"].values()) == 1  # its own park's one refused payload, none of the other's
         async with http.get(f"{platform.http_url}/api/chargepoints") as response:
             assert [c["id"] for c in await response.json()] == ["cp-alpha-1"]
