@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import secrets
 
@@ -83,7 +84,11 @@ def choose_subprotocol(offered_header: str | None, supported: tuple[str, ...], s
     return None
 
 
-_UNKNOWN_CHARGER_HASH = hash_secret(secrets.token_urlsafe(24))  # checked against for ids no charger has
+@functools.cache
+def _unknown_charger_hash() -> str:
+    """What a Basic password for an id no charger has is checked against (made once, when first needed: an
+    scrypt hash costs ~20 ms, not worth paying at every import)."""
+    return hash_secret(secrets.token_urlsafe(24))
 
 
 def _peer_common_name(request: web.Request) -> str | None:
@@ -111,7 +116,7 @@ async def check_charger_credentials(request: web.Request, charge_point_id: str) 
         if credentials is None and request.headers.get("Authorization"):
             # as long as checking a known charger's password: the answer's timing tells no one which ids exist
             given = parse_basic_auth(request.headers.get("Authorization"))
-            verify_secret(given[1] if given else "", _UNKNOWN_CHARGER_HASH)
+            verify_secret(given[1] if given else "", _unknown_charger_hash())
         return None
     if profile >= 2 and not request.secure:
         return error(403, "TlsRequired", f"security profile {profile} requires wss://")
