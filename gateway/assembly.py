@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 def build_central(platform: Platform) -> CentralSystem:
     ocpp = platform.settings.ocpp
     return CentralSystem(
-        platform.store,
+        platform.repository,
         platform.hub.publish,
         platform.clock,
         unknown_chargers=ocpp.unknown_chargers,

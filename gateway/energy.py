@@ -42,8 +42,10 @@ class EnergyIntervals:
         pool_of: Callable[[str], str],  # charge point id -> its pool (the cooperative of its site)
         clustered: bool,
         leading: Callable[[], bool],
+        journaled: Callable[[int], bool] = lambda transaction_id: False,
     ) -> None:
         self.store = store
+        self._journaled = journaled  # a transaction answered while the database was away, not yet stored
         self.solar = solar
         self.ledger = ledger
         self.clock = clock
@@ -124,7 +126,9 @@ class EnergyIntervals:
         pending, self._sessions_unflushed = self._sessions_unflushed, {}
         for transaction_id, green in pending.items():
             try:
-                await self.store.set_green_energy(transaction_id, green)
+                stored = await self.store.set_green_energy(transaction_id, green)
+                if not stored and self._journaled(transaction_id):
+                    self._sessions_unflushed.setdefault(transaction_id, green)  # once its row is written
             except Exception:
                 self._sessions_unflushed.setdefault(transaction_id, green)
                 raise

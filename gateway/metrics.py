@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 if TYPE_CHECKING:
     from gateway.bus import Bus
+    from gateway.journal import JournaledRepository
     from smartgrid.scheduler import Scheduler
     from solar.ingest import SolarIngest
 
@@ -107,6 +108,19 @@ class Metrics:
         self.solar_rejects = Gauge(
             "coopgrid_solar_rejects", "Rejected solar telemetry by reason", ["reason"], registry=self.registry
         )
+        self.journal_pending = Gauge(
+            "coopgrid_journal_pending",
+            "Transaction entries journaled while the database was away, not yet written to it",
+            registry=self.registry,
+        )
+        self.database_outages = Gauge(
+            "coopgrid_database_outages", "Times the database went away since start", registry=self.registry
+        )
+        self.reserved_transaction_ids = Gauge(
+            "coopgrid_reserved_transaction_ids",
+            "Transaction ids reserved for answering starts while the database is away",
+            registry=self.registry,
+        )
 
     def scheduler_failed(self, error: BaseException) -> None:
         self.scheduler_failures.inc()
@@ -147,6 +161,7 @@ class Metrics:
         leader: bool,
         influx_queue: int | None,
         chargers_connected: int,
+        journal: JournaledRepository | None = None,
     ) -> None:
         """The gauges, read off the parts once a second."""
         self.solar_power_w.set(solar_w)
@@ -166,3 +181,7 @@ class Metrics:
         self.green_routed_w.set(sum(float(a.get("green_w", 0.0)) for a in allocations if a))
         for reason, count in solar.rejects.items():
             self.solar_rejects.labels(reason=reason).set(count)
+        if journal is not None:
+            self.journal_pending.set(journal.pending)
+            self.database_outages.set(journal.outages)
+            self.reserved_transaction_ids.set(journal.reserved_ids)

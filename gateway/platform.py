@@ -32,6 +32,7 @@ from gateway.dashboard import LiveHistories, power_by_cooperative
 from gateway.energy import EnergyIntervals
 from gateway.events import EventHub
 from gateway.influx import InfluxWriter
+from gateway.journal import JournaledRepository
 from gateway.metrics import Metrics
 from gateway.publishing import ChargerLimits, Outbound, solar_power_w
 from gateway.settings import Settings
@@ -121,6 +122,11 @@ class Platform:
         await self._open_broker()
         self.store = await self._stack.enter_async_context(open_store(settings.database.url))
         self.clustered = self.store.engine.dialect.name == "postgresql"
+        self.repository = JournaledRepository(
+            self.store, settings.database.journal_path, settings.instance_id, reserve=settings.database.reserved_ids
+        )
+        self._stack.callback(self.repository.close)
+        await self.repository.open()
         client_id = settings.mqtt.client_id or f"coopgrid-{settings.instance_id}"
         self.bus = Bus(self.mqtt_host, self.mqtt_port, client_id=client_id, max_backoff_s=settings.mqtt.reconnect_max_s,
                        clean_session=not persistent_session(settings))  # fmt: skip
@@ -134,6 +140,7 @@ class Platform:
             pool_of=self.pool_of,
             clustered=self.clustered,
             leading=lambda: self.leader,
+            journaled=self.repository.journaled,
         )
         await self.energy.restore()
         self.forecast = assembly.build_forecast(self)
@@ -287,6 +294,7 @@ class Platform:
             name="scheduler",
         )
         group.create_task(self._housekeeping(), name="housekeeping")
+        group.create_task(self.repository.run(), name="journal")
         if self.influx is not None:
             group.create_task(self.influx.run(), name="influx")
 
@@ -326,6 +334,7 @@ class Platform:
                 leader=self.leader,
                 influx_queue=self.influx.queue_depth if self.influx is not None else None,
                 chargers_connected=sum(1 for s in self.central.states() if s.connected),
+                journal=self.repository,
             )
 
     # -- wiring --------------------------------------------------------------------------

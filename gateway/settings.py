@@ -75,6 +75,23 @@ class MqttSettings(_Model):
 
 class DatabaseSettings(_Model):
     url: str = "sqlite+aiosqlite:///coopgrid.db"
+    journal_dir: Path | None = Field(
+        None,
+        description="where transactions answered while the database is away are kept until it is back "
+        "(one file per instance; local disk, kept across restarts); default: `journal` beside a SQLite "
+        "database file, else `./journal`",
+    )
+    reserved_ids: int = Field(
+        1000, ge=1, le=1_000_000, description="transaction ids reserved for starts answered while it is away"
+    )
+
+    @property
+    def journal_path(self) -> Path:
+        if self.journal_dir is not None:
+            return self.journal_dir
+        if self.url.startswith("sqlite") and ":///" in self.url and ":memory:" not in self.url:
+            return Path(self.url.split(":///", 1)[1]).parent / "journal"
+        return Path("journal")
 
 
 class OcppSettings(_Model):

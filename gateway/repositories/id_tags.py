@@ -84,12 +84,30 @@ class IdTagStore(SqlBase):
                 row = await session.get(IdTagRow, id_tag)
             known = (row.status, row.expiry_date, row.parent_id_tag) if row is not None else None
             self._id_tags[id_tag] = (known, clock)
-        if known is None:
-            return IdTagStatus("Invalid", known=False)
-        status, expiry_date, parent_id_tag = known
-        if status == "Accepted" and expiry_date is not None and expiry_date <= now:
-            status = "Expired"
-        return IdTagStatus(status, expiry=expiry_date, group_id=parent_id_tag or None)
+        return _status(known, now)
+
+    def cached_id_tag(self, id_tag: str, now: datetime) -> IdTagStatus | None:
+        """What was last read of an id tag, however old; None when it was never read (the database is away)."""
+        cached = self._id_tags.get(id_tag)
+        return None if cached is None else _status(cached[0], now)
+
+    async def warm_id_tags(self) -> int:
+        """Read every id tag into memory in one query, so that each is known while the database is away."""
+        async with self._session() as session:
+            rows = (await session.scalars(select(IdTagRow))).all()
+        clock = time.monotonic()
+        for row in rows:
+            self._id_tags[row.id_tag] = ((row.status, row.expiry_date, row.parent_id_tag), clock)
+        return len(rows)
 
     async def id_tag_status(self, id_tag: str, now: datetime) -> str:
         return (await self.id_tag(id_tag, now)).status
+
+
+def _status(known: tuple[str, datetime | None, str | None] | None, now: datetime) -> IdTagStatus:
+    if known is None:
+        return IdTagStatus("Invalid", known=False)
+    status, expiry_date, parent_id_tag = known
+    if status == "Accepted" and expiry_date is not None and expiry_date <= now:
+        status = "Expired"
+    return IdTagStatus(status, expiry=expiry_date, group_id=parent_id_tag or None)

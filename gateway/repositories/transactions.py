@@ -7,7 +7,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import case, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -78,6 +78,29 @@ class TransactionStore(SqlBase):
                 row.mode, row.priority, row.target_wh, row.departure_ts = mode, priority, target_wh, departure_ts
 
     # -- transactions ---------------------------------------------------------------
+    async def reserve_transaction_ids(self, count: int) -> list[int]:
+        """`count` transaction ids taken from the database's own counter (the PostgreSQL sequence, SQLite's
+        AUTOINCREMENT record), so that rows stored later with or without them never collide; another instance
+        reserving at the same time gets others."""
+        if self.engine.dialect.name == "postgresql":
+            async with self.engine.begin() as connection:
+                result = await connection.execute(
+                    text("SELECT nextval(pg_get_serial_sequence('transactions', 'id')) FROM generate_series(1, :n)"),
+                    {"n": count},
+                )
+                return sorted(int(value) for (value,) in result)
+        async with self.engine.begin() as connection:  # SQLite: one writer, so read-then-bump is atomic
+            sequence = text("SELECT seq FROM sqlite_sequence WHERE name = 'transactions'")
+            found = (await connection.execute(sequence)).first()
+            highest = (await connection.execute(select(func.max(TransactionRow.id)))).scalar() or 0
+            first = max(int(found[0]) if found else 0, int(highest)) + 1
+            if found is None:
+                statement = "INSERT INTO sqlite_sequence (name, seq) VALUES ('transactions', :seq)"
+            else:
+                statement = "UPDATE sqlite_sequence SET seq = :seq WHERE name = 'transactions'"
+            await connection.execute(text(statement), {"seq": first + count - 1})
+            return list(range(first, first + count))
+
     def _charger_if_missing(self, charge_point_id: str) -> Any:
         """INSERT ... ON CONFLICT DO NOTHING: a boot's write-behind (or another instance) may store it meanwhile."""
         insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
@@ -85,8 +108,16 @@ class TransactionStore(SqlBase):
         return statement.on_conflict_do_nothing(index_elements=[ChargerRow.id])
 
     async def start_transaction(
-        self, charge_point_id: str, connector_id: int, id_tag: str, meter_start_wh: float, ts: datetime
+        self,
+        charge_point_id: str,
+        connector_id: int,
+        id_tag: str,
+        meter_start_wh: float,
+        ts: datetime,
+        *,
+        transaction_id: int | None = None,
     ) -> tuple[TransactionRecord, bool]:
+        """`transaction_id`: one reserved earlier (reserve_transaction_ids), given while the database was away."""
         same = select(TransactionRow).where(
             TransactionRow.charge_point_id == charge_point_id,
             TransactionRow.connector_id == connector_id,
@@ -99,6 +130,7 @@ class TransactionStore(SqlBase):
                 return _transaction(existing), False
             await session.execute(self._charger_if_missing(charge_point_id))
             row = TransactionRow(
+                id=transaction_id,
                 charge_point_id=charge_point_id,
                 connector_id=connector_id,
                 id_tag=id_tag,
@@ -121,6 +153,8 @@ class TransactionStore(SqlBase):
         id_tag: str,
         meter_start_wh: float,
         ts: datetime,
+        *,
+        transaction_id: int | None = None,
     ) -> tuple[TransactionRecord, bool]:
         existing = await self.find_transaction_201(charge_point_id, ocpp_transaction_id)
         if existing is not None:
@@ -128,6 +162,7 @@ class TransactionStore(SqlBase):
         async with self._session() as session:
             await session.execute(self._charger_if_missing(charge_point_id))
             row = TransactionRow(
+                id=transaction_id,
                 charge_point_id=charge_point_id,
                 connector_id=evse_id,
                 id_tag=id_tag,
@@ -165,11 +200,13 @@ class TransactionStore(SqlBase):
         async with self._session() as session:
             return [_transaction(row) for row in (await session.scalars(query)).all()]
 
-    async def set_green_energy(self, transaction_id: int, green_wh: float) -> None:
+    async def set_green_energy(self, transaction_id: int, green_wh: float) -> bool:
+        """False when there is no such transaction (yet: one answered while the database was away)."""
         async with self._session.begin() as session:
             row = await session.get(TransactionRow, transaction_id)
             if row is not None:
                 row.green_energy_wh = green_wh
+            return row is not None
 
     async def set_seq_no(self, transaction_id: int, seq_no: int) -> None:
         async with self._session.begin() as session:

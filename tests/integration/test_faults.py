@@ -86,6 +86,7 @@ class Instance:
             "COOPGRID_MQTT__URL": f"mqtt://{broker[0]}:{broker[1]}",
             "COOPGRID_ID_TAGS": '[{"id": "TAG-OK"}]',
             "COOPGRID_LOG_LEVEL": "WARNING",
+            "COOPGRID_DATABASE__JOURNAL_DIR": str(root / f"{name}-journal"),
             **env,
         }
         self.process: subprocess.Popen[bytes] | None = None
@@ -470,15 +471,20 @@ async def test_c_writes_are_retried_across_a_database_restart(tmp_path: Path, po
                 registers.append(registers[-1] + 25)
                 await one.meter(tx_one, registers[-1], t0 + timedelta(seconds=len(registers)))
                 await asyncio.sleep(0.1)
-            # ... and a transaction that cannot be stored is refused, so the charger sends it again
+            # ... and so is a transaction: its id reserved beforehand, its start journaled on disk (issue 16)
             start_two = {"connectorId": 1, "idTag": "TAG-OK", "meterStart": 500, "timestamp": iso(t0)}
-            refused = await two.call("StartTransaction", start_two)
-            assert refused[0] == 4
-            assert refused[2] == "InternalError"
-            restart = asyncio.get_running_loop().run_in_executor(None, postgres_server.start)
-            tx_two = (await two.result("StartTransaction", start_two, retry_until_s=60))["transactionId"]
-            await restart
-            assert platform.central.flush_failures >= 1
+            answered = await two.call("StartTransaction", start_two)
+            assert answered[0] == 3, answered
+            tx_two = answered[2]["transactionId"]
+            assert answered[2]["idTagInfo"]["status"] == "Accepted"  # the tag as read before the outage
+            assert platform.repository.degraded
+            assert platform.repository.pending >= 1
+            resent = await two.result("StartTransaction", start_two)  # a resent start: the same transaction
+            assert resent["transactionId"] == tx_two
+            await two.meter(tx_two, 650.0, t0 + timedelta(seconds=30))
+            await asyncio.get_running_loop().run_in_executor(None, postgres_server.start)
+            await wait_until(lambda: not platform.repository.degraded, within_s=20)
+            assert platform.repository.pending == 0
 
             # after the restart: what was answered during the outage is stored
             await wait_until(lambda: platform.central.unflushed_register(tx_one) is None, within_s=20)

@@ -1,0 +1,517 @@
+"""Transactions that outlive a database outage: answered at once, journaled on local disk, stored when it is back.
+
+While the database answers, `JournaledRepository` is the store itself. When a write of a transaction fails
+because the database is away (refused, reset, shut down), the repository turns *degraded*:
+
+- StartTransaction and TransactionEvent(Started) get a transaction id reserved from the database's own
+  counter beforehand (`reserve_transaction_ids`), so no round trip is needed and no id can collide with
+  one the database hands out later or to another instance;
+- every start, stop, sequence number and written-behind meter register is appended to this instance's
+  journal, a JSON-lines file flushed to disk (fsync) before the charger gets its answer;
+- the transactions running at the outage are known from memory (read at start and kept since), so stops
+  and meter values of theirs are checked against their owner as usual; id tags are answered from what was
+  last read (every tag is read once at start).
+
+Once the database answers again, the journal is written to it in order (each step idempotent: a start by
+its reserved id or its identical twin, a stop already stored changes nothing) and emptied; only then does
+the repository leave the degraded state. A process killed while degraded leaves its journal behind: the
+next start of any instance using the same journal directory writes it (a journal is locked by the process
+that writes it, so a living instance's journal is never taken).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from chargepoints.ports import ChargerRecord, IdTagStatus, TransactionRecord
+
+log = logging.getLogger(__name__)
+
+OPS = ("start", "stop", "meters", "seq")
+
+
+class DatabaseAway(RuntimeError):
+    """The database is away and this cannot be answered from memory (no reserved id left, an unknown
+    transaction): the charger gets an InternalError and retries, as it would without a journal."""
+
+
+def is_outage(error: BaseException) -> bool:
+    """True when `error` says the database cannot be reached (not that a statement is wrong)."""
+    if isinstance(error, (OSError, TimeoutError, PoolTimeout)):
+        return True
+    if isinstance(error, DBAPIError):
+        if error.connection_invalidated or isinstance(error, (OperationalError, InterfaceError)):
+            return True
+        cause = error.orig
+        return (
+            isinstance(cause, OSError)
+            or "Connection" in type(cause).__name__
+            or "CannotConnect" in type(cause).__name__
+        )
+    return False
+
+
+class TransactionStore(Protocol):
+    """What the journal needs of gateway.storage.Store."""
+
+    async def get_charger(self, charge_point_id: str) -> ChargerRecord | None: ...
+    async def save_charger(self, record: ChargerRecord) -> None: ...
+    async def save_chargers(self, records: list[ChargerRecord]) -> None: ...
+    async def start_transaction(
+        self,
+        charge_point_id: str,
+        connector_id: int,
+        id_tag: str,
+        meter_start_wh: float,
+        ts: datetime,
+        *,
+        transaction_id: int | None = None,
+    ) -> tuple[TransactionRecord, bool]: ...
+    async def start_transaction_201(
+        self,
+        charge_point_id: str,
+        evse_id: int,
+        ocpp_transaction_id: str,
+        id_tag: str,
+        meter_start_wh: float,
+        ts: datetime,
+        *,
+        transaction_id: int | None = None,
+    ) -> tuple[TransactionRecord, bool]: ...
+    async def stop_transaction(
+        self, charge_point_id: str, transaction_id: int, meter_stop_wh: float, ts: datetime, reason: str
+    ) -> tuple[TransactionRecord | None, bool]: ...
+    async def find_transaction_201(
+        self, charge_point_id: str, ocpp_transaction_id: str
+    ) -> TransactionRecord | None: ...
+    async def set_seq_no(self, transaction_id: int, seq_no: int) -> None: ...
+    async def save_variables(
+        self, charge_point_id: str, variables: list[tuple[str, str, str, str | None, str | None]]
+    ) -> None: ...
+    async def record_meters(self, registers: dict[int, float]) -> None: ...
+    async def get_transaction(self, transaction_id: int) -> TransactionRecord | None: ...
+    async def id_tag(self, id_tag: str, now: datetime) -> IdTagStatus: ...
+    def cached_id_tag(self, id_tag: str, now: datetime) -> IdTagStatus | None: ...
+    async def warm_id_tags(self) -> int: ...
+    async def reserve_transaction_ids(self, count: int) -> list[int]: ...
+    async def list_transactions(self, *, active: bool | None = None, limit: int = 100) -> list[TransactionRecord]: ...
+
+
+# -- the file ----------------------------------------------------------------------------------------------
+def encode(entry: dict[str, Any]) -> bytes:
+    return (json.dumps(entry, separators=(",", ":"), sort_keys=True) + "\n").encode()
+
+
+def decode(data: bytes) -> Iterator[dict[str, Any]]:
+    """The entries of a journal's bytes. A last line cut short (the process killed mid-write, before the
+    answer went out) is dropped; any other line that is not an entry raises ValueError naming it."""
+    lines = data.split(b"\n")
+    complete, tail = lines[:-1], lines[-1]
+    for number, line in enumerate(complete, 1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError as exc:
+            raise ValueError(f"journal line {number}: not JSON ({exc})") from None
+        if not isinstance(entry, dict) or entry.get("op") not in OPS:
+            raise ValueError(f"journal line {number}: not a journal entry")
+        yield entry
+    del tail  # no newline yet: never flushed whole, so never answered
+
+
+class JournalFile:
+    """One instance's append-only journal, locked while this process writes it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._fd)
+            raise RuntimeError(f"journal {path} is in use by another process (two instances with one id?)") from None
+
+    def append(self, entry: dict[str, Any], *, sync: bool = True) -> None:
+        os.write(self._fd, encode(entry))
+        if sync:
+            os.fsync(self._fd)
+
+    def read(self) -> list[dict[str, Any]]:
+        return list(decode(self.path.read_bytes()))
+
+    def clear(self) -> None:
+        os.ftruncate(self._fd, 0)
+        os.fsync(self._fd)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+@contextlib.contextmanager
+def orphaned(directory: Path) -> Iterator[list[tuple[Path, list[dict[str, Any]]]]]:
+    """Journals in `directory` no living process holds, with their entries; locked while the caller writes
+    them to the database, then removed when it returns normally."""
+    taken: list[tuple[Path, int, list[dict[str, Any]]]] = []
+    try:
+        for path in sorted(directory.glob("*.jsonl")) if directory.is_dir() else []:
+            fd = os.open(path, os.O_RDWR)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            taken.append((path, fd, list(decode(path.read_bytes()))))
+        yield [(path, entries) for path, _, entries in taken]
+        for path, _, _ in taken:
+            path.unlink(missing_ok=True)
+    finally:
+        for _, fd, _ in taken:
+            os.close(fd)
+
+
+# -- writing a journal to the database ---------------------------------------------------------------------
+async def apply(store: TransactionStore, entries: list[dict[str, Any]], renamed: dict[int, int]) -> None:
+    """Write journal entries to the database, in order. `renamed`: a journaled start the database already
+    held under another id (the charger resent a start it had been answered before the outage)."""
+    for entry in entries:
+        op = entry["op"]
+        if op == "start":
+            ts = datetime.fromisoformat(entry["ts"])
+            if entry.get("ocpp_id") is not None:
+                record, _ = await store.start_transaction_201(
+                    entry["cp"], entry["connector"], entry["ocpp_id"], entry["id_tag"], entry["meter_start_wh"], ts,
+                    transaction_id=entry["id"],
+                )  # fmt: skip
+            else:
+                record, _ = await store.start_transaction(
+                    entry["cp"], entry["connector"], entry["id_tag"], entry["meter_start_wh"], ts,
+                    transaction_id=entry["id"],
+                )  # fmt: skip
+            if record.id != entry["id"]:
+                renamed[entry["id"]] = record.id
+        elif op == "stop":
+            transaction_id = renamed.get(entry["id"], entry["id"])
+            ts = datetime.fromisoformat(entry["ts"])
+            await store.stop_transaction(entry["cp"], transaction_id, entry["meter_stop_wh"], ts, entry["reason"])
+        elif op == "meters":
+            await store.record_meters({renamed.get(int(k), int(k)): float(v) for k, v in entry["registers"].items()})
+        elif op == "seq":
+            await store.set_seq_no(renamed.get(entry["id"], entry["id"]), entry["seq"])
+
+
+class JournaledRepository:
+    """chargepoints.ports.ChargePointRepository over the store, answering transactions while it is away."""
+
+    def __init__(self, store: TransactionStore, directory: Path, instance_id: str, *, reserve: int = 1000) -> None:
+        self.store = store
+        self.directory = directory
+        self.instance_id = instance_id
+        self.reserve = reserve
+        self.degraded = False
+        self.outages = 0  # times the database went away
+        self.journaled_total = 0
+        self._file: JournalFile | None = None
+        self._entries = 0  # in the journal, not yet written to the database
+        self._ids: list[int] = []  # reserved, highest first (taken from the end)
+        self._known: dict[int, TransactionRecord] = {}  # running (and stopped while degraded), by id
+        self._by_ocpp: dict[tuple[str, str], int] = {}
+        self._by_start: dict[tuple[str, int, datetime, float], int] = {}
+        self._journaled: set[int] = set()  # started while degraded, not yet stored
+        self._draining = asyncio.Lock()
+
+    # -- life ----------------------------------------------------------------------------------------------
+    async def open(self) -> int:
+        """Write what killed processes left behind, reserve ids, read id tags and running transactions.
+        Returns how many journaled entries were written."""
+        written = 0
+        with orphaned(self.directory) as journals:
+            for path, entries in journals:
+                log.warning("writing %d entries of %s, left by a process that stopped", len(entries), path.name)
+                await apply(self.store, entries, {})
+                written += len(entries)
+        self._file = JournalFile(self.directory / f"{self.instance_id}.jsonl")
+        await self.store.warm_id_tags()
+        for record in await self.store.list_transactions(active=True, limit=1_000_000):
+            self._remember(record)
+        await self._refill()
+        return written
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    @property
+    def pending(self) -> int:
+        """Journaled entries not yet in the database."""
+        return self._entries
+
+    @property
+    def reserved_ids(self) -> int:
+        return len(self._ids)
+
+    def journaled(self, transaction_id: int) -> bool:
+        """True for a transaction started while the database was away and not stored yet."""
+        return transaction_id in self._journaled
+
+    async def _refill(self) -> None:
+        if len(self._ids) < self.reserve // 2:
+            fresh = await self.store.reserve_transaction_ids(self.reserve - len(self._ids))
+            self._ids = sorted(set(self._ids) | set(fresh), reverse=True)
+
+    async def drain(self) -> bool:
+        """Write the journal to the database if it answers; True when nothing is left."""
+        async with self._draining:
+            if not self.degraded:
+                return True
+            assert self._file is not None
+            renamed: dict[int, int] = {}
+            done = 0
+            try:
+                while True:
+                    entries = self._file.read()
+                    if len(entries) <= done:
+                        break
+                    await apply(self.store, entries[done:], renamed)
+                    done = len(entries)
+                await self._refill()
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                return False
+            # nothing awaited from the last read to here: no entry can have been appended unseen
+            self._file.clear()
+            self._entries = 0
+            self._journaled.clear()
+            self._known = {i: r for i, r in self._known.items() if r.stop_ts is None}
+            self._by_start.clear()
+            self.degraded = False
+            log.warning("database back: %d journaled entries written", done)
+            return True
+
+    async def run(self, interval_s: float = 1.0) -> None:
+        """Long-running: while degraded, try to write the journal every `interval_s`."""
+        while True:
+            await asyncio.sleep(interval_s)
+            if self.degraded:
+                try:
+                    await self.drain()
+                except Exception:
+                    log.exception("journal not written")
+
+    # -- the degraded state -----------------------------------------------------------------------------
+    def _away(self, error: BaseException) -> None:
+        if not self.degraded:
+            self.degraded = True
+            self.outages += 1
+            log.error("database away (%s): transactions are journaled in %s until it is back", error, self.directory)
+
+    def _append(self, entry: dict[str, Any], *, sync: bool = True) -> None:
+        assert self._file is not None, "open() first"
+        self._file.append(entry, sync=sync)
+        self._entries += 1
+        self.journaled_total += 1
+
+    def _remember(self, record: TransactionRecord) -> None:
+        self._known[record.id] = record
+        if record.ocpp_transaction_id is not None:
+            self._by_ocpp[(record.charge_point_id, record.ocpp_transaction_id)] = record.id
+        if record.stop_ts is not None and not self.degraded:
+            self._forget(record.id)
+
+    def _forget(self, transaction_id: int) -> None:
+        record = self._known.pop(transaction_id, None)
+        if record is not None and record.ocpp_transaction_id is not None:
+            self._by_ocpp.pop((record.charge_point_id, record.ocpp_transaction_id), None)
+
+    def _take_id(self) -> int:
+        if not self._ids:
+            raise DatabaseAway("the database is away and every reserved transaction id is used")
+        return self._ids.pop()
+
+    # -- chargers: straight through ------------------------------------------------------------------------
+    async def get_charger(self, charge_point_id: str) -> ChargerRecord | None:
+        return await self.store.get_charger(charge_point_id)
+
+    async def save_charger(self, record: ChargerRecord) -> None:
+        await self.store.save_charger(record)
+
+    async def save_chargers(self, records: list[ChargerRecord]) -> None:
+        await self.store.save_chargers(records)
+
+    async def save_variables(
+        self, charge_point_id: str, variables: list[tuple[str, str, str, str | None, str | None]]
+    ) -> None:
+        await self.store.save_variables(charge_point_id, variables)
+
+    async def id_tag(self, id_tag: str, now: datetime) -> IdTagStatus:
+        try:
+            return await self.store.id_tag(id_tag, now)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            cached = self.store.cached_id_tag(id_tag, now)
+            if cached is None:
+                log.warning("database away: id tag %r was never read; answered as unknown", id_tag[:20])
+                return IdTagStatus("Invalid", known=False)
+            return cached
+
+    # -- transactions ----------------------------------------------------------------------------------------
+    async def start_transaction(
+        self, charge_point_id: str, connector_id: int, id_tag: str, meter_start_wh: float, ts: datetime
+    ) -> tuple[TransactionRecord, bool]:
+        if not self.degraded:
+            try:
+                record, created = await self.store.start_transaction(
+                    charge_point_id, connector_id, id_tag, meter_start_wh, ts
+                )
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                self._away(exc)
+            else:
+                self._remember(record)
+                return record, created
+        key = (charge_point_id, connector_id, ts, meter_start_wh)
+        if key in self._by_start:  # resent while degraded
+            return replace(self._known[self._by_start[key]]), False
+        record = TransactionRecord(self._take_id(), charge_point_id, connector_id, id_tag, meter_start_wh, ts)
+        self._append({
+            "op": "start", "id": record.id, "cp": charge_point_id, "connector": connector_id, "id_tag": id_tag,
+            "meter_start_wh": meter_start_wh, "ts": ts.isoformat(), "ocpp_id": None,
+        })  # fmt: skip
+        self._by_start[key] = record.id
+        self._journaled.add(record.id)
+        self._remember(record)
+        return replace(record), True
+
+    async def start_transaction_201(
+        self,
+        charge_point_id: str,
+        evse_id: int,
+        ocpp_transaction_id: str,
+        id_tag: str,
+        meter_start_wh: float,
+        ts: datetime,
+    ) -> tuple[TransactionRecord, bool]:
+        if not self.degraded:
+            try:
+                record, created = await self.store.start_transaction_201(
+                    charge_point_id, evse_id, ocpp_transaction_id, id_tag, meter_start_wh, ts
+                )
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                self._away(exc)
+            else:
+                self._remember(record)
+                return record, created
+        known = self._by_ocpp.get((charge_point_id, ocpp_transaction_id))
+        if known is not None:
+            return replace(self._known[known]), False
+        record = TransactionRecord(
+            self._take_id(), charge_point_id, evse_id, id_tag, meter_start_wh, ts,
+            ocpp_transaction_id=ocpp_transaction_id,
+        )  # fmt: skip
+        self._append({
+            "op": "start", "id": record.id, "cp": charge_point_id, "connector": evse_id, "id_tag": id_tag,
+            "meter_start_wh": meter_start_wh, "ts": ts.isoformat(), "ocpp_id": ocpp_transaction_id,
+        })  # fmt: skip
+        self._journaled.add(record.id)
+        self._remember(record)
+        return replace(record), True
+
+    async def find_transaction_201(self, charge_point_id: str, ocpp_transaction_id: str) -> TransactionRecord | None:
+        if not self.degraded:
+            try:
+                return await self.store.find_transaction_201(charge_point_id, ocpp_transaction_id)
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                self._away(exc)
+        known = self._by_ocpp.get((charge_point_id, ocpp_transaction_id))
+        if known is not None:
+            return replace(self._known[known])
+        raise DatabaseAway(f"the database is away: transaction {ocpp_transaction_id!r} is not known here")
+
+    async def get_transaction(self, transaction_id: int) -> TransactionRecord | None:
+        if not self.degraded:
+            try:
+                return await self.store.get_transaction(transaction_id)
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                self._away(exc)
+        known = self._known.get(transaction_id)
+        if known is not None:
+            return replace(known)
+        raise DatabaseAway(f"the database is away: transaction {transaction_id} is not known here")
+
+    async def set_seq_no(self, transaction_id: int, seq_no: int) -> None:
+        if not self.degraded:
+            try:
+                await self.store.set_seq_no(transaction_id, seq_no)
+                return
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                self._away(exc)
+        self._append({"op": "seq", "id": transaction_id, "seq": seq_no}, sync=False)
+        if transaction_id in self._known:
+            self._known[transaction_id].last_seq_no = seq_no
+
+    async def record_meters(self, registers: dict[int, float]) -> None:
+        if not self.degraded:
+            try:
+                await self.store.record_meters(registers)
+                return
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                self._away(exc)
+        self._append({"op": "meters", "registers": {str(k): v for k, v in registers.items()}})
+        for transaction_id, wh in registers.items():
+            if transaction_id in self._known and self._known[transaction_id].stop_ts is None:
+                self._known[transaction_id].meter_last_wh = wh
+
+    async def stop_transaction(
+        self, charge_point_id: str, transaction_id: int, meter_stop_wh: float, ts: datetime, reason: str
+    ) -> tuple[TransactionRecord | None, bool]:
+        if not self.degraded:
+            try:
+                record, changed = await self.store.stop_transaction(
+                    charge_point_id, transaction_id, meter_stop_wh, ts, reason
+                )
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                self._away(exc)
+            else:
+                self._forget(transaction_id)
+                return record, changed
+        known = self._known.get(transaction_id)
+        if known is not None and known.stop_ts is not None and known.charge_point_id == charge_point_id:
+            return replace(known), False  # resent while degraded
+        self._append({
+            "op": "stop", "id": transaction_id, "cp": charge_point_id, "meter_stop_wh": meter_stop_wh,
+            "ts": ts.isoformat(), "reason": reason,
+        })  # fmt: skip
+        if known is None or known.charge_point_id != charge_point_id:
+            return None, False  # kept aside as unmatched when written
+        known.meter_stop_wh, known.stop_ts, known.stop_reason = meter_stop_wh, ts, reason
+        return replace(known), True
