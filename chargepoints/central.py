@@ -262,14 +262,16 @@ class CentralSystem(TransactionOwnership):
 
     async def flush(self) -> None:
         """Store what is written behind: charger records from boots, then meter registers."""
-        if self._dirty_chargers:
-            dirty, self._dirty_chargers = self._dirty_chargers, set()
-            try:
-                await self._repo.save_chargers([self._records[i] for i in sorted(dirty)])
-            except BaseException:
-                self._dirty_chargers |= dirty  # kept for the next flush
-                raise
-        await self.flush_meters()
+        try:
+            if self._dirty_chargers:
+                dirty, self._dirty_chargers = self._dirty_chargers, set()
+                try:
+                    await self._repo.save_chargers([self._records[i] for i in sorted(dirty)])
+                except BaseException:
+                    self._dirty_chargers |= dirty  # kept for the next flush
+                    raise
+        finally:  # the registers too: a repository may keep them (journaled) while charger records wait
+            await self.flush_meters()
 
     async def run(self, flush_interval_s: float = 1.0, max_backoff_s: float = 5.0) -> None:
         """Long-running: flush what is written behind; a last flush when cancelled.

@@ -445,9 +445,9 @@ class JournaledRepository:
                     raise
                 self._away(exc)
         known = self._by_ocpp.get((charge_point_id, ocpp_transaction_id))
-        if known is not None:
-            return replace(self._known[known])
-        raise DatabaseAway(f"the database is away: transaction {ocpp_transaction_id!r} is not known here")
+        # every running transaction is known here: one that is not is new (or ended long ago, and then its
+        # journaled start is matched to the stored one when written)
+        return replace(self._known[known]) if known is not None else None
 
     async def get_transaction(self, transaction_id: int) -> TransactionRecord | None:
         if not self.degraded:

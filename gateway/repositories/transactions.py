@@ -256,6 +256,14 @@ class TransactionStore(SqlBase):
         async with self._session.begin() as session:
             row = await session.get(TransactionRow, transaction_id)
             if row is None or row.charge_point_id != charge_point_id:
+                same = select(UnmatchedStopRow.id).where(
+                    UnmatchedStopRow.charge_point_id == charge_point_id,
+                    UnmatchedStopRow.transaction_id == transaction_id,
+                    UnmatchedStopRow.stop_ts == ts,
+                    UnmatchedStopRow.meter_stop_wh == meter_stop_wh,
+                )
+                if (await session.scalars(same)).first() is not None:  # a resent one (or a journal written twice)
+                    return None, False
                 session.add(
                     UnmatchedStopRow(
                         charge_point_id=charge_point_id,
