@@ -75,8 +75,11 @@ class CentralSystem(TransactionOwnership):
         certificate_authority: CertificateAuthority | None = None,
         max_frames_per_s: float = 0.0,
         frame_burst: int = 100,
+        register_log: Callable[[int, float], None] | None = None,
     ) -> None:
         self._repo = repository
+        # told each register as it is written behind, so a process killed before the flush loses none
+        self._register_log = register_log
         self._publish = publish
         self.now = clock
         self.unknown_chargers = unknown_chargers
@@ -462,6 +465,8 @@ class CentralSystem(TransactionOwnership):
             # Write-behind: the latest register per transaction is stored by
             # flush_meters() about once a second, not on every frame.
             self._meter_backlog[transaction_id] = reading.energy_wh
+            if self._register_log is not None:
+                self._register_log(transaction_id, reading.energy_wh)
         if replay:
             return
         await self._publish(

@@ -43,6 +43,7 @@ def build_central(platform: Platform) -> CentralSystem:
         ),
         max_frames_per_s=ocpp.max_frames_per_s,
         frame_burst=ocpp.frame_burst,
+        register_log=platform.repository.log_register,
     )
 
 

@@ -26,6 +26,7 @@ import contextlib
 import fcntl
 import json
 import logging
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import replace
@@ -41,6 +42,7 @@ from chargepoints.ports import ChargerRecord, IdTagStatus, TransactionRecord
 log = logging.getLogger(__name__)
 
 OPS = ("start", "stop", "meters", "seq")
+REGISTERS = ".registers-"  # in the name of a register log
 
 
 class DatabaseAway(RuntimeError):
@@ -101,7 +103,7 @@ class TransactionStore(Protocol):
     async def save_variables(
         self, charge_point_id: str, variables: list[tuple[str, str, str, str | None, str | None]]
     ) -> None: ...
-    async def record_meters(self, registers: dict[int, float]) -> None: ...
+    async def record_meters(self, registers: dict[int, float], *, only_higher: bool = False) -> None: ...
     async def get_transaction(self, transaction_id: int) -> TransactionRecord | None: ...
     async def id_tag(self, id_tag: str, now: datetime) -> IdTagStatus: ...
     def cached_id_tag(self, id_tag: str, now: datetime) -> IdTagStatus | None: ...
@@ -139,7 +141,7 @@ class JournalFile:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        self.fd = self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -162,13 +164,43 @@ class JournalFile:
         os.close(self._fd)
 
 
+class RegisterLog:
+    """Each register written behind, as it is answered, in one of two files: a flush switches to the other
+    and empties the first once what it held is stored (or journaled). Written without fsync: a killed
+    process loses nothing (the kernel has it), a machine that loses power the last moments."""
+
+    def __init__(self, directory: Path, instance_id: str) -> None:
+        self._files = [JournalFile(directory / f"{instance_id}{REGISTERS}{n}.jsonl") for n in (0, 1)]
+        self._current = 0
+
+    def write(self, transaction_id: int, energy_wh: float) -> None:
+        if math.isfinite(energy_wh):
+            line = f'{{"op":"meters","registers":{{"{transaction_id}":{energy_wh!r}}}}}\n'
+            os.write(self._files[self._current].fd, line.encode())
+
+    def rotate(self) -> int:
+        """Switch files; returns the one that holds what was written so far."""
+        self._current = 1 - self._current
+        return 1 - self._current
+
+    def clear(self, index: int) -> None:
+        os.ftruncate(self._files[index].fd, 0)
+
+    def close(self) -> None:
+        for file in self._files:
+            file.close()
+
+
 @contextlib.contextmanager
 def orphaned(directory: Path) -> Iterator[list[tuple[Path, list[dict[str, Any]]]]]:
     """Journals in `directory` no living process holds, with their entries; locked while the caller writes
     them to the database, then removed when it returns normally."""
     taken: list[tuple[Path, int, list[dict[str, Any]]]] = []
     try:
-        for path in sorted(directory.glob("*.jsonl")) if directory.is_dir() else []:
+        found = (
+            sorted(directory.glob("*.jsonl"), key=lambda p: (REGISTERS in p.name, p.name)) if directory.is_dir() else []
+        )
+        for path in found:  # the transactions first, then the registers that may name them
             fd = os.open(path, os.O_RDWR)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -209,7 +241,8 @@ async def apply(store: TransactionStore, entries: list[dict[str, Any]], renamed:
             ts = datetime.fromisoformat(entry["ts"])
             await store.stop_transaction(entry["cp"], transaction_id, entry["meter_stop_wh"], ts, entry["reason"])
         elif op == "meters":
-            await store.record_meters({renamed.get(int(k), int(k)): float(v) for k, v in entry["registers"].items()})
+            registers = {renamed.get(int(k), int(k)): float(v) for k, v in entry["registers"].items()}
+            await store.record_meters(registers, only_higher=True)  # newer ones may be stored by now
         elif op == "seq":
             await store.set_seq_no(renamed.get(entry["id"], entry["id"]), entry["seq"])
 
@@ -226,6 +259,7 @@ class JournaledRepository:
         self.outages = 0  # times the database went away
         self.journaled_total = 0
         self._file: JournalFile | None = None
+        self._registers: RegisterLog | None = None
         self._entries = 0  # in the journal, not yet written to the database
         self._ids: list[int] = []  # reserved, highest first (taken from the end)
         self._known: dict[int, TransactionRecord] = {}  # running (and stopped while degraded), by id
@@ -245,6 +279,7 @@ class JournaledRepository:
                 await apply(self.store, entries, {})
                 written += len(entries)
         self._file = JournalFile(self.directory / f"{self.instance_id}.jsonl")
+        self._registers = RegisterLog(self.directory, self.instance_id)
         await self.store.warm_id_tags()
         for record in await self.store.list_transactions(active=True, limit=1_000_000):
             self._remember(record)
@@ -255,6 +290,14 @@ class JournaledRepository:
         if self._file is not None:
             self._file.close()
             self._file = None
+        if self._registers is not None:
+            self._registers.close()
+            self._registers = None
+
+    def log_register(self, transaction_id: int, energy_wh: float) -> None:
+        """A register answered and written behind (CentralSystem's register_log)."""
+        if self._registers is not None:
+            self._registers.write(transaction_id, energy_wh)
 
     @property
     def pending(self) -> int:
@@ -475,10 +518,16 @@ class JournaledRepository:
         if transaction_id in self._known:
             self._known[transaction_id].last_seq_no = seq_no
 
-    async def record_meters(self, registers: dict[int, float]) -> None:
+    async def record_meters(self, registers: dict[int, float], *, only_higher: bool = False) -> None:
+        written = self._registers.rotate() if self._registers is not None else None
+        await self._record_meters(registers, only_higher)
+        if written is not None and self._registers is not None:
+            self._registers.clear(written)  # stored or journaled: the log of them is not needed
+
+    async def _record_meters(self, registers: dict[int, float], only_higher: bool) -> None:
         if not self.degraded:
             try:
-                await self.store.record_meters(registers)
+                await self.store.record_meters(registers, only_higher=only_higher)
                 return
             except Exception as exc:
                 if not is_outage(exc):

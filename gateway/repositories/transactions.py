@@ -68,6 +68,10 @@ def _transaction_filter(
     return query
 
 
+def _higher(new: Any) -> Any:
+    return case((TransactionRow.meter_last_wh > new, TransactionRow.meter_last_wh), else_=new)
+
+
 class TransactionStore(SqlBase):
     async def set_session_mode(
         self, transaction_id: int, mode: str, priority: int, target_wh: float | None, departure_ts: datetime | None
@@ -281,8 +285,9 @@ class TransactionStore(SqlBase):
             row.stop_reason = reason
             return _transaction(row), True
 
-    async def record_meters(self, registers: dict[int, float]) -> None:
-        """One UPDATE ... CASE statement per 500 transactions: a flush costs one round trip, not one per row."""
+    async def record_meters(self, registers: dict[int, float], *, only_higher: bool = False) -> None:
+        """One UPDATE ... CASE statement per 500 transactions: a flush costs one round trip, not one per row.
+        `only_higher`: never lower a stored register (a journal written late, after newer ones were stored)."""
         if not registers:
             return
         items = sorted(registers.items())
@@ -292,7 +297,11 @@ class TransactionStore(SqlBase):
                 statement = (
                     update(TransactionRow)
                     .where(TransactionRow.id.in_(list(chunk)), TransactionRow.stop_ts.is_(None))
-                    .values(meter_last_wh=case(chunk, value=TransactionRow.id))
+                    .values(
+                        meter_last_wh=_higher(case(chunk, value=TransactionRow.id))
+                        if only_higher
+                        else case(chunk, value=TransactionRow.id)
+                    )  # fmt: skip
                     .execution_options(synchronize_session=False)
                 )
                 await connection.execute(statement)

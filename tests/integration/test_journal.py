@@ -125,8 +125,9 @@ async def test_every_transaction_answered_during_an_outage_and_a_kill_is_stored(
                 await j3.meter(running, 100.0 + 50 * k, t0 + timedelta(seconds=60 + k))
                 await asyncio.sleep(1.0)
             last_register = 100.0 + 50 * k
-            await asyncio.sleep(2.5)  # two write-behind rounds: the last register answered is journaled
-            one.kill()  # the database is still away
+            await j3.meter(running, last_register + 25, t0 + timedelta(seconds=61 + k))
+            last_register += 25
+            one.kill()  # at once, the database still away: the last register was answered, not yet flushed
         journals = list((tmp_path / "journaled-journal").glob("*.jsonl"))
         assert journals
         assert journals[0].stat().st_size > 0

@@ -182,3 +182,26 @@ def test_a_living_instances_journal_is_never_taken(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="in use by another process"):
         JournalFile(tmp_path / "a.jsonl")
     living.close()
+
+
+async def test_registers_answered_and_not_flushed_are_written_by_the_next_start(tmp_path: Path) -> None:
+    async with open_store(f"sqlite+aiosqlite:///{tmp_path / 'r.db'}") as store:
+        one, _ = await store.start_transaction("CP-1", 1, "T", 100.0, T0)
+        two, _ = await store.start_transaction("CP-2", 1, "T", 100.0, T0)
+        first = JournaledRepository(store, tmp_path / "journal", "first")
+        await first.open()
+        first.log_register(one.id, 150.0)
+        await first.record_meters({one.id: 150.0})  # flushed: its log emptied
+        first.log_register(one.id, 180.0)
+        first.log_register(two.id, 900.0)
+        first.log_register(two.id, 950.0)  # answered, then the process is killed before the next flush
+        await store.record_meters({two.id: 990.0})  # meanwhile another instance stored a newer register
+        first.close()  # (a killed process's locks go with it)
+        second = JournaledRepository(store, tmp_path / "journal", "second")
+        assert await second.open() == 3  # three register lines left behind
+        stored = {r.id: r.meter_last_wh for r in await store.list_transactions(limit=10)}
+        assert stored == {one.id: 180.0, two.id: 990.0}  # the newer one is not lowered
+        assert sorted(p.name for p in (tmp_path / "journal").glob("*.jsonl")) == [
+            "second.jsonl", "second.registers-0.jsonl", "second.registers-1.jsonl",
+        ]  # fmt: skip
+        second.close()
