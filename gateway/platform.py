@@ -356,7 +356,13 @@ class Platform:
 
     def pool_of(self, charge_point_id: str) -> str:
         """The pool a charger's sessions draw green energy from: the cooperative of its site."""
-        return site_pools(self.settings).get(self.central.state(charge_point_id).site_id or "", "")
+        site_id = self.central.state(charge_point_id).site_id
+        if site_id is None:
+            return ""
+        stored = self.world.site_cooperatives()  # sites made over REST too, as stored
+        if site_id in stored:
+            return stored[site_id] or _only_cooperative(self.settings)
+        return site_pools(self.settings).get(site_id, "")
 
 
 def _only_cooperative(settings: Settings) -> str:

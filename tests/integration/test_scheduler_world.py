@@ -115,3 +115,26 @@ async def test_a_rest_registered_charger_on_a_rest_site_is_scheduled_and_follows
             assert (await call("GET", "/api/sites/site-a"))[0] == 404
             status, refused = await call("PUT", f"/api/sessions/{transaction_id}/mode", {"mode": "green"})
             assert status == 409, refused
+
+
+async def test_a_rest_sites_cooperative_is_the_pool_its_sessions_draw_from(tmp_path: Path) -> None:
+    cooperatives = [{"id": "coop-a", "name": "A"}, {"id": "coop-b", "name": "B"}]
+    sites = [{"id": "site-a", "grid_limit_a": 32.0, "cooperative_id": "coop-a"}]
+    settings = make_settings(tmp_path, cooperatives=cooperatives, sites=sites, chargers=[])
+    async with running_platform(settings) as platform, aiohttp.ClientSession() as http:
+        body = {"id": "site-rest", "grid_limit_a": 20.0, "cooperative_id": "coop-b"}
+        async with http.post(f"{platform.http_url}/api/sites", json=body) as response:
+            assert response.status == 201
+        async with http.post(
+            f"{platform.http_url}/api/chargepoints", json={"id": "CP-B", "site_id": "site-rest"}
+        ) as response:
+            assert response.status == 201
+        async with http.post(f"{platform.http_url}/api/chargepoints", json={"id": "CP-A", "site_id": "site-a"}):
+            pass
+        for _ in range(50):
+            if platform.central.state("CP-B").site_id == "site-rest" and "site-rest" in platform.world.sites:
+                break
+            await asyncio.sleep(0.05)
+        assert platform.pool_of("CP-B") == "coop-b"  # stored, not in the file: before, no pool at all
+        assert platform.pool_of("CP-A") == "coop-a"
+        assert platform.pool_of("CP-NONE") == ""
