@@ -26,7 +26,8 @@ from gateway import assembly
 from gateway.api.context import Api
 from gateway.api.routes import create_app
 from gateway.auth import hash_secret
-from gateway.bus import Bus, embedded_broker
+from gateway.broker import local_broker
+from gateway.bus import Bus
 from gateway.cluster import Cluster, SharedIngest, hold_leadership
 from gateway.dashboard import LiveHistories, power_by_cooperative
 from gateway.energy import EnergyIntervals
@@ -188,9 +189,11 @@ class Platform:
     async def _open_broker(self) -> None:
         if self.settings.mqtt.url:
             self.mqtt_host, self.mqtt_port = self.settings.mqtt.host_port
+            self.broker_kind = "external"
         else:
-            self.mqtt_host, self.mqtt_port = await self._stack.enter_async_context(embedded_broker())
-            log.info("embedded MQTT broker on mqtt://%s:%d", self.mqtt_host, self.mqtt_port)
+            started = await self._stack.enter_async_context(local_broker(self.settings.mqtt.embedded))
+            self.mqtt_host, self.mqtt_port, self.broker_kind = started
+            log.info("%s MQTT broker started on mqtt://%s:%d", self.broker_kind, self.mqtt_host, self.mqtt_port)
 
     async def _register_configured(self) -> None:
         """The configuration's chargers and id tags into the registry; then every charger stored."""

@@ -38,6 +38,11 @@ class HttpSettings(_Model):
 
 class MqttSettings(_Model):
     url: str | None = Field(None, description="mqtt://host:port of an external broker; none = embedded")
+    embedded: Literal["auto", "mosquitto", "amqtt"] = Field(
+        "auto",
+        description="the broker started when no url is set: auto = Mosquitto as a child process when it is "
+        "installed, else amqtt in the process",
+    )
     prefix: str = "coopgrid"
     client_id: str | None = Field(None, description="default: coopgrid-<instance id>")
     persistent_session: bool = Field(
@@ -110,6 +115,11 @@ class OcppSettings(_Model):
         "no uncontrolled charging by default; none = leave it uncontrolled",
     )
     max_frame_bytes: int = Field(65536, ge=1024)
+    websocket_compression: bool = Field(
+        False,
+        description="accept permessage-deflate when a charger offers it; off by default: OCPP frames are a few "
+        "hundred bytes, and each compressed connection holds two zlib contexts (about 100 KB more)",
+    )
     max_frames_per_s: float = Field(
         100.0,  # a charger sends about one frame a second; ocpp_throughput's flood reached ~100 per connection
         ge=0,

@@ -149,7 +149,12 @@ async def ocpp_endpoint(request: web.Request) -> web.StreamResponse:
         log.warning("refused %s: offered subprotocols %.100r", charge_point_id, header)
         return error(400, "UnsupportedSubprotocol", f"offered {header!r}; we speak {sorted(OCPP_SUBPROTOCOLS)}")
     ocpp = context.settings.ocpp
-    ws = web.WebSocketResponse(protocols=(chosen,) if header else (), autoping=False, max_msg_size=ocpp.max_frame_bytes)
+    ws = web.WebSocketResponse(
+        protocols=(chosen,) if header else (),
+        autoping=False,
+        max_msg_size=ocpp.max_frame_bytes,
+        compress=ocpp.websocket_compression,
+    )
     await ws.prepare(request)
     log.info("charger %s connected (%s)", charge_point_id, OCPP_SUBPROTOCOLS[chosen])
     connection = WsConnection(ws, idle_timeout_s=3 * ocpp.heartbeat_interval_s)
