@@ -307,3 +307,34 @@ def _restrictions(raw: Any, where: str) -> Restrictions:
         min_duration_s=seconds("min_duration"),
         max_duration_s=seconds("max_duration"),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class TariffChoice:
+    """Where a stored tariff applies: a cooperative's sites (or one site), for members, guests or all."""
+
+    id: str
+    cooperative_id: str | None
+    site_id: str | None
+    audience: str  # member | guest | all
+
+
+def choose_tariff(
+    tariffs: Sequence[TariffChoice], cooperative_id: str | None, site_id: str | None, kind: str
+) -> str | None:
+    """The tariff a session is priced at: the site's own before its cooperative's before an installation-wide
+    one; for the account's kind before one for all. A session without an account is a guest's."""
+
+    def rank(t: TariffChoice) -> tuple[int, int] | None:
+        if t.audience not in (kind, "all"):
+            return None
+        if t.site_id is not None:
+            place = 0 if t.site_id == site_id else None
+        elif t.cooperative_id is not None:
+            place = 1 if t.cooperative_id == cooperative_id else None
+        else:
+            place = 2
+        return None if place is None else (place, 0 if t.audience == kind else 1)
+
+    ranked = sorted((r, t.id) for t in tariffs if (r := rank(t)) is not None)
+    return ranked[0][1] if ranked else None

@@ -68,6 +68,8 @@ class TransactionRecord:
     priority: int = 0
     target_wh: float | None = None
     departure_ts: datetime | None = None
+    account_id: str | None = None  # the charging account its id tag belonged to when it started
+    tariff_id: str | None = None  # the tariff it is priced at, chosen when it started
 
     @property
     def api_id(self) -> int | str:

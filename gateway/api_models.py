@@ -72,6 +72,7 @@ class IdTagBody(_Body):
     expiry_date: datetime | None = None
     group_id: str | None = Field(None, max_length=64)
     type: str | None = Field(None, max_length=32)
+    account_id: str | None = Field(None, max_length=64, description="the charging account that owns it")
 
 
 class IdTagView(BaseModel):
@@ -80,6 +81,68 @@ class IdTagView(BaseModel):
     expiry_date: datetime | None
     group_id: str | None
     type: str | None
+    account_id: str | None = None
+
+
+class AccountBody(_Body):
+    id: str = Field(pattern=r"^[A-Za-z0-9._:-]{1,64}$")
+    name: str = Field("", max_length=200)
+    kind: Literal["member", "guest"] = "member"
+    cooperative_id: str | None = Field(None, description="the cooperative it belongs to (a cooperative token: its own)")
+    member_id: str | None = Field(None, max_length=64, description="the cooperative member it is (members only)")
+
+
+class AccountView(BaseModel):
+    id: str
+    name: str
+    kind: str
+    cooperative_id: str | None
+    member_id: str | None
+    id_tags: list[str] = Field(default_factory=list)
+
+
+class AccountSummaryView(BaseModel):
+    account_id: str
+    start: datetime | None = Field(description="sessions started from (inclusive)")
+    end: datetime | None = Field(description="sessions started before")
+    sessions: int
+    energy_wh: float
+    green_energy_wh: float
+    green_share: float | None
+    cost: dict[str, str] = Field(description="per currency: the sessions' total including VAT")
+    unpriced_sessions: int = Field(description="sessions with no tariff (none configured when they started)")
+
+
+class TariffBody(_Body):
+    cooperative_id: str | None = Field(None, description="its sites (none: every site, unless site_id)")
+    site_id: str | None = Field(None, description="one site only")
+    audience: Literal["member", "guest", "all"] = "all"
+    timezone: str = Field("UTC", description="where time-of-use restrictions are read (the site's)")
+    tariff: dict[str, Any] = Field(description="an OCPI 2.2.1 Tariff object; `green_price` per component extends it")
+
+
+class TariffView(BaseModel):
+    id: str
+    cooperative_id: str | None
+    site_id: str | None
+    audience: str
+    timezone: str
+    tariff: dict[str, Any]
+
+
+class CostView(BaseModel):
+    """Amounts as decimal strings in the tariff's currency, excluding VAT unless named so."""
+
+    tariff_id: str
+    currency: str
+    energy: str
+    green_energy: str = Field(description="the part of `energy` the green kWh cost")
+    flat: str
+    time: str
+    parking: str
+    excl_vat: str
+    vat: str
+    incl_vat: str
 
 
 class SessionView(BaseModel):
@@ -105,6 +168,8 @@ class SessionView(BaseModel):
     priority: int
     target_wh: float | None = Field(description="departure mode: the energy wanted in this session")
     departure: datetime | None = Field(description="departure mode: when the EV leaves")
+    account_id: str | None = Field(None, description="the charging account its id tag belonged to at its start")
+    cost: CostView | None = Field(None, description="at the tariff chosen at its start; so far while it runs")
 
 
 class ChargerEventView(BaseModel):

@@ -97,6 +97,8 @@ class TransactionRow(Base):
     priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     target_wh: Mapped[float | None] = mapped_column(Float)
     departure_ts: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    account_id: Mapped[str | None] = mapped_column(String(64))  # its id tag's account when it started
+    tariff_id: Mapped[str | None] = mapped_column(String(36))  # the tariff it was priced at (set at its stop)
 
 
 class UnmatchedStopRow(Base):
@@ -120,6 +122,45 @@ class IdTagRow(Base):
     expiry_date: Mapped[datetime | None] = mapped_column(UtcDateTime())
     parent_id_tag: Mapped[str | None] = mapped_column(String(64))
     type: Mapped[str | None] = mapped_column(String(32))
+    account_id: Mapped[str | None] = mapped_column(String(64))  # the charging account that owns it
+
+
+class AccountRow(Base):
+    """A charging account: a member of a cooperative, or a guest; owns id tags, and through them sessions."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    kind: Mapped[str] = mapped_column(String(16), default="member", server_default="member")  # member | guest
+    cooperative_id: Mapped[str | None] = mapped_column(String(64))
+    member_id: Mapped[str | None] = mapped_column(String(64))  # the cooperative member it is, if any
+
+
+class TariffRow(Base):
+    """An OCPI 2.2.1 Tariff (`body`), for a cooperative's sites or one site, for members, guests or all."""
+
+    __tablename__ = "tariffs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    cooperative_id: Mapped[str | None] = mapped_column(String(64))
+    site_id: Mapped[str | None] = mapped_column(String(64))
+    audience: Mapped[str] = mapped_column(String(16), default="all", server_default="all")
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    body: Mapped[dict[str, object]] = mapped_column(JSON)
+
+
+class SessionSlotRow(Base):
+    """A finished session's energy in one 15-minute slot, and how much of it was green (the accounting's)."""
+
+    __tablename__ = "session_energy_slots"
+
+    transaction_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("transactions.id", ondelete="CASCADE"), primary_key=True
+    )
+    slot: Mapped[datetime] = mapped_column(UtcDateTime(), primary_key=True)
+    wh: Mapped[float] = mapped_column(Float)
+    green_wh: Mapped[float] = mapped_column(Float)
 
 
 class ChargerEventRow(Base):

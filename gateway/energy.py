@@ -56,6 +56,7 @@ class EnergyIntervals:
         self._solar_unflushed: dict[tuple[str, datetime], float] = {}
         self._green_unflushed: list[tuple[str, datetime, float, float]] = []
         self._sessions_unflushed: dict[int, float] = {}  # transaction id -> green Wh, stopped, not yet stored
+        self._slots_unflushed: dict[int, list[tuple[datetime, float, float]]] = {}  # and its energy per slot
         self._baselines_seen: dict[str, tuple[datetime, float | None, float | None]] = {}  # as last stored
         self._lock = asyncio.Lock()  # one flush at a time: minutes and baselines stored in order
 
@@ -129,6 +130,11 @@ class EnergyIntervals:
                 stored = await self.store.set_green_energy(transaction_id, green)
                 if not stored and self._journaled(transaction_id):
                     self._sessions_unflushed.setdefault(transaction_id, green)  # once its row is written
+                elif not stored:
+                    self._slots_unflushed.pop(transaction_id, None)
+                elif stored and transaction_id in self._slots_unflushed:
+                    await self.store.accounts.put_session_slots(transaction_id, self._slots_unflushed[transaction_id])
+                    del self._slots_unflushed[transaction_id]
             except Exception:
                 self._sessions_unflushed.setdefault(transaction_id, green)
                 raise
@@ -153,6 +159,8 @@ class EnergyIntervals:
         for transaction_id, session_green in self.ledger.finished().items():
             if isinstance(transaction_id, int):
                 self._sessions_unflushed[transaction_id] = session_green
+                self._slots_unflushed[transaction_id] = self.ledger.finished_slots.pop(transaction_id, [])
+        self.ledger.finished_slots.clear()
         if not writing:
             self._green_unflushed.clear()
             return

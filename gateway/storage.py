@@ -16,6 +16,7 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from gateway.repositories.accounts import AccountRepository
 from gateway.repositories.chargers import ChargerStore
 from gateway.repositories.energy import EnergyRepository
 from gateway.repositories.events import EventRepository
@@ -56,6 +57,7 @@ class Store(ChargerStore, TransactionStore, IdTagStore):
         self.tokens = TokenRepository(self._session)
         self.events = EventRepository(self._session)
         self.energy = EnergyRepository(engine, self._session)
+        self.accounts = AccountRepository(self._session)
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:

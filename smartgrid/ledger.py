@@ -31,6 +31,12 @@ from typing import Any
 
 from solar.accounting import MINUTE, minute_of, spread
 
+SLOT = timedelta(minutes=15)  # a session's energy is kept per slot: OCPI charging periods, time-of-use prices
+
+
+def slot_of(minute: datetime) -> datetime:
+    return minute.replace(minute=minute.minute - minute.minute % 15, second=0, microsecond=0)
+
 
 def green_share_now(solar_w: float, ev_w: float) -> float | None:
     """The share of the EVs' power the parks cover at this instant (None: no EV draws)."""
@@ -53,6 +59,7 @@ class _Session:
     last_minute: datetime | None = None
     stopped: bool = False
     dirty: bool = False  # green changed since last taken (stopped sessions)
+    slots: dict[datetime, list[float]] = field(default_factory=dict)  # closed minutes by SLOT: [energy, green]
 
     @property
     def source(self) -> str:
@@ -114,6 +121,8 @@ class GreenAccounting:
         self.keep = keep
         self.follow_within = follow_within
         self.sessions: dict[object, _Session] = {}
+        # the slots of the sessions finished() last reported (taken by whoever stores them)
+        self.finished_slots: dict[object, list[tuple[datetime, float, float]]] = {}
         self._ev: dict[datetime, dict[object, float]] = {}  # open minutes: EV energy per session
         self._generated: dict[datetime, dict[str, float]] = {}  # per minute and park (kept `keep`)
         self._green: dict[datetime, dict[str, float]] = {}  # closed minutes: green per park
@@ -252,7 +261,7 @@ class GreenAccounting:
         for pool, sessions in pools.items():
             parks = {p: wh for p, wh in self._generated.get(minute, {}).items() if self.park_pool.get(p, "") == pool}
             split = split_interval(sessions, parks, self.park_member)
-            self._credit(pool, minute, split.green_wh, split.park_wh, sum(sessions.values()))
+            self._credit(pool, minute, split.green_wh, split.park_wh, sum(sessions.values()), sessions)
 
     def _late(self, key: object, session: _Session, minute: datetime, wh: float) -> None:
         """Energy for a closed minute: green only from what its generation had left."""
@@ -264,14 +273,25 @@ class GreenAccounting:
             if self.park_pool.get(p, "") == pool
         }
         split = split_interval({key: wh}, left, self.park_member)
-        self._credit(pool, minute, split.green_wh, split.park_wh, wh)
+        self._credit(pool, minute, split.green_wh, split.park_wh, wh, {key: wh})
 
     def _credit(
-        self, pool: str, minute: datetime, sessions: Mapping[object, float], parks: Mapping[str, float], ev_wh: float
+        self,
+        pool: str,
+        minute: datetime,
+        sessions: Mapping[object, float],
+        parks: Mapping[str, float],
+        ev_wh: float,
+        energy: Mapping[object, float],
     ) -> None:
+        """`sessions`: green per session; `energy`: all of each session's energy in the minute."""
+        slot = slot_of(minute)
+        for key, wh in energy.items():
+            self.sessions[key].slots.setdefault(slot, [0.0, 0.0])[0] += wh
         for key, wh in sessions.items():
             session = self.sessions[key]
             session.green_wh += wh
+            session.slots.setdefault(slot, [0.0, 0.0])[1] += wh
             session.dirty = True
         green = self._green.setdefault(minute, {})
         day = self._day(pool, minute)
@@ -292,6 +312,14 @@ class GreenAccounting:
         session = self.sessions.get(key)
         return session.green_wh if session else None
 
+    def session_slots(self, key: object) -> list[tuple[datetime, float, float]] | None:
+        """A session's closed minutes by SLOT: (slot start, energy Wh, green Wh), in time order (what a tariff
+        prices by time of use and a charge detail record lists as its charging periods)."""
+        session = self.sessions.get(key)
+        if session is None:
+            return None
+        return [(slot, wh, green) for slot, (wh, green) in sorted(session.slots.items())]
+
     def session_energy_wh(self, key: object) -> float | None:
         session = self.sessions.get(key)
         return session.energy_wh if session else None
@@ -311,6 +339,7 @@ class GreenAccounting:
                 continue
             if session.dirty:
                 out[key], session.dirty = session.green_wh, False
+                self.finished_slots[key] = [(slot, wh, green) for slot, (wh, green) in sorted(session.slots.items())]
             if session.last_minute is None or session.last_minute < self._closed_until - self.keep:
                 del self.sessions[key]
         return out

@@ -26,7 +26,9 @@ async def put_id_tag(request: web.Request) -> web.Response:
     expiry = body.expiry_date
     if expiry is not None and expiry.tzinfo is None:
         expiry = expiry.replace(tzinfo=UTC)
-    created = await context.store.put_id_tag(id_tag, body.status, expiry, body.group_id, body.type)
+    if body.account_id is not None and await context.store.accounts.get_account(body.account_id) is None:
+        return error(422, "UnknownAccount", f"account_id: no account {body.account_id!r}")
+    created = await context.store.put_id_tag(id_tag, body.status, expiry, body.group_id, body.type, body.account_id)
     return web.json_response(await context.store.get_id_tag(id_tag), status=201 if created else 200)
 
 

@@ -23,9 +23,10 @@ from gateway.api.table import COOPERATIVE, Route, Scope
 from gateway.api_models import (
     SessionView,
 )
+from gateway.pricing import Pricing
 
 
-def session_view(context: Api, record: TransactionRecord) -> dict[str, Any]:
+def session_view(context: Api, record: TransactionRecord, pricing: Pricing | None = None) -> dict[str, Any]:
     newer = context.central.unflushed_register(record.id) if record.active else None
     if newer is not None:
         record = replace(record, meter_last_wh=newer)
@@ -53,6 +54,8 @@ def session_view(context: Api, record: TransactionRecord) -> dict[str, Any]:
         "priority": record.priority,
         "target_wh": record.target_wh,
         "departure": iso(record.departure_ts),
+        "account_id": record.account_id,
+        "cost": pricing.cost(record, energy, green, context.clock()) if pricing is not None else None,
     }
 
 
@@ -77,7 +80,8 @@ async def list_sessions(request: web.Request) -> web.Response:
     }
     records = await context.store.list_transactions(**filters, limit=limit, offset=offset)
     total = await context.store.count_transactions(**filters)
-    return paged(request, [session_view(context, r) for r in records], total, limit, offset)
+    pricing = await Pricing.load(context.store, context.ledger, records)
+    return paged(request, [session_view(context, r, pricing) for r in records], total, limit, offset)
 
 
 async def get_session(request: web.Request) -> web.Response:
@@ -92,7 +96,8 @@ async def get_session(request: web.Request) -> web.Response:
     if len(records) > 1:
         chargers = sorted(r.charge_point_id for r in records)
         return error(409, "Ambiguous", f"session {api_id!r} exists on {chargers}; add ?chargepoint=")
-    return web.json_response(session_view(context, records[0]))
+    pricing = await Pricing.load(context.store, context.ledger, records)
+    return web.json_response(session_view(context, records[0], pricing))
 
 
 class ChargingModeBody(BaseModel):

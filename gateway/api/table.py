@@ -39,6 +39,7 @@ class Scope(Enum):
     PARK = "park"  # parks and their energy, through their member
     COOPERATIVE = "cooperative"  # a cooperative and its report
     SITE = "site"  # a site's allocation
+    ACCOUNT = "account"  # charging accounts, through their cooperative
     LIVE = "live"  # the live overview: each part filtered as above
 
 

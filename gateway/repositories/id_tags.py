@@ -21,6 +21,7 @@ def _id_tag(row: IdTagRow) -> dict[str, object]:
         "expiry_date": row.expiry_date.isoformat().replace("+00:00", "Z") if row.expiry_date else None,
         "group_id": row.parent_id_tag,
         "type": row.type,
+        "account_id": row.account_id,
     }
 
 
@@ -38,6 +39,7 @@ class IdTagStore(SqlBase):
         expiry_date: datetime | None = None,
         parent_id_tag: str | None = None,
         type_: str | None = None,
+        account_id: str | None = None,
     ) -> bool:
         """Create or replace an id tag; True when it was created."""
         async with self._session.begin() as session:
@@ -50,6 +52,7 @@ class IdTagStore(SqlBase):
             row.expiry_date = expiry_date
             row.parent_id_tag = parent_id_tag
             row.type = type_
+            row.account_id = account_id
         self._id_tags.pop(id_tag, None)
         return created
 

@@ -19,6 +19,7 @@ from gateway.db import (
     TransactionRow,
     UnmatchedStopRow,
 )
+from gateway.repositories.accounts import billing_of
 from gateway.repositories.base import SqlBase
 
 
@@ -41,6 +42,8 @@ def _transaction(row: TransactionRow) -> TransactionRecord:
         priority=row.priority or 0,
         target_wh=row.target_wh,
         departure_ts=row.departure_ts,
+        account_id=row.account_id,
+        tariff_id=row.tariff_id,
     )
 
 
@@ -51,8 +54,11 @@ def _transaction_filter(
     started_from: datetime | None,
     started_to: datetime | None,
     charge_point_ids: Collection[str] | None = None,
+    account_id: str | None = None,
 ) -> Any:
     """`charge_point_ids`: only these chargers' transactions (a tenant's), None: all."""
+    if account_id is not None:
+        query = query.where(TransactionRow.account_id == account_id)
     if charge_point_ids is not None:
         query = query.where(TransactionRow.charge_point_id.in_(sorted(charge_point_ids)))
     if active is True:
@@ -133,8 +139,11 @@ class TransactionStore(SqlBase):
             if existing is not None:
                 return _transaction(existing), False
             await session.execute(self._charger_if_missing(charge_point_id))
+            account_id, tariff_id = await billing_of(session, charge_point_id, id_tag)
             row = TransactionRow(
                 id=transaction_id,
+                account_id=account_id,
+                tariff_id=tariff_id,
                 charge_point_id=charge_point_id,
                 connector_id=connector_id,
                 id_tag=id_tag,
@@ -165,8 +174,11 @@ class TransactionStore(SqlBase):
             return existing, False
         async with self._session() as session:
             await session.execute(self._charger_if_missing(charge_point_id))
+            account_id, tariff_id = await billing_of(session, charge_point_id, id_tag)
             row = TransactionRow(
                 id=transaction_id,
+                account_id=account_id,
+                tariff_id=tariff_id,
                 charge_point_id=charge_point_id,
                 connector_id=evse_id,
                 id_tag=id_tag,
@@ -319,12 +331,13 @@ class TransactionStore(SqlBase):
         started_from: datetime | None = None,
         started_to: datetime | None = None,
         charge_point_ids: Collection[str] | None = None,
+        account_id: str | None = None,
         limit: int = 1000,
         offset: int = 0,
     ) -> list[TransactionRecord]:
         """Newest first; the filters combine."""
         query = _transaction_filter(
-            select(TransactionRow), active, charge_point_id, started_from, started_to, charge_point_ids
+            select(TransactionRow), active, charge_point_id, started_from, started_to, charge_point_ids, account_id
         )
         query = query.order_by(TransactionRow.id.desc()).limit(limit).offset(offset)
         async with self._session() as session:

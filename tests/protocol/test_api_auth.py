@@ -52,6 +52,19 @@ ROUTES = [
     ("GET", "/api/tokens", None, "tokens"),
     ("POST", "/api/tokens", {"role": "viewer"}, "token-create"),
     ("DELETE", "/api/tokens/999", None, "token-revoke"),
+    ("GET", "/api/accounts", None, "accounts"),
+    ("POST", "/api/accounts", {"id": "acc-x"}, "account-create"),
+    ("GET", "/api/accounts/acc-none", None, "account"),
+    ("GET", "/api/accounts/acc-none/summary", None, "account-summary"),
+    ("DELETE", "/api/accounts/acc-none", None, "account-delete"),
+    ("GET", "/api/tariffs", None, "tariffs"),
+    (
+        "PUT",
+        "/api/tariffs/t-1",
+        {"tariff": {"currency": "EUR", "elements": [{"price_components": [{"type": "ENERGY", "price": 0.3}]}]}},
+        "tariff-put",
+    ),  # fmt: skip
+    ("DELETE", "/api/tariffs/t-none", None, "tariff-delete"),
 ]
 
 

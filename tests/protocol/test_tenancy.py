@@ -39,6 +39,8 @@ def names(coop: str) -> dict[str, str]:
         "site_id": f"site-{coop}",
         "charge_point_id": f"cp-{coop}-1",
         "id_tag": f"tag-{coop}",
+        "account_id": f"acc-{coop}",
+        "tariff_id": f"tariff-{coop}",
     }
 
 
@@ -61,6 +63,16 @@ async def platform(tmp_path: Path) -> AsyncIterator[Platform]:
         id_tags=[{"id": f"tag-{c}"} for c in COOPS],
     )
     async with running_platform(settings) as running:
+        for c in COOPS:  # each cooperative's member account owns its tag, and has its own tariff
+            await running.store.accounts.put_account(
+                {"id": f"acc-{c}", "kind": "member", "cooperative_id": f"coop-{c}"}
+            )
+            await running.store.put_id_tag(f"tag-{c}", "Accepted", account_id=f"acc-{c}")
+            body = {"id": f"tariff-{c}", "currency": "EUR", "elements": [
+                {"price_components": [{"type": "ENERGY", "price": 0.3, "green_price": 0.1}]}]}  # fmt: skip
+            await running.store.accounts.put_tariff(
+                {"id": f"tariff-{c}", "cooperative_id": f"coop-{c}", "tariff": body}
+            )
         yield running
 
 
@@ -208,7 +220,12 @@ async def test_no_route_shows_a_token_what_its_cooperative_does_not_own(platform
     # and the cooperative tokens do see their own
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {tokens[('cooperative', 'alpha')]}"}) as http:
         async with http.get(f"{platform.http_url}/api/sessions") as response:
-            assert [s["charge_point_id"] for s in await response.json()] == ["cp-alpha-1"]
+            own = await response.json()
+            assert [s["charge_point_id"] for s in own] == ["cp-alpha-1"]
+            assert own[0]["account_id"] == "acc-alpha"
+            assert own[0]["cost"]["tariff_id"] == "tariff-alpha"
+        async with http.get(f"{platform.http_url}/api/tariffs") as response:
+            assert [t["id"] for t in await response.json()] == ["tariff-alpha"]
         async with http.get(f"{platform.http_url}/api/live") as response:
             live = await response.json()
         assert [p["id"] for p in live["parks"]] == ["park-alpha"]

@@ -1,0 +1,152 @@
+"""Charging accounts, tariffs and each finished session's energy per slot, in SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from billing.tariff import TariffChoice, choose_tariff
+from gateway.db import AccountRow, ChargerRow, IdTagRow, SessionSlotRow, SiteRow, TariffRow
+
+
+def _account(row: AccountRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "kind": row.kind,
+        "cooperative_id": row.cooperative_id,
+        "member_id": row.member_id,
+    }
+
+
+def _tariff(row: TariffRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "cooperative_id": row.cooperative_id,
+        "site_id": row.site_id,
+        "audience": row.audience,
+        "timezone": row.timezone,
+        "tariff": row.body,
+    }
+
+
+class AccountRepository:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._session = sessions
+
+    # -- accounts --------------------------------------------------------------------------------------
+    async def put_account(self, account: dict[str, Any]) -> bool:
+        """Create or replace; True when created."""
+        async with self._session.begin() as session:
+            row = await session.get(AccountRow, account["id"])
+            created = row is None
+            if row is None:
+                row = AccountRow(id=account["id"])
+                session.add(row)
+            for key in ("name", "kind", "cooperative_id", "member_id"):
+                if key in account:
+                    setattr(row, key, account[key])
+        return created
+
+    async def get_account(self, account_id: str) -> dict[str, Any] | None:
+        async with self._session() as session:
+            row = await session.get(AccountRow, account_id)
+            if row is None:
+                return None
+            tags = (await session.scalars(select(IdTagRow.id_tag).where(IdTagRow.account_id == account_id))).all()
+            return {**_account(row), "id_tags": sorted(tags)}
+
+    async def list_accounts(self, cooperative_ids: Collection[str] | None = None) -> list[dict[str, Any]]:
+        """`cooperative_ids`: only these cooperatives' accounts (a tenant's); None: all."""
+        query = select(AccountRow).order_by(AccountRow.id)
+        if cooperative_ids is not None:
+            query = query.where(AccountRow.cooperative_id.in_(sorted(cooperative_ids)))
+        async with self._session() as session:
+            return [_account(row) for row in (await session.scalars(query)).all()]
+
+    async def delete_account(self, account_id: str) -> bool:
+        """Its id tags stay, owned by no account; its sessions keep naming it."""
+        async with self._session.begin() as session:
+            row = await session.get(AccountRow, account_id)
+            if row is None:
+                return False
+            for tag in (await session.scalars(select(IdTagRow).where(IdTagRow.account_id == account_id))).all():
+                tag.account_id = None
+            await session.delete(row)
+            return True
+
+    # -- tariffs ---------------------------------------------------------------------------------------------
+    async def put_tariff(self, tariff: dict[str, Any]) -> bool:
+        async with self._session.begin() as session:
+            row = await session.get(TariffRow, tariff["id"])
+            created = row is None
+            if row is None:
+                row = TariffRow(id=tariff["id"])
+                session.add(row)
+            row.cooperative_id = tariff.get("cooperative_id")
+            row.site_id = tariff.get("site_id")
+            row.audience = tariff.get("audience", "all")
+            row.timezone = tariff.get("timezone", "UTC")
+            row.body = tariff["tariff"]
+        return created
+
+    async def get_tariff(self, tariff_id: str) -> dict[str, Any] | None:
+        async with self._session() as session:
+            row = await session.get(TariffRow, tariff_id)
+            return _tariff(row) if row else None
+
+    async def list_tariffs(self) -> list[dict[str, Any]]:
+        async with self._session() as session:
+            return [_tariff(r) for r in (await session.scalars(select(TariffRow).order_by(TariffRow.id))).all()]
+
+    async def delete_tariff(self, tariff_id: str) -> bool:
+        """Sessions priced at it keep its id; their cost is shown as unknown from then on."""
+        async with self._session.begin() as session:
+            row = await session.get(TariffRow, tariff_id)
+            if row is None:
+                return False
+            await session.delete(row)
+            return True
+
+    # -- a finished session's energy per slot -------------------------------------------------------------
+    async def put_session_slots(self, transaction_id: int, slots: Sequence[tuple[datetime, float, float]]) -> None:
+        """Replace a session's slots with the accounting's (a late minute may have changed one)."""
+        async with self._session.begin() as session:
+            await session.execute(delete(SessionSlotRow).where(SessionSlotRow.transaction_id == transaction_id))
+            session.add_all(
+                SessionSlotRow(transaction_id=transaction_id, slot=slot, wh=wh, green_wh=green)
+                for slot, wh, green in slots
+            )
+
+    async def session_slots(self, transaction_ids: Collection[int]) -> dict[int, list[tuple[datetime, float, float]]]:
+        query = (
+            select(SessionSlotRow)
+            .where(SessionSlotRow.transaction_id.in_(sorted(transaction_ids)))
+            .order_by(SessionSlotRow.transaction_id, SessionSlotRow.slot)
+        )
+        out: dict[int, list[tuple[datetime, float, float]]] = {i: [] for i in transaction_ids}
+        async with self._session() as session:
+            for row in (await session.scalars(query)).all():
+                out[row.transaction_id].append((row.slot, row.wh, row.green_wh))
+        return out
+
+
+async def billing_of(session: AsyncSession, charge_point_id: str, id_tag: str) -> tuple[str | None, str | None]:
+    """(account, tariff) of a session starting now: its id tag's account, and the tariff for that account's
+    kind at the charger's site (a session with no account is priced as a guest's)."""
+    account_id = await session.scalar(select(IdTagRow.account_id).where(IdTagRow.id_tag == id_tag))
+    kind = "guest"
+    if account_id is not None:
+        kind = await session.scalar(select(AccountRow.kind).where(AccountRow.id == account_id)) or "guest"
+    site_id = await session.scalar(select(ChargerRow.site_id).where(ChargerRow.id == charge_point_id))
+    cooperative_id = None
+    if site_id is not None:
+        cooperative_id = await session.scalar(select(SiteRow.cooperative_id).where(SiteRow.id == site_id))
+    rows = (await session.execute(select(TariffRow.id, TariffRow.cooperative_id, TariffRow.site_id,
+                                         TariffRow.audience))).all()  # fmt: skip
+    choices = [TariffChoice(r[0], r[1], r[2], r[3]) for r in rows]
+    return account_id, choose_tariff(choices, cooperative_id, site_id, kind)
