@@ -121,6 +121,10 @@ class TariffBody(_Body):
     tariff: dict[str, Any] = Field(description="an OCPI 2.2.1 Tariff object; `green_price` per component extends it")
 
 
+class CreditBody(_Body):
+    reissue: bool = Field(False, description="also issue a new CDR at the session's tariff as it stands now")
+
+
 class TariffView(BaseModel):
     id: str
     cooperative_id: str | None

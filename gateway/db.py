@@ -150,6 +150,28 @@ class TariffRow(Base):
     body: Mapped[dict[str, object]] = mapped_column(JSON)
 
 
+class CdrRow(Base):
+    """A charge detail record (OCPI 2.2.1 CDR in `body`): written once, never changed; a correction is a
+    credit CDR naming it, and a new CDR for the session (the old one then `superseded`)."""
+
+    __tablename__ = "cdrs"
+    __table_args__ = (
+        Index("ix_cdrs_account_end", "account_id", "end_ts"),
+        Index("ix_cdrs_transaction", "transaction_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(39), primary_key=True)
+    transaction_id: Mapped[int] = mapped_column(Integer, ForeignKey("transactions.id"))
+    account_id: Mapped[str | None] = mapped_column(String(64))
+    issued_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    end_ts: Mapped[datetime] = mapped_column(UtcDateTime())
+    credit: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    credit_reference_id: Mapped[str | None] = mapped_column(String(39))
+    superseded: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    cost: Mapped[dict[str, object]] = mapped_column(JSON)  # as the session view shows it (billing Cost)
+    body: Mapped[dict[str, object]] = mapped_column(JSON)
+
+
 class SessionSlotRow(Base):
     """A finished session's energy in one 15-minute slot, and how much of it was green (the accounting's)."""
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from chargepoints.events import ChargerDisconnected, MeterSample, TransactionStarted, TransactionStopped
@@ -43,7 +43,9 @@ class EnergyIntervals:
         clustered: bool,
         leading: Callable[[], bool],
         journaled: Callable[[int], bool] = lambda transaction_id: False,
+        finished: Callable[[int], Awaitable[object]] | None = None,
     ) -> None:
+        self._finished = finished  # told of each session whose energy and green are stored for good
         self.store = store
         self._journaled = journaled  # a transaction answered while the database was away, not yet stored
         self.solar = solar
@@ -135,6 +137,8 @@ class EnergyIntervals:
                 elif stored and transaction_id in self._slots_unflushed:
                     await self.store.accounts.put_session_slots(transaction_id, self._slots_unflushed[transaction_id])
                     del self._slots_unflushed[transaction_id]
+                    if self._finished is not None:
+                        await self._finished(transaction_id)
             except Exception:
                 self._sessions_unflushed.setdefault(transaction_id, green)
                 raise

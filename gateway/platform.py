@@ -35,6 +35,7 @@ from gateway.events import EventHub
 from gateway.influx import InfluxWriter
 from gateway.journal import JournaledRepository
 from gateway.metrics import Metrics
+from gateway.pricing import issue_cdr
 from gateway.publishing import ChargerLimits, Outbound, solar_power_w
 from gateway.settings import Settings
 from gateway.storage import Store, open_store
@@ -142,6 +143,7 @@ class Platform:
             clustered=self.clustered,
             leading=lambda: self.leader,
             journaled=self.repository.journaled,
+            finished=self._issue_cdr,
         )
         await self.energy.restore()
         self.forecast = assembly.build_forecast(self)
@@ -356,6 +358,14 @@ class Platform:
         """Whether a site's scheduler controls this charger (else: unmanaged, at the unmanaged limit)."""
         site_id = self.central.state(charge_point_id).site_id
         return charge_point_id in self.scheduler.chargers and site_id in self.scheduler.sites
+
+    async def _issue_cdr(self, transaction_id: int) -> None:
+        """A finished session's charge detail record, once its energy and green energy are stored for good."""
+        billing = self.settings.billing
+        try:
+            await issue_cdr(self.store, transaction_id, party=(billing.country_code, billing.party_id), now=self.now())
+        except Exception:
+            log.exception("CDR of session %s not issued", transaction_id)
 
     def pool_of(self, charge_point_id: str) -> str:
         """The pool a charger's sessions draw green energy from: the cooperative of its site."""

@@ -182,6 +182,11 @@ CONFIG_ID = r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,63}$"
 ConfigId = Annotated[str, Field(pattern=CONFIG_ID)]
 
 
+class BillingSettings(_Model):
+    country_code: str = Field("NL", pattern=r"^[A-Z]{2}$", description="this operator's ISO 3166 country (OCPI)")
+    party_id: str = Field("CGR", pattern=r"^[A-Z0-9]{3}$", description="this operator's OCPI party id")
+
+
 class SiteConfig(_Model):
     id: ConfigId
     name: str = ""
@@ -262,6 +267,7 @@ class Settings(BaseSettings):
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     solar: SolarSettings = Field(default_factory=SolarSettings)
     influx: InfluxSettings = Field(default_factory=InfluxSettings)
+    billing: BillingSettings = Field(default_factory=BillingSettings)
     operator_token: str | None = None
     instance_id: str = Field(
         default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}",

@@ -16,7 +16,7 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
-from gateway.repositories.accounts import AccountRepository
+from gateway.repositories.accounts import AccountRepository, CdrRepository
 from gateway.repositories.chargers import ChargerStore
 from gateway.repositories.energy import EnergyRepository
 from gateway.repositories.events import EventRepository
@@ -58,6 +58,7 @@ class Store(ChargerStore, TransactionStore, IdTagStore):
         self.events = EventRepository(self._session)
         self.energy = EnergyRepository(engine, self._session)
         self.accounts = AccountRepository(self._session)
+        self.cdrs = CdrRepository(self._session)
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:

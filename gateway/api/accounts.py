@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import html
+import io
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -10,11 +14,11 @@ from aiohttp import web
 from billing.tariff import TariffError, parse_tariff
 from gateway.api.access import tenancy
 from gateway.api.context import api, error, iso
-from gateway.api.params import read_body, time_query
+from gateway.api.params import invalid_query, read_body, time_query
 from gateway.api.sessions import session_view
 from gateway.api.table import COOPERATIVE, Route, Scope
-from gateway.api_models import AccountBody, AccountSummaryView, AccountView, TariffBody, TariffView
-from gateway.pricing import Pricing
+from gateway.api_models import AccountBody, AccountSummaryView, AccountView, CreditBody, TariffBody, TariffView
+from gateway.pricing import Pricing, correct_cdr
 
 
 def _sees(request: web.Request, account: dict[str, Any] | None) -> bool:
@@ -168,3 +172,161 @@ ROUTES: tuple[Route, ...] = (
     Route("delete", "/api/tariffs/{tariff_id}", "tariff-delete", delete_tariff, "Delete a tariff",
           status=204, errors=(404,), tag="accounts"),
 )  # fmt: skip
+
+
+# -- charge detail records and statements -----------------------------------------------------------------------
+async def _account_ids(request: web.Request) -> set[str] | None:
+    """The accounts whose CDRs a token sees; None: all."""
+    seen = tenancy(request)
+    if seen.everything:
+        return None
+    accounts = await api(request).store.accounts.list_accounts({seen.cooperative_id} if seen.cooperative_id else set())
+    return {a["id"] for a in accounts}
+
+
+def _cdr_view(cdr: dict[str, Any]) -> dict[str, Any]:
+    return {**cdr, "issued_at": iso(cdr["issued_at"]), "end": iso(cdr["end"])}
+
+
+async def list_cdrs(request: web.Request) -> web.Response:
+    """By session end; `account`, `from`/`to` (session end) filter; credits included."""
+    seen_accounts = await _account_ids(request)
+    account_id = request.query.get("account") or None
+    if account_id is not None and seen_accounts is not None and account_id not in seen_accounts:
+        return web.json_response([])
+    cdrs = await api(request).store.cdrs.list(
+        account_id=account_id, account_ids=seen_accounts, start=time_query(request, "from"),
+        end=time_query(request, "to"),
+    )  # fmt: skip
+    return web.json_response([_cdr_view(c) for c in cdrs])
+
+
+async def get_cdr(request: web.Request) -> web.Response:
+    cdr = await api(request).store.cdrs.get(request.match_info["cdr_id"])
+    seen_accounts = await _account_ids(request)
+    if cdr is None or (seen_accounts is not None and cdr["account_id"] not in seen_accounts):
+        return error(404, "NotFound", "no such CDR")
+    return web.json_response(_cdr_view(cdr))
+
+
+async def credit_cdr(request: web.Request) -> web.Response:
+    """A correction: a credit CDR cancelling this one and, with `reissue`, a new one at the session's tariff
+    as it stands now. Issued CDRs are never changed."""
+    context = api(request)
+    body = await read_body(request, CreditBody)
+    billing = context.settings.billing
+    try:
+        credit, replacement = await correct_cdr(
+            context.store, request.match_info["cdr_id"], party=(billing.country_code, billing.party_id),
+            now=context.clock(), reissue=body.reissue,
+        )  # fmt: skip
+    except LookupError:
+        return error(404, "NotFound", "no such CDR")
+    except ValueError as exc:
+        return error(409, "NotCreditable", str(exc))
+    return web.json_response(
+        {"credit": _cdr_view(credit), "replacement": _cdr_view(replacement) if replacement else None}, status=201
+    )
+
+
+def _month(request: web.Request) -> tuple[datetime, datetime, str]:
+    text = request.query.get("month") or context_month(api(request).clock())
+    try:
+        start = datetime.strptime(text, "%Y-%m").replace(tzinfo=UTC)
+    except ValueError:
+        raise invalid_query("month: expected YYYY-MM") from None
+    end = (start + timedelta(days=32)).replace(day=1)
+    return start, end, text
+
+
+def context_month(now: datetime) -> str:
+    return f"{now:%Y-%m}"
+
+
+STATEMENT_COLUMNS = ("cdr_id", "credit", "session_id", "charge_point_id", "start", "end", "energy_kwh",
+                     "green_energy_kwh", "currency", "excl_vat", "vat", "incl_vat")  # fmt: skip
+
+
+async def statement(request: web.Request) -> web.StreamResponse:
+    """An account's monthly statement: its CDRs (credits included) of sessions ended in `month` (UTC),
+    with totals per currency; `format` json (default), csv, or html (a printable page)."""
+    context = api(request)
+    account_id = request.match_info["account_id"]
+    account = await context.store.accounts.get_account(account_id)
+    if not _sees(request, account):
+        return error(404, "NotFound", "no such account")
+    fmt = request.query.get("format", "json")
+    if fmt not in ("json", "csv", "html"):
+        raise invalid_query("format: json, csv or html")
+    start, end, month = _month(request)
+    lines = []
+    totals: dict[str, dict[str, Decimal]] = {}
+    for cdr in await context.store.cdrs.list(account_id=account_id, start=start, end=end):
+        body, cost = cdr["cdr"], cdr["cost"]
+        lines.append({
+            "cdr_id": cdr["id"], "credit": cdr["credit"], "session_id": body["session_id"],
+            "charge_point_id": body["cdr_location"]["evse_uid"], "start": body["start_date_time"],
+            "end": body["end_date_time"], "energy_kwh": body["total_energy"], "green_energy_kwh": body["green_energy"],
+            "currency": cost["currency"], "excl_vat": cost["excl_vat"], "vat": cost["vat"],
+            "incl_vat": cost["incl_vat"],
+        })  # fmt: skip
+        total = totals.setdefault(cost["currency"], {k: Decimal(0) for k in ("excl_vat", "vat", "incl_vat")})
+        for key in total:
+            total[key] += Decimal(cost[key])
+    document = {
+        "account": account, "month": month,
+        "lines": lines, "totals": {c: {k: str(v) for k, v in t.items()} for c, t in sorted(totals.items())},
+    }  # fmt: skip
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, STATEMENT_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(lines)
+        return web.Response(text=out.getvalue(), content_type="text/csv", headers={
+            "Content-Disposition": f'attachment; filename="coopgrid-{account_id}-{month}.csv"'})  # fmt: skip
+    if fmt == "html":
+        return web.Response(text=_statement_html(document), content_type="text/html")
+    return web.json_response(document)
+
+
+def _statement_html(document: dict[str, Any]) -> str:
+    account = document["account"]
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(line[c]))}</td>" for c in STATEMENT_COLUMNS) + "</tr>"
+        for line in document["lines"]
+    )
+    totals = "".join(
+        f"<tr><th colspan=9>Total {html.escape(c)}</th><td>{t['excl_vat']}</td><td>{t['vat']}</td>"
+        f"<td>{t['incl_vat']}</td></tr>"
+        for c, t in document["totals"].items()
+    )
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in STATEMENT_COLUMNS)
+    return (
+        "<!doctype html><html lang=en><meta charset=utf-8>"
+        f"<title>Statement {html.escape(account['id'])} {html.escape(document['month'])}</title>"
+        "<style>body{font:12px sans-serif;margin:2em}table{border-collapse:collapse;width:100%}"
+        "td,th{border:1px solid #999;padding:3px 6px;text-align:right}@media print{body{margin:0}}</style>"
+        f"<h1>Charging statement {html.escape(document['month'])}</h1>"
+        f"<p>{html.escape(account['name'] or account['id'])} ({html.escape(account['kind'])}"
+        f"{', ' + html.escape(account['cooperative_id']) if account['cooperative_id'] else ''})</p>"
+        f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody><tfoot>{totals}</tfoot></table></html>"
+    )
+
+
+CDR_ROUTES: tuple[Route, ...] = (
+    Route("get", "/api/cdrs", "cdrs", list_cdrs, "Charge detail records (OCPI 2.2.1 CDRs), credits included",
+          roles=COOPERATIVE, scope=Scope.ACCOUNT, free_response=True, tag="accounts",
+          query=(("account", "string", "one account's"), ("from", "date-time", "sessions ended from"),
+                 ("to", "date-time", "sessions ended before"))),
+    Route("get", "/api/cdrs/{cdr_id}", "cdr", get_cdr, "One CDR", roles=COOPERATIVE, scope=Scope.ACCOUNT,
+          free_response=True, errors=(404,), tag="accounts"),
+    Route("post", "/api/cdrs/{cdr_id}/credit", "cdr-credit", credit_cdr,
+          "Correct a CDR: a credit CDR, and with reissue a new CDR at the session's tariff now",
+          body=CreditBody, free_response=True, status=201, errors=(404, 409), tag="accounts"),
+    Route("get", "/api/accounts/{account_id}/statement", "account-statement", statement,
+          "An account's monthly statement (json, csv or a printable html page)", roles=COOPERATIVE,
+          scope=Scope.ACCOUNT, free_response=True, errors=(404,), csv=True, tag="accounts",
+          query=(("month", "string", "YYYY-MM (UTC); default: this month"),
+                 ("format", "format", "json (default), csv or html"))),
+)  # fmt: skip
+ROUTES = ROUTES + CDR_ROUTES

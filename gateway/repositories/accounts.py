@@ -6,11 +6,11 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing.tariff import TariffChoice, choose_tariff
-from gateway.db import AccountRow, ChargerRow, IdTagRow, SessionSlotRow, SiteRow, TariffRow
+from gateway.db import AccountRow, CdrRow, ChargerRow, IdTagRow, SessionSlotRow, SiteRow, TariffRow
 
 
 def _account(row: AccountRow) -> dict[str, Any]:
@@ -133,6 +133,96 @@ class AccountRepository:
             for row in (await session.scalars(query)).all():
                 out[row.transaction_id].append((row.slot, row.wh, row.green_wh))
         return out
+
+
+def _cdr(row: CdrRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "transaction_id": row.transaction_id,
+        "account_id": row.account_id,
+        "issued_at": row.issued_at,
+        "end": row.end_ts,
+        "credit": row.credit,
+        "credit_reference_id": row.credit_reference_id,
+        "superseded": row.superseded,
+        "cost": row.cost,
+        "cdr": row.body,
+    }
+
+
+class CdrRepository:
+    """Charge detail records: added, never changed, except that a credited one is marked superseded."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._session = sessions
+
+    async def versions(self, transaction_id: int) -> int:
+        async with self._session() as session:
+            query = select(func.count()).select_from(CdrRow).where(CdrRow.transaction_id == transaction_id)
+            return int(await session.scalar(query) or 0)
+
+    async def add(self, cdr: dict[str, Any], *, only_first: bool = True) -> bool:
+        """Store a CDR; with `only_first`, not when the session has one already (issued by another
+        instance, or by this one before a restart). True when stored."""
+        async with self._session.begin() as session:
+            if only_first:
+                query = select(CdrRow.id).where(CdrRow.transaction_id == cdr["transaction_id"])
+                if (await session.scalars(query)).first() is not None:
+                    return False
+            session.add(CdrRow(
+                id=cdr["id"], transaction_id=cdr["transaction_id"], account_id=cdr["account_id"],
+                issued_at=cdr["issued_at"], end_ts=cdr["end"], credit=cdr.get("credit", False),
+                credit_reference_id=cdr.get("credit_reference_id"), cost=cdr["cost"], body=cdr["cdr"],
+            ))  # fmt: skip
+        return True
+
+    async def get(self, cdr_id: str) -> dict[str, Any] | None:
+        async with self._session() as session:
+            row = await session.get(CdrRow, cdr_id)
+            return _cdr(row) if row else None
+
+    async def supersede(self, cdr_id: str, credit: dict[str, Any], replacement: dict[str, Any] | None) -> None:
+        """A correction, in one transaction: the credit CDR, the replacement (if any), the old one superseded."""
+        async with self._session.begin() as session:
+            row = await session.get(CdrRow, cdr_id)
+            assert row is not None
+            row.superseded = True
+            for cdr in (credit, replacement):
+                if cdr is not None:
+                    session.add(CdrRow(
+                        id=cdr["id"], transaction_id=cdr["transaction_id"], account_id=cdr["account_id"],
+                        issued_at=cdr["issued_at"], end_ts=cdr["end"], credit=cdr.get("credit", False),
+                        credit_reference_id=cdr.get("credit_reference_id"), cost=cdr["cost"], body=cdr["cdr"],
+                    ))  # fmt: skip
+
+    async def current_costs(self, transaction_ids: Collection[int]) -> dict[int, dict[str, Any]]:
+        """The cost of each session's standing CDR (neither a credit nor superseded)."""
+        query = select(CdrRow.transaction_id, CdrRow.cost).where(
+            CdrRow.transaction_id.in_(sorted(transaction_ids)), CdrRow.credit.is_(False), CdrRow.superseded.is_(False)
+        )
+        async with self._session() as session:
+            return {tid: dict(cost) for tid, cost in (await session.execute(query)).all()}
+
+    async def list(
+        self,
+        *,
+        account_id: str | None = None,
+        account_ids: Collection[str] | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        """By session end, then id; credits included."""
+        query = select(CdrRow).order_by(CdrRow.end_ts, CdrRow.id)
+        if account_id is not None:
+            query = query.where(CdrRow.account_id == account_id)
+        if account_ids is not None:
+            query = query.where(CdrRow.account_id.in_(sorted(account_ids)))
+        if start is not None:
+            query = query.where(CdrRow.end_ts >= start)
+        if end is not None:
+            query = query.where(CdrRow.end_ts < end)
+        async with self._session() as session:
+            return [_cdr(row) for row in (await session.scalars(query)).all()]
 
 
 async def billing_of(session: AsyncSession, charge_point_id: str, id_tag: str) -> tuple[str | None, str | None]:

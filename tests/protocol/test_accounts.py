@@ -104,3 +104,44 @@ async def test_a_members_card_session_shows_its_account_and_cost_and_the_summary
         later = (datetime.now(UTC) + timedelta(hours=1)).isoformat().replace("+00:00", "Z")
         async with http.get(f"{api}/accounts/anna/summary", params={"from": later}) as response:
             assert (await response.json())["sessions"] == 0
+
+        # the accounting closes the sessions' minutes: each priced session gets its CDR, immutable
+        await platform.energy.flush(final=True)
+        _, cdrs = await rest(http, "GET", f"{api}/cdrs?account=anna")
+        assert len(cdrs) == 1
+        cdr = cdrs[0]["cdr"]
+        assert (cdr["session_id"], cdr["currency"], cdr["total_energy"]) == (str(member_session), "EUR", 5.0)
+        assert cdr["total_cost"] == {"excl_vat": 2.0, "incl_vat": 2.42}  # the session's cost, to the cent
+        assert (cdr["cdr_token"]["contract_id"], cdr["tariffs"][0]["id"], cdr["credit"]) == ("anna", "member", False)
+        assert sum(d["volume"] for p in cdr["charging_periods"] for d in p["dimensions"] if d["type"] == "ENERGY") == 5
+        assert (await rest(http, "GET", f"{api}/sessions/{member_session}"))[1]["cost"]["cdr_id"] == cdrs[0]["id"]
+
+        month = datetime.now(UTC).strftime("%Y-%m")
+        _, document = await rest(http, "GET", f"{api}/accounts/anna/statement?month={month}")
+        assert [line["incl_vat"] for line in document["lines"]] == ["2.42"]
+        assert document["totals"] == {"EUR": {"excl_vat": "2.00", "vat": "0.42", "incl_vat": "2.42"}}
+
+        # a tariff changed afterwards changes no issued CDR; a correction is a credit CDR and a new one
+        body["tariff"] = {**TARIFF, "elements": [{"price_components": [{"type": "ENERGY", "price": 0.20}]}]}
+        assert (await rest(http, "PUT", f"{api}/tariffs/member", body))[0] == 200
+        assert (await rest(http, "GET", f"{api}/sessions/{member_session}"))[1]["cost"]["incl_vat"] == "2.42"
+        status, corrected = await rest(http, "POST", f"{api}/cdrs/{cdrs[0]['id']}/credit", {"reissue": True})
+        assert status == 201
+        assert corrected["credit"]["cdr"]["total_cost"] == {"excl_vat": -2.0, "incl_vat": -2.42}
+        assert corrected["credit"]["cdr"]["credit_reference_id"] == cdrs[0]["id"]
+        assert corrected["replacement"]["cost"]["incl_vat"] == "1.00"  # 5 kWh at 0.20, no VAT in the new one
+        assert (await rest(http, "POST", f"{api}/cdrs/{cdrs[0]['id']}/credit", {}))[0] == 409  # once only
+        assert (await rest(http, "GET", f"{api}/sessions/{member_session}"))[1]["cost"]["incl_vat"] == "1.00"
+        _, document = await rest(http, "GET", f"{api}/accounts/anna/statement?month={month}")
+        assert [line["incl_vat"] for line in document["lines"]] == ["2.42", "-2.42", "1.00"]
+        assert document["totals"]["EUR"]["incl_vat"] == "1.00"
+        async with http.get(f"{api}/accounts/anna/statement", params={"month": month, "format": "csv"}) as response:
+            rows = (await response.text()).splitlines()
+        assert rows[0].startswith("cdr_id,credit,session_id")
+        assert len(rows) == 4
+        async with http.get(f"{api}/accounts/anna/statement", params={"month": month, "format": "html"}) as response:
+            page = await response.text()
+        assert response.content_type == "text/html"
+        assert "Charging statement" in page
+        assert "-2.42" in page
+        assert (await rest(http, "GET", f"{api}/accounts/anna/statement?month=2026-13"))[0] == 422

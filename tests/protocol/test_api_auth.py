@@ -65,6 +65,10 @@ ROUTES = [
         "tariff-put",
     ),  # fmt: skip
     ("DELETE", "/api/tariffs/t-none", None, "tariff-delete"),
+    ("GET", "/api/cdrs", None, "cdrs"),
+    ("GET", "/api/cdrs/none", None, "cdr"),
+    ("POST", "/api/cdrs/none/credit", {}, "cdr-credit"),
+    ("GET", "/api/accounts/acc-none/statement", None, "account-statement"),
 ]
 
 

@@ -41,6 +41,7 @@ def names(coop: str) -> dict[str, str]:
         "id_tag": f"tag-{coop}",
         "account_id": f"acc-{coop}",
         "tariff_id": f"tariff-{coop}",
+        "cdr_id": f"CG-{coop}",
     }
 
 
