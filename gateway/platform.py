@@ -126,6 +126,7 @@ class Platform:
                        clean_session=not persistent_session(settings))  # fmt: skip
         self.central = assembly.build_central(self)
         self.solar = assembly.build_solar(self)
+        self.meters = assembly.build_meters(self)
         self.energy = EnergyIntervals(
             self.store,
             self.solar,
@@ -161,6 +162,8 @@ class Platform:
         )
         await self._register_configured()
         self.shared_ingest = self._subscribe_solar()
+        for topic_filter in self.meters.topic_filters:
+            self.bus.subscribe(topic_filter, self.meters.handle, qos=1)
         self._subscribe_events()
         await self._serve_http()
 
@@ -242,6 +245,7 @@ class Platform:
             managed=self.managed,
             is_leader=lambda: self.leader,
             world=self.world,
+            meters=self.meters,
         )
 
     async def _serve_http(self) -> None:
@@ -309,6 +313,8 @@ class Platform:
             except Exception as exc:
                 log.warning("housekeeping: database round skipped (%s)", exc)
             await self.solar.check_staleness()
+            await self.meters.check_timeouts()
+            self.metrics.sample_meters(self.meters, self.scheduler, list(self.world.sites))
             solar_w, ev_w = self.solar_power_w(), self.ledger.ev_power_w()
             if self.forecast is not None:
                 self.forecast.observe(solar_w)

@@ -155,6 +155,42 @@ CONFIG_ID = r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,63}$"
 ConfigId = Annotated[str, Field(pattern=CONFIG_ID)]
 
 
+METER_LAYOUTS_MQTT = ("native", "shelly_pro3em", "tasmota_sml", "victron")
+METER_LAYOUTS_MODBUS = ("sunspec", "sdm630")
+
+
+class MeterConfig(_Model):
+    """`[sites.meter]`: the site's grid connection meter; while it speaks, the chargers get what the fuse leaves."""
+
+    layout: Literal["native", "shelly_pro3em", "tasmota_sml", "victron", "sunspec", "sdm630"] = "native"
+    topic: str | None = Field(
+        None,
+        description="MQTT layouts: the meter's base topic (Shelly topic prefix, Tasmota topic, Victron "
+        "N/<portal>/grid/<instance>); native default: <prefix>/grid/<site id>/meter",
+    )
+    host: str | None = Field(None, description="Modbus TCP layouts (sunspec, sdm630): the meter's address")
+    port: int = Field(502, ge=1, le=65535)
+    unit_id: int = Field(1, ge=0, le=255, description="Modbus unit (slave) id")
+    interval_s: float = Field(1.0, gt=0, description="how often a Modbus meter is polled (MQTT: how often it sends)")
+    timeout_s: float = Field(
+        5.0, gt=0, description="silent for longer than this: the site falls back to grid_limit_a and base_load_a"
+    )
+    phases: Literal[1, 3] = 3
+    max_current_a: float | None = Field(
+        None, gt=0, description="a phase current beyond +-this is out of range (default: 3 x grid_limit_a)"
+    )
+
+    @model_validator(mode="after")
+    def _address(self) -> MeterConfig:
+        if self.layout in METER_LAYOUTS_MODBUS and not self.host:
+            raise ValueError(f"layout {self.layout} is polled over Modbus TCP: give its host")
+        if self.layout in METER_LAYOUTS_MQTT and self.layout != "native" and not self.topic:
+            raise ValueError(f"layout {self.layout} needs the meter's base topic")
+        if self.timeout_s < self.interval_s:
+            raise ValueError("timeout_s must be at least interval_s")
+        return self
+
+
 class SiteConfig(_Model):
     id: ConfigId
     name: str = ""
@@ -164,6 +200,7 @@ class SiteConfig(_Model):
     grid_limit_a: float = Field(63.0, gt=0, description="grid connection limit per phase, A")
     base_load_a: float = Field(0.0, ge=0)
     voltage_v: float = Field(230.0, gt=0)
+    meter: MeterConfig | None = Field(None, description="the grid connection meter; none: the static limit")
 
 
 class ChargerConfig(_Model):
