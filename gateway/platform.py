@@ -22,7 +22,7 @@ from aiohttp import web
 
 from chargepoints.central import SUPPORTED_VERSIONS, CentralSystem
 from chargepoints.ports import ChargerRecord
-from gateway import assembly
+from gateway import assembly, modbus
 from gateway.api.context import Api
 from gateway.api.routes import create_app
 from gateway.auth import hash_secret
@@ -291,6 +291,8 @@ class Platform:
             name="scheduler",
         )
         group.create_task(self._housekeeping(), name="housekeeping")
+        for name, poll in modbus.poll_tasks(self.settings, self.meters, self.solar).items():
+            group.create_task(poll, name=name)
         if self.influx is not None:
             group.create_task(self.influx.run(), name="influx")
 

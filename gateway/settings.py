@@ -229,12 +229,19 @@ class ChargerConfig(_Model):
 class InverterConfig(_Model):
     id: ConfigId
     rated_power_w: float = Field(gt=0)
-    adapter: Literal["native", "opendtu", "ahoy", "tasmota", "victron", "sunspec"] = "native"
+    adapter: Literal["native", "opendtu", "ahoy", "tasmota", "victron", "sunspec", "modbus_sunspec"] = "native"
     topic: str | None = Field(None, description="base topic of a third-party layout, e.g. solar/114182945123")
+    host: str | None = Field(None, description="modbus_sunspec: the inverter's Modbus TCP address")
+    port: int = Field(502, ge=1, le=65535)
+    unit_id: int = Field(1, ge=0, le=255)
+    interval_s: float = Field(5.0, gt=0, description="modbus_sunspec: how often the inverter is polled")
 
     @model_validator(mode="after")
     def _topic_for_layouts(self) -> InverterConfig:
-        if self.adapter != "native" and not self.topic:
+        if self.adapter == "modbus_sunspec":
+            if not self.host:
+                raise ValueError("adapter modbus_sunspec is polled over Modbus TCP: give its host")
+        elif self.adapter != "native" and not self.topic:
             raise ValueError(f"adapter {self.adapter} needs the inverter's base topic")
         return self
 
