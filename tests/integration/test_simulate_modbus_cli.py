@@ -38,9 +38,14 @@ async def test_simulate_modbus_serves_an_inverter_and_a_meter() -> None:
         stderr=asyncio.subprocess.PIPE,
     )
     events: list[object] = []
+    both = asyncio.Event()
 
     async def publish(event: object) -> None:
         events.append(event)
+        if any(isinstance(e, GridMeterReading) for e in events) and any(
+            isinstance(e, InverterPowerChanged) and e.power_w > 0 for e in events
+        ):
+            both.set()
 
     meters = GridMeters({"s": MeterSpec("s", "sunspec")}, publish, lambda: datetime.now(UTC))
     solar = SolarIngest(
@@ -54,11 +59,7 @@ async def test_simulate_modbus_serves_an_inverter_and_a_meter() -> None:
     ]
     try:
         async with asyncio.timeout(45):  # the simulator process imports pvlib and reads its weather first
-            while not (
-                any(isinstance(e, GridMeterReading) for e in events)
-                and any(isinstance(e, InverterPowerChanged) and e.power_w > 0 for e in events)
-            ):
-                await asyncio.sleep(0.1)
+            await both.wait()
     finally:
         for task in tasks:
             task.cancel()
