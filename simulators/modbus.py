@@ -214,7 +214,8 @@ class _Meter(ModbusDevice):
 
 
 class SunSpecMeter(_Meter):
-    """A SunSpec meter (model 203 by default, integer + scale factors: A_SF -2, W_SF 1, TotWh_SF 0)."""
+    """A SunSpec meter (model 203 by default, integer + scale factors: A_SF -2 up to 327 A in all, then -1;
+    W_SF 1, TotWh_SF 0)."""
 
     def __init__(
         self, load: SiteLoad, chargers_a: Draw = _no_chargers, *, model: int = 203, base: int = 40000, **kw: int
@@ -229,10 +230,11 @@ class SunSpecMeter(_Meter):
         body = [NOT_IMPLEMENTED] * 105
         phases = {201: 1, 202: 2}.get(self.model, 3)
         power = sum(currents[:phases]) * self.voltage_v  # what the meter's own phases carry
-        centiamps = [round(c * 100) for c in currents[:phases]]
-        body[0] = sum(centiamps)
-        body[1 : 1 + phases] = centiamps
-        body[4] = _u16(-2)  # A_SF
+        a_sf = next(sf for sf in (-2, -1, 0, 1) if sum(abs(c) for c in currents[:phases]) < 32767 * 10.0**sf)
+        scaled = [round(c / 10.0**a_sf) for c in currents[:phases]]  # as a real meter: its A_SF fits its range
+        body[0] = sum(scaled)
+        body[1 : 1 + phases] = scaled
+        body[4] = _u16(a_sf)  # A_SF
         body[5], body[13] = round(self.voltage_v * 10), _u16(-1)  # PhV, V_SF
         body[14], body[15] = 5000, _u16(-2)  # Hz
         body[16], body[20] = round(power / 10), 1  # W, W_SF

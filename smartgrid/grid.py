@@ -8,7 +8,8 @@ base load is the largest uncontrolled load of its phases, so that no phase excee
 Conservative on purpose:
 - a managed session's current is what it is known to draw, never more than the limit it was last
   given: after a cut the meter may still see the old current for a moment, and counting the lower limit
-  makes that moment count as uncontrolled load (less room), never as room;
+  makes that moment count as uncontrolled load (less room), never as room; a draw reported before the
+  last limit was applied is the old limit's, and the new limit counts (the scheduler passes none then);
 - a single-phase session's current is not subtracted from any phase (which one it is on is not known):
   it stays in the uncontrolled load of its phase and is counted once more by the allocation;
 - uncontrolled load below zero (the site's own generation exporting) counts as zero: room beyond the fuse

@@ -52,6 +52,8 @@ class _Session:
     connector_id: int
     transaction_id: int
     drawn_current_a: float | None = None
+    drawn_at_s: float = -math.inf  # when drawn_current_a was reported (the scheduler's clock)
+    sent_at_s: float = -math.inf  # when its last limit was applied
     mode: str = "green"
     priority: int = 0
     phases: int = 3
@@ -142,6 +144,7 @@ class Scheduler:
             if metered is not None and event.current_a is not None:
                 changed = metered.drawn_current_a is None or abs(metered.drawn_current_a - event.current_a) >= 1.0
                 metered.drawn_current_a = event.current_a
+                metered.drawn_at_s = self._clock()
                 if changed:
                     self._trigger.set()
         elif isinstance(event, ChargerDisconnected):
@@ -319,9 +322,9 @@ class Scheduler:
         for key, session in self._sessions.items():
             spec = self.chargers.get(session.charge_point_id)
             if spec is not None and spec.site_id in self._measured:
-                draws.setdefault(spec.site_id, []).append(
-                    ManagedDraw(session.phases, session.drawn_current_a, self._sent.get(key))
-                )
+                # a draw reported before the last limit was applied is the old limit's: the new one counts
+                drawn = session.drawn_current_a if session.drawn_at_s >= session.sent_at_s else None
+                draws.setdefault(spec.site_id, []).append(ManagedDraw(session.phases, drawn, self._sent.get(key)))
         sites: dict[str, Site] = {}
         self._uncontrolled = {}
         for site_id, site in self.sites.items():
@@ -499,6 +502,8 @@ class Scheduler:
             log.info("scheduler: limit %.1f A for %s applied", point.limit_a, key)
         self._limiter.sent(key, previous, point.limit_a, now_s)
         self._sent[key] = point.limit_a
+        if session is not None:
+            session.sent_at_s = now_s
 
     async def _publish(self, snapshot: Snapshot, setpoints: dict[str, Setpoint]) -> None:
         ts = self._wall_clock().isoformat() if self._wall_clock is not None else None

@@ -77,6 +77,15 @@ async def test_sunspec_meter_discovery_and_scale_factors(model: int, base: int) 
     assert ingest.rejects == {}
 
 
+async def test_large_currents_come_with_a_coarser_scale_factor() -> None:
+    events = Events()
+    ingest = meters_for(events, max_current_a=1000.0)
+    async with SunSpecMeter(SiteLoad(SimClock(NOON), base_a=(350.0, 120.7, 99.9))) as meter:  # A_SF -1
+        async with polling(poll_sunspec_meter(Device(meter.host, meter.port, 1, 0.05, "m"), ingest, "s")):
+            reading = (await until(lambda: events.of(GridMeterReading), "no reading"))[0]
+    assert reading.current_a == pytest.approx((350.0, 120.7, 99.9))
+
+
 async def test_meter_follows_the_load_and_the_chargers() -> None:
     load = SiteLoad(SimClock(NOON), base_a=(10.0, 10.0, 10.0))
     chargers = [16.0, 16.0, 16.0]
