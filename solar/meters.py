@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 PHASES = 3
 KEPT_ASIDE = 200
 KEPT_BYTES = 4096
+RECENT_IN_VIEW = 10  # rejected readings a site's view shows, newest first
 
 Currents = tuple[float | None, float | None, float | None]
 NO_CURRENTS: Currents = (None, None, None)
@@ -435,6 +436,7 @@ class GridMeters:
             "last_seen": meter.last_seen.isoformat() if meter.last_seen else None,
             "accepted": meter.accepted,
             "rejects": dict(self.rejects_by_site.get(site_id, {})),
+            "recent_rejects": [r for r in self.rejected_view() if r["site_id"] == site_id][:RECENT_IN_VIEW],
         }
 
     def rejected_view(self) -> list[dict[str, Any]]:

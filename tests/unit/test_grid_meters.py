@@ -231,6 +231,9 @@ async def test_bad_readings_are_counted_by_reason_and_kept_aside() -> None:
     assert ingest.rejects_by_site == {"s": {"current_out_of_range": 1, "not_json": 1}, None: {"unknown_topic": 1}}
     assert [r["reason"] for r in ingest.rejected_view()] == ["unknown_topic", "not_json", "current_out_of_range"]
     assert ingest.rejected_view()[2]["payload"] == '{"current_a": [10, 200, 30]}'
+    view = ingest.view("s")
+    assert view is not None
+    assert [r["reason"] for r in view["recent_rejects"]] == ["not_json", "current_out_of_range"]
     assert len(events.of(TelemetryRejected)) == 3
     assert events.of(GridMeterReading) == []
     assert ingest.state("s") == "unknown"
