@@ -43,6 +43,7 @@ from smartgrid.ledger import GreenAccounting
 from smartgrid.scheduler import Scheduler
 from solar.forecast import ClearSkyForecast
 from solar.ingest import SolarIngest
+from solar.meters import victron_keepalive_topic
 
 log = logging.getLogger(__name__)
 
@@ -303,6 +304,9 @@ class Platform:
             await asyncio.sleep(1.0)
             ticks += 1
             self.outbound.publish_meters()
+            if ticks % 30 == 1:  # Victron Venus stops publishing without a keepalive at least every 60 s
+                for topic in self.victron_keepalives():
+                    self.bus.publish(topic, b"", qos=0)
             self.cluster.flush_meters()
             if ticks % 10 == 0:
                 self.outbound.write_series(self.solar, self.ledger)
@@ -347,6 +351,16 @@ class Platform:
 
     def solar_power_w(self) -> float:
         return solar_power_w(self.solar)
+
+    def victron_keepalives(self) -> list[str]:
+        """The keepalive topics of every Victron device configured: grid meters and PV inverters."""
+        inverters = {
+            victron_keepalive_topic(inv.topic)
+            for park in self.settings.parks
+            for inv in park.inverters
+            if inv.adapter == "victron" and inv.topic
+        }
+        return sorted({*self.meters.keepalive_topics(), *(t for t in inverters if t is not None)})
 
     def managed(self, charge_point_id: str) -> bool:
         """Whether a site's scheduler controls this charger (else: unmanaged, at the unmanaged limit)."""

@@ -221,6 +221,14 @@ class VictronGrid:
         return MeterPartial((currents[0], currents[1], currents[2]))
 
 
+def victron_keepalive_topic(base: str) -> str | None:
+    """Venus OS publishes only while someone asks: `R/<portal>/keepalive` at least every 60 s (None: no portal)."""
+    parts = base.split("/")
+    if len(parts) >= 2 and parts[0] == "N" and parts[1] and parts[1] not in ("+", "#"):
+        return f"R/{parts[1]}/keepalive"
+    return None
+
+
 METER_LAYOUTS: dict[str, MeterLayout] = {
     "native": NativeMeter(),
     "shelly_pro3em": ShellyPro3EM(),
@@ -296,6 +304,15 @@ class GridMeters:
     @property
     def topic_filters(self) -> list[str]:
         return sorted(self._by_topic)
+
+    def keepalive_topics(self) -> list[str]:
+        """What to publish (empty payload) every 30 s so that Victron meters keep publishing."""
+        topics = {
+            victron_keepalive_topic(spec.topic)
+            for spec in self.meters.values()
+            if spec.layout == "victron" and spec.topic is not None
+        }
+        return sorted(t for t in topics if t is not None)
 
     # -- input --------------------------------------------------------------------------------
     async def handle(self, topic: str, payload: bytes) -> None:

@@ -7,7 +7,8 @@ Modbus client in the gateway drives it; tests drive it from a register image.
 SunSpec (value = raw x 10^SF): the `SunS` marker (0x5375 0x6E53) at 40000, 50000 or 0, then models as
 `ID, L, L registers of points`, ending with ID 0xFFFF. Unimplemented points read 0x8000 (int16, sunssf),
 0xFFFF (uint16) or 0 (acc32). Decoded here:
-- meters 201-204 (single phase, split phase, wye, delta; integer + scale factors): A, AphA..C, W, TotWhImp;
+- meters 201-204 (single phase, split phase, wye, delta; integer + scale factors): A, AphA..C, W, TotWhImp
+  (the phases a model does not have read 0 A);
 - inverters 101-103 (single, split, three phase): W, WH, DCW, St; and 701 (DER AC measurement) where present.
 
 Eastron SDM630 (input registers, IEEE-754 float32, high word first): phase currents at 6/8/10, total
@@ -156,7 +157,8 @@ def decode_meter(model: ModelRef, registers: Sequence[int]) -> MeterValues:
     r = registers
     a_sf, w_sf, wh_sf = scale_factor(r[4], "A_SF"), scale_factor(r[20], "W_SF"), scale_factor(r[52], "TotWh_SF")
     phases = {201: 1, 202: 2}.get(model.id, 3)
-    currents = [_scaled(_int16(r[1 + n]), a_sf) if n < phases else None for n in range(3)]
+    # the phases a model has not (201: L2, L3; 202: L3) carry nothing: 0 A, so a site's phases are all known
+    currents: list[float | None] = [_scaled(_int16(r[1 + n]), a_sf) if n < phases else 0.0 for n in range(3)]
     if currents[0] is None and phases == 1:
         currents[0] = _scaled(_int16(r[0]), a_sf)  # a single-phase meter may give only the total
     return MeterValues(

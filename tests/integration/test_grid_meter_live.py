@@ -64,6 +64,7 @@ async def test_meter_to_allocation_and_fallback(
         aiohttp.ClientSession() as http,
     ):
         await device.subscribe("coopgrid/sites/site-a/meter/state")
+        await device.subscribe("R/+/keepalive")
 
         async def allocation() -> dict[str, Any]:
             async with http.get(f"{platform.http_url}/api/sites/site-a/allocation") as response:
@@ -99,13 +100,17 @@ async def test_meter_to_allocation_and_fallback(
         async with http.get(f"{platform.http_url}/metrics") as response:
             metrics = await response.text()
         assert 'coopgrid_grid_meter_fallback{site="site-a"} 1.0' in metrics
-        states = []
+        states, keepalives = [], []
         async with asyncio.timeout(5):
             async for message in device.messages:
+                if message.topic.matches("R/+/keepalive"):
+                    keepalives.append(str(message.topic))
+                    continue
                 states.append(json.loads(message.payload))  # type: ignore[arg-type]
                 if states[-1]["state"] == "silent":
                     break
         assert states[-1]["fallback"] is True
+        assert keepalives == (["R/portal1/keepalive"] if layout == "victron" else [])
 
         await speak(3)  # back
         await until(lambda: platform.scheduler.meter_fallback("site-a") is False, "the meter did not come back")

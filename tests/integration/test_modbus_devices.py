@@ -66,7 +66,7 @@ def meters_for(events: Events, **spec: Any) -> GridMeters:
 async def test_sunspec_meter_discovery_and_scale_factors(model: int, base: int) -> None:
     load = SiteLoad(SimClock(NOON), base_a=(12.34, 5.5, 7.0))
     events = Events()
-    ingest = meters_for(events, phases=1 if model == 201 else 3)  # a single-phase meter is configured so
+    ingest = meters_for(events)  # a 201's L2 and L3 read 0 A
     async with SunSpecMeter(load, model=model, base=base) as meter:
         device = Device(meter.host, meter.port, 1, 0.05, "test meter")
         async with polling(poll_sunspec_meter(device, ingest, "s")):
@@ -182,6 +182,20 @@ async def test_sunspec_inverter_into_the_solar_ingest(model: int) -> None:
             await until(lambda: solar.parks_view()[0]["inverters"][0]["state"] == "offline", "fault not seen")
     assert [e.state for e in events.of(InverterLivenessChanged)] == ["online", "offline"]
     assert solar.rejects == {}
+
+
+async def test_a_meter_where_an_inverter_was_configured() -> None:
+    events = Events()
+    solar = SolarIngest(
+        {"p": ParkSpec("p", "m", {"inv": InverterSpec("inv", 5000.0, adapter="modbus_sunspec")})},
+        events,
+        lambda: datetime.now(UTC),
+    )
+    async with SunSpecMeter(SiteLoad(SimClock(NOON))) as meter:
+        async with polling(poll_sunspec_inverter(Device(meter.host, meter.port, 1, 0.05, "i"), solar, "p", "inv")):
+            await until(lambda: solar.rejects["model_mismatch"], "mismatch not counted")
+    assert solar.rejects_by_park["p"]["model_mismatch"] >= 1
+    assert solar.parks_view()[0]["inverters"][0]["state"] == "unknown"
 
 
 async def test_an_inverter_beyond_its_rating_is_refused() -> None:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from solar.adapters import PayloadError
 from solar.events import GridMeterReading, GridMeterStateChanged, TelemetryRejected
-from solar.meters import METER_LAYOUTS, GridMeters, MeterPartial, MeterSpec
+from solar.meters import METER_LAYOUTS, GridMeters, MeterPartial, MeterSpec, victron_keepalive_topic
 
 T0 = datetime(2026, 6, 1, 12, tzinfo=UTC)
 currents = st.floats(min_value=-500, max_value=500, allow_nan=False)
@@ -272,6 +272,18 @@ async def test_single_phase_meter_counts_the_other_phases_zero() -> None:
     ingest, events, _ = meters(s=MeterSpec("s", "native", phases=1))
     await ingest.handle("coopgrid/grid/s/meter", b'{"current_a": [12]}')
     assert events.of(GridMeterReading)[0].current_a == (12.0, 0.0, 0.0)
+
+
+def test_victron_keepalive_topics() -> None:
+    assert victron_keepalive_topic("N/c0619ab12345/grid/30") == "R/c0619ab12345/keepalive"
+    assert victron_keepalive_topic("N/+/grid/30") is None
+    assert victron_keepalive_topic("tele/x") is None
+    ingest, _, _ = meters(
+        a=MeterSpec("a", "victron", topic="N/p1/grid/30"),
+        b=MeterSpec("b", "victron", topic="N/p1/grid/31"),
+        c=MeterSpec("c", "shelly_pro3em", topic="shelly"),
+    )
+    assert ingest.keepalive_topics() == ["R/p1/keepalive"]
 
 
 def test_two_sites_on_one_topic_are_refused() -> None:
