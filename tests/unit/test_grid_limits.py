@@ -158,3 +158,39 @@ async def test_every_reading_is_not_republished() -> None:
     await s.run_once()
     assert len(ports.published) == before
     assert s.allocation("s")["grid"]["measured_a"] == [1.5, 1.2, 1.0]  # type: ignore[index]
+
+
+async def test_a_draw_reported_before_the_last_limit_counts_as_that_limit() -> None:
+    """A charger given more than it last reported drawing: once it follows, the meter sees its new current;
+    counting its old (lower) report would read that as a building load step."""
+    ports = Ports()
+    now = [0.0]
+    s = Scheduler(
+        sites={"s": Site("s", grid_limit_a=63.0)},
+        chargers={f"CP{i}": ChargerSpec("s", max_current_a=16.0) for i in range(3)},
+        green_power_w=lambda: 0.0,
+        send_limit=ports.send,
+        publish_allocation=ports.publish,
+        clock=lambda: now[0],
+    )
+    await fast_sessions(s, 3)
+    await s.on_event(GridMeterReading("s", (25.0, 25.0, 25.0), None, None, T))  # the building, nothing charging
+    await s.run_once()
+    assert ports.sent == {"CP0": 16.0, "CP1": 16.0, "CP2": 6.0}  # 38 A left
+    now[0] = 1.0
+    for cp, limit in ports.sent.items():
+        await s.on_event(MeterSample(cp, 1, None, T, current_a=limit))
+    await s.on_event(GridMeterReading("s", (10.0 + 38, 10.0 + 38, 10.0 + 38), None, None, T))  # the building: 10 A
+    now[0] = 2.0
+    await s.run_once()
+    assert ports.sent == {"CP0": 16.0, "CP1": 16.0, "CP2": 16.0}
+    now[0] = 3.0  # CP2 follows; its last report (6 A) is older than its new limit: the limit counts
+    await s.on_event(GridMeterReading("s", (10.0 + 48, 10.0 + 48, 10.0 + 48), None, None, T))
+    await s.run_once()
+    assert s.allocation("s")["grid"]["uncontrolled_a"] == [10.0, 10.0, 10.0]  # type: ignore[index]
+    now[0] = 4.0  # a report after its newest limit: what it draws counts again (at most that limit)
+    drawn = min(12.0, ports.sent["CP2"])
+    await s.on_event(MeterSample("CP2", 1, None, T, current_a=12.0))
+    await s.on_event(GridMeterReading("s", (42 + drawn, 42 + drawn, 42 + drawn), None, None, T))
+    await s.run_once()
+    assert s.allocation("s")["grid"]["uncontrolled_a"] == [10.0, 10.0, 10.0]  # type: ignore[index]
