@@ -149,7 +149,10 @@ class SolarIngest:
             await self.apply(parsed)
 
     async def accept_polled(self, park_id: str, inverter_id: str, partial: Partial) -> None:
-        """A reading a poller decoded (Modbus/SunSpec): the same checks, liveness and energy as MQTT telemetry."""
+        """A reading a poller decoded (Modbus/SunSpec): the same checks, liveness and energy as MQTT telemetry.
+
+        Every instance polls the devices it is configured with, so a polled reading is not forwarded to the
+        others (they have their own), unlike a shared MQTT subscription's."""
         now, topic = self.clock(), f"modbus/{park_id}/{inverter_id}"
         self.parsed += 1
         inverter = self._polled.get(topic)
@@ -158,11 +161,7 @@ class SolarIngest:
             parsed = Rejected(now, topic, "unknown_inverter", b"")
         else:
             parsed = self._check_partial(inverter, partial, topic, b"", now)
-        if parsed is None:
-            return
-        if self.forward is not None:
-            await self.forward(parsed)
-        else:
+        if parsed is not None:  # applied here even with a share group: every instance polls its devices itself
             await self.apply(parsed)
 
     async def refuse_polled(self, park_id: str, inverter_id: str, reason: str, detail: str = "") -> None:
