@@ -18,6 +18,7 @@ from smartgrid.ports import ChargerSpec
 from smartgrid.scheduler import Scheduler
 from solar.forecast import ClearSkyForecast
 from solar.ingest import InverterSpec, ParkSpec, SolarIngest
+from solar.meters import GridMeters, MeterSpec
 
 if TYPE_CHECKING:
     from gateway.platform import Platform
@@ -67,6 +68,28 @@ def build_solar(platform: Platform) -> SolarIngest:
         clock=platform.clock,
         prefix=settings.mqtt.prefix,
         stale_after_s=settings.solar.stale_after_s,
+    )
+
+
+def build_meters(platform: Platform) -> GridMeters:
+    """Every site's grid connection meter (MQTT layouts subscribed here; Modbus ones polled by gateway.modbus)."""
+    settings = platform.settings
+    return GridMeters(
+        meters={
+            site.id: MeterSpec(
+                site_id=site.id,
+                layout=site.meter.layout,
+                topic=site.meter.topic,
+                timeout_s=site.meter.timeout_s,
+                max_current_a=site.meter.max_current_a or 3 * site.grid_limit_a,
+                phases=site.meter.phases,
+            )
+            for site in settings.sites
+            if site.meter is not None
+        },
+        publish=platform.hub.publish,
+        clock=platform.clock,
+        prefix=settings.mqtt.prefix,
     )
 
 

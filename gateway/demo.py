@@ -2,8 +2,10 @@
 
 Two solar parks of three inverters (real weather from pvlib's bundled TMY
 file), four simulated OCPP 1.6 chargers on two sites, EVs arriving over the
-day. Prints the URLs, then one line per second: solar power, EV power and
-the green share.
+day. The depot has a SunSpec grid meter on Modbus TCP (a pymodbus simulator
+on loopback: the building's load, with steps, plus what its chargers draw):
+its chargers get what the depot's fuse leaves. Prints the URLs, then one
+line per second: solar power, EV power and the green share.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from gateway.settings import Settings, load_settings
 from simulators.chargepoint import EVArrival, SimulatedChargePoint
 from simulators.clock import SimClock
 from simulators.inverter import SimulatedPark
+from simulators.modbus import LoadStep, SiteLoad, SunSpecMeter, free_port
 from smartgrid.ledger import green_share_now
 
 DEMO_TAG = "DEMO-TAG"
@@ -29,14 +32,31 @@ DEMO_TAG = "DEMO-TAG"
 DEMO_START = datetime(1990, 6, 14, 14, 0, tzinfo=UTC)
 
 
-def demo_settings(database_url: str, port: int = 8080, **overrides: Any) -> Settings:
+METERED_SITE = "site-depot"
+
+
+def depot_meter(port: int) -> dict[str, Any]:
+    """The depot's grid meter: SunSpec over Modbus TCP, polled every second."""
+    return {"layout": "sunspec", "host": "127.0.0.1", "port": port, "interval_s": 1.0, "timeout_s": 5.0}
+
+
+def depot_load(clock: SimClock) -> SiteLoad:
+    """The depot building: 4 A a phase, and a 10 A machine on L1 for 10 minutes every half hour."""
+    steps = [LoadStep(at, 0, 10.0, 600.0) for at in range(900, 24 * 3600, 1800)]
+    return SiteLoad(clock, base_a=(4.0, 4.0, 4.0), steps=steps)
+
+
+def demo_settings(database_url: str, port: int = 8080, meter_port: int | None = None, **overrides: Any) -> Settings:
+    depot: dict[str, Any] = {"id": METERED_SITE, "name": "Depot", "grid_limit_a": 32.0, "cooperative_id": "coop-sun"}
+    if meter_port is not None:
+        depot["meter"] = depot_meter(meter_port)
     return load_settings(
         http={"host": "127.0.0.1", "port": port, "auth": False},  # loopback only, for trying it out
         database={"url": database_url},
         scheduler={"tick_s": 2.0, "debounce_s": 0.2},
         solar={"stale_after_s": 10.0},
         sites=[
-            {"id": "site-depot", "name": "Depot", "grid_limit_a": 32.0, "cooperative_id": "coop-sun"},
+            depot,
             {"id": "site-village", "name": "Village hall", "grid_limit_a": 25.0, "cooperative_id": "coop-sun"},
         ],
         chargers=[
@@ -96,7 +116,7 @@ def demo_arrivals(index: int) -> list[EVArrival]:
 
 
 def start_simulators(
-    platform: Platform, group: asyncio.TaskGroup, clock: SimClock
+    platform: Platform, group: asyncio.TaskGroup, clock: SimClock, meter: SunSpecMeter | None = None
 ) -> tuple[list[SimulatedChargePoint], list[SimulatedPark]]:
     chargers = [
         SimulatedChargePoint(
@@ -125,6 +145,9 @@ def start_simulators(
     ]
     for sim in chargers:
         group.create_task(sim.run(), name=f"sim-{sim.id}")
+    at_depot = [sim for sim, c in zip(chargers, platform.settings.chargers, strict=True) if c.site_id == METERED_SITE]
+    if meter is not None:  # the meter sees the depot's chargers as they really draw (3-phase: on every phase)
+        meter.chargers_a = lambda: (sum(sim.drawn_current_a() for sim in at_depot),) * 3
     for park in parks:
         group.create_task(park.run(), name=f"sim-{park.park_id}")
     return chargers, parks
@@ -138,10 +161,12 @@ def status_line(platform: Platform, clock: SimClock, elapsed_s: float) -> str:
     connected = sum(1 for s in states if s.connected)
     charging = sum(1 for s in states for status in s.connectors.values() if status == "Charging")
     share = f"{green:4.0%}" if green is not None else "  - "
+    fallback = platform.scheduler.meter_fallback(METERED_SITE)
+    depot = "no meter" if fallback is None else ("static limit" if fallback else "meter")
     return (
         f"[{elapsed_s:5.0f}s sim {clock.now():%H:%M}Z] solar {solar_w / 1000:6.1f} kW | "
         f"EVs {ev_w / 1000:6.1f} kW | green {share} | "
-        f"chargers {connected}/{len(states)} online, {charging} charging"
+        f"chargers {connected}/{len(states)} online, {charging} charging | depot: {depot}"
     )
 
 
@@ -207,18 +232,31 @@ async def run_demo(
     port: int = 8080,
     out: TextIO = sys.stdout,
 ) -> None:
+    clock = SimClock(DEMO_START, speed=speed)
     with tempfile.TemporaryDirectory(prefix="coopgrid-demo-") as tmp:
-        settings = demo_settings(f"sqlite+aiosqlite:///{Path(tmp) / 'demo.db'}", port=port)
-        clock = SimClock(DEMO_START, speed=speed)
+        async with SunSpecMeter(depot_load(clock), port=free_port()) as meter:
+            settings = demo_settings(f"sqlite+aiosqlite:///{Path(tmp) / 'demo.db'}", port=port, meter_port=meter.port)
+            await _run(settings, clock, meter, stop, duration_s, speed, out)
 
-        def extra(platform: Platform, group: asyncio.TaskGroup) -> None:
-            print(f"CoopGrid {platform.version} demo (simulated time x{speed:g})", file=out)
-            print(f"  Dashboard  {platform.http_url}/", file=out)
-            print(f"  REST API   {platform.http_url}/api/chargepoints  (docs: {platform.http_url}/api/docs)", file=out)
-            print(f"  OCPP       {platform.ocpp_url}/{{charge_point_id}}", file=out)
-            print(f"  MQTT       mqtt://{platform.mqtt_host}:{platform.mqtt_port}", file=out)
-            print(f"  Metrics    {platform.http_url}/metrics", file=out, flush=True)
-            start_simulators(platform, group, clock)
-            group.create_task(_report(platform, clock, out, duration_s, stop), name="report")
 
-        await supervise(settings, stop, extra=extra, clock=clock.now)
+async def _run(
+    settings: Settings,
+    clock: SimClock,
+    meter: SunSpecMeter,
+    stop: asyncio.Event,
+    duration_s: float | None,
+    speed: float,
+    out: TextIO,
+) -> None:
+    def extra(platform: Platform, group: asyncio.TaskGroup) -> None:
+        print(f"CoopGrid {platform.version} demo (simulated time x{speed:g})", file=out)
+        print(f"  Dashboard  {platform.http_url}/", file=out)
+        print(f"  REST API   {platform.http_url}/api/chargepoints  (docs: {platform.http_url}/api/docs)", file=out)
+        print(f"  OCPP       {platform.ocpp_url}/{{charge_point_id}}", file=out)
+        print(f"  MQTT       mqtt://{platform.mqtt_host}:{platform.mqtt_port}", file=out)
+        print(f"  Metrics    {platform.http_url}/metrics", file=out)
+        print(f"  Modbus     {METERED_SITE}'s grid meter (SunSpec) on {meter.host}:{meter.port}", file=out, flush=True)
+        start_simulators(platform, group, clock, meter)
+        group.create_task(_report(platform, clock, out, duration_s, stop), name="report")
+
+    await supervise(settings, stop, extra=extra, clock=clock.now)

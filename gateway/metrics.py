@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from gateway.journal import JournaledRepository
     from smartgrid.scheduler import Scheduler
     from solar.ingest import SolarIngest
+    from solar.meters import GridMeters
 
 _FOREIGN = {"ForeignTransaction": "foreign", "UnknownTransaction": "unknown"}
 
@@ -34,6 +35,7 @@ class Metrics:
         self._declare_ocpp()
         self._declare_transport()
         self._declare_scheduler()
+        self._declare_meters()
 
     def _declare_ocpp(self) -> None:
         self.ocpp_messages = Counter(
@@ -121,6 +123,43 @@ class Metrics:
             "Transaction ids reserved for answering starts while the database is away",
             registry=self.registry,
         )
+
+    def _declare_meters(self) -> None:
+        self.meter_fallback = Gauge(
+            "coopgrid_grid_meter_fallback",
+            "1 while a metered site runs on its static grid limit (its meter silent, offline or not heard yet)",
+            ["site"],
+            registry=self.registry,
+        )
+        self.meter_current = Gauge(
+            "coopgrid_grid_meter_current_amperes",
+            "The newest current of each phase at a site's grid connection meter",
+            ["site", "phase"],
+            registry=self.registry,
+        )
+        self.meter_uncontrolled = Gauge(
+            "coopgrid_grid_uncontrolled_load_amperes",
+            "The load the scheduler does not control at a metered site (largest phase; the base load it uses)",
+            ["site"],
+            registry=self.registry,
+        )
+        self.meter_rejects = Gauge(
+            "coopgrid_grid_meter_rejects", "Rejected grid meter readings by reason", ["reason"], registry=self.registry
+        )
+
+    def sample_meters(self, meters: GridMeters, scheduler: Scheduler, sites: list[str]) -> None:
+        for site_id in meters.meters:
+            view = meters.view(site_id) or {}
+            self.meter_fallback.labels(site=site_id).set(1 if view.get("fallback", True) else 0)
+            for phase, current in enumerate(view.get("current_a") or (), start=1):
+                if current is not None:
+                    self.meter_current.labels(site=site_id, phase=f"L{phase}").set(current)
+            allocation = scheduler.allocation(site_id) if site_id in sites else None
+            grid = (allocation or {}).get("grid") or {}
+            if grid.get("source") == "meter":
+                self.meter_uncontrolled.labels(site=site_id).set(grid.get("base_load_a", 0.0))
+        for reason, count in meters.rejects.items():
+            self.meter_rejects.labels(reason=reason).set(count)
 
     def scheduler_failed(self, error: BaseException) -> None:
         self.scheduler_failures.inc()

@@ -22,7 +22,7 @@ from aiohttp import web
 
 from chargepoints.central import SUPPORTED_VERSIONS, CentralSystem
 from chargepoints.ports import ChargerRecord
-from gateway import assembly
+from gateway import assembly, modbus
 from gateway.api.context import Api
 from gateway.api.routes import create_app
 from gateway.auth import hash_secret
@@ -46,6 +46,7 @@ from smartgrid.ledger import GreenAccounting
 from smartgrid.scheduler import Scheduler
 from solar.forecast import ClearSkyForecast
 from solar.ingest import SolarIngest
+from solar.meters import victron_keepalive_topic
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +135,7 @@ class Platform:
                        clean_session=not persistent_session(settings))  # fmt: skip
         self.central = assembly.build_central(self)
         self.solar = assembly.build_solar(self)
+        self.meters = assembly.build_meters(self)
         self.energy = EnergyIntervals(
             self.store,
             self.solar,
@@ -171,6 +173,8 @@ class Platform:
         )
         await self._register_configured()
         self.shared_ingest = self._subscribe_solar()
+        for topic_filter in self.meters.topic_filters:
+            self.bus.subscribe(topic_filter, self.meters.handle, qos=1)
         self._subscribe_events()
         await self._serve_http()
 
@@ -254,6 +258,7 @@ class Platform:
             managed=self.managed,
             is_leader=lambda: self.leader,
             world=self.world,
+            meters=self.meters,
         )
 
     async def _serve_http(self) -> None:
@@ -300,6 +305,8 @@ class Platform:
         )
         group.create_task(self._housekeeping(), name="housekeeping")
         group.create_task(self.repository.run(), name="journal")
+        for name, poll in modbus.poll_tasks(self.settings, self.meters, self.solar).items():
+            group.create_task(poll, name=name)
         if self.influx is not None:
             group.create_task(self.influx.run(), name="influx")
 
@@ -310,6 +317,9 @@ class Platform:
             await asyncio.sleep(1.0)
             ticks += 1
             self.outbound.publish_meters()
+            if ticks % 30 == 1:  # Victron Venus stops publishing without a keepalive at least every 60 s
+                for topic in self.victron_keepalives():
+                    self.bus.publish(topic, b"", qos=0)
             self.cluster.flush_meters()
             if ticks % 10 == 0:
                 self.outbound.write_series(self.solar, self.ledger)
@@ -322,6 +332,8 @@ class Platform:
             except Exception as exc:
                 log.warning("housekeeping: database round skipped (%s)", exc)
             await self.solar.check_staleness()
+            await self.meters.check_timeouts()
+            self.metrics.sample_meters(self.meters, self.scheduler, list(self.world.sites))
             solar_w, ev_w = self.solar_power_w(), self.ledger.ev_power_w()
             if self.forecast is not None:
                 self.forecast.observe(solar_w)
@@ -353,6 +365,16 @@ class Platform:
 
     def solar_power_w(self) -> float:
         return solar_power_w(self.solar)
+
+    def victron_keepalives(self) -> list[str]:
+        """The keepalive topics of every Victron device configured: grid meters and PV inverters."""
+        inverters = {
+            victron_keepalive_topic(inv.topic)
+            for park in self.settings.parks
+            for inv in park.inverters
+            if inv.adapter == "victron" and inv.topic
+        }
+        return sorted({*self.meters.keepalive_topics(), *(t for t in inverters if t is not None)})
 
     def managed(self, charge_point_id: str) -> bool:
         """Whether a site's scheduler controls this charger (else: unmanaged, at the unmanaged limit)."""

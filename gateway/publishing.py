@@ -3,6 +3,8 @@
 - `Outbound` publishes each charger's status (retained, on every change), its meter samples (the
   newest per connector, once a second: a charger flooding meter values costs the broker nothing extra)
   and each site's allocation (retained), and writes the park and cooperative series to InfluxDB.
+- `Outbound` also publishes each grid meter's state (retained, `sites/{id}/meter/state`): `online`, or
+  `silent`/`offline` with `fallback: true` while the site runs on its static grid limit.
 - `ChargerLimits` is the scheduler's port to the chargers: a limit travels through the cluster to the
   instance holding the charger, with the phases the scheduler last switched the charger to.
 """
@@ -23,6 +25,7 @@ from gateway.influx import InfluxWriter, points_for_allocation, points_for_parks
 from gateway.influx import point as influx_point
 from gateway.topics import Topics
 from smartgrid.ledger import GreenAccounting, green_share_now
+from solar.events import GridMeterStateChanged
 from solar.ingest import SolarIngest
 
 
@@ -64,6 +67,18 @@ class Outbound:
             )
         elif isinstance(event, MeterSample):
             self._meter_latest[(event.charge_point_id, event.connector_id)] = event
+        elif isinstance(event, GridMeterStateChanged):  # retained: whoever subscribes learns the site's source
+            self.bus.publish(
+                self.topics.site_meter_state(event.site_id),
+                {
+                    "site_id": event.site_id,
+                    "state": event.state,
+                    "fallback": event.fallback,
+                    "ts": event.ts.isoformat(),
+                },
+                qos=1,
+                retain=True,
+            )
 
     def publish_meters(self) -> None:
         """The newest meter sample of each connector since the last call."""

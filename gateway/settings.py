@@ -187,6 +187,42 @@ class BillingSettings(_Model):
     party_id: str = Field("CGR", pattern=r"^[A-Z0-9]{3}$", description="this operator's OCPI party id")
 
 
+METER_LAYOUTS_MQTT = ("native", "shelly_pro3em", "tasmota_sml", "victron")
+METER_LAYOUTS_MODBUS = ("sunspec", "sdm630")
+
+
+class MeterConfig(_Model):
+    """`[sites.meter]`: the site's grid connection meter; while it speaks, the chargers get what the fuse leaves."""
+
+    layout: Literal["native", "shelly_pro3em", "tasmota_sml", "victron", "sunspec", "sdm630"] = "native"
+    topic: str | None = Field(
+        None,
+        description="MQTT layouts: the meter's base topic (Shelly topic prefix, Tasmota topic, Victron "
+        "N/<portal>/grid/<instance>); native default: <prefix>/grid/<site id>/meter",
+    )
+    host: str | None = Field(None, description="Modbus TCP layouts (sunspec, sdm630): the meter's address")
+    port: int = Field(502, ge=1, le=65535)
+    unit_id: int = Field(1, ge=0, le=255, description="Modbus unit (slave) id")
+    interval_s: float = Field(1.0, gt=0, description="how often a Modbus meter is polled (MQTT: how often it sends)")
+    timeout_s: float = Field(
+        5.0, gt=0, description="silent for longer than this: the site falls back to grid_limit_a and base_load_a"
+    )
+    phases: Literal[1, 3] = 3
+    max_current_a: float | None = Field(
+        None, gt=0, description="a phase current beyond +-this is out of range (default: 3 x grid_limit_a)"
+    )
+
+    @model_validator(mode="after")
+    def _address(self) -> MeterConfig:
+        if self.layout in METER_LAYOUTS_MODBUS and not self.host:
+            raise ValueError(f"layout {self.layout} is polled over Modbus TCP: give its host")
+        if self.layout in METER_LAYOUTS_MQTT and self.layout != "native" and not self.topic:
+            raise ValueError(f"layout {self.layout} needs the meter's base topic")
+        if self.timeout_s < self.interval_s:
+            raise ValueError("timeout_s must be at least interval_s")
+        return self
+
+
 class SiteConfig(_Model):
     id: ConfigId
     name: str = ""
@@ -196,6 +232,7 @@ class SiteConfig(_Model):
     grid_limit_a: float = Field(63.0, gt=0, description="grid connection limit per phase, A")
     base_load_a: float = Field(0.0, ge=0)
     voltage_v: float = Field(230.0, gt=0)
+    meter: MeterConfig | None = Field(None, description="the grid connection meter; none: the static limit")
 
 
 class ChargerConfig(_Model):
@@ -224,12 +261,19 @@ class ChargerConfig(_Model):
 class InverterConfig(_Model):
     id: ConfigId
     rated_power_w: float = Field(gt=0)
-    adapter: Literal["native", "opendtu", "ahoy", "tasmota", "victron", "sunspec"] = "native"
+    adapter: Literal["native", "opendtu", "ahoy", "tasmota", "victron", "sunspec", "modbus_sunspec"] = "native"
     topic: str | None = Field(None, description="base topic of a third-party layout, e.g. solar/114182945123")
+    host: str | None = Field(None, description="modbus_sunspec: the inverter's Modbus TCP address")
+    port: int = Field(502, ge=1, le=65535)
+    unit_id: int = Field(1, ge=0, le=255)
+    interval_s: float = Field(5.0, gt=0, description="modbus_sunspec: how often the inverter is polled")
 
     @model_validator(mode="after")
     def _topic_for_layouts(self) -> InverterConfig:
-        if self.adapter != "native" and not self.topic:
+        if self.adapter == "modbus_sunspec":
+            if not self.host:
+                raise ValueError("adapter modbus_sunspec is polled over Modbus TCP: give its host")
+        elif self.adapter != "native" and not self.topic:
             raise ValueError(f"adapter {self.adapter} needs the inverter's base topic")
         return self
 

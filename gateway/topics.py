@@ -53,6 +53,9 @@ class Topics:
     def site_allocation(self, site_id: str) -> str:
         return f"{self.prefix}/sites/{level(site_id)}/allocation"
 
+    def site_meter_state(self, site_id: str) -> str:
+        return f"{self.prefix}/sites/{level(site_id)}/meter/state"
+
     def instance_rpc(self, instance_id: str) -> str:
         return f"{self.prefix}/instances/{level(instance_id)}/rpc"
 

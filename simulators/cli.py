@@ -4,6 +4,8 @@
     coopgrid simulate chargers --url ws://host:port/ocpp [--count N] [--protocol 1.6|2.0.1|mixed]
                                [--faults drop=30,slow=2,dup=0.1,quirks=grizzl-e] [--lightweight]
     coopgrid simulate inverters --mqtt host:port [--parks N] [--inverters M] [--layout native|opendtu|tasmota]
+    coopgrid simulate modbus [--inverter-port P] [--meter-port P] [--meter sunspec|sdm630] [--meter-model 203]
+                             [--base-load 10,10,10] [--step 40] [--step-phase 1] [--step-every 600] [--step-for 120]
 
 Every command prints a progress line every few seconds and stops cleanly on
 Ctrl-C or after `--duration` simulated seconds (scenarios: their own length).
@@ -62,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="coopgrid simulate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every reconnect and protocol error")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="scenario|chargers|inverters")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="scenario|chargers|inverters|modbus")
 
     scenario = commands.add_parser("scenario", help="run a scenario file (TOML)")
     scenario.add_argument("file")
@@ -113,7 +115,35 @@ def build_parser() -> argparse.ArgumentParser:
     inverters.add_argument("--speed", type=float, default=60.0)
     inverters.add_argument("--interval", type=float, default=1.0, help="real seconds between publications")
     inverters.add_argument("--duration", type=float, help="simulated seconds to run (default: until Ctrl-C)")
+
+    modbus = commands.add_parser("modbus", help="a SunSpec inverter and a grid meter as Modbus TCP servers (loopback)")
+    modbus.add_argument("--inverter-port", type=int, default=1502, help="0: no inverter")
+    modbus.add_argument("--inverter-model", type=int, choices=(101, 102, 103, 701), default=103)
+    modbus.add_argument("--rated-w", type=float, default=5000.0)
+    modbus.add_argument("--location", choices=sorted(WEATHER_FILES), default="greensboro")
+    modbus.add_argument("--meter-port", type=int, default=1503, help="0: no meter")
+    modbus.add_argument("--meter", choices=("sunspec", "sdm630"), default="sunspec")
+    modbus.add_argument("--meter-model", type=int, choices=(201, 202, 203, 204), default=203)
+    modbus.add_argument("--base-load", type=_phases, default=(10.0, 10.0, 10.0), help="amperes per phase, L1,L2,L3")
+    modbus.add_argument("--step", type=float, default=40.0, help="a building load step, amperes (0: none)")
+    modbus.add_argument("--step-phase", type=int, choices=(1, 2, 3), default=1)
+    modbus.add_argument("--step-every", type=float, default=600.0, help="simulated seconds between steps")
+    modbus.add_argument("--step-for", type=float, default=120.0, help="simulated seconds each step lasts")
+    modbus.add_argument("--day", type=_day, default=EXAMPLE_DAY, help="day of the TMY year (default 1990-06-14)")
+    modbus.add_argument("--start-hour", type=float, default=12.0, help="UTC hour to start at")
+    modbus.add_argument("--speed", type=float, default=1.0)
+    modbus.add_argument("--duration", type=float, help="simulated seconds to run (default: until Ctrl-C)")
     return parser
+
+
+def _phases(value: str) -> tuple[float, float, float]:
+    try:
+        parts = [float(v) for v in value.split(",")]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{value!r}: expected three amperes, e.g. 10,12.5,8") from exc
+    if len(parts) != 3 or any(p < 0 for p in parts):
+        raise argparse.ArgumentTypeError(f"{value!r}: expected three amperes >= 0, e.g. 10,12.5,8")
+    return parts[0], parts[1], parts[2]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
             work = _scenario(args)
         elif args.command == "chargers":
             work = _light(args) if args.lightweight else _chargers(args)
+        elif args.command == "modbus":
+            work = _modbus(args)
         else:
             work = _inverters(args)
         with contextlib.suppress(KeyboardInterrupt):
@@ -229,6 +261,49 @@ async def _inverters(args: argparse.Namespace) -> None:
     _say(f"{args.parks} park(s) x {args.inverters} inverters ({args.layout}) -> mqtt://{host}:{port}, {args.location}")
     await fleet.run(args.duration, progress=_say)
     _summary(fleet)
+
+
+async def _modbus(args: argparse.Namespace) -> None:
+    from simulators.modbus import LoadStep, ModbusDevice, Sdm630Meter, SiteLoad, SunSpecInverter, SunSpecMeter
+
+    hours = int(args.start_hour)
+    start = datetime.combine(args.day.date(), dtime(hours, int((args.start_hour - hours) * 60)), tzinfo=UTC)
+    clock = SimClock(start, speed=args.speed)
+    horizon = args.duration or 7 * 86400.0
+    steps = []
+    if args.step > 0:
+        at = args.step_every
+        while at < horizon:
+            steps.append(LoadStep(at, args.step_phase - 1, args.step, args.step_for))
+            at += args.step_every
+    devices: list[ModbusDevice] = []
+    if args.inverter_port:
+        devices.append(
+            SunSpecInverter(
+                clock,
+                rated_power_w=args.rated_w,
+                location=args.location,
+                model=args.inverter_model,
+                port=args.inverter_port,
+            )
+        )
+        _say(f"SunSpec inverter (model {args.inverter_model}) on 127.0.0.1:{args.inverter_port}, unit 1")
+    if args.meter_port:
+        load = SiteLoad(clock, base_a=args.base_load, steps=steps)
+        if args.meter == "sunspec":
+            devices.append(SunSpecMeter(load, model=args.meter_model, port=args.meter_port))
+        else:
+            devices.append(Sdm630Meter(load, port=args.meter_port))
+        _say(f"{args.meter} grid meter on 127.0.0.1:{args.meter_port}, unit 1, {len(steps)} load step(s)")
+    async with contextlib.AsyncExitStack() as stack:
+        for device in devices:
+            await stack.enter_async_context(device)
+        started = time.monotonic()
+        while args.duration is None or clock.elapsed_s() < args.duration:
+            await asyncio.sleep(min(5.0, max(0.05, (horizon - clock.elapsed_s()) / args.speed)))
+            reads = ", ".join(f"{type(d).__name__} {d.reads} reads" for d in devices)
+            _say(f"{time.monotonic() - started:.0f} s: {reads}")
+    _say("done")
 
 
 def _summary(fleet: Fleet) -> None:

@@ -34,8 +34,10 @@ from chargepoints.events import (
     TransactionStopped,
 )
 from smartgrid.allocation import SessionDemand, Setpoint, Site, Snapshot, allocate, departure_current_a
+from smartgrid.grid import ManagedDraw, metered_site
 from smartgrid.hysteresis import HysteresisSettings, OnOffGate, PhaseHold, UpdateLimiter
 from smartgrid.ports import ChargerSpec, PublishAllocation, SendLimit, SwitchPhases
+from solar.events import GridMeterReading, GridMeterStateChanged
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,8 @@ class _Session:
     connector_id: int
     transaction_id: int
     drawn_current_a: float | None = None
+    drawn_at_s: float = -math.inf  # when drawn_current_a was reported (the scheduler's clock)
+    sent_at_s: float = -math.inf  # when its last limit was applied
     mode: str = "green"
     priority: int = 0
     phases: int = 3
@@ -105,6 +109,11 @@ class Scheduler:
         self._green_forecast_wh = green_forecast_wh
         self.runs = 0
         self.last_run_s = 0.0
+        # grid connection meters: the newest per-phase currents of each metered site, and its meter's state
+        self._measured: dict[str, tuple[float, float, float]] = {}
+        self._meter_state: dict[str, str] = {}
+        self._uncontrolled: dict[str, tuple[float, ...]] = {}
+        self._effective: dict[str, Site] = dict(self.sites)  # the sites as the last run allocated them
 
     # -- inputs ----------------------------------------------------------------------
     async def on_event(self, event: object) -> None:
@@ -135,6 +144,7 @@ class Scheduler:
             if metered is not None and event.current_a is not None:
                 changed = metered.drawn_current_a is None or abs(metered.drawn_current_a - event.current_a) >= 1.0
                 metered.drawn_current_a = event.current_a
+                metered.drawn_at_s = self._clock()
                 if changed:
                     self._trigger.set()
         elif isinstance(event, ChargerDisconnected):
@@ -145,6 +155,15 @@ class Scheduler:
             for key, session in self._sessions.items():
                 if session.charge_point_id == event.charge_point_id:
                     self._sent.pop(key, None)
+        elif isinstance(event, GridMeterReading):
+            self._measured[event.site_id] = event.current_a
+            self._meter_state[event.site_id] = "online"
+            self._trigger.set()
+        elif isinstance(event, GridMeterStateChanged):
+            self._meter_state[event.site_id] = event.state
+            if event.fallback:
+                self._measured.pop(event.site_id, None)
+            self._trigger.set()
         elif isinstance(event, ChargerConnected):
             if event.charge_point_id in self._offline:
                 self._offline.discard(event.charge_point_id)
@@ -296,6 +315,26 @@ class Scheduler:
             return 0.0
         return max(0.0, forecast) / max(1, sharing) if math.isfinite(forecast) else 0.0
 
+    def effective_sites(self) -> dict[str, Site]:
+        """Each site as the allocation sees it now: with a live grid meter, its fuse minus the load it does
+        not control (smartgrid.grid); without one (none configured, or silent), its static limit and base load."""
+        draws: dict[str, list[ManagedDraw]] = {}
+        for key, session in self._sessions.items():
+            spec = self.chargers.get(session.charge_point_id)
+            if spec is not None and spec.site_id in self._measured:
+                # a draw reported before the last limit was applied is the old limit's: the new one counts
+                drawn = session.drawn_current_a if session.drawn_at_s >= session.sent_at_s else None
+                draws.setdefault(spec.site_id, []).append(ManagedDraw(session.phases, drawn, self._sent.get(key)))
+        sites: dict[str, Site] = {}
+        self._uncontrolled = {}
+        for site_id, site in self.sites.items():
+            measured = self._measured.get(site_id)
+            if measured is None:
+                sites[site_id] = site
+            else:
+                sites[site_id], self._uncontrolled[site_id] = metered_site(site, measured, draws.get(site_id, ()))
+        return sites
+
     def snapshot(self, green_w: float | None = None, now_s: float | None = None) -> Snapshot:
         now = self._clock() if now_s is None else now_s
         sharing = sum(1 for s in self._sessions.values() if s.mode in GATED_MODES or s.mode == "green_min")
@@ -343,7 +382,8 @@ class Scheduler:
                     phase_switching=switching,
                 )
             )
-        return Snapshot(self.green_power_w() if green_w is None else green_w, self.sites, demands)
+        self._effective = self.effective_sites()
+        return Snapshot(self.green_power_w() if green_w is None else green_w, self._effective, demands)
 
     def _gated(self, snapshot: Snapshot, readable: bool, now_s: float) -> Snapshot:
         """Apply the enable/disable delays to the sessions that follow the sun."""
@@ -417,7 +457,7 @@ class Scheduler:
             )
         over = set()
         for site_id, total in kept.items():
-            site = self.sites.get(site_id)
+            site = self._effective.get(site_id) or self.sites.get(site_id)
             capacity = max(0.0, site.grid_limit_a - site.base_load_a) if site is not None else 0.0
             if total > capacity + 1e-6:
                 over.add(site_id)
@@ -462,6 +502,8 @@ class Scheduler:
             log.info("scheduler: limit %.1f A for %s applied", point.limit_a, key)
         self._limiter.sent(key, previous, point.limit_a, now_s)
         self._sent[key] = point.limit_a
+        if session is not None:
+            session.sent_at_s = now_s
 
     async def _publish(self, snapshot: Snapshot, setpoints: dict[str, Setpoint]) -> None:
         ts = self._wall_clock().isoformat() if self._wall_clock is not None else None
@@ -473,6 +515,7 @@ class Scheduler:
                 "green_power_w": round(snapshot.green_power_w, 1),
                 "green_w": round(sum(p.green_w for p in points), 1),
                 "grid_w": round(sum(p.grid_w for p in points), 1),
+                "grid": self._grid_view(site_id),
                 "setpoints": [
                     {
                         "charge_point_id": p.charge_point_id,
@@ -488,13 +531,40 @@ class Scheduler:
             }
             previous = self._allocations.get(site_id)
             self._allocations[site_id] = allocation
-            if previous is None or {k: v for k, v in previous.items() if k != "ts"} != {
-                k: v for k, v in allocation.items() if k != "ts"
-            }:
+            if previous is None or _published_part(previous) != _published_part(allocation):
                 try:
                     await self._publish_allocation(site_id, allocation)
                 except Exception as exc:
                     log.warning("scheduler: allocation of %s not published (%s)", site_id, exc)
 
+    def _grid_view(self, site_id: str) -> dict[str, Any]:
+        """Where the site's limit came from: its meter (`meter`) or the static configuration (`static`)."""
+        site = self._effective.get(site_id) or self.sites[site_id]
+        metered = site_id in self._measured and site_id in self._uncontrolled
+        measured = self._measured.get(site_id)
+        return {
+            "source": "meter" if metered else "static",
+            "meter": self._meter_state.get(site_id),
+            "grid_limit_a": site.grid_limit_a,
+            "base_load_a": round(site.base_load_a, 2),
+            "measured_a": [round(c, 2) for c in measured] if metered and measured else None,
+            "uncontrolled_a": [round(c, 2) for c in self._uncontrolled[site_id]] if metered else None,
+        }
+
+    def meter_fallback(self, site_id: str) -> bool | None:
+        """None: the site has no meter this scheduler heard of; True: it runs on its static limit."""
+        if site_id not in self._meter_state:
+            return None
+        return site_id not in self._measured
+
     def allocation(self, site_id: str) -> dict[str, Any] | None:
         return self._allocations.get(site_id)
+
+
+def _published_part(allocation: dict[str, Any]) -> dict[str, Any]:
+    """What a change of is worth publishing: not the time, nor the meter's every reading (only its source)."""
+    grid = allocation.get("grid") or {}
+    return {
+        **{k: v for k, v in allocation.items() if k not in ("ts", "grid")},
+        "grid": (grid.get("source"), grid.get("meter")),
+    }

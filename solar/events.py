@@ -31,3 +31,28 @@ class TelemetryRejected:
 
 
 SolarEvent = InverterPowerChanged | InverterLivenessChanged | TelemetryRejected
+
+
+@dataclass(frozen=True, slots=True)
+class GridMeterReading:
+    """A site's grid connection meter: the current on each phase (A, + = import), with power and energy if known."""
+
+    site_id: str
+    current_a: tuple[float, float, float]
+    power_w: float | None
+    energy_wh: float | None
+    ts: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class GridMeterStateChanged:
+    """A grid meter came online, went silent (no reading within its timeout) or offline; fallback: the site
+    is scheduled on its static grid limit and base load until the meter speaks again."""
+
+    site_id: str
+    state: str  # online | silent | offline
+    fallback: bool
+    ts: datetime
+
+
+GridMeterEvent = GridMeterReading | GridMeterStateChanged

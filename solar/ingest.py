@@ -22,6 +22,7 @@ from solar.events import InverterLivenessChanged, InverterPowerChanged, Telemetr
 
 log = logging.getLogger(__name__)
 
+POLLED = ("modbus_sunspec",)  # inverters read by a poller (gateway.modbus), not over MQTT
 RATING_TOLERANCE = 1.2  # power above 120 % of the rating is implausible
 KEPT_ASIDE = 200
 KEPT_BYTES = 4096  # of a rejected payload
@@ -114,6 +115,7 @@ class SolarIngest:
     minutes: EnergyMinutes = field(default_factory=EnergyMinutes)  # exact one-minute energy, drained to SQL
     _inverters: dict[tuple[str, str], _Inverter] = field(default_factory=dict)
     _by_topic: dict[str, tuple[_Inverter, Layout, str]] = field(default_factory=dict)
+    _polled: dict[str, _Inverter] = field(default_factory=dict)  # "modbus/{park}/{inverter}" -> the inverter
 
     def __post_init__(self) -> None:
         for park in self.parks.values():
@@ -125,8 +127,10 @@ class SolarIngest:
                     layout = LAYOUTS[spec.adapter]
                     for topic, part in layout.topics(spec.topic).items():
                         self._by_topic[topic] = (inverter, layout, part)
+                elif spec.adapter in POLLED:
+                    self._polled[f"modbus/{park.id}/{spec.id}"] = inverter
                 elif spec.adapter not in ADAPTERS:
-                    known = sorted([*ADAPTERS, *LAYOUTS])
+                    known = sorted([*ADAPTERS, *LAYOUTS, *POLLED])
                     raise ValueError(f"park {park.id} inverter {spec.id}: unknown adapter {spec.adapter!r} ({known})")
 
     @property
@@ -144,11 +148,34 @@ class SolarIngest:
         else:
             await self.apply(parsed)
 
+    async def accept_polled(self, park_id: str, inverter_id: str, partial: Partial) -> None:
+        """A reading a poller decoded (Modbus/SunSpec): the same checks, liveness and energy as MQTT telemetry.
+
+        Every instance polls the devices it is configured with, so a polled reading is not forwarded to the
+        others (they have their own), unlike a shared MQTT subscription's."""
+        now, topic = self.clock(), f"modbus/{park_id}/{inverter_id}"
+        self.parsed += 1
+        inverter = self._polled.get(topic)
+        parsed: Parsed | None
+        if inverter is None:
+            parsed = Rejected(now, topic, "unknown_inverter", b"")
+        else:
+            parsed = self._check_partial(inverter, partial, topic, b"", now)
+        if parsed is not None:  # applied here even with a share group: every instance polls its devices itself
+            await self.apply(parsed)
+
+    async def refuse_polled(self, park_id: str, inverter_id: str, reason: str, detail: str = "") -> None:
+        """A poll that gave no usable reading (a register map that does not match): counted and kept aside."""
+        await self._reject(Rejected(self.clock(), f"modbus/{park_id}/{inverter_id}", reason, detail.encode()))
+
     def park_of(self, topic: str) -> str | None:
         """The configured park a telemetry topic belongs to (its own, or its inverter's layout), if any."""
         third_party = self._by_topic.get(topic)
         if third_party is not None:
             return third_party[0].park_id
+        polled = self._polled.get(topic)
+        if polled is not None:
+            return polled.park_id
         parts, base = topic.split("/"), self.prefix.split("/")
         if len(parts) == len(base) + 4 and parts[: len(base)] == base and parts[len(base)] == "solar":
             park_id = parts[len(base) + 1]

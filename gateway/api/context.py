@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from smartgrid.ledger import GreenAccounting
     from smartgrid.scheduler import Scheduler
     from solar.ingest import SolarIngest
+    from solar.meters import GridMeters
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,7 @@ class Api:
     managed: Callable[[str], bool]  # a charger under a site's scheduler (else "unmanaged")
     is_leader: Callable[[], bool]
     world: World
+    meters: GridMeters | None = None  # the sites' grid connection meters
 
 
 API: web.AppKey[Api] = web.AppKey("api")

@@ -30,8 +30,11 @@ async def get_allocation(request: web.Request) -> web.Response:
     site_id = request.match_info["site_id"]
     if not _known(request, site_id):
         return error(404, "NotFound", f"no site {site_id!r}")
-    allocation = context.world.allocation(site_id, context.is_leader())
-    return web.json_response(allocation or {"site_id": site_id, "setpoints": []})
+    allocation = context.world.allocation(site_id, context.is_leader()) or {"site_id": site_id, "setpoints": []}
+    meter = context.meters.view(site_id) if context.meters is not None else None
+    if meter is not None:  # this instance's own view of the site's grid meter: state, fallback, newest currents
+        allocation = {**allocation, "meter": meter}
+    return web.json_response(allocation)
 
 
 async def list_sites(request: web.Request) -> web.Response:
@@ -151,7 +154,8 @@ ROUTES: tuple[Route, ...] = (
         "/api/sites/{site_id}/allocation",
         "allocation",
         get_allocation,
-        "The scheduler's current setpoints for a site (answered by every instance)",
+        "The scheduler's current setpoints for a site (answered by every instance), where its limit came from "
+        "(`grid.source`: `meter` or `static`) and, for a metered site, its meter (`meter.state`, `meter.fallback`)",
         roles=COOPERATIVE,
         scope=Scope.SITE,
         free_response=True,

@@ -58,8 +58,11 @@ function render(snap) {
   $("park-list").innerHTML = snap.parks.map((p) => `<div class="park"><h3>${esc(p.id)} <small>(${esc(p.member_id)})</small></h3>
       <p>${kw(p.power_w)} now${p.energy_today_wh != null ? ` · ${kwh(p.energy_today_wh)} today` : ""}</p>
       <ul>${(p.inverters || []).map((i) => `<li>${esc(i.id)}: ${kw(i.power_w)} <span class="${esc(i.state)}">${esc(i.state)}</span></li>`).join("")}</ul></div>`).join("");
+  const gridSource = (g) => !g || !g.meter ? "" : g.source === "meter"
+    ? `<p class="online">limit from the grid meter: ${(g.measured_a || []).map((x) => Number(x).toFixed(0)).join(" / ")} A measured, ${Number(g.base_load_a).toFixed(1)} A not ours</p>`
+    : `<p class="offline">grid meter ${esc(g.meter)}: static limit ${Number(g.grid_limit_a).toFixed(0)} A, base load ${Number(g.base_load_a).toFixed(1)} A</p>`;
   $("allocation-list").innerHTML = Object.entries(snap.allocations).map(([site, a]) => `<div class="park"><h3>${esc(site)}</h3>
-      ${a ? `<p>green ${kw(a.green_w)} · grid ${kw(a.grid_w)}</p><ul>${(a.setpoints || []).map((s) =>
+      ${a ? `<p>green ${kw(a.green_w)} · grid ${kw(a.grid_w)}</p>${gridSource(a.grid)}<ul>${(a.setpoints || []).map((s) =>
         `<li>${esc(s.charge_point_id)}/${esc(s.connector_id)}: ${Number(s.limit_a).toFixed(1)} A</li>`).join("")}</ul>` : "<p>no allocation yet</p>"}</div>`).join("");
   $("report-today").innerHTML = [["Solar", snap.today.solar_wh], ["EVs", snap.today.ev_wh], ["Green into EVs", snap.today.green_wh]]
     .map(([label, wh]) => `<div class="card"><h2>${label}</h2><p class="big">${kwh(wh)}</p></div>`).join("");

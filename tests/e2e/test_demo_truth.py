@@ -36,3 +36,4 @@ async def test_the_demo_reports_the_sessions_green_energy() -> None:
     assert exported == pytest.approx(generated - into_evs, abs=0.005)
     assert "Alder farm" in text
     assert "Birch farm" in text
+    assert "depot: meter" in text  # the depot's SunSpec meter over Modbus TCP drove its limit
