@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
-from chargepoints.errors import CallFailed, NotConnected, UnknownChargePoint
+from chargepoints.errors import CallFailed, NotAccepted, NotConnected, UnknownChargePoint
 from chargepoints.events import (
     ChargerConnected,
     ChargerDisconnected,
@@ -44,6 +44,7 @@ from chargepoints.ports import (
     Publish,
     TransactionRecord,
 )
+from chargepoints.registration import ACCEPTED, refusal
 from chargepoints.session import OcppSession
 from chargepoints.state import ChargerState
 from chargepoints.v16 import Session16
@@ -65,6 +66,7 @@ class CentralSystem(TransactionOwnership):
         *,
         unknown_chargers: UnknownPolicy = "accept",
         heartbeat_interval_s: int = 300,
+        registration_retry_s: int = 60,
         response_timeout_s: float = 30.0,
         safe_limit_a: float | None = None,
         unmanaged_limit_a: float | None = None,
@@ -81,6 +83,7 @@ class CentralSystem(TransactionOwnership):
         self.now = clock
         self.unknown_chargers = unknown_chargers
         self.heartbeat_interval_s = heartbeat_interval_s
+        self.registration_retry_s = registration_retry_s  # a Pending or Rejected boot's interval: when to retry
         self.response_timeout_s = response_timeout_s
         self.safe_limit_a = safe_limit_a
         self.unmanaged_limit_a = unmanaged_limit_a  # for a charger no scheduler controls (no site)
@@ -144,7 +147,10 @@ class CentralSystem(TransactionOwnership):
             await self._repo.save_charger(existing)
         self._records[existing.id] = existing
         state = self.state(existing.id)
+        was = state.registration
         state.registration = existing.registration
+        if was != ACCEPTED and existing.registration == ACCEPTED:
+            self._call_back_in(existing.id)
         state.site_id = existing.site_id
         state.ocpp_version = existing.ocpp_version
         state.last_seen = existing.last_seen
@@ -154,6 +160,29 @@ class CentralSystem(TransactionOwnership):
             state.phases = phases
         if connectors is not None:
             state.connector_count = connectors
+
+    def registration_of(self, charge_point_id: str) -> str:
+        """Accepted, Pending or Rejected: as the charger's record says; a charger with none as the policy says."""
+        record = self._records.get(charge_point_id)
+        if record is not None:
+            return record.registration
+        if self._records_complete:
+            return {"accept": "Accepted", "pending": "Pending", "reject": "Rejected"}[self.unknown_chargers]
+        return self.state(charge_point_id).registration
+
+    def _call_back_in(self, charge_point_id: str) -> None:
+        """A connected charger just Accepted by an operator: a TriggerMessage for a BootNotification, so that it
+        hears so now rather than at the end of its retry interval (2.0.1 TC_B_31, 1.6 §4.2)."""
+        session = self._sessions.get(charge_point_id)
+        if session is None:
+            return
+        payload = {"requestedMessage": "BootNotification"}
+
+        async def trigger() -> None:
+            answer = await session.call_learning("TriggerMessage", payload)
+            log.info("%s accepted: TriggerMessage BootNotification answered %s", charge_point_id, answer.get("status"))
+
+        session.spawn(trigger)
 
     def connector_count(self, charge_point_id: str) -> int | None:
         """How many connectors (1.6) or EVSEs (2.0.1) the charger has, if known."""
@@ -203,7 +232,11 @@ class CentralSystem(TransactionOwnership):
 
         What the answer teaches (2.0.1 variables, 1.6 NumberOfConnectors) the version session learns.
         """
-        return await self._session(charge_point_id).call_learning(action, payload)
+        session = self._session(charge_point_id)
+        why = refusal(self.registration_of(charge_point_id), action, payload)
+        if why is not None:
+            raise NotAccepted(why)
+        return await session.call_learning(action, payload)
 
     def learn_connector_count(self, charge_point_id: str, count: int) -> None:
         """How many connectors (1.6) or EVSEs (2.0.1) the charger said it has."""
@@ -228,6 +261,9 @@ class CentralSystem(TransactionOwnership):
         charger that only accepts Power.
         """
         session = self._session(charge_point_id)
+        why = refusal(self.registration_of(charge_point_id), "SetChargingProfile", {})
+        if why is not None:
+            raise NotAccepted(why)
         unit, limit = self.state(charge_point_id).in_allowed_unit(limit_a, phases)
         payload = await session.limit_profile(connector_id, limit, transaction_id, phases, unit)
         answer = await session.call_learning("SetChargingProfile", payload)
@@ -256,8 +292,11 @@ class CentralSystem(TransactionOwnership):
             if record.id not in self._dirty_chargers:
                 self._records[record.id] = record
             state = self.state(record.id)
+            was = state.registration
             state.registration = self._records[record.id].registration
             state.site_id = self._records[record.id].site_id
+            if was != ACCEPTED and state.registration == ACCEPTED:  # accepted through another instance
+                self._call_back_in(record.id)
         self._records_complete = True
 
     async def flush(self) -> None:
@@ -325,7 +364,8 @@ class CentralSystem(TransactionOwnership):
         state = self.state(charge_point_id)
         state.registration = record.registration
         state.site_id = record.site_id
-        interval = self.heartbeat_interval_s if record.registration == "Accepted" else 60
+        # Accepted: the heartbeat interval; Pending or Rejected: the least wait before the next BootNotification
+        interval = self.heartbeat_interval_s if record.registration == ACCEPTED else self.registration_retry_s
         return record.registration, interval
 
     async def configure_after_boot(self, charge_point_id: str) -> None:

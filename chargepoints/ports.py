@@ -199,6 +199,10 @@ class SessionHost(Protocol):
 
     def connector_count(self, charge_point_id: str) -> int | None: ...
 
+    def registration_of(self, charge_point_id: str) -> str:
+        """Accepted, Pending or Rejected: as its record says, or as unknown chargers are answered."""
+        ...
+
     def learn_connector_count(self, charge_point_id: str, count: int) -> None: ...
 
     async def boot(

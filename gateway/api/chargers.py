@@ -9,7 +9,7 @@ from aiohttp import web
 from ocpp.exceptions import OCPPError
 from pydantic import BaseModel, Field
 
-from chargepoints.errors import CallFailed, CallTimeout, NotConnected, UnknownChargePoint
+from chargepoints.errors import CallFailed, CallTimeout, NotAccepted, NotConnected, UnknownChargePoint
 from chargepoints.ports import ChargerRecord
 from gateway.api.access import tenancy
 from gateway.api.context import Api, api, error, iso
@@ -95,6 +95,8 @@ async def _commanding(charge_point_id: str, command: Awaitable[Any]) -> Any:
         return error(404, "NotFound", f"no charge point {charge_point_id!r}")
     except NotConnected:
         return error(409, "NotConnected", f"{charge_point_id} is not connected")
+    except NotAccepted as exc:
+        return error(409, "NotAccepted", str(exc))
     except CallFailed as exc:
         return error(502, exc.code, exc.description or exc.code)
     except CallTimeout as exc:
