@@ -161,6 +161,10 @@ class CentralSystem(TransactionOwnership):
         if connectors is not None:
             state.connector_count = connectors
 
+    def message_limits(self, charge_point_id: str) -> dict[tuple[str, str], int]:
+        """A 2.0.1 station's ItemsPerMessage/BytesPerMessage, learned from NotifyReport and GetVariables."""
+        return self.state(charge_point_id).message_limits
+
     def registration_of(self, charge_point_id: str) -> str:
         """Accepted, Pending or Rejected: as the charger's record says; a charger with none as the policy says."""
         record = self._records.get(charge_point_id)

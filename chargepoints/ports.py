@@ -199,6 +199,10 @@ class SessionHost(Protocol):
 
     def connector_count(self, charge_point_id: str) -> int | None: ...
 
+    def message_limits(self, charge_point_id: str) -> dict[tuple[str, str], int]:
+        """The station's ItemsPerMessage/BytesPerMessage limits as learned, by (variable, action); mutable."""
+        ...
+
     def registration_of(self, charge_point_id: str) -> str:
         """Accepted, Pending or Rejected: as its record says, or as unknown chargers are answered."""
         ...

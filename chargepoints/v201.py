@@ -13,6 +13,7 @@ from typing import Any
 
 from ocpp.v201.enums import Action
 
+from chargepoints.device_model import BYTES, ITEMS, LIMITED, limit_of, merge, split
 from chargepoints.meter import Reading, parse_ts, readings
 from chargepoints.ports import IdTagStatus
 from chargepoints.profiles import Unit, tx_default_profile_201, tx_profile_201
@@ -83,23 +84,31 @@ class Session201(OcppSession):
     async def on_notify_report(self, p: dict[str, Any]) -> dict[str, Any]:
         variables = []
         for item in p.get("reportData", []):
-            component = item["component"]["name"]
-            if item["component"].get("evse"):
-                component += f"@{item['component']['evse'].get('id')}"
+            component = _component(item)
+            name = _variable(item)
             for attribute in item.get("variableAttribute", []):
                 variables.append(
                     (
                         component,
-                        item["variable"]["name"],
+                        name,
                         attribute.get("type", "Actual"),
                         attribute.get("value"),
                         attribute.get("mutability"),
                     )
                 )
+                if attribute.get("type", "Actual") == "Actual":
+                    self._learn_limit(item, attribute.get("value"))
         await self._central.store_variables(self.id, variables)
         evse_ids = {(item["component"].get("evse") or {}).get("id", 0) for item in p.get("reportData", [])}
         self._inventory_report(p["requestId"], evse_ids, bool(p.get("tbc", False)))
         return {}
+
+    def _learn_limit(self, item: dict[str, Any], value: object) -> None:
+        """An ItemsPerMessage or BytesPerMessage the station reported: its requests are split by it."""
+        found = limit_of(item["component"]["name"], item["variable"]["name"], item["variable"].get("instance"), value)
+        if found is not None:
+            kind, action, limit = found
+            self._central.message_limits(self.id)[(kind, action)] = limit
 
     # -- authorization ----------------------------------------------------------------------
     @handles("Authorize")
@@ -186,6 +195,14 @@ class Session201(OcppSession):
 
     # -- what 2.0.1 does its own way ----------------------------------------------------------------
     async def call_learning(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Requests split by the station's ItemsPerMessage and BytesPerMessage, their answers merged."""
+        if action not in LIMITED:
+            return await self._call_learning_one(action, payload)
+        limits = self._central.message_limits(self.id)
+        parts = split(action, payload, limits.get((ITEMS, action)), limits.get((BYTES, action)))
+        return merge(action, [await self._call_learning_one(action, part) for part in parts])
+
+    async def _call_learning_one(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         full_inventory = action == "GetBaseReport" and payload.get("reportBase") == "FullInventory"
         if full_inventory and isinstance(payload.get("requestId"), int):
             self._inventory = (payload["requestId"], set())  # before the call: its reports may come at once
@@ -210,6 +227,10 @@ class Session201(OcppSession):
             self._inventory = None
 
     async def learn(self, action: str, payload: dict[str, Any], answer: dict[str, Any]) -> None:
+        if action == "GetVariables":
+            for result in answer.get("getVariableResult", []):
+                if result.get("attributeStatus") == "Accepted" and result.get("attributeType", "Actual") == "Actual":
+                    self._learn_limit(result, result.get("attributeValue"))
         if action in ("GetVariables", "SetVariables"):
             await self._central.store_variables(self.id, _learned_variables(action, payload, answer))
 
@@ -269,6 +290,13 @@ def _component(item: dict[str, Any]) -> str:
     return f"{name}@{evse.get('id')}" if evse else name
 
 
+def _variable(item: dict[str, Any]) -> str:
+    """A variable's name, with its instance when it has one: ItemsPerMessage[GetVariables]."""
+    variable = item["variable"]
+    instance = variable.get("instance")
+    return f"{variable['name']}[{instance}]" if instance else str(variable["name"])
+
+
 def _learned_variables(
     action: str, request: dict[str, Any], answer: dict[str, Any]
 ) -> list[tuple[str, str, str, str | None, str | None]]:
@@ -278,15 +306,11 @@ def _learned_variables(
         for result in answer.get("getVariableResult", []):
             if result.get("attributeStatus") == "Accepted":
                 attribute = result.get("attributeType", "Actual")
-                learned.append(
-                    (_component(result), result["variable"]["name"], attribute, result.get("attributeValue"), None)
-                )
+                learned.append((_component(result), _variable(result), attribute, result.get("attributeValue"), None))
     else:
         statuses = [r.get("attributeStatus") for r in answer.get("setVariableResult", [])]
         for item, status in zip(request.get("setVariableData", []), statuses, strict=False):
             if status == "Accepted":
                 attribute = item.get("attributeType", "Actual")
-                learned.append(
-                    (_component(item), item["variable"]["name"], attribute, item.get("attributeValue"), None)
-                )
+                learned.append((_component(item), _variable(item), attribute, item.get("attributeValue"), None))
     return learned
