@@ -21,6 +21,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
+from ocpp.exceptions import PropertyConstraintViolationError
+
+from chargepoints.credentials import password_problem
 from chargepoints.errors import CallFailed, NotAccepted, NotConnected, UnknownChargePoint
 from chargepoints.events import (
     ChargerConnected,
@@ -41,6 +44,7 @@ from chargepoints.ports import (
     EventLog,
     IdTagStatus,
     Observe,
+    Passwords,
     Publish,
     TransactionRecord,
 )
@@ -77,6 +81,7 @@ class CentralSystem(TransactionOwnership):
         certificate_authority: CertificateAuthority | None = None,
         max_frames_per_s: float = 0.0,
         frame_burst: int = 100,
+        passwords: Passwords | None = None,
     ) -> None:
         self._repo = repository
         self._publish = publish
@@ -92,6 +97,7 @@ class CentralSystem(TransactionOwnership):
         self._event_log = event_log
         self.observe: Observe = observe or (lambda direction, action, outcome, seconds: None)
         self._ca = certificate_authority
+        self._passwords = passwords
         self._sessions: dict[str, OcppSession] = {}
         self._meter_backlog: dict[int, float] = {}
         self._records: dict[str, ChargerRecord] = {}
@@ -240,7 +246,16 @@ class CentralSystem(TransactionOwnership):
         why = refusal(self.registration_of(charge_point_id), action, payload)
         if why is not None:
             raise NotAccepted(why)
+        problem = password_problem(action, payload)
+        if problem is not None:
+            raise PropertyConstraintViolationError(details={"cause": problem})
         return await session.call_learning(action, payload)
+
+    async def password_accepted(self, charge_point_id: str, password: str) -> None:
+        """A charger took the new Basic-auth password we sent: kept beside the old until it connects with it."""
+        if self._passwords is not None:
+            await self._passwords.accepted(charge_point_id, password)
+        await self.record(charge_point_id, "PasswordAccepted", {})  # never the password itself
 
     def learn_connector_count(self, charge_point_id: str, count: int) -> None:
         """How many connectors (1.6) or EVSEs (2.0.1) the charger said it has."""
@@ -527,8 +542,10 @@ class CentralSystem(TransactionOwnership):
     def can_sign(self) -> bool:
         return self._ca is not None
 
-    async def deliver_certificate(self, charge_point_id: str, csr_pem: str) -> None:
-        """Sign the charger's CSR and send it back with CertificateSigned."""
+    async def deliver_certificate(
+        self, charge_point_id: str, csr_pem: str, certificate_type: str | None = None
+    ) -> None:
+        """Sign the charger's CSR and send it back with CertificateSigned (2.0.1: with its certificateType)."""
         assert self._ca is not None
         try:
             chain = self._ca.sign_csr(charge_point_id, csr_pem)
@@ -536,5 +553,8 @@ class CentralSystem(TransactionOwnership):
             log.warning("%s sent a CSR we cannot sign: %s", charge_point_id, exc)
             await self.record(charge_point_id, "SignCertificateRejected", {"reason": str(exc)})
             return
-        answer = await self.call(charge_point_id, "CertificateSigned", {"certificateChain": chain})
+        payload = {"certificateChain": chain}
+        if certificate_type is not None:
+            payload["certificateType"] = certificate_type
+        answer = await self.call(charge_point_id, "CertificateSigned", payload)
         await self.record(charge_point_id, "CertificateSigned", {"status": answer.get("status")})

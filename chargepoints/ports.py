@@ -167,6 +167,12 @@ class CertificateAuthority(Protocol):
         ...
 
 
+class Passwords(Protocol):
+    """Where a charger's new Basic-auth password goes once it has accepted it (security profiles 1-2)."""
+
+    async def accepted(self, charge_point_id: str, password: str) -> None: ...
+
+
 class EventLog(Protocol):
     async def record_event(self, charge_point_id: str, ts: datetime, kind: str, payload: dict[str, object]) -> None: ...
 
@@ -201,6 +207,10 @@ class SessionHost(Protocol):
 
     def message_limits(self, charge_point_id: str) -> dict[tuple[str, str], int]:
         """The station's ItemsPerMessage/BytesPerMessage limits as learned, by (variable, action); mutable."""
+        ...
+
+    async def password_accepted(self, charge_point_id: str, password: str) -> None:
+        """The charger took a new Basic-auth password: keep it beside the current one until it connects with it."""
         ...
 
     def registration_of(self, charge_point_id: str) -> str:
@@ -281,4 +291,6 @@ class SessionHost(Protocol):
 
     async def record(self, charge_point_id: str, kind: str, payload: dict[str, Any]) -> None: ...
 
-    async def deliver_certificate(self, charge_point_id: str, csr_pem: str) -> None: ...
+    async def deliver_certificate(
+        self, charge_point_id: str, csr_pem: str, certificate_type: str | None = None
+    ) -> None: ...

@@ -34,6 +34,7 @@ from ocpp.exceptions import (
     PropertyConstraintViolationError,
 )
 
+from chargepoints.credentials import accepted_password
 from chargepoints.errors import CallFailed, CallTimeout, ChargePointError, ConnectionEnded, NotConnected
 from chargepoints.framing import (
     DECODER,
@@ -383,6 +384,9 @@ class OcppSession:
         asked = solicited(action, payload, answer)
         if asked is not None:
             self.asked_for.add(asked)
+        password = accepted_password(action, payload, answer)
+        if password is not None:
+            await self._central.password_accepted(self.id, password)
         await self.learn(action, payload, answer)
         return answer
 

@@ -162,10 +162,13 @@ class Session201(OcppSession):
     # -- security, firmware, diagnostics, smart charging reports: recorded and acknowledged --------
     @handles("SignCertificate")
     async def on_sign_certificate(self, p: dict[str, Any]) -> dict[str, Any]:
-        if not self._central.can_sign:
+        # A02/A03: the station's own certificate, signed by our CA and sent back with its certificateType. A V2G
+        # certificate is an ISO 15118 PKI's to sign, which CoopGrid does not run: refused.
+        certificate_type = p.get("certificateType", "ChargingStationCertificate")
+        if not self._central.can_sign or certificate_type != "ChargingStationCertificate":
             return {"status": "Rejected"}
         csr = p["csr"]
-        self.after_reply(lambda: self._central.deliver_certificate(self.id, csr))
+        self.after_reply(lambda: self._central.deliver_certificate(self.id, csr, certificate_type))
         return {"status": "Accepted"}
 
     @handles("DataTransfer")

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from chargepoints.central import CentralSystem
 from gateway.influx import InfluxWriter
+from gateway.passwords import StoredPasswords
 from gateway.pki import CertificateAuthority
 from gateway.publishing import ChargerLimits
 from smartgrid.allocation import Site
@@ -44,6 +45,7 @@ def build_central(platform: Platform) -> CentralSystem:
         ),
         max_frames_per_s=ocpp.max_frames_per_s,
         frame_burst=ocpp.frame_burst,
+        passwords=StoredPasswords(platform.store),
     )
 
 

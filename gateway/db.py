@@ -46,6 +46,9 @@ class ChargerRow(Base):
     last_seen: Mapped[datetime | None] = mapped_column(UtcDateTime())
     security_profile: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     password_hash: Mapped[str | None] = mapped_column(String(200))
+    # a new password the charger accepted (ChangeConfiguration AuthorizationKey, SetVariables BasicAuthPassword):
+    # taken as well as the old one until the charger connects with it, then the only one
+    next_password_hash: Mapped[str | None] = mapped_column(String(200))
     # what the scheduler needs of it (the site above places it)
     phases: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
     min_current_a: Mapped[float] = mapped_column(Float, default=6.0, server_default="6")
