@@ -46,9 +46,11 @@ from chargepoints.ports import (
     Observe,
     Passwords,
     Publish,
+    Reservations,
     TransactionRecord,
 )
 from chargepoints.registration import ACCEPTED, refusal
+from chargepoints.reservations import ACTIVE, admits, holds
 from chargepoints.session import OcppSession
 from chargepoints.state import ChargerState
 from chargepoints.v16 import Session16
@@ -82,6 +84,7 @@ class CentralSystem(TransactionOwnership):
         max_frames_per_s: float = 0.0,
         frame_burst: int = 100,
         passwords: Passwords | None = None,
+        reservations: Reservations | None = None,
     ) -> None:
         self._repo = repository
         self._publish = publish
@@ -98,6 +101,7 @@ class CentralSystem(TransactionOwnership):
         self.observe: Observe = observe or (lambda direction, action, outcome, seconds: None)
         self._ca = certificate_authority
         self._passwords = passwords
+        self._reservations = reservations
         self._sessions: dict[str, OcppSession] = {}
         self._meter_backlog: dict[int, float] = {}
         self._records: dict[str, ChargerRecord] = {}
@@ -429,7 +433,13 @@ class CentralSystem(TransactionOwnership):
         return await self._repo.id_tag(id_tag, self.now())
 
     async def start_transaction(
-        self, charge_point_id: str, connector_id: int, id_tag: str, meter_start_wh: float, ts: datetime
+        self,
+        charge_point_id: str,
+        connector_id: int,
+        id_tag: str,
+        meter_start_wh: float,
+        ts: datetime,
+        reservation_id: int | None = None,
     ) -> tuple[int, IdTagStatus]:
         info = await self.id_tag(id_tag)
         record, created = await self._repo.start_transaction(charge_point_id, connector_id, id_tag, meter_start_wh, ts)
@@ -438,7 +448,47 @@ class CentralSystem(TransactionOwnership):
             await self._publish(
                 TransactionStarted(charge_point_id, connector_id, record.id, id_tag, meter_start_wh, ts)
             )
+        info = await self.reservation_check(charge_point_id, connector_id, id_tag, reservation_id, record.id, info)
         return record.id, info
+
+    async def reservation_check(
+        self,
+        charge_point_id: str,
+        connector_id: int,
+        id_tag: str,
+        reservation_id: int | None,
+        transaction_id: int,
+        info: IdTagStatus,
+    ) -> IdTagStatus:
+        """A transaction starting: the reservation it uses is used up (named by the charger, or held there for
+        its tag); on a connector reserved for another tag it is answered Invalid."""
+        if self._reservations is None:
+            return info
+        now = self.now()
+        used = reservation_id
+        refused = False
+        for reservation in await self._reservations.active(charge_point_id):
+            if reservation.id == reservation_id:
+                continue
+            mine = admits(reservation, id_tag, info.group_id) and info.status == "Accepted"
+            here = holds(reservation, connector_id, now) or (
+                reservation.connector_id == 0 and reservation.expiry_ts > now
+            )
+            if mine and here and used is None:
+                used = reservation.id  # 1.6 §5.13: a transaction of the reserved tag ends the reservation
+            elif holds(reservation, connector_id, now) and not mine:
+                refused = True
+        if used is not None:
+            await self._reservations.use(charge_point_id, used, transaction_id)
+        if refused and used is None and info.status == "Accepted":
+            await self.record(charge_point_id, "ReservedConnector", {"connector_id": connector_id})
+            return IdTagStatus("Invalid", known=info.known, expiry=info.expiry, group_id=info.group_id)
+        return info
+
+    async def reservation_status(self, charge_point_id: str, reservation_id: int, status: str) -> None:
+        """2.0.1 ReservationStatusUpdate: Expired or Removed at the station."""
+        if self._reservations is not None and status != ACTIVE:
+            await self._reservations.set_status(charge_point_id, reservation_id, status)
 
     async def find_transaction_201(self, charge_point_id: str, ocpp_transaction_id: str) -> TransactionRecord | None:
         """A 2.0.1 transaction by the station's own id: looked up among that station's only."""

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from chargepoints.events import ChargePointEvent
 from chargepoints.meter import Reading
+from chargepoints.reservations import Reservation
 
 
 class Connection(Protocol):
@@ -167,6 +168,20 @@ class CertificateAuthority(Protocol):
         ...
 
 
+class Reservations(Protocol):
+    """Stored reservations (chargepoints.reservations), as the central system needs them."""
+
+    async def active(self, charge_point_id: str) -> list[Reservation]:
+        """The charger's reservations stored as Active (some may be past their expiry)."""
+        ...
+
+    async def use(self, charge_point_id: str, reservation_id: int, transaction_id: int) -> bool:
+        """Mark the charger's reservation used by a transaction; False when it has no such reservation."""
+        ...
+
+    async def set_status(self, charge_point_id: str, reservation_id: int, status: str) -> None: ...
+
+
 class Passwords(Protocol):
     """Where a charger's new Basic-auth password goes once it has accepted it (security profiles 1-2)."""
 
@@ -239,8 +254,26 @@ class SessionHost(Protocol):
     async def id_tag(self, id_tag: str) -> IdTagStatus: ...
 
     async def start_transaction(
-        self, charge_point_id: str, connector_id: int, id_tag: str, meter_start_wh: float, ts: datetime
+        self,
+        charge_point_id: str,
+        connector_id: int,
+        id_tag: str,
+        meter_start_wh: float,
+        ts: datetime,
+        reservation_id: int | None = None,
     ) -> tuple[int, IdTagStatus]: ...
+
+    async def reservation_check(
+        self,
+        charge_point_id: str,
+        connector_id: int,
+        id_tag: str,
+        reservation_id: int | None,
+        transaction_id: int,
+        info: IdTagStatus,
+    ) -> IdTagStatus: ...
+
+    async def reservation_status(self, charge_point_id: str, reservation_id: int, status: str) -> None: ...
 
     async def find_transaction_201(
         self, charge_point_id: str, ocpp_transaction_id: str

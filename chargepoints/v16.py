@@ -58,7 +58,7 @@ class Session16(OcppSession):
     async def on_start_transaction(self, p: dict[str, Any]) -> dict[str, Any]:
         ts = parse_ts(p["timestamp"], self._central.now())
         transaction_id, info = await self._central.start_transaction(
-            self.id, p["connectorId"], p["idTag"], float(p["meterStart"]), ts
+            self.id, p["connectorId"], p["idTag"], float(p["meterStart"]), ts, reservation_id=p.get("reservationId")
         )
         return {"transactionId": transaction_id, "idTagInfo": id_tag_info(info)}
 

@@ -128,6 +128,7 @@ class Session201(OcppSession):
         energies = [reading.energy_wh for _, reading in samples if reading.energy_wh is not None]
         energy = energies[-1] if energies else None
         record = await self._central.find_transaction_201(self.id, ocpp_id)
+        started = record is None
         if record is None:
             # Started, or the first event we hear of an offline transaction.
             record = await self._central.start_transaction_201(
@@ -136,6 +137,13 @@ class Session201(OcppSession):
         elif record.last_seq_no is not None and seq_no <= record.last_seq_no:
             # Resent after a reconnect: the same answer, no change.
             return await self._transaction_answer(id_token)
+        answer: dict[str, Any] | None = None
+        if started or p.get("reservationId") is not None:  # H03: a transaction using a reservation ends it
+            info = await self._central.id_tag(id_token) if id_token else IdTagStatus("Accepted")
+            info = await self._central.reservation_check(
+                self.id, evse_id, id_token or "", p.get("reservationId"), record.id, info
+            )
+            answer = {"idTokenInfo": id_token_info(info)} if id_token else {}
         if event_type != "Ended":
             for sample_ts, reading in samples:
                 await self._central.meter_reading(
@@ -146,7 +154,7 @@ class Session201(OcppSession):
             reason = p["transactionInfo"].get("stoppedReason") or "Local"
             await self._central.stop_transaction(self.id, record.id, stop_wh, ts, reason, action="TransactionEvent")
         await self._central.transaction_seq_no(record.id, seq_no)
-        return await self._transaction_answer(id_token)
+        return answer if answer is not None else await self._transaction_answer(id_token)
 
     async def _transaction_answer(self, id_token: str | None) -> dict[str, Any]:
         if id_token is None:
@@ -195,6 +203,12 @@ class Session201(OcppSession):
         # K17: the schedule the EV plans within our limits, taken note of; `status` is required in the answer.
         await self._central.record(self.id, "NotifyEVChargingSchedule", p)
         return {"status": "Accepted"}
+
+    @handles("ReservationStatusUpdate")
+    async def on_reservation_status_update(self, p: dict[str, Any]) -> dict[str, Any]:
+        await self._central.record(self.id, "ReservationStatusUpdate", p)
+        await self._central.reservation_status(self.id, p["reservationId"], p["reservationUpdateStatus"])
+        return {}
 
     # -- what 2.0.1 does its own way ----------------------------------------------------------------
     async def call_learning(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -280,7 +294,6 @@ for _action in (
     "ReportChargingProfiles",
     "NotifyDisplayMessages",
     "NotifyCustomerInformation",
-    "ReservationStatusUpdate",
 ):
     setattr(Session201, f"on_{_action}", _acknowledge(_action))
 Session201.collect_handlers()

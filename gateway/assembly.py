@@ -46,6 +46,7 @@ def build_central(platform: Platform) -> CentralSystem:
         max_frames_per_s=ocpp.max_frames_per_s,
         frame_burst=ocpp.frame_burst,
         passwords=StoredPasswords(platform.store),
+        reservations=platform.store.reservations,
     )
 
 

@@ -115,6 +115,24 @@ class UnmatchedStopRow(Base):
     reason: Mapped[str | None] = mapped_column(String(32))
 
 
+class ReservationRow(Base):
+    """A reservation sent to a charger (ReserveNow) and what became of it (chargepoints.reservations)."""
+
+    __tablename__ = "reservations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    charge_point_id: Mapped[str] = mapped_column(String(64), index=True)
+    connector_id: Mapped[int] = mapped_column(Integer)
+    id_tag: Mapped[str] = mapped_column(String(64))
+    parent_id_tag: Mapped[str | None] = mapped_column(String(64))
+    id_token_type: Mapped[str] = mapped_column(String(32), default="Central")
+    expiry_ts: Mapped[datetime] = mapped_column(UtcDateTime())
+    created_ts: Mapped[datetime] = mapped_column(UtcDateTime())
+    status: Mapped[str] = mapped_column(String(16))
+    charger_status: Mapped[str | None] = mapped_column(String(32))
+    transaction_id: Mapped[int | None] = mapped_column(Integer)
+
+
 class IdTagRow(Base):
     __tablename__ = "id_tags"
 

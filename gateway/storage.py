@@ -20,6 +20,7 @@ from gateway.repositories.chargers import ChargerStore
 from gateway.repositories.energy import EnergyRepository
 from gateway.repositories.events import EventRepository
 from gateway.repositories.id_tags import IdTagStore
+from gateway.repositories.reservations import ReservationRepository
 from gateway.repositories.tokens import TokenRepository
 from gateway.repositories.transactions import TransactionStore
 
@@ -56,6 +57,7 @@ class Store(ChargerStore, TransactionStore, IdTagStore):
         self._id_tags: dict[str, tuple[tuple[str, datetime | None, str | None] | None, float]] = {}
         self.tokens = TokenRepository(self._session)
         self.events = EventRepository(self._session)
+        self.reservations = ReservationRepository(self._session)
         self.energy = EnergyRepository(engine, self._session)
 
 

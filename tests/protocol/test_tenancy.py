@@ -39,6 +39,7 @@ def names(coop: str) -> dict[str, str]:
         "site_id": f"site-{coop}",
         "charge_point_id": f"cp-{coop}-1",
         "id_tag": f"tag-{coop}",
+        "reservation_id": "1",  # reservations are the operators' alone
     }
 
 
