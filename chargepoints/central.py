@@ -41,6 +41,7 @@ from chargepoints.ports import (
     ChargerRecord,
     Clock,
     Connection,
+    DataTransferHandler,
     EventLog,
     IdTagStatus,
     Observe,
@@ -102,6 +103,7 @@ class CentralSystem(TransactionOwnership):
         self._ca = certificate_authority
         self._passwords = passwords
         self._reservations = reservations
+        self._vendors: dict[str, DataTransferHandler] = {}
         self._sessions: dict[str, OcppSession] = {}
         self._meter_backlog: dict[int, float] = {}
         self._records: dict[str, ChargerRecord] = {}
@@ -254,6 +256,22 @@ class CentralSystem(TransactionOwnership):
         if problem is not None:
             raise PropertyConstraintViolationError(details={"cause": problem})
         return await session.call_learning(action, payload)
+
+    def register_vendor(self, vendor_id: str, handler: DataTransferHandler) -> None:
+        """Answer chargers' DataTransfer of `vendor_id` with `handler` (others stay UnknownVendorId)."""
+        if not 0 < len(vendor_id) <= 255:
+            raise ValueError("vendor_id: 1-255 characters")
+        self._vendors[vendor_id] = handler
+
+    async def data_transfer(
+        self, charge_point_id: str, vendor_id: str, message_id: str | None, data: Any
+    ) -> dict[str, Any]:
+        """A charger's DataTransfer, answered by its vendor's handler, UnknownVendorId when none is registered."""
+        handler = self._vendors.get(vendor_id)
+        if handler is None:
+            return {"status": "UnknownVendorId"}
+        status, out = await handler(charge_point_id, message_id, data)
+        return {"status": status} if out is None else {"status": status, "data": out}
 
     async def password_accepted(self, charge_point_id: str, password: str) -> None:
         """A charger took the new Basic-auth password we sent: kept beside the old until it connects with it."""

@@ -157,6 +157,9 @@ class ChargePointRepository(Protocol):
 
 
 Publish = Callable[[ChargePointEvent], Awaitable[None]]
+# A vendor's DataTransfer handler: (charge point id, messageId or None, data or None) -> (status, data or None);
+# status Accepted, Rejected or UnknownMessageId (1.6 data is a string; 2.0.1 data any JSON).
+DataTransferHandler = Callable[[str, str | None, Any], Awaitable[tuple[str, Any]]]
 Clock = Callable[[], datetime]
 
 
@@ -227,6 +230,10 @@ class SessionHost(Protocol):
     async def password_accepted(self, charge_point_id: str, password: str) -> None:
         """The charger took a new Basic-auth password: keep it beside the current one until it connects with it."""
         ...
+
+    async def data_transfer(
+        self, charge_point_id: str, vendor_id: str, message_id: str | None, data: Any
+    ) -> dict[str, Any]: ...
 
     def registration_of(self, charge_point_id: str) -> str:
         """Accepted, Pending or Rejected: as its record says, or as unknown chargers are answered."""

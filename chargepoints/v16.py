@@ -87,7 +87,7 @@ class Session16(OcppSession):
     @handles("DataTransfer")
     async def on_data_transfer(self, p: dict[str, Any]) -> dict[str, Any]:
         await self._central.record(self.id, "DataTransfer", p)
-        return {"status": "UnknownVendorId"}
+        return await self._central.data_transfer(self.id, p["vendorId"], p.get("messageId"), p.get("data"))
 
     # -- Firmware management, diagnostics, security extension ------------------------
     @handles("DiagnosticsStatusNotification")

@@ -182,7 +182,7 @@ class Session201(OcppSession):
     @handles("DataTransfer")
     async def on_data_transfer(self, p: dict[str, Any]) -> dict[str, Any]:
         await self._central.record(self.id, "DataTransfer", p)
-        return {"status": "UnknownVendorId"}
+        return await self._central.data_transfer(self.id, p["vendorId"], p.get("messageId"), p.get("data"))
 
     @handles("Get15118EVCertificate")
     async def on_get_15118_certificate(self, p: dict[str, Any]) -> dict[str, Any]:

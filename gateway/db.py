@@ -115,6 +115,16 @@ class UnmatchedStopRow(Base):
     reason: Mapped[str | None] = mapped_column(String(32))
 
 
+class IdTagChangeRow(Base):
+    """One change of the id tag table (created, changed or deleted): SendLocalList Differential is built from
+    the changes after the version a charger holds; the newest change's version is the list's version."""
+
+    __tablename__ = "id_tag_changes"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id_tag: Mapped[str] = mapped_column(String(64), index=True)
+
+
 class ReservationRow(Base):
     """A reservation sent to a charger (ReserveNow) and what became of it (chargepoints.reservations)."""
 
