@@ -55,12 +55,13 @@ from chargepoints.reservations import ACTIVE, admits, holds
 from chargepoints.session import OcppSession
 from chargepoints.state import ChargerState
 from chargepoints.v16 import Session16
+from chargepoints.v21 import Session21
 from chargepoints.v201 import Session201
 
 log = logging.getLogger(__name__)
 
 UnknownPolicy = Literal["accept", "pending", "reject"]
-SESSION_CLASSES: dict[str, type[OcppSession]] = {"1.6": Session16, "2.0.1": Session201}
+SESSION_CLASSES: dict[str, type[OcppSession]] = {"1.6": Session16, "2.0.1": Session201, "2.1": Session21}
 SUPPORTED_VERSIONS = tuple(SESSION_CLASSES)
 
 

@@ -35,7 +35,7 @@ class ConnectorView(BaseModel):
 class ChargePointView(BaseModel):
     id: str
     connected: bool
-    ocpp_version: Literal["1.6", "2.0.1"] | None
+    ocpp_version: Literal["1.6", "2.0.1", "2.1"] | None
     registration: Literal["Accepted", "Pending", "Rejected"]
     site_id: str | None
     connectors: dict[str, ConnectorView] = Field(description="1.6 connector id or 2.0.1 EVSE id")

@@ -18,7 +18,7 @@ from gateway.auth import hash_secret, parse_basic_auth, verify_secret
 log = logging.getLogger(__name__)
 
 
-OCPP_SUBPROTOCOLS = {"ocpp1.6": "1.6", "ocpp2.0.1": "2.0.1"}
+OCPP_SUBPROTOCOLS = {"ocpp1.6": "1.6", "ocpp2.0.1": "2.0.1", "ocpp2.1": "2.1"}
 
 
 class WsConnection:

@@ -67,7 +67,13 @@ class Raw:
         self.calls.append(frame)
         reply = self.answers.get(frame[2], {"status": "Accepted"})
         if frame[2] == "GetVariables":
-            reply = {"getVariableResult": []}
+            asked = frame[3]["getVariableData"]
+            reply = {
+                "getVariableResult": [
+                    {"attributeStatus": "UnknownVariable", "component": r["component"], "variable": r["variable"]}
+                    for r in asked
+                ]
+            }
         elif frame[2] == "GetConfiguration":
             reply = {"configurationKey": []}
         await self.ws.send_str(json.dumps([3, frame[1], reply]))
