@@ -135,15 +135,13 @@ class Session201(OcppSession):
                 self.id, evse_id, ocpp_id, id_token or "", energy or 0.0, ts
             )
         elif record.last_seq_no is not None and seq_no <= record.last_seq_no:
-            # Resent after a reconnect: the same answer, no change.
+            # Resent after a reconnect: the same answer (the reservation rules give it again), no change.
+            if event_type == "Started" or p.get("reservationId") is not None:
+                return await self._reservation_answer(p, evse_id, id_token, record.id)
             return await self._transaction_answer(id_token)
         answer: dict[str, Any] | None = None
         if started or p.get("reservationId") is not None:  # H03: a transaction using a reservation ends it
-            info = await self._central.id_tag(id_token) if id_token else IdTagStatus("Accepted")
-            info = await self._central.reservation_check(
-                self.id, evse_id, id_token or "", p.get("reservationId"), record.id, info
-            )
-            answer = {"idTokenInfo": id_token_info(info)} if id_token else {}
+            answer = await self._reservation_answer(p, evse_id, id_token, record.id)
         if event_type != "Ended":
             for sample_ts, reading in samples:
                 await self._central.meter_reading(
@@ -155,6 +153,16 @@ class Session201(OcppSession):
             await self._central.stop_transaction(self.id, record.id, stop_wh, ts, reason, action="TransactionEvent")
         await self._central.transaction_seq_no(record.id, seq_no)
         return answer if answer is not None else await self._transaction_answer(id_token)
+
+    async def _reservation_answer(
+        self, p: dict[str, Any], evse_id: int, id_token: str | None, transaction_id: int
+    ) -> dict[str, Any]:
+        """The answer to a transaction's first event: its id token's status, held to the EVSE's reservation."""
+        info = await self._central.id_tag(id_token) if id_token else IdTagStatus("Accepted")
+        info = await self._central.reservation_check(
+            self.id, evse_id, id_token or "", p.get("reservationId"), transaction_id, info
+        )
+        return {"idTokenInfo": id_token_info(info)} if id_token else {}
 
     async def _transaction_answer(self, id_token: str | None) -> dict[str, Any]:
         if id_token is None:

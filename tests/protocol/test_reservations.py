@@ -150,6 +150,8 @@ async def test_201_reservation_frames_refusal_use_and_station_expiry(platform: P
         }
         refused = await raw.call("t1", "TransactionEvent", tx_event("Started", 0, "TAG-2"))
         assert refused[2]["idTokenInfo"]["status"] == "Invalid"
+        resent = await raw.call("t1b", "TransactionEvent", tx_event("Started", 0, "TAG-2"))
+        assert resent[2] == refused[2]  # a resent event gets the same answer
         used = await raw.call("t2", "TransactionEvent", tx_event("Started", 0, "TAG-OK", reservationId=view["id"]))
         assert used[2]["idTokenInfo"]["status"] == "Accepted"
         async with http.get(f"{platform.http_url}/api/reservations/{view['id']}") as response:
