@@ -24,6 +24,7 @@ from typing import Any, Literal
 from ocpp.exceptions import PropertyConstraintViolationError
 
 from chargepoints.credentials import password_problem
+from chargepoints.device_model import stored_limit
 from chargepoints.errors import CallFailed, NotAccepted, NotConnected, UnknownChargePoint
 from chargepoints.events import (
     ChargerConnected,
@@ -177,6 +178,17 @@ class CentralSystem(TransactionOwnership):
     def message_limits(self, charge_point_id: str) -> dict[tuple[str, str], int]:
         """A 2.0.1 station's ItemsPerMessage/BytesPerMessage, learned from NotifyReport and GetVariables."""
         return self.state(charge_point_id).message_limits
+
+    async def stored_message_limits(self, charge_point_id: str) -> dict[tuple[str, str], int]:
+        """The limits, with those of the stored device model read in once (they outlive a restart)."""
+        state = self.state(charge_point_id)
+        if not state.limits_read:
+            state.limits_read = True
+            for item in await self._repo.list_variables(charge_point_id):
+                found = stored_limit(item["component"], item["variable"], item["attribute"], item["value"])
+                if found is not None:
+                    state.message_limits.setdefault((found[0], found[1]), found[2])
+        return state.message_limits
 
     def registration_of(self, charge_point_id: str) -> str:
         """Accepted, Pending or Rejected: as the charger's record says; a charger with none as the policy says."""

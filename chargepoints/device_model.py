@@ -58,6 +58,14 @@ def limit_of(component: str, variable: str, instance: str | None, value: object)
     return variable, instance, limit
 
 
+def stored_limit(component: str, variable: str, attribute: str, value: object) -> tuple[str, str, int] | None:
+    """limit_of() for a stored device-model variable, named with its instance: "ItemsPerMessage[GetVariables]"."""
+    name, bracket, rest = variable.partition("[")
+    if attribute != "Actual" or not bracket or not rest.endswith("]"):
+        return None
+    return limit_of(component, name, rest[:-1], value)
+
+
 def frame_bytes(action: str, payload: dict[str, Any]) -> int:
     """The size of the Call frame carrying `payload`, in bytes on the wire."""
     text = json.dumps([2, _ID, action, payload], separators=(",", ":"), ensure_ascii=False)

@@ -145,6 +145,10 @@ class ChargePointRepository(Protocol):
         """Store device-model variables: (component, variable, attribute type, value, mutability)."""
         ...
 
+    async def list_variables(self, charge_point_id: str) -> list[dict[str, Any]]:
+        """The stored device model: component, variable (with its instance: Name[Instance]), attribute, value."""
+        ...
+
     async def record_meters(self, registers: dict[int, float]) -> None:
         """Store the latest energy register (Wh) of running transactions, in one write."""
         ...
@@ -225,6 +229,10 @@ class SessionHost(Protocol):
 
     def message_limits(self, charge_point_id: str) -> dict[tuple[str, str], int]:
         """The station's ItemsPerMessage/BytesPerMessage limits as learned, by (variable, action); mutable."""
+        ...
+
+    async def stored_message_limits(self, charge_point_id: str) -> dict[tuple[str, str], int]:
+        """message_limits(), read once from the stored device model after a restart."""
         ...
 
     async def password_accepted(self, charge_point_id: str, password: str) -> None:

@@ -32,6 +32,7 @@ class ChargerState:
     connector_count: int | None = None
     # 2.0.1 (ItemsPerMessage | BytesPerMessage, action) -> the limit the station reported (chargepoints.device_model)
     message_limits: dict[tuple[str, str], int] = field(default_factory=dict)
+    limits_read: bool = False  # the stored device model's limits read in (once per process)
 
     def in_allowed_unit(self, limit_a: float, phases: int | None) -> tuple[Unit, float]:
         """A limit in the unit its profiles may use: amperes, or watts for a charger that takes only Power."""

@@ -223,7 +223,7 @@ class Session201(OcppSession):
         """Requests split by the station's ItemsPerMessage and BytesPerMessage, their answers merged."""
         if action not in LIMITED:
             return await self._call_learning_one(action, payload)
-        limits = self._central.message_limits(self.id)
+        limits = await self._central.stored_message_limits(self.id)
         parts = split(action, payload, limits.get((ITEMS, action)), limits.get((BYTES, action)))
         return merge(action, [await self._call_learning_one(action, part) for part in parts])
 

@@ -157,3 +157,19 @@ async def test_get_report_parts_keep_the_request_id_and_answer_accepted(platform
         ]
         assert answer == {"status": "Accepted"}
         await ws.close()
+
+
+async def test_limits_outlive_a_restart_through_the_stored_device_model(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    async with running_platform(settings) as first, aiohttp.ClientSession() as http:
+        ws = await connect_201(http, first)
+        await report(ws, attribute("DeviceDataCtrlr", "ItemsPerMessage", "GetVariables", "2"))
+        await ws.close()
+    async with running_platform(settings) as second, aiohttp.ClientSession() as http:
+        ws = await connect_201(http, second)
+        frames, answer = await through_rest(
+            http, second, ws, "GetVariables", {"getVariableData": variables(3)}, get_results
+        )
+        assert [len(json.loads(f)[3]["getVariableData"]) for f in frames] == [2, 1]
+        assert len(answer["getVariableResult"]) == 3
+        await ws.close()

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chargepoints.device_model import BYTES, ITEMS, frame_bytes, limit_of, merge, split
+from chargepoints.device_model import BYTES, ITEMS, frame_bytes, limit_of, merge, split, stored_limit
 
 names = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=30)
 item = st.builds(lambda c, v: {"component": {"name": c}, "variable": {"name": v}}, names, names)
@@ -80,3 +80,16 @@ def test_limit_of(component: str, variable: str, instance: str | None, value: ob
 def test_any_reported_value_is_a_positive_limit_or_none(value: str) -> None:
     found = limit_of("DeviceDataCtrlr", "ItemsPerMessage", "GetVariables", value)
     assert found is None or 0 < found[2] < 2**31
+
+
+@pytest.mark.parametrize(
+    ("variable", "attribute", "found"),
+    [
+        ("ItemsPerMessage[GetVariables]", "Actual", (ITEMS, "GetVariables", 3)),
+        ("ItemsPerMessage[GetVariables]", "MaxSet", None),
+        ("ItemsPerMessage", "Actual", None),
+        ("ItemsPerMessage[GetVariables", "Actual", None),
+    ],
+)
+def test_stored_limit(variable: str, attribute: str, found: object) -> None:
+    assert stored_limit("DeviceDataCtrlr", variable, attribute, "3") == found
