@@ -21,7 +21,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
-from chargepoints.errors import CallFailed, NotConnected, UnknownChargePoint
+from ocpp.exceptions import PropertyConstraintViolationError
+
+from chargepoints.credentials import password_problem
+from chargepoints.device_model import stored_limit
+from chargepoints.errors import CallFailed, NotAccepted, NotConnected, UnknownChargePoint
 from chargepoints.events import (
     ChargerConnected,
     ChargerDisconnected,
@@ -38,21 +42,27 @@ from chargepoints.ports import (
     ChargerRecord,
     Clock,
     Connection,
+    DataTransferHandler,
     EventLog,
     IdTagStatus,
     Observe,
+    Passwords,
     Publish,
+    Reservations,
     TransactionRecord,
 )
+from chargepoints.registration import ACCEPTED, refusal
+from chargepoints.reservations import ACTIVE, admits, holds
 from chargepoints.session import OcppSession
 from chargepoints.state import ChargerState
 from chargepoints.v16 import Session16
+from chargepoints.v21 import Session21
 from chargepoints.v201 import Session201
 
 log = logging.getLogger(__name__)
 
 UnknownPolicy = Literal["accept", "pending", "reject"]
-SESSION_CLASSES: dict[str, type[OcppSession]] = {"1.6": Session16, "2.0.1": Session201}
+SESSION_CLASSES: dict[str, type[OcppSession]] = {"1.6": Session16, "2.0.1": Session201, "2.1": Session21}
 SUPPORTED_VERSIONS = tuple(SESSION_CLASSES)
 
 
@@ -65,6 +75,7 @@ class CentralSystem(TransactionOwnership):
         *,
         unknown_chargers: UnknownPolicy = "accept",
         heartbeat_interval_s: int = 300,
+        registration_retry_s: int = 60,
         response_timeout_s: float = 30.0,
         safe_limit_a: float | None = None,
         unmanaged_limit_a: float | None = None,
@@ -76,6 +87,8 @@ class CentralSystem(TransactionOwnership):
         max_frames_per_s: float = 0.0,
         frame_burst: int = 100,
         register_log: Callable[[int, float], None] | None = None,
+        passwords: Passwords | None = None,
+        reservations: Reservations | None = None,
     ) -> None:
         self._repo = repository
         # told each register as it is written behind, so a process killed before the flush loses none
@@ -84,6 +97,7 @@ class CentralSystem(TransactionOwnership):
         self.now = clock
         self.unknown_chargers = unknown_chargers
         self.heartbeat_interval_s = heartbeat_interval_s
+        self.registration_retry_s = registration_retry_s  # a Pending or Rejected boot's interval: when to retry
         self.response_timeout_s = response_timeout_s
         self.safe_limit_a = safe_limit_a
         self.unmanaged_limit_a = unmanaged_limit_a  # for a charger no scheduler controls (no site)
@@ -92,6 +106,9 @@ class CentralSystem(TransactionOwnership):
         self._event_log = event_log
         self.observe: Observe = observe or (lambda direction, action, outcome, seconds: None)
         self._ca = certificate_authority
+        self._passwords = passwords
+        self._reservations = reservations
+        self._vendors: dict[str, DataTransferHandler] = {}
         self._sessions: dict[str, OcppSession] = {}
         self._meter_backlog: dict[int, float] = {}
         self._records: dict[str, ChargerRecord] = {}
@@ -147,7 +164,10 @@ class CentralSystem(TransactionOwnership):
             await self._repo.save_charger(existing)
         self._records[existing.id] = existing
         state = self.state(existing.id)
+        was = state.registration
         state.registration = existing.registration
+        if was != ACCEPTED and existing.registration == ACCEPTED:
+            self._call_back_in(existing.id)
         state.site_id = existing.site_id
         state.ocpp_version = existing.ocpp_version
         state.last_seen = existing.last_seen
@@ -157,6 +177,44 @@ class CentralSystem(TransactionOwnership):
             state.phases = phases
         if connectors is not None:
             state.connector_count = connectors
+
+    def message_limits(self, charge_point_id: str) -> dict[tuple[str, str], int]:
+        """A 2.0.1 station's ItemsPerMessage/BytesPerMessage, learned from NotifyReport and GetVariables."""
+        return self.state(charge_point_id).message_limits
+
+    async def stored_message_limits(self, charge_point_id: str) -> dict[tuple[str, str], int]:
+        """The limits, with those of the stored device model read in once (they outlive a restart)."""
+        state = self.state(charge_point_id)
+        if not state.limits_read:
+            state.limits_read = True
+            for item in await self._repo.list_variables(charge_point_id):
+                found = stored_limit(item["component"], item["variable"], item["attribute"], item["value"])
+                if found is not None:
+                    state.message_limits.setdefault((found[0], found[1]), found[2])
+        return state.message_limits
+
+    def registration_of(self, charge_point_id: str) -> str:
+        """Accepted, Pending or Rejected: as the charger's record says; a charger with none as the policy says."""
+        record = self._records.get(charge_point_id)
+        if record is not None:
+            return record.registration
+        if self._records_complete:
+            return {"accept": "Accepted", "pending": "Pending", "reject": "Rejected"}[self.unknown_chargers]
+        return self.state(charge_point_id).registration
+
+    def _call_back_in(self, charge_point_id: str) -> None:
+        """A connected charger just Accepted by an operator: a TriggerMessage for a BootNotification, so that it
+        hears so now rather than at the end of its retry interval (2.0.1 TC_B_31, 1.6 §4.2)."""
+        session = self._sessions.get(charge_point_id)
+        if session is None:
+            return
+        payload = {"requestedMessage": "BootNotification"}
+
+        async def trigger() -> None:
+            answer = await session.call_learning("TriggerMessage", payload)
+            log.info("%s accepted: TriggerMessage BootNotification answered %s", charge_point_id, answer.get("status"))
+
+        session.spawn(trigger)
 
     def connector_count(self, charge_point_id: str) -> int | None:
         """How many connectors (1.6) or EVSEs (2.0.1) the charger has, if known."""
@@ -206,7 +264,36 @@ class CentralSystem(TransactionOwnership):
 
         What the answer teaches (2.0.1 variables, 1.6 NumberOfConnectors) the version session learns.
         """
-        return await self._session(charge_point_id).call_learning(action, payload)
+        session = self._session(charge_point_id)
+        why = refusal(self.registration_of(charge_point_id), action, payload)
+        if why is not None:
+            raise NotAccepted(why)
+        problem = password_problem(action, payload)
+        if problem is not None:
+            raise PropertyConstraintViolationError(details={"cause": problem})
+        return await session.call_learning(action, payload)
+
+    def register_vendor(self, vendor_id: str, handler: DataTransferHandler) -> None:
+        """Answer chargers' DataTransfer of `vendor_id` with `handler` (others stay UnknownVendorId)."""
+        if not 0 < len(vendor_id) <= 255:
+            raise ValueError("vendor_id: 1-255 characters")
+        self._vendors[vendor_id] = handler
+
+    async def data_transfer(
+        self, charge_point_id: str, vendor_id: str, message_id: str | None, data: Any
+    ) -> dict[str, Any]:
+        """A charger's DataTransfer, answered by its vendor's handler, UnknownVendorId when none is registered."""
+        handler = self._vendors.get(vendor_id)
+        if handler is None:
+            return {"status": "UnknownVendorId"}
+        status, out = await handler(charge_point_id, message_id, data)
+        return {"status": status} if out is None else {"status": status, "data": out}
+
+    async def password_accepted(self, charge_point_id: str, password: str) -> None:
+        """A charger took the new Basic-auth password we sent: kept beside the old until it connects with it."""
+        if self._passwords is not None:
+            await self._passwords.accepted(charge_point_id, password)
+        await self.record(charge_point_id, "PasswordAccepted", {})  # never the password itself
 
     def learn_connector_count(self, charge_point_id: str, count: int) -> None:
         """How many connectors (1.6) or EVSEs (2.0.1) the charger said it has."""
@@ -231,6 +318,9 @@ class CentralSystem(TransactionOwnership):
         charger that only accepts Power.
         """
         session = self._session(charge_point_id)
+        why = refusal(self.registration_of(charge_point_id), "SetChargingProfile", {})
+        if why is not None:
+            raise NotAccepted(why)
         unit, limit = self.state(charge_point_id).in_allowed_unit(limit_a, phases)
         payload = await session.limit_profile(connector_id, limit, transaction_id, phases, unit)
         answer = await session.call_learning("SetChargingProfile", payload)
@@ -259,8 +349,11 @@ class CentralSystem(TransactionOwnership):
             if record.id not in self._dirty_chargers:
                 self._records[record.id] = record
             state = self.state(record.id)
+            was = state.registration
             state.registration = self._records[record.id].registration
             state.site_id = self._records[record.id].site_id
+            if was != ACCEPTED and state.registration == ACCEPTED:  # accepted through another instance
+                self._call_back_in(record.id)
         self._records_complete = True
 
     async def flush(self) -> None:
@@ -330,7 +423,8 @@ class CentralSystem(TransactionOwnership):
         state = self.state(charge_point_id)
         state.registration = record.registration
         state.site_id = record.site_id
-        interval = self.heartbeat_interval_s if record.registration == "Accepted" else 60
+        # Accepted: the heartbeat interval; Pending or Rejected: the least wait before the next BootNotification
+        interval = self.heartbeat_interval_s if record.registration == ACCEPTED else self.registration_retry_s
         return record.registration, interval
 
     async def configure_after_boot(self, charge_point_id: str) -> None:
@@ -375,7 +469,13 @@ class CentralSystem(TransactionOwnership):
         return await self._repo.id_tag(id_tag, self.now())
 
     async def start_transaction(
-        self, charge_point_id: str, connector_id: int, id_tag: str, meter_start_wh: float, ts: datetime
+        self,
+        charge_point_id: str,
+        connector_id: int,
+        id_tag: str,
+        meter_start_wh: float,
+        ts: datetime,
+        reservation_id: int | None = None,
     ) -> tuple[int, IdTagStatus]:
         info = await self.id_tag(id_tag)
         record, created = await self._repo.start_transaction(charge_point_id, connector_id, id_tag, meter_start_wh, ts)
@@ -384,7 +484,47 @@ class CentralSystem(TransactionOwnership):
             await self._publish(
                 TransactionStarted(charge_point_id, connector_id, record.id, id_tag, meter_start_wh, ts)
             )
+        info = await self.reservation_check(charge_point_id, connector_id, id_tag, reservation_id, record.id, info)
         return record.id, info
+
+    async def reservation_check(
+        self,
+        charge_point_id: str,
+        connector_id: int,
+        id_tag: str,
+        reservation_id: int | None,
+        transaction_id: int,
+        info: IdTagStatus,
+    ) -> IdTagStatus:
+        """A transaction starting: the reservation it uses is used up (named by the charger, or held there for
+        its tag); on a connector reserved for another tag it is answered Invalid."""
+        if self._reservations is None:
+            return info
+        now = self.now()
+        used = reservation_id
+        refused = False
+        for reservation in await self._reservations.active(charge_point_id):
+            if reservation.id == reservation_id:
+                continue
+            mine = admits(reservation, id_tag, info.group_id) and info.status == "Accepted"
+            here = holds(reservation, connector_id, now) or (
+                reservation.connector_id == 0 and reservation.expiry_ts > now
+            )
+            if mine and here and used is None:
+                used = reservation.id  # 1.6 §5.13: a transaction of the reserved tag ends the reservation
+            elif holds(reservation, connector_id, now) and not mine:
+                refused = True
+        if used is not None:
+            await self._reservations.use(charge_point_id, used, transaction_id)
+        if refused and used is None and info.status == "Accepted":
+            await self.record(charge_point_id, "ReservedConnector", {"connector_id": connector_id})
+            return IdTagStatus("Invalid", known=info.known, expiry=info.expiry, group_id=info.group_id)
+        return info
+
+    async def reservation_status(self, charge_point_id: str, reservation_id: int, status: str) -> None:
+        """2.0.1 ReservationStatusUpdate: Expired or Removed at the station."""
+        if self._reservations is not None and status != ACTIVE:
+            await self._reservations.set_status(charge_point_id, reservation_id, status)
 
     async def find_transaction_201(self, charge_point_id: str, ocpp_transaction_id: str) -> TransactionRecord | None:
         """A 2.0.1 transaction by the station's own id: looked up among that station's only."""
@@ -490,8 +630,10 @@ class CentralSystem(TransactionOwnership):
     def can_sign(self) -> bool:
         return self._ca is not None
 
-    async def deliver_certificate(self, charge_point_id: str, csr_pem: str) -> None:
-        """Sign the charger's CSR and send it back with CertificateSigned."""
+    async def deliver_certificate(
+        self, charge_point_id: str, csr_pem: str, certificate_type: str | None = None
+    ) -> None:
+        """Sign the charger's CSR and send it back with CertificateSigned (2.0.1: with its certificateType)."""
         assert self._ca is not None
         try:
             chain = self._ca.sign_csr(charge_point_id, csr_pem)
@@ -499,5 +641,8 @@ class CentralSystem(TransactionOwnership):
             log.warning("%s sent a CSR we cannot sign: %s", charge_point_id, exc)
             await self.record(charge_point_id, "SignCertificateRejected", {"reason": str(exc)})
             return
-        answer = await self.call(charge_point_id, "CertificateSigned", {"certificateChain": chain})
+        payload = {"certificateChain": chain}
+        if certificate_type is not None:
+            payload["certificateType"] = certificate_type
+        answer = await self.call(charge_point_id, "CertificateSigned", payload)
         await self.record(charge_point_id, "CertificateSigned", {"status": answer.get("status")})

@@ -28,3 +28,7 @@ class CallTimeout(ChargePointError):
 
 class ConnectionEnded(ChargePointError):
     """The charger's WebSocket closed; raised by Connection.recv()."""
+
+
+class NotAccepted(ChargePointError):
+    """The charger's registration (Pending or Rejected) forbids this call (OCPP 1.6 §4.2, 2.0.1 B02/B03)."""

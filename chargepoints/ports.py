@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from chargepoints.events import ChargePointEvent
 from chargepoints.meter import Reading
+from chargepoints.reservations import Reservation
 
 
 class Connection(Protocol):
@@ -146,6 +147,10 @@ class ChargePointRepository(Protocol):
         """Store device-model variables: (component, variable, attribute type, value, mutability)."""
         ...
 
+    async def list_variables(self, charge_point_id: str) -> list[dict[str, Any]]:
+        """The stored device model: component, variable (with its instance: Name[Instance]), attribute, value."""
+        ...
+
     async def record_meters(self, registers: dict[int, float]) -> None:
         """Store the latest energy register (Wh) of running transactions, in one write."""
         ...
@@ -158,6 +163,9 @@ class ChargePointRepository(Protocol):
 
 
 Publish = Callable[[ChargePointEvent], Awaitable[None]]
+# A vendor's DataTransfer handler: (charge point id, messageId or None, data or None) -> (status, data or None);
+# status Accepted, Rejected or UnknownMessageId (1.6 data is a string; 2.0.1 data any JSON).
+DataTransferHandler = Callable[[str, str | None, Any], Awaitable[tuple[str, Any]]]
 Clock = Callable[[], datetime]
 
 
@@ -167,6 +175,26 @@ class CertificateAuthority(Protocol):
     def sign_csr(self, charge_point_id: str, csr_pem: str) -> str:
         """The signed certificate chain in PEM; raises ValueError for a bad CSR."""
         ...
+
+
+class Reservations(Protocol):
+    """Stored reservations (chargepoints.reservations), as the central system needs them."""
+
+    async def active(self, charge_point_id: str) -> list[Reservation]:
+        """The charger's reservations stored as Active (some may be past their expiry)."""
+        ...
+
+    async def use(self, charge_point_id: str, reservation_id: int, transaction_id: int) -> bool:
+        """Mark the charger's reservation used by a transaction; False when it has no such reservation."""
+        ...
+
+    async def set_status(self, charge_point_id: str, reservation_id: int, status: str) -> None: ...
+
+
+class Passwords(Protocol):
+    """Where a charger's new Basic-auth password goes once it has accepted it (security profiles 1-2)."""
+
+    async def accepted(self, charge_point_id: str, password: str) -> None: ...
 
 
 class EventLog(Protocol):
@@ -201,6 +229,26 @@ class SessionHost(Protocol):
 
     def connector_count(self, charge_point_id: str) -> int | None: ...
 
+    def message_limits(self, charge_point_id: str) -> dict[tuple[str, str], int]:
+        """The station's ItemsPerMessage/BytesPerMessage limits as learned, by (variable, action); mutable."""
+        ...
+
+    async def stored_message_limits(self, charge_point_id: str) -> dict[tuple[str, str], int]:
+        """message_limits(), read once from the stored device model after a restart."""
+        ...
+
+    async def password_accepted(self, charge_point_id: str, password: str) -> None:
+        """The charger took a new Basic-auth password: keep it beside the current one until it connects with it."""
+        ...
+
+    async def data_transfer(
+        self, charge_point_id: str, vendor_id: str, message_id: str | None, data: Any
+    ) -> dict[str, Any]: ...
+
+    def registration_of(self, charge_point_id: str) -> str:
+        """Accepted, Pending or Rejected: as its record says, or as unknown chargers are answered."""
+        ...
+
     def learn_connector_count(self, charge_point_id: str, count: int) -> None: ...
 
     async def boot(
@@ -223,8 +271,26 @@ class SessionHost(Protocol):
     async def id_tag(self, id_tag: str) -> IdTagStatus: ...
 
     async def start_transaction(
-        self, charge_point_id: str, connector_id: int, id_tag: str, meter_start_wh: float, ts: datetime
+        self,
+        charge_point_id: str,
+        connector_id: int,
+        id_tag: str,
+        meter_start_wh: float,
+        ts: datetime,
+        reservation_id: int | None = None,
     ) -> tuple[int, IdTagStatus]: ...
+
+    async def reservation_check(
+        self,
+        charge_point_id: str,
+        connector_id: int,
+        id_tag: str,
+        reservation_id: int | None,
+        transaction_id: int,
+        info: IdTagStatus,
+    ) -> IdTagStatus: ...
+
+    async def reservation_status(self, charge_point_id: str, reservation_id: int, status: str) -> None: ...
 
     async def find_transaction_201(
         self, charge_point_id: str, ocpp_transaction_id: str
@@ -275,4 +341,6 @@ class SessionHost(Protocol):
 
     async def record(self, charge_point_id: str, kind: str, payload: dict[str, Any]) -> None: ...
 
-    async def deliver_certificate(self, charge_point_id: str, csr_pem: str) -> None: ...
+    async def deliver_certificate(
+        self, charge_point_id: str, csr_pem: str, certificate_type: str | None = None
+    ) -> None: ...

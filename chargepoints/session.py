@@ -34,6 +34,7 @@ from ocpp.exceptions import (
     PropertyConstraintViolationError,
 )
 
+from chargepoints.credentials import accepted_password
 from chargepoints.errors import CallFailed, CallTimeout, ChargePointError, ConnectionEnded, NotConnected
 from chargepoints.framing import (
     DECODER,
@@ -49,6 +50,7 @@ from chargepoints.framing import (
 )
 from chargepoints.lenient import repair
 from chargepoints.profiles import Unit
+from chargepoints.registration import admits, solicited
 from chargepoints.validation import device_ids, schema, validator
 
 if TYPE_CHECKING:
@@ -117,6 +119,8 @@ class OcppSession:
         self.foreign_transactions = 0  # messages naming a transaction that is not this charger's
         self.foreign_recorded: set[tuple[str, object]] = set()  # (action, transaction id) kept as events
         self._outcome: str | None = None  # the current call's outcome when it is not plain "ok"
+        # what our calls asked a charger that is not Accepted to send (TriggerMessage, GetBaseReport, GetReport)
+        self.asked_for: set[str] = set()
 
     @property
     def ocpp_version(self) -> str:
@@ -264,6 +268,10 @@ class OcppSession:
             else:
                 await self._send_error(unique_id, "NotImplemented", f"unknown action {brief(action)}")
             return
+        if not admits(self._central.registration_of(self.id), action, self.asked_for):
+            await self._send_error(unique_id, "SecurityError", f"{action} is not accepted before the charger is")
+            self._central.observe("in", action, "SecurityError", 0.0)
+            return
         self._after_reply.clear()
         self._outcome = None
         started = time.perf_counter()
@@ -333,6 +341,7 @@ class OcppSession:
         status, interval = await self._central.boot(
             self.id, self.version, vendor=vendor, model=model, serial_number=serial, firmware_version=firmware
         )
+        self.asked_for.clear()  # a new registration: what we asked of the last one is no longer asked
         if status == "Accepted":
             self.after_reply(lambda: self._central.configure_after_boot(self.id))
         return {"currentTime": _iso(self._central.now()), "interval": interval, "status": status}
@@ -345,6 +354,10 @@ class OcppSession:
     def after_reply(self, work: Callable[[], Awaitable[None]]) -> None:
         """Run `work` once the reply to the current call has been sent."""
         self._after_reply.append(work)
+
+    def spawn(self, work: Callable[[], Awaitable[None]]) -> None:
+        """Run `work` in this connection's task group (failures logged, never ending the connection)."""
+        self._spawn(work)
 
     def _spawn(self, work: Callable[[], Awaitable[None]]) -> None:
         async def guarded() -> None:
@@ -368,6 +381,12 @@ class OcppSession:
     async def call_learning(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         """`call_raw`, and what the answer teaches about the charger kept (the version's `learn`)."""
         answer = await self.call_raw(action, payload)
+        asked = solicited(action, payload, answer)
+        if asked is not None:
+            self.asked_for.add(asked)
+        password = accepted_password(action, payload, answer)
+        if password is not None:
+            await self._central.password_accepted(self.id, password)
         await self.learn(action, payload, answer)
         return answer
 

@@ -30,6 +30,9 @@ class ChargerState:
     # How many connectors (1.6) or EVSEs (2.0.1) it has, when known: from configuration, 1.6
     # NumberOfConnectors, or a 2.0.1 full inventory report. None: only ids beyond 32 bits are refused.
     connector_count: int | None = None
+    # 2.0.1 (ItemsPerMessage | BytesPerMessage, action) -> the limit the station reported (chargepoints.device_model)
+    message_limits: dict[tuple[str, str], int] = field(default_factory=dict)
+    limits_read: bool = False  # the stored device model's limits read in (once per process)
 
     def in_allowed_unit(self, limit_a: float, phases: int | None) -> tuple[Unit, float]:
         """A limit in the unit its profiles may use: amperes, or watts for a charger that takes only Power."""

@@ -58,7 +58,7 @@ class Session16(OcppSession):
     async def on_start_transaction(self, p: dict[str, Any]) -> dict[str, Any]:
         ts = parse_ts(p["timestamp"], self._central.now())
         transaction_id, info = await self._central.start_transaction(
-            self.id, p["connectorId"], p["idTag"], float(p["meterStart"]), ts
+            self.id, p["connectorId"], p["idTag"], float(p["meterStart"]), ts, reservation_id=p.get("reservationId")
         )
         return {"transactionId": transaction_id, "idTagInfo": id_tag_info(info)}
 
@@ -87,7 +87,7 @@ class Session16(OcppSession):
     @handles("DataTransfer")
     async def on_data_transfer(self, p: dict[str, Any]) -> dict[str, Any]:
         await self._central.record(self.id, "DataTransfer", p)
-        return {"status": "UnknownVendorId"}
+        return await self._central.data_transfer(self.id, p["vendorId"], p.get("messageId"), p.get("data"))
 
     # -- Firmware management, diagnostics, security extension ------------------------
     @handles("DiagnosticsStatusNotification")

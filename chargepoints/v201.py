@@ -13,6 +13,7 @@ from typing import Any
 
 from ocpp.v201.enums import Action
 
+from chargepoints.device_model import BYTES, ITEMS, LIMITED, limit_of, merge, split
 from chargepoints.meter import Reading, parse_ts, readings
 from chargepoints.ports import IdTagStatus
 from chargepoints.profiles import Unit, tx_default_profile_201, tx_profile_201
@@ -83,23 +84,31 @@ class Session201(OcppSession):
     async def on_notify_report(self, p: dict[str, Any]) -> dict[str, Any]:
         variables = []
         for item in p.get("reportData", []):
-            component = item["component"]["name"]
-            if item["component"].get("evse"):
-                component += f"@{item['component']['evse'].get('id')}"
+            component = _component(item)
+            name = _variable(item)
             for attribute in item.get("variableAttribute", []):
                 variables.append(
                     (
                         component,
-                        item["variable"]["name"],
+                        name,
                         attribute.get("type", "Actual"),
                         attribute.get("value"),
                         attribute.get("mutability"),
                     )
                 )
+                if attribute.get("type", "Actual") == "Actual":
+                    self._learn_limit(item, attribute.get("value"))
         await self._central.store_variables(self.id, variables)
         evse_ids = {(item["component"].get("evse") or {}).get("id", 0) for item in p.get("reportData", [])}
         self._inventory_report(p["requestId"], evse_ids, bool(p.get("tbc", False)))
         return {}
+
+    def _learn_limit(self, item: dict[str, Any], value: object) -> None:
+        """An ItemsPerMessage or BytesPerMessage the station reported: its requests are split by it."""
+        found = limit_of(item["component"]["name"], item["variable"]["name"], item["variable"].get("instance"), value)
+        if found is not None:
+            kind, action, limit = found
+            self._central.message_limits(self.id)[(kind, action)] = limit
 
     # -- authorization ----------------------------------------------------------------------
     @handles("Authorize")
@@ -119,14 +128,20 @@ class Session201(OcppSession):
         energies = [reading.energy_wh for _, reading in samples if reading.energy_wh is not None]
         energy = energies[-1] if energies else None
         record = await self._central.find_transaction_201(self.id, ocpp_id)
+        started = record is None
         if record is None:
             # Started, or the first event we hear of an offline transaction.
             record = await self._central.start_transaction_201(
                 self.id, evse_id, ocpp_id, id_token or "", energy or 0.0, ts
             )
         elif record.last_seq_no is not None and seq_no <= record.last_seq_no:
-            # Resent after a reconnect: the same answer, no change.
+            # Resent after a reconnect: the same answer (the reservation rules give it again), no change.
+            if event_type == "Started" or p.get("reservationId") is not None:
+                return await self._reservation_answer(p, evse_id, id_token, record.id)
             return await self._transaction_answer(id_token)
+        answer: dict[str, Any] | None = None
+        if started or p.get("reservationId") is not None:  # H03: a transaction using a reservation ends it
+            answer = await self._reservation_answer(p, evse_id, id_token, record.id)
         if event_type != "Ended":
             for sample_ts, reading in samples:
                 await self._central.meter_reading(
@@ -137,7 +152,17 @@ class Session201(OcppSession):
             reason = p["transactionInfo"].get("stoppedReason") or "Local"
             await self._central.stop_transaction(self.id, record.id, stop_wh, ts, reason, action="TransactionEvent")
         await self._central.transaction_seq_no(record.id, seq_no)
-        return await self._transaction_answer(id_token)
+        return answer if answer is not None else await self._transaction_answer(id_token)
+
+    async def _reservation_answer(
+        self, p: dict[str, Any], evse_id: int, id_token: str | None, transaction_id: int
+    ) -> dict[str, Any]:
+        """The answer to a transaction's first event: its id token's status, held to the EVSE's reservation."""
+        info = await self._central.id_tag(id_token) if id_token else IdTagStatus("Accepted")
+        info = await self._central.reservation_check(
+            self.id, evse_id, id_token or "", p.get("reservationId"), transaction_id, info
+        )
+        return {"idTokenInfo": id_token_info(info)} if id_token else {}
 
     async def _transaction_answer(self, id_token: str | None) -> dict[str, Any]:
         if id_token is None:
@@ -153,16 +178,19 @@ class Session201(OcppSession):
     # -- security, firmware, diagnostics, smart charging reports: recorded and acknowledged --------
     @handles("SignCertificate")
     async def on_sign_certificate(self, p: dict[str, Any]) -> dict[str, Any]:
-        if not self._central.can_sign:
+        # A02/A03: the station's own certificate, signed by our CA and sent back with its certificateType. A V2G
+        # certificate is an ISO 15118 PKI's to sign, which CoopGrid does not run: refused.
+        certificate_type = p.get("certificateType", "ChargingStationCertificate")
+        if not self._central.can_sign or certificate_type != "ChargingStationCertificate":
             return {"status": "Rejected"}
         csr = p["csr"]
-        self.after_reply(lambda: self._central.deliver_certificate(self.id, csr))
+        self.after_reply(lambda: self._central.deliver_certificate(self.id, csr, certificate_type))
         return {"status": "Accepted"}
 
     @handles("DataTransfer")
     async def on_data_transfer(self, p: dict[str, Any]) -> dict[str, Any]:
         await self._central.record(self.id, "DataTransfer", p)
-        return {"status": "UnknownVendorId"}
+        return await self._central.data_transfer(self.id, p["vendorId"], p.get("messageId"), p.get("data"))
 
     @handles("Get15118EVCertificate")
     async def on_get_15118_certificate(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -184,8 +212,22 @@ class Session201(OcppSession):
         await self._central.record(self.id, "NotifyEVChargingSchedule", p)
         return {"status": "Accepted"}
 
+    @handles("ReservationStatusUpdate")
+    async def on_reservation_status_update(self, p: dict[str, Any]) -> dict[str, Any]:
+        await self._central.record(self.id, "ReservationStatusUpdate", p)
+        await self._central.reservation_status(self.id, p["reservationId"], p["reservationUpdateStatus"])
+        return {}
+
     # -- what 2.0.1 does its own way ----------------------------------------------------------------
     async def call_learning(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Requests split by the station's ItemsPerMessage and BytesPerMessage, their answers merged."""
+        if action not in LIMITED:
+            return await self._call_learning_one(action, payload)
+        limits = await self._central.stored_message_limits(self.id)
+        parts = split(action, payload, limits.get((ITEMS, action)), limits.get((BYTES, action)))
+        return merge(action, [await self._call_learning_one(action, part) for part in parts])
+
+    async def _call_learning_one(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         full_inventory = action == "GetBaseReport" and payload.get("reportBase") == "FullInventory"
         if full_inventory and isinstance(payload.get("requestId"), int):
             self._inventory = (payload["requestId"], set())  # before the call: its reports may come at once
@@ -210,6 +252,10 @@ class Session201(OcppSession):
             self._inventory = None
 
     async def learn(self, action: str, payload: dict[str, Any], answer: dict[str, Any]) -> None:
+        if action == "GetVariables":
+            for result in answer.get("getVariableResult", []):
+                if result.get("attributeStatus") == "Accepted" and result.get("attributeType", "Actual") == "Actual":
+                    self._learn_limit(result, result.get("attributeValue"))
         if action in ("GetVariables", "SetVariables"):
             await self._central.store_variables(self.id, _learned_variables(action, payload, answer))
 
@@ -256,7 +302,6 @@ for _action in (
     "ReportChargingProfiles",
     "NotifyDisplayMessages",
     "NotifyCustomerInformation",
-    "ReservationStatusUpdate",
 ):
     setattr(Session201, f"on_{_action}", _acknowledge(_action))
 Session201.collect_handlers()
@@ -269,6 +314,13 @@ def _component(item: dict[str, Any]) -> str:
     return f"{name}@{evse.get('id')}" if evse else name
 
 
+def _variable(item: dict[str, Any]) -> str:
+    """A variable's name, with its instance when it has one: ItemsPerMessage[GetVariables]."""
+    variable = item["variable"]
+    instance = variable.get("instance")
+    return f"{variable['name']}[{instance}]" if instance else str(variable["name"])
+
+
 def _learned_variables(
     action: str, request: dict[str, Any], answer: dict[str, Any]
 ) -> list[tuple[str, str, str, str | None, str | None]]:
@@ -278,15 +330,11 @@ def _learned_variables(
         for result in answer.get("getVariableResult", []):
             if result.get("attributeStatus") == "Accepted":
                 attribute = result.get("attributeType", "Actual")
-                learned.append(
-                    (_component(result), result["variable"]["name"], attribute, result.get("attributeValue"), None)
-                )
+                learned.append((_component(result), _variable(result), attribute, result.get("attributeValue"), None))
     else:
         statuses = [r.get("attributeStatus") for r in answer.get("setVariableResult", [])]
         for item, status in zip(request.get("setVariableData", []), statuses, strict=False):
             if status == "Accepted":
                 attribute = item.get("attributeType", "Actual")
-                learned.append(
-                    (_component(item), item["variable"]["name"], attribute, item.get("attributeValue"), None)
-                )
+                learned.append((_component(item), _variable(item), attribute, item.get("attributeValue"), None))
     return learned

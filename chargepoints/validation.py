@@ -31,6 +31,7 @@ from ocpp.exceptions import (
     FormationViolationError,
     FormatViolationError,
     OccurenceConstraintViolationError,
+    OccurrenceConstraintViolationError,
     OCPPError,
     PropertyConstraintViolationError,
     TypeConstraintViolationError,
@@ -58,6 +59,8 @@ _DEVICE_IDS: dict[tuple[str, str], tuple[tuple[tuple[str, ...], int], ...]] = {
     ("2.0.1", "ClearedChargingLimit"): ((("evseId",), 0),),
     ("2.0.1", "ReportChargingProfiles"): ((("evseId",), 0),),
 }
+# 2.1 carries them where 2.0.1 does
+_DEVICE_IDS.update({("2.1", action): ids for (version, action), ids in list(_DEVICE_IDS.items()) if version == "2.0.1"})
 
 
 def device_ids(version: str, action: str, payload: Any) -> list[tuple[str, int, int]]:
@@ -98,22 +101,24 @@ def _strip_multiple_of(node: Any, found: list[tuple[str, Decimal]], path: str = 
 def _schema_path(version: str, action: str, response: bool) -> Path:
     if version == "1.6":
         return _SCHEMAS / "v16" / "schemas" / f"{action}{'Response' if response else ''}.json"
-    if version == "2.0.1":
-        return _SCHEMAS / "v201" / "schemas" / f"{action}{'Response' if response else 'Request'}.json"
+    if version in ("2.0.1", "2.1"):
+        folder = "v201" if version == "2.0.1" else "v21"
+        return _SCHEMAS / folder / "schemas" / f"{action}{'Response' if response else 'Request'}.json"
     raise ValueError(f"unknown OCPP version {version}")
 
 
 def _errors(version: str) -> dict[str, type[OCPPError]]:
     v16 = version == "1.6"
+    occurrence = OccurrenceConstraintViolationError if version == "2.1" else OccurenceConstraintViolationError
     return {
         "type": TypeConstraintViolationError,
         "maxLength": TypeConstraintViolationError,
         "minLength": TypeConstraintViolationError,
         "format": TypeConstraintViolationError,
         # Both 1.6 and 2.0.1 spell it "Occurence" (2.1 fixes the typo).
-        "required": OccurenceConstraintViolationError,
-        "minItems": OccurenceConstraintViolationError,
-        "maxItems": OccurenceConstraintViolationError,
+        "required": occurrence,
+        "minItems": occurrence,
+        "maxItems": occurrence,
         "enum": PropertyConstraintViolationError,
         "minimum": PropertyConstraintViolationError,
         "maximum": PropertyConstraintViolationError,

@@ -35,7 +35,7 @@ class ConnectorView(BaseModel):
 class ChargePointView(BaseModel):
     id: str
     connected: bool
-    ocpp_version: Literal["1.6", "2.0.1"] | None
+    ocpp_version: Literal["1.6", "2.0.1", "2.1"] | None
     registration: Literal["Accepted", "Pending", "Rejected"]
     site_id: str | None
     connectors: dict[str, ConnectorView] = Field(description="1.6 connector id or 2.0.1 EVSE id")
@@ -317,3 +317,23 @@ class SiteView(BaseModel):
     grid_limit_a: float
     base_load_a: float
     voltage_v: float
+
+
+class ReservationBody(_Body):
+    connector_id: int = Field(ge=0, le=2**31 - 1, description="1.6 connector or 2.0.1 EVSE; 0: the charger as a whole")
+    id_tag: str = Field(min_length=1, max_length=36, description="the id tag (2.0.1 idToken) it is kept for")
+    expiry_date: datetime = Field(description="when the reservation ends unless used (UTC when given no offset)")
+    parent_id_tag: str | None = Field(None, min_length=1, max_length=40, description="any tag of this group may use it")
+    id_token_type: str = Field("Central", max_length=20, description="2.0.1 idToken type")
+
+
+class ReservationView(BaseModel):
+    id: int = Field(description="the OCPP reservation id")
+    charge_point_id: str
+    connector_id: int
+    id_tag: str
+    parent_id_tag: str | None
+    expiry_date: datetime
+    status: Literal["Requested", "Active", "Used", "Cancelled", "Expired", "Removed", "Refused", "Failed"]
+    charger_status: str | None = Field(description="the charger's answer to ReserveNow or CancelReservation")
+    transaction_id: int | None = Field(description="the session that used it")

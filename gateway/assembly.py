@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from chargepoints.central import CentralSystem
 from gateway.influx import InfluxWriter
+from gateway.passwords import StoredPasswords
 from gateway.pki import CertificateAuthority
 from gateway.publishing import ChargerLimits
 from smartgrid.allocation import Site
@@ -32,6 +33,7 @@ def build_central(platform: Platform) -> CentralSystem:
         platform.clock,
         unknown_chargers=ocpp.unknown_chargers,
         heartbeat_interval_s=ocpp.heartbeat_interval_s,
+        registration_retry_s=ocpp.registration_retry_s,
         response_timeout_s=ocpp.response_timeout_s,
         safe_limit_a=ocpp.safe_limit_a,
         unmanaged_limit_a=ocpp.unmanaged_limit_a,
@@ -45,6 +47,8 @@ def build_central(platform: Platform) -> CentralSystem:
         max_frames_per_s=ocpp.max_frames_per_s,
         frame_burst=ocpp.frame_burst,
         register_log=platform.repository.log_register,
+        passwords=StoredPasswords(platform.store),
+        reservations=platform.store.reservations,
     )
 
 

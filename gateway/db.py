@@ -46,6 +46,9 @@ class ChargerRow(Base):
     last_seen: Mapped[datetime | None] = mapped_column(UtcDateTime())
     security_profile: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     password_hash: Mapped[str | None] = mapped_column(String(200))
+    # a new password the charger accepted (ChangeConfiguration AuthorizationKey, SetVariables BasicAuthPassword):
+    # taken as well as the old one until the charger connects with it, then the only one
+    next_password_hash: Mapped[str | None] = mapped_column(String(200))
     # what the scheduler needs of it (the site above places it)
     phases: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
     min_current_a: Mapped[float] = mapped_column(Float, default=6.0, server_default="6")
@@ -112,6 +115,34 @@ class UnmatchedStopRow(Base):
     meter_stop_wh: Mapped[float] = mapped_column(Float)
     stop_ts: Mapped[datetime] = mapped_column(UtcDateTime())
     reason: Mapped[str | None] = mapped_column(String(32))
+
+
+class IdTagChangeRow(Base):
+    """One change of the id tag table (created, changed or deleted): SendLocalList Differential is built from
+    the changes after the version a charger holds; the newest change's version is the list's version."""
+
+    __tablename__ = "id_tag_changes"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id_tag: Mapped[str] = mapped_column(String(64), index=True)
+
+
+class ReservationRow(Base):
+    """A reservation sent to a charger (ReserveNow) and what became of it (chargepoints.reservations)."""
+
+    __tablename__ = "reservations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    charge_point_id: Mapped[str] = mapped_column(String(64), index=True)
+    connector_id: Mapped[int] = mapped_column(Integer)
+    id_tag: Mapped[str] = mapped_column(String(64))
+    parent_id_tag: Mapped[str | None] = mapped_column(String(64))
+    id_token_type: Mapped[str] = mapped_column(String(32), default="Central")
+    expiry_ts: Mapped[datetime] = mapped_column(UtcDateTime())
+    created_ts: Mapped[datetime] = mapped_column(UtcDateTime())
+    status: Mapped[str] = mapped_column(String(16))
+    charger_status: Mapped[str | None] = mapped_column(String(32))
+    transaction_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class IdTagRow(Base):

@@ -282,8 +282,12 @@ class Platform:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         context.load_cert_chain(http.tls_cert, http.tls_key)
-        if http.tls_client_ca is not None:
-            context.load_verify_locations(http.tls_client_ca)
+        # Client certificates (profile 3): the configured client CA's, and those CoopGrid's own CA signs for
+        # SignCertificate, trusted at once (the CA's file exists: build_central creates it when missing).
+        client_cas = [path for path in (http.tls_client_ca, self.settings.ocpp.ca_cert) if path is not None]
+        for path in client_cas:
+            context.load_verify_locations(path)
+        if client_cas:
             # Optional at the TLS layer: profile 1-2 chargers share the port;
             # the OCPP endpoint demands the certificate for profile 3 chargers.
             context.verify_mode = ssl.CERT_OPTIONAL

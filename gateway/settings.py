@@ -103,6 +103,12 @@ class OcppSettings(_Model):
     unknown_chargers: Literal["accept", "pending", "reject"] = "accept"
     strict_subprotocol: bool = False
     heartbeat_interval_s: int = Field(300, gt=0)
+    registration_retry_s: int = Field(
+        60,
+        ge=0,
+        description="the interval of a Pending or Rejected BootNotification answer: the least wait "
+        "before the charger boots again (0: the charger chooses)",
+    )
     response_timeout_s: float = Field(30.0, gt=0)
     lenient: bool = Field(False, description="repair known quirks of every charger (or per charger)")
     safe_limit_a: float | None = Field(

@@ -9,7 +9,8 @@ from aiohttp import web
 from ocpp.exceptions import OCPPError
 from pydantic import BaseModel, Field
 
-from chargepoints.errors import CallFailed, CallTimeout, NotConnected, UnknownChargePoint
+from chargepoints.errors import CallFailed, CallTimeout, NotAccepted, NotConnected, UnknownChargePoint
+from chargepoints.local_list import entry, held_version, local_list_payload, update_for
 from chargepoints.ports import ChargerRecord
 from gateway.api.access import tenancy
 from gateway.api.context import Api, api, error, iso
@@ -95,6 +96,8 @@ async def _commanding(charge_point_id: str, command: Awaitable[Any]) -> Any:
         return error(404, "NotFound", f"no charge point {charge_point_id!r}")
     except NotConnected:
         return error(409, "NotConnected", f"{charge_point_id} is not connected")
+    except NotAccepted as exc:
+        return error(409, "NotAccepted", str(exc))
     except CallFailed as exc:
         return error(502, exc.code, exc.description or exc.code)
     except CallTimeout as exc:
@@ -222,36 +225,37 @@ async def set_limit(request: web.Request) -> web.Response:
 
 
 async def send_local_list(request: web.Request) -> web.Response:
-    """SendLocalList (full update) built from the id tag table."""
+    """SendLocalList from the id tag table: Differential from the changes since the version the charger holds
+    (GetLocalListVersion), Full when it holds none (or a Differential comes back VersionMismatch)."""
     context = api(request)
     charge_point_id = request.match_info["charge_point_id"]
+    version = context.central.state(charge_point_id).ocpp_version or "1.6"
+    held_answer = await _commanding(charge_point_id, context.cluster.call(charge_point_id, "GetLocalListVersion", {}))
+    if isinstance(held_answer, web.Response):
+        return held_answer
+    held = held_version(version, held_answer)
+    oldest, newest, changes = await context.store.id_tag_changes_since(held if held and held > 0 else 0)
+    update = update_for(held, oldest, newest)
+    if update == "UpToDate":
+        return web.json_response({"list_version": held, "update_type": "UpToDate"})
+    list_version = max(newest, 1)
+    if update == "Differential":
+        entries = [entry(version, id_tag, tag) for id_tag, tag in changes]
+        payload = local_list_payload(version, list_version, "Differential", entries)
+        answer = await _commanding(charge_point_id, context.cluster.call(charge_point_id, "SendLocalList", payload))
+        if isinstance(answer, web.Response) or answer.get("status") != "VersionMismatch":
+            return _local_list_answer(answer, list_version, "Differential")
     tags = await context.store.list_id_tags()
-    entries = []
-    for tag in tags:
-        info: dict[str, Any] = {"status": tag["status"]}
-        if tag["expiry_date"]:
-            info["expiryDate"] = tag["expiry_date"]
-        if tag["group_id"]:
-            info["parentIdTag"] = tag["group_id"]
-        entries.append({"idTag": tag["id_tag"], "idTagInfo": info})
-    version = int(context.clock().timestamp())  # increases with every send
-    if context.central.state(charge_point_id).ocpp_version == "2.0.1":
-        payload = {"versionNumber": version, "updateType": "Full", "localAuthorizationList": _local_list_201(tags)}
-    else:
-        payload = {"listVersion": version, "updateType": "Full", "localAuthorizationList": entries}
-    return await _forward(request, charge_point_id, "SendLocalList", payload, extra={"list_version": version})
+    entries = [entry(version, str(tag["id_tag"]), tag) for tag in tags]
+    payload = local_list_payload(version, list_version, "Full", entries)
+    answer = await _commanding(charge_point_id, context.cluster.call(charge_point_id, "SendLocalList", payload))
+    return _local_list_answer(answer, list_version, "Full")
 
 
-def _local_list_201(tags: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    entries = []
-    for tag in tags:
-        info: dict[str, Any] = {"status": tag["status"]}
-        if tag["expiry_date"]:
-            info["cacheExpiryDateTime"] = tag["expiry_date"]
-        if tag["group_id"]:
-            info["groupIdToken"] = {"idToken": tag["group_id"], "type": "Central"}
-        entries.append({"idToken": {"idToken": tag["id_tag"], "type": tag["type"] or "Central"}, "idTokenInfo": info})
-    return entries
+def _local_list_answer(answer: Any, list_version: int, update: str) -> web.Response:
+    if isinstance(answer, web.Response):
+        return answer
+    return web.json_response({**answer, "list_version": list_version, "update_type": update})
 
 
 async def list_variables(request: web.Request) -> web.Response:
@@ -350,7 +354,8 @@ ROUTES: tuple[Route, ...] = (
         "/api/chargepoints/{charge_point_id}/local-list",
         "local-list",
         send_local_list,
-        "Send the id tag table as the charger's local authorization list",
+        "Send the id tag table as the charger's local authorization list: Differential from the changes since "
+        "the version it holds, Full when it holds none",
         free_response=True,
         errors=(404, 409, 502, 504),
     ),

@@ -18,7 +18,7 @@ from gateway.auth import hash_secret, parse_basic_auth, verify_secret
 log = logging.getLogger(__name__)
 
 
-OCPP_SUBPROTOCOLS = {"ocpp1.6": "1.6", "ocpp2.0.1": "2.0.1"}
+OCPP_SUBPROTOCOLS = {"ocpp1.6": "1.6", "ocpp2.0.1": "2.0.1", "ocpp2.1": "2.1"}
 
 
 class WsConnection:
@@ -125,11 +125,17 @@ async def check_charger_credentials(request: web.Request, charge_point_id: str) 
             return error(401, "Unauthorized", "a client certificate with CN = the charge point id is required")
         return None
     given = parse_basic_auth(request.headers.get("Authorization"))
-    if given is None or given[0] != charge_point_id or not password_hash or not verify_secret(given[1], password_hash):
-        response = error(401, "Unauthorized", "HTTP Basic credentials of this charge point are required")
-        response.headers["WWW-Authenticate"] = 'Basic realm="coopgrid-ocpp", charset="UTF-8"'
-        return response
-    return None
+    if given is not None and given[0] == charge_point_id and password_hash:
+        if verify_secret(given[1], password_hash):
+            return None  # the current password (during a rotation: the old one, until the new is used)
+        next_hash = await context.store.next_password_hash(charge_point_id)
+        if next_hash and verify_secret(given[1], next_hash):
+            await context.store.promote_next_password(charge_point_id)
+            log.info("%s connected with its new password: the old one is no longer accepted", charge_point_id)
+            return None
+    response = error(401, "Unauthorized", "HTTP Basic credentials of this charge point are required")
+    response.headers["WWW-Authenticate"] = 'Basic realm="coopgrid-ocpp", charset="UTF-8"'
+    return response
 
 
 async def ocpp_endpoint(request: web.Request) -> web.StreamResponse:

@@ -14,7 +14,14 @@ from ocpp.exceptions import OCPPError
 
 from chargepoints import events as cp_events
 from chargepoints.central import CentralSystem
-from chargepoints.errors import CallFailed, CallTimeout, ChargePointError, NotConnected, UnknownChargePoint
+from chargepoints.errors import (
+    CallFailed,
+    CallTimeout,
+    ChargePointError,
+    NotAccepted,
+    NotConnected,
+    UnknownChargePoint,
+)
 from gateway.bus import Bus
 from gateway.cluster.events import decode_event, encode_event
 from gateway.topics import Topics
@@ -218,6 +225,8 @@ def _error_from(error: dict[str, Any]) -> Exception:
         return NotConnected(message)
     if kind == "UnknownChargePoint":
         return UnknownChargePoint(message)
+    if kind == "NotAccepted":
+        return NotAccepted(message)
     if kind == "CallTimeout":
         return CallTimeout(message)
     if kind == "OCPPError":

@@ -41,6 +41,7 @@ def _site(row: SiteRow) -> dict[str, Any]:
 class ChargerStore(SqlBase):
     _credentials: dict[str, tuple[tuple[int, str | None] | None, float]]
     _all_loaded_at: float
+    _next_passwords: dict[str, str]
 
     # -- chargers ---------------------------------------------------------------
     async def get_charger(self, charge_point_id: str) -> ChargerRecord | None:
@@ -83,7 +84,9 @@ class ChargerStore(SqlBase):
                 await connection.execute(statement, rows[start : start + 500])
 
     async def set_credentials(self, charge_point_id: str, security_profile: int, password_hash: str | None) -> None:
+        """Set the profile and password (an operator's word: a rotation underway is forgotten)."""
         self._credentials[charge_point_id] = ((security_profile, password_hash), time.monotonic())
+        self._next_passwords.pop(charge_point_id, None)
         async with self._session.begin() as session:
             row = await session.get(ChargerRow, charge_point_id)
             if row is None:
@@ -91,6 +94,33 @@ class ChargerStore(SqlBase):
                 session.add(row)
             row.security_profile = security_profile
             row.password_hash = password_hash
+            row.next_password_hash = None
+
+    # -- password rotation: the old password and the new one both open until the charger uses the new ------
+    async def set_next_password(self, charge_point_id: str, password_hash: str) -> None:
+        """The charger accepted a new password: taken as well as the current one from now on."""
+        async with self._session.begin() as session:
+            row = await session.get(ChargerRow, charge_point_id)
+            if row is None:
+                return
+            row.next_password_hash = password_hash
+        self._next_passwords[charge_point_id] = password_hash
+
+    async def next_password_hash(self, charge_point_id: str) -> str | None:
+        await self.get_credentials(charge_point_id)  # read with the credentials when not in memory
+        return self._next_passwords.get(charge_point_id)
+
+    async def promote_next_password(self, charge_point_id: str) -> None:
+        """The charger connected with its new password: the new one is now the only one."""
+        new = self._next_passwords.pop(charge_point_id, None)
+        if new is None:
+            return
+        async with self._session.begin() as session:
+            row = await session.get(ChargerRow, charge_point_id)
+            if row is None:
+                return
+            row.password_hash, row.next_password_hash = new, None
+            self._credentials[charge_point_id] = ((row.security_profile, new), time.monotonic())
 
     async def get_credentials(self, charge_point_id: str) -> tuple[int, str | None] | None:
         """(security profile, password hash) of a registered charger, None when unknown.
@@ -108,6 +138,10 @@ class ChargerStore(SqlBase):
         async with self._session() as session:
             row = await session.get(ChargerRow, charge_point_id)
             value = (row.security_profile, row.password_hash) if row else None
+            if row is not None and row.next_password_hash:
+                self._next_passwords[charge_point_id] = row.next_password_hash
+            else:
+                self._next_passwords.pop(charge_point_id, None)
         self._credentials[charge_point_id] = (value, now)
         return value
 
@@ -117,6 +151,7 @@ class ChargerStore(SqlBase):
             rows = (await session.scalars(select(ChargerRow))).all()
         now = time.monotonic()
         self._credentials = {row.id: ((row.security_profile, row.password_hash), now) for row in rows}
+        self._next_passwords = {row.id: row.next_password_hash for row in rows if row.next_password_hash}
         self._all_loaded_at = now
         return [_charger(row) for row in rows]
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from chargepoints.ports import IdTagStatus
 from gateway.db import (
+    IdTagChangeRow,
     IdTagRow,
 )
 from gateway.repositories.base import SqlBase
@@ -48,11 +49,14 @@ class IdTagStore(SqlBase):
             if row is None:
                 row = IdTagRow(id_tag=id_tag)
                 session.add(row)
+            before = (row.status, row.expiry_date, row.parent_id_tag, row.type)
             row.status = status
             row.expiry_date = expiry_date
             row.parent_id_tag = parent_id_tag
             row.type = type_
             row.account_id = account_id
+            if created or before != (status, expiry_date, parent_id_tag, type_):
+                session.add(IdTagChangeRow(id_tag=id_tag))  # a new version of the local list
         self._id_tags.pop(id_tag, None)
         return created
 
@@ -72,8 +76,30 @@ class IdTagStore(SqlBase):
             if row is None:
                 return False
             await session.delete(row)
+            session.add(IdTagChangeRow(id_tag=id_tag))
         self._id_tags.pop(id_tag, None)
         return True
+
+    # -- the local authorization list's versions ---------------------------------------------------------
+    async def id_tag_version(self) -> int:
+        """The newest change's version (0: the table never changed)."""
+        async with self._session() as session:
+            return int(await session.scalar(select(func.max(IdTagChangeRow.version))) or 0)
+
+    async def id_tag_changes_since(self, version: int) -> tuple[int, int, list[tuple[str, dict[str, object] | None]]]:
+        """(oldest version kept, newest version, [(id tag, its row now or None when deleted)]) of the tags
+        changed after `version`."""
+        async with self._session() as session:
+            oldest = int(await session.scalar(select(func.min(IdTagChangeRow.version))) or 0)
+            newest = int(await session.scalar(select(func.max(IdTagChangeRow.version))) or 0)
+            changed = (
+                await session.scalars(select(IdTagChangeRow.id_tag).where(IdTagChangeRow.version > version).distinct())
+            ).all()
+            out: list[tuple[str, dict[str, object] | None]] = []
+            for id_tag in sorted(changed):
+                row = await session.get(IdTagRow, id_tag)
+                out.append((id_tag, _id_tag(row) if row is not None else None))
+        return oldest, newest, out
 
     async def id_tag(self, id_tag: str, now: datetime) -> IdTagStatus:
         """An id tag for Authorize and transactions. Read from memory for ID_TAG_TTL_S once read: changes made

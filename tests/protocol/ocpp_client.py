@@ -11,7 +11,7 @@ import aiohttp
 
 from gateway.platform import Platform
 
-SUBPROTOCOL = {"1.6": "ocpp1.6", "2.0.1": "ocpp2.0.1"}
+SUBPROTOCOL = {"1.6": "ocpp1.6", "2.0.1": "ocpp2.0.1", "2.1": "ocpp2.1"}
 
 
 def server_call_answer(frame: list[Any]) -> dict[str, Any]:

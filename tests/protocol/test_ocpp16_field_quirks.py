@@ -224,6 +224,9 @@ async def test_send_local_list_from_the_id_tag_table(platform: Platform) -> None
         http.ws_connect(f"{platform.ocpp_url}/CP-A", protocols=("ocpp1.6",)) as ws,
     ):
         pending = asyncio.ensure_future(http.post(f"{platform.http_url}/api/chargepoints/CP-A/local-list"))
+        asked = await receive(ws)
+        assert asked[2:] == ["GetLocalListVersion", {}]
+        await ws.send_str(json.dumps([3, asked[1], {"listVersion": 0}]))  # it holds none: a Full list
         call = await receive(ws)
         assert call[2] == "SendLocalList"
         entries = {e["idTag"]: e["idTagInfo"]["status"] for e in call[3]["localAuthorizationList"]}

@@ -227,6 +227,9 @@ async def test_local_list_in_201_shape(platform: Platform) -> None:
     async with aiohttp.ClientSession() as http:
         ws = await connect_201(http, platform)
         pending = asyncio.ensure_future(http.post(f"{platform.http_url}/api/chargepoints/CP-A/local-list"))
+        asked = json.loads(await ws.receive_str(timeout=5))
+        assert asked[2:] == ["GetLocalListVersion", {}]
+        await ws.send_str(json.dumps([3, asked[1], {"versionNumber": 0}]))
         frame = json.loads(await ws.receive_str(timeout=5))
         assert frame[2] == "SendLocalList"
         assert frame[3]["updateType"] == "Full"

@@ -42,6 +42,7 @@ def names(coop: str) -> dict[str, str]:
         "account_id": f"acc-{coop}",
         "tariff_id": f"tariff-{coop}",
         "cdr_id": f"CG-{coop}",
+        "reservation_id": "1",  # reservations are the operators' alone
     }
 
 
