@@ -60,9 +60,15 @@ def _serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"coopgrid: {exc}", file=sys.stderr)
         return 2
+    from gateway.startup import StartupError
+
     _configure_logging(args.log_level or settings.log_level)
     stop = asyncio.Event()
-    run_until_signal(supervise(settings, stop), stop)
+    try:
+        run_until_signal(supervise(settings, stop), stop)
+    except StartupError as exc:
+        print(f"coopgrid: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -85,8 +91,17 @@ def _token(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"coopgrid: {exc}", file=sys.stderr)
         return 2
+    from gateway.startup import database_label, reason, refused
+
     commands = {"create": _token_create, "list": _token_list, "revoke": _token_revoke}
-    return commands[args.token_command](args, settings)
+    try:
+        return commands[args.token_command](args, settings)
+    except Exception as exc:
+        if not refused(exc):
+            raise
+        where = database_label(settings.database.url)
+        print(f"coopgrid: token {args.token_command}: database {where}: {reason(exc)}", file=sys.stderr)
+        return 1
 
 
 def _token_create(args: argparse.Namespace, settings: Settings) -> int:
@@ -113,7 +128,11 @@ def _token_create(args: argparse.Namespace, settings: Settings) -> int:
     token_id = asyncio.run(create())
     print(token)
     until = f"expires {_when(expires)}" if expires else "does not expire"
-    print(f"(token {token_id}, a {args.role} token that {until}; it is shown once and stored hashed)", file=sys.stderr)
+    article = "an" if args.role[0] in "aeiou" else "a"
+    print(
+        f"(token {token_id}, {article} {args.role} token that {until}; it is shown once and stored hashed)",
+        file=sys.stderr,
+    )
     return 0
 
 

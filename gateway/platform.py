@@ -35,6 +35,7 @@ from gateway.influx import InfluxWriter
 from gateway.metrics import Metrics
 from gateway.publishing import ChargerLimits, Outbound, solar_power_w
 from gateway.settings import Settings
+from gateway.startup import StartupStopped, database_label, open_retrying
 from gateway.storage import Store, open_store
 from gateway.topics import Topics
 from gateway.version import package_version
@@ -56,8 +57,11 @@ def utcnow() -> datetime:
 class Platform:
     """Builds every part from Settings, wires them together and starts their tasks; nothing else."""
 
-    def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self, settings: Settings, *, clock: Callable[[], datetime] = utcnow, stop: asyncio.Event | None = None
+    ) -> None:
         self.settings = settings
+        self._stop = stop  # ends a wait for the database at start
         self.version = package_version()
         self.clock = clock
         self.metrics = Metrics()
@@ -119,7 +123,15 @@ class Platform:
     async def _open(self) -> None:
         settings = self.settings
         await self._open_broker()
-        self.store = await self._stack.enter_async_context(open_store(settings.database.url))
+        url = settings.database.url
+        self.store = await open_retrying(
+            self._stack,
+            lambda: open_store(url),
+            what=f"database {database_label(url)}",
+            settings=settings.startup,
+            retry=not url.startswith("sqlite"),  # a file that cannot be opened now will not open later
+            stop=self._stop,
+        )
         self.clustered = self.store.engine.dialect.name == "postgresql"
         client_id = settings.mqtt.client_id or f"coopgrid-{settings.instance_id}"
         self.bus = Bus(self.mqtt_host, self.mqtt_port, client_id=client_id, max_backoff_s=settings.mqtt.reconnect_max_s,
@@ -412,12 +424,15 @@ async def supervise(
 ) -> None:
     """Run the platform (and `extra` tasks) in one TaskGroup until `stop` is set, on `clock` (the demo and
     scenarios: simulated)."""
-    async with Platform(settings, clock=clock) as platform:
-        try:
-            async with asyncio.TaskGroup() as group:
-                platform.start(group)
-                if extra is not None:
-                    extra(platform, group)
-                group.create_task(_stop_when_set(stop, platform), name="stop")
-        except* _Stop:
-            pass
+    try:
+        async with Platform(settings, clock=clock, stop=stop) as platform:
+            try:
+                async with asyncio.TaskGroup() as group:
+                    platform.start(group)
+                    if extra is not None:
+                        extra(platform, group)
+                    group.create_task(_stop_when_set(stop, platform), name="stop")
+            except* _Stop:
+                pass
+    except StartupStopped:
+        return  # stopped while start-up waited for the database: nothing had started
