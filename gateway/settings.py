@@ -324,17 +324,43 @@ class Settings(BaseSettings):
             duplicates = sorted({i for i in ids if ids.count(i) > 1})
             if duplicates:
                 problems.append(f"{name}: duplicate ids {duplicates}")
+        problems.extend(_site_load_problems(self.sites))
+        problems.extend(_inverter_id_problems(self.parks))
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError("\n".join(problems))  # one line each, every one naming its field
         return self
 
 
+def _site_load_problems(sites: list[SiteConfig]) -> list[str]:
+    return [
+        f"sites.{index}.base_load_a: {site.base_load_a:g} A is above the site's grid_limit_a of "
+        f"{site.grid_limit_a:g} A (the load already on the connection leaves no room)"
+        for index, site in enumerate(sites)
+        if site.base_load_a > site.grid_limit_a
+    ]
+
+
+def _inverter_id_problems(parks: list[ParkConfig]) -> list[str]:
+    problems = []
+    for index, park in enumerate(parks):
+        first: dict[str, int] = {}
+        for position, inverter in enumerate(park.inverters):
+            if inverter.id in first:
+                problems.append(
+                    f"parks.{index}.inverters.{position}.id: duplicate inverter id {inverter.id!r} in park "
+                    f"{park.id!r} (also inverters.{first[inverter.id]})"
+                )
+            first.setdefault(inverter.id, position)
+    return problems
+
+
 def _format(error: ValidationError) -> str:
-    lines = []
+    lines: list[str] = []
     for item in error.errors():
-        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        where = ".".join(str(part) for part in item["loc"])
         message = item["msg"].removeprefix("Value error, ")
-        lines.append(f"  {where}: {message}")
+        # the whole configuration's checks name their fields themselves, one problem a line
+        lines.extend(f"  {where}: {line}" if where else f"  {line}" for line in message.splitlines())
     return "invalid configuration:\n" + "\n".join(lines)
 
 
