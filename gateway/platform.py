@@ -27,6 +27,7 @@ from gateway.api.context import Api
 from gateway.api.routes import create_app
 from gateway.auth import hash_secret
 from gateway.bus import Bus, embedded_broker
+from gateway.charger_live import ChargerLive
 from gateway.cluster import Cluster, SharedIngest, hold_leadership
 from gateway.dashboard import LiveHistories, power_by_cooperative
 from gateway.energy import EnergyIntervals
@@ -68,6 +69,7 @@ class Platform:
         self.hub = EventHub()
         self.ledger = GreenAccounting(park_pool=park_pools(settings), park_member=park_members(settings))
         self.history = LiveHistories()
+        self.charger_live = ChargerLive(self.now)
         self.topics = Topics(settings.mqtt.prefix)
         self.leader = False
         self.clustered = False
@@ -161,7 +163,9 @@ class Platform:
             timeout_s=settings.ocpp.response_timeout_s + 5,
             deliver_remote_event=self._deliver_remote_event,
         )
-        self.scheduler = assembly.build_scheduler(self, ChargerLimits(self.cluster))
+        self.scheduler = assembly.build_scheduler(
+            self, ChargerLimits(self.cluster, on_sent=self.charger_live.limit_sent)
+        )
         self.world = World(
             self.store,
             self.scheduler,
@@ -183,6 +187,7 @@ class Platform:
             self.outbound.on_event,
             self.energy.on_event,
             self.scheduler.on_event,
+            self.charger_live.on_event,
         ):
             self.hub.subscribe(subscriber)
         if self.influx is not None:
@@ -254,6 +259,7 @@ class Platform:
             managed=self.managed,
             is_leader=lambda: self.leader,
             world=self.world,
+            charger_live=self.charger_live,
         )
 
     async def _serve_http(self) -> None:

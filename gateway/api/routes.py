@@ -10,12 +10,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway import dashboard
-from gateway.api import chargers, energy, id_tags, live, ocpp_endpoint, ops, sessions, sites, tokens
+from gateway.api import chargers, energy, id_tags, live, ocpp_endpoint, ops, session, sessions, sites, tokens
 from gateway.api.access import ROUTES_BY_NAME, auth_middleware
 from gateway.api.context import API, Api
 from gateway.api.table import Route
 
-_MODULES = (ocpp_endpoint, chargers, id_tags, sessions, energy, sites, live, tokens, ops)
+_MODULES = (ocpp_endpoint, chargers, id_tags, sessions, energy, sites, live, tokens, session, ops)
 ROUTES: tuple[Route, ...] = tuple(route for module in _MODULES for route in module.ROUTES)
 
 

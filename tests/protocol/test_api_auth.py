@@ -52,6 +52,7 @@ ROUTES = [
     ("GET", "/api/tokens", None, "tokens"),
     ("POST", "/api/tokens", {"role": "viewer"}, "token-create"),
     ("DELETE", "/api/tokens/999", None, "token-revoke"),
+    ("GET", "/api/session", None, "whoami"),
 ]
 
 
