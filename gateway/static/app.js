@@ -106,7 +106,7 @@ function drawChart(key, el, series, data, height = 240) {
     legend: { live: true },
     plugins: [tooltipPlugin(series.map((s) => fmt[s.unit]))],
     series: [{ value: (u, v) => (v == null ? "–" : when(new Date(v * 1000).toISOString())) },
-      ...series.map((s) => ({ label: s.label, stroke: s.stroke, width: 2, scale: s.unit, fill: s.fill, value: (u, v) => fmt[s.unit](v) }))],
+      ...series.map((s) => ({ label: s.label, stroke: s.stroke, width: 2, dash: s.dash, scale: s.unit, fill: s.fill, value: (u, v) => fmt[s.unit](v) }))],
   }, data, el);
   charts[key] = chart;
 }
@@ -295,7 +295,7 @@ function renderCharger(charger) {
   const rec = trail[id];
   if (rec) drawChart(`charger-${id}`, $("charger-chart"), [
     { label: "Power", stroke: css("--ev"), unit: "W" },
-    { label: "Current", stroke: css("--current"), unit: "A" },
+    { label: "Current", stroke: css("--current"), unit: "A", dash: [6, 4] },  // dashed: it follows the power
   ], [rec.t, rec.power, rec.current], 200);
   const active = chargerStored.id === id ? chargerStored.sessions.find((s) => s.active) : null;
   $("detail-session").innerHTML = active ? sessionSummary(active) : "no session running";

@@ -167,3 +167,48 @@ def test_serve_with_an_unopenable_sqlite_file_says_so_in_one_line(tmp_path: Path
         f"coopgrid: database sqlite+aiosqlite:///{blocker}/coopgrid.db: "
         f"FileExistsError: [Errno 17] File exists: '{blocker}'"
     ]
+
+
+def test_serve_with_an_unreachable_broker_serves_and_retries_in_one_line_each(tmp_path: Path) -> None:
+    import json
+    import signal
+    import time
+    import urllib.request
+
+    http_port, broker_port = _free_port(), _free_port()
+    config = tmp_path / "coopgrid.toml"
+    config.write_text(
+        f'[http]\nhost = "127.0.0.1"\nport = {http_port}\nauth = false\n'
+        f'[mqtt]\nurl = "mqtt://127.0.0.1:{broker_port}"\nclient_id = "startup-test"\nreconnect_max_s = 1\n'
+        f'[database]\nurl = "sqlite+aiosqlite:///{tmp_path / "c.db"}"\n',
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COOPGRID_")}
+    env["PYTHONPATH"] = str(ROOT)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config)],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        health = None
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/healthz", timeout=1) as response:
+                    health = json.load(response)
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert health is not None, "coopgrid serve did not answer while the broker was away"
+        assert health["bus_connected"] is False
+        time.sleep(2.5)  # a few reconnect rounds
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    retries = [line for line in stderr.splitlines() if f"broker mqtt://127.0.0.1:{broker_port} unavailable" in line]
+    assert len(retries) >= 2
+    assert all("retrying in" in line for line in retries)
