@@ -132,6 +132,7 @@ function showRoute() {
 }
 async function refreshRoute() {
   if (route.tab === "sessions") await loadSessions();
+  if (route.tab === "parks") await loadInverterEnergy();
   if (route.tab === "report") await loadReport();
   if (route.tab === "overview") await loadHistory();
   if (route.tab === "charger") await loadCharger(route.id);
@@ -240,6 +241,28 @@ function renderParks(snap) {
     if (!first) continue;
     const data = [first.t, ...inverters.map((i) => { const r = inverterTrail[`${p.id}/${i.id}`]; return first.t.map((_, k) => r?.power[k] ?? null); })];
     drawChart(`park-${p.id}`, el, inverters.map((i, k) => ({ label: i.id, stroke: colours[k % colours.length], unit: "W" })), data, 200);
+  }
+}
+
+async function loadInverterEnergy() {
+  // today's generation of each inverter per 15 minutes, from SQL (the platform's today: the snapshot's date)
+  if (!last) return;
+  const from = new Date(`${last.ts.slice(0, 10)}T00:00:00Z`), to = new Date(from.getTime() + 86400000);
+  const query = `from=${from.toISOString().replace(".000", "")}&to=${to.toISOString().replace(".000", "")}&bucket=15min`;
+  const holder = $("park-energy-charts");
+  const colours = ["#d89b00", "#1f77b4", "#2a9d4b", "#8e44ad", "#c0392b", "#16a085", "#7f8c8d"];
+  for (const park of last.parks) {
+    const energy = await api(`/api/parks/${encodeURIComponent(park.id)}/inverters/energy?${query}`);
+    let el = holder.querySelector(`[data-park-energy="${CSS.escape(park.id)}"]`);
+    if (!el) {
+      holder.insertAdjacentHTML("beforeend", `<h3>${esc(park.id)}</h3><div class="chart" data-park-energy="${esc(park.id)}" role="img" aria-label="energy of each inverter of ${esc(park.id)} per 15 minutes"></div>`);
+      el = holder.querySelector(`[data-park-energy="${CSS.escape(park.id)}"]`);
+    }
+    const inverters = Object.keys(energy.inverters);
+    const starts = [...new Set(inverters.flatMap((i) => energy.inverters[i].map((p) => p.start)))].sort();
+    const data = [starts.map((t) => new Date(t).getTime() / 1000),
+      ...inverters.map((i) => { const by = Object.fromEntries(energy.inverters[i].map((p) => [p.start, p.generated_wh])); return starts.map((t) => by[t] ?? 0); })];
+    drawChart(`park-energy-${park.id}`, el, inverters.map((i, k) => ({ label: i, stroke: colours[k % colours.length], unit: "Wh" })), data, 200);
   }
 }
 
@@ -485,6 +508,7 @@ async function start() {
   historyTimer = setInterval(() => {
     if (route.tab === "overview") loadHistory().catch(() => { /* shown by the stream state */ });
     if (route.tab === "sessions") loadSessions().catch(() => {});
+    if (route.tab === "parks") loadInverterEnergy().catch(() => {});
     if (route.tab === "charger") loadCharger(route.id).catch(() => {});
   }, 10000);
 }

@@ -91,6 +91,11 @@ async def test_dashboard_sign_in_tabs_charger_page_and_commands(platform: Platfo
     )
     simulation = asyncio.create_task(charger.run())
     telemetry = asyncio.create_task(_telemetry(platform))
+    from solar.accounting import Baseline
+
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)  # today, by the platform's clock
+    minutes = {(f"park-1/inv-{n}", hour.replace(minute=m)): float(n) for n in (1, 2) for m in range(60)}
+    await platform.store.energy.add_minutes(minutes, {"park-1/inv-1": Baseline(hour, 1000.0)}, [])
     console_errors: list[str] = []
     try:
         await wait_until(lambda: charger.connected)
@@ -127,6 +132,9 @@ async def test_dashboard_sign_in_tabs_charger_page_and_commands(platform: Platfo
                 if tab == "chargers":
                     await page.wait_for_selector('#charger-rows tr[data-id="CP-A"]')
                 if tab == "parks":
+                    await page.wait_for_selector('[data-park-energy="park-1"] canvas', timeout=10_000)
+                    stored = await page.evaluate("charts['park-energy-park-1'].data")
+                    assert [round(sum(series), 1) for series in stored[1:]] == [60.0, 120.0]  # Wh, as stored
                     await page.wait_for_selector('[data-park-chart="park-1"] canvas', timeout=10_000)
                     legend = await page.inner_text('[data-park-chart="park-1"] .u-legend')
                     assert "inv-1" in legend
