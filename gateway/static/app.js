@@ -210,10 +210,10 @@ function render(snap) {
   $("charger-rows").innerHTML = snap.chargers.map((c) => {
     const power = Object.values(c.connectors).reduce((sum, k) => sum + (k.power_w || 0), 0);
     return `<tr data-id="${esc(c.id)}">
-      <td><a href="#/chargers/${encodeURIComponent(c.id)}">${esc(c.id)}</a></td><td>${esc(c.ocpp_version)}</td><td class="${c.connected ? "online" : "offline"}">${c.connected ? "yes" : "no"}</td>
-      <td>${Object.entries(c.connectors).map(([k, v]) => `${esc(k)}: ${esc(v.stale ? `${v.status} (stale: offline)` : v.status)}`).join(", ")}${c.managed === false ? ' <span class="unmanaged">unmanaged</span>' : ""}</td>
-      <td class="num">${kw(power)}</td><td class="num">${amps(offeredOf(snap, c.id))}</td>
-      <td>${esc(c.site_id)}</td><td>${when(c.last_seen)}</td></tr>`;
+      <td data-label="Charger"><a href="#/chargers/${encodeURIComponent(c.id)}">${esc(c.id)}</a></td><td data-label="OCPP">${esc(c.ocpp_version)}</td><td data-label="Online" class="${c.connected ? "online" : "offline"}">${c.connected ? "yes" : "no"}</td>
+      <td data-label="Connectors"><span>${Object.entries(c.connectors).map(([k, v]) => `${esc(k)}: ${esc(v.stale ? `${v.status} (stale: offline)` : v.status)}`).join(", ")}${c.managed === false ? ' <span class="unmanaged">unmanaged</span>' : ""}</span></td>
+      <td data-label="Power" class="num">${kw(power)}</td><td data-label="Offered" class="num">${amps(offeredOf(snap, c.id))}</td>
+      <td data-label="Site">${esc(c.site_id)}</td><td data-label="Last seen">${when(c.last_seen)}</td></tr>`;
   }).join("");
   for (const row of document.querySelectorAll("#charger-rows tr")) row.onclick = (e) => { if (e.target.tagName !== "A") location.hash = `#/chargers/${encodeURIComponent(row.dataset.id)}`; };
   renderParks(snap);
@@ -399,10 +399,10 @@ async function loadSessions() {
     const seconds = sessionSeconds(s);
     const average = seconds > 0 && s.energy_wh != null ? (s.energy_wh * 3600) / seconds : null;
     const live = s.active && last ? Object.values(last.chargers.find((c) => c.id === s.charge_point_id)?.connectors || {})[0]?.power_w : null;
-    return `<tr data-id="${esc(s.charge_point_id)}"><td>${esc(s.id)}</td><td><a href="#/chargers/${encodeURIComponent(s.charge_point_id)}">${esc(s.charge_point_id)}</a>/${esc(s.connector_id)}</td>
-      <td>${when(s.start)}</td><td class="num duration">${duration(seconds)}</td><td class="num">${kwh(s.energy_wh)}</td>
-      <td class="num" title="average over the session${live != null ? "; now" : ""}">${kw(average)}${live != null ? ` (now ${kw(live)})` : ""}</td>
-      <td class="num">${pct(s.green_share)}</td><td>${esc(s.mode)}</td><td>${s.stop ? when(s.stop) : "charging"}</td></tr>`;
+    return `<tr data-id="${esc(s.charge_point_id)}"><td data-label="Id">${esc(s.id)}</td><td data-label="Charger"><span><a href="#/chargers/${encodeURIComponent(s.charge_point_id)}">${esc(s.charge_point_id)}</a>/${esc(s.connector_id)}</span></td>
+      <td data-label="Started">${when(s.start)}</td><td data-label="Duration" class="num duration">${duration(seconds)}</td><td data-label="Energy" class="num">${kwh(s.energy_wh)}</td>
+      <td data-label="Power" class="num" title="average over the session${live != null ? "; now" : ""}">${kw(average)}${live != null ? ` (now ${kw(live)})` : ""}</td>
+      <td data-label="Green" class="num">${pct(s.green_share)}</td><td data-label="Mode">${esc(s.mode)}</td><td data-label="Stopped">${s.stop ? when(s.stop) : "charging"}</td></tr>`;
   }).join("");
   for (const row of document.querySelectorAll("#session-rows tr")) row.onclick = (e) => { if (e.target.tagName !== "A") location.hash = `#/chargers/${encodeURIComponent(row.dataset.id)}`; };
 }

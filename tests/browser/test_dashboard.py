@@ -220,7 +220,7 @@ async def test_dashboard_sign_in_tabs_charger_page_and_commands(platform: Platfo
             # a phone-sized screen: nothing wider than the screen, the charger page still readable
             phone = await browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2)
             await phone.context.add_cookies([{**session}])
-            for where in ("#/overview", "#/chargers/CP-A", "#/allocation"):
+            for where in (*(f"#/{tab}" for tab in TABS), "#/chargers/CP-A"):
                 await phone.goto(platform.http_url + "/" + where)
                 await phone.wait_for_selector("#conn.live", timeout=10_000)
                 width = await phone.evaluate("document.documentElement.scrollWidth")
