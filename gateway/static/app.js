@@ -391,7 +391,7 @@ function sessionSeconds(s) {
   if (s.stop) return (new Date(s.stop) - new Date(s.start)) / 1000;
   const connector = last?.chargers.find((c) => c.id === s.charge_point_id)?.connectors[String(s.connector_id)];
   const ends = [last ? new Date(last.ts) : new Date(), connector?.metered ? new Date(connector.metered) : 0];
-  return (Math.max(...ends) - new Date(s.start)) / 1000;
+  return Math.max(0, (Math.max(...ends) - new Date(s.start)) / 1000);
 }
 async function loadSessions() {
   const sessions = await api("/api/sessions?limit=200");

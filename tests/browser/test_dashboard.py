@@ -209,6 +209,9 @@ async def test_dashboard_sign_in_tabs_charger_page_and_commands(platform: Platfo
             # sessions: duration, energy, power, green share; a row leads to its charger
             await page.click('#tabs a[data-tab="sessions"]')
             await page.wait_for_selector("#session-rows tr")
+            await page.wait_for_function(  # once energy is metered: a green share (the list refreshes every 10 s)
+                "document.querySelector('#session-rows tr').textContent.includes('%')", timeout=25_000
+            )
             row = await page.inner_text("#session-rows tr")
             assert " kWh" in row
             assert " kW" in row
