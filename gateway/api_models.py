@@ -27,9 +27,22 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
+class ProfileView(BaseModel):
+    purpose: Literal["TxProfile", "TxDefaultProfile"]
+    limit_a: float | None
+    status: str | None = Field(description="the charger's answer to SetChargingProfile")
+    sent: datetime | None
+
+
 class ConnectorView(BaseModel):
     status: str
     stale: bool = Field(False, description="the charger is offline: its last status, kept")
+    power_w: float | None = Field(None, description="as last metered")
+    current_a: float | None = None
+    energy_wh: float | None = Field(None, description="the energy register, as last metered")
+    metered: datetime | None = Field(None, description="when the charger measured those")
+    offered_a: float | None = Field(None, description="the limit the site's scheduler allocates now")
+    profile: ProfileView | None = Field(None, description="the last charging profile sent by this instance")
 
 
 class ChargePointView(BaseModel):
@@ -337,3 +350,14 @@ class ReservationView(BaseModel):
     status: Literal["Requested", "Active", "Used", "Cancelled", "Expired", "Removed", "Refused", "Failed"]
     charger_status: str | None = Field(description="the charger's answer to ReserveNow or CancelReservation")
     transaction_id: int | None = Field(description="the session that used it")
+
+
+class SignIn(_Body):
+    token: str = Field(min_length=1, max_length=512, description="an API token (or the operator token)")
+
+
+class SignedIn(BaseModel):
+    role: Literal["operator", "cooperative", "viewer"]
+    cooperative_id: str | None = None
+    name: str = ""
+    auth: bool = Field(description="whether the API needs a token at all (off in a local demo)")

@@ -60,9 +60,15 @@ def _serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"coopgrid: {exc}", file=sys.stderr)
         return 2
+    from gateway.startup import StartupError
+
     _configure_logging(args.log_level or settings.log_level)
     stop = asyncio.Event()
-    run_until_signal(supervise(settings, stop), stop)
+    try:
+        run_until_signal(supervise(settings, stop), stop)
+    except StartupError as exc:
+        print(f"coopgrid: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -85,8 +91,17 @@ def _token(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"coopgrid: {exc}", file=sys.stderr)
         return 2
+    from gateway.startup import database_label, reason, refused
+
     commands = {"create": _token_create, "list": _token_list, "revoke": _token_revoke}
-    return commands[args.token_command](args, settings)
+    try:
+        return commands[args.token_command](args, settings)
+    except Exception as exc:
+        if not refused(exc):
+            raise
+        where = database_label(settings.database.url)
+        print(f"coopgrid: token {args.token_command}: database {where}: {reason(exc)}", file=sys.stderr)
+        return 1
 
 
 def _token_create(args: argparse.Namespace, settings: Settings) -> int:
@@ -113,7 +128,11 @@ def _token_create(args: argparse.Namespace, settings: Settings) -> int:
     token_id = asyncio.run(create())
     print(token)
     until = f"expires {_when(expires)}" if expires else "does not expire"
-    print(f"(token {token_id}, a {args.role} token that {until}; it is shown once and stored hashed)", file=sys.stderr)
+    article = "an" if args.role[0] in "aeiou" else "a"
+    print(
+        f"(token {token_id}, {article} {args.role} token that {until}; it is shown once and stored hashed)",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -187,26 +206,73 @@ def _simulate(args: argparse.Namespace, rest: list[str]) -> int:
     return simulate_main(rest)
 
 
+EXAMPLES = {
+    "coopgrid": """examples:
+  coopgrid demo                                     # everything embedded: http://127.0.0.1:8080/
+  coopgrid serve --config deploy/coopgrid.toml      # the platform, as configured
+  coopgrid token create --role operator --name ops  # a bearer token for the API and the dashboard
+  coopgrid simulate chargers --url ws://127.0.0.1:8080/ocpp --count 4
+""",
+    "demo": """examples:
+  coopgrid demo                              # on :8080, a simulated minute a second
+  coopgrid demo --port 0 --speed 600 --duration 120
+""",
+    "serve": """examples:
+  coopgrid serve --config deploy/coopgrid.toml
+  COOPGRID_MQTT__URL= COOPGRID_HTTP__PORT=9000 coopgrid serve --config deploy/coopgrid.toml  # embedded broker
+""",
+    "token": """examples:
+  coopgrid token create --role cooperative --cooperative coop-sun --expires 30d --config deploy/coopgrid.toml
+  coopgrid token list --config deploy/coopgrid.toml
+  coopgrid token revoke 3 --config deploy/coopgrid.toml
+""",
+    "create": """examples:
+  coopgrid token create --role operator --name night-shift --expires 12h
+  coopgrid token create --role cooperative --cooperative coop-sun --name coop-sun-board
+""",
+    "list": """examples:
+  coopgrid token list
+  coopgrid token list --json --config deploy/coopgrid.toml
+""",
+    "revoke": """examples:
+  coopgrid token revoke 3        # the id from `coopgrid token list`
+""",
+}
+
+
+def _command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str, **options: Any
+) -> argparse.ArgumentParser:
+    return commands.add_parser(
+        name, epilog=EXAMPLES[name], formatter_class=argparse.RawDescriptionHelpFormatter, **options
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     from gateway.version import package_version
 
-    parser = argparse.ArgumentParser(prog="coopgrid", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="coopgrid",
+        description=__doc__,
+        epilog=EXAMPLES["coopgrid"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"coopgrid {package_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    demo = commands.add_parser("demo", help="everything embedded, with simulated chargers and solar parks")
+    demo = _command(commands, "demo", help="everything embedded, with simulated chargers and solar parks")
     demo.add_argument("--duration", type=float, default=None, help="stop after this many seconds (default: run)")
     demo.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second (default 60)")
     demo.add_argument("--port", type=int, default=8080, help="HTTP/OCPP port (0 = a free one; default 8080)")
     demo.add_argument("--log-level", default="WARNING")
 
-    serve = commands.add_parser("serve", help="run the platform")
+    serve = _command(commands, "serve", help="run the platform")
     serve.add_argument("--config", type=Path, default=None, help="TOML file (COOPGRID_* variables override it)")
     serve.add_argument("--log-level", default=None)
 
-    token = commands.add_parser("token", help="REST API tokens: create, list, revoke")
+    token = _command(commands, "token", help="REST API tokens: create, list, revoke")
     token_commands = token.add_subparsers(dest="token_command", required=True)
-    create = token_commands.add_parser("create", help="create a bearer token and print it once")
+    create = _command(token_commands, "create", help="create a bearer token and print it once")
     create.add_argument("--role", required=True, choices=["operator", "cooperative", "viewer"])
     create.add_argument("--cooperative", help="the cooperative a cooperative token may read (that role only)")
     create.add_argument("--name", help="a label for the token (default: the role)")
@@ -214,14 +280,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--expires", help="45m, 12h, 30d, 2w from now, or an ISO-8601 time (UTC without an offset); default: never"
     )
     create.add_argument("--config", type=Path, default=None)
-    listing = token_commands.add_parser("list", help="every token: role, cooperative, expiry, last use, state")
+    listing = _command(token_commands, "list", help="every token: role, cooperative, expiry, last use, state")
     listing.add_argument("--json", action="store_true", help="JSON, as GET /api/tokens answers")
     listing.add_argument("--config", type=Path, default=None)
-    revoke = token_commands.add_parser("revoke", help="revoke a token at once (it stays listed, as revoked)")
+    revoke = _command(token_commands, "revoke", help="revoke a token at once (it stays listed, as revoked)")
     revoke.add_argument("id", type=int, help="the token's id, from `coopgrid token list`")
     revoke.add_argument("--config", type=Path, default=None)
 
-    commands.add_parser("simulate", help="hardware simulators: chargers | inverters | scenario", add_help=False)
+    commands.add_parser(
+        "simulate", help="hardware simulators: chargers | inverters | scenario (see `coopgrid simulate --help`)",
+        add_help=False,
+    )  # fmt: skip
     return parser
 
 

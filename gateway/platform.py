@@ -28,6 +28,7 @@ from gateway.api.routes import create_app
 from gateway.auth import hash_secret
 from gateway.broker import local_broker
 from gateway.bus import Bus
+from gateway.charger_live import ChargerLive
 from gateway.cluster import Cluster, SharedIngest, hold_leadership
 from gateway.dashboard import LiveHistories, power_by_cooperative
 from gateway.energy import EnergyIntervals
@@ -38,6 +39,7 @@ from gateway.metrics import Metrics
 from gateway.pricing import issue_cdr
 from gateway.publishing import ChargerLimits, Outbound, solar_power_w
 from gateway.settings import Settings
+from gateway.startup import StartupStopped, database_label, open_retrying
 from gateway.storage import Store, open_store
 from gateway.topics import Topics
 from gateway.version import package_version
@@ -60,14 +62,18 @@ def utcnow() -> datetime:
 class Platform:
     """Builds every part from Settings, wires them together and starts their tasks; nothing else."""
 
-    def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self, settings: Settings, *, clock: Callable[[], datetime] = utcnow, stop: asyncio.Event | None = None
+    ) -> None:
         self.settings = settings
+        self._stop = stop  # ends a wait for the database at start
         self.version = package_version()
         self.clock = clock
         self.metrics = Metrics()
         self.hub = EventHub()
         self.ledger = GreenAccounting(park_pool=park_pools(settings), park_member=park_members(settings))
         self.history = LiveHistories()
+        self.charger_live = ChargerLive(self.now)
         self.topics = Topics(settings.mqtt.prefix)
         self.leader = False
         self.clustered = False
@@ -123,7 +129,15 @@ class Platform:
     async def _open(self) -> None:
         settings = self.settings
         await self._open_broker()
-        self.store = await self._stack.enter_async_context(open_store(settings.database.url))
+        url = settings.database.url
+        self.store = await open_retrying(
+            self._stack,
+            lambda: open_store(url),
+            what=f"database {database_label(url)}",
+            settings=settings.startup,
+            retry=not url.startswith("sqlite"),  # a file that cannot be opened now will not open later
+            stop=self._stop,
+        )
         self.clustered = self.store.engine.dialect.name == "postgresql"
         self.repository = JournaledRepository(
             self.store, settings.database.journal_path, settings.instance_id, reserve=settings.database.reserved_ids
@@ -161,7 +175,9 @@ class Platform:
             timeout_s=settings.ocpp.response_timeout_s + 5,
             deliver_remote_event=self._deliver_remote_event,
         )
-        self.scheduler = assembly.build_scheduler(self, ChargerLimits(self.cluster))
+        self.scheduler = assembly.build_scheduler(
+            self, ChargerLimits(self.cluster, on_sent=self.charger_live.limit_sent)
+        )
         self.world = World(
             self.store,
             self.scheduler,
@@ -185,6 +201,7 @@ class Platform:
             self.outbound.on_event,
             self.energy.on_event,
             self.scheduler.on_event,
+            self.charger_live.on_event,
         ):
             self.hub.subscribe(subscriber)
         if self.influx is not None:
@@ -259,6 +276,7 @@ class Platform:
             is_leader=lambda: self.leader,
             world=self.world,
             meters=self.meters,
+            charger_live=self.charger_live,
         )
 
     async def _serve_http(self) -> None:
@@ -466,12 +484,15 @@ async def supervise(
 ) -> None:
     """Run the platform (and `extra` tasks) in one TaskGroup until `stop` is set, on `clock` (the demo and
     scenarios: simulated)."""
-    async with Platform(settings, clock=clock) as platform:
-        try:
-            async with asyncio.TaskGroup() as group:
-                platform.start(group)
-                if extra is not None:
-                    extra(platform, group)
-                group.create_task(_stop_when_set(stop, platform), name="stop")
-        except* _Stop:
-            pass
+    try:
+        async with Platform(settings, clock=clock, stop=stop) as platform:
+            try:
+                async with asyncio.TaskGroup() as group:
+                    platform.start(group)
+                    if extra is not None:
+                        extra(platform, group)
+                    group.create_task(_stop_when_set(stop, platform), name="stop")
+            except* _Stop:
+                pass
+    except StartupStopped:
+        return  # stopped while start-up waited for the database: nothing had started

@@ -131,8 +131,11 @@ def solar_power_w(solar: SolarIngest) -> float:
 
 
 class ChargerLimits:
-    def __init__(self, cluster: Cluster) -> None:
+    def __init__(
+        self, cluster: Cluster, on_sent: Callable[[str, int, float, int | None, str], None] | None = None
+    ) -> None:
         self.cluster = cluster
+        self.on_sent = on_sent  # each limit sent and the charger's answer (the charger page shows it)
         self._phases_in_use: dict[tuple[str, int], int] = {}  # chargers switched by the scheduler
 
     async def switch_phases(self, charge_point_id: str, connector_id: int, phases: int) -> None:
@@ -144,6 +147,8 @@ class ChargerLimits:
     ) -> None:
         phases = self._phases_in_use.get((charge_point_id, connector_id))
         status = await self.cluster.set_current_limit(charge_point_id, connector_id, limit_a, transaction_id, phases)
+        if self.on_sent is not None:
+            self.on_sent(charge_point_id, connector_id, limit_a, transaction_id, status)
         if status != "Accepted":
             raise ChargePointError(f"{charge_point_id} answered SetChargingProfile with {status}")
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 import socket
 import tomllib
+import types
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -23,8 +24,33 @@ class ConfigError(Exception):
     """The configuration is invalid; the message names the fields."""
 
 
+def _admits_none(annotation: object) -> bool:
+    return get_origin(annotation) in (Union, types.UnionType) and type(None) in get_args(annotation)
+
+
+def _clear_empty(model: type[BaseModel], data: Any) -> Any:
+    """An empty value (`COOPGRID_MQTT__URL=`, `url = ""`) clears a setting: none where the setting may be
+    none, its default where it is not text; text settings keep the empty text."""
+    if not isinstance(data, dict):
+        return data
+    cleared = dict(data)
+    for name, field in model.model_fields.items():
+        if cleared.get(name) != "":
+            continue
+        if _admits_none(field.annotation):
+            cleared[name] = None
+        elif field.annotation is not str:
+            del cleared[name]
+    return cleared
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_clears(cls, data: Any) -> Any:
+        return _clear_empty(cls, data)
 
 
 class HttpSettings(_Model):
@@ -182,6 +208,14 @@ class InfluxSettings(_Model):
     max_buffer: int = Field(50_000, ge=100)
 
 
+class StartupSettings(_Model):
+    """How long `serve` waits for a PostgreSQL that is not reachable yet (the broker: mqtt.reconnect_max_s)."""
+
+    retry_initial_s: float = Field(1.0, gt=0, description="the first pause before trying the database again")
+    retry_max_s: float = Field(30.0, gt=0, description="the pause doubles up to this")
+    retry_for_s: float = Field(0.0, ge=0, description="give up after this long (exit code 1); 0 = keep trying")
+
+
 # Ids of the configuration's own things (sites, parks, inverters, members, cooperatives) stand in topics,
 # URLs and reports: a letter or digit, then letters, digits, `.`, `_`, `-` or `~`, at most 64 in all.
 CONFIG_ID = r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,63}$"
@@ -318,6 +352,7 @@ class Settings(BaseSettings):
     solar: SolarSettings = Field(default_factory=SolarSettings)
     influx: InfluxSettings = Field(default_factory=InfluxSettings)
     billing: BillingSettings = Field(default_factory=BillingSettings)
+    startup: StartupSettings = Field(default_factory=StartupSettings)
     operator_token: str | None = None
     instance_id: str = Field(
         default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}",
@@ -343,6 +378,11 @@ class Settings(BaseSettings):
         # The environment overrides the file (the file arrives as init kwargs).
         return env_settings, init_settings
 
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_clears(cls, data: Any) -> Any:
+        return _clear_empty(cls, data)
+
     @model_validator(mode="after")
     def _check_references(self) -> Settings:
         problems: list[str] = []
@@ -367,17 +407,43 @@ class Settings(BaseSettings):
             duplicates = sorted({i for i in ids if ids.count(i) > 1})
             if duplicates:
                 problems.append(f"{name}: duplicate ids {duplicates}")
+        problems.extend(_site_load_problems(self.sites))
+        problems.extend(_inverter_id_problems(self.parks))
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError("\n".join(problems))  # one line each, every one naming its field
         return self
 
 
+def _site_load_problems(sites: list[SiteConfig]) -> list[str]:
+    return [
+        f"sites.{index}.base_load_a: {site.base_load_a:g} A is above the site's grid_limit_a of "
+        f"{site.grid_limit_a:g} A (the load already on the connection leaves no room)"
+        for index, site in enumerate(sites)
+        if site.base_load_a > site.grid_limit_a
+    ]
+
+
+def _inverter_id_problems(parks: list[ParkConfig]) -> list[str]:
+    problems = []
+    for index, park in enumerate(parks):
+        first: dict[str, int] = {}
+        for position, inverter in enumerate(park.inverters):
+            if inverter.id in first:
+                problems.append(
+                    f"parks.{index}.inverters.{position}.id: duplicate inverter id {inverter.id!r} in park "
+                    f"{park.id!r} (also inverters.{first[inverter.id]})"
+                )
+            first.setdefault(inverter.id, position)
+    return problems
+
+
 def _format(error: ValidationError) -> str:
-    lines = []
+    lines: list[str] = []
     for item in error.errors():
-        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        where = ".".join(str(part) for part in item["loc"])
         message = item["msg"].removeprefix("Value error, ")
-        lines.append(f"  {where}: {message}")
+        # the whole configuration's checks name their fields themselves, one problem a line
+        lines.extend(f"  {where}: {line}" if where else f"  {line}" for line in message.splitlines())
     return "invalid configuration:\n" + "\n".join(lines)
 
 

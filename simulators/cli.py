@@ -26,7 +26,7 @@ from simulators.clock import SimClock
 from simulators.ev import EVArrival
 from simulators.faults import BRANDS, QUIRKS, Faults, FaultSpecError
 from simulators.fleet import Fleet
-from simulators.inverter import LAYOUTS, WEATHER_FILES
+from simulators.inverter import LAYOUTS, WEATHER_FILES, sunrise
 from simulators.light import LightFleet
 from simulators.scenario import Scenario, ScenarioError
 
@@ -59,21 +59,58 @@ def _day(value: str) -> datetime:
         raise argparse.ArgumentTypeError(f"{value!r}: expected a date such as 1990-06-14") from exc
 
 
+EXAMPLES = {
+    "scenario": """examples:
+  coopgrid simulate scenario simulators/scenarios/sunny-saturday.toml --url ws://127.0.0.1:8080/ocpp
+  coopgrid simulate scenario day.toml --mqtt 127.0.0.1:1883 --speed 600 --duration 7200
+""",
+    "chargers": """examples:
+  coopgrid simulate chargers --url ws://127.0.0.1:8080/ocpp --count 10 --protocol mixed
+  coopgrid simulate chargers --faults drop=30,slow=2,dup=0.1,quirks=grizzl-e --count 3
+  coopgrid simulate chargers --lightweight --count 10000 --url ws://127.0.0.1:8080/ocpp
+""",
+    "simulate": """examples:
+  coopgrid simulate chargers --url ws://127.0.0.1:8080/ocpp --count 4 --speed 120
+  coopgrid simulate inverters --mqtt 127.0.0.1:1883 --parks 2 --layout opendtu
+  coopgrid simulate scenario simulators/scenarios/sunny-saturday.toml
+""",
+    "modbus": """examples:
+  coopgrid simulate modbus --inverter-port 1502 --meter-port 1503 --meter sunspec
+  coopgrid simulate modbus --inverter-port 0 --meter sdm630 --step 40 --step-phase 2 --step-every 300
+""",
+    "inverters": """examples:
+  coopgrid simulate inverters --mqtt 127.0.0.1:1883 --parks 2 --inverters 3        # from sunrise
+  coopgrid simulate inverters --layout opendtu --parks 2 --day 1990-06-14 --start-hour 15 --clouds 0.3
+""",
+}
+
+
+def _command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help: str
+) -> argparse.ArgumentParser:
+    return commands.add_parser(
+        name, help=help, epilog=EXAMPLES[name], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="coopgrid simulate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="coopgrid simulate",
+        description=__doc__,
+        epilog=EXAMPLES["simulate"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every reconnect and protocol error")
     commands = parser.add_subparsers(dest="command", required=True, metavar="scenario|chargers|inverters|modbus")
 
-    scenario = commands.add_parser("scenario", help="run a scenario file (TOML)")
+    scenario = _command(commands, "scenario", help="run a scenario file (TOML)")
     scenario.add_argument("file")
     scenario.add_argument("--url", help="central system, overrides the file (ws://host:port/ocpp)")
     scenario.add_argument("--mqtt", type=_host_port, help="broker host:port, overrides the file")
     scenario.add_argument("--speed", type=float, help="simulated seconds per real second, overrides the file")
     scenario.add_argument("--duration", type=float, help="simulated seconds, overrides the file")
 
-    chargers = commands.add_parser("chargers", help="simulated OCPP charge points")
+    chargers = _command(commands, "chargers", help="simulated OCPP charge points")
     chargers.add_argument("--url", default="ws://127.0.0.1:8080/ocpp", help="central system (default %(default)s)")
     chargers.add_argument("--count", type=int, default=4)
     chargers.add_argument("--prefix", default="SIM-", help="charger ids are PREFIX1, PREFIX2, ...")
@@ -99,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     chargers.add_argument("--meter-every", type=float, default=30.0, help="lightweight: real seconds between meters")
 
-    inverters = commands.add_parser("inverters", help="simulated PV parks publishing over MQTT")
+    inverters = _command(commands, "inverters", help="simulated PV parks publishing over MQTT")
     inverters.add_argument("--mqtt", type=_host_port, default=("127.0.0.1", 1883), help="broker host:port")
     inverters.add_argument("--prefix", default="coopgrid", help="topic prefix of the native layout")
     inverters.add_argument("--parks", type=int, default=1)
@@ -108,7 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     inverters.add_argument("--layout", choices=LAYOUTS, default="native")
     inverters.add_argument("--location", choices=sorted(WEATHER_FILES), default="greensboro")
     inverters.add_argument("--day", type=_day, default=EXAMPLE_DAY, help="day of the TMY year (default 1990-06-14)")
-    inverters.add_argument("--start-hour", type=float, default=6.0, help="UTC hour to start at")
+    inverters.add_argument(
+        "--start-hour", type=float, default=None, help="UTC hour to start at (default: sunrise at --location)"
+    )
     inverters.add_argument("--module", help="CEC module name from pvlib's database")
     inverters.add_argument("--inverter", dest="inverter_model", help="CEC inverter name from pvlib's database")
     inverters.add_argument("--clouds", type=float, default=0.0, help="cloud transients, 0..1")
@@ -116,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     inverters.add_argument("--interval", type=float, default=1.0, help="real seconds between publications")
     inverters.add_argument("--duration", type=float, help="simulated seconds to run (default: until Ctrl-C)")
 
-    modbus = commands.add_parser("modbus", help="a SunSpec inverter and a grid meter as Modbus TCP servers (loopback)")
+    modbus = _command(commands, "modbus", "a SunSpec inverter and a grid meter as Modbus TCP servers (loopback)")
     modbus.add_argument("--inverter-port", type=int, default=1502, help="0: no inverter")
     modbus.add_argument("--inverter-model", type=int, choices=(101, 102, 103, 701), default=103)
     modbus.add_argument("--rated-w", type=float, default=5000.0)
@@ -238,8 +277,11 @@ async def _light(args: argparse.Namespace) -> None:
 
 
 async def _inverters(args: argparse.Namespace) -> None:
-    hours = int(args.start_hour)
-    start = datetime.combine(args.day.date(), dtime(hours, int((args.start_hour - hours) * 60)), tzinfo=UTC)
+    if args.start_hour is None:
+        start = sunrise(args.day, args.location)
+    else:
+        hours = int(args.start_hour)
+        start = datetime.combine(args.day.date(), dtime(hours, int((args.start_hour - hours) * 60)), tzinfo=UTC)
     clock = SimClock(start, speed=args.speed)
     host, port = args.mqtt
     rated = 0.0 if args.inverter_model and args.rated_w == 5000.0 else args.rated_w
@@ -258,7 +300,14 @@ async def _inverters(args: argparse.Namespace) -> None:
         module=args.module,
         inverter_model=args.inverter_model,
     )
-    _say(f"{args.parks} park(s) x {args.inverters} inverters ({args.layout}) -> mqtt://{host}:{port}, {args.location}")
+    _say(
+        f"{args.parks} park(s) x {args.inverters} inverters ({args.layout}) -> mqtt://{host}:{port}, "
+        f"{args.location} from {start:%Y-%m-%d %H:%M} UTC"
+    )
+    if args.layout != "native":  # what CoopGrid's configuration needs as each inverter's `topic`
+        for park in fleet.parks:
+            bases = ", ".join(f"{inv} {park.base_topic(inv)}" for inv in park.inverter_ids)
+            _say(f"  {park.park_id}: adapter = {args.layout!r}, topic = {bases}")
     await fleet.run(args.duration, progress=_say)
     _summary(fleet)
 
@@ -307,12 +356,7 @@ async def _modbus(args: argparse.Namespace) -> None:
 
 
 def _summary(fleet: Fleet) -> None:
-    s = fleet.summary()
-    sent = ", ".join(f"{action} {count}" for action, count in sorted(fleet.sent().items()))
-    _say(
-        f"done: {s['ev_energy_kwh']:.1f} kWh into EVs, {s['telemetry_sent']:.0f} telemetry messages, "
-        f"{s['drops']:.0f} connection drops" + (f"; sent {sent}" if sent else "")
-    )
+    _say(fleet.summary_line())
 
 
 if __name__ == "__main__":

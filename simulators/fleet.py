@@ -166,7 +166,10 @@ class Fleet:
             "charging": sum(1 for c in self.chargers for k in c.connectors.values() if k.transaction_id is not None),
             "ev_power_kw": sum(c.power_w for c in self.chargers) / 1000.0,
             "ev_energy_kwh": sum(c.energy_wh for c in self.chargers) / 1000.0,
+            "inverters": sum(len(p.inverter_ids) for p in self.parks),
+            "inverters_online": sum(len(p.online) for p in self.parks),
             "solar_power_kw": sum(p.power_w for p in self.parks) / 1000.0,
+            "solar_energy_kwh": sum(p.produced_wh for p in self.parks) / 1000.0,
             "telemetry_sent": sum(p.published for p in self.parks),
             "drops": sum(c.drops for c in self.chargers),
         }
@@ -178,14 +181,37 @@ class Fleet:
         return total
 
     def progress_line(self, duration_s: float | None = None) -> str:
+        """What the fleet does now: the chargers' fields when it has chargers, the parks' when it has parks."""
         s = self.summary()
         when = self.clock.now().strftime("%Y-%m-%d %H:%M")
         done = f" {min(100.0, self.clock.elapsed_s() / duration_s * 100):5.1f}%" if duration_s else ""
-        line = f"[{when}{done}] chargers {s['connected']:.0f}/{s['chargers']:.0f} up, {s['charging']:.0f} charging"
-        line += f", EV {s['ev_power_kw']:.1f} kW / {s['ev_energy_kwh']:.1f} kWh"
+        parts = []
+        if self.chargers:
+            parts.append(
+                f"chargers {s['connected']:.0f}/{s['chargers']:.0f} up, {s['charging']:.0f} charging, "
+                f"EV {s['ev_power_kw']:.1f} kW / {s['ev_energy_kwh']:.1f} kWh"
+            )
         if self.parks:
-            line += f", solar {s['solar_power_kw']:.1f} kW ({s['telemetry_sent']:.0f} msgs)"
-        return line
+            parts.append(
+                f"inverters {s['inverters_online']:.0f}/{s['inverters']:.0f} online in {len(self.parks)} "
+                f"park{'s' if len(self.parks) != 1 else ''}, solar {s['solar_power_kw']:.1f} kW / "
+                f"{s['solar_energy_kwh']:.1f} kWh ({s['telemetry_sent']:.0f} msgs)"
+            )
+        return f"[{when}{done}] " + ", ".join(parts or ["nothing simulated"])
+
+    def summary_line(self) -> str:
+        """The closing line: what each kind of device did."""
+        s = self.summary()
+        parts = []
+        if self.chargers:
+            sent = ", ".join(f"{action} {count}" for action, count in sorted(self.sent().items()))
+            parts.append(
+                f"{s['ev_energy_kwh']:.1f} kWh into EVs, {s['drops']:.0f} connection drops"
+                + (f"; sent {sent}" if sent else "")
+            )
+        if self.parks:
+            parts.append(f"{s['solar_energy_kwh']:.1f} kWh generated, {s['telemetry_sent']:.0f} telemetry messages")
+        return "done: " + "; ".join(parts or ["nothing simulated"])
 
 
 class _Done(Exception):

@@ -15,8 +15,13 @@ lifetime counter resets are optional.
 
 Each inverter publishes over MQTT (aiomqtt) on
 `{prefix}/solar/{park}/{inverter}/telemetry` in the native CoopGrid JSON, or in
-a third-party layout (OpenDTU, Tasmota), with a retained `online` state and
-`offline` as its last will.
+a third-party layout (OpenDTU, Tasmota) under a base topic of its own,
+`{park}-{inverter}` (`SimulatedPark.base_topic`), so that parks never share
+topics. Each says it is online (retained) when it connects, has its offline
+state as its last will, and publishes that offline state (retained) when it is
+stopped normally, so no stale `online` stays on the broker: native
+`.../state` online/offline, OpenDTU `solar/<base>/status/reachable` 1/0,
+Tasmota `tele/<base>/LWT` Online/Offline.
 """
 
 from __future__ import annotations
@@ -135,6 +140,19 @@ def _hourly_ac_per_watt(location: str = "greensboro") -> pd.Series:
     return series.sort_index()
 
 
+def sunrise(day: datetime, location: str = "greensboro") -> datetime:
+    """When the sun rises at the weather file's place on `day` (UTC), from pvlib's solar position (SPA)."""
+    _, meta = _weather(location)
+    midday = pd.DatetimeIndex([pd.Timestamp(day.date().isoformat(), tz="UTC") + pd.Timedelta(hours=12)])
+    # the local day: noon at the place's longitude (the SPA answers for the day of the given instant there)
+    local_noon = midday - pd.Timedelta(hours=float(meta["longitude"]) / 15.0)
+    times = pvlib.solarposition.sun_rise_set_transit_spa(local_noon, meta["latitude"], meta["longitude"])
+    rise = times["sunrise"].iloc[0]
+    if pd.isna(rise):  # polar day or night: start at midnight UTC
+        return datetime.combine(day.date(), datetime.min.time(), tzinfo=UTC)
+    return pd.Timestamp(rise).tz_convert("UTC").floor("s").to_pydatetime()
+
+
 def _tmy_instant(ts: datetime) -> datetime:
     """Map any instant onto the TMY year (same month, day and time of day)."""
     ts = ts.astimezone(UTC)
@@ -214,6 +232,8 @@ class SimulatedPark:
         self.power = dict.fromkeys(self.inverter_ids, 0.0)
         self._cloud = 1.0
         self.published = 0  # telemetry messages sent
+        self.produced_wh = 0.0  # generated since the start, all inverters
+        self.online: set[str] = set()  # inverters connected to the broker now
         self._outage: dict[str, asyncio.Event] = {}
         park_power_w(clock.now(), 1.0, location, module, inverter_model)  # compute the year once, up front
 
@@ -221,8 +241,29 @@ class SimulatedPark:
     def power_w(self) -> float:
         return sum(self.power.values())
 
-    def _topic_state(self, inverter_id: str) -> str:
-        return f"{self.prefix}/solar/{self.park_id}/{inverter_id}/state"
+    def base_topic(self, inverter_id: str) -> str:
+        """A third-party layout's base topic (`topic` in CoopGrid's inverter configuration): one per park
+        and inverter, as each real device has its own serial (OpenDTU) or topic name (Tasmota)."""
+        name = f"{self.park_id}-{inverter_id}"
+        return f"solar/{name}" if self.layout == "opendtu" else name
+
+    def _state(self, inverter_id: str) -> tuple[str, bytes, bytes]:
+        """The liveness topic of the layout, with its online and offline payloads."""
+        if self.layout == "opendtu":
+            return f"{self.base_topic(inverter_id)}/status/reachable", b"1", b"0"
+        if self.layout == "tasmota":
+            return f"tele/{self.base_topic(inverter_id)}/LWT", b"Online", b"Offline"
+        return f"{self.prefix}/solar/{self.park_id}/{inverter_id}/state", b"online", b"offline"
+
+    def topics(self, inverter_id: str) -> list[str]:
+        """Every topic this inverter publishes on."""
+        state = self._state(inverter_id)[0]
+        if self.layout == "opendtu":
+            base = self.base_topic(inverter_id)
+            return [f"{base}/0/power", f"{base}/0/yieldtotal", state]
+        if self.layout == "tasmota":
+            return [f"tele/{self.base_topic(inverter_id)}/SENSOR", state]
+        return [f"{self.prefix}/solar/{self.park_id}/{inverter_id}/telemetry", state]
 
     async def run(self) -> None:
         """Publish every inverter until cancelled (one MQTT client each: each has its own last will)."""
@@ -234,23 +275,31 @@ class SimulatedPark:
         backoff = 0.5
         while True:
             try:
+                state, online, offline = self._state(inverter_id)
                 async with aiomqtt.Client(
                     self.mqtt_host,
                     self.mqtt_port,
                     identifier=f"sim-{self.park_id}-{inverter_id}-{os.getpid()}",
-                    will=aiomqtt.Will(self._topic_state(inverter_id), b"offline", qos=1, retain=True),
+                    will=aiomqtt.Will(state, offline, qos=1, retain=True),
                     keepalive=10,
                 ) as client:
                     backoff = 0.5
-                    await client.publish(self._topic_state(inverter_id), b"online", qos=1, retain=True)
-                    honour_cancellation()
-                    last = self.clock.elapsed_s()
-                    while inverter_id not in self._outage:
-                        await asyncio.sleep(self.publish_interval_s)
-                        now_s = self.clock.elapsed_s()
-                        await self._publish(client, inverter_id, now_s - last)
+                    await client.publish(state, online, qos=1, retain=True)
+                    self.online.add(inverter_id)
+                    try:
                         honour_cancellation()
-                        last = now_s
+                        last = self.clock.elapsed_s()
+                        while inverter_id not in self._outage:
+                            await asyncio.sleep(self.publish_interval_s)
+                            now_s = self.clock.elapsed_s()
+                            await self._publish(client, inverter_id, now_s - last)
+                            honour_cancellation()
+                            last = now_s
+                    except asyncio.CancelledError:  # a normal stop: say so, or the retained `online` stays
+                        await _say_offline(client, state, offline)
+                        raise
+                    finally:
+                        self.online.discard(inverter_id)
                     # An outage: the line goes without a DISCONNECT, so the broker publishes the last will.
                     sock = client._client.socket()  # noqa: SLF001 - paho's socket; aiomqtt has no unclean exit
                     if isinstance(sock, socket.socket):
@@ -284,6 +333,7 @@ class SimulatedPark:
         power = park_power_w(now, self.rated_power_w, self.location, self.module, self.inverter_model) * self._cloud
         self.power[inverter_id] = power
         self.energy_wh[inverter_id] += power * dt_s / 3600.0
+        self.produced_wh += power * dt_s / 3600.0
         energy = self.energy_wh[inverter_id]
         if self.layout == "native":
             payload = {
@@ -301,22 +351,35 @@ class SimulatedPark:
             )
             self.published += 1
         elif self.layout == "opendtu":
-            base = f"solar/{inverter_id}"
+            base = self.base_topic(inverter_id)
             await client.publish(f"{base}/0/power", f"{power:.1f}", qos=1)
             await client.publish(f"{base}/0/yieldtotal", f"{energy / 1000:.3f}", qos=1)
-            await client.publish(f"{base}/status/reachable", "1", qos=1)
             self.published += 1
         else:  # tasmota
             sensor = {
                 "Time": now.strftime("%Y-%m-%dT%H:%M:%S"),
                 "ENERGY": {"Total": round(energy / 1000, 3), "Power": round(power)},
             }
-            await client.publish(f"tele/{inverter_id}/SENSOR", json.dumps(sensor), qos=1)
+            await client.publish(f"tele/{self.base_topic(inverter_id)}/SENSOR", json.dumps(sensor), qos=1)
             self.published += 1
 
     def reset_counter(self, inverter_id: str) -> None:
         """A lifetime counter that starts again from zero (seen after inverter firmware updates)."""
         self.energy_wh[inverter_id] = 0.0
+
+
+async def _say_offline(client: aiomqtt.Client, topic: str, payload: bytes, within_s: float = 2.0) -> None:
+    """Publish the retained offline state while the task is being cancelled (bounded: the broker may be gone)."""
+    task = asyncio.current_task()
+    pending = task.uncancel() if task is not None else 0  # let this one publication through
+    try:
+        await asyncio.wait_for(client.publish(topic, payload, qos=1, retain=True), within_s)
+    except (aiomqtt.MqttError, TimeoutError):
+        log.info("offline state not published on %s", topic)
+    finally:
+        if task is not None:
+            for _ in range(pending):
+                task.cancel()  # the cancellation goes on as it was asked for
 
 
 def clear_sky_check(day: datetime, rated_power_w: float = 1000.0, location: str = "greensboro") -> float:
@@ -325,4 +388,4 @@ def clear_sky_check(day: datetime, rated_power_w: float = 1000.0, location: str 
     return sum(park_power_w(start + timedelta(minutes=m), rated_power_w, location) for m in range(0, 1440, 10)) / 6.0
 
 
-__all__ = ["SimulatedPark", "clear_sky_check", "park_power_w"]
+__all__ = ["SimulatedPark", "clear_sky_check", "park_power_w", "sunrise"]

@@ -12,24 +12,53 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from gateway.api.context import API, PRINCIPAL, error
+from gateway.api.context import API, PRINCIPAL, Api, error
 from gateway.api.table import Route
 from gateway.auth import Principal, same_secret, token_digest
 from gateway.settings import Settings
 
+SESSION_COOKIE = "coopgrid_session"  # set by POST /api/session (gateway.api.session): the token, HttpOnly
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-async def resolve_principal(request: web.Request) -> Principal | None:
-    context = request.app[API]
+
+def _token_of(request: web.Request) -> tuple[str, bool] | None:
+    """The token a request carries, and whether it came in the session cookie."""
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
-        token = header[7:].strip()
-    elif request.path == "/api/stream" and request.query.get("access_token"):
-        token = request.query["access_token"]  # EventSource cannot send headers
-    else:
+        return header[7:].strip(), False
+    if request.path == "/api/stream" and request.query.get("access_token"):
+        return request.query["access_token"], False  # EventSource cannot send headers
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        return cookie, True
+    return None
+
+
+def _same_origin(request: web.Request) -> bool:
+    """A change asked for with the cookie: the browser says it comes from the dashboard's own origin."""
+    origin = request.headers.get("Origin") or request.headers.get("Referer")
+    if origin is None:
+        return False
+    parsed = urlsplit(origin)
+    return parsed.netloc == request.host
+
+
+async def resolve_principal(request: web.Request) -> Principal | None:
+    found = _token_of(request)
+    if found is None:
         return None
+    token, by_cookie = found
+    if by_cookie and request.method not in _SAFE_METHODS and not _same_origin(request):
+        return None  # SameSite=Strict already stops other sites; this stops old browsers' too
+    return await principal_of_token(request.app[API], token)
+
+
+async def principal_of_token(context: Api, token: str) -> Principal | None:
+    """The principal a token stands for: the bootstrap operator token, or a stored, valid one."""
     bootstrap = context.settings.operator_token
     if bootstrap and same_secret(token, bootstrap):
         return Principal("operator", name="bootstrap")
@@ -57,7 +86,9 @@ async def auth_middleware(
         return await handler(request)
     principal = await resolve_principal(request)
     if principal is None:
-        response = error(401, "Unauthorized", "a valid bearer token is required (Authorization: Bearer ...)")
+        response = error(
+            401, "Unauthorized", "a valid bearer token is required (Authorization: Bearer ..., or sign in)"
+        )
         response.headers["WWW-Authenticate"] = 'Bearer realm="coopgrid"'
         return response
     if principal.role not in route.roles:
@@ -129,4 +160,12 @@ def tenancy(request: web.Request) -> Tenancy:
     return Tenancy.of(request[PRINCIPAL], context.settings, context.world.site_cooperatives())
 
 
-__all__ = ["ROUTES_BY_NAME", "Tenancy", "auth_middleware", "resolve_principal", "tenancy"]
+__all__ = [
+    "ROUTES_BY_NAME",
+    "SESSION_COOKIE",
+    "Tenancy",
+    "auth_middleware",
+    "principal_of_token",
+    "resolve_principal",
+    "tenancy",
+]

@@ -31,6 +31,35 @@ from gateway.api_models import (
 from gateway.auth import hash_secret
 
 
+def _connector_now(context: Api, charge_point_id: str, connector_id: int, connected: bool) -> dict[str, Any]:
+    """Power, current and energy as last metered (an offline charger draws nothing we know of: no power, no
+    current; its register stays), the limit the scheduler offers, the last profile sent."""
+    now = context.charger_live.connector(charge_point_id, connector_id)
+    offered = None
+    site_id = context.central.state(charge_point_id).site_id
+    allocation = context.world.allocation(site_id, context.is_leader()) if site_id else None
+    for setpoint in (allocation or {}).get("setpoints", []):
+        if setpoint.get("charge_point_id") == charge_point_id and setpoint.get("connector_id") == connector_id:
+            offered = setpoint.get("limit_a")
+    if now is None:
+        return {"offered_a": offered}
+    return {
+        "power_w": now.power_w if connected else None,
+        "current_a": now.current_a if connected else None,
+        "energy_wh": now.energy_wh,
+        "metered": iso(now.metered),
+        "offered_a": offered,
+        "profile": None
+        if now.profile is None
+        else {
+            "purpose": now.profile,
+            "limit_a": now.limit_a,
+            "status": now.profile_status,
+            "sent": iso(now.profile_sent),
+        },
+    }
+
+
 def charger_view(context: Api, charge_point_id: str) -> dict[str, Any]:
     state = context.central.state(charge_point_id)
     connected = context.cluster.owner(state.id) is not None
@@ -41,7 +70,8 @@ def charger_view(context: Api, charge_point_id: str) -> dict[str, Any]:
         "registration": state.registration,
         "site_id": state.site_id,
         "connectors": {
-            str(k): {"status": v, "stale": not connected} for k, v in sorted(state.connectors.items())
+            str(k): {"status": v, "stale": not connected, **_connector_now(context, state.id, k, connected)}
+            for k, v in sorted(state.connectors.items())
         },  # offline: the last status, kept and marked stale
         "last_seen": iso(state.last_seen),
         "managed": context.managed(state.id),
@@ -221,6 +251,9 @@ async def set_limit(request: web.Request) -> web.Response:
     )
     if isinstance(status, web.Response):
         return status
+    context.charger_live.limit_sent(
+        charge_point_id, body.connector_id, body.limit_a, running[0].id if running else None, str(status)
+    )
     return web.json_response({"status": status})
 
 

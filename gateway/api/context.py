@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from chargepoints.central import CentralSystem
     from chargepoints.ports import TransactionRecord
     from gateway.bus import Bus
+    from gateway.charger_live import ChargerLive
     from gateway.cluster import Cluster
     from gateway.dashboard import LiveHistories
     from gateway.metrics import Metrics
@@ -52,6 +53,7 @@ class Api:
     managed: Callable[[str], bool]  # a charger under a site's scheduler (else "unmanaged")
     is_leader: Callable[[], bool]
     world: World
+    charger_live: ChargerLive  # each connector's latest meter and last limit, for the charger page
     meters: GridMeters | None = None  # the sites' grid connection meters
 
 

@@ -167,6 +167,27 @@ async def park_energy(request: web.Request) -> web.Response:
     )
 
 
+async def inverter_energy(request: web.Request) -> web.Response:
+    """Each inverter's generation over time (minutes, 15 minutes or hours), for the park's curves."""
+    park_id = request.match_info["park_id"]
+    if not any(p["id"] == park_id for p in _visible_parks(request)):
+        return error(404, "NotFound", f"no park {park_id!r}")
+    start, end = period(request)
+    bucket = request.query.get("bucket", "15min")
+    if bucket not in ("minute", "15min", "hour"):
+        raise invalid_query("bucket must be one of minute, 15min, hour")
+    if end - start > timedelta(days=7):
+        raise invalid_query("inverter series are served for at most 7 days")
+    rows = await api(request).store.energy.inverter_series(park_id, start, end, bucket)
+    inverters = {
+        inverter: [{"start": iso(at), "generated_wh": round(wh, 3)} for at, wh in points]
+        for inverter, points in rows.items()
+    }
+    return web.json_response(
+        {"park_id": park_id, "bucket": bucket, "from": iso(start), "to": iso(end), "inverters": inverters}
+    )
+
+
 async def solar_rejects(request: web.Request) -> web.Response:
     """Telemetry refused by the ingest: counts per reason and the latest payloads, kept aside as received.
     A cooperative token: only what was sent to its own parks' topics (and no installation-wide totals)."""
@@ -225,6 +246,19 @@ ROUTES: tuple[Route, ...] = (
         response=ParkEnergy,
         errors=(404, 422),
         query=(*PERIOD_QUERY, ("bucket", "bucket", "minute, 15min, hour (default), day or month")),
+        tag="solar",
+    ),
+    Route(
+        "get",
+        "/api/parks/{park_id}/inverters/energy",
+        "park-inverter-energy",
+        inverter_energy,
+        "Each inverter's generation of a park, from the SQL minutes (at most 7 days)",
+        roles=COOPERATIVE,
+        scope=Scope.PARK,
+        free_response=True,
+        errors=(404, 422),
+        query=(*PERIOD_QUERY, ("bucket", "bucket", "minute, 15min (default) or hour")),
         tag="solar",
     ),
     Route(

@@ -184,7 +184,7 @@ ROUTES: tuple[Route, ...] = (
         "The OCPP-J WebSocket endpoint (chargers authenticate by their security profile, not by token)",
         roles=ALL_ROLES,
         public=True,
-        documented=False,
+        websocket=True,
         tag="ocpp",
     ),
 )

@@ -88,6 +88,8 @@ def _responses(op: Route) -> dict[str, Any]:
             ok["content"]["text/csv"] = {"schema": {"type": "string"}}
         if op.stream:  # server-sent events, each `data:` a JSON document
             ok["content"] = {"text/event-stream": {"schema": {"type": "string"}}}
+        if op.media_type is not None:
+            ok["content"] = {op.media_type: {"schema": {"type": "string"}}}
         responses[str(op.status)] = ok
     for status, text in op.extra.items():
         responses[status] = {"description": text, "content": {"application/json": {"schema": schema}}}
@@ -119,8 +121,9 @@ def _operation(op: Route) -> dict[str, Any]:
 
 
 def build_openapi(routes: Iterable[Route], version: str) -> dict[str, Any]:
-    """The document of the table's documented routes; a method and path declared twice is refused."""
-    operations = [r for r in routes if r.documented]
+    """The document of every HTTP route of the table (WebSocket upgrades have no place in OpenAPI); a method
+    and path declared twice is refused."""
+    operations = [r for r in routes if not r.websocket]
     models: list[type[BaseModel]] = [ErrorBody]
     for op in operations:
         models += [m for m in (op.body, op.response) if m is not None]

@@ -74,7 +74,16 @@ ROUTES: tuple[Route, ...] = (
         tag="operations",
         public=True,
     ),
-    Route("get", "/metrics", "metrics", metrics, "Prometheus metrics", tag="operations", public=True, documented=False),
+    Route(
+        "get",
+        "/metrics",
+        "metrics",
+        metrics,
+        "Prometheus metrics (text exposition format)",
+        tag="operations",
+        public=True,
+        media_type=CONTENT_TYPE_LATEST,
+    ),
     Route(
         "get",
         "/api/openapi.json",
@@ -83,7 +92,9 @@ ROUTES: tuple[Route, ...] = (
         "This document",
         tag="operations",
         public=True,
-        documented=False,
+        free_response=True,
+    ),  # fmt: skip
+    Route(
+        "get", "/api/docs", "docs", api_docs, "The API's page", tag="operations", public=True, media_type="text/html"
     ),
-    Route("get", "/api/docs", "docs", api_docs, "The API's page", tag="operations", public=True, documented=False),
 )

@@ -19,6 +19,7 @@ from gateway.api import (
     ocpp_endpoint,
     ops,
     reservations,
+    session,
     sessions,
     sites,
     tokens,
@@ -27,7 +28,20 @@ from gateway.api.access import ROUTES_BY_NAME, auth_middleware
 from gateway.api.context import API, Api
 from gateway.api.table import Route
 
-_MODULES = (ocpp_endpoint, chargers, id_tags, accounts, reservations, sessions, energy, sites, live, tokens, ops)
+_MODULES = (
+    ocpp_endpoint,
+    chargers,
+    id_tags,
+    accounts,
+    reservations,
+    sessions,
+    energy,
+    sites,
+    live,
+    tokens,
+    session,
+    ops,
+)
 ROUTES: tuple[Route, ...] = tuple(route for module in _MODULES for route in module.ROUTES)
 
 

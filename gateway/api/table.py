@@ -62,8 +62,9 @@ class Route:
     query: tuple[tuple[str, str, str], ...] = ()  # (name, type, description)
     tag: str = "chargepoints"
     public: bool = False  # no token needed
-    documented: bool = True  # in /api/openapi.json
     paged: bool = False  # ?limit=&offset=, X-Total-Count and Link headers
     csv: bool = False  # ?format=csv answers text/csv
     stream: bool = False  # text/event-stream
+    media_type: str | None = None  # an answer that is not JSON: its content type (a string in the document)
+    websocket: bool = False  # an upgrade, not an HTTP answer: OpenAPI 3.1 has no words for it
     extra: dict[str, Any] = field(default_factory=dict)

@@ -203,6 +203,25 @@ class EnergyRepository:
                     add(at, green, 1)
         return [(at, gen, green) for at, (gen, green) in sorted(series.items()) if gen or green]
 
+    async def inverter_series(
+        self, park_id: str, start: datetime, end: datetime, bucket: str
+    ) -> dict[str, list[tuple[datetime, float]]]:
+        """Each inverter of a park: (bucket start, generated Wh) over [start, end), grouped in SQL from the
+        minutes (minute, 15min or hour buckets; the day table holds parks, not inverters)."""
+        if bucket not in ("minute", "15min", "hour"):
+            raise ValueError(f"inverter series come in minute, 15min or hour buckets, not {bucket!r}")
+        key = self._bucket(SolarMinuteRow.minute, bucket).label("bucket")
+        query = (
+            select(SolarMinuteRow.inverter_id, key, func.sum(SolarMinuteRow.wh))
+            .where(SolarMinuteRow.park_id == park_id, SolarMinuteRow.minute >= start, SolarMinuteRow.minute < end)
+            .group_by(SolarMinuteRow.inverter_id, key)
+        )
+        series: dict[str, list[tuple[datetime, float]]] = {}
+        async with self._session() as session:
+            for inverter_id, at, wh in (await session.execute(query)).all():
+                series.setdefault(inverter_id, []).append((datetime.fromtimestamp(int(at), UTC), float(wh or 0.0)))
+        return {inverter: sorted(points) for inverter, points in sorted(series.items())}
+
 
 class _Upsert:
     """Insert rows in batches of 500, adding to (or replacing) what a row with the same key holds."""

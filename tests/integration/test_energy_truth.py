@@ -108,7 +108,14 @@ async def test_a_charger_that_leaves_is_offline_at_once_and_its_power_leaves_the
         view = next(c for c in snap["chargers"] if c["id"] == "CP-A")
     assert snap["chargers_by_status"] == {"Offline": 2}
     assert view["connected"] is False
-    assert view["connectors"]["1"] == {"status": "Charging", "stale": True}
+    connector = view["connectors"]["1"]
+    assert {k: connector[k] for k in ("status", "stale", "power_w", "current_a")} == {
+        "status": "Charging",
+        "stale": True,
+        "power_w": None,  # offline: nothing drawn that we know of
+        "current_a": None,
+    }
+    assert connector["metered"] is not None  # when it last said
     assert view["managed"] is True
 
 

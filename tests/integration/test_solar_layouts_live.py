@@ -16,26 +16,9 @@ from tests.fixtures.platform import make_settings, running_platform
 NOON = datetime(1990, 6, 14, 17, tzinfo=UTC)  # local solar noon in Greensboro
 
 
-@pytest.mark.parametrize(("layout", "topic"), [("opendtu", "solar/{inv}"), ("tasmota", "{inv}")])
-async def test_third_party_layouts_end_to_end(
-    tmp_path: Path, mosquitto: tuple[str, int], layout: str, topic: str
-) -> None:
+@pytest.mark.parametrize("layout", ["opendtu", "tasmota"])
+async def test_third_party_layouts_end_to_end(tmp_path: Path, mosquitto: tuple[str, int], layout: str) -> None:
     host, port = mosquitto
-    settings = make_settings(
-        tmp_path,
-        mqtt={"url": f"mqtt://{host}:{port}", "client_id": f"coopgrid-{layout}"},
-        cooperatives=[{"id": "coop", "members": [{"id": "m"}]}],
-        parks=[
-            {
-                "id": "park",
-                "member_id": "m",
-                "inverters": [
-                    {"id": inv, "rated_power_w": 5000.0, "adapter": layout, "topic": topic.format(inv=inv)}
-                    for inv in (f"{layout}-1", f"{layout}-2")
-                ],
-            }
-        ],
-    )
     park = SimulatedPark(
         "park",
         [f"{layout}-1", f"{layout}-2"],
@@ -45,6 +28,21 @@ async def test_third_party_layouts_end_to_end(
         rated_power_w=5000.0,
         publish_interval_s=0.2,
         layout=layout,
+    )
+    settings = make_settings(
+        tmp_path,
+        mqtt={"url": f"mqtt://{host}:{port}", "client_id": f"coopgrid-{layout}"},
+        cooperatives=[{"id": "coop", "members": [{"id": "m"}]}],
+        parks=[
+            {
+                "id": "park",
+                "member_id": "m",
+                "inverters": [
+                    {"id": inv, "rated_power_w": 5000.0, "adapter": layout, "topic": park.base_topic(inv)}
+                    for inv in (f"{layout}-1", f"{layout}-2")
+                ],
+            }
+        ],
     )
 
     def extra(platform: Platform, group: asyncio.TaskGroup) -> None:

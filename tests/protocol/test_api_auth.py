@@ -37,6 +37,7 @@ ROUTES = [
     ("GET", "/api/parks", None, "parks"),
     ("GET", "/api/parks/park-1", None, "park"),
     ("GET", "/api/parks/park-1/energy", None, "park-energy"),
+    ("GET", "/api/parks/park-1/inverters/energy", None, "park-inverter-energy"),
     ("GET", "/api/cooperatives", None, "cooperatives"),
     ("GET", "/api/cooperatives/coop-1/report", None, "cooperative-report"),
     ("GET", "/api/solar/rejects", None, "solar-rejects"),
@@ -73,6 +74,7 @@ ROUTES = [
     ("GET", "/api/cdrs/none", None, "cdr"),
     ("POST", "/api/cdrs/none/credit", {}, "cdr-credit"),
     ("GET", "/api/accounts/acc-none/statement", None, "account-statement"),
+    ("GET", "/api/session", None, "whoami"),
 ]
 
 
