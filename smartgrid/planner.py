@@ -13,16 +13,19 @@ The program, per slot t (5-15 min) of the horizon (24-36 h):
 - per stationary battery: charge and discharge split into a green part (from solar) and a grey part
   (from the grid or the start charge), two stocks with the efficiency on each way, state of charge
   within [max(soc_min, reserve), soc_max]; a battery is three-phase and counts in its site's current
-  both ways;
+  both ways; it discharges into its site's EVs only (not into the grid: that would let the program
+  swap grey stock for green through an export);
 - per site, phase and slot: base load + the sessions on that phase + the battery stay within
   [-limit, +limit] (average current over the slot);
 - departure targets: energy by the departure, hard through a slack priced far above everything else
   (so it is only used when the target cannot be met); green-mode sessions take only green energy.
 
 Objective, lexicographic by weights (each weight dwarfs what the next can gain per kWh): unmet targets,
-then the green energy into EVs, then the grid cost (import price x import - export price x export, with
-a slight preference for buying later, when more is known), then fairness (the least share of its wanted
-energy any session gets). The 0-or-at-least-6 A rule is relaxed: within a slot, an average below the
+then the green energy into EVs, then the grid cost (import price x import - export price x export),
+then fairness (the least share of its wanted
+energy any session gets); ties go to delivering a departure session's energy sooner (a receding
+horizon that always buys at the last moment keeps pushing the grid energy ahead until the site cannot
+take it all in the last slots). The 0-or-at-least-6 A rule is relaxed: within a slot, an average below the
 minimum is delivered by charging at the minimum for part of the slot (the second-by-second allocation
 does that).
 
@@ -97,8 +100,11 @@ class Weights:
     green: float = 10.0
     fast: float = 20.0  # fast sessions' energy, earlier worth more (on top of green)
     cost: float = 1.0  # per EUR
-    later_grid: float = 0.02  # buying in the first slot costs this share more than in the last
+    sooner: float = 0.01  # a departure session's energy in the last slot costs this much more than now
     fairness: float = 0.001  # per unit of the least share of wanted energy
+    stored_green: float = 5.0  # green energy left in a battery at the horizon's end: EVs not known yet will want it
+    battery_wear: float = 0.005  # per kWh through a battery (no pointless cycling)
+    holding_green: float = 0.002  # per kWh of green stock and slot: store the sun when it shines, not later
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,7 +331,7 @@ def plan(plan_input: PlanInput) -> Plan:  # noqa: C901, PLR0912, PLR0915 - one p
         cols: dict[int, int] = {}
         slot_index: list[int] = np.nonzero(caps > 1e-9)[0].tolist()
         for t in slot_index:
-            cost = 0.0
+            cost = w.sooner * t / slots if s.mode == "departure" else 0.0  # ties: deliver sooner
             if s.mode == "fast":
                 cost = -w.fast * (1.0 - t / slots)
             col = lp.col(0.0, float(caps[t]), cost)
@@ -350,7 +356,8 @@ def plan(plan_input: PlanInput) -> Plan:  # noqa: C901, PLR0912, PLR0915 - one p
     # batteries: green and grey charge/discharge per slot and two stocks at each slot's end
     bat_cols: dict[str, list[tuple[int, int, int, int, int, int]]] = {}
     by_site_batteries: dict[str, list[str]] = {}
-    end_value = w.cost * float(np.mean(price_in)) if slots else 0.0
+    # what energy left in a battery at the end saves later: half the mean price (using it now is better)
+    end_value = 0.5 * w.cost * float(np.mean(price_in)) if slots else 0.0
     for b in plan_input.batteries:
         eta = math.sqrt(b.round_trip_efficiency)
         cap = b.capacity_wh / 1000.0
@@ -363,12 +370,13 @@ def plan(plan_input: PlanInput) -> Plan:  # noqa: C901, PLR0912, PLR0915 - one p
         charge_kwh, discharge_kwh = b.max_charge_w * h / 1000.0, b.max_discharge_w * h / 1000.0
         for t in range(slots):
             last = t == slots - 1
-            cg = lp.col(0.0, charge_kwh)
-            cx = lp.col(0.0, charge_kwh)
+            cg = lp.col(0.0, charge_kwh, w.battery_wear)
+            cx = lp.col(0.0, charge_kwh, w.battery_wear)
             dg = lp.col(0.0, discharge_kwh)
             dx = lp.col(0.0, discharge_kwh)
-            # stored energy left at the end is worth what it saves later (after the efficiency)
-            sg = lp.col(0.0, INF, -end_value * eta if last else 0.0)
+            # stored energy left at the end is worth what it saves later (after the efficiency), and green
+            # energy more: the EVs of the days after the horizon (or arriving unannounced) will take it
+            sg = lp.col(0.0, INF, -(end_value + w.stored_green) * eta if last else -w.holding_green)
             sx = lp.col(0.0, INF, -end_value * eta if last else 0.0)
             lp.row(-INF, charge_kwh, [cg, cx], [1.0, 1.0])
             lp.row(-INF, discharge_kwh, [dg, dx], [1.0, 1.0])
@@ -399,10 +407,9 @@ def plan(plan_input: PlanInput) -> Plan:  # noqa: C901, PLR0912, PLR0915 - one p
         v = site.voltage_v
         batteries = by_site_batteries.get(site.id, [])
         for t in range(slots):
-            later = 1.0 + w.later_grid * (1.0 - t / max(1, slots - 1))
             sol = lp.col(0.0, INF)
             gd = lp.col(0.0, INF, -w.green)
-            imp = lp.col(0.0, INF, w.cost * float(price_in[t]) * later)
+            imp = lp.col(0.0, INF, w.cost * float(price_in[t]))
             exp = lp.col(0.0, INF, -w.cost * float(price_out[t]))
             cols_t.append((sol, gd, imp, exp))
             sessions = by_site_slot.get((site.id, t), [])
@@ -421,6 +428,10 @@ def plan(plan_input: PlanInput) -> Plan:  # noqa: C901, PLR0912, PLR0915 - one p
             lp.row(-INF, 0.0, [gd, sol, *(bc[0] for bc in bats)], [1.0, -1.0] + [1.0] * len(bats))
             # green into EVs (solar and green discharge) at most the EVs' energy
             lp.row(-INF, 0.0, [gd, *(bc[2] for bc in bats), *ev], [1.0] * (1 + len(bats)) + [-1.0] * len(ev))
+            if bats:  # a site battery discharges into the site's EVs, never into the grid
+                lp.row(
+                    -INF, 0.0, [*(c for bc in bats for c in bc[2:4]), *ev], [1.0] * (2 * len(bats)) + [-1.0] * len(ev)
+                )
             greens = [col for col, s in sessions if s.mode == "green"]
             if greens:
                 lp.row(
