@@ -8,16 +8,16 @@ resampled onto the simulation steps: each row holds from its timestamp until the
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import tomllib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from smartgrid import series
 
 
 class ScenarioError(ValueError):
@@ -192,35 +192,11 @@ def parse_spec(text: str, source: str = "scenario") -> ScenarioSpec:
 
 
 def parse_series(text: str, source: str, columns: int) -> list[tuple[datetime, tuple[float, ...]]]:
-    """Rows `timestamp,value[,value...]` (a header row is allowed), in time order, finite numbers."""
-    rows: list[tuple[datetime, tuple[float, ...]]] = []
+    """Rows `timestamp,value[,value...]` (smartgrid.series, the planner's own parser)."""
     try:
-        lines = list(csv.reader(io.StringIO(text, newline="")))
-    except csv.Error as exc:
-        raise ScenarioError(f"{source}: not CSV: {exc}") from None
-    for number, row in enumerate(lines, start=1):
-        if not row or all(not cell.strip() for cell in row):
-            continue
-        if len(row) != columns + 1:
-            raise ScenarioError(f"{source}: line {number}: {columns + 1} columns expected, got {len(row)}")
-        try:
-            ts = datetime.fromisoformat(row[0].strip().replace("Z", "+00:00"))
-            values = tuple(float(cell) for cell in row[1:])
-        except ValueError:
-            if number == 1 and not rows:
-                continue  # the header
-            raise ScenarioError(f"{source}: line {number}: not a timestamp and {columns} number(s)") from None
-        if ts.tzinfo is None:
-            raise ScenarioError(f"{source}: line {number}: give the time zone (UTC, e.g. ...Z)")
-        if not all(math.isfinite(v) for v in values):
-            raise ScenarioError(f"{source}: line {number}: not a finite number")
-        ts = ts.astimezone(UTC)
-        if rows and ts <= rows[-1][0]:
-            raise ScenarioError(f"{source}: line {number}: timestamps must increase")
-        rows.append((ts, values))
-    if not rows:
-        raise ScenarioError(f"{source}: no rows")
-    return rows
+        return series.parse_series(text, source, columns)
+    except series.SeriesError as exc:
+        raise ScenarioError(str(exc)) from None
 
 
 def resample(

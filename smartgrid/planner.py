@@ -23,9 +23,11 @@ The program, per slot t (5-15 min) of the horizon (24-36 h):
 Objective, lexicographic by weights (each weight dwarfs what the next can gain per kWh): unmet targets,
 then the green energy into EVs, then the grid cost (import price x import - export price x export),
 then fairness (the least share of its wanted
-energy any session gets); ties go to delivering a departure session's energy sooner (a receding
-horizon that always buys at the last moment keeps pushing the grid energy ahead until the site cannot
-take it all in the last slots). The 0-or-at-least-6 A rule is relaxed: within a slot, an average below the
+energy any session gets); ties go to delivering a departure session's energy later: grid energy
+bought late can still be replaced by sun the forecast did not see. A receding horizon that always
+buys at the last moment pushes its grid energy ahead from plan to plan; the scheduler guards the
+deadline (smartgrid.scheduler: near it, the steady current that still meets the target is a floor).
+The 0-or-at-least-6 A rule is relaxed: within a slot, an average below the
 minimum is delivered by charging at the minimum for part of the slot (the second-by-second allocation
 does that).
 
@@ -100,7 +102,7 @@ class Weights:
     green: float = 10.0
     fast: float = 20.0  # fast sessions' energy, earlier worth more (on top of green)
     cost: float = 1.0  # per EUR
-    sooner: float = 0.01  # a departure session's energy in the last slot costs this much more than now
+    later: float = 0.01  # a departure session's energy now costs this much more than in the last slot
     fairness: float = 0.001  # per unit of the least share of wanted energy
     stored_green: float = 5.0  # green energy left in a battery at the horizon's end: EVs not known yet will want it
     battery_wear: float = 0.005  # per kWh through a battery (no pointless cycling)
@@ -331,7 +333,7 @@ def plan(plan_input: PlanInput) -> Plan:  # noqa: C901, PLR0912, PLR0915 - one p
         cols: dict[int, int] = {}
         slot_index: list[int] = np.nonzero(caps > 1e-9)[0].tolist()
         for t in slot_index:
-            cost = w.sooner * t / slots if s.mode == "departure" else 0.0  # ties: deliver sooner
+            cost = w.later * (1.0 - t / slots) if s.mode == "departure" else 0.0  # ties: deliver later
             if s.mode == "fast":
                 cost = -w.fast * (1.0 - t / slots)
             col = lp.col(0.0, float(caps[t]), cost)

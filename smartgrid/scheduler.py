@@ -237,6 +237,7 @@ class Scheduler:
             session.energy_wh = energy_wh
         self._apply_mode(session, mode, priority, target_wh, departure_s)
         self._trigger.set()
+        self.plan_wanted.set()
 
     def drop_others(self, running: set[tuple[str, int]]) -> None:
         """Forget sessions the store no longer has running (stopped while another instance led)."""
@@ -254,6 +255,8 @@ class Scheduler:
         changed = (session.target_wh, session.departure_s) != (target_wh, departure_s) or session.mode != mode
         session.mode, session.priority = mode, priority
         session.target_wh, session.departure_s = (target_wh, departure_s) if mode == "departure" else (None, None)
+        if mode == "departure":
+            session.wanted_wh, session.leave_s = target_wh, departure_s
         if changed:
             session.committed = False
 
@@ -297,6 +300,14 @@ class Scheduler:
     @property
     def plan(self) -> tuple[Plan, float] | None:
         return (self._plan, self._plan_start_s) if self._plan is not None else None
+
+    def session_keys(self) -> list[tuple[str, int]]:
+        return [(s.charge_point_id, s.connector_id) for s in self._sessions.values()]
+
+    def session_site(self, key: str) -> str | None:
+        session = self._sessions.get(key)
+        spec = self.chargers.get(session.charge_point_id) if session is not None else None
+        return spec.site_id if spec is not None else None
 
     def plan_sessions(self, now_s: float, horizon_s: float) -> list[PlanSession]:
         """The sessions as the planner sees them now: energy still wanted, stay left, charger limits."""
