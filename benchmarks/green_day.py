@@ -332,8 +332,8 @@ def evcc_like(sc: Scenario) -> Figures:
                 target = min(target, ev.max_a, room_a)
                 wh = world.energy_for(ev, target)
                 on[ev.index] = wh > 0
-                if wh > 0 and not full and ev.mode in ("green", "departure"):
-                    timers.pop(ev.index, None) if pv_a >= MIN_A else None
+                if wh > 0 and not full and ev.mode in ("green", "departure") and pv_a >= MIN_A:
+                    timers.pop(ev.index, None)  # enough sun again: a pending disable is dropped
                 if wh > 0:
                     energy[ev.index] = wh
                     amps = wh / world.h / w_per_a
