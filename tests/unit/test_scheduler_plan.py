@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chargepoints.events import MeterSample, TransactionStarted, TransactionStopped
 from smartgrid.allocation import Site
@@ -154,3 +156,37 @@ async def test_the_replanner_loop_plans_at_once_and_again_on_an_event() -> None:
         assert current is not None
         assert "A/1" in current[0].sessions
         task.cancel()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    grid_a=st.tuples(st.floats(0, 40), st.floats(0, 40)),
+    green_w=st.floats(0, 30_000),
+    limit_a=st.floats(6, 40),
+    needs=st.tuples(st.floats(1_000, 40_000), st.floats(1_000, 40_000)),
+    leave_s=st.tuples(st.floats(600, 20_000), st.floats(600, 20_000)),
+)
+def test_whatever_the_plan_says_the_site_limit_holds(
+    grid_a: tuple[float, float],
+    green_w: float,
+    limit_a: float,
+    needs: tuple[float, float],
+    leave_s: tuple[float, float],
+) -> None:
+    async def scenario() -> None:
+        h = Harness(green_w=green_w)
+        h.scheduler.sites["s"] = Site("s", limit_a)
+        plans = {}
+        for k, cp in enumerate("AB"):
+            await h.plug(cp, k + 1)
+            h.scheduler.set_target(cp, 1, needs[k], leave_s[k])
+            per_slot = grid_a[k] * 3 * V * 900 / 3600
+            plans[f"{cp}/1"] = SessionPlan((per_slot,) * 4, (per_slot,) * 4, 0.0)
+        site = SitePlan((0.0,) * 4, (0.0,) * 4, (0.0,) * 4, (), ())
+        h.scheduler.set_plan(Plan(900, "Optimal", plans, {}, {"s": site}, 0.0), 0.0)
+        for _ in range(6):
+            await h.run(300, step_s=300)
+            assert sum(h.limits.values()) <= limit_a + 1e-6
+            assert all(v == 0 or v >= 6.0 - 1e-9 for v in h.limits.values())
+
+    asyncio.run(scenario())
