@@ -10,6 +10,12 @@ Fail-safe: when the green power cannot be read (an exception, NaN), it counts
 as 0 W, so solar-only sessions fall to 0 A at once (no disable delay) while
 site limits keep holding.
 
+The plan (smartgrid.planning sets it with `set_plan`): a departure session in the plan gets, as its grid
+floor, what is left of the plan's grid budget for the current slot spread over the rest of the slot;
+green comes on top. Near the departure the floor is at least the steady current that still meets
+the target. Sessions the plan does not know yet (started since) keep the steady rule below. Events
+that call for a new plan (start, stop, mode or target) set `plan_wanted`.
+
 Hysteresis (smartgrid.hysteresis, off by default): with enable/disable delays,
 each run allocates up to three times — once to see whether the sessions now
 charging still have enough green, once to see whether waiting ones would get
