@@ -1,273 +1,375 @@
-"""A simulated day of green routing: CoopGrid against uncontrolled, evcc-like and the LP optimum (issue 7).
+"""Planning scenarios side by side: CoopGrid (planner + scheduler), an evcc-like policy, the perfect-foresight LP.
 
-The cooperative: 3 parks (60, 40 and 30 kW of inverters, pvlib PVWatts on the
-Greensboro TMY3 file shipped with pvlib, through simulators.inverter), 3 sites
-with grid limits (3 x 125, 100 and 80 A) and a constant other load, 40 chargers (16 A three-phase,
-some single-phase), and seeded EVs: commuters who stay the working day and
-visitors who stay one to three hours, each with the energy it wants by its
-departure (capped to what its charger could deliver in the stay). One-minute
-steps from 05:00 to 21:00 local time, one sunny and one cloudy day.
+Reads a scenario file in the format of `../shared/PLANNER-SCENARIOS.md` (`benchmarks/scenario_file.py`
+checks it) and simulates it step by step under three policies:
 
-Policies:
-- uncontrolled: full current from plug-in until the EV is full (site limits
-  ignored, as plain chargers do);
-- evcc-like: each site sees only its own park's surplus; one charger per site
-  adjusted per 30 s tick; 1 min enable / 3 min disable delays; 6 A minimum;
-  solar only (PV mode);
-- coopgrid: the real smartgrid.scheduler.Scheduler (hand-advanced clock,
-  in-memory ports) with departure targets, a forecast of the remaining green
-  (the clear-day envelope of the month scaled by the last hour's actual
-  output), the same 1 min / 3 min delays;
-- LP optimum: perfect foresight, HiGHS through scipy: the most green energy
-  the EVs could take under the same chargers, stays, energy wanted and site
-  limits (0-or-at-least-6 A relaxed, so an upper bound).
+- coopgrid: the real smartgrid.scheduler.Scheduler (hand-advanced clock, in-memory ports, 60 s / 180 s
+  enable/disable delays) following the per-slot grid budgets of smartgrid.planning.Replanner, which
+  re-plans every 5 minutes and on session start/stop/target events over a 24 h horizon in 15 min slots,
+  on the 20 % quantile of its forecast: the parks' day-ahead file when the scenario has one, else the
+  parks' own pvlib clear-sky model (solar.forecast) scaled by what they measured in the last hour.
+  Batteries follow the plan's charge/discharge for the slot.
+- evcc_like: evcc's modes as it would be configured fairly: `green` = PV, `green_min` = Min+PV,
+  `departure` = PV with a charging plan (full power in the cheapest steps, or the latest ones without
+  prices, that still meet the target), `fast` = Now; each site sees only its own PV (park i of the
+  file at site i; parks beyond the sites' count are shared evenly); 60 s enable / 180 s disable delays;
+  a site battery run for self-consumption (charges from its site's surplus, discharges into its EVs).
+- lp_perfect_foresight: smartgrid.planner on the actual generation at the step's resolution, every EV
+  known in advance; the 6 A minimum is relaxed, so its figures are an upper bound no policy can reach.
 
-Green energy is pooled: at each step the EVs' energy is green up to the
-cooperative's generation, shared pro rata (smartgrid.ledger.split_interval).
+Rules, figures and the JSON shape are the format's. Without --scenario the sunny scenario runs.
 
-Run: .venv/bin/python benchmarks/green_day.py [--seed N] [--no-lp]
+Run: .venv/bin/python benchmarks/green_day.py [--scenario FILE] [--json] [--policies coopgrid,evcc_like,lp]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import random
+import json
+import math
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from scenario_file import Scenario, ScenarioError, load  # noqa: E402
 
 from chargepoints.events import MeterSample, TransactionStarted, TransactionStopped  # noqa: E402
 from smartgrid.allocation import Site  # noqa: E402
 from smartgrid.hysteresis import HysteresisSettings  # noqa: E402
-from smartgrid.ledger import split_interval  # noqa: E402
-from smartgrid.ports import ChargerSpec
+from smartgrid.planner import PlanBattery, PlanInput, PlanSession, PlanSite, plan  # noqa: E402
+from smartgrid.planning import PlanningSettings, Replanner  # noqa: E402
+from smartgrid.ports import ChargerSpec  # noqa: E402
 from smartgrid.scheduler import Scheduler  # noqa: E402
+from solar.forecast import ClearSkyForecast  # noqa: E402
 
-V = 230.0
-STEP_S = 60
-START_UTC_HOUR = 10  # 05:00 in Greensboro (UTC-5)
-STEPS = 16 * 60
-DAYS = {"sunny": datetime(1990, 5, 10, tzinfo=UTC), "cloudy": datetime(1990, 5, 13, tzinfo=UTC)}
-PARKS_W = {"p1": 60_000.0, "p2": 40_000.0, "p3": 30_000.0}
-SITES = {  # site -> (grid limit per phase, other load per phase, chargers, its own park for evcc-like)
-    "north": (125.0, 15.0, 16, "p1"),
-    "centre": (100.0, 10.0, 14, "p2"),
-    "south": (80.0, 8.0, 10, "p3"),
-}
+HERE = Path(__file__).resolve().parent
+DEFAULT_PRICE = 0.30  # EUR/kWh when a scenario has no prices: cost is then grid energy at a flat price
+MIN_A = 6.0
+QUANTILE = [0.2]  # the forecast quantile CoopGrid plans on (--quantile)
 
 
 @dataclass(slots=True)
-class EV:
-    id: int
+class Ev:
+    index: int
     charger: str
     site: str
     phases: int
-    arrive: int  # step
-    leave: int  # step (exclusive)
+    phase: int
+    max_a: float
+    max_w: float  # charger and car
+    arrive: int  # first step
+    leave: int  # first step after the stay
     need_wh: float
+    mode: str
     delivered_wh: float = 0.0
-    green_wh: float = 0.0
 
 
 @dataclass(slots=True)
-class Charger:
+class Battery:
     id: str
     site: str
-    phases: int
-    max_a: float = 16.0
-
-
-def chargers() -> list[Charger]:
-    out = []
-    for site, (_, _, count, _) in SITES.items():
-        for k in range(count):
-            out.append(Charger(f"{site}-{k:02d}", site, phases=1 if k % 7 == 6 else 3))
-    return out
-
-
-def fleet(seed: int) -> list[EV]:
-    rng = random.Random(seed)
-    evs: list[EV] = []
-    for charger in chargers():
-        t = rng.randint(90, 240) if rng.random() < 0.7 else rng.randint(240, 480)  # 06:30-09:00 or later
-        while t < STEPS - 60:
-            commuter = t < 240
-            stay = rng.randint(7 * 60, 9 * 60) if commuter else rng.randint(60, 180)
-            leave = min(STEPS, t + stay)
-            possible = charger.max_a * charger.phases * V * (leave - t) / 60
-            need = min(rng.uniform(8_000, 35_000) if commuter else rng.uniform(3_000, 12_000), 0.9 * possible)
-            evs.append(EV(len(evs), charger.id, charger.site, charger.phases, t, leave, need))
-            t = leave + rng.randint(15, 120)
-            if commuter or rng.random() < 0.4:
-                break
-    return evs
-
-
-def solar(day: datetime) -> dict[str, list[float]]:
-    from simulators.inverter import park_power_w
-
-    start = day.replace(hour=START_UTC_HOUR)
-    return {
-        park: [park_power_w(start + timedelta(seconds=STEP_S * (i + 0.5)), rated) for i in range(STEPS)]
-        for park, rated in PARKS_W.items()
-    }
-
-
-def clear_envelope(day: datetime) -> list[float]:
-    """The month's clear-day envelope of the whole cooperative, W per step (the forecast's shape)."""
-    from simulators.inverter import park_power_w
-
-    total = sum(PARKS_W.values())
-    envelope = [0.0] * STEPS
-    for d in range(-14, 15, 2):
-        start = day.replace(hour=START_UTC_HOUR) + timedelta(days=d)
-        for i in range(0, STEPS, 5):
-            value = park_power_w(start + timedelta(seconds=STEP_S * i), total)
-            for j in range(i, min(STEPS, i + 5)):
-                envelope[j] = max(envelope[j], value)
-    return envelope
-
-
-# -- the simulation (EVs take what they are given, up to what they still want) -----------------
+    capacity_wh: float
+    charge_w: float
+    discharge_w: float
+    eta: float  # one way
+    soc_min: float
+    stored_wh: float
+    green_wh: float = 0.0
 
 
 @dataclass
-class Outcome:
+class Figures:
     green_wh: float = 0.0
-    ev_wh: float = 0.0
-    peak_import_w: float = 0.0
-    grid_import_wh: float = 0.0
-    switches: int = 0
-    site_violations: int = 0
-    met: int = 0
-    feasible: int = 0
-    seconds: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
+    grid_wh: float = 0.0
+    cost_eur: float = 0.0
+    targets_met: int = 0
+    targets: int = 0
+    max_over_limit_a: float = 0.0
+    plan_ms: list[float] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        times = sorted(self.plan_ms)
+        p99 = times[min(len(times) - 1, math.ceil(0.99 * len(times)) - 1)] if times else 0.0
+        return {
+            "green_wh": round(self.green_wh, 1),
+            "grid_wh": round(self.grid_wh, 1),
+            "cost_eur": round(self.cost_eur, 3),
+            "targets_met": self.targets_met,
+            "targets": self.targets,
+            "max_over_limit_a": round(self.max_over_limit_a, 3),
+            "plan_ms_p99": round(p99, 1),
+        }
 
 
-def account(evs: list[EV], limits: dict[int, float], step: int, green_w: float, out: Outcome) -> dict[int, float]:
-    """One step: energy per EV from its limit, pooled green, site checks. Returns the current each EV draws."""
-    drawn: dict[int, float] = {}
-    energy: dict[str, float] = {}
-    per_site: dict[str, float] = {}
-    for ev in evs:
-        if not (ev.arrive <= step < ev.leave):
-            continue
-        limit = limits.get(ev.id, 0.0)
-        want_wh = ev.need_wh - ev.delivered_wh
-        if limit <= 0 or want_wh <= 0:
-            drawn[ev.id] = 0.0
-            continue
-        wh = min(limit * ev.phases * V * STEP_S / 3600, want_wh)
-        drawn[ev.id] = wh * 3600 / STEP_S / (ev.phases * V)
-        energy[str(ev.id)] = wh
-        per_site[ev.site] = per_site.get(ev.site, 0.0) + drawn[ev.id]
-    split = split_interval(energy, {"all": green_w * STEP_S / 3600}, {})
-    for key, wh in energy.items():
-        ev = evs[int(key)]
-        ev.delivered_wh += wh
-        ev.green_wh += split.green_wh[key]
-    ev_wh = sum(energy.values())
-    green_wh = sum(split.green_wh.values())
-    out.ev_wh += ev_wh
-    out.green_wh += green_wh
-    import_w = (ev_wh - green_wh) * 3600 / STEP_S + sum(base * 3 * V for _, base, _, _ in SITES.values())
-    out.peak_import_w = max(out.peak_import_w, import_w)
-    out.grid_import_wh += ev_wh - green_wh
-    for site, current in per_site.items():
-        limit, base, _, _ = SITES[site]
-        if current > limit - base + 1e-6:
-            out.site_violations += 1
-    return drawn
+class World:
+    """The scenario's physics and accounting: EVs take what they are given up to what they still want."""
+
+    def __init__(self, sc: Scenario) -> None:
+        self.sc = sc
+        spec = sc.spec
+        self.step_s = spec.step_s
+        self.h = spec.step_s / 3600.0
+        self.sites = {s.id: s for s in spec.sites}
+        chargers = {c.id: c for c in spec.chargers}
+        self.evs: list[Ev] = []
+        for k, ev in enumerate(spec.evs):
+            c = chargers[ev.charger_id]
+            volts = self.sites[c.site_id].voltage_v
+            max_w = c.max_current_a * c.phases * volts
+            if ev.max_power_w is not None:
+                max_w = min(max_w, ev.max_power_w)
+            arrive = sc.step_of(ev.arrival)
+            leave = int((ev.departure - spec.start).total_seconds() // spec.step_s)
+            self.evs.append(
+                Ev(k, c.id, c.site_id, c.phases, c.phase, c.max_current_a, max_w, arrive, leave, ev.energy_wh, ev.mode)
+            )
+        self.batteries = {
+            b.id: Battery(
+                b.id,
+                b.site_id,
+                b.capacity_wh,
+                b.max_charge_w,
+                b.max_discharge_w,
+                math.sqrt(b.round_trip_efficiency),
+                b.soc_min,
+                b.soc_start * b.capacity_wh,
+            )
+            for b in spec.batteries
+        }
+        self.generation = sc.generation_w()
+        self.prices = sc.import_eur_per_kwh
+        self.out = Figures()
+
+    def plugged(self, step: int) -> list[Ev]:
+        return [ev for ev in self.evs if ev.arrive <= step < ev.leave]
+
+    def energy_for(self, ev: Ev, limit_a: float) -> float:
+        """What the EV draws in a step at this limit: 0 below 6 A, its own limits, what it still wants."""
+        if limit_a < MIN_A - 1e-9 or ev.delivered_wh >= ev.need_wh:
+            return 0.0
+        volts = self.sites[ev.site].voltage_v
+        power = min(ev.max_w, min(limit_a, ev.max_a) * ev.phases * volts)
+        return max(0.0, min(power * self.h, ev.need_wh - ev.delivered_wh))
+
+    def step(self, step: int, energy: dict[int, float], battery_w: dict[str, float]) -> dict[int, float]:
+        """Apply one step; returns each EV's current drawn (A per phase)."""
+        gen_wh = self.generation[step] * self.h
+        ev_wh = sum(energy.values())
+        currents = {s: [self.sc.base_load_a[s][step]] * 3 for s in self.sites}
+        drawn = {}
+        for index, wh in energy.items():
+            ev = self.evs[index]
+            volts = self.sites[ev.site].voltage_v
+            amps = wh / self.h / (ev.phases * volts)
+            drawn[index] = amps
+            ev.delivered_wh += wh
+            for p in range(3):
+                if ev.phases == 3 or ev.phase == p + 1:
+                    currents[ev.site][p] += amps
+        # batteries: green charge is solar left after the EVs; green discharge pro rata of the stock
+        solar_left = max(0.0, gen_wh - ev_wh)
+        charged = discharged = green_out = 0.0
+        for bid, power in battery_w.items():
+            b = self.batteries[bid]
+            volts = self.sites[b.site].voltage_v
+            if power > 0:
+                wh = min(power, b.charge_w) * self.h
+                wh = max(0.0, min(wh, (b.capacity_wh - b.stored_wh) / b.eta))
+                green = min(wh, solar_left)
+                solar_left -= green
+                b.stored_wh += wh * b.eta
+                b.green_wh += green * b.eta
+                charged += wh
+                net = wh
+            else:
+                wh = min(-power, b.discharge_w) * self.h
+                wh = max(0.0, min(wh, (b.stored_wh - b.soc_min * b.capacity_wh) * b.eta))
+                share = b.green_wh / b.stored_wh if b.stored_wh > 1e-9 else 0.0
+                taken = wh / b.eta
+                b.stored_wh -= taken
+                b.green_wh = max(0.0, b.green_wh - taken * share)
+                green_out += wh * share
+                discharged += wh
+                net = -wh
+            for p in range(3):
+                currents[b.site][p] += net / self.h / (3 * volts)
+        direct = min(ev_wh, gen_wh)
+        green = direct + min(ev_wh - direct, green_out)
+        price = self.prices[step] if self.prices is not None else DEFAULT_PRICE
+        out = self.out
+        out.green_wh += green
+        out.grid_wh += ev_wh - green
+        out.cost_eur += max(0.0, ev_wh + charged - discharged - gen_wh) / 1000.0 * price
+        for site_id, site in self.sites.items():
+            worst = max(max(currents[site_id]) - site.grid_limit_a, -min(currents[site_id]) - site.grid_limit_a)
+            out.max_over_limit_a = max(out.max_over_limit_a, worst)
+        return drawn
+
+    def finish(self) -> Figures:
+        for ev in self.evs:
+            if ev.mode == "departure":
+                self.out.targets += 1
+                self.out.targets_met += ev.delivered_wh >= ev.need_wh - 100
+        return self.out
 
 
-def finish(evs: list[EV], out: Outcome) -> Outcome:
-    for ev in evs:
-        out.feasible += 1
-        if ev.delivered_wh >= ev.need_wh - 100:
-            out.met += 1
+# -- the perfect-foresight LP --------------------------------------------------------------------------
+
+
+def _plan_sites(sc: Scenario, step0: int = 0, slots: int | None = None, slot_steps: int = 1) -> dict[str, PlanSite]:
+    out = {}
+    for s in sc.spec.sites:
+        base = sc.base_load_a[s.id]
+        n = slots if slots is not None else sc.steps
+        per_slot = []
+        for k in range(n):
+            chunk = base[step0 + k * slot_steps : step0 + (k + 1) * slot_steps] or (base[-1],)  # the slot's peak
+            per_slot.append(max(chunk))
+        out[s.id] = PlanSite(s.id, s.grid_limit_a, base_load_a=per_slot, voltage_v=s.voltage_v)
     return out
 
 
-def count_switches(evs: list[EV], previous: dict[int, float], limits: dict[int, float], out: Outcome) -> None:
-    """Starts and pauses of EVs that still want energy (a full EV offered current does not switch)."""
-    for ev_id in set(previous) | set(limits):
-        if evs[ev_id].delivered_wh >= evs[ev_id].need_wh:
-            continue
-        if (previous.get(ev_id, 0.0) > 0) != (limits.get(ev_id, 0.0) > 0):
-            out.switches += 1
+def perfect_foresight(sc: Scenario) -> Figures:
+    world = World(sc)
+    step_s = sc.spec.step_s
+    sessions = [
+        PlanSession(
+            f"ev{ev.index}",
+            ev.site,
+            ev.need_wh,
+            mode=ev.mode,
+            phases=ev.phases,
+            phase=ev.phase,
+            max_current_a=ev.max_a,
+            max_power_w=ev.max_w,
+            arrival_s=ev.arrive * step_s,
+            departure_s=ev.leave * step_s,
+        )
+        for ev in world.evs
+    ]
+    batteries = [_plan_battery(b, sc) for b in world.batteries.values()]
+    prices = list(sc.import_eur_per_kwh) if sc.import_eur_per_kwh is not None else DEFAULT_PRICE
+    started = time.perf_counter()
+    result = plan(PlanInput(step_s, world.generation, _plan_sites(sc), sessions, batteries, prices))
+    elapsed = (time.perf_counter() - started) * 1000
+    for step in range(sc.steps):
+        energy = {ev.index: result.sessions[f"ev{ev.index}"].energy_wh[step] for ev in world.evs}
+        energy = {k: v for k, v in energy.items() if v > 1e-9}
+        battery_w = {
+            bid: (bp.charge_wh[step] - bp.discharge_wh[step]) / world.h for bid, bp in result.batteries.items()
+        }
+        world.step(step, energy, battery_w)
+    out = world.finish()
+    out.plan_ms.append(elapsed)
+    return out
 
 
-# -- policies -------------------------------------------------------------------------------------
+def _plan_battery(b: Battery, sc: Scenario) -> PlanBattery:
+    spec = next(x for x in sc.spec.batteries if x.id == b.id)
+    return PlanBattery(
+        b.id,
+        b.site,
+        b.capacity_wh,
+        b.charge_w,
+        b.discharge_w,
+        round_trip_efficiency=spec.round_trip_efficiency,
+        soc=b.stored_wh / b.capacity_wh,
+        soc_min=b.soc_min,
+        green_share=b.green_wh / b.stored_wh if b.stored_wh > 1e-9 else 0.0,
+    )
 
 
-def uncontrolled(evs: list[EV], parks: dict[str, list[float]]) -> Outcome:
-    out = Outcome()
-    limits: dict[int, float] = {}
-    for step in range(STEPS):
-        green = sum(p[step] for p in parks.values())
-        new = {ev.id: 16.0 for ev in evs if ev.arrive <= step < ev.leave and ev.delivered_wh < ev.need_wh}
-        count_switches(evs, limits, new, out)
-        limits = new
-        account(evs, limits, step, green, out)
-    return finish(evs, out)
+# -- evcc-like -----------------------------------------------------------------------------------------
 
 
-def evcc_like(evs: list[EV], parks: dict[str, list[float]]) -> Outcome:
-    """Per site: its park's surplus, one loadpoint adjusted per 30 s tick, 60 s / 180 s delays, PV mode."""
-    out = Outcome()
-    limits: dict[int, float] = {}
-    timers: dict[int, float] = {}  # ev -> second the pending enable/disable started
-    turn = dict.fromkeys(SITES, 0)
-    for step in range(STEPS):
-        green = sum(p[step] for p in parks.values())
-        previous = dict(limits)
-        for tick in range(STEP_S // 30):
-            now = step * STEP_S + tick * 30
-            for site, (grid_a, base_a, _, park) in SITES.items():
-                here = [ev for ev in evs if ev.site == site and ev.arrive <= step < ev.leave]
-                for ev_id in list(limits):
-                    if not any(e.id == ev_id for e in evs if e.arrive <= step < e.leave):
-                        limits.pop(ev_id, None)
-                if not here:
+def evcc_like(sc: Scenario) -> Figures:
+    world = World(sc)
+    sites = [s.id for s in sc.spec.sites]
+    extra = sc.parks[len(sites) :]
+    timers: dict[int, int] = {}
+    on: dict[int, float] = {}
+    for step in range(sc.steps):
+        pv = {}
+        for k, site in enumerate(sites):
+            own = sc.parks[k].actual_w[step] if k < len(sc.parks) else 0.0
+            pv[site] = own + sum(p.actual_w[step] for p in extra) / len(sites)
+        energy: dict[int, float] = {}
+        now = step * world.step_s
+        for site in sites:
+            spec = world.sites[site]
+            volts = spec.voltage_v
+            room_a = spec.grid_limit_a - sc.base_load_a[site][step]
+            surplus_w = pv[site]
+            here = [ev for ev in world.plugged(step) if ev.site == site]
+            # Now and plan charging first (they do not wait for the sun), then Min+PV, then PV
+            here.sort(key=lambda ev: {"fast": 0, "departure": 1, "green_min": 2, "green": 3}[ev.mode])
+            for ev in here:
+                left = ev.need_wh - ev.delivered_wh
+                if left <= 0:
                     continue
-                ev = here[turn[site] % len(here)]
-                turn[site] += 1
-                if ev.delivered_wh >= ev.need_wh:
-                    limits[ev.id] = 0.0
-                    continue
-                others_w = sum(limits.get(e.id, 0.0) * e.phases * V for e in here if e.id != ev.id)
-                surplus_w = parks[park][step] - others_w
-                room_a = grid_a - base_a - sum(limits.get(e.id, 0.0) for e in here if e.id != ev.id)
-                target = min(16.0, surplus_w / (ev.phases * V), room_a)
-                on = limits.get(ev.id, 0.0) > 0
-                if target >= 6.0:
-                    if on or now - timers.setdefault(ev.id, now) >= 60:
-                        limits[ev.id] = target
-                        timers.pop(ev.id, None)
-                elif on:
-                    if now - timers.setdefault(ev.id, now) >= 180:
-                        limits[ev.id] = 0.0
-                        timers.pop(ev.id, None)
-                    else:
-                        limits[ev.id] = min(6.0, max(0.0, room_a))
+                w_per_a = ev.phases * volts
+                full = ev.mode == "fast" or (ev.mode == "departure" and _plan_due(world, ev, step))
+                pv_a = surplus_w / w_per_a
+                if full:
+                    target = ev.max_a
+                elif ev.mode == "green_min":
+                    target = max(MIN_A, pv_a)
+                elif pv_a >= MIN_A:
+                    target = pv_a if on.get(ev.index) or now - timers.setdefault(ev.index, now) >= 60 else 0.0
+                    if target:
+                        timers.pop(ev.index, None)
+                elif on.get(ev.index):
+                    held = now - timers.setdefault(ev.index, now) < 180
+                    target = MIN_A if held else 0.0
                 else:
-                    timers.pop(ev.id, None)
-        count_switches(evs, previous, limits, out)
-        account(evs, limits, step, green, out)
-    return finish(evs, out)
+                    timers.pop(ev.index, None)
+                    target = 0.0
+                target = min(target, ev.max_a, room_a)
+                wh = world.energy_for(ev, target)
+                on[ev.index] = wh > 0
+                if wh > 0 and not full and ev.mode in ("green", "departure") and pv_a >= MIN_A:
+                    timers.pop(ev.index, None)  # enough sun again: a pending disable is dropped
+                if wh > 0:
+                    energy[ev.index] = wh
+                    amps = wh / world.h / w_per_a
+                    room_a -= amps
+                    surplus_w -= amps * w_per_a
+        battery_w = {}
+        for b in world.batteries.values():  # self-consumption: surplus in, EV import out
+            site = b.site
+            ev_w = sum(wh for i, wh in energy.items() if world.evs[i].site == site) / world.h
+            balance = pv[site] - ev_w
+            battery_w[b.id] = min(balance, b.charge_w) if balance > 0 else -min(-balance, b.discharge_w)
+        world.step(step, energy, battery_w)
+    return world.finish()
+
+
+def _plan_due(world: World, ev: Ev, step: int) -> bool:
+    """evcc's charging plan: full power in the cheapest steps (the latest without prices) that meet the target."""
+    left = ev.need_wh - ev.delivered_wh
+    per_step = ev.max_w * world.h
+    needed = math.ceil(left / per_step * 1.05)
+    remaining = list(range(step, ev.leave))
+    if needed >= len(remaining):
+        return True
+    prices = world.prices
+    chosen = remaining[-needed:] if prices is None else sorted(remaining, key=lambda t: (prices[t], -t))[:needed]
+    return step in chosen
+
+
+# -- CoopGrid -----------------------------------------------------------------------------------------
 
 
 class _Ports:
     def __init__(self) -> None:
         self.green_w = 0.0
-        self.forecast_wh = 0.0
         self.limits: dict[str, float] = {}
 
     async def send(self, cp: str, connector: int, limit_a: float, transaction_id: int | None) -> None:
@@ -277,157 +379,213 @@ class _Ports:
         return None
 
 
-async def _coopgrid(evs: list[EV], parks: dict[str, list[float]], envelope: list[float]) -> Outcome:
-    out = Outcome()
+class _Forecast:
+    """The planner's forecast: the day-ahead file where the scenario has one, else the parks' own model."""
+
+    def __init__(self, sc: Scenario, clock: list[float]) -> None:
+        self.sc = sc
+        self.clock = clock
+        self.models: dict[str, ClearSkyForecast] = {}
+        located = [p.spec for p in sc.parks if p.spec.latitude is not None and p.spec.longitude is not None]
+        for park in sc.parks:
+            spec = park.spec
+            # a park without a location is modelled where the cooperative's other parks are
+            where = spec if spec.latitude is not None and spec.longitude is not None else next(iter(located), None)
+            if park.forecast_w is None and where is not None:
+                assert where.latitude is not None
+                assert where.longitude is not None
+                rated = spec.rated_w or max(park.actual_w) or 1.0
+                self.models[spec.id] = ClearSkyForecast(where.latitude, where.longitude, rated, self._now)
+        self.recent: list[tuple[float, float]] = []  # (measured, day-ahead) per step, for the file's scaling
+
+    def _now(self) -> Any:
+        return self.sc.spec.start + timedelta(seconds=self.clock[0])
+
+    def observe(self, step: int) -> None:
+        for park in self.sc.parks:
+            model = self.models.get(park.spec.id)
+            if model is not None:
+                model.observe(park.actual_w[step])
+
+    def slots_w(self, start_s: float, slot_s: float, slots: int) -> list[float]:
+        step_s = self.sc.spec.step_s
+        first = int(start_s // step_s)
+        per = max(1, int(slot_s // step_s))
+        total = [0.0] * slots
+        for park in self.sc.parks:
+            model = self.models.get(park.spec.id)
+            if park.forecast_w is not None:
+                series = park.forecast_w
+                # scaled by what the park gave over the last hour against what the file said, fading in 3 h
+                back = range(max(0, first - 60), first)
+                said = sum(series[i] for i in back)
+                ratio = min(1.5, sum(park.actual_w[i] for i in back) / said) if said > 1e-6 else 1.0
+                for k in range(slots):
+                    chunk = series[first + k * per : first + (k + 1) * per]
+                    fade = min(1.0, k * slot_s / (3 * 3600))
+                    scale = ratio * (1 - fade) + fade
+                    total[k] += scale * sum(chunk) / per if chunk else 0.0
+            elif model is not None:
+                values = model.slots_w(self._now(), slot_s, slots)
+                for k in range(slots):
+                    total[k] += values[k]
+            else:  # nothing to model it with: the last measurement, held
+                now_w = park.actual_w[max(0, first - 1)]
+                for k in range(slots):
+                    total[k] += now_w
+        return total
+
+
+async def _coopgrid(sc: Scenario) -> Figures:
+    world = World(sc)
     ports = _Ports()
     clock = [0.0]
-    total = [sum(p[i] for p in parks.values()) for i in range(STEPS)]
-
-    def forecast(horizon_s: float) -> float:
-        step = int(clock[0] // STEP_S)
-        recent = range(max(0, step - 60), step + 1)
-        actual = sum(total[i] for i in recent)
-        clear = sum(envelope[i] for i in recent)
-        ratio = min(1.0, actual / clear) if clear > 0 else 0.0
-        end = min(STEPS, step + 1 + int(horizon_s // STEP_S))
-        return ratio * sum(envelope[step + 1 : end]) * STEP_S / 3600
-
+    step_s = sc.spec.step_s
+    sites = {
+        s.id: Site(s.id, s.grid_limit_a, base_load_a=sc.base_load_a[s.id][0], voltage_v=s.voltage_v)
+        for s in sc.spec.sites
+    }
+    chargers = {c.id: ChargerSpec(c.site_id, phases=c.phases, max_current_a=c.max_current_a) for c in sc.spec.chargers}
     scheduler = Scheduler(
-        sites={site: Site(site, grid_a, base_load_a=base_a) for site, (grid_a, base_a, _, _) in SITES.items()},
-        chargers={c.id: ChargerSpec(c.site, phases=c.phases) for c in chargers()},
+        sites=sites,
+        chargers=chargers,
         green_power_w=lambda: ports.green_w,
         send_limit=ports.send,
         publish_allocation=ports.publish,
         clock=lambda: clock[0],
         hysteresis=HysteresisSettings(enable_delay_s=60.0, disable_delay_s=180.0),
-        green_forecast_wh=forecast,
     )
-    ts = datetime(2026, 6, 1, tzinfo=UTC)
-    by_charger: dict[str, EV] = {}
+    forecast = _Forecast(sc, clock)
+    settings = PlanningSettings(slot_s=900.0, horizon_s=24 * 3600.0, replan_s=300.0, quantile=QUANTILE[0])
+    prices = None
+    if sc.import_eur_per_kwh is not None:
+        imports, exports = sc.import_eur_per_kwh, sc.export_eur_per_kwh or ()
+
+        def prices(start_s: float, slot_s: float, slots: int) -> tuple[list[float], list[float]]:
+            first, per = int(start_s // step_s), max(1, int(slot_s // step_s))
+            at = [min(len(imports) - 1, first + k * per) for k in range(slots)]
+            return [imports[i] for i in at], [exports[i] if exports else 0.0 for i in at]
+
+    def batteries() -> list[PlanBattery]:
+        return [_plan_battery(b, sc) for b in world.batteries.values()]
+
+    replanner = Replanner(
+        scheduler,
+        settings=settings,
+        forecast_w=forecast.slots_w,
+        clock=lambda: clock[0],
+        measured_green_w=lambda: world.generation[int(clock[0] // step_s)],
+        prices=prices,
+        batteries=batteries,
+        sites=lambda: _plan_sites(sc, int(clock[0] // step_s), int(settings.horizon_s // settings.slot_s), 15),
+    )
+    by_charger: dict[str, Ev] = {}
     drawn: dict[int, float] = {}
-    limits: dict[int, float] = {}
-    for step in range(STEPS):
-        clock[0] = step * STEP_S
-        ports.green_w = total[step]
-        for ev in evs:
+    last_plan = -math.inf
+    ts = sc.spec.start
+    for step in range(sc.steps):
+        clock[0] = step * step_s
+        forecast.observe(step)
+        for ev in world.evs:
             if ev.leave == step and by_charger.get(ev.charger) is ev:
                 del by_charger[ev.charger]
-                await scheduler.on_event(TransactionStopped(ev.charger, ev.id, ev.delivered_wh, "EVDisconnected", ts))
+                await scheduler.on_event(
+                    TransactionStopped(ev.charger, ev.index, ev.delivered_wh, "EVDisconnected", ts)
+                )
                 ports.limits.pop(ev.charger, None)
             if ev.arrive == step:
                 by_charger[ev.charger] = ev
-                await scheduler.on_event(TransactionStarted(ev.charger, 1, ev.id, "TAG", 0.0, ts))
-                scheduler.set_target(ev.charger, 1, ev.need_wh, ev.leave * STEP_S)
+                await scheduler.on_event(TransactionStarted(ev.charger, 1, ev.index, "TAG", 0.0, ts))
+                leave_s = ev.leave * step_s
+                if ev.mode == "departure":
+                    scheduler.set_target(ev.charger, 1, ev.need_wh, leave_s)
+                else:
+                    scheduler.set_mode(ev.charger, 1, ev.mode)
+                    scheduler.set_stay(ev.charger, 1, ev.need_wh, leave_s)
         for ev in by_charger.values():
             await scheduler.on_event(
-                MeterSample(ev.charger, 1, ev.id, ts, energy_wh=ev.delivered_wh, current_a=drawn.get(ev.id))
+                MeterSample(ev.charger, 1, ev.index, ts, energy_wh=ev.delivered_wh, current_a=drawn.get(ev.index))
             )
+        if scheduler.plan_wanted.is_set() or clock[0] - last_plan >= settings.replan_s:
+            scheduler.plan_wanted.clear()
+            started = time.perf_counter()
+            replanner.plan_now()
+            world.out.plan_ms.append((time.perf_counter() - started) * 1000)
+            last_plan = clock[0]
+        # batteries follow the plan's slot; the green power the scheduler sees is net of them
+        battery_w: dict[str, float] = {}
+        current = scheduler.plan
+        if current is not None:
+            the_plan, start_s = current
+            slot = int((clock[0] - start_s) // the_plan.slot_s)
+            for bid, bp in the_plan.batteries.items():
+                if slot < len(bp.charge_wh):
+                    battery_w[bid] = (bp.charge_wh[slot] - bp.discharge_wh[slot]) / (the_plan.slot_s / 3600)
+        ports.green_w = max(0.0, world.generation[step] - sum(battery_w.values()))
+        for s in sc.spec.sites:  # the meter tells the other load as it is now, the site's battery included
+            battery_a = sum(w for bid, w in battery_w.items() if world.batteries[bid].site == s.id) / (3 * s.voltage_v)
+            scheduler.sites[s.id] = Site(s.id, s.grid_limit_a, sc.base_load_a[s.id][step] + battery_a, s.voltage_v)
         await scheduler.run_once()
-        new = {ev.id: ports.limits.get(ev.charger, 0.0) for ev in by_charger.values()}
-        count_switches(evs, limits, new, out)
-        limits = new
-        drawn = account(evs, limits, step, total[step], out)
-    return finish(evs, out)
+        energy = {}
+        for ev in by_charger.values():
+            wh = world.energy_for(ev, ports.limits.get(ev.charger, 0.0))
+            if wh > 0:
+                energy[ev.index] = wh
+        drawn = world.step(step, energy, battery_w)
+    return world.finish()
 
 
-def coopgrid(evs: list[EV], parks: dict[str, list[float]], envelope: list[float]) -> Outcome:
-    return asyncio.run(_coopgrid(evs, parks, envelope))
+def coopgrid(sc: Scenario) -> Figures:
+    return asyncio.run(_coopgrid(sc))
 
 
-def lp_optimum(evs: list[EV], parks: dict[str, list[float]]) -> float | None:
-    """The most green Wh EVs can take over the day with perfect foresight (HiGHS). None without scipy."""
-    try:
-        import numpy as np
-        from scipy.optimize import linprog
-        from scipy.sparse import coo_matrix
-    except ImportError:
-        return None
-    total = [sum(p[i] for p in parks.values()) for i in range(STEPS)]
-    # variables: x[e, t] = current of EV e at step t (A, per phase), for t in its stay; then g[t] = green W at t
-    index: list[tuple[int, int]] = [(ev.id, t) for ev in evs for t in range(ev.arrive, ev.leave)]
-    n_x = len(index)
-    n = n_x + STEPS
-    rows: list[int] = []
-    cols: list[int] = []
-    vals: list[float] = []
-    b: list[float] = []
-    r = 0
-    # green at t <= EV power at t:  g_t - sum_e x_et * w_e <= 0
-    by_step: dict[int, list[int]] = {}
-    for k, (_, t) in enumerate(index):
-        by_step.setdefault(t, []).append(k)
-    for t in range(STEPS):
-        rows.append(r)
-        cols.append(n_x + t)
-        vals.append(1.0)
-        for k in by_step.get(t, []):
-            rows.append(r)
-            cols.append(k)
-            vals.append(-evs[index[k][0]].phases * V)
-        b.append(0.0)
-        r += 1
-    # energy: sum_t x_et * w_e * step_h <= need_e
-    by_ev: dict[int, list[int]] = {}
-    for k, (e, _) in enumerate(index):
-        by_ev.setdefault(e, []).append(k)
-    for ev in evs:
-        for k in by_ev.get(ev.id, []):
-            rows.append(r)
-            cols.append(k)
-            vals.append(ev.phases * V * STEP_S / 3600)
-        b.append(ev.need_wh)
-        r += 1
-    # sites: sum of currents at a site at t <= limit - base
-    for site, (grid_a, base_a, _, _) in SITES.items():
-        for t in range(STEPS):
-            ks = [k for k in by_step.get(t, []) if evs[index[k][0]].site == site]
-            if not ks:
-                continue
-            rows.extend([r] * len(ks))
-            cols.extend(ks)
-            vals.extend([1.0] * len(ks))
-            b.append(grid_a - base_a)
-            r += 1
-    a_ub = coo_matrix((vals, (rows, cols)), shape=(r, n)).tocsr()
-    bounds = [(0.0, 16.0)] * n_x + [(0.0, g) for g in total]
-    c = np.zeros(n)
-    c[n_x:] = -STEP_S / 3600
-    result = linprog(c, A_ub=a_ub, b_ub=np.array(b), bounds=bounds, method="highs")
-    return float(-result.fun) if result.status == 0 else None
+POLICIES = {"coopgrid": coopgrid, "evcc_like": evcc_like, "lp_perfect_foresight": perfect_foresight}
+
+
+def run(sc: Scenario, policies: list[str]) -> dict[str, Any]:
+    return {"scenario": sc.name, "policies": {name: POLICIES[name](sc).as_dict() for name in policies}}
+
+
+def report(result: dict[str, Any]) -> str:
+    lines = [f"-- {result['scenario']}"]
+    lines.append(
+        f"{'policy':22s} {'green kWh':>9s} {'grid kWh':>9s} {'cost EUR':>9s} {'targets':>8s} {'over A':>7s}"
+        f" {'plan p99 ms':>11s} {'green/LP':>8s} {'grid/LP':>8s} {'cost/LP':>8s}"
+    )
+    lp = result["policies"].get("lp_perfect_foresight")
+    for name, f in result["policies"].items():
+        ratios = ""
+        if lp is not None:
+            ratios = " ".join(
+                f"{(f[k] / lp[k]) if lp[k] > 1e-9 else float('nan'):8.3f}" for k in ("green_wh", "grid_wh", "cost_eur")
+            )
+        lines.append(
+            f"{name:22s} {f['green_wh'] / 1000:9.1f} {f['grid_wh'] / 1000:9.1f} {f['cost_eur']:9.2f}"
+            f" {f['targets_met']:>3d}/{f['targets']:<4d} {f['max_over_limit_a']:7.2f} {f['plan_ms_p99']:11.1f} {ratios}"
+        )
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--no-lp", action="store_true")
+    parser.add_argument("--scenario", type=Path, action="append", help="a scenario file (repeatable)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per scenario")
+    parser.add_argument("--policies", default=",".join(POLICIES), help="comma-separated, of " + ", ".join(POLICIES))
+    parser.add_argument("--quantile", type=float, default=QUANTILE[0], help="the forecast quantile CoopGrid plans on")
     args = parser.parse_args()
-    print("policy        green kWh  green %  EV kWh  met/EVs  grid kWh  peak kW  switches  site>limit  ratio/LP")
-    for name, day in DAYS.items():
-        parks = solar(day)
-        envelope = clear_envelope(day)
-        generated = sum(sum(p) for p in parks.values()) * STEP_S / 3600 / 1000
-        optimum = None if args.no_lp else lp_optimum(fleet(args.seed), parks)
-        print(f"-- {name} day {day:%Y-%m-%d}: generated {generated:.1f} kWh, {len(fleet(args.seed))} EVs")
-        results = {}
-        for policy in ("uncontrolled", "evcc-like", "coopgrid"):
-            evs = fleet(args.seed)
-            started = time.perf_counter()
-            if policy == "uncontrolled":
-                out = uncontrolled(evs, parks)
-            elif policy == "evcc-like":
-                out = evcc_like(evs, parks)
-            else:
-                out = coopgrid(evs, parks, envelope)
-            out.seconds = time.perf_counter() - started
-            results[policy] = out
-            ratio = f"{out.green_wh / optimum:8.3f}" if optimum else "     n/a"
-            print(
-                f"{policy:13s} {out.green_wh / 1000:9.1f} {100 * out.green_wh / max(1.0, out.ev_wh):8.1f}"
-                f" {out.ev_wh / 1000:7.1f} {out.met:4d}/{out.feasible:<4d} {out.grid_import_wh / 1000:8.1f}"
-                f" {out.peak_import_w / 1000:8.1f} {out.switches:9d} {out.site_violations:11d} {ratio}"
-            )
-        if optimum is not None:
-            print(f"{'LP optimum':13s} {optimum / 1000:9.1f}")
+    QUANTILE[0] = args.quantile
+    policies = [p.strip() for p in args.policies.split(",") if p.strip()]
+    unknown = [p for p in policies if p not in POLICIES]
+    if unknown:
+        parser.error(f"unknown policies: {', '.join(unknown)}")
+    for path in args.scenario or [HERE / "scenarios" / "sunny.toml"]:
+        try:
+            sc = load(path)
+        except ScenarioError as exc:
+            print(f"refused: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+        result = run(sc, policies)
+        print(json.dumps(result) if args.json else report(result), flush=True)
 
 
 if __name__ == "__main__":

@@ -361,3 +361,37 @@ class SignedIn(BaseModel):
     cooperative_id: str | None = None
     name: str = ""
     auth: bool = Field(description="whether the API needs a token at all (off in a local demo)")
+
+
+class PlanSlotView(BaseModel):
+    start: str = Field(description="ISO 8601 UTC")
+    import_wh: float
+    export_wh: float
+    green_ev_wh: float = Field(description="green energy planned into the site's EVs (solar and green battery)")
+    max_phase_a: float = Field(description="the highest phase's planned average current, other load included")
+
+
+class PlanSessionView(BaseModel):
+    charge_point_id: str
+    connector_id: int
+    energy_wh: list[float] = Field(description="per slot")
+    grid_wh: list[float] = Field(description="per slot: the grid budget the scheduler follows")
+    shortfall_wh: float = Field(description="target energy the plan cannot deliver by the departure")
+
+
+class PlanBatteryView(BaseModel):
+    id: str
+    charge_wh: list[float]
+    discharge_wh: list[float]
+    soc: list[float] = Field(description="at each slot boundary")
+
+
+class PlanView(BaseModel):
+    site_id: str
+    planned: bool = Field(description="false: no plan yet, the planner is off, or another instance leads")
+    start: str | None = None
+    slot_s: float | None = None
+    quantile: float | None = Field(None, description="the forecast quantile the plan counts on")
+    slots: list[PlanSlotView] = Field(default_factory=list)
+    sessions: list[PlanSessionView] = Field(default_factory=list)
+    batteries: list[PlanBatteryView] = Field(default_factory=list)

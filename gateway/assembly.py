@@ -12,9 +12,11 @@ from chargepoints.central import CentralSystem
 from gateway.influx import InfluxWriter
 from gateway.passwords import StoredPasswords
 from gateway.pki import CertificateAuthority
+from gateway.planning_feeds import load_feeds
 from gateway.publishing import ChargerLimits
 from smartgrid.allocation import Site
 from smartgrid.hysteresis import HysteresisSettings
+from smartgrid.planning import PlanningSettings, Replanner
 from smartgrid.ports import ChargerSpec
 from smartgrid.scheduler import Scheduler
 from solar.forecast import ClearSkyForecast
@@ -163,4 +165,33 @@ def build_scheduler(platform: Platform, limits: ChargerLimits) -> Scheduler:
             enable_threshold_w=scheduler.enable_threshold_w,
             disable_threshold_w=scheduler.disable_threshold_w,
         ),
+    )
+
+
+def build_replanner(platform: Platform) -> Replanner | None:
+    """The planner the scheduler follows ([planner], on by default): forecast, prices and batteries as ports."""
+    planner = platform.settings.planner
+    if not planner.enabled:
+        return None
+    feeds = load_feeds(
+        planner,
+        platform.settings.batteries,
+        clock=platform.clock,
+        scheduler_clock=platform.scheduler_clock,
+        model=platform.forecast,
+    )
+    return Replanner(
+        platform.scheduler,
+        settings=PlanningSettings(
+            slot_s=planner.slot_s,
+            horizon_s=planner.horizon_h * 3600.0,
+            replan_s=planner.replan_s,
+            quantile=planner.quantile,
+            default_import_eur_per_kwh=planner.import_eur_per_kwh,
+        ),
+        forecast_w=feeds.forecast_w,
+        clock=platform.scheduler_clock,
+        measured_green_w=platform.solar.total_power_w,
+        prices=feeds.prices,
+        batteries=feeds.batteries,
     )

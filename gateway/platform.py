@@ -45,6 +45,7 @@ from gateway.topics import Topics
 from gateway.version import package_version
 from gateway.world import World
 from smartgrid.ledger import GreenAccounting
+from smartgrid.planning import Replanner
 from smartgrid.scheduler import Scheduler
 from solar.forecast import ClearSkyForecast
 from solar.ingest import SolarIngest
@@ -87,6 +88,7 @@ class Platform:
         self.central: CentralSystem
         self.solar: SolarIngest
         self.scheduler: Scheduler
+        self.replanner: Replanner | None
         self.world: World
         self.cluster: Cluster
         self.energy: EnergyIntervals
@@ -178,6 +180,7 @@ class Platform:
         self.scheduler = assembly.build_scheduler(
             self, ChargerLimits(self.cluster, on_sent=self.charger_live.limit_sent)
         )
+        self.replanner = assembly.build_replanner(self)
         self.world = World(
             self.store,
             self.scheduler,
@@ -319,7 +322,7 @@ class Platform:
             hold_leadership(
                 self.store.engine,
                 SCHEDULER_LOCK,
-                self.world.lead,
+                self._lead,
                 on_change=self._leading,
                 on_failure=self.metrics.scheduler_failed,
             ),
@@ -331,6 +334,15 @@ class Platform:
             group.create_task(poll, name=name)
         if self.influx is not None:
             group.create_task(self.influx.run(), name="influx")
+
+    async def _lead(self) -> None:
+        """While leading: the world's scheduler and, beside it, the planner whose budgets it follows."""
+        if self.replanner is None:
+            await self.world.lead()
+            return
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self.world.lead(), name="scheduler-loop")
+            group.create_task(self.replanner.run(), name="planner")
 
     async def _housekeeping(self) -> None:
         """Each part's periodic work, once a second (and every 5, 10 or 30 s)."""

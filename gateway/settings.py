@@ -198,6 +198,41 @@ class SolarSettings(_Model):
         return self
 
 
+class PlannerSettings(_Model):
+    """The receding-horizon planner (smartgrid.planner): the scheduler follows its per-slot budgets."""
+
+    enabled: bool = True
+    slot_s: float = Field(900.0, ge=300, le=900, description="slot length, 5-15 minutes")
+    horizon_h: float = Field(24.0, ge=24, le=36)
+    replan_s: float = Field(300.0, ge=30, description="re-plan this often (and on session start, stop, target)")
+    quantile: float = Field(0.2, gt=0, le=0.5, description="the forecast quantile the plan counts on")
+    forecast_csv: Path | None = Field(
+        None, description="offline forecast: timestamp,power_w (all parks), each row holding until the next"
+    )
+    prices_csv: Path | None = Field(None, description="timestamp,import_eur_per_kwh,export_eur_per_kwh per slot")
+    import_eur_per_kwh: float = Field(0.30, ge=0, description="without a price file: a flat import price")
+
+
+class BatteryConfig(_Model):
+    """A stationary battery at a site (planned; telemetry and setpoints are not wired yet)."""
+
+    id: ConfigId
+    site_id: str
+    capacity_kwh: float = Field(gt=0)
+    power_kw: float = Field(gt=0, description="charge and discharge, AC side")
+    efficiency: float = Field(0.9, gt=0, le=1, description="round trip")
+    soc_min: float = Field(0.1, ge=0, le=1)
+    soc_max: float = Field(1.0, ge=0, le=1)
+    reserve: float = Field(0.0, ge=0, le=1, description="kept for the site at all times, on top of soc_min")
+    soc_start: float = Field(0.5, ge=0, le=1, description="assumed state of charge until telemetry says otherwise")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> BatteryConfig:
+        if self.soc_max < self.soc_min:
+            raise ValueError("soc_max must be >= soc_min")
+        return self
+
+
 class InfluxSettings(_Model):
     url: str | None = Field(None, description="http(s)://host:8086 of a server accepting /api/v2/write; none = off")
     token: str = ""
@@ -353,6 +388,8 @@ class Settings(BaseSettings):
     influx: InfluxSettings = Field(default_factory=InfluxSettings)
     billing: BillingSettings = Field(default_factory=BillingSettings)
     startup: StartupSettings = Field(default_factory=StartupSettings)
+    planner: PlannerSettings = Field(default_factory=PlannerSettings)
+    batteries: list[BatteryConfig] = Field(default_factory=list)
     operator_token: str | None = None
     instance_id: str = Field(
         default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}",
@@ -402,7 +439,13 @@ class Settings(BaseSettings):
         for index, park in enumerate(self.parks):
             if member_ids and park.member_id not in member_ids:
                 problems.append(f"parks.{index}.member_id: unknown member {park.member_id!r}")
-        for name, items in (("sites", self.sites), ("chargers", self.chargers), ("parks", self.parks)):
+        named: tuple[tuple[str, list[Any]], ...] = (
+            ("sites", self.sites),
+            ("chargers", self.chargers),
+            ("parks", self.parks),
+            ("batteries", self.batteries),
+        )
+        for name, items in named:
             ids = [item.id for item in items]
             duplicates = sorted({i for i in ids if ids.count(i) > 1})
             if duplicates:
@@ -447,6 +490,16 @@ def _format(error: ValidationError) -> str:
     return "invalid configuration:\n" + "\n".join(lines)
 
 
+def _planner_files_beside(data: dict[str, Any], folder: Path) -> None:
+    """The planner's feed files, when relative, are found beside the configuration file."""
+    planner = data.get("planner")
+    if isinstance(planner, dict):
+        for key in ("forecast_csv", "prices_csv"):
+            value = planner.get(key)
+            if isinstance(value, str) and not Path(value).is_absolute():
+                planner[key] = str(folder / value)
+
+
 def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
     """Read the TOML file (if any), apply COOPGRID_* variables, validate."""
     data: dict[str, Any] = {}
@@ -458,6 +511,7 @@ def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Se
             raise ConfigError(f"configuration file not found: {path}") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+        _planner_files_beside(data, path.parent)
     data.update(overrides)
     try:
         return Settings(**data)

@@ -61,6 +61,9 @@ class SessionDemand:
     energy_needed_wh: float | None = None
     time_left_s: float | None = None
     expected_green_wh: float = 0.0
+    # the planner's grid current for this moment (smartgrid.planner via the scheduler): when given, it is the
+    # departure floor instead of the steady current above (0: green only for now, the plan buys later)
+    planned_grid_a: float | None = None
     # the charger can switch between 1 and 3 phases (phases above is then the current wiring, 1 or 3)
     phase_switching: bool = False
     # the limit the charger was last given (None: unknown); with drawn_current_a it tells an unused offer
@@ -143,6 +146,9 @@ def departure_current_a(demand: SessionDemand, phases: int, voltage_v: float, ce
     needed = demand.energy_needed_wh
     if needed is None or needed <= 0:
         return 0.0
+    planned = demand.planned_grid_a
+    if planned is not None:
+        return 0.0 if planned <= EPSILON else min(ceiling_a, max(demand.min_current_a, planned))
     from_grid_wh = needed - max(0.0, demand.expected_green_wh)
     left_s = demand.time_left_s
     if left_s is None or left_s <= 0:

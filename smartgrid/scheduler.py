@@ -10,6 +10,12 @@ Fail-safe: when the green power cannot be read (an exception, NaN), it counts
 as 0 W, so solar-only sessions fall to 0 A at once (no disable delay) while
 site limits keep holding.
 
+The plan (smartgrid.planning sets it with `set_plan`): a departure session in the plan gets, as its grid
+floor, what is left of the plan's grid budget for the current slot spread over the rest of the slot;
+green comes on top. Near the departure the floor is at least the steady current that still meets
+the target. Sessions the plan does not know yet (started since) keep the steady rule below. Events
+that call for a new plan (start, stop, mode or target) set `plan_wanted`.
+
 Hysteresis (smartgrid.hysteresis, off by default): with enable/disable delays,
 each run allocates up to three times — once to see whether the sessions now
 charging still have enough green, once to see whether waiting ones would get
@@ -36,6 +42,7 @@ from chargepoints.events import (
 from smartgrid.allocation import SessionDemand, Setpoint, Site, Snapshot, allocate, departure_current_a
 from smartgrid.grid import ManagedDraw, metered_site
 from smartgrid.hysteresis import HysteresisSettings, OnOffGate, PhaseHold, UpdateLimiter
+from smartgrid.planner import Plan, PlanSession
 from smartgrid.ports import ChargerSpec, PublishAllocation, SendLimit, SwitchPhases
 from solar.events import GridMeterReading, GridMeterStateChanged
 
@@ -43,6 +50,7 @@ log = logging.getLogger(__name__)
 
 
 GATED_MODES = ("green", "departure")
+PLAN_TIGHT = 0.7  # following a plan: past this share of the time left at full power, misses are made up at once
 DEADLINE_MARGIN = 0.6  # a departure plan waits for the sun only while 60 % of the time left at full power suffices
 
 
@@ -62,6 +70,11 @@ class _Session:
     target_wh: float | None = None  # departure mode: energy wanted in this session
     departure_s: float | None = None  # departure mode: when the driver leaves (the scheduler's clock)
     committed: bool = False  # departure mode: the forecast no longer sufficed once; the grid tops up to the end
+    wanted_wh: float | None = None  # any mode, for the planner: the energy the driver wants in this session
+    leave_s: float | None = None  # any mode, for the planner: when the driver leaves
+    budget_slot: tuple[int, int] = (-1, -1)  # (plan number, slot) the grid energy below was counted in
+    slot_grid_wh: float = 0.0  # grid energy drawn in that slot
+    slot_start_wh: float = 0.0  # the session's energy when that slot began
 
     def delivered_wh(self) -> float:
         return max(0.0, self.energy_wh - self.meter_start_wh) if self.energy_wh is not None else 0.0
@@ -114,6 +127,13 @@ class Scheduler:
         self._meter_state: dict[str, str] = {}
         self._uncontrolled: dict[str, tuple[float, ...]] = {}
         self._effective: dict[str, Site] = dict(self.sites)  # the sites as the last run allocated them
+        # the planner's plan (smartgrid.planning sets it): per-slot grid budgets for departure sessions
+        self._plan: Plan | None = None
+        self._plan_start_s = 0.0
+        self._plans = 0
+        self.plan_wanted = asyncio.Event()  # set on the events that call for a new plan
+        self._last_points: dict[str, Setpoint] = {}
+        self._last_run_at: float | None = None
 
     # -- inputs ----------------------------------------------------------------------
     async def on_event(self, event: object) -> None:
@@ -131,12 +151,14 @@ class Scheduler:
             )
             self._forget(key)
             self._trigger.set()
+            self.plan_wanted.set()
         elif isinstance(event, TransactionStopped):
             for key, session in list(self._sessions.items()):
                 if session.charge_point_id == event.charge_point_id and session.transaction_id == event.transaction_id:
                     del self._sessions[key]
                     self._forget(key)
                     self._trigger.set()
+                    self.plan_wanted.set()
         elif isinstance(event, MeterSample):
             metered = self._sessions.get(f"{event.charge_point_id}/{event.connector_id}")
             if metered is not None and event.energy_wh is not None and event.energy_wh >= metered.meter_start_wh:
@@ -240,6 +262,7 @@ class Scheduler:
             session.energy_wh = energy_wh
         self._apply_mode(session, mode, priority, target_wh, departure_s)
         self._trigger.set()
+        self.plan_wanted.set()
 
     def drop_others(self, running: set[tuple[str, int]]) -> None:
         """Forget sessions the store no longer has running (stopped while another instance led)."""
@@ -257,6 +280,8 @@ class Scheduler:
         changed = (session.target_wh, session.departure_s) != (target_wh, departure_s) or session.mode != mode
         session.mode, session.priority = mode, priority
         session.target_wh, session.departure_s = (target_wh, departure_s) if mode == "departure" else (None, None)
+        if mode == "departure":
+            session.wanted_wh, session.leave_s = target_wh, departure_s
         if changed:
             session.committed = False
 
@@ -266,6 +291,7 @@ class Scheduler:
             return False
         session.mode, session.priority = mode, priority
         self._trigger.set()
+        self.plan_wanted.set()
         return True
 
     def set_target(self, charge_point_id: str, connector_id: int, energy_wh: float, departure_s: float) -> bool:
@@ -274,9 +300,104 @@ class Scheduler:
         if session is None or not self.scheduled(charge_point_id):
             return False
         session.mode, session.target_wh, session.departure_s = "departure", energy_wh, departure_s
+        session.wanted_wh, session.leave_s = energy_wh, departure_s
         session.committed = False
         self._trigger.set()
+        self.plan_wanted.set()
         return True
+
+    def set_stay(self, charge_point_id: str, connector_id: int, energy_wh: float, departure_s: float) -> bool:
+        """Any mode, for the planner: the energy the driver wants and when they leave (the scheduler's clock)."""
+        session = self._sessions.get(f"{charge_point_id}/{connector_id}")
+        if session is None:
+            return False
+        session.wanted_wh, session.leave_s = energy_wh, departure_s
+        self.plan_wanted.set()
+        return True
+
+    # -- the plan ----------------------------------------------------------------------
+    def set_plan(self, plan: Plan | None, start_s: float) -> None:
+        """Follow this plan from start_s (the scheduler's clock; the plan's slot 0 starts then)."""
+        self._plan, self._plan_start_s = plan, start_s
+        self._plans += 1
+        self._trigger.set()
+
+    @property
+    def plan(self) -> tuple[Plan, float] | None:
+        return (self._plan, self._plan_start_s) if self._plan is not None else None
+
+    def session_keys(self) -> list[tuple[str, int]]:
+        return [(s.charge_point_id, s.connector_id) for s in self._sessions.values()]
+
+    def session_site(self, key: str) -> str | None:
+        session = self._sessions.get(key)
+        spec = self.chargers.get(session.charge_point_id) if session is not None else None
+        return spec.site_id if spec is not None else None
+
+    def plan_sessions(self, now_s: float, horizon_s: float) -> list[PlanSession]:
+        """The sessions as the planner sees them now: energy still wanted, stay left, charger limits."""
+        out = []
+        for key, session in sorted(self._sessions.items()):
+            spec = self.chargers.get(session.charge_point_id)
+            if spec is None or spec.site_id not in self.sites:
+                continue
+            wanted = session.target_wh if session.mode == "departure" else session.wanted_wh
+            leave = session.departure_s if session.mode == "departure" else session.leave_s
+            if wanted is None:  # not told: what the charger could give over the horizon
+                wanted = spec.max_current_a * session.phases * self.sites[spec.site_id].voltage_v * horizon_s / 3600
+            out.append(
+                PlanSession(
+                    key,
+                    spec.site_id,
+                    max(0.0, wanted - session.delivered_wh()),
+                    mode=session.mode,
+                    phases=session.phases,
+                    min_current_a=spec.min_current_a,
+                    max_current_a=spec.max_current_a,
+                    departure_s=None if leave is None else max(0.0, leave - now_s),
+                )
+            )
+        return out
+
+    def _planned_grid_a(self, key: str, session: _Session, now_s: float, volts: float, tight: bool) -> float | None:
+        """The grid floor for the rest of the plan's current slot (None: no plan).
+
+        It spends what is left of the slot's grid budget by the slot's end. A forecast miss (less sun
+        than planned) is left to the next plan, minutes away, while the departure is far; once it is
+        near (`tight`: the energy still wanted needs most of the time left at full power), the session
+        also draws the slot's planned energy the sun did not give, from the grid, within the slot.
+        """
+        plan = self._plan
+        if plan is None:
+            return None
+        slot = int((now_s - self._plan_start_s) // plan.slot_s)
+        budget = plan.grid_budget_wh(key, slot)
+        if budget is None:
+            return None  # not in the plan (started since) or the plan ran out: the steady rule
+        delivered = session.delivered_wh()
+        if session.budget_slot != (self._plans, slot):
+            session.budget_slot, session.slot_grid_wh, session.slot_start_wh = (self._plans, slot), 0.0, delivered
+        left_s = self._plan_start_s + (slot + 1) * plan.slot_s - now_s
+        if left_s <= 0:
+            return 0.0
+        wanted = budget - session.slot_grid_wh
+        if tight:
+            wanted = max(wanted, plan.sessions[key].energy_wh[slot] - (delivered - session.slot_start_wh))
+        if wanted <= 1e-6:
+            return 0.0
+        return wanted * 3600.0 / (left_s * session.phases * volts)
+
+    def _count_grid(self, now_s: float) -> None:
+        """The grid energy each session drew since the last run (its setpoint's grid share), for its budget."""
+        if self._last_run_at is not None and now_s > self._last_run_at:
+            hours = (now_s - self._last_run_at) / 3600.0
+            for key, point in self._last_points.items():
+                session = self._sessions.get(key)
+                if session is not None and point.grid_w > 0:
+                    drawn = session.drawn_current_a
+                    share = 1.0 if drawn is None or point.limit_a <= 0 else min(1.0, drawn / point.limit_a)
+                    session.slot_grid_wh += point.grid_w * share * hours
+        self._last_run_at = now_s
 
     # -- the loop ----------------------------------------------------------------------
     async def run(self) -> None:
@@ -347,17 +468,26 @@ class Scheduler:
             switching = (
                 spec.phase_switching and self._switch_phases is not None and self._phase_hold.may_switch(key, now)
             )
-            needed_wh = left_s = None
+            needed_wh = left_s = planned_a = None
             expected_wh = 0.0
             mode, priority = session.mode, session.priority
             if mode == "departure" and session.target_wh is not None:
                 needed_wh = max(0.0, session.target_wh - session.delivered_wh())
                 left_s = session.departure_s - now if session.departure_s is not None else None
-                expected_wh = 0.0 if session.committed else self._expected_green_wh(left_s or 0.0, sharing)
+                full_wh = spec.max_current_a * session.phases * volts * max(0.0, left_s or 0.0) / 3600
+                tight = needed_wh > PLAN_TIGHT * full_wh
+                planned_a = self._planned_grid_a(key, session, now, volts, tight)
+                if planned_a is not None and tight and left_s:
+                    # near the deadline, never below the steady current that still meets it
+                    planned_a = max(planned_a, needed_wh * 3600.0 / (left_s * session.phases * volts))
+                expected_wh = (
+                    0.0
+                    if session.committed or planned_a is not None
+                    else self._expected_green_wh(left_s or 0.0, sharing)
+                )
                 # the charger cannot take more than its maximum, green or not: waiting for the sun is only
                 # safe while the time left at full power keeps a margin over the energy still wanted
-                full_wh = spec.max_current_a * session.phases * volts * max(0.0, left_s or 0.0) / 3600
-                if needed_wh > min(expected_wh, DEADLINE_MARGIN * full_wh):
+                if planned_a is None and needed_wh > min(expected_wh, DEADLINE_MARGIN * full_wh):
                     # no going back to waiting for the sun: a forecast hovering around the need would
                     # otherwise start and pause the session every few minutes
                     session.committed, expected_wh = True, 0.0
@@ -379,6 +509,7 @@ class Scheduler:
                     energy_needed_wh=needed_wh,
                     time_left_s=left_s,
                     expected_green_wh=expected_wh,
+                    planned_grid_a=planned_a,
                     phase_switching=switching,
                 )
             )
@@ -420,9 +551,11 @@ class Scheduler:
 
     async def run_once(self) -> dict[str, Setpoint]:
         started = now = self._clock()
+        self._count_grid(now)
         green_w, readable = self._read_green()
         snapshot = self._gated(self.snapshot(green_w, now), readable, now)
         setpoints = allocate(snapshot)
+        self._last_points = setpoints
         for key, point in setpoints.items():
             session = self._sessions.get(key)
             if session is not None and session.phases != point.phases and point.limit_a > 0:

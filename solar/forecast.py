@@ -110,5 +110,11 @@ class ClearSkyForecast:
             t = step_end
         return total * ratio
 
+    def slots_w(self, start: datetime, slot_s: float, slots: int) -> list[float]:
+        """Mean power per slot from `start` (the planner's forecast): clear sky at mid-slot times the ratio."""
+        ratio = self.ratio()
+        step = timedelta(seconds=slot_s)
+        return [self.clear_sky_w(start + step * (k + 0.5)) * ratio for k in range(slots)]
+
 
 __all__ = ["ClearSkyForecast"]

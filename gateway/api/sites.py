@@ -6,13 +6,23 @@ instance may create, change or delete one, and every instance's scheduler follow
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from aiohttp import web
 
 from gateway.api.access import tenancy
-from gateway.api.context import api, error
+from gateway.api.context import api, error, iso
 from gateway.api.params import read_body, unprocessable
 from gateway.api.table import COOPERATIVE, Route, Scope
-from gateway.api_models import SiteCreate, SiteUpdate, SiteView
+from gateway.api_models import (
+    PlanBatteryView,
+    PlanSessionView,
+    PlanSlotView,
+    PlanView,
+    SiteCreate,
+    SiteUpdate,
+    SiteView,
+)
 
 
 def _known(request: web.Request, site_id: str) -> bool:
@@ -35,6 +45,61 @@ async def get_allocation(request: web.Request) -> web.Response:
     if meter is not None:  # this instance's own view of the site's grid meter: state, fallback, newest currents
         allocation = {**allocation, "meter": meter}
     return web.json_response(allocation)
+
+
+async def get_plan(request: web.Request) -> web.Response:
+    """The leader's current plan for the site (read-only): per slot, per session, per battery."""
+    context = api(request)
+    site_id = request.match_info["site_id"]
+    if not _known(request, site_id):
+        return error(404, "NotFound", f"no site {site_id!r}")
+    current = context.scheduler.plan if context.is_leader() else None
+    site_plan = current[0].sites.get(site_id) if current is not None else None
+    if current is None or site_plan is None:
+        return web.json_response(PlanView(site_id=site_id, planned=False).model_dump())
+    plan, start_s = current
+    start = context.clock() + timedelta(seconds=start_s - context.scheduler_clock())
+    step = timedelta(seconds=plan.slot_s)
+    keys = {f"{cp}/{c}": (cp, c) for cp, c in context.scheduler.session_keys()}
+    view = PlanView(
+        site_id=site_id,
+        planned=True,
+        start=iso(start),
+        slot_s=plan.slot_s,
+        quantile=context.settings.planner.quantile,
+        slots=[
+            PlanSlotView(
+                start=iso(start + step * k) or "",
+                import_wh=round(site_plan.import_wh[k], 1),
+                export_wh=round(site_plan.export_wh[k], 1),
+                green_ev_wh=round(site_plan.green_ev_wh[k], 1),
+                max_phase_a=round(site_plan.max_phase_a[k], 2),
+            )
+            for k in range(len(site_plan.import_wh))
+        ],
+        sessions=[
+            PlanSessionView(
+                charge_point_id=keys[key][0],
+                connector_id=keys[key][1],
+                energy_wh=[round(v, 1) for v in p.energy_wh],
+                grid_wh=[round(v, 1) for v in p.grid_wh],
+                shortfall_wh=round(p.shortfall_wh, 1),
+            )
+            for key, p in plan.sessions.items()
+            if key in keys and context.scheduler.session_site(key) == site_id
+        ],
+        batteries=[
+            PlanBatteryView(
+                id=bid,
+                charge_wh=[round(v, 1) for v in b.charge_wh],
+                discharge_wh=[round(v, 1) for v in b.discharge_wh],
+                soc=[round(v, 4) for v in b.soc],
+            )
+            for bid, b in plan.batteries.items()
+            if any(c.id == bid and c.site_id == site_id for c in context.settings.batteries)
+        ],
+    )
+    return web.json_response(view.model_dump())
 
 
 async def list_sites(request: web.Request) -> web.Response:
@@ -159,6 +224,19 @@ ROUTES: tuple[Route, ...] = (
         roles=COOPERATIVE,
         scope=Scope.SITE,
         free_response=True,
+        errors=(404,),
+        tag="smartgrid",
+    ),
+    Route(
+        "get",
+        "/api/sites/{site_id}/plan",
+        "plan",
+        get_plan,
+        "The planner's current plan for a site: grid, green and phase current per slot, each session's energy"
+        " and grid budget per slot, each battery's charge, discharge and state of charge (on the leader)",
+        roles=COOPERATIVE,
+        scope=Scope.SITE,
+        response=PlanView,
         errors=(404,),
         tag="smartgrid",
     ),

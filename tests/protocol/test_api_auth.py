@@ -42,6 +42,7 @@ ROUTES = [
     ("GET", "/api/cooperatives/coop-1/report", None, "cooperative-report"),
     ("GET", "/api/solar/rejects", None, "solar-rejects"),
     ("GET", "/api/sites/site-a/allocation", None, "allocation"),
+    ("GET", "/api/sites/site-a/plan", None, "plan"),
     ("GET", "/api/sites", None, "sites"),
     ("POST", "/api/sites", {"id": "site-new", "grid_limit_a": 40}, "site-create"),
     ("GET", "/api/sites/site-a", None, "site"),
