@@ -407,7 +407,8 @@ async function loadSessions() {
     return `<tr data-id="${esc(s.charge_point_id)}"><td data-label="Id">${esc(s.id)}</td><td data-label="Charger"><span><a href="#/chargers/${encodeURIComponent(s.charge_point_id)}">${esc(s.charge_point_id)}</a>/${esc(s.connector_id)}</span></td>
       <td data-label="Started">${when(s.start)}</td><td data-label="Duration" class="num duration">${duration(seconds)}</td><td data-label="Energy" class="num">${kwh(s.energy_wh)}</td>
       <td data-label="Power" class="num" title="average over the session${live != null ? "; now" : ""}">${kw(average)}${live != null ? ` (now ${kw(live)})` : ""}</td>
-      <td data-label="Green" class="num">${pct(s.green_share)}</td><td data-label="Mode">${esc(s.mode)}</td><td data-label="Stopped">${s.stop ? when(s.stop) : "charging"}</td></tr>`;
+      <td data-label="Green" class="num">${pct(s.green_share)}</td><td data-label="Cost" class="num cost" title="${s.cost ? `excl. VAT ${esc(s.cost.excl_vat)}, of it green energy ${esc(s.cost.green_energy)}; tariff ${esc(s.cost.tariff_id)}` : "no tariff"}">${s.cost ? `${esc(s.cost.incl_vat)} ${esc(s.cost.currency)}` : "–"}</td>
+      <td data-label="Account">${esc(s.account_id || "")}</td><td data-label="Mode">${esc(s.mode)}</td><td data-label="Stopped">${s.stop ? when(s.stop) : "charging"}</td></tr>`;
   }).join("");
   for (const row of document.querySelectorAll("#session-rows tr")) row.onclick = (e) => { if (e.target.tagName !== "A") location.hash = `#/chargers/${encodeURIComponent(row.dataset.id)}`; };
 }

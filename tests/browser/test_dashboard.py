@@ -52,6 +52,8 @@ async def platform(tmp_path: Path) -> AsyncIterator[Platform]:
         ],
     )
     async with running_platform(settings) as running:
+        body = {"id": "t", "currency": "EUR", "elements": [{"price_components": [{"type": "ENERGY", "price": 0.3}]}]}
+        await running.store.accounts.put_tariff({"id": "t", "cooperative_id": "coop", "tariff": body})
         yield running
 
 
@@ -219,6 +221,7 @@ async def test_dashboard_sign_in_tabs_charger_page_and_commands(platform: Platfo
             assert "%" in row
             assert re.search(r"\d+ (s|min)", row)
             assert not re.search(r"\d{2}:\d{2}:\d{2}\.\d", row)  # no microseconds
+            assert re.search(r"\d+\.\d\d EUR", row)  # its cost so far, at the site's tariff
             await page.screenshot(path=str(SCREENSHOTS / "tab-sessions-with-session.png"), full_page=True)
 
             # a phone-sized screen: nothing wider than the screen, the charger page still readable
