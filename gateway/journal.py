@@ -28,21 +28,31 @@ import json
 import logging
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from chargepoints.ports import ChargerRecord, IdTagStatus, TransactionRecord
+from chargepoints.ports import ChargePointRepository, ChargerRecord, IdTagStatus, TransactionRecord
 
 log = logging.getLogger(__name__)
 
 OPS = ("start", "stop", "meters", "seq")
 REGISTERS = ".registers-"  # in the name of a register log
+
+
+T = TypeVar("T")
+
+
+class _Away:
+    """What `JournaledRepository._direct` answers when the database is away."""
+
+
+AWAY = _Away()
 
 
 class DatabaseAway(RuntimeError):
@@ -66,12 +76,10 @@ def is_outage(error: BaseException) -> bool:
     return False
 
 
-class TransactionStore(Protocol):
-    """What the journal needs of gateway.storage.Store."""
+class TransactionStore(ChargePointRepository, Protocol):
+    """What the journal needs of gateway.storage.Store: the port, with ids given on a start, registers that
+    never go lower, and what it reads at start."""
 
-    async def get_charger(self, charge_point_id: str) -> ChargerRecord | None: ...
-    async def save_charger(self, record: ChargerRecord) -> None: ...
-    async def save_chargers(self, records: list[ChargerRecord]) -> None: ...
     async def start_transaction(
         self,
         charge_point_id: str,
@@ -93,20 +101,7 @@ class TransactionStore(Protocol):
         *,
         transaction_id: int | None = None,
     ) -> tuple[TransactionRecord, bool]: ...
-    async def stop_transaction(
-        self, charge_point_id: str, transaction_id: int, meter_stop_wh: float, ts: datetime, reason: str
-    ) -> tuple[TransactionRecord | None, bool]: ...
-    async def find_transaction_201(
-        self, charge_point_id: str, ocpp_transaction_id: str
-    ) -> TransactionRecord | None: ...
-    async def set_seq_no(self, transaction_id: int, seq_no: int) -> None: ...
-    async def save_variables(
-        self, charge_point_id: str, variables: list[tuple[str, str, str, str | None, str | None]]
-    ) -> None: ...
     async def record_meters(self, registers: dict[int, float], *, only_higher: bool = False) -> None: ...
-    async def list_variables(self, charge_point_id: str) -> list[dict[str, Any]]: ...
-    async def get_transaction(self, transaction_id: int) -> TransactionRecord | None: ...
-    async def id_tag(self, id_tag: str, now: datetime) -> IdTagStatus: ...
     def cached_id_tag(self, id_tag: str, now: datetime) -> IdTagStatus | None: ...
     async def warm_id_tags(self) -> int: ...
     async def reserve_transaction_ids(self, count: int) -> list[int]: ...
@@ -359,6 +354,18 @@ class JournaledRepository:
                     log.exception("journal not written")
 
     # -- the degraded state -----------------------------------------------------------------------------
+    async def _direct(self, call: Callable[[], Awaitable[T]]) -> T | _Away:
+        """`call` on the database while it answers; AWAY (and degraded from now on) when it is away."""
+        if self.degraded:
+            return AWAY
+        try:
+            return await call()
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            self._away(exc)
+            return AWAY
+
     def _away(self, error: BaseException) -> None:
         if not self.degraded:
             self.degraded = True
@@ -422,18 +429,12 @@ class JournaledRepository:
     async def start_transaction(
         self, charge_point_id: str, connector_id: int, id_tag: str, meter_start_wh: float, ts: datetime
     ) -> tuple[TransactionRecord, bool]:
-        if not self.degraded:
-            try:
-                record, created = await self.store.start_transaction(
-                    charge_point_id, connector_id, id_tag, meter_start_wh, ts
-                )
-            except Exception as exc:
-                if not is_outage(exc):
-                    raise
-                self._away(exc)
-            else:
-                self._remember(record)
-                return record, created
+        stored = await self._direct(
+            lambda: self.store.start_transaction(charge_point_id, connector_id, id_tag, meter_start_wh, ts)
+        )
+        if not isinstance(stored, _Away):
+            self._remember(stored[0])
+            return stored
         key = (charge_point_id, connector_id, ts, meter_start_wh)
         if key in self._by_start:  # resent while degraded
             return replace(self._known[self._by_start[key]]), False
@@ -456,18 +457,14 @@ class JournaledRepository:
         meter_start_wh: float,
         ts: datetime,
     ) -> tuple[TransactionRecord, bool]:
-        if not self.degraded:
-            try:
-                record, created = await self.store.start_transaction_201(
-                    charge_point_id, evse_id, ocpp_transaction_id, id_tag, meter_start_wh, ts
-                )
-            except Exception as exc:
-                if not is_outage(exc):
-                    raise
-                self._away(exc)
-            else:
-                self._remember(record)
-                return record, created
+        stored = await self._direct(
+            lambda: self.store.start_transaction_201(
+                charge_point_id, evse_id, ocpp_transaction_id, id_tag, meter_start_wh, ts
+            )
+        )
+        if not isinstance(stored, _Away):
+            self._remember(stored[0])
+            return stored
         known = self._by_ocpp.get((charge_point_id, ocpp_transaction_id))
         if known is not None:
             return replace(self._known[known]), False
@@ -484,40 +481,26 @@ class JournaledRepository:
         return replace(record), True
 
     async def find_transaction_201(self, charge_point_id: str, ocpp_transaction_id: str) -> TransactionRecord | None:
-        if not self.degraded:
-            try:
-                return await self.store.find_transaction_201(charge_point_id, ocpp_transaction_id)
-            except Exception as exc:
-                if not is_outage(exc):
-                    raise
-                self._away(exc)
+        found = await self._direct(lambda: self.store.find_transaction_201(charge_point_id, ocpp_transaction_id))
+        if not isinstance(found, _Away):
+            return found
         known = self._by_ocpp.get((charge_point_id, ocpp_transaction_id))
         # every running transaction is known here: one that is not is new (or ended long ago, and then its
         # journaled start is matched to the stored one when written)
         return replace(self._known[known]) if known is not None else None
 
     async def get_transaction(self, transaction_id: int) -> TransactionRecord | None:
-        if not self.degraded:
-            try:
-                return await self.store.get_transaction(transaction_id)
-            except Exception as exc:
-                if not is_outage(exc):
-                    raise
-                self._away(exc)
+        found = await self._direct(lambda: self.store.get_transaction(transaction_id))
+        if not isinstance(found, _Away):
+            return found
         known = self._known.get(transaction_id)
         if known is not None:
             return replace(known)
         raise DatabaseAway(f"the database is away: transaction {transaction_id} is not known here")
 
     async def set_seq_no(self, transaction_id: int, seq_no: int) -> None:
-        if not self.degraded:
-            try:
-                await self.store.set_seq_no(transaction_id, seq_no)
-                return
-            except Exception as exc:
-                if not is_outage(exc):
-                    raise
-                self._away(exc)
+        if not isinstance(await self._direct(lambda: self.store.set_seq_no(transaction_id, seq_no)), _Away):
+            return
         self._append({"op": "seq", "id": transaction_id, "seq": seq_no}, sync=False)
         if transaction_id in self._known:
             self._known[transaction_id].last_seq_no = seq_no
@@ -529,14 +512,9 @@ class JournaledRepository:
             self._registers.clear(written)  # stored or journaled: the log of them is not needed
 
     async def _record_meters(self, registers: dict[int, float], only_higher: bool) -> None:
-        if not self.degraded:
-            try:
-                await self.store.record_meters(registers, only_higher=only_higher)
-                return
-            except Exception as exc:
-                if not is_outage(exc):
-                    raise
-                self._away(exc)
+        stored = await self._direct(lambda: self.store.record_meters(registers, only_higher=only_higher))
+        if not isinstance(stored, _Away):
+            return
         self._append({"op": "meters", "registers": {str(k): v for k, v in registers.items()}})
         for transaction_id, wh in registers.items():
             if transaction_id in self._known and self._known[transaction_id].stop_ts is None:
@@ -545,18 +523,12 @@ class JournaledRepository:
     async def stop_transaction(
         self, charge_point_id: str, transaction_id: int, meter_stop_wh: float, ts: datetime, reason: str
     ) -> tuple[TransactionRecord | None, bool]:
-        if not self.degraded:
-            try:
-                record, changed = await self.store.stop_transaction(
-                    charge_point_id, transaction_id, meter_stop_wh, ts, reason
-                )
-            except Exception as exc:
-                if not is_outage(exc):
-                    raise
-                self._away(exc)
-            else:
-                self._forget(transaction_id)
-                return record, changed
+        stopped = await self._direct(
+            lambda: self.store.stop_transaction(charge_point_id, transaction_id, meter_stop_wh, ts, reason)
+        )
+        if not isinstance(stopped, _Away):
+            self._forget(transaction_id)
+            return stopped
         known = self._known.get(transaction_id)
         if known is not None and known.stop_ts is not None and known.charge_point_id == charge_point_id:
             return replace(known), False  # resent while degraded

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from gateway.platform import Platform
-from tests.fixtures.certs import Pki
+from tests.fixtures.certs import Pki, tls_http
 from tests.fixtures.platform import make_settings, running_platform
 from tests.protocol.test_tls_profiles import client_context
 
@@ -29,17 +29,9 @@ def pki(tmp_path: Path) -> Pki:
 
 @pytest.fixture
 async def platform(tmp_path: Path, pki: Pki) -> AsyncIterator[Platform]:
-    server_cert, server_key = pki.issue("127.0.0.1", server=True)
     settings = make_settings(
         tmp_path,
-        http={
-            "host": "127.0.0.1",
-            "port": 0,
-            "auth": False,
-            "tls_cert": str(server_cert),
-            "tls_key": str(server_key),
-            "tls_client_ca": str(pki.ca_path),
-        },
+        http=tls_http(pki),
         ocpp={"ca_cert": str(tmp_path / "own-ca.pem"), "ca_key": str(tmp_path / "own-ca.key")},
         chargers=[{"id": "CP-P3", "site_id": "site-a", "security_profile": 3}],
     )

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from gateway.platform import Platform
-from tests.fixtures.certs import Pki
+from tests.fixtures.certs import Pki, tls_http
 from tests.fixtures.platform import make_settings, running_platform
 
 PASSWORD = "a-password-of-twenty-chars"
@@ -25,17 +25,9 @@ def pki(tmp_path: Path) -> Pki:
 
 @pytest.fixture
 async def platform(tmp_path: Path, pki: Pki) -> AsyncIterator[Platform]:
-    server_cert, server_key = pki.issue("127.0.0.1", server=True)
     settings = make_settings(
         tmp_path,
-        http={
-            "host": "127.0.0.1",
-            "port": 0,
-            "auth": False,
-            "tls_cert": str(server_cert),
-            "tls_key": str(server_key),
-            "tls_client_ca": str(pki.ca_path),
-        },
+        http=tls_http(pki),
         chargers=[
             {"id": "CP-P2", "site_id": "site-a", "security_profile": 2, "password": PASSWORD},
             {"id": "CP-P3", "site_id": "site-a", "security_profile": 3},
