@@ -7,6 +7,7 @@ const TABS = ["overview", "chargers", "sessions", "parks", "allocation", "report
 let last = null; // the latest snapshot
 let route = { tab: "overview", id: null };
 let sites = {}; // id -> grid limit, base load (GET /api/sites)
+let plans = {}; // id -> the planner's plan for the day ahead (GET /api/sites/{id}/plan)
 const trail = {}; // charger id -> {t: [], power: [], current: []}, from the stream
 const inverterTrail = {}; // "park/inverter" -> {t: [], power: []}
 const seenStatus = {}; // "charger/connector" -> status, for the timeline
@@ -130,7 +131,25 @@ function showRoute() {
   if (!started) { start(); return; }
   refreshRoute().catch(report);
 }
+async function loadPlans() {
+  const ids = Object.keys(sites);
+  const got = await Promise.all(ids.map((id) => api(`/api/sites/${encodeURIComponent(id)}/plan`).catch(() => null)));
+  plans = Object.fromEntries(ids.map((id, k) => [id, got[k]]));
+}
+
+// the plan for the day ahead: per slot, the grid import and the green energy planned into the site's EVs
+function planOf(site) {
+  const p = plans[site];
+  if (!p || !p.planned) return `<p class="plan">plan: ${p ? "none yet" : "–"}</p>`;
+  const kwhOf = (xs) => xs.reduce((a, b) => a + b, 0);
+  const hours = (p.slots.length * (p.slot_s || 0)) / 3600;
+  const rows = p.slots.slice(0, 8).map((s) => `<tr><td>${when(s.start)}</td><td class="num">${kwh(s.import_wh)}</td><td class="num">${kwh(s.green_ev_wh)}</td><td class="num">${amps(s.max_phase_a)}</td></tr>`).join("");
+  return `<div class="plan"><p>plan for the next ${hours.toFixed(0)} h (forecast quantile ${esc(p.quantile)}): import ${kwh(kwhOf(p.slots.map((s) => s.import_wh)))}, green into EVs ${kwh(kwhOf(p.slots.map((s) => s.green_ev_wh)))}</p>
+    <div class="scroll"><table><thead><tr><th>Slot</th><th class="num">Import</th><th class="num">Green to EVs</th><th class="num">Peak phase</th></tr></thead><tbody>${rows}</tbody></table></div></div>`;
+}
+
 async function refreshRoute() {
+  if (route.tab === "allocation") await loadPlans();
   if (route.tab === "sessions") await loadSessions();
   if (route.tab === "parks") await loadInverterEnergy();
   if (route.tab === "report") await loadReport();
@@ -285,7 +304,7 @@ function renderAllocations(snap) {
       <div class="scroll"><table><thead><tr><th>Charger</th><th>Conn.</th><th class="num">Limit</th><th class="num">Phases</th><th class="num">Power</th><th class="num">Green</th><th class="num">Grid</th></tr></thead><tbody>
       ${(a.setpoints || []).map((s) => `<tr><td><a href="#/chargers/${encodeURIComponent(s.charge_point_id)}">${esc(s.charge_point_id)}</a></td><td>${esc(s.connector_id)}</td>
         <td class="num">${amps(s.limit_a)}</td><td class="num">${esc(s.phases ?? "")}</td><td class="num">${kw(s.power_w)}</td><td class="num">${kw(s.green_w)}</td><td class="num">${kw(s.grid_w)}</td></tr>`).join("")}
-      </tbody></table></div>` : "<p>no allocation yet</p>"}</div>`;
+      </tbody></table></div>` : "<p>no allocation yet</p>"}${planOf(site)}</div>`;
   }).join("");
 }
 
@@ -514,6 +533,7 @@ async function start() {
   historyTimer = setInterval(() => {
     if (route.tab === "overview") loadHistory().catch(() => { /* shown by the stream state */ });
     if (route.tab === "sessions") loadSessions().catch(() => {});
+    if (route.tab === "allocation") loadPlans().then(() => last && render(last)).catch(() => {});
     if (route.tab === "parks") loadInverterEnergy().catch(() => {});
     if (route.tab === "charger") loadCharger(route.id).catch(() => {});
   }, 10000);

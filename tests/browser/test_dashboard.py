@@ -147,6 +147,11 @@ async def test_dashboard_sign_in_tabs_charger_page_and_commands(platform: Platfo
                     assert "grid limit 32.0 A" in text
                     assert "base load 4.0 A" in text
                     assert "headroom" in text
+                    await page.wait_for_function(  # the planner's day ahead (plans are fetched every 10 s)
+                        "document.querySelector('[data-site=\"site-a\"] .plan')"
+                        ".textContent.includes('plan for the next')",
+                        timeout=25_000,
+                    )
                 if tab == "report":
                     await page.wait_for_selector("#report-summary:not(:empty)")
                 await page.screenshot(path=str(SCREENSHOTS / f"tab-{tab}.png"), full_page=True)
