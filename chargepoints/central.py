@@ -14,7 +14,6 @@ once per connection and counted (the call's outcome in the metrics).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import Counter
 from collections.abc import Callable
@@ -23,9 +22,10 @@ from typing import Any, Literal
 
 from ocpp.exceptions import PropertyConstraintViolationError
 
+from chargepoints.booting import Booting
 from chargepoints.credentials import password_problem
 from chargepoints.device_model import stored_limit
-from chargepoints.errors import CallFailed, NotAccepted, NotConnected, UnknownChargePoint
+from chargepoints.errors import NotAccepted, NotConnected, UnknownChargePoint
 from chargepoints.events import (
     ChargerConnected,
     ChargerDisconnected,
@@ -52,12 +52,13 @@ from chargepoints.ports import (
     TransactionRecord,
 )
 from chargepoints.registration import ACCEPTED, refusal
-from chargepoints.reservations import ACTIVE, admits, holds
+from chargepoints.reservation_rules import ReservationRules
 from chargepoints.session import OcppSession
 from chargepoints.state import ChargerState
 from chargepoints.v16 import Session16
 from chargepoints.v21 import Session21
 from chargepoints.v201 import Session201
+from chargepoints.write_behind import WriteBehind
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ SESSION_CLASSES: dict[str, type[OcppSession]] = {"1.6": Session16, "2.0.1": Sess
 SUPPORTED_VERSIONS = tuple(SESSION_CLASSES)
 
 
-class CentralSystem(TransactionOwnership):
+class CentralSystem(TransactionOwnership, WriteBehind, ReservationRules, Booting):
     def __init__(
         self,
         repository: ChargePointRepository,
@@ -193,29 +194,6 @@ class CentralSystem(TransactionOwnership):
                     state.message_limits.setdefault((found[0], found[1]), found[2])
         return state.message_limits
 
-    def registration_of(self, charge_point_id: str) -> str:
-        """Accepted, Pending or Rejected: as the charger's record says; a charger with none as the policy says."""
-        record = self._records.get(charge_point_id)
-        if record is not None:
-            return record.registration
-        if self._records_complete:
-            return {"accept": "Accepted", "pending": "Pending", "reject": "Rejected"}[self.unknown_chargers]
-        return self.state(charge_point_id).registration
-
-    def _call_back_in(self, charge_point_id: str) -> None:
-        """A connected charger just Accepted by an operator: a TriggerMessage for a BootNotification, so that it
-        hears so now rather than at the end of its retry interval (2.0.1 TC_B_31, 1.6 §4.2)."""
-        session = self._sessions.get(charge_point_id)
-        if session is None:
-            return
-        payload = {"requestedMessage": "BootNotification"}
-
-        async def trigger() -> None:
-            answer = await session.call_learning("TriggerMessage", payload)
-            log.info("%s accepted: TriggerMessage BootNotification answered %s", charge_point_id, answer.get("status"))
-
-        session.spawn(trigger)
-
     def connector_count(self, charge_point_id: str) -> int | None:
         """How many connectors (1.6) or EVSEs (2.0.1) the charger has, if known."""
         state = self._state.get(charge_point_id)
@@ -326,133 +304,7 @@ class CentralSystem(TransactionOwnership):
         answer = await session.call_learning("SetChargingProfile", payload)
         return str(answer.get("status", "Unknown"))
 
-    # -- background work ------------------------------------------------------------
-    def unflushed_register(self, transaction_id: int) -> float | None:
-        """The newest energy register of a transaction not yet stored (write-behind)."""
-        return self._meter_backlog.get(transaction_id)
-
-    async def flush_meters(self) -> None:
-        """Store the latest meter register of every transaction metered since the last flush."""
-        if not self._meter_backlog:
-            return
-        backlog, self._meter_backlog = self._meter_backlog, {}
-        try:
-            await self._repo.record_meters(backlog)
-        except BaseException:
-            # kept for the next flush; a register taken in the meantime is newer and wins
-            self._meter_backlog = {**backlog, **self._meter_backlog}
-            raise
-
-    def load_records(self, records: list[ChargerRecord]) -> None:
-        """Take every stored charger record (read in one query), so boots need no database read."""
-        for record in records:
-            if record.id not in self._dirty_chargers:
-                self._records[record.id] = record
-            state = self.state(record.id)
-            was = state.registration
-            state.registration = self._records[record.id].registration
-            state.site_id = self._records[record.id].site_id
-            if was != ACCEPTED and state.registration == ACCEPTED:  # accepted through another instance
-                self._call_back_in(record.id)
-        self._records_complete = True
-
-    async def flush(self) -> None:
-        """Store what is written behind: charger records from boots, then meter registers."""
-        try:
-            if self._dirty_chargers:
-                dirty, self._dirty_chargers = self._dirty_chargers, set()
-                try:
-                    await self._repo.save_chargers([self._records[i] for i in sorted(dirty)])
-                except BaseException:
-                    self._dirty_chargers |= dirty  # kept for the next flush
-                    raise
-        finally:  # the registers too: a repository may keep them (journaled) while charger records wait
-            await self.flush_meters()
-
-    async def run(self, flush_interval_s: float = 1.0, max_backoff_s: float = 5.0) -> None:
-        """Long-running: flush what is written behind; a last flush when cancelled.
-
-        A flush that fails (the database restarting) keeps everything it held;
-        the next try comes after an exponential backoff up to `max_backoff_s`.
-        """
-        delay = flush_interval_s
-        try:
-            while True:
-                await asyncio.sleep(delay)
-                try:
-                    await self.flush()
-                except Exception as exc:
-                    delay = min(max(delay, flush_interval_s) * 2, max_backoff_s)
-                    self.flush_failures += 1
-                    log.warning("write-behind not stored (%s); kept, retrying in %.1fs", exc, delay)
-                else:
-                    delay = flush_interval_s
-        finally:
-            try:
-                await asyncio.shield(self.flush())
-            except Exception as exc:
-                log.error("write-behind lost at shutdown: %s", exc)
-
     # -- called by sessions -----------------------------------------------------
-    async def boot(
-        self,
-        charge_point_id: str,
-        ocpp_version: str,
-        *,
-        vendor: str,
-        model: str,
-        serial_number: str | None,
-        firmware_version: str | None,
-    ) -> tuple[str, int]:
-        # A reconnect storm is thousands of boots at once: answer from the cached
-        # record and store what the charger told us with the next flush.
-        record = self._records.get(charge_point_id)
-        if record is None and not self._records_complete:
-            record = await self._repo.get_charger(charge_point_id)
-        if record is None:
-            registration = {"accept": "Accepted", "pending": "Pending", "reject": "Rejected"}[self.unknown_chargers]
-            record = ChargerRecord(id=charge_point_id, registration=registration)
-        self._records[charge_point_id] = record
-        record.ocpp_version = ocpp_version
-        record.vendor = vendor
-        record.model = model
-        record.serial_number = serial_number
-        record.firmware_version = firmware_version
-        record.last_seen = self.now()
-        self._dirty_chargers.add(charge_point_id)
-        state = self.state(charge_point_id)
-        state.registration = record.registration
-        state.site_id = record.site_id
-        # Accepted: the heartbeat interval; Pending or Rejected: the least wait before the next BootNotification
-        interval = self.heartbeat_interval_s if record.registration == ACCEPTED else self.registration_retry_s
-        return record.registration, interval
-
-    async def configure_after_boot(self, charge_point_id: str) -> None:
-        """Learn the charger's allowed rate units, then install the safe default profile.
-
-        Runs after the BootNotification reply, in the session's task group.
-        """
-        state = self.state(charge_point_id)
-        session = self._session(charge_point_id)
-        try:
-            units = await session.rate_units()
-        except CallFailed:
-            units = None
-        if units:
-            names = {"A": "Current", "W": "Power", "Current": "Current", "Power": "Power"}
-            parsed = tuple(names[u.strip()] for u in units.split(",") if u.strip() in names)
-            state.rate_units = parsed or ("Current",)
-        safe_a = self.safe_limit_a
-        if self.unmanaged_limit_a is not None and not self._managed(charge_point_id):
-            safe_a = self.unmanaged_limit_a if safe_a is None else min(safe_a, self.unmanaged_limit_a)
-            log.info("%s belongs to no managed site: unmanaged, held at %.1f A", charge_point_id, safe_a)
-        if safe_a is None:
-            return
-        unit, limit = state.in_allowed_unit(safe_a, None)
-        answer = await session.call_learning("SetChargingProfile", session.safe_default_profile(limit, unit))
-        if answer.get("status") != "Accepted":
-            log.warning("%s refused the safe default profile: %s", charge_point_id, answer.get("status"))
-
     def count_quirk(self, charge_point_id: str, action: str, fixes: list[str]) -> None:
         state = self.state(charge_point_id)
         state.quirks[action] += 1
@@ -486,45 +338,6 @@ class CentralSystem(TransactionOwnership):
             )
         info = await self.reservation_check(charge_point_id, connector_id, id_tag, reservation_id, record.id, info)
         return record.id, info
-
-    async def reservation_check(
-        self,
-        charge_point_id: str,
-        connector_id: int,
-        id_tag: str,
-        reservation_id: int | None,
-        transaction_id: int,
-        info: IdTagStatus,
-    ) -> IdTagStatus:
-        """A transaction starting: the reservation it uses is used up (named by the charger, or held there for
-        its tag); on a connector reserved for another tag it is answered Invalid."""
-        if self._reservations is None:
-            return info
-        now = self.now()
-        used = reservation_id
-        refused = False
-        for reservation in await self._reservations.active(charge_point_id):
-            if reservation.id == reservation_id:
-                continue
-            mine = admits(reservation, id_tag, info.group_id) and info.status == "Accepted"
-            here = holds(reservation, connector_id, now) or (
-                reservation.connector_id == 0 and reservation.expiry_ts > now
-            )
-            if mine and here and used is None:
-                used = reservation.id  # 1.6 §5.13: a transaction of the reserved tag ends the reservation
-            elif holds(reservation, connector_id, now) and not mine:
-                refused = True
-        if used is not None:
-            await self._reservations.use(charge_point_id, used, transaction_id)
-        if refused and used is None and info.status == "Accepted":
-            await self.record(charge_point_id, "ReservedConnector", {"connector_id": connector_id})
-            return IdTagStatus("Invalid", known=info.known, expiry=info.expiry, group_id=info.group_id)
-        return info
-
-    async def reservation_status(self, charge_point_id: str, reservation_id: int, status: str) -> None:
-        """2.0.1 ReservationStatusUpdate: Expired or Removed at the station."""
-        if self._reservations is not None and status != ACTIVE:
-            await self._reservations.set_status(charge_point_id, reservation_id, status)
 
     async def find_transaction_201(self, charge_point_id: str, ocpp_transaction_id: str) -> TransactionRecord | None:
         """A 2.0.1 transaction by the station's own id: looked up among that station's only."""

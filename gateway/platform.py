@@ -36,6 +36,7 @@ from gateway.events import EventHub
 from gateway.influx import InfluxWriter
 from gateway.journal import JournaledRepository
 from gateway.metrics import Metrics
+from gateway.pools import only_cooperative, park_members, park_pools, site_pools
 from gateway.pricing import issue_cdr
 from gateway.publishing import ChargerLimits, Outbound, solar_power_w
 from gateway.settings import Settings
@@ -430,28 +431,8 @@ class Platform:
             return ""
         stored = self.world.site_cooperatives()  # sites made over REST too, as stored
         if site_id in stored:
-            return stored[site_id] or _only_cooperative(self.settings)
+            return stored[site_id] or only_cooperative(self.settings)
         return site_pools(self.settings).get(site_id, "")
-
-
-def _only_cooperative(settings: Settings) -> str:
-    """The cooperative that sites and parks without one belong to: the installation's only one (else none)."""
-    return settings.cooperatives[0].id if len(settings.cooperatives) == 1 else ""
-
-
-def park_members(settings: Settings) -> dict[str, str]:
-    return {park.id: park.member_id or "" for park in settings.parks}
-
-
-def park_pools(settings: Settings) -> dict[str, str]:
-    """park -> the cooperative whose members own it (the pool its generation goes to)."""
-    coop_of = {member.id: coop.id for coop in settings.cooperatives for member in coop.members}
-    return {park.id: coop_of.get(park.member_id or "", _only_cooperative(settings)) for park in settings.parks}
-
-
-def site_pools(settings: Settings) -> dict[str, str]:
-    """site -> the cooperative that runs it (the pool its sessions draw green energy from)."""
-    return {site.id: site.cooperative_id or _only_cooperative(settings) for site in settings.sites}
 
 
 def persistent_session(settings: Settings) -> bool:
