@@ -90,7 +90,7 @@ async def account_summary(request: web.Request) -> web.Response:
     for view in views:
         if view["cost"] is not None:
             currency = view["cost"]["currency"]
-            totals[currency] = totals.get(currency, 0) + _decimal(view["cost"]["incl_vat"])
+            totals[currency] = totals.get(currency, Decimal(0)) + Decimal(view["cost"]["incl_vat"])
     return web.json_response({
         "account_id": account_id,
         "start": iso(start),
@@ -102,10 +102,6 @@ async def account_summary(request: web.Request) -> web.Response:
         "cost": {currency: str(total) for currency, total in sorted(totals.items())},
         "unpriced_sessions": sum(1 for v in views if v["cost"] is None),
     })  # fmt: skip
-
-
-def _decimal(text: str) -> Decimal:
-    return Decimal(text)
 
 
 # -- tariffs ---------------------------------------------------------------------------------------------------
@@ -230,17 +226,13 @@ async def credit_cdr(request: web.Request) -> web.Response:
 
 
 def _month(request: web.Request) -> tuple[datetime, datetime, str]:
-    text = request.query.get("month") or context_month(api(request).clock())
+    text = request.query.get("month") or f"{api(request).clock():%Y-%m}"
     try:
         start = datetime.strptime(text, "%Y-%m").replace(tzinfo=UTC)
     except ValueError:
         raise invalid_query("month: expected YYYY-MM") from None
     end = (start + timedelta(days=32)).replace(day=1)
     return start, end, text
-
-
-def context_month(now: datetime) -> str:
-    return f"{now:%Y-%m}"
 
 
 STATEMENT_COLUMNS = ("cdr_id", "credit", "session_id", "charge_point_id", "start", "end", "energy_kwh",
