@@ -5,12 +5,17 @@ are accepted and rejected as with the library's jsonschema validators, about
 fifteen times faster. Failures become the OCPP-J CallError the specification
 names for them, spelled as the protocol version spells it.
 
-Two deliberate differences: `multipleOf` (only on 1.6 charging-rate limits) is
+Three deliberate differences: `multipleOf` (only on 1.6 charging-rate limits) is
 checked on the decimal text of the number, so 21.4 passes as it should,
-where binary floating point would reject it; and every integer is held to
+where binary floating point would reject it; every integer is held to
 the 32 bits both versions define the type with (OCPP 1.6 and 2.0.1: "integer:
 32 bit, 31 bit resolution, 1 sign bit"), so a connectorId of 10**30 is a
-PropertyConstraintViolation, not a row in the database.
+PropertyConstraintViolation, not a row in the database; and a `date-time`
+is held to RFC 3339, as both versions define it, so a timestamp of
+"yesterday" is refused at the edge instead of failing deep inside. Each of
+these only ever refuses more than the library; tests/unit/
+test_validation_differential.py checks, over payloads drawn from every schema
+with planted faults, that the verdicts agree everywhere else.
 
 `device_ids` names the connector (1.6) and EVSE (2.0.1) ids of the
 charger-initiated messages, for the session to hold them to what the charger has.
@@ -42,6 +47,8 @@ from ocpp.exceptions import (
 
 _SCHEMAS = Path(ocpp.__file__).parent
 Validator = Callable[[Any], None]
+_DRAFT4 = "http://json-schema.org/draft-04/schema#"
+_FORMATS: dict[str, Callable[[str], bool]] = {"uri": lambda _: True}  # "anyURI": any string, as the library
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 # The connector (1.6) or EVSE (2.0.1) ids each charger-initiated message carries: (path, least valid id).
@@ -138,7 +145,10 @@ def validator(version: str, action: str, response: bool = False) -> Validator:
     multiples: list[tuple[str, Decimal]] = []
     schema = _bound_integers(_strip_multiple_of(schema, multiples))
     schema.pop("$id", None)
-    compiled = fastjsonschema.compile(schema, use_default=False)  # validate, never fill in defaults
+    # The library validates every version as draft 4 (where 5.0 is not an integer) and checks no
+    # format; so do we, but for date-time (see above).
+    schema["$schema"] = _DRAFT4
+    compiled = fastjsonschema.compile(schema, use_default=False, formats=_FORMATS)  # never fill in defaults
     errors = _errors(version)
     default_error = FormationViolationError if version == "1.6" else FormatViolationError
 
