@@ -16,6 +16,7 @@ import aiohttp
 import aiomqtt
 
 from gateway.platform import Platform
+from gateway.settings import Settings
 from tests.fixtures.platform import make_settings, running_platform
 from tests.protocol.ocpp_client import server_call_answer
 
@@ -31,27 +32,12 @@ READINGS = {"park-1/inv-1": (10_000.0, 13_000.0), "park-2/inv-2": (20_000.0, 21_
 
 
 async def test_summary_and_statement_split_green_by_park_and_the_final_cost_settles(tmp_path: Path) -> None:
-    settings = make_settings(
-        tmp_path,
-        cooperatives=[{"id": "coop-1", "members": [{"id": "m1"}, {"id": "m2"}]}],
-        sites=[{"id": "site-a", "grid_limit_a": 32.0, "cooperative_id": "coop-1"}],
-        parks=[
-            {"id": "park-1", "member_id": "m1", "inverters": [{"id": "inv-1", "rated_power_w": 5000.0}]},
-            {"id": "park-2", "member_id": "m2", "inverters": [{"id": "inv-2", "rated_power_w": 5000.0}]},
-        ],
-    )
+    settings = park_settings(tmp_path)
     minute = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
     async with running_platform(settings) as platform:
         platform.clock = lambda: minute + timedelta(seconds=30)  # the session's energy is booked in `minute`
         api = f"{platform.http_url}/api"
-        async with aiohttp.ClientSession() as http:
-            for method, url, body in (
-                ("POST", f"{api}/accounts", {"id": "anna", "kind": "member", "cooperative_id": "coop-1"}),
-                ("PUT", f"{api}/id-tags/CARD-ANNA", {"status": "Accepted", "account_id": "anna"}),
-                ("PUT", f"{api}/tariffs/member", {"cooperative_id": "coop-1", "audience": "member", "tariff": TARIFF}),
-            ):
-                async with http.request(method, url, json=body) as response:
-                    assert response.status == 201, await response.text()
+        await member_and_tariff(platform)
         await publish_generation(platform, minute)
         async with (
             aiohttp.ClientSession() as http,
@@ -107,6 +93,33 @@ async def test_summary_and_statement_split_green_by_park_and_the_final_cost_sett
     assert "Green energy by park" in html
     assert "<th>park-2</th><td>1 kWh</td>" in html
     assert [c["cdr"]["total_cost"]["incl_vat"] for c in cdrs] == [2.78]  # what the station was told last
+
+
+def park_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    """A cooperative of two members, each with a park, and a site of its with CP-A and CP-B."""
+    return make_settings(
+        tmp_path,
+        cooperatives=[{"id": "coop-1", "members": [{"id": "m1"}, {"id": "m2"}]}],
+        sites=[{"id": "site-a", "grid_limit_a": 32.0, "cooperative_id": "coop-1"}],
+        parks=[
+            {"id": "park-1", "member_id": "m1", "inverters": [{"id": "inv-1", "rated_power_w": 5000.0}]},
+            {"id": "park-2", "member_id": "m2", "inverters": [{"id": "inv-2", "rated_power_w": 5000.0}]},
+        ],
+        **overrides,
+    )
+
+
+async def member_and_tariff(platform: Platform) -> None:
+    """The account anna (a member of coop-1) with the card CARD-ANNA, and the cooperative's member tariff."""
+    api = f"{platform.http_url}/api"
+    async with aiohttp.ClientSession() as http:
+        for method, url, body in (
+            ("POST", f"{api}/accounts", {"id": "anna", "kind": "member", "cooperative_id": "coop-1"}),
+            ("PUT", f"{api}/id-tags/CARD-ANNA", {"status": "Accepted", "account_id": "anna"}),
+            ("PUT", f"{api}/tariffs/member", {"cooperative_id": "coop-1", "audience": "member", "tariff": TARIFF}),
+        ):
+            async with http.request(method, url, json=body) as response:
+                assert response.status == 201, await response.text()
 
 
 async def publish_generation(platform: Platform, minute: datetime) -> None:
