@@ -8,7 +8,8 @@ same that prices the session's view and its CDR), calls go out through the centr
 - OCPP 1.6: the Open Charge Alliance's California Pricing customization, DataTransfer with vendorId
   `org.openchargealliance.costmsg`: messageId `RunningCost` (transactionId, timestamp, meterValue, cost,
   state, chargingPrice) every `interval_s` while it runs, `FinalCost` (transactionId, cost, priceText) once
-  StopTransaction is answered; `data` is the JSON object as a string, as 1.6 DataTransfer carries it.
+  StopTransaction is answered; `data` is the JSON object as a string, as 1.6 DataTransfer carries it. A
+  charger that answers UnknownVendorId (it has no such display) is not sent them again until it reconnects.
 - The total at the end is the cost as known when the session ends. The green energy of its last minutes is
   settled by the green accounting a few minutes later (their generation was not yet measured); if the
   settled total (the CDR's) differs from what the station was told, it is told again (`settled()`), so that
@@ -27,7 +28,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from chargepoints.events import MeterSample, TransactionStarted, TransactionStopped
+from chargepoints.events import ChargerConnected, MeterSample, TransactionStarted, TransactionStopped
 from chargepoints.ports import Clock, TransactionRecord
 
 log = logging.getLogger(__name__)
@@ -131,6 +132,7 @@ class CostDisplay:
         self._running: dict[int, str] = {}  # transaction id -> its charger, while it runs
         self._told: dict[int, _Told] = {}  # the total each finished session's station was told, until settled
         self._settling: asyncio.Queue[int] = asyncio.Queue()
+        self._no_costmsg: set[str] = set()  # 1.6 chargers that answered our cost messages UnknownVendorId
         self.sent = 0  # cost messages the stations took
 
     @property
@@ -141,6 +143,8 @@ class CostDisplay:
         """Follows which sessions run here (the central system's events)."""
         if isinstance(event, TransactionStarted):
             self._running[event.transaction_id] = event.charge_point_id
+        elif isinstance(event, ChargerConnected):
+            self._no_costmsg.discard(event.charge_point_id)  # new firmware, perhaps
         elif isinstance(event, MeterSample) and event.transaction_id is not None:  # one running since a restart
             self._running.setdefault(event.transaction_id, event.charge_point_id)
         elif isinstance(event, TransactionStopped):
@@ -253,5 +257,12 @@ class CostDisplay:
             log.info("%s: settled cost of session %s not sent: %s", told.charge_point_id, transaction_id, exc)
 
     async def _send(self, charge_point_id: str, action: str, payload: dict[str, Any]) -> None:
-        await self._call(charge_point_id, action, payload)
+        if action == "DataTransfer" and charge_point_id in self._no_costmsg:
+            return
+        answer = await self._call(charge_point_id, action, payload)
+        if action == "DataTransfer" and answer.get("status") in ("UnknownVendorId", "UnknownMessageId"):
+            # a 1.6 charger without the customization: not asked again until it connects anew
+            self._no_costmsg.add(charge_point_id)
+            log.info("%s does not take California Pricing cost messages (%s)", charge_point_id, answer["status"])
+            return
         self.sent += 1

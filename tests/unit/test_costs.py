@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from chargepoints.costs import CostDisplay, CostQuote, final_cost_16, running_cost_16
-from chargepoints.events import TransactionStarted, TransactionStopped
+from chargepoints.events import ChargerConnected, TransactionStarted, TransactionStopped
 from chargepoints.ports import TransactionRecord
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -33,6 +33,7 @@ class World:
     def __init__(self, version: str) -> None:
         self.version = version
         self.calls: list[tuple[str, str, dict[str, Any]]] = []
+        self.answer: dict[str, Any] = {}
         self.records: dict[int, TransactionRecord] = {}
         self.quotes = Quotes()
         self.display = CostDisplay(
@@ -42,7 +43,7 @@ class World:
 
     async def call(self, charge_point_id: str, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         self.calls.append((charge_point_id, action, payload))
-        return {}
+        return self.answer
 
     async def get(self, transaction_id: int) -> TransactionRecord | None:
         return self.records.get(transaction_id)
@@ -148,3 +149,20 @@ async def test_without_a_pricing_nothing_is_told() -> None:
     assert await display.final_total("CP-1", 1) is None
     await display.run()  # returns at once: nothing to tell
     assert calls == []
+
+
+async def test_a_16_charger_without_the_customization_is_not_asked_again_until_it_reconnects() -> None:
+    world = World("1.6")
+    world.answer = {"status": "UnknownVendorId"}
+    world.session(1, "member")
+    await world.display.on_event(TransactionStarted("CP-1", 1, 1, "TAG", 1000.0, NOW))
+    await world.display.tell_running()
+    await world.display.tell_running()
+    assert len(world.calls) == 1
+    assert world.display.sent == 0
+    await world.display.on_event(ChargerConnected("CP-1", "1.6", NOW))
+    world.answer = {"status": "Accepted"}
+    await world.display.tell_running()
+    await world.display.tell_running()
+    assert len(world.calls) == 3
+    assert world.display.sent == 2
