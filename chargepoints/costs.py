@@ -150,10 +150,14 @@ class CostDisplay:
         elif isinstance(event, TransactionStopped):
             self._running.pop(event.transaction_id, None)
 
-    async def _quote(self, transaction_id: int) -> tuple[TransactionRecord, CostQuote] | None:
+    async def _quote(
+        self, transaction_id: int, record: TransactionRecord | None = None
+    ) -> tuple[TransactionRecord, CostQuote] | None:
+        """The session's record (`record` if given, else read now) and its quote; None when it is unpriced."""
         if self._quotes is None:
             return None
-        record = await self._get_transaction(transaction_id)
+        if record is None:
+            record = await self._get_transaction(transaction_id)
         if record is None or record.tariff_id is None:
             self._running.pop(transaction_id, None)  # unpriced: never asked again
             return None
@@ -163,9 +167,10 @@ class CostDisplay:
         return None if quote is None else (record, quote)
 
     # -- while charging -----------------------------------------------------------------------------------
-    async def running_total(self, transaction_id: int) -> float | int | None:
-        """The running cost for an OCPP 2.1 TransactionEvent(Updated) answer's totalCost."""
-        quoted = await self._quote(transaction_id)
+    async def running_total(self, record: TransactionRecord) -> float | int | None:
+        """The running cost for an OCPP 2.1 TransactionEvent(Updated) answer's totalCost (its register as
+        the central system has it now, however old `record` is)."""
+        quoted = await self._quote(record.id, record) if record.active else None
         return None if quoted is None else _number(quoted[1].total)
 
     async def tell_running(self) -> None:
@@ -208,12 +213,13 @@ class CostDisplay:
             await self.tell_running()
 
     # -- at the end -----------------------------------------------------------------------------------------
-    async def final_total(self, charge_point_id: str, transaction_id: int) -> float | int | None:
-        """The total for an OCPP 2.0.1/2.1 TransactionEvent(Ended) answer's totalCost (None: not priced)."""
-        quoted = await self._quote(transaction_id)
+    async def final_total(self, charge_point_id: str, record: TransactionRecord) -> float | int | None:
+        """The total for an OCPP 2.0.1/2.1 TransactionEvent(Ended) answer's totalCost (None: not priced).
+        `record` as read before it stopped: the stopped one is read again only for a priced session."""
+        quoted = await self._quote(record.id) if record.tariff_id is not None and self.enabled else None
         if quoted is None:
             return None
-        self._remember(charge_point_id, transaction_id, quoted[1])
+        self._remember(charge_point_id, record.id, quoted[1])
         return _number(quoted[1].total)
 
     async def final_cost_16(self, charge_point_id: str, transaction_id: int) -> None:

@@ -78,7 +78,7 @@ async def test_a_total_told_before_the_accounting_settled_is_corrected_with_the_
     world.session(1, "member", "tx-1")
     world.stop(1)
     world.quotes.final = False  # sun in the last minutes: their green split is not known yet
-    assert await world.display.final_total("CP-1", 1) == 2.42
+    assert await world.display.final_total("CP-1", world.records[1]) == 2.42
     world.quotes.total, world.quotes.final = Decimal("2.33"), True  # the CDR: some of it was green
     await world.display.tell_settled(1)
     assert world.calls == [("CP-1", "CostUpdated", {"totalCost": 2.33, "transactionId": "tx-1"})]
@@ -146,7 +146,9 @@ async def test_without_a_pricing_nothing_is_told() -> None:
                           last_register=lambda r: 0.0, clock=lambda: NOW)  # fmt: skip
     await display.on_event(TransactionStarted("CP-1", 1, 1, "TAG", 0.0, NOW))
     await display.tell_running()
-    assert await display.final_total("CP-1", 1) is None
+    assert (
+        await display.final_total("CP-1", TransactionRecord(1, "CP-1", 1, "TAG", 0.0, NOW, tariff_id="member")) is None
+    )
     await display.run()  # returns at once: nothing to tell
     assert calls == []
 
