@@ -244,7 +244,8 @@ STATEMENT_COLUMNS = ("cdr_id", "credit", "session_id", "charge_point_id", "start
 
 async def statement(request: web.Request) -> web.StreamResponse:
     """An account's monthly statement: its CDRs (credits included) of sessions ended in `month` (UTC),
-    with totals per currency; `format` json (default), csv, or html (a printable page)."""
+    with totals per currency and the green energy of its sessions by park (each session once: its standing
+    CDR's); `format` json (default), csv, or html (a printable page)."""
     context = api(request)
     account_id = request.match_info["account_id"]
     account = await context.store.accounts.get_account(account_id)
