@@ -23,6 +23,7 @@ from typing import Any, Literal
 from ocpp.exceptions import PropertyConstraintViolationError
 
 from chargepoints.booting import Booting
+from chargepoints.costs import CostDisplay, CostQuotes
 from chargepoints.credentials import password_problem
 from chargepoints.device_model import stored_limit
 from chargepoints.errors import NotAccepted, NotConnected, UnknownChargePoint
@@ -90,6 +91,8 @@ class CentralSystem(TransactionOwnership, WriteBehind, ReservationRules, Booting
         register_log: Callable[[int, float], None] | None = None,
         passwords: Passwords | None = None,
         reservations: Reservations | None = None,
+        cost_quotes: CostQuotes | None = None,
+        running_cost_interval_s: float = 60.0,
     ) -> None:
         self._repo = repository
         # told each register as it is written behind, so a process killed before the flush loses none
@@ -123,6 +126,12 @@ class CentralSystem(TransactionOwnership, WriteBehind, ReservationRules, Booting
         self.foreign_transactions: Counter[tuple[str, str]] = Counter()
         self._owners: dict[int, str] = {}  # transaction id -> the charger that owns it
         self._state: dict[str, ChargerState] = {}
+        # the running cost and the total told to the stations (none without a pricing); the clock read late
+        self.costs = CostDisplay(
+            cost_quotes, call=self.call, version_of=self._connected_version, get_transaction=self.get_transaction,
+            last_register=self.last_register, clock=lambda: self.now(),  # noqa: PLW0108
+            interval_s=running_cost_interval_s,
+        )  # fmt: skip
 
     # -- registry -------------------------------------------------------------
     def state(self, charge_point_id: str) -> ChargerState:
@@ -228,6 +237,10 @@ class CentralSystem(TransactionOwnership, WriteBehind, ReservationRules, Booting
                 del self._sessions[charge_point_id]
                 state.connected = False
                 await self._publish(ChargerDisconnected(charge_point_id, self.now()))
+
+    def _connected_version(self, charge_point_id: str) -> str | None:
+        session = self._sessions.get(charge_point_id)
+        return session.version if session is not None else None
 
     def _session(self, charge_point_id: str) -> OcppSession:
         session = self._sessions.get(charge_point_id)

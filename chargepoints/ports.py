@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from chargepoints.events import ChargePointEvent
 from chargepoints.meter import Reading
 from chargepoints.reservations import Reservation
+
+if TYPE_CHECKING:
+    from chargepoints.costs import CostDisplay
 
 
 class Connection(Protocol):
@@ -217,6 +220,7 @@ class SessionHost(Protocol):
     frame_burst: int
     throttled_frames: int
     observe: Observe
+    costs: CostDisplay  # the running cost and the total told to the stations
 
     def now(self) -> datetime: ...
 

@@ -73,6 +73,7 @@ class Session16(OcppSession):
         await self._central.stop_transaction(
             self.id, transaction_id, float(p["meterStop"]), ts, p.get("reason") or "Local"
         )
+        self.after_reply(lambda: self._central.costs.final_cost_16(self.id, transaction_id))
         if "idTag" not in p:
             return {}
         return {"idTagInfo": id_tag_info(await self._central.id_tag(p["idTag"]))}

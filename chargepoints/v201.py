@@ -15,7 +15,7 @@ from ocpp.v201.enums import Action
 
 from chargepoints.device_model import BYTES, ITEMS, LIMITED, limit_of, merge, split
 from chargepoints.meter import Reading, parse_ts, readings
-from chargepoints.ports import IdTagStatus
+from chargepoints.ports import IdTagStatus, TransactionRecord
 from chargepoints.profiles import Unit, tx_default_profile_201, tx_profile_201
 from chargepoints.session import OcppSession, handles
 
@@ -138,7 +138,7 @@ class Session201(OcppSession):
             # Resent after a reconnect: the same answer (the reservation rules give it again), no change.
             if event_type == "Started" or p.get("reservationId") is not None:
                 return await self._reservation_answer(p, evse_id, id_token, record.id)
-            return await self._transaction_answer(id_token)
+            return await self._with_cost(event_type, record, await self._transaction_answer(id_token))
         answer: dict[str, Any] | None = None
         if started or p.get("reservationId") is not None:  # H03: a transaction using a reservation ends it
             answer = await self._reservation_answer(p, evse_id, id_token, record.id)
@@ -152,7 +152,19 @@ class Session201(OcppSession):
             reason = p["transactionInfo"].get("stoppedReason") or "Local"
             await self._central.stop_transaction(self.id, record.id, stop_wh, ts, reason, action="TransactionEvent")
         await self._central.transaction_seq_no(record.id, seq_no)
-        return answer if answer is not None else await self._transaction_answer(id_token)
+        answer = answer if answer is not None else await self._transaction_answer(id_token)
+        return await self._with_cost(event_type, record, answer)
+
+    running_cost_in_answer = False  # 2.1: the running cost in each Updated answer; 2.0.1: totalCost at the end only
+
+    async def _with_cost(self, event_type: str, record: TransactionRecord, answer: dict[str, Any]) -> dict[str, Any]:
+        """The answer with totalCost: the total at the end (I03), in 2.1 the running cost while it runs."""
+        total = None
+        if event_type == "Ended":
+            total = await self._central.costs.final_total(self.id, record)
+        elif event_type == "Updated" and self.running_cost_in_answer:
+            total = await self._central.costs.running_total(record)
+        return answer if total is None else {**answer, "totalCost": total}
 
     async def _reservation_answer(
         self, p: dict[str, Any], evse_id: int, id_token: str | None, transaction_id: int

@@ -122,6 +122,9 @@ class AccountSummaryView(BaseModel):
     energy_wh: float
     green_energy_wh: float
     green_share: float | None
+    green_energy_by_park_wh: dict[str, float] = Field(
+        description="the green energy by the park it came from (the green accounting's; sums to green_energy_wh)"
+    )
     cost: dict[str, str] = Field(description="per currency: the sessions' total including VAT")
     unpriced_sessions: int = Field(description="sessions with no tariff (none configured when they started)")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from chargepoints.central import CentralSystem
+from gateway.cost_quotes import PricedQuotes
 from gateway.influx import InfluxWriter
 from gateway.passwords import StoredPasswords
 from gateway.pki import CertificateAuthority
@@ -51,6 +52,8 @@ def build_central(platform: Platform) -> CentralSystem:
         register_log=platform.repository.log_register,
         passwords=StoredPasswords(platform.store),
         reservations=platform.store.reservations,
+        cost_quotes=PricedQuotes(platform.store, lambda: platform.energy),
+        running_cost_interval_s=platform.settings.billing.running_cost_interval_s,
     )
 
 

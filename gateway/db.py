@@ -216,6 +216,18 @@ class SessionSlotRow(Base):
     green_wh: Mapped[float] = mapped_column(Float)
 
 
+class SessionParkRow(Base):
+    """A finished session's green energy from one park (the accounting's attribution; sums to its green)."""
+
+    __tablename__ = "session_park_green"
+
+    transaction_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("transactions.id", ondelete="CASCADE"), primary_key=True
+    )
+    park_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    green_wh: Mapped[float] = mapped_column(Float)
+
+
 class ChargerEventRow(Base):
     """What a charger reported besides charging: firmware, diagnostics, security, data transfer."""
 

@@ -206,6 +206,7 @@ class Platform:
             self.energy.on_event,
             self.scheduler.on_event,
             self.charger_live.on_event,
+            self.central.costs.on_event,
         ):
             self.hub.subscribe(subscriber)
         if self.influx is not None:
@@ -275,6 +276,7 @@ class Platform:
             bus=self.bus,
             supported_versions=self.central_supported_versions,
             green_energy_wh=self.energy.green_energy_wh,
+            green_by_park_wh=self.energy.green_by_park_wh,
             energy_source=self.energy.energy_source,
             managed=self.managed,
             is_leader=lambda: self.leader,
@@ -319,6 +321,7 @@ class Platform:
     def start(self, group: asyncio.TaskGroup) -> None:
         group.create_task(self.bus.run(), name="bus")
         group.create_task(self.central.run(), name="central-system")
+        group.create_task(self.central.costs.run(), name="running-costs")
         group.create_task(
             hold_leadership(
                 self.store.engine,
@@ -423,6 +426,8 @@ class Platform:
             await issue_cdr(self.store, transaction_id, party=(billing.country_code, billing.party_id), now=self.now())
         except Exception:
             log.exception("CDR of session %s not issued", transaction_id)
+            return
+        self.central.costs.settled(transaction_id)  # a station told another total is told the CDR's
 
     def pool_of(self, charge_point_id: str) -> str:
         """The pool a charger's sessions draw green energy from: the cooperative of its site."""

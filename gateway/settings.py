@@ -227,6 +227,12 @@ class StartupSettings(_Model):
 class BillingSettings(_Model):
     country_code: str = Field("NL", pattern=r"^[A-Z]{2}$", description="this operator's ISO 3166 country (OCPI)")
     party_id: str = Field("CGR", pattern=r"^[A-Z0-9]{3}$", description="this operator's OCPI party id")
+    running_cost_interval_s: float = Field(
+        60.0,
+        ge=0,
+        le=86_400,
+        description="how often a charging station is told a priced session's running cost (0: never)",
+    )
 
 
 class Settings(BaseSettings):

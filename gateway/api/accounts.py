@@ -86,6 +86,8 @@ async def account_summary(request: web.Request) -> web.Response:
     views = [session_view(context, record, pricing) for record in records]
     energy = sum(v["energy_wh"] for v in views)
     green = sum(v["green_energy_wh"] for v in views)
+    stored_parks = await context.store.accounts.session_parks([r.id for r in records if not r.active])
+    by_park = context.green_by_park_wh(records, stored_parks)
     totals: dict[str, Any] = {}
     for view in views:
         if view["cost"] is not None:
@@ -99,6 +101,7 @@ async def account_summary(request: web.Request) -> web.Response:
         "energy_wh": round(energy, 1),
         "green_energy_wh": round(green, 1),
         "green_share": round(green / energy, 4) if energy > 0 else None,
+        "green_energy_by_park_wh": {park: round(wh, 1) for park, wh in sorted(by_park.items())},
         "cost": {currency: str(total) for currency, total in sorted(totals.items())},
         "unpriced_sessions": sum(1 for v in views if v["cost"] is None),
     })  # fmt: skip
@@ -241,7 +244,8 @@ STATEMENT_COLUMNS = ("cdr_id", "credit", "session_id", "charge_point_id", "start
 
 async def statement(request: web.Request) -> web.StreamResponse:
     """An account's monthly statement: its CDRs (credits included) of sessions ended in `month` (UTC),
-    with totals per currency; `format` json (default), csv, or html (a printable page)."""
+    with totals per currency and the green energy of its sessions by park (each session once: its standing
+    CDR's); `format` json (default), csv, or html (a printable page)."""
     context = api(request)
     account_id = request.match_info["account_id"]
     account = await context.store.accounts.get_account(account_id)
@@ -253,7 +257,13 @@ async def statement(request: web.Request) -> web.StreamResponse:
     start, end, month = _month(request)
     lines = []
     totals: dict[str, dict[str, Decimal]] = {}
-    for cdr in await context.store.cdrs.list(account_id=account_id, start=start, end=end):
+    cdrs = await context.store.cdrs.list(account_id=account_id, start=start, end=end)
+    standing = [c["transaction_id"] for c in cdrs if not c["credit"] and not c["superseded"]]  # each session once
+    parks: dict[str, float] = {}
+    for by_park in (await context.store.accounts.session_parks(standing)).values():
+        for park, wh in by_park.items():
+            parks[park] = parks.get(park, 0.0) + wh
+    for cdr in cdrs:
         body, cost = cdr["cdr"], cdr["cost"]
         lines.append({
             "cdr_id": cdr["id"], "credit": cdr["credit"], "session_id": body["session_id"],
@@ -268,6 +278,7 @@ async def statement(request: web.Request) -> web.StreamResponse:
     document = {
         "account": account, "month": month,
         "lines": lines, "totals": {c: {k: str(v) for k, v in t.items()} for c, t in sorted(totals.items())},
+        "green_energy_by_park_kwh": {park: round(wh / 1000, 3) for park, wh in sorted(parks.items())},
     }  # fmt: skip
     if fmt == "csv":
         out = io.StringIO()
@@ -293,6 +304,11 @@ def _statement_html(document: dict[str, Any]) -> str:
         for c, t in document["totals"].items()
     )
     head = "".join(f"<th>{html.escape(c)}</th>" for c in STATEMENT_COLUMNS)
+    parks = "".join(
+        f"<tr><th>{html.escape(park)}</th><td>{kwh:g} kWh</td></tr>"
+        for park, kwh in document["green_energy_by_park_kwh"].items()
+    )
+    by_park = f"<h2>Green energy by park</h2><table class=parks><tbody>{parks}</tbody></table>" if parks else ""
     return (
         "<!doctype html><html lang=en><meta charset=utf-8>"
         f"<title>Statement {html.escape(account['id'])} {html.escape(document['month'])}</title>"
@@ -301,7 +317,7 @@ def _statement_html(document: dict[str, Any]) -> str:
         f"<h1>Charging statement {html.escape(document['month'])}</h1>"
         f"<p>{html.escape(account['name'] or account['id'])} ({html.escape(account['kind'])}"
         f"{', ' + html.escape(account['cooperative_id']) if account['cooperative_id'] else ''})</p>"
-        f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody><tfoot>{totals}</tfoot></table></html>"
+        f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody><tfoot>{totals}</tfoot></table>{by_park}</html>"
     )
 
 

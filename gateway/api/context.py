@@ -55,6 +55,10 @@ class Api:
     world: World
     charger_live: ChargerLive  # each connector's latest meter and last limit, for the charger page
     meters: GridMeters | None = None  # the sites' grid connection meters
+    # sessions' green energy by park (the accounting's while it follows them, else as stored): gateway.energy
+    green_by_park_wh: Callable[[list[TransactionRecord], dict[int, dict[str, float]]], dict[str, float]] = (
+        lambda records, stored: {}
+    )
 
 
 API: web.AppKey[Api] = web.AppKey("api")

@@ -23,7 +23,7 @@ from gateway.api.table import COOPERATIVE, Route, Scope
 from gateway.api_models import (
     SessionView,
 )
-from gateway.pricing import Pricing
+from gateway.pricing import Pricing, metered_energy_wh
 
 
 def session_view(context: Api, record: TransactionRecord, pricing: Pricing | None = None) -> dict[str, Any]:
@@ -32,9 +32,7 @@ def session_view(context: Api, record: TransactionRecord, pricing: Pricing | Non
         record = replace(record, meter_last_wh=newer)
     green = context.green_energy_wh(record)
     source = context.energy_source(record)
-    energy = record.energy_wh
-    if source == "power":  # no register: the energy the accounting integrated
-        energy = max(energy, context.ledger.session_energy_wh(record.id) or 0.0)
+    energy = metered_energy_wh(record, context.ledger, source)
     return {
         "id": record.api_id,
         "charge_point_id": record.charge_point_id,

@@ -1,9 +1,10 @@
 "use strict";
 // CoopGrid dashboard: plain JavaScript, no build step; charts by uPlot (vendored in /static/vendor/uplot).
-// Routes are hashes: #/overview, #/chargers, #/chargers/<id>, #/sessions, #/parks, #/allocation, #/report, #/login.
+// Routes are hashes: #/overview, #/chargers, #/chargers/<id>, #/sessions, #/parks, #/allocation, #/report,
+// #/accounts, #/login.
 // Signing in exchanges a token for an HttpOnly session cookie (POST /api/session); the page never holds it.
 const $ = (id) => document.getElementById(id);
-const TABS = ["overview", "chargers", "sessions", "parks", "allocation", "report"];
+const TABS = ["overview", "chargers", "sessions", "parks", "allocation", "report", "accounts"];
 let last = null; // the latest snapshot
 let route = { tab: "overview", id: null };
 let sites = {}; // id -> grid limit, base load (GET /api/sites)
@@ -153,6 +154,7 @@ async function refreshRoute() {
   if (route.tab === "sessions") await loadSessions();
   if (route.tab === "parks") await loadInverterEnergy();
   if (route.tab === "report") await loadReport();
+  if (route.tab === "accounts") await loadAccounts();
   if (route.tab === "overview") await loadHistory();
   if (route.tab === "charger") await loadCharger(route.id);
   if (last) render(last);
