@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
@@ -42,6 +41,7 @@ from gateway.publishing import ChargerLimits, Outbound, solar_power_w
 from gateway.settings import Settings
 from gateway.startup import StartupStopped, database_label, open_retrying
 from gateway.storage import Store, open_store
+from gateway.tls import server_context
 from gateway.topics import Topics
 from gateway.version import package_version
 from gateway.world import World
@@ -290,32 +290,13 @@ class Platform:
         runner = web.AppRunner(create_app(self._api()), handle_signals=False, access_log=None, shutdown_timeout=2.0)
         await runner.setup()
         self._stack.push_async_callback(runner.cleanup)
-        ssl_context = self._ssl_context()
+        ssl_context = server_context(settings.http, self.settings.ocpp.ca_cert)
         # A deep accept queue: after a redeploy thousands of chargers reconnect at once.
         tcp = web.TCPSite(runner, settings.http.host, settings.http.port, ssl_context=ssl_context, backlog=4096)
         await tcp.start()
         host, port = runner.addresses[0][:2]
         self.http_url = f"{'https' if ssl_context else 'http'}://{host}:{port}"
         log.info("HTTP and OCPP on %s (OCPP: %s/{id})", self.http_url, self.ocpp_url)
-
-    def _ssl_context(self) -> ssl.SSLContext | None:
-        """TLS for wss:// (profile 2) and, with a client CA, client certificates (profile 3)."""
-        http = self.settings.http
-        if http.tls_cert is None:
-            return None
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.load_cert_chain(http.tls_cert, http.tls_key)
-        # Client certificates (profile 3): the configured client CA's, and those CoopGrid's own CA signs for
-        # SignCertificate, trusted at once (the CA's file exists: build_central creates it when missing).
-        client_cas = [path for path in (http.tls_client_ca, self.settings.ocpp.ca_cert) if path is not None]
-        for path in client_cas:
-            context.load_verify_locations(path)
-        if client_cas:
-            # Optional at the TLS layer: profile 1-2 chargers share the port;
-            # the OCPP endpoint demands the certificate for profile 3 chargers.
-            context.verify_mode = ssl.CERT_OPTIONAL
-        return context
 
     # -- tasks ------------------------------------------------------------------
     def start(self, group: asyncio.TaskGroup) -> None:

@@ -45,6 +45,11 @@ class ConfigError(Exception):
     """The configuration is invalid; the message names the fields."""
 
 
+class TlsPair(_Model):
+    cert: Path
+    key: Path
+
+
 class HttpSettings(_Model):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
@@ -52,6 +57,19 @@ class HttpSettings(_Model):
     tls_cert: Path | None = None
     tls_key: Path | None = None
     tls_client_ca: Path | None = None
+    tls_more: list[TlsPair] = Field(
+        default_factory=list,
+        description="certificates served beside tls_cert, of another key type (an RSA one beside an ECDSA "
+        "one, as OCPP asks of a central system): each handshake gets the one its cipher suite needs",
+    )
+
+    @model_validator(mode="after")
+    def _tls_pairs(self) -> HttpSettings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        if self.tls_more and self.tls_cert is None:
+            raise ValueError("tls_more needs tls_cert")
+        return self
 
 
 class MqttSettings(_Model):
