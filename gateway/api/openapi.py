@@ -42,6 +42,8 @@ def _query_schema(kind: str) -> dict[str, Any]:
         return {"type": "string", "enum": ["minute", "15min", "hour", "day", "month"]}
     if kind == "format":
         return {"type": "string", "enum": ["json", "csv"]}
+    if kind == "statement-format":
+        return {"type": "string", "enum": ["json", "csv", "html", "pdf"]}
     return {"type": kind}
 
 
@@ -86,6 +88,9 @@ def _responses(op: Route) -> dict[str, Any]:
             ok["headers"] = PAGE_HEADERS
         if op.csv:
             ok["content"]["text/csv"] = {"schema": {"type": "string"}}
+        for media_type in op.documents:
+            binary = not media_type.startswith("text/")
+            ok["content"][media_type] = {"schema": {"type": "string", **({"format": "binary"} if binary else {})}}
         if op.stream:  # server-sent events, each `data:` a JSON document
             ok["content"] = {"text/event-stream": {"schema": {"type": "string"}}}
         if op.media_type is not None:

@@ -64,6 +64,7 @@ class Route:
     public: bool = False  # no token needed
     paged: bool = False  # ?limit=&offset=, X-Total-Count and Link headers
     csv: bool = False  # ?format=csv answers text/csv
+    documents: tuple[str, ...] = ()  # more ?format= choices, each a content type: ("text/html", "application/pdf")
     stream: bool = False  # text/event-stream
     media_type: str | None = None  # an answer that is not JSON: its content type (a string in the document)
     websocket: bool = False  # an upgrade, not an HTTP answer: OpenAPI 3.1 has no words for it
