@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from chargepoints.central import CentralSystem
 from gateway.cost_quotes import PricedQuotes
+from gateway.forecast_service import OpenMeteoForecast
 from gateway.influx import InfluxWriter
 from gateway.passwords import StoredPasswords
 from gateway.pki import CertificateAuthority
@@ -117,6 +118,21 @@ def build_forecast(platform: Platform) -> ClearSkyForecast | None:
     )
 
 
+def build_forecast_service(platform: Platform) -> OpenMeteoForecast | None:
+    planner, solar = platform.settings.planner, platform.settings.solar
+    if planner.forecast_url is None or solar.latitude is None or solar.longitude is None:
+        return None  # (a URL without the parks' location is refused by the settings)
+    return OpenMeteoForecast(
+        planner.forecast_url,
+        solar.latitude,
+        solar.longitude,
+        sum(inv.rated_power_w for park in platform.settings.parks for inv in park.inverters),
+        tilt_deg=solar.tilt_deg,
+        azimuth_deg=solar.azimuth_deg,
+        refresh_s=planner.forecast_refresh_s,
+    )
+
+
 def build_influx(platform: Platform) -> InfluxWriter | None:
     influx = platform.settings.influx
     if not influx.url:
@@ -176,12 +192,14 @@ def build_replanner(platform: Platform) -> Replanner | None:
     planner = platform.settings.planner
     if not planner.enabled:
         return None
+    platform.forecast_service = build_forecast_service(platform)
     feeds = load_feeds(
         planner,
         platform.settings.batteries,
         clock=platform.clock,
         scheduler_clock=platform.scheduler_clock,
         model=platform.forecast,
+        service=platform.forecast_service,
     )
     return Replanner(
         platform.scheduler,

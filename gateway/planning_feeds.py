@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from gateway.forecast_service import OpenMeteoForecast
 from gateway.settings import BatteryConfig, PlannerSettings
 from smartgrid.planner import PlanBattery
 from smartgrid.series import SeriesError, StepSeries, parse_series
@@ -42,22 +43,27 @@ class PlannerFeeds:
     forecast_file: StepSeries | None = None
     prices_file: StepSeries | None = None
     batteries_config: Sequence[BatteryConfig] = ()
+    service: OpenMeteoForecast | None = None  # planner.forecast_url's, refreshed by the leader
 
     def wall(self, at_s: float) -> datetime:
         return self.clock() + timedelta(seconds=at_s - self.scheduler_clock())
 
     def forecast_w(self, start_s: float, slot_s: float, slots: int) -> list[float]:
-        """The file where it covers the slot, else the parks' model; nothing known: no sun planned."""
+        """Per slot: the file where it covers the slot, else the forecast service where it does, else the
+        parks' model; nothing known: no sun planned."""
         start = self.wall(start_s)
-        model = self.model.slots_w(start, slot_s, slots) if self.model is not None else [0.0] * slots
-        if self.forecast_file is None:
-            return model
-        from_file = self.forecast_file.slot_means(start, slot_s, slots)
+        forecast = self.model.slots_w(start, slot_s, slots) if self.model is not None else [0.0] * slots
         step = timedelta(seconds=slot_s)
-        return [
-            f if self.forecast_file.covers(start + step * (k + 0.5)) else m
-            for k, (f, m) in enumerate(zip(from_file, model, strict=True))
-        ]
+        service = self.service.series if self.service is not None else None
+        for source in (service, self.forecast_file):  # the later, the stronger
+            if source is None:
+                continue
+            means = source.slot_means(start, slot_s, slots)
+            forecast = [
+                m if source.covers(start + step * (k + 0.5)) else f
+                for k, (m, f) in enumerate(zip(means, forecast, strict=True))
+            ]
+        return forecast
 
     def prices(self, start_s: float, slot_s: float, slots: int) -> tuple[list[float], list[float]] | None:
         if self.prices_file is None:
@@ -96,6 +102,7 @@ def load_feeds(
     clock: Callable[[], datetime],
     scheduler_clock: Callable[[], float],
     model: ClearSkyForecast | None,
+    service: OpenMeteoForecast | None = None,
 ) -> PlannerFeeds:
     return PlannerFeeds(
         settings,
@@ -107,4 +114,5 @@ def load_feeds(
         ),
         prices_file=read_series(settings.prices_csv, "planner.prices_csv", 2) if settings.prices_csv else None,
         batteries_config=tuple(batteries),
+        service=service,
     )

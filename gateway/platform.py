@@ -32,6 +32,7 @@ from gateway.cluster import Cluster, SharedIngest, hold_leadership
 from gateway.dashboard import LiveHistories, power_by_cooperative
 from gateway.energy import EnergyIntervals
 from gateway.events import EventHub
+from gateway.forecast_service import OpenMeteoForecast
 from gateway.influx import InfluxWriter
 from gateway.journal import JournaledRepository
 from gateway.metrics import Metrics
@@ -96,6 +97,7 @@ class Platform:
         self.outbound: Outbound
         self.influx: InfluxWriter | None
         self.forecast: ClearSkyForecast | None
+        self.forecast_service: OpenMeteoForecast | None = None
         self.shared_ingest: SharedIngest | None
 
     central_supported_versions = SUPPORTED_VERSIONS
@@ -328,6 +330,8 @@ class Platform:
         async with asyncio.TaskGroup() as group:
             group.create_task(self.world.lead(), name="scheduler-loop")
             group.create_task(self.replanner.run(), name="planner")
+            if self.forecast_service is not None:
+                group.create_task(self.forecast_service.run(self.clock), name="forecast-service")
 
     async def _housekeeping(self) -> None:
         """Each part's periodic work, once a second (and every 5, 10 or 30 s)."""

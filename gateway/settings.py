@@ -219,6 +219,13 @@ class PlannerSettings(_Model):
     forecast_csv: Path | None = Field(
         None, description="offline forecast: timestamp,power_w (all parks), each row holding until the next"
     )
+    forecast_url: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="Open-Meteo's forecast API (https://api.open-meteo.com/v1/forecast) or one answering like it: "
+        "the parks' 15-minute forecast; needs solar.latitude/longitude; none = the parks' own model",
+    )
+    forecast_refresh_s: float = Field(3600.0, ge=60, description="ask the forecast service this often")
     prices_csv: Path | None = Field(None, description="timestamp,import_eur_per_kwh,export_eur_per_kwh per slot")
     import_eur_per_kwh: float = Field(0.30, ge=0, description="without a price file: a flat import price")
 
@@ -306,6 +313,8 @@ class Settings(BaseSettings):
                 problems.append(f"chargers.{index}.site_id: unknown site {charger.site_id!r}")
             if charger.security_profile in (1, 2) and not charger.password:
                 problems.append(f"chargers.{index}.password: security profile 1-2 needs a password")
+        if self.planner.forecast_url and (self.solar.latitude is None or self.solar.longitude is None):
+            problems.append("planner.forecast_url: needs solar.latitude and solar.longitude (where the parks are)")
         if self.mqtt.share_group and not self.mqtt.url:
             problems.append("mqtt.share_group: shared subscriptions need an external broker (mqtt.url)")
         cooperative_ids = {coop.id for coop in self.cooperatives}
