@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from chargepoints.central import CentralSystem
+from gateway.files import Files
 from gateway.influx import InfluxWriter
 from gateway.passwords import StoredPasswords
 from gateway.pki import CertificateAuthority
@@ -51,7 +52,22 @@ def build_central(platform: Platform) -> CentralSystem:
         register_log=platform.repository.log_register,
         passwords=StoredPasswords(platform.store),
         reservations=platform.store.reservations,
+        files=platform.store.files,
     )
+
+
+async def build_files(platform: Platform) -> Files:
+    """Firmware served and uploads received; URLs on this server's own address unless files.public_url."""
+    settings = platform.settings
+    files = Files(
+        settings.files,
+        settings.files.path(settings.database.url),
+        platform.store.files,
+        platform.now,
+        lambda: platform.http_url,
+    )
+    await files.open()
+    return files
 
 
 def build_solar(platform: Platform) -> SolarIngest:
