@@ -56,7 +56,7 @@ async function loadChargerFiles(id) {
   renderReservations(id, reservations);
   renderTransfers("detail-firmware", firmware);
   renderTransfers("detail-diagnostics", diagnostics);
-  $("detail-firmware-version").textContent = firmware?.firmware_version ? `installed: ${firmware.firmware_version}` : "";
+  $("detail-firmware-version").textContent = firmware?.firmware_version ? `reported at boot: ${firmware.firmware_version}` : "";
 }
 
 $("request-log").addEventListener("click", async () => {
