@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from aiohttp import BodyPartReader, web
 
 from gateway.api.context import api, error
-from gateway.api.files import part_chunks
+from gateway.api.files import MULTIPART_ERRORS, part_chunks
 from gateway.api.table import Route
 from gateway.file_tokens import TokenRefused
 from gateway.files import CHUNK, TooLarge, safe_name
@@ -68,12 +68,15 @@ async def receive_upload(request: web.Request) -> web.Response:
     default = transfer.filename or f"diagnostics-{transfer.id}.log"
     try:
         if request.content_type.startswith("multipart/"):
-            reader = await request.multipart()
-            async for part in reader:
-                if isinstance(part, BodyPartReader) and (part.filename or part.name in ("file", "uploadFile")):
-                    name = safe_name(part.filename or request.match_info.get("filename"), default)
-                    size = await context.files.receive_upload(transfer.id, name, part_chunks(part))
-                    return web.json_response({"received": name, "size_bytes": size}, status=201)
+            try:
+                reader = await request.multipart()
+                async for part in reader:
+                    if isinstance(part, BodyPartReader) and (part.filename or part.name in ("file", "uploadFile")):
+                        name = safe_name(part.filename or request.match_info.get("filename"), default)
+                        size = await context.files.receive_upload(transfer.id, name, part_chunks(part))
+                        return web.json_response({"received": name, "size_bytes": size}, status=201)
+            except MULTIPART_ERRORS:
+                return error(422, "InvalidBody", "not a readable multipart/form-data body")
             return error(422, "InvalidBody", "no file in the multipart body")
         name = safe_name(request.match_info.get("filename"), default)
         size = await context.files.receive_upload(transfer.id, name, _body_chunks(request))

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from chargepoints.file_transfers import DIAGNOSTICS, FIRMWARE, FileRequestError, answer_status, get_log, update_firmware
 from gateway.api.access import tenancy
@@ -27,12 +28,24 @@ from gateway.api.params import read_body, unprocessable
 from gateway.api.table import COOPERATIVE, Route, Scope
 from gateway.files import CHUNK, TooLarge, safe_name
 
+# what aiohttp raises for a body that is not multipart as it says (no boundary, a broken part header)
+MULTIPART_ERRORS = (ValueError, AssertionError, HttpProcessingError)
 MAX_FIELD = 6000  # a text field of the upload form (a signing certificate is at most 5500 characters)
 
 
 async def part_chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
     while chunk := await part.read_chunk(CHUNK):
         yield chunk
+
+
+async def _text_field(part: BodyPartReader) -> str:
+    """A text field of the form, read no further than MAX_FIELD bytes."""
+    data = b""
+    while len(data) <= MAX_FIELD and (chunk := await part.read_chunk(CHUNK)):
+        data += chunk
+    if len(data) > MAX_FIELD:
+        raise unprocessable("InvalidBody", f"{part.name}: too long")
+    return data.decode("utf-8", "replace").strip()
 
 
 async def upload_firmware(request: web.Request) -> web.Response:
@@ -42,22 +55,22 @@ async def upload_firmware(request: web.Request) -> web.Response:
         raise unprocessable("InvalidBody", "multipart/form-data with a `file` field expected")
     fields: dict[str, str] = {}
     stored: tuple[str, int, str] | None = None  # name, size, SHA-256
-    reader = await request.multipart()
-    async for part in reader:
-        if not isinstance(part, BodyPartReader) or part.name is None:
-            continue
-        if part.name == "file" and stored is None:
-            name = safe_name(part.filename, "firmware.bin")
-            try:
-                size, sha256 = await context.files.store_image(part_chunks(part))
-            except TooLarge as exc:
-                return error(413, "TooLarge", str(exc))
-            stored = name, size, sha256
-        elif part.name in ("version", "signing_certificate", "signature"):
-            text = (await part.read(decode=True))[: MAX_FIELD + 1].decode("utf-8", "replace")
-            if len(text) > MAX_FIELD:
-                raise unprocessable("InvalidBody", f"{part.name}: too long")
-            fields[part.name] = text.strip()
+    try:
+        reader = await request.multipart()
+        async for part in reader:
+            if not isinstance(part, BodyPartReader) or part.name is None:
+                continue
+            if part.name == "file" and stored is None:
+                name = safe_name(part.filename, "firmware.bin")
+                try:
+                    size, sha256 = await context.files.store_image(part_chunks(part))
+                except TooLarge as exc:
+                    return error(413, "TooLarge", str(exc))
+                stored = name, size, sha256
+            elif part.name in ("version", "signing_certificate", "signature"):
+                fields[part.name] = await _text_field(part)
+    except MULTIPART_ERRORS:
+        raise unprocessable("InvalidBody", "not a readable multipart/form-data body") from None
     if stored is None:
         raise unprocessable("InvalidBody", "file: the firmware image is missing")
     version = fields.get("version") or None

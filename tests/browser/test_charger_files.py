@@ -18,6 +18,7 @@ from simulators.clock import SimClock
 from tests.browser.test_dashboard import CHROMIUM_ARGS, SCREENSHOTS, at, wait_until
 from tests.fixtures.platform import make_settings, running_platform
 from tests.fixtures.services import require_binary
+from tests.integration.test_file_transfers import latest
 
 
 @pytest.fixture
@@ -48,7 +49,7 @@ async def test_reservations_firmware_and_diagnostics_on_the_charger_page(platfor
             form.add_field("file", b"\x7fELF firmware", filename="fw.bin")
             image = await rest(http, "post", f"{platform.http_url}/api/firmware", data=form)
             await rest(http, "post", f"{base}/firmware", json={"firmware_id": image["id"]})
-            await wait_until(lambda: charger.sent["FirmwareStatusNotification"] == 4)
+            await latest(http, f"{base}/firmware", 4)  # the four steps stored
             expiry = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
             body = {"connector_id": 1, "id_tag": "TAG-OK", "expiry_date": expiry}
             reservation = await rest(http, "post", f"{base}/reservations", json=body)

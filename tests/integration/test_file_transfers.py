@@ -76,6 +76,16 @@ async def running(charger: SimulatedChargePoint) -> asyncio.Task[None]:
     return task
 
 
+async def latest(http: aiohttp.ClientSession, url: str, steps: int) -> dict[str, Any]:
+    """The newest transfer of a timeline once it holds `steps` status steps (stored: not merely sent)."""
+    deadline = asyncio.get_running_loop().time() + 15
+    while True:
+        transfer: dict[str, Any] = (await get(http, url))["transfers"][0]
+        if len(transfer["steps"]) >= steps or asyncio.get_running_loop().time() > deadline:
+            return transfer
+        await asyncio.sleep(0.05)
+
+
 def statuses(transfer: dict[str, Any]) -> list[str]:
     return [step["status"] for step in transfer["steps"]]
 
@@ -98,7 +108,7 @@ async def test_firmware_downloaded_and_logs_uploaded_over_coopgrids_own_http(
         assert (sent["action"], sent["answer"], sent["kind"]) == ("UpdateFirmware", "Accepted", "firmware")
         await wait_until(lambda: charger.installed_sha256 == SHA)
         assert charger.firmware_images == [IMAGE]  # the very bytes uploaded, fetched from our server
-        await wait_until(lambda: charger.sent["FirmwareStatusNotification"] == 4)
+        await latest(http, f"{base}/firmware", 4)
         view = await get(http, f"{base}/firmware")
         [transfer] = view["transfers"]
         assert statuses(transfer) == ["Downloading", "Downloaded", "Installing", "Installed"]
@@ -110,9 +120,10 @@ async def test_firmware_downloaded_and_logs_uploaded_over_coopgrids_own_http(
         assert asked["action"] == ("GetDiagnostics" if version == "1.6" else "GetLog")
         assert asked["filename"] == ("diagnostics.log" if version == "1.6" else f"log-{asked['id']}.log")
         await wait_until(lambda: len(charger.uploads) == 1)
+        upload = await latest(http, f"{base}/diagnostics", 2)
+        assert len((await get(http, f"{base}/diagnostics"))["transfers"]) == 1
         notification = "DiagnosticsStatusNotification" if version == "1.6" else "LogStatusNotification"
-        await wait_until(lambda: charger.sent[notification] == 2)
-        [upload] = (await get(http, f"{base}/diagnostics"))["transfers"]
+        assert charger.sent[notification] == 2
         assert statuses(upload) == ["Uploading", "Uploaded"]
         assert upload["file_url"] == f"/api/chargepoints/CP-A/diagnostics/{asked['id']}/file"
         async with http.get(platform.http_url + upload["file_url"]) as response:
@@ -140,13 +151,11 @@ async def test_a_signed_16_update_and_a_16_security_log(platform: Platform, http
         assert charger.sent["SignedFirmwareStatusNotification"] == 0
         status, sent = await post(http, f"{base}/firmware", {"firmware_id": image["id"], "signed": True})
         assert (status, sent["action"], sent["charger_answer"]) == (201, "SignedUpdateFirmware", {"status": "Accepted"})
-        await wait_until(lambda: charger.sent["SignedFirmwareStatusNotification"] == 5)
-        transfer = (await get(http, f"{base}/firmware"))["transfers"][0]
+        transfer = await latest(http, f"{base}/firmware", 5)
         assert statuses(transfer) == ["Downloading", "Downloaded", "SignatureVerified", "Installing", "Installed"]
         status, asked = await post(http, f"{base}/diagnostics", {"log_type": "SecurityLog"})
         assert (status, asked["action"]) == (201, "GetLog")
-        await wait_until(lambda: charger.sent["LogStatusNotification"] == 2)
-        upload = (await get(http, f"{base}/diagnostics"))["transfers"][0]
+        upload = await latest(http, f"{base}/diagnostics", 2)
         assert statuses(upload) == ["Uploading", "Uploaded"]
         assert upload["received"] is not None
     finally:
@@ -188,3 +197,28 @@ async def test_expired_foreign_and_altered_urls_are_refused(platform: Platform, 
         assert response.status == 201
         assert await response.json() == {"received": "station.log", "size_bytes": 6}
     assert files.upload_path(uploads).read_bytes() == b"a log\n"
+
+
+async def test_a_bad_upload_is_refused_with_a_clear_error(platform: Platform, http: aiohttp.ClientSession) -> None:
+    bad_header = b'--b\r\nContent-Disposition: form-data; name="\xc2\x97\x1b"\r\n\r\n1\r\n--b--\r\n'
+    no_file = b'--b\r\nContent-Disposition: form-data; name="version"\r\n\r\n1\r\n--b--\r\n'
+    cases = [
+        ("multipart/form-data", b"", "not a readable multipart/form-data body"),  # no boundary
+        ("multipart/form-data; boundary=b", bad_header, "not a readable multipart/form-data body"),
+        ("multipart/form-data; boundary=b", no_file, "file: the firmware image is missing"),
+        ("application/json", b"{}", "multipart/form-data with a `file` field expected"),
+    ]
+    for content_type, body, message in cases:
+        headers = {"Content-Type": content_type}
+        async with http.post(f"{platform.http_url}/api/firmware", data=body, headers=headers) as response:
+            assert response.status == 422
+            assert (await response.json())["error"]["message"] == message
+    form = aiohttp.FormData()
+    form.add_field("signature", "x" * 7000)
+    form.add_field("file", b"image", filename="fw.bin")
+    async with http.post(f"{platform.http_url}/api/firmware", data=form) as response:
+        assert response.status == 422
+        assert (await response.json())["error"]["message"] == "signature: too long"
+    assert await get(http, f"{platform.http_url}/api/firmware") == []  # nothing kept of any of them
+    status, body = await post(http, f"{platform.http_url}/api/chargepoints/CP-A/firmware", {"firmware_id": 99})
+    assert (status, body["error"]["code"]) == (422, "UnknownFirmware")

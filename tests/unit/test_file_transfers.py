@@ -123,3 +123,26 @@ def test_what_a_transaction_status_answer_means() -> None:
     assert transaction_state(False, True) == AWAITING
     assert transaction_state(False, False) == ENDED
     assert transaction_state(None, False) == UNKNOWN
+
+
+@pytest.mark.parametrize(
+    ("files", "field"),
+    [({"public_url": "ftp://10.0.0.5"}, "files.public_url"), ({"secret": "short"}, "files.secret"),
+     ({"upload_ttl_s": 0}, "files.upload_ttl_s"), ({"shelf": "x"}, "files.shelf")],
+)  # fmt: skip
+def test_invalid_file_settings_stop_start_up_naming_the_field(files: dict[str, object], field: str) -> None:
+    from gateway.settings import ConfigError, load_settings
+
+    with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+        load_settings(files=files)
+
+
+def test_file_settings_defaults() -> None:
+    from pathlib import Path
+
+    from gateway.settings import load_settings
+
+    settings = load_settings(files={"public_url": "https://cs.example.org:8443/coopgrid/"})
+    assert settings.files.public_url == "https://cs.example.org:8443/coopgrid"
+    assert settings.files.path("sqlite+aiosqlite:////var/lib/coopgrid/coopgrid.db") == Path("/var/lib/coopgrid/files")
+    assert settings.files.path("postgresql+asyncpg://db/coopgrid") == Path("files")
