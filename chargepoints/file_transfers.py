@@ -34,7 +34,9 @@ FINISHED: dict[str, frozenset[str]] = {
     FIRMWARE: frozenset(
         {"Installed", "InstallationFailed", "DownloadFailed", "InvalidSignature", "InstallVerificationFailed"}
     ),
-    DIAGNOSTICS: frozenset({"Uploaded", "UploadFailed", "BadMessage", "NotSupportedOperation", "PermissionDenied"}),
+    DIAGNOSTICS: frozenset(
+        {"Uploaded", "UploadFailed", "UploadFailure", "BadMessage", "NotSupportedOperation", "PermissionDenied"}
+    ),
 }
 
 
