@@ -6,6 +6,7 @@ charger and one request, and time-limited (gateway.files).
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +26,7 @@ from gateway.api.file_models import (
     LogRequestBody,
 )
 from gateway.api.params import read_body, unprocessable
+from gateway.api.reservations import _version
 from gateway.api.table import COOPERATIVE, Route, Scope
 from gateway.files import CHUNK, TooLarge, safe_name
 
@@ -96,19 +98,13 @@ def _charger(request: web.Request, *, owned: bool = False) -> str:
     charge_point_id = request.match_info["charge_point_id"]
     known = context.central.knows(charge_point_id)
     if not known or (owned and not tenancy(request).owned_charger(context.central.state(charge_point_id).site_id)):
-        raise web.HTTPNotFound(
-            text=f'{{"error": {{"code": "NotFound", "message": "no charge point {charge_point_id!r}"}}}}',
-            content_type="application/json",
-        )
+        message = {"error": {"code": "NotFound", "message": f"no charge point {charge_point_id!r}"}}
+        raise web.HTTPNotFound(text=json.dumps(message), content_type="application/json")
     return charge_point_id
 
 
 def _utc(ts: datetime | None) -> datetime | None:
     return None if ts is None else ts if ts.tzinfo else ts.replace(tzinfo=UTC)
-
-
-def _version(context: Api, charge_point_id: str) -> str:
-    return context.central.state(charge_point_id).ocpp_version or "1.6"
 
 
 async def _send(
