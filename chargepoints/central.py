@@ -35,6 +35,7 @@ from chargepoints.events import (
     TransactionStarted,
     TransactionStopped,
 )
+from chargepoints.file_transfers import FileStatuses
 from chargepoints.meter import Reading
 from chargepoints.ownership import TransactionOwnership
 from chargepoints.ports import (
@@ -45,6 +46,7 @@ from chargepoints.ports import (
     Connection,
     DataTransferHandler,
     EventLog,
+    FileTimeline,
     IdTagStatus,
     Observe,
     Passwords,
@@ -56,6 +58,7 @@ from chargepoints.registration import ACCEPTED, refusal
 from chargepoints.reservation_rules import ReservationRules
 from chargepoints.session import OcppSession
 from chargepoints.state import ChargerState
+from chargepoints.transaction_status import TransactionStatus
 from chargepoints.v16 import Session16
 from chargepoints.v21 import Session21
 from chargepoints.v201 import Session201
@@ -68,7 +71,7 @@ SESSION_CLASSES: dict[str, type[OcppSession]] = {"1.6": Session16, "2.0.1": Sess
 SUPPORTED_VERSIONS = tuple(SESSION_CLASSES)
 
 
-class CentralSystem(TransactionOwnership, WriteBehind, ReservationRules, Booting):
+class CentralSystem(TransactionOwnership, WriteBehind, ReservationRules, Booting, FileStatuses, TransactionStatus):
     def __init__(
         self,
         repository: ChargePointRepository,
@@ -93,6 +96,7 @@ class CentralSystem(TransactionOwnership, WriteBehind, ReservationRules, Booting
         reservations: Reservations | None = None,
         cost_quotes: CostQuotes | None = None,
         running_cost_interval_s: float = 60.0,
+        files: FileTimeline | None = None,
     ) -> None:
         self._repo = repository
         # told each register as it is written behind, so a process killed before the flush loses none
@@ -112,6 +116,8 @@ class CentralSystem(TransactionOwnership, WriteBehind, ReservationRules, Booting
         self._ca = certificate_authority
         self._passwords = passwords
         self._reservations = reservations
+        self._files = files  # the firmware, diagnostics and log timelines
+        self._awaiting: dict[tuple[str, str], datetime] = {}  # 2.0.1 transactions awaiting queued messages
         self._vendors: dict[str, DataTransferHandler] = {}
         self._sessions: dict[str, OcppSession] = {}
         self._meter_backlog: dict[int, float] = {}
@@ -407,6 +413,8 @@ class CentralSystem(TransactionOwnership, WriteBehind, ReservationRules, Booting
         await self.flush_meters()
         owned = await self._owned(charge_point_id, transaction_id, action)
         record, changed = await self._repo.stop_transaction(charge_point_id, transaction_id, meter_stop_wh, ts, reason)
+        if owned and record is not None:
+            self.transaction_settled(charge_point_id, record.ocpp_transaction_id)
         if owned and changed and record is not None:
             self._owners.pop(record.id, None)
             await self._publish(TransactionStopped(charge_point_id, record.id, meter_stop_wh, reason, ts))

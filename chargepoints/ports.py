@@ -200,6 +200,16 @@ class Passwords(Protocol):
     async def accepted(self, charge_point_id: str, password: str) -> None: ...
 
 
+class FileTimeline(Protocol):
+    """Where a charger's firmware, diagnostics and log status notifications go (chargepoints.file_transfers)."""
+
+    async def file_status(
+        self, charge_point_id: str, kind: str, action: str, status: str, request_id: int | None, ts: datetime
+    ) -> None:
+        """One step of the charger's timeline of `kind` (firmware, diagnostics); no request id: its latest."""
+        ...
+
+
 class EventLog(Protocol):
     async def record_event(self, charge_point_id: str, ts: datetime, kind: str, payload: dict[str, object]) -> None: ...
 
@@ -344,6 +354,14 @@ class SessionHost(Protocol):
     ) -> None: ...
 
     async def record(self, charge_point_id: str, kind: str, payload: dict[str, Any]) -> None: ...
+
+    async def file_status(
+        self, charge_point_id: str, action: str, status: str, request_id: int | None, payload: dict[str, Any]
+    ) -> None: ...
+
+    async def transaction_status(
+        self, charge_point_id: str, ocpp_transaction_id: str | None, ongoing: bool | None, queued: bool
+    ) -> None: ...
 
     async def deliver_certificate(
         self, charge_point_id: str, csr_pem: str, certificate_type: str | None = None

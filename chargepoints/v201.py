@@ -14,6 +14,7 @@ from typing import Any
 from ocpp.v201.enums import Action
 
 from chargepoints.device_model import BYTES, ITEMS, LIMITED, limit_of, merge, split
+from chargepoints.file_transfers import add_timeline_handlers
 from chargepoints.meter import Reading, parse_ts, readings
 from chargepoints.ports import IdTagStatus, TransactionRecord
 from chargepoints.profiles import Unit, tx_default_profile_201, tx_profile_201
@@ -270,6 +271,11 @@ class Session201(OcppSession):
                     self._learn_limit(result, result.get("attributeValue"))
         if action in ("GetVariables", "SetVariables"):
             await self._central.store_variables(self.id, _learned_variables(action, payload, answer))
+        if action == "GetTransactionStatus":  # E14: chargepoints.transaction_status
+            ongoing = answer.get("ongoingIndicator")
+            await self._central.transaction_status(
+                self.id, payload.get("transactionId"), ongoing, bool(answer.get("messagesInQueue"))
+            )
 
     async def limit_profile(
         self, connector_id: int, limit: float, transaction_id: int | None, phases: int | None, unit: Unit
@@ -304,9 +310,7 @@ def _acknowledge(action: str) -> Any:
 # Messages whose only CSMS duty is to take note: recorded as charger events.
 for _action in (
     "SecurityEventNotification",
-    "FirmwareStatusNotification",
     "PublishFirmwareStatusNotification",
-    "LogStatusNotification",
     "NotifyEvent",
     "NotifyMonitoringReport",
     "NotifyChargingLimit",
@@ -316,7 +320,7 @@ for _action in (
     "NotifyCustomerInformation",
 ):
     setattr(Session201, f"on_{_action}", _acknowledge(_action))
-Session201.collect_handlers()
+add_timeline_handlers(Session201, lambda action: action in Session201.protocol_actions)  # collects the handlers
 
 
 def _component(item: dict[str, Any]) -> str:

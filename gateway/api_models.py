@@ -184,6 +184,10 @@ class SessionView(BaseModel):
     start: datetime
     stop: datetime | None
     stop_reason: str | None
+    awaiting_messages: bool = Field(
+        False,
+        description="2.0.1: the station said it ended, its queued messages not yet arrived (GetTransactionStatus)",
+    )
     mode: str = Field(description="how the scheduler charges it: green, green_min, fast or departure")
     priority: int
     target_wh: float | None = Field(description="departure mode: the energy wanted in this session")

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from chargepoints.central import CentralSystem
 from gateway.cost_quotes import PricedQuotes
+from gateway.files import Files
 from gateway.forecast_service import OpenMeteoForecast
 from gateway.influx import InfluxWriter
 from gateway.passwords import StoredPasswords
@@ -55,7 +56,22 @@ def build_central(platform: Platform) -> CentralSystem:
         reservations=platform.store.reservations,
         cost_quotes=PricedQuotes(platform.store, lambda: platform.energy),
         running_cost_interval_s=platform.settings.billing.running_cost_interval_s,
+        files=platform.store.files,
     )
+
+
+async def build_files(platform: Platform) -> Files:
+    """Firmware served and uploads received; URLs on this server's own address unless files.public_url."""
+    settings = platform.settings
+    files = Files(
+        settings.files,
+        settings.files.path(settings.database.url),
+        platform.store.files,
+        platform.now,
+        lambda: platform.http_url,
+    )
+    await files.open()
+    return files
 
 
 def build_solar(platform: Platform) -> SolarIngest:

@@ -319,3 +319,55 @@ class ParkDayRow(Base):
     day: Mapped[datetime] = mapped_column(UtcDateTime(), primary_key=True)
     generated_wh: Mapped[float] = mapped_column(Float)
     to_evs_wh: Mapped[float] = mapped_column(Float)
+
+
+class FirmwareImageRow(Base):
+    """A firmware image an operator uploaded: kept on disk (gateway.files) under its SHA-256."""
+
+    __tablename__ = "firmware_images"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128))
+    version: Mapped[str | None] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    created_ts: Mapped[datetime] = mapped_column(UtcDateTime())
+    signing_certificate: Mapped[str | None] = mapped_column(String(5500))
+    signature: Mapped[str | None] = mapped_column(String(800))
+
+
+class FileTransferRow(Base):
+    """A firmware update (UpdateFirmware) or a diagnostics or log upload (GetDiagnostics, GetLog) asked of a
+    charger; its id is the OCPP requestId; an upload's file, once received, on disk under the id."""
+
+    __tablename__ = "file_transfers"
+    __table_args__ = (Index("ix_file_transfers_cp", "charge_point_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    charge_point_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # firmware | diagnostics | log
+    action: Mapped[str] = mapped_column(String(32))  # the OCPP action sent
+    firmware_id: Mapped[int | None] = mapped_column(Integer)
+    created_ts: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_ts: Mapped[datetime] = mapped_column(UtcDateTime())
+    answer: Mapped[str | None] = mapped_column(String(32))  # the charger's status answer
+    filename: Mapped[str | None] = mapped_column(String(255))  # the file name it said it uploads, or did
+    size_bytes: Mapped[int | None] = mapped_column(Integer)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    received_ts: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    downloads: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class FileStatusRow(Base):
+    """One step of a charger's firmware, diagnostics or log timeline (the *StatusNotification it sent)."""
+
+    __tablename__ = "file_statuses"
+    __table_args__ = (Index("ix_file_statuses_cp", "charge_point_id", "kind", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    charge_point_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # firmware | diagnostics (1.6 diagnostics and every log)
+    action: Mapped[str] = mapped_column(String(48))
+    status: Mapped[str] = mapped_column(String(48))
+    request_id: Mapped[int | None] = mapped_column(Integer)
+    ts: Mapped[datetime] = mapped_column(UtcDateTime())

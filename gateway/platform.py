@@ -32,6 +32,7 @@ from gateway.cluster import Cluster, SharedIngest, hold_leadership
 from gateway.dashboard import LiveHistories, power_by_cooperative
 from gateway.energy import EnergyIntervals
 from gateway.events import EventHub
+from gateway.files import Files
 from gateway.forecast_service import OpenMeteoForecast
 from gateway.influx import InfluxWriter
 from gateway.journal import JournaledRepository
@@ -99,6 +100,7 @@ class Platform:
         self.forecast: ClearSkyForecast | None
         self.forecast_service: OpenMeteoForecast | None = None
         self.shared_ingest: SharedIngest | None
+        self.files: Files
 
     central_supported_versions = SUPPORTED_VERSIONS
     scheduler_clock = staticmethod(time.monotonic)  # the scheduler's time base (seconds)
@@ -153,6 +155,7 @@ class Platform:
         self.bus = Bus(self.mqtt_host, self.mqtt_port, client_id=client_id, max_backoff_s=settings.mqtt.reconnect_max_s,
                        clean_session=not persistent_session(settings))  # fmt: skip
         self.central = assembly.build_central(self)
+        self.files = await assembly.build_files(self)
         self.solar = assembly.build_solar(self)
         self.meters = assembly.build_meters(self)
         self.energy = EnergyIntervals(
@@ -285,6 +288,7 @@ class Platform:
             world=self.world,
             meters=self.meters,
             charger_live=self.charger_live,
+            files=self.files,
         )
 
     async def _serve_http(self) -> None:

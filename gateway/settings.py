@@ -179,6 +179,47 @@ class OcppSettings(_Model):
         return self
 
 
+class FilesSettings(_Model):
+    """Firmware images CoopGrid serves and diagnostics and logs chargers upload to it, over its own HTTP."""
+
+    directory: Path | None = Field(
+        None,
+        description="where firmware images and uploaded diagnostics and logs are kept (shared storage when "
+        "several instances serve); default: `files` beside a SQLite database file, else `./files`",
+    )
+    public_url: str | None = Field(
+        None,
+        description="the base URL chargers reach this server at (e.g. http://10.0.0.5:8080); the file URLs "
+        "sent in UpdateFirmware, GetDiagnostics and GetLog start with it; default: the HTTP server's address",
+    )
+    secret: str | None = Field(
+        None,
+        min_length=32,
+        description="the installation secret file URLs are signed with (HMAC-SHA256), the same on every "
+        "instance; default: one generated once and kept in the directory",
+    )
+    download_ttl_s: int = Field(86400, gt=0, description="how long a firmware URL stays valid after the retrieve time")
+    upload_ttl_s: int = Field(3600, gt=0, description="how long a diagnostics or log upload URL stays valid")
+    max_upload_bytes: int = Field(100_000_000, gt=0, description="the largest firmware image or upload taken")
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parsed = urlparse(value)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.query or parsed.fragment:
+            raise ValueError("expected http(s)://HOST[:PORT][/PATH]")
+        return value.rstrip("/")
+
+    def path(self, database_url: str) -> Path:
+        if self.directory is not None:
+            return self.directory
+        if database_url.startswith("sqlite") and ":///" in database_url and ":memory:" not in database_url:
+            return Path(database_url.split(":///", 1)[1]).parent / "files"
+        return Path("files")
+
+
 class SchedulerSettings(_Model):
     tick_s: float = Field(5.0, gt=0)
     debounce_s: float = Field(0.2, ge=0)
@@ -267,6 +308,7 @@ class Settings(BaseSettings):
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     ocpp: OcppSettings = Field(default_factory=OcppSettings)
+    files: FilesSettings = Field(default_factory=FilesSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     solar: SolarSettings = Field(default_factory=SolarSettings)
     influx: InfluxSettings = Field(default_factory=InfluxSettings)

@@ -20,6 +20,7 @@ from gateway.repositories.accounts import AccountRepository, CdrRepository
 from gateway.repositories.chargers import ChargerStore
 from gateway.repositories.energy import EnergyRepository
 from gateway.repositories.events import EventRepository
+from gateway.repositories.files import FileRepository
 from gateway.repositories.id_tags import IdTagStore
 from gateway.repositories.reservations import ReservationRepository
 from gateway.repositories.tokens import TokenRepository
@@ -59,6 +60,7 @@ class Store(ChargerStore, TransactionStore, IdTagStore):
         self.tokens = TokenRepository(self._session)
         self.events = EventRepository(self._session)
         self.reservations = ReservationRepository(self._session)
+        self.files = FileRepository(self._session)
         self.energy = EnergyRepository(engine, self._session)
         self.accounts = AccountRepository(self._session)
         self.cdrs = CdrRepository(self._session)

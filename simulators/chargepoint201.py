@@ -154,13 +154,15 @@ class _Client201(_LibChargePoint201):
 
     @on(Action.update_firmware)
     def on_update_firmware(self, request_id: int, firmware: dict[str, Any], **kw: Any) -> Any:
+        self.sim.locations[f"FirmwareUpdate:{request_id}"] = firmware["location"]
         self.sim.triggered.put_nowait(f"FirmwareUpdate:{request_id}")
         return call_result.UpdateFirmware(status="Accepted")
 
     @on(Action.get_log)
     def on_get_log(self, log: dict[str, Any], log_type: str, request_id: int, **kw: Any) -> Any:
-        self.sim.triggered.put_nowait(f"DiagnosticsUpload:{request_id}")
-        return call_result.GetLog(status="Accepted", filename="station.log")
+        self.sim.locations[f"LogUpload:{request_id}"] = log["remote_location"]
+        self.sim.triggered.put_nowait(f"LogUpload:{request_id}")
+        return call_result.GetLog(status="Accepted", filename=f"log-{request_id}.log")
 
     @on(Action.trigger_message)
     def on_trigger_message(self, requested_message: str, **kw: Any) -> Any:
@@ -193,15 +195,12 @@ class SimulatedChargePoint201(SimulatedChargePoint):
     def _heartbeat_message(self) -> Any:
         return call.Heartbeat()
 
-    def _follow_up(self, flow: str) -> list[Any]:
-        name, _, request = flow.partition(":")
-        request_id = int(request) if request else None
-        if name == "FirmwareUpdate":
-            steps = ("Downloading", "Downloaded", "Installing", "Installed")
-            return [call.FirmwareStatusNotification(status=s, request_id=request_id) for s in steps]
-        if name == "DiagnosticsUpload":
-            return [call.LogStatusNotification(status=s, request_id=request_id) for s in ("Uploading", "Uploaded")]
-        return []
+    upload_multipart = False  # PUT, the raw file under its name
+
+    def _file_notification(self, flow: str, status: str, request_id: int | None) -> Any:
+        if flow == "FirmwareUpdate":
+            return call.FirmwareStatusNotification(status=status, request_id=request_id)
+        return call.LogStatusNotification(status=status, request_id=request_id)
 
     def _status(self, connector: _Connector) -> Any:
         return call.StatusNotification(

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from gateway.charger_live import ChargerLive
     from gateway.cluster import Cluster
     from gateway.dashboard import LiveHistories
+    from gateway.files import Files
     from gateway.metrics import Metrics
     from gateway.settings import Settings
     from gateway.storage import Store
@@ -54,6 +55,7 @@ class Api:
     is_leader: Callable[[], bool]
     world: World
     charger_live: ChargerLive  # each connector's latest meter and last limit, for the charger page
+    files: Files  # firmware images served, diagnostics and logs received
     meters: GridMeters | None = None  # the sites' grid connection meters
     # sessions' green energy by park (the accounting's while it follows them, else as stored): gateway.energy
     green_by_park_wh: Callable[[list[TransactionRecord], dict[int, dict[str, float]]], dict[str, float]] = (

@@ -10,7 +10,9 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from chargepoints.ports import TransactionRecord
+from chargepoints.transaction_status import transaction_state
 from gateway.api.access import tenancy
+from gateway.api.chargers import _commanding
 from gateway.api.context import Api, api, error, iso
 from gateway.api.params import (
     bool_query,
@@ -48,6 +50,7 @@ def session_view(context: Api, record: TransactionRecord, pricing: Pricing | Non
         "start": iso(record.start_ts),
         "stop": iso(record.stop_ts),
         "stop_reason": record.stop_reason,
+        "awaiting_messages": context.central.awaiting_messages(record),
         "mode": record.mode,
         "priority": record.priority,
         "target_wh": record.target_wh,
@@ -135,6 +138,28 @@ async def set_charging_mode(request: web.Request) -> web.Response:
     return web.json_response({"session_id": record.api_id, "mode": body.mode, "priority": body.priority})
 
 
+async def transaction_status(request: web.Request) -> web.Response:
+    """GetTransactionStatus (2.0.1, E14) for a session CoopGrid holds open: the station's answer, what it means
+    (chargepoints.transaction_status: ongoing, awaiting_messages, ended), and the session as it is now."""
+    context = api(request)
+    records = await context.store.find_transactions_by_api_id(
+        request.match_info["session_id"], request.query.get("chargepoint") or None
+    )
+    if len(records) != 1 or records[0].ocpp_transaction_id is None:
+        return error(404, "NotFound", "no single 2.0.1 session with this id (add ?chargepoint= when two reuse it)")
+    record = records[0]
+    payload = {"transactionId": record.ocpp_transaction_id}
+    answer = await _commanding(
+        record.charge_point_id, context.cluster.call(record.charge_point_id, "GetTransactionStatus", payload)
+    )
+    if isinstance(answer, web.Response):
+        return answer
+    await context.central.flush_meters()
+    now = await context.store.get_transaction(record.id)
+    state = transaction_state(answer.get("ongoingIndicator"), bool(answer.get("messagesInQueue")))
+    return web.json_response({**answer, "state": state, "session": session_view(context, now or record)})
+
+
 ROUTES: tuple[Route, ...] = (
     Route(
         "get",
@@ -178,6 +203,18 @@ ROUTES: tuple[Route, ...] = (
         free_body=True,
         free_response=True,
         errors=(404, 409, 422),
+        tag="sessions",
+    ),
+    Route(
+        "post",
+        "/api/sessions/{session_id}/transaction-status",
+        "session-transaction-status",
+        transaction_status,
+        "Ask the 2.0.1 station whether the session is still ongoing there and whether messages of it are queued "
+        "(GetTransactionStatus); a session it ended with nothing queued is finalized",
+        free_response=True,
+        errors=(404, 409, 422, 502, 504),
+        query=(("chargepoint", "string", "the charge point, when two reuse a 2.0.1 transaction id"),),
         tag="sessions",
     ),
 )

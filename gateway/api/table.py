@@ -54,6 +54,7 @@ class Route:
     scope: Scope = Scope.NONE
     body: type[BaseModel] | None = None
     free_body: bool = False  # any JSON object (an OCPP payload)
+    upload: bool = False  # a file in the body: multipart/form-data (or, for PUT, the raw bytes)
     response: type[BaseModel] | None = None
     many: bool = False
     free_response: bool = False

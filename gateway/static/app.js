@@ -328,6 +328,7 @@ async function loadCharger(id) {
   ]);
   chargerStored = { id, events, sessions };
   if (last) renderCharger(last.chargers.find((c) => c.id === id));
+  if (typeof loadChargerFiles === "function") await loadChargerFiles(id); // files.js: reservations, firmware, logs
 }
 
 function renderCharger(charger) {

@@ -76,6 +76,14 @@ ROUTES = [
     ("POST", "/api/cdrs/none/credit", {}, "cdr-credit"),
     ("GET", "/api/accounts/acc-none/statement", None, "account-statement"),
     ("GET", "/api/session", None, "whoami"),
+    ("POST", "/api/sessions/1/transaction-status", None, "session-transaction-status"),
+    ("POST", "/api/firmware", None, "firmware-upload"),
+    ("GET", "/api/firmware", None, "firmware-images"),
+    ("POST", "/api/chargepoints/CP-A/firmware", {"firmware_id": 1}, "firmware-update"),
+    ("GET", "/api/chargepoints/CP-A/firmware", None, "firmware-timeline"),
+    ("POST", "/api/chargepoints/CP-A/diagnostics", {}, "diagnostics-request"),
+    ("GET", "/api/chargepoints/CP-A/diagnostics", None, "diagnostics-timeline"),
+    ("GET", "/api/chargepoints/CP-A/diagnostics/1/file", None, "diagnostics-file"),
 ]
 
 

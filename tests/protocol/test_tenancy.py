@@ -149,6 +149,8 @@ def _variants(
                 value = "GetConfiguration"
             elif param == "token_id":
                 value = "1"  # tokens belong to no cooperative: operators only
+            elif param in ("transfer_id", "token", "name", "filename"):
+                value = "1"  # a file request of none, or a file URL's token: refused, nothing to leak
             else:
                 value = target[param]
             filled = filled.replace("{" + param + "}", value)
