@@ -26,6 +26,7 @@ from chargepoints.booting import Booting
 from chargepoints.credentials import password_problem
 from chargepoints.device_model import stored_limit
 from chargepoints.errors import NotAccepted, NotConnected, UnknownChargePoint
+from chargepoints.ev_charging import EVCharging
 from chargepoints.events import (
     ChargerConnected,
     ChargerDisconnected,
@@ -43,6 +44,7 @@ from chargepoints.ports import (
     Clock,
     Connection,
     DataTransferHandler,
+    DepartureTargets,
     EventLog,
     IdTagStatus,
     Observe,
@@ -67,7 +69,7 @@ SESSION_CLASSES: dict[str, type[OcppSession]] = {"1.6": Session16, "2.0.1": Sess
 SUPPORTED_VERSIONS = tuple(SESSION_CLASSES)
 
 
-class CentralSystem(TransactionOwnership, WriteBehind, ReservationRules, Booting):
+class CentralSystem(TransactionOwnership, WriteBehind, ReservationRules, Booting, EVCharging):
     def __init__(
         self,
         repository: ChargePointRepository,
@@ -90,6 +92,7 @@ class CentralSystem(TransactionOwnership, WriteBehind, ReservationRules, Booting
         register_log: Callable[[int, float], None] | None = None,
         passwords: Passwords | None = None,
         reservations: Reservations | None = None,
+        departure_targets: DepartureTargets | None = None,
     ) -> None:
         self._repo = repository
         # told each register as it is written behind, so a process killed before the flush loses none
@@ -123,6 +126,7 @@ class CentralSystem(TransactionOwnership, WriteBehind, ReservationRules, Booting
         self.foreign_transactions: Counter[tuple[str, str]] = Counter()
         self._owners: dict[int, str] = {}  # transaction id -> the charger that owns it
         self._state: dict[str, ChargerState] = {}
+        self._init_ev_charging(departure_targets)  # ISO 15118: the EVs' needs and the limits sent for them
 
     # -- registry -------------------------------------------------------------
     def state(self, charge_point_id: str) -> ChargerState:
@@ -300,9 +304,18 @@ class CentralSystem(TransactionOwnership, WriteBehind, ReservationRules, Booting
         if why is not None:
             raise NotAccepted(why)
         unit, limit = self.state(charge_point_id).in_allowed_unit(limit_a, phases)
+        limit = self.ev_held(charge_point_id, connector_id, transaction_id, unit, limit, phases)  # ISO 15118 EVs
         payload = await session.limit_profile(connector_id, limit, transaction_id, phases, unit)
-        answer = await session.call_learning("SetChargingProfile", payload)
-        return str(answer.get("status", "Unknown"))
+        undo = self.limit_sending(charge_point_id, connector_id, transaction_id, limit_a, phases, (unit, limit))
+        try:
+            answer = await session.call_learning("SetChargingProfile", payload)
+        except BaseException:
+            undo()
+            raise
+        status = str(answer.get("status", "Unknown"))
+        if status != "Accepted":
+            undo()
+        return status
 
     # -- called by sessions -----------------------------------------------------
     def count_quirk(self, charge_point_id: str, action: str, fixes: list[str]) -> None:
@@ -344,6 +357,7 @@ class CentralSystem(TransactionOwnership, WriteBehind, ReservationRules, Booting
         record = await self._repo.find_transaction_201(charge_point_id, ocpp_transaction_id)
         if record is not None:
             self._remember_owner(record)
+            self._running_on(record)
         return record
 
     async def start_transaction_201(
@@ -359,6 +373,7 @@ class CentralSystem(TransactionOwnership, WriteBehind, ReservationRules, Booting
             charge_point_id, evse_id, ocpp_transaction_id, id_tag, meter_start_wh, ts
         )
         self._remember_owner(record)
+        self._running_on(record)
         if created:
             await self._publish(TransactionStarted(charge_point_id, evse_id, record.id, id_tag, meter_start_wh, ts))
         return record
@@ -396,6 +411,7 @@ class CentralSystem(TransactionOwnership, WriteBehind, ReservationRules, Booting
         record, changed = await self._repo.stop_transaction(charge_point_id, transaction_id, meter_stop_wh, ts, reason)
         if owned and changed and record is not None:
             self._owners.pop(record.id, None)
+            self._ended(record)
             await self._publish(TransactionStopped(charge_point_id, record.id, meter_stop_wh, reason, ts))
 
     async def meter_reading(

@@ -197,6 +197,14 @@ class Passwords(Protocol):
     async def accepted(self, charge_point_id: str, password: str) -> None: ...
 
 
+class DepartureTargets(Protocol):
+    """Where an EV's ISO 15118 charging needs go: its session's departure target, for the scheduler."""
+
+    async def set_departure(self, record: TransactionRecord, energy_wh: float, departure_ts: datetime) -> bool:
+        """Deliver `energy_wh` in this session by `departure_ts`; False when no scheduler manages its charger."""
+        ...
+
+
 class EventLog(Protocol):
     async def record_event(self, charge_point_id: str, ts: datetime, kind: str, payload: dict[str, object]) -> None: ...
 
@@ -344,3 +352,13 @@ class SessionHost(Protocol):
     async def deliver_certificate(
         self, charge_point_id: str, csr_pem: str, certificate_type: str | None = None
     ) -> None: ...
+
+    async def ev_charging_needs(
+        self, charge_point_id: str, payload: dict[str, Any]
+    ) -> tuple[dict[str, Any], Callable[[], Awaitable[None]] | None]:
+        """An ISO 15118 NotifyEVChargingNeeds: the answer, and the work to run once it is sent (the profile)."""
+        ...
+
+    async def ev_charging_schedule(self, charge_point_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """An ISO 15118 NotifyEVChargingSchedule checked against the profile sent: the answer."""
+        ...

@@ -203,14 +203,16 @@ class Session201(OcppSession):
 
     @handles("NotifyEVChargingNeeds")
     async def on_ev_charging_needs(self, p: dict[str, Any]) -> dict[str, Any]:
-        await self._central.record(self.id, "NotifyEVChargingNeeds", p)
-        return {"status": "Accepted"}
+        # K15/K17 (chargepoints.ev_charging): the session's departure target; a TxProfile within the EV's range
+        answer, then = await self._central.ev_charging_needs(self.id, p)
+        if then is not None:
+            self.after_reply(then)
+        return answer
 
     @handles("NotifyEVChargingSchedule")
     async def on_ev_charging_schedule(self, p: dict[str, Any]) -> dict[str, Any]:
-        # K17: the schedule the EV plans within our limits, taken note of; `status` is required in the answer.
-        await self._central.record(self.id, "NotifyEVChargingSchedule", p)
-        return {"status": "Accepted"}
+        # K15-K17: the EV's schedule, Accepted within the TxProfile sent for the EVSE, else Rejected
+        return await self._central.ev_charging_schedule(self.id, p)
 
     @handles("ReservationStatusUpdate")
     async def on_reservation_status_update(self, p: dict[str, Any]) -> dict[str, Any]:
