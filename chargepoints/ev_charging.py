@@ -9,8 +9,9 @@
 - Every limit for a transaction with needs is held within the EV's range (`ev_limit`), so the scheduler's
   limits, and each change of them (K16 renegotiation: the station renegotiates with the EV on a new
   TxProfile), reach the EV within what it said it takes.
-- NotifyEVChargingSchedule: checked against the TxProfile limit the station last accepted for that EVSE's
-  transaction: `Accepted` within it, `Rejected` with the reason otherwise.
+- NotifyEVChargingSchedule: checked against the TxProfile limit last sent for that EVSE's transaction (from
+  the moment it is sent, since a station may report the EV's schedule before we have read its answer; one
+  the station refuses gives way to the one before): `Accepted` within it, `Rejected` with the reason otherwise.
 
 What each EVSE was told lives in memory, per (charger, EVSE), and goes when its transaction ends.
 """
