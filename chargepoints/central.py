@@ -43,6 +43,7 @@ from chargepoints.ports import (
     ChargerRecord,
     Clock,
     Connection,
+    ContractCertificates,
     DataTransferHandler,
     DepartureTargets,
     EventLog,
@@ -93,6 +94,7 @@ class CentralSystem(TransactionOwnership, WriteBehind, ReservationRules, Booting
         passwords: Passwords | None = None,
         reservations: Reservations | None = None,
         departure_targets: DepartureTargets | None = None,
+        contract_certificates: ContractCertificates | None = None,
     ) -> None:
         self._repo = repository
         # told each register as it is written behind, so a process killed before the flush loses none
@@ -112,6 +114,7 @@ class CentralSystem(TransactionOwnership, WriteBehind, ReservationRules, Booting
         self._ca = certificate_authority
         self._passwords = passwords
         self._reservations = reservations
+        self._contracts = contract_certificates  # ISO 15118 Plug & Charge: OCSP through the configured responder
         self._vendors: dict[str, DataTransferHandler] = {}
         self._sessions: dict[str, OcppSession] = {}
         self._meter_backlog: dict[int, float] = {}
@@ -454,6 +457,20 @@ class CentralSystem(TransactionOwnership, WriteBehind, ReservationRules, Booting
         """Keep a charger-reported event (firmware, diagnostics, security, data transfer)."""
         if self._event_log is not None:
             await self._event_log.record_event(charge_point_id, self.now(), kind, payload)
+
+    async def certificate_status(self, charge_point_id: str, hash_data: list[dict[str, Any]]) -> str | None:
+        """Plug & Charge: the contract certificates' status (None: no contract roots are configured)."""
+        if self._contracts is None:
+            return None
+        status = await self._contracts.status(hash_data)
+        await self.record(charge_point_id, "ContractCertificate", {"hashData": hash_data, "status": status})
+        return status
+
+    async def ocsp_result(self, charge_point_id: str, item: dict[str, Any]) -> str | None:
+        """A station's GetCertificateStatus, relayed to the configured OCSP responder (None: none configured)."""
+        result = await self._contracts.ocsp_result(item) if self._contracts is not None else None
+        await self.record(charge_point_id, "GetCertificateStatus", {"request": item, "answered": result is not None})
+        return result
 
     @property
     def can_sign(self) -> bool:

@@ -205,6 +205,18 @@ class DepartureTargets(Protocol):
         ...
 
 
+class ContractCertificates(Protocol):
+    """ISO 15118 Plug & Charge: the status of the contract certificates an Authorize names by hash data."""
+
+    async def status(self, hash_data: list[dict[str, Any]]) -> str:
+        """An AuthorizeCertificateStatus (Accepted, CertificateRevoked, CertChainError, ...) for them all."""
+        ...
+
+    async def ocsp_result(self, item: dict[str, Any]) -> str | None:
+        """GetCertificateStatus: the responder's DER answer for one certificate, base64; None when not had."""
+        ...
+
+
 class EventLog(Protocol):
     async def record_event(self, charge_point_id: str, ts: datetime, kind: str, payload: dict[str, object]) -> None: ...
 
@@ -357,6 +369,14 @@ class SessionHost(Protocol):
         self, charge_point_id: str, payload: dict[str, Any]
     ) -> tuple[dict[str, Any], Callable[[], Awaitable[None]] | None]:
         """An ISO 15118 NotifyEVChargingNeeds: the answer, and the work to run once it is sent (the profile)."""
+        ...
+
+    async def ocsp_result(self, charge_point_id: str, item: dict[str, Any]) -> str | None:
+        """GetCertificateStatus relayed to the configured OCSP responder: its answer, base64; None: none had."""
+        ...
+
+    async def certificate_status(self, charge_point_id: str, hash_data: list[dict[str, Any]]) -> str | None:
+        """Plug & Charge: the certificateStatus of an Authorize's hash data; None when none is configured."""
         ...
 
     async def ev_charging_schedule(self, charge_point_id: str, payload: dict[str, Any]) -> dict[str, Any]:

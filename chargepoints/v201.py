@@ -113,7 +113,14 @@ class Session201(OcppSession):
     # -- authorization ----------------------------------------------------------------------
     @handles("Authorize")
     async def on_authorize(self, p: dict[str, Any]) -> dict[str, Any]:
-        return {"idTokenInfo": id_token_info(await self._central.id_tag(p["idToken"]["idToken"]))}
+        info = id_token_info(await self._central.id_tag(p["idToken"]["idToken"]))
+        hash_data = p.get("iso15118CertificateHashData")
+        status = await self._central.certificate_status(self.id, hash_data) if hash_data else None
+        if status is None:
+            return {"idTokenInfo": info}
+        if status != "Accepted":  # C07: a contract certificate that is not valid does not authorize
+            info["status"] = "Invalid"
+        return {"idTokenInfo": info, "certificateStatus": status}
 
     # -- transactions ---------------------------------------------------------------------------
     @handles("TransactionEvent")
@@ -199,7 +206,9 @@ class Session201(OcppSession):
 
     @handles("GetCertificateStatus")
     async def on_get_certificate_status(self, p: dict[str, Any]) -> dict[str, Any]:
-        return {"status": "Failed"}
+        # M06: relayed to the configured OCSP responder (never the responderURL the station names)
+        result = await self._central.ocsp_result(self.id, p["ocspRequestData"])
+        return {"status": "Failed"} if result is None else {"status": "Accepted", "ocspResult": result}
 
     @handles("NotifyEVChargingNeeds")
     async def on_ev_charging_needs(self, p: dict[str, Any]) -> dict[str, Any]:

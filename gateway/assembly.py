@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from chargepoints.central import CentralSystem
+from chargepoints.contracts import ContractRoots
 from gateway.influx import InfluxWriter
+from gateway.ocsp import OcspChecker
 from gateway.passwords import StoredPasswords
 from gateway.pki import CertificateAuthority
 from gateway.planning_feeds import load_feeds
@@ -51,7 +53,17 @@ def build_central(platform: Platform) -> CentralSystem:
         register_log=platform.repository.log_register,
         passwords=StoredPasswords(platform.store),
         reservations=platform.store.reservations,
+        contract_certificates=build_contracts(platform),
     )
+
+
+def build_contracts(platform: Platform) -> OcspChecker | None:
+    """ISO 15118 Plug & Charge: the contract-certificate CAs and the OCSP responder, when configured."""
+    ocpp = platform.settings.ocpp
+    if ocpp.contract_roots is None or ocpp.ocsp_responder_url is None:
+        return None
+    roots = ContractRoots.from_pem(ocpp.contract_roots.read_bytes())
+    return OcspChecker(roots, ocpp.ocsp_responder_url, timeout_s=ocpp.ocsp_timeout_s, clock=platform.now)
 
 
 def build_solar(platform: Platform) -> SolarIngest:

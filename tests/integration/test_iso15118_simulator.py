@@ -53,7 +53,7 @@ async def test_the_ev_needs_reach_the_scheduler_and_the_ev_follows_each_profile(
         charger_fleet(platform.ocpp_url, 1, speed=60, start=start, protocol="2.0.1", plan=lambda _: [ISO_EV]) as fleet,
     ):
         station = fleet.chargers[0]
-        await fleet.wait_for(lambda: statuses(station, "NotifyEVChargingNeeds"), 20, "the EV's charging needs")
+        await fleet.wait_for(lambda: bool(statuses(station, "NotifyEVChargingNeeds")), 20, "the EV's charging needs")
         assert statuses(station, "NotifyEVChargingNeeds")[0] in ("Accepted", "Processing")
 
         async with http.get(f"{platform.http_url}/api/sessions?active=true") as response:
@@ -64,7 +64,7 @@ async def test_the_ev_needs_reach_the_scheduler_and_the_ev_follows_each_profile(
 
         # departure mode needs the grid: the charger's 16 A, held to the EV's 15 A; the EV plans and draws that
         await fleet.wait_for(lambda: station.offered_limit_a() == 15.0, 20, "the EV's profile of 15 A")
-        await fleet.wait_for(lambda: scheduled(station, 15.0), 10, "the EV's schedule of 15 A")
+        await fleet.wait_for(lambda: bool(scheduled(station, 15.0)), 10, "the EV's schedule of 15 A")
         assert set(scheduled(station, 15.0)) == {"Accepted"}
         await fleet.wait_for(lambda: station.drawn_current_a() == pytest.approx(15.0), 10, "15 A drawn")
 
@@ -72,7 +72,7 @@ async def test_the_ev_needs_reach_the_scheduler_and_the_ev_follows_each_profile(
         async with http.patch(f"{platform.http_url}/api/sites/site-a", json={"grid_limit_a": 8.0}) as response:
             assert response.status == 200
         await fleet.wait_for(lambda: station.offered_limit_a() == 8.0, 20, "the renegotiated 8 A")
-        await fleet.wait_for(lambda: scheduled(station, 8.0), 10, "the EV's schedule of 8 A")
+        await fleet.wait_for(lambda: bool(scheduled(station, 8.0)), 10, "the EV's schedule of 8 A")
         assert set(scheduled(station, 8.0)) == {"Accepted"}
         await fleet.wait_for(lambda: station.drawn_current_a() == pytest.approx(8.0), 10, "8 A drawn")
         assert set(statuses(station, "NotifyEVChargingSchedule")) == {"Accepted"}
