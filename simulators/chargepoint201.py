@@ -237,7 +237,8 @@ class SimulatedChargePoint201(SimulatedChargePoint):
 
     async def _call(self, client: Any, message: Any) -> Any:
         answer = await super()._call(client, message)
-        if isinstance(message, call.NotifyEVChargingNeeds | call.NotifyEVChargingSchedule):
+        pnc = isinstance(message, call.Authorize) and message.iso15118_certificate_hash_data
+        if pnc or isinstance(message, call.NotifyEVChargingNeeds | call.NotifyEVChargingSchedule):
             self.iso15118_answers.append((message, answer))
         return answer
 
@@ -250,7 +251,16 @@ class SimulatedChargePoint201(SimulatedChargePoint):
         )
 
     async def _authorize(self, id_tag: str) -> bool:
-        answer = await self._send(call.Authorize(id_token={"id_token": id_tag, "type": "ISO14443"}))
+        # Plug & Charge: the EV plugged in and not yet charging presents its contract (C07, by hash data)
+        contract = next((c.ev.contract for c in self.connectors.values() if c.ev and c.transaction_id is None), ())
+        if contract:
+            message = call.Authorize(
+                id_token={"id_token": id_tag, "type": "eMAID"},
+                iso15118_certificate_hash_data=[dict(item) for item in contract],
+            )
+        else:
+            message = call.Authorize(id_token={"id_token": id_tag, "type": "ISO14443"})
+        answer = await self._send(message)
         return answer is not None and answer.id_token_info["status"] == "Accepted"
 
     def _next_seq(self, transaction_id: str) -> int:

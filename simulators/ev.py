@@ -20,6 +20,9 @@ class EVArrival:
     max_power_w: float = 11_000.0
     stay_s: float = 4 * 3600.0
     iso15118: bool = False  # speaks ISO 15118 (2.0.1 stations): tells its charging needs, reports its schedule
+    # Plug & Charge: its contract certificate chain as OCPP OCSPRequestData (hashAlgorithm, issuerNameHash,
+    # issuerKeyHash, serialNumber, responderURL), sent with Authorize; the station's id tag is then its eMAID
+    contract: tuple[dict[str, str], ...] = ()
 
 
 @dataclass(slots=True)
@@ -30,6 +33,7 @@ class EV:
     max_power_w: float
     departs_at_s: float
     iso15118: bool = False
+    contract: tuple[dict[str, str], ...] = ()
 
     @classmethod
     def arriving(cls, arrival: EVArrival) -> EV:
@@ -40,6 +44,7 @@ class EV:
             arrival.max_power_w,
             arrival.arrive_after_s + arrival.stay_s,
             arrival.iso15118,
+            arrival.contract,
         )
 
     @property

@@ -3,22 +3,28 @@
 The EV tells its charging needs once its transaction runs; CoopGrid makes them the session's departure
 target (shown in REST) and sends a TxProfile within the EV's range; the EV follows it and reports its
 schedule, which CoopGrid accepts; when the scheduler's limit changes (a lower site limit), the new profile
-goes out, the EV renegotiates and draws the new limit.
+goes out, the EV renegotiates and draws the new limit. With Plug & Charge, the EV's contract (its hash
+data in Authorize) is checked by OCSP with the loopback test double before its transaction starts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from cryptography import x509
 
+from chargepoints.contracts import issuer_hashes
 from simulators.ev import EVArrival
 from simulators.pytest_plugin import RunningFleet
+from tests.fixtures.certs import Pki
+from tests.fixtures.ocsp import ocsp_responder
 from tests.fixtures.platform import make_settings, running_platform
 
 pytestmark = pytest.mark.integration
@@ -75,4 +81,54 @@ async def test_the_ev_needs_reach_the_scheduler_and_the_ev_follows_each_profile(
         await fleet.wait_for(lambda: bool(scheduled(station, 8.0)), 10, "the EV's schedule of 8 A")
         assert set(scheduled(station, 8.0)) == {"Accepted"}
         await fleet.wait_for(lambda: station.drawn_current_a() == pytest.approx(8.0), 10, "8 A drawn")
-        assert set(statuses(station, "NotifyEVChargingSchedule")) == {"Accepted"}
+        # a schedule the EV planned under 15 A and sent after the 8 A profile came is out of date: Rejected
+        for message, answer in station.iso15118_answers:
+            if type(message).__name__ == "NotifyEVChargingSchedule" and answer.status != "Accepted":
+                assert message.charging_schedule["charging_schedule_period"][0]["limit"] == 15.0
+
+
+async def test_plug_and_charge_the_contract_is_checked_by_ocsp_before_the_transaction(
+    tmp_path: Path, charger_fleet: Fleet
+) -> None:
+    pki = Pki.create(tmp_path)
+    good, revoked = (x509.load_pem_x509_certificate(pki.issue(name)[0].read_bytes()) for name in ("C-1", "C-2"))
+    contracts = [(hash_data(good, pki.ca_cert),), (hash_data(revoked, pki.ca_cert),)]
+    async with ocsp_responder(pki.ca_cert, pki.ca_key) as responder:
+        responder.revoked.add(revoked.serial_number)
+        settings = make_settings(
+            tmp_path,
+            chargers=[{"id": f"SIM-{n}", "site_id": "site-a"} for n in (1, 2)],
+            id_tags=[{"id": "EMAID-1"}],
+            ocpp={"contract_roots": str(pki.ca_path), "ocsp_responder_url": responder.url},
+        )
+
+        def plan(n: int) -> list[EVArrival]:
+            return [replace(ISO_EV, contract=contracts[n])]
+
+        async with (
+            running_platform(settings) as platform,
+            charger_fleet(platform.ocpp_url, 2, speed=60, protocol="2.0.1", plan=plan, id_tag="EMAID-1") as fleet,
+        ):
+            accepted, refused = fleet.chargers
+            await fleet.wait_for(lambda: bool(statuses(accepted, "NotifyEVChargingNeeds")), 20, "a Plug & Charge start")
+            await fleet.wait_for(lambda: bool(refused.iso15118_answers), 20, "the revoked contract's Authorize")
+            assert [a.certificate_status for m, a in accepted.iso15118_answers if type(m).__name__ == "Authorize"] == [
+                "Accepted"
+            ]
+            authorize, answer = refused.iso15118_answers[0]
+            assert type(authorize).__name__ == "Authorize"
+            assert (answer.id_token_info["status"], answer.certificate_status) == ("Invalid", "CertificateRevoked")
+            assert refused.transaction_id() is None
+            assert accepted.transaction_id() is not None
+            assert responder.requests >= 2
+
+
+def hash_data(certificate: x509.Certificate, issuer: x509.Certificate) -> dict[str, str]:
+    name_hash, key_hash = issuer_hashes(issuer, "SHA256")
+    return {
+        "hashAlgorithm": "SHA256",
+        "issuerNameHash": name_hash.hex(),
+        "issuerKeyHash": key_hash.hex(),
+        "serialNumber": format(certificate.serial_number, "x"),
+        "responderURL": "http://127.0.0.1:9/",
+    }
