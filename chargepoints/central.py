@@ -27,6 +27,7 @@ from chargepoints.costs import CostDisplay, CostQuotes
 from chargepoints.credentials import password_problem
 from chargepoints.device_model import stored_limit
 from chargepoints.errors import NotAccepted, NotConnected, UnknownChargePoint
+from chargepoints.ev_charging import EVCharging
 from chargepoints.events import (
     ChargerConnected,
     ChargerDisconnected,
@@ -44,7 +45,9 @@ from chargepoints.ports import (
     ChargerRecord,
     Clock,
     Connection,
+    ContractCertificates,
     DataTransferHandler,
+    DepartureTargets,
     EventLog,
     FileTimeline,
     IdTagStatus,
@@ -71,7 +74,9 @@ SESSION_CLASSES: dict[str, type[OcppSession]] = {"1.6": Session16, "2.0.1": Sess
 SUPPORTED_VERSIONS = tuple(SESSION_CLASSES)
 
 
-class CentralSystem(TransactionOwnership, WriteBehind, ReservationRules, Booting, FileStatuses, TransactionStatus):
+class CentralSystem(
+    TransactionOwnership, WriteBehind, ReservationRules, Booting, FileStatuses, TransactionStatus, EVCharging
+):
     def __init__(
         self,
         repository: ChargePointRepository,
@@ -97,6 +102,8 @@ class CentralSystem(TransactionOwnership, WriteBehind, ReservationRules, Booting
         cost_quotes: CostQuotes | None = None,
         running_cost_interval_s: float = 60.0,
         files: FileTimeline | None = None,
+        departure_targets: DepartureTargets | None = None,
+        contract_certificates: ContractCertificates | None = None,
     ) -> None:
         self._repo = repository
         # told each register as it is written behind, so a process killed before the flush loses none
@@ -118,6 +125,7 @@ class CentralSystem(TransactionOwnership, WriteBehind, ReservationRules, Booting
         self._reservations = reservations
         self._files = files  # the firmware, diagnostics and log timelines
         self._awaiting: dict[tuple[str, str], datetime] = {}  # 2.0.1 transactions awaiting queued messages
+        self._contracts = contract_certificates  # ISO 15118 Plug & Charge: OCSP through the configured responder
         self._vendors: dict[str, DataTransferHandler] = {}
         self._sessions: dict[str, OcppSession] = {}
         self._meter_backlog: dict[int, float] = {}
@@ -138,6 +146,7 @@ class CentralSystem(TransactionOwnership, WriteBehind, ReservationRules, Booting
             last_register=self.last_register, clock=lambda: self.now(),  # noqa: PLW0108
             interval_s=running_cost_interval_s,
         )  # fmt: skip
+        self._init_ev_charging(departure_targets)  # ISO 15118: the EVs' needs and the limits sent for them
 
     # -- registry -------------------------------------------------------------
     def state(self, charge_point_id: str) -> ChargerState:
@@ -319,9 +328,18 @@ class CentralSystem(TransactionOwnership, WriteBehind, ReservationRules, Booting
         if why is not None:
             raise NotAccepted(why)
         unit, limit = self.state(charge_point_id).in_allowed_unit(limit_a, phases)
+        limit = self.ev_held(charge_point_id, connector_id, transaction_id, unit, limit, phases)  # ISO 15118 EVs
         payload = await session.limit_profile(connector_id, limit, transaction_id, phases, unit)
-        answer = await session.call_learning("SetChargingProfile", payload)
-        return str(answer.get("status", "Unknown"))
+        undo = self.limit_sending(charge_point_id, connector_id, transaction_id, limit_a, phases, (unit, limit))
+        try:
+            answer = await session.call_learning("SetChargingProfile", payload)
+        except BaseException:
+            undo()
+            raise
+        status = str(answer.get("status", "Unknown"))
+        if status != "Accepted":
+            undo()
+        return status
 
     # -- called by sessions -----------------------------------------------------
     def count_quirk(self, charge_point_id: str, action: str, fixes: list[str]) -> None:
@@ -363,6 +381,7 @@ class CentralSystem(TransactionOwnership, WriteBehind, ReservationRules, Booting
         record = await self._repo.find_transaction_201(charge_point_id, ocpp_transaction_id)
         if record is not None:
             self._remember_owner(record)
+            self._running_on(record)
         return record
 
     async def start_transaction_201(
@@ -378,6 +397,7 @@ class CentralSystem(TransactionOwnership, WriteBehind, ReservationRules, Booting
             charge_point_id, evse_id, ocpp_transaction_id, id_tag, meter_start_wh, ts
         )
         self._remember_owner(record)
+        self._running_on(record)
         if created:
             await self._publish(TransactionStarted(charge_point_id, evse_id, record.id, id_tag, meter_start_wh, ts))
         return record
@@ -417,6 +437,7 @@ class CentralSystem(TransactionOwnership, WriteBehind, ReservationRules, Booting
             self.transaction_settled(charge_point_id, record.ocpp_transaction_id)
         if owned and changed and record is not None:
             self._owners.pop(record.id, None)
+            self._ended(record)
             await self._publish(TransactionStopped(charge_point_id, record.id, meter_stop_wh, reason, ts))
 
     async def meter_reading(
@@ -459,6 +480,20 @@ class CentralSystem(TransactionOwnership, WriteBehind, ReservationRules, Booting
         """Keep a charger-reported event (firmware, diagnostics, security, data transfer)."""
         if self._event_log is not None:
             await self._event_log.record_event(charge_point_id, self.now(), kind, payload)
+
+    async def certificate_status(self, charge_point_id: str, hash_data: list[dict[str, Any]]) -> str | None:
+        """Plug & Charge: the contract certificates' status (None: no contract roots are configured)."""
+        if self._contracts is None:
+            return None
+        status = await self._contracts.status(hash_data)
+        await self.record(charge_point_id, "ContractCertificate", {"hashData": hash_data, "status": status})
+        return status
+
+    async def ocsp_result(self, charge_point_id: str, item: dict[str, Any]) -> str | None:
+        """A station's GetCertificateStatus, relayed to the configured OCSP responder (None: none configured)."""
+        result = await self._contracts.ocsp_result(item) if self._contracts is not None else None
+        await self.record(charge_point_id, "GetCertificateStatus", {"request": item, "answered": result is not None})
+        return result
 
     @property
     def can_sign(self) -> bool:

@@ -114,7 +114,14 @@ class Session201(OcppSession):
     # -- authorization ----------------------------------------------------------------------
     @handles("Authorize")
     async def on_authorize(self, p: dict[str, Any]) -> dict[str, Any]:
-        return {"idTokenInfo": id_token_info(await self._central.id_tag(p["idToken"]["idToken"]))}
+        info = id_token_info(await self._central.id_tag(p["idToken"]["idToken"]))
+        hash_data = p.get("iso15118CertificateHashData")
+        status = await self._central.certificate_status(self.id, hash_data) if hash_data else None
+        if status is None:
+            return {"idTokenInfo": info}
+        if status != "Accepted":  # C07: a contract certificate that is not valid does not authorize
+            info["status"] = "Invalid"
+        return {"idTokenInfo": info, "certificateStatus": status}
 
     # -- transactions ---------------------------------------------------------------------------
     @handles("TransactionEvent")
@@ -212,18 +219,22 @@ class Session201(OcppSession):
 
     @handles("GetCertificateStatus")
     async def on_get_certificate_status(self, p: dict[str, Any]) -> dict[str, Any]:
-        return {"status": "Failed"}
+        # M06: relayed to the configured OCSP responder (never the responderURL the station names)
+        result = await self._central.ocsp_result(self.id, p["ocspRequestData"])
+        return {"status": "Failed"} if result is None else {"status": "Accepted", "ocspResult": result}
 
     @handles("NotifyEVChargingNeeds")
     async def on_ev_charging_needs(self, p: dict[str, Any]) -> dict[str, Any]:
-        await self._central.record(self.id, "NotifyEVChargingNeeds", p)
-        return {"status": "Accepted"}
+        # K15/K17 (chargepoints.ev_charging): the session's departure target; a TxProfile within the EV's range
+        answer, then = await self._central.ev_charging_needs(self.id, p)
+        if then is not None:
+            self.after_reply(then)
+        return answer
 
     @handles("NotifyEVChargingSchedule")
     async def on_ev_charging_schedule(self, p: dict[str, Any]) -> dict[str, Any]:
-        # K17: the schedule the EV plans within our limits, taken note of; `status` is required in the answer.
-        await self._central.record(self.id, "NotifyEVChargingSchedule", p)
-        return {"status": "Accepted"}
+        # K15-K17: the EV's schedule, Accepted within the TxProfile sent for the EVSE, else Rejected
+        return await self._central.ev_charging_schedule(self.id, p)
 
     @handles("ReservationStatusUpdate")
     async def on_reservation_status_update(self, p: dict[str, Any]) -> dict[str, Any]:

@@ -9,10 +9,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from chargepoints.central import CentralSystem
+from chargepoints.contracts import ContractRoots
 from gateway.cost_quotes import PricedQuotes
 from gateway.files import Files
 from gateway.forecast_service import OpenMeteoForecast
 from gateway.influx import InfluxWriter
+from gateway.ocsp import OcspChecker
 from gateway.passwords import StoredPasswords
 from gateway.pki import CertificateAuthority
 from gateway.planning_feeds import load_feeds
@@ -57,6 +59,7 @@ def build_central(platform: Platform) -> CentralSystem:
         cost_quotes=PricedQuotes(platform.store, lambda: platform.energy),
         running_cost_interval_s=platform.settings.billing.running_cost_interval_s,
         files=platform.store.files,
+        contract_certificates=build_contracts(platform),
     )
 
 
@@ -72,6 +75,15 @@ async def build_files(platform: Platform) -> Files:
     )
     await files.open()
     return files
+
+
+def build_contracts(platform: Platform) -> OcspChecker | None:
+    """ISO 15118 Plug & Charge: the contract-certificate CAs and the OCSP responder, when configured."""
+    ocpp = platform.settings.ocpp
+    if ocpp.contract_roots is None or ocpp.ocsp_responder_url is None:
+        return None
+    roots = ContractRoots.from_pem(ocpp.contract_roots.read_bytes())
+    return OcspChecker(roots, ocpp.ocsp_responder_url, timeout_s=ocpp.ocsp_timeout_s, clock=platform.now)
 
 
 def build_solar(platform: Platform) -> SolarIngest:

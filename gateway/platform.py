@@ -196,6 +196,7 @@ class Platform:
             clock=self.clock,
             scheduler_clock=self.scheduler_clock,
         )
+        self.central.departure_targets = self.world  # ISO 15118 charging needs become departure targets
         await self._register_configured()
         self.shared_ingest = self._subscribe_solar()
         for topic_filter in self.meters.topic_filters:

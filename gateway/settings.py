@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from chargepoints.contracts import ContractRoots
 from gateway.installation import (
     CONFIG_ID,
     METER_LAYOUTS_MODBUS,
@@ -171,11 +172,32 @@ class OcppSettings(_Model):
     frame_burst: int = Field(200, ge=1, description="frames a connection may send at once above max_frames_per_s")
     ca_cert: Path | None = Field(None, description="CA for SignCertificate; created with ca_key when missing")
     ca_key: Path | None = None
+    contract_roots: Path | None = Field(
+        None,
+        description="ISO 15118 Plug & Charge: PEM file of the contract-certificate CAs (roots and sub-CAs) that "
+        "Authorize's iso15118CertificateHashData must be issued by; with ocsp_responder_url",
+    )
+    ocsp_responder_url: str | None = Field(
+        None, pattern=r"^https?://", description="the OCSP responder contract certificates are checked with"
+    )
+    ocsp_timeout_s: float = Field(5.0, gt=0)
+
+    @field_validator("contract_roots")
+    @classmethod
+    def _contract_roots(cls, path: Path | None) -> Path | None:
+        if path is not None:
+            try:
+                ContractRoots.from_pem(path.read_bytes())
+            except (OSError, ValueError) as exc:
+                raise ValueError(f"{path}: not a PEM file of CA certificates ({exc})") from None
+        return path
 
     @model_validator(mode="after")
     def _ca_pair(self) -> OcppSettings:
         if (self.ca_cert is None) != (self.ca_key is None):
             raise ValueError("ca_cert and ca_key go together")
+        if (self.contract_roots is None) != (self.ocsp_responder_url is None):
+            raise ValueError("contract_roots and ocsp_responder_url go together")
         return self
 
 

@@ -36,6 +36,7 @@ from simulators.file_transfer import FileTransfers
 from simulators.tasks import honour_cancellation
 
 log = logging.getLogger(__name__)
+EV_FLOWS = ("EVChargingNeeds", "EVChargingSchedule")  # ISO 15118 flows of the 2.0.1 station
 
 __all__ = ["EVArrival", "Faults", "SimulatedChargePoint"]
 
@@ -267,8 +268,16 @@ class SimulatedChargePoint(FileTransfers):
                     await self._call(client, self._meter_values(connector))
             elif message == "BootNotification":
                 await self._call(client, self._boot_message())
+            elif message.partition(":")[0] in EV_FLOWS:
+                for step in self._ev_messages(message):
+                    await asyncio.sleep(0.2)
+                    await self._call(client, step)
             else:
                 await self._file_flow(client, message)
+
+    def _ev_messages(self, flow: str) -> list[Any]:
+        """What an ISO 15118 EV tells in a flow: nothing on 1.6 (the 2.0.1 station's EVs do)."""
+        return []
 
     def _file_notification(self, flow: str, status: str, request_id: int | None) -> Any:
         """1.6: the core notifications, or the security extension's for a signed update or a GetLog."""

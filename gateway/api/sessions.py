@@ -130,11 +130,7 @@ async def set_charging_mode(request: web.Request) -> web.Response:
         target_wh = body.energy_wh
     if not context.world.scheduled(record.charge_point_id):
         return error(409, "NotScheduled", "the scheduler does not manage this session (its charger is at no site)")
-    # stored first: the leader (wherever it runs) reads it from there, now and after a restart or failover
-    await context.store.set_session_mode(record.id, body.mode, body.priority, target_wh, departure)
-    stored = replace(record, mode=body.mode, priority=body.priority, target_wh=target_wh, departure_ts=departure)
-    context.world.adopt(stored)  # this instance at once (it may be the leader) ...
-    context.world.announce(session_id=record.id)  # ... and every other one
+    await context.world.set_session_mode(record, body.mode, body.priority, target_wh, departure)
     return web.json_response({"session_id": record.api_id, "mode": body.mode, "priority": body.priority})
 
 
