@@ -49,6 +49,9 @@ class ChargerRow(Base):
     # a new password the charger accepted (ChangeConfiguration AuthorizationKey, SetVariables BasicAuthPassword):
     # taken as well as the old one until the charger connects with it, then the only one
     next_password_hash: Mapped[str | None] = mapped_column(String(200))
+    # a higher security profile the charger was told to use (SecurityProfile, SetNetworkProfile): the current
+    # one still opens until the charger connects with the new, which is then the only one
+    next_security_profile: Mapped[int | None] = mapped_column(Integer)
     # what the scheduler needs of it (the site above places it)
     phases: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
     min_current_a: Mapped[float] = mapped_column(Float, default=6.0, server_default="6")

@@ -55,6 +55,7 @@ class Store(ChargerStore, TransactionStore, IdTagStore):
         self._credentials: dict[str, tuple[tuple[int, str | None] | None, float]] = {}
         self._all_loaded_at = -1e9
         self._next_passwords: dict[str, str] = {}  # charger id -> the hash of a password it accepted, not yet used
+        self._next_profiles: dict[str, int] = {}  # charger id -> a higher security profile it accepted, not yet used
         # id tag -> ((status, expiry, parent) or None when unknown, when read): a storm of starts reads each once
         self._id_tags: dict[str, tuple[tuple[str, datetime | None, str | None] | None, float]] = {}
         self.tokens = TokenRepository(self._session)

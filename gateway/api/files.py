@@ -16,7 +16,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from chargepoints.file_transfers import DIAGNOSTICS, FIRMWARE, FileRequestError, answer_status, get_log, update_firmware
 from gateway.api.access import tenancy
-from gateway.api.chargers import _commanding
+from gateway.api.chargers import commanding
 from gateway.api.context import Api, api, error
 from gateway.api.file_models import (
     FileTimelineView,
@@ -110,7 +110,7 @@ def _utc(ts: datetime | None) -> datetime | None:
 async def _send(
     context: Api, charge_point_id: str, transfer_id: int, action: str, payload: dict[str, Any]
 ) -> web.Response:
-    answer = await _commanding(charge_point_id, context.cluster.call(charge_point_id, action, payload))
+    answer = await commanding(charge_point_id, context.cluster.call(charge_point_id, action, payload))
     if isinstance(answer, web.Response):
         await context.files.repository.answered(transfer_id, action, "Failed", None)
         return answer

@@ -21,6 +21,7 @@ from gateway.api import (
     ocpp_endpoint,
     ops,
     reservations,
+    security,
     session,
     sessions,
     sites,
@@ -33,6 +34,7 @@ from gateway.api.table import Route
 _MODULES = (
     ocpp_endpoint,
     chargers,
+    security,
     id_tags,
     accounts,
     reservations,

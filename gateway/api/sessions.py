@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from chargepoints.ports import TransactionRecord
 from chargepoints.transaction_status import transaction_state
 from gateway.api.access import tenancy
-from gateway.api.chargers import _commanding
+from gateway.api.chargers import commanding
 from gateway.api.context import Api, api, error, iso
 from gateway.api.params import (
     bool_query,
@@ -145,7 +145,7 @@ async def transaction_status(request: web.Request) -> web.Response:
         return error(404, "NotFound", "no single 2.0.1 session with this id (add ?chargepoint= when two reuse it)")
     record = records[0]
     payload = {"transactionId": record.ocpp_transaction_id}
-    answer = await _commanding(
+    answer = await commanding(
         record.charge_point_id, context.cluster.call(record.charge_point_id, "GetTransactionStatus", payload)
     )
     if isinstance(answer, web.Response):

@@ -26,6 +26,7 @@ ROUTES = [
     ("GET", "/api/chargepoints/CP-A/events", None, "chargepoint-events"),
     ("GET", "/api/chargepoints/CP-A/variables", None, "chargepoint-variables"),
     ("POST", "/api/chargepoints/CP-A/local-list", None, "local-list"),
+    ("POST", "/api/chargepoints/CP-A/security-profile", {"profile": 3}, "security-profile"),
     ("POST", "/api/chargepoints/CP-A/ocpp/Reset", {"type": "Soft"}, "ocpp-action"),
     ("GET", "/api/id-tags", None, "id-tags"),
     ("PUT", "/api/id-tags/T1", {"status": "Accepted"}, "id-tag-put"),
