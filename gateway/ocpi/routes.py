@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.auth import new_token, token_digest
+from gateway.ocpi.client import CallFailed
 from gateway.ocpi.service import Ocpi
 from roaming.credentials import check_transition, our_credentials, parse_credentials, register
 from roaming.envelope import (
@@ -38,6 +40,7 @@ OCPI: web.AppKey[Ocpi] = web.AppKey("ocpi")
 PARTNER: web.RequestKey[tuple[dict[str, Any], bool]] = web.RequestKey("ocpi_partner")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ROOT = f"/ocpi/{VERSION}"
+log = logging.getLogger(__name__)
 
 
 def _token(request: web.Request) -> str | None:
@@ -141,7 +144,10 @@ async def credentials(request: web.Request) -> web.Response:
     assert registered is not None
 
     async def pull() -> None:
-        await ocpi.pull_tokens(registered)
+        try:
+            await ocpi.pull_tokens(registered)
+        except CallFailed as exc:  # pulled again at the next round (ocpi.tokens_pull_s)
+            log.warning("ocpi: tokens of %s not pulled (%s)", registered["id"], exc)
 
     ocpi.later(pull)
     return answer(request, _credentials(ocpi, token_c))
