@@ -76,6 +76,10 @@ ROUTES = [
     ("POST", "/api/cdrs/none/credit", {}, "cdr-credit"),
     ("GET", "/api/accounts/acc-none/statement", None, "account-statement"),
     ("GET", "/api/session", None, "whoami"),
+    ("GET", "/api/ocpi/partners", None, "ocpi-partners"),
+    ("POST", "/api/ocpi/partners", {"id": "p-1", "name": "P"}, "ocpi-partner-create"),
+    ("GET", "/api/ocpi/partners/none", None, "ocpi-partner"),
+    ("DELETE", "/api/ocpi/partners/none", None, "ocpi-partner-delete"),
 ]
 
 
