@@ -19,6 +19,7 @@ from chargepoints.events import (
     TransactionStarted,
     TransactionStopped,
 )
+from chargepoints.ports import IdTagStatus
 from gateway.ocpi.client import CallFailed, PartnerClient
 from gateway.ocpi.commanding import Commanding
 from gateway.ocpi.objects import Objects
@@ -26,12 +27,14 @@ from gateway.ocpi.pushes import PushQueue
 from roaming.envelope import OcpiError, iso
 from roaming.locations import evse_status
 from roaming.sessions import cdr_object, session_object, session_patch
-from roaming.tokens import Token, parse_token
+from roaming.tokens import Token, parse_authorization, parse_token
 
 if TYPE_CHECKING:
     from gateway.platform import Platform
 
 log = logging.getLogger(__name__)
+
+REALTIME_AUTHORIZATION_S = 60.0  # a partner's real-time answer is taken again for the session's start
 
 
 @dataclass(slots=True)
@@ -60,6 +63,9 @@ class Ocpi:
         self.commanding = Commanding(self)
         self._running: dict[int, Running] = {}
         self._work: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
+        self._realtime: dict[str, tuple[IdTagStatus, float]] = {}  # id tag -> (the partner's answer, when)
+        if self.enabled:
+            platform.repository.remote_authorization = self.realtime
 
     @property
     def base_url(self) -> str:
@@ -128,6 +134,28 @@ class Ocpi:
         envelope, _ = await self.client.call("POST", f"{url}/{uid}/authorize", partner["token_b"],
                                              params={"type": kind})  # fmt: skip
         return envelope.data
+
+    async def realtime(self, id_tag: str) -> IdTagStatus | None:
+        """A charger's id tag that is a partner's token whitelisted NEVER: the partner's real-time answer (for
+        REALTIME_AUTHORIZATION_S); None (the tag stays Invalid) for any other, or when the partner cannot say."""
+        cached = self._realtime.get(id_tag)
+        if cached is not None and time.monotonic() - cached[1] < REALTIME_AUTHORIZATION_S:
+            return cached[0]
+        found = await self.store.ocpi.token_by_uid(id_tag)
+        if found is None:
+            return None
+        token = parse_token(found[1])
+        partner = await self.store.ocpi.get_partner(found[0])
+        if not token.valid or token.whitelist != "NEVER" or partner is None or partner["state"] != "registered":
+            return None
+        try:
+            info = parse_authorization(await self.authorize(partner, id_tag, token.type))
+        except (CallFailed, OcpiError) as exc:
+            log.warning("ocpi: real-time authorization of a token of %s failed (%s)", partner["id"], exc)
+            return None
+        status = IdTagStatus(info.id_tag_status)
+        self._realtime[id_tag] = (status, time.monotonic())
+        return status
 
     # -- events into pushes -------------------------------------------------------------------------------
     async def on_event(self, event: object) -> None:

@@ -114,7 +114,12 @@ async def test_an_emsp_registers_pulls_locations_starts_and_stops_a_session_and_
     platform: Platform, emsp: Emsp
 ) -> None:
     ocpi = f"{platform.http_url}/ocpi/2.2.1"
-    emsp.tokens = [a_token("PULLED-1"), a_token("PULLED-2"), a_token("PULLED-3", valid=False)]
+    emsp.tokens = [
+        a_token("PULLED-1"),
+        a_token("PULLED-2"),
+        a_token("PULLED-3", valid=False),
+        a_token("LIVE-1", whitelist="NEVER"),
+    ]
     async with aiohttp.ClientSession() as http:
         assert (await rest(http, "PUT", f"{platform.http_url}/api/tariffs/roaming", TARIFF))[0] == 201
         token_a = await register(platform, emsp, http)
@@ -125,14 +130,15 @@ async def test_an_emsp_registers_pulls_locations_starts_and_stops_a_session_and_
 
         # the partner's tokens were pulled page by page after registration (three, two a page)
         async def pulled() -> bool:
-            tag = (await rest(http, "GET", f"{platform.http_url}/api/id-tags/PULLED-3"))[1]
-            return bool(tag and tag.get("status") == "Blocked")
+            tag = (await rest(http, "GET", f"{platform.http_url}/api/id-tags/LIVE-1"))[1]  # the last page's
+            return bool(tag and tag.get("status") == "Invalid")
 
         for _ in range(100):
             if await pulled():
                 break
             await asyncio.sleep(0.05)
         assert (await rest(http, "GET", f"{platform.http_url}/api/id-tags/PULLED-1"))[1]["status"] == "Accepted"
+        assert (await rest(http, "GET", f"{platform.http_url}/api/id-tags/PULLED-3"))[1]["status"] == "Blocked"
 
         # locations, paged
         status, headers, page = await emsp.call(http, "GET", f"{ocpi}/locations?limit=1")
@@ -170,6 +176,13 @@ async def test_an_emsp_registers_pulls_locations_starts_and_stops_a_session_and_
             await charger.call(
                 "s0", "StatusNotification", {"connectorId": 1, "status": "Available", "errorCode": "NoError"}
             )
+            # real-time authorization: a token whitelisted NEVER is asked for at the eMSP; others are not
+            assert (await rest(http, "GET", f"{platform.http_url}/api/id-tags/LIVE-1"))[1]["status"] == "Invalid"
+            live = await charger.call("a1", "Authorize", {"idTag": "LIVE-1"})
+            assert (live[2]["idTagInfo"]["status"], emsp.authorized) == ("Accepted", ["LIVE-1"])
+            assert (await charger.call("a2", "Authorize", {"idTag": "PULLED-3"}))[2]["idTagInfo"]["status"] == "Blocked"
+            assert (await charger.call("a3", "Authorize", {"idTag": "NOBODY"}))[2]["idTagInfo"]["status"] == "Invalid"
+            assert emsp.authorized == ["LIVE-1"]
             evse_path = "/ocpi/emsp/2.2.1/locations/NL/CGR/site-a/CP-A"
             await emsp.wait_for(
                 lambda: any(

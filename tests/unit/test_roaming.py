@@ -46,7 +46,7 @@ json_values = st.recursive(
 
 
 # values partners send that are valid somewhere, so that mutations also make objects that parse
-near_valid = st.sampled_from(
+near_valid: st.SearchStrategy[Any] = st.sampled_from(
     [
         "DE",
         "EMS",
