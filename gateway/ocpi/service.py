@@ -175,7 +175,8 @@ class Ocpi:
             await self._session_stopped(event)
 
     async def _push_evse(self, charge_point_id: str, connectors: dict[int, str] | None, ts: datetime) -> None:
-        facts = await self.objects.charger(charge_point_id, connectors=connectors)
+        receivers = [p for p in await self.store.ocpi.partners("registered") if "locations/RECEIVER" in p["endpoints"]]
+        facts = await self.objects.charger(charge_point_id, connectors=connectors) if receivers else None
         if facts is None:
             return
         ids = sorted(k for k in facts.connectors if k > 0) or [1]
@@ -184,10 +185,9 @@ class Ocpi:
             "last_updated": iso(ts),
         }
         country, party = self.party
-        for partner in await self.store.ocpi.partners("registered"):
-            if "locations/RECEIVER" in partner["endpoints"]:
-                await self.pushes.enqueue(partner["id"], "PATCH", "locations/RECEIVER",
-                                          f"/{country}/{party}/{facts.site_id}/{charge_point_id}", body)  # fmt: skip
+        for partner in receivers:
+            await self.pushes.enqueue(partner["id"], "PATCH", "locations/RECEIVER",
+                                      f"/{country}/{party}/{facts.site_id}/{charge_point_id}", body)  # fmt: skip
 
     def _session_path(self, session_id: str) -> str:
         country, party = self.party

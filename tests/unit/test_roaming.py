@@ -1,6 +1,6 @@
 """roaming/: OCPI 2.2.1 logic without I/O: the parsers of what partners send (property-based: any JSON is
 answered with an OcpiError naming a field, or parsed), the handshake over an in-memory PartnerApi, the
-mapping of chargers to EVSEs, commands to OCPP calls, pagination."""
+mapping of chargers to EVSEs, commands to OCPP calls, pagination; and the [ocpi] settings, the push backoff."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gateway.ocpi.pushes import backoff_s
+from gateway.settings import ConfigError, load_settings
 from roaming.commands import command_result, ocpp_call, parse_command
 from roaming.credentials import PENDING, REGISTERED, check_transition, parse_credentials, register
 from roaming.envelope import OcpiError, PartnerError, envelope, parse_envelope
@@ -283,3 +285,33 @@ def test_tariffs_are_shown_without_the_green_price_extension() -> None:
     shown = tariff_object(tariff, ("NL", "CGR"), "2026-12-01T00:00:00Z")
     assert shown["elements"][0]["price_components"][0] == {"type": "ENERGY", "price": 0.3, "step_size": 1}
     assert (shown["country_code"], shown["party_id"], shown["last_updated"]) == ("NL", "CGR", "2026-12-01T00:00:00Z")
+
+
+@pytest.mark.parametrize(
+    ("ocpi", "field"),
+    [
+        ({"public_url": "ftp://x"}, "ocpi.public_url"),
+        ({"push_retry_initial_s": 10, "push_retry_max_s": 1}, "push_retry_max_s"),
+        (
+            {"places": [{"site_id": "s", "address": "a", "city": "c", "country": "NL", "latitude": 1, "longitude": 1}]},
+            "ocpi.places.0.country",
+        ),
+        (
+            {
+                "places": [
+                    {"site_id": "s", "address": "a", "city": "c", "country": "NLD", "latitude": 91, "longitude": 1}
+                ]
+            },
+            "ocpi.places.0.latitude",
+        ),
+    ],
+)
+def test_invalid_ocpi_settings_name_the_field(ocpi: dict[str, Any], field: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_settings(ocpi=ocpi)
+    assert field in str(refused.value)
+
+
+def test_push_backoff_doubles_up_to_its_bound() -> None:
+    settings = load_settings(ocpi={"push_retry_initial_s": 1, "push_retry_max_s": 5}).ocpi
+    assert [backoff_s(n, settings) for n in range(1, 6)] == [1, 2, 4, 5, 5]
