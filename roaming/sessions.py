@@ -33,6 +33,7 @@ class SessionFacts:
     last_updated: datetime
     auth_method: str = "WHITELIST"  # COMMAND when started by START_SESSION
     authorization_reference: str | None = None
+    total_cost: tuple[float, float] | None = None  # (excl. VAT, incl. VAT) so far, in `currency`
 
 
 def cdr_token(token: Token) -> dict[str, Any]:
@@ -66,13 +67,16 @@ def session_object(facts: SessionFacts, party: tuple[str, str]) -> dict[str, Any
         out["end_date_time"] = iso(facts.stop)
     if facts.authorization_reference:
         out["authorization_reference"] = facts.authorization_reference
+    if facts.total_cost is not None:
+        out["total_cost"] = {"excl_vat": facts.total_cost[0], "incl_vat": facts.total_cost[1]}
     return out
 
 
 def session_patch(facts: SessionFacts) -> dict[str, Any]:
     """What changes while a session runs and when it ends: a PATCH body."""
     whole = session_object(facts, ("", ""))
-    return {k: whole[k] for k in ("kwh", "status", "last_updated", "end_date_time") if k in whole}
+    keys = ("kwh", "status", "last_updated", "end_date_time", "currency", "total_cost")
+    return {k: whole[k] for k in keys if k in whole}
 
 
 def cdr_object(

@@ -110,7 +110,8 @@ class Objects:
         return None if found is None else (found[0], parse_token(found[1]))
 
     def session_facts(self, record: TransactionRecord, token: Token, *, energy_wh: float | None = None,
-                      auth_method: str = "WHITELIST", updated: datetime | None = None) -> SessionFacts:  # fmt: skip
+                      auth_method: str = "WHITELIST", updated: datetime | None = None,
+                      cost: dict[str, Any] | None = None) -> SessionFacts:  # fmt: skip
         site_id = self.central.state(record.charge_point_id).site_id if self.central.knows(record.charge_point_id) \
             else None  # fmt: skip
         return SessionFacts(
@@ -122,9 +123,10 @@ class Objects:
             start=record.start_ts,
             stop=record.stop_ts,
             energy_wh=record.energy_wh if energy_wh is None else energy_wh,
-            currency="EUR",
+            currency=str(cost["currency"]) if cost else "EUR",
             last_updated=updated or record.stop_ts or record.start_ts,
             auth_method=auth_method,
+            total_cost=(float(cost["excl_vat"]), float(cost["incl_vat"])) if cost else None,
         )
 
     async def cdr_place(self, cdr: dict[str, Any]) -> dict[str, Any]:

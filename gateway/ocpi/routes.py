@@ -184,11 +184,12 @@ async def list_sessions(request: web.Request) -> web.Response:
     """The sessions that ran on this partner's tokens."""
     ocpi = request.app[OCPI]
     partner, _ = request[PARTNER]
-    out = []
-    for record in await ocpi.store.list_transactions(limit=10_000):
-        found = await ocpi.objects.partner_token(record.id_tag)
-        if found is not None and found[0] == partner["id"]:
-            out.append(session_object(ocpi.objects.session_facts(record, found[1]), ocpi.party))
+    tokens = await ocpi.store.ocpi.tokens_of(partner["id"])
+    out = [
+        session_object(ocpi.objects.session_facts(record, parse_token(tokens[record.id_tag])), ocpi.party)
+        for record in await ocpi.store.list_transactions(limit=10_000)
+        if record.id_tag in tokens
+    ]
     return paged(request, sorted(out, key=lambda s: (s["last_updated"], s["id"])))
 
 
@@ -197,12 +198,12 @@ async def list_cdrs(request: web.Request) -> web.Response:
     """The CDRs of sessions on this partner's tokens, as pushed to it."""
     ocpi = request.app[OCPI]
     partner, _ = request[PARTNER]
+    tokens = await ocpi.store.ocpi.tokens_of(partner["id"])
     out = []
     for row in await ocpi.store.cdrs.list():
-        body = row["cdr"]
-        found = await ocpi.objects.partner_token(str(body.get("cdr_token", {}).get("uid", "")))
-        if found is not None and found[0] == partner["id"]:
-            out.append(cdr_object(body, found[1], await ocpi.objects.cdr_place(body)))
+        uid = str(row["cdr"].get("cdr_token", {}).get("uid", ""))
+        if uid in tokens:
+            out.append(cdr_object(row["cdr"], parse_token(tokens[uid]), await ocpi.objects.cdr_place(row["cdr"])))
     return paged(request, sorted(out, key=lambda c: (c["last_updated"], c["id"])))
 
 

@@ -24,12 +24,14 @@ from gateway.ocpi.client import CallFailed, PartnerClient
 from gateway.ocpi.commanding import Commanding
 from gateway.ocpi.objects import Objects
 from gateway.ocpi.pushes import PushQueue
+from gateway.pricing import Pricing
 from roaming.envelope import OcpiError, iso
 from roaming.locations import evse_status
 from roaming.sessions import cdr_object, session_object, session_patch
 from roaming.tokens import Token, parse_authorization, parse_token
 
 if TYPE_CHECKING:
+    from chargepoints.ports import TransactionRecord
     from gateway.platform import Platform
 
 log = logging.getLogger(__name__)
@@ -214,8 +216,9 @@ class Ocpi:
         if record is None:
             return
         running.pushed_at = time.monotonic()
-        facts = self.objects.session_facts(record, running.token, energy_wh=event.energy_wh - running.meter_start_wh,
-                                           auth_method=running.auth_method, updated=event.ts)  # fmt: skip
+        energy_wh = event.energy_wh - running.meter_start_wh
+        facts = self.objects.session_facts(record, running.token, energy_wh=energy_wh, auth_method=running.auth_method,
+                                           updated=event.ts, cost=await self._cost(record, energy_wh))  # fmt: skip
         await self.pushes.enqueue(running.partner_id, "PATCH", "sessions/RECEIVER",
                                   self._session_path(facts.session_id), session_patch(facts))  # fmt: skip
 
@@ -229,9 +232,15 @@ class Ocpi:
             if found is None:
                 return
             running = Running(found[0], found[1], record.meter_start_wh, 0.0, "WHITELIST")
-        facts = self.objects.session_facts(record, running.token, auth_method=running.auth_method, updated=event.ts)
+        facts = self.objects.session_facts(record, running.token, auth_method=running.auth_method, updated=event.ts,
+                                           cost=await self._cost(record, record.energy_wh))  # fmt: skip
         await self.pushes.enqueue(running.partner_id, "PATCH", "sessions/RECEIVER",
                                   self._session_path(facts.session_id), session_patch(facts))  # fmt: skip
+
+    async def _cost(self, record: TransactionRecord, energy_wh: float) -> dict[str, Any] | None:
+        """The session's cost so far, computed where every cost is (gateway.pricing, billing.tariff)."""
+        pricing = await Pricing.load(self.store, self.platform.ledger, [record])
+        return pricing.cost(record, energy_wh, self.platform.energy.green_energy_wh(record), self.clock())
 
     async def cdr_issued(self, cdr: dict[str, Any] | None) -> None:
         """A CDR just issued (billing): POSTed to the partner whose token the session ran on."""

@@ -6,7 +6,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.db import OcpiPartnerRow, OcpiPushRow, OcpiTokenRow
@@ -110,6 +110,12 @@ class OcpiRepository:
             row = await session.get(OcpiTokenRow, (partner_id, country, party, uid, kind))
             return dict(row.body) if row else None
 
+    async def tokens_of(self, partner_id: str) -> dict[str, dict[str, Any]]:
+        """A partner's tokens by uid."""
+        query = select(OcpiTokenRow).where(OcpiTokenRow.partner_id == partner_id)
+        async with self._session() as session:
+            return {row.uid: dict(row.body) for row in (await session.scalars(query)).all()}
+
     async def token_by_uid(self, uid: str) -> tuple[str, dict[str, Any]] | None:
         """(partner, token) of a uid a charger presents; the newest when two partners share one."""
         query = select(OcpiTokenRow).where(OcpiTokenRow.uid == uid).order_by(OcpiTokenRow.last_updated.desc())
@@ -126,15 +132,12 @@ class OcpiRepository:
 
     async def heads(self) -> list[dict[str, Any]]:
         """The oldest queued call of each partner (each partner's calls go in order)."""
+        oldest = select(func.min(OcpiPushRow.id)).group_by(OcpiPushRow.partner_id).scalar_subquery()
         async with self._session() as session:
-            rows = (await session.scalars(select(OcpiPushRow).order_by(OcpiPushRow.id))).all()
-        first: dict[str, dict[str, Any]] = {}
-        for row in rows:
-            first.setdefault(row.partner_id, {
-                "id": row.id, "partner_id": row.partner_id, "method": row.method, "module": row.module,
-                "path": row.path, "body": row.body, "attempts": row.attempts, "next_ts": row.next_ts,
-            })  # fmt: skip
-        return list(first.values())
+            rows = (await session.scalars(select(OcpiPushRow).where(OcpiPushRow.id.in_(oldest)))).all()
+        return [{"id": row.id, "partner_id": row.partner_id, "method": row.method, "module": row.module,
+                 "path": row.path, "body": row.body, "attempts": row.attempts, "next_ts": row.next_ts}
+                for row in rows]  # fmt: skip
 
     async def pending(self, partner_ids: Collection[str] | None = None) -> list[dict[str, Any]]:
         query = select(OcpiPushRow).order_by(OcpiPushRow.id)

@@ -246,7 +246,10 @@ async def test_an_emsp_registers_pulls_locations_starts_and_stops_a_session_and_
             }
             await asyncio.sleep(0.1)
             assert (await charger.call("m", "MeterValues", meter))[0] == 3
-            await emsp.wait_for(lambda: any(p.body.get("kwh") == 2.5 for p in emsp.pushes("sessions", "PATCH")))
+            charging = await emsp.wait_for(
+                lambda: [p.body for p in emsp.pushes("sessions", "PATCH") if p.body.get("kwh") == 2.5]
+            )
+            assert (charging[0]["total_cost"], charging[0]["currency"]) == ({"excl_vat": 1.0, "incl_vat": 1.21}, "EUR")
 
             # STOP_SESSION: RemoteStopTransaction at the charger, which stops
             stop = {"response_url": f"{emsp.root}/commands/STOP_SESSION/2", "session_id": str(transaction_id)}
@@ -287,6 +290,7 @@ async def test_an_emsp_registers_pulls_locations_starts_and_stops_a_session_and_
         assert methods[0] == "PUT"
         assert set(methods[1:]) == {"PATCH"}
         assert emsp.pushes("sessions")[-1].body["status"] == "COMPLETED"
+        assert emsp.pushes("sessions")[-1].body["total_cost"] == cdr["total_cost"]  # the session and its CDR agree
         assert all(r.authorization == token_header(emsp.token_b) for r in emsp.received)
 
 
