@@ -97,8 +97,8 @@ async def register(platform: Platform, emsp: Emsp, http: aiohttp.ClientSession) 
     return str(token_a)
 
 
-async def answer_calls_until(client: Client, action: str) -> list[Any]:
-    """Answer the central system's calls until one of `action` has come; that call."""
+async def answer_calls_until(client: Client, action: str, answer: dict[str, Any] | None = None) -> list[Any]:
+    """Answer the central system's calls until one of `action` has come (answered with `answer`); that call."""
     while True:
         found = [f for f in client.server_calls if f[2] == action]
         if found:
@@ -107,7 +107,8 @@ async def answer_calls_until(client: Client, action: str) -> list[Any]:
         frame = json.loads(message.data)
         if frame[0] == 2:
             client.server_calls.append(frame)
-            await client.ws.send_str(json.dumps([3, frame[1], server_call_answer(frame)]))
+            reply = answer if answer is not None and frame[2] == action else server_call_answer(frame)
+            await client.ws.send_str(json.dumps([3, frame[1], reply]))
 
 
 async def test_an_emsp_registers_pulls_locations_starts_and_stops_a_session_and_receives_the_cdr(
@@ -320,6 +321,44 @@ async def test_pushes_wait_while_the_partner_refuses_its_token_and_unregistratio
             emsp.token_b = real_token  # the partner takes it again: what was queued arrives
             pushed = await emsp.wait_for(lambda: emsp.pushes("locations", "PATCH"))
             assert pushed[-1].body["status"] == "OUTOFORDER"
+
+            # UNLOCK_CONNECTOR and RESERVE_NOW, and commands for EVSEs that are not there
+            where = {"location_id": "site-a", "evse_uid": "CP-B", "connector_id": "1"}
+            unlock = {"response_url": f"{emsp.root}/commands/UNLOCK_CONNECTOR/3", **where}
+            answer = (await emsp.call(http, "POST", f"{ocpi}/commands/UNLOCK_CONNECTOR", unlock))[2]
+            assert answer["data"]["result"] == "ACCEPTED"
+            call = await answer_calls_until(charger, "UnlockConnector", {"status": "Unlocked"})
+            assert call[3] == {"connectorId": 1}
+            expiry = (datetime.now(UTC) + timedelta(minutes=15)).isoformat().replace("+00:00", "Z")
+            reserve = {
+                "response_url": f"{emsp.root}/commands/RESERVE_NOW/4",
+                "token": a_token("APP-2"),
+                "expiry_date": expiry,
+                "reservation_id": "r-1",
+                **where,
+            }
+            assert (await emsp.call(http, "POST", f"{ocpi}/commands/RESERVE_NOW", reserve))[2]["data"]["result"] == (
+                "ACCEPTED"
+            )
+            call = await answer_calls_until(charger, "ReserveNow", {"status": "Occupied"})
+            assert (call[3]["connectorId"], call[3]["idTag"]) == (1, "APP-2")
+            results = await emsp.wait_for(lambda: len(emsp.pushes("commands")) >= 2 and emsp.pushes("commands"))
+            assert {r.path.split("/")[-2]: r.body["result"] for r in results} == {
+                "UNLOCK_CONNECTOR": "ACCEPTED",
+                "RESERVE_NOW": "EVSE_OCCUPIED",
+            }
+            elsewhere = {**unlock, "evse_uid": "CP-NOWHERE"}
+            assert (await emsp.call(http, "POST", f"{ocpi}/commands/UNLOCK_CONNECTOR", elsewhere))[2]["data"][
+                "result"
+            ] == "REJECTED"
+            status, _, unknown = await emsp.call(
+                http, "POST", f"{ocpi}/commands/UNLOCK_CONNECTOR", {**unlock, "location_id": "nowhere"}
+            )
+            assert (status, unknown["status_code"]) == (404, 2003)
+            status, _, bad = await emsp.call(http, "POST", f"{ocpi}/commands/UNLOCK_CONNECTOR", {"location_id": 1})
+            assert (status, bad["status_code"]) == (400, 2001)
+        # the charger goes away: its EVSE is UNKNOWN to the partner
+        await emsp.wait_for(lambda: emsp.pushes("locations", "PATCH")[-1].body["status"] == "UNKNOWN")
 
         # a PUT of credentials issues a new token C; the old one stops working
         old = emsp.cpo_token
