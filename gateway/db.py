@@ -342,6 +342,8 @@ class OcpiTokenRow(Base):
     type: Mapped[str] = mapped_column(String(16), primary_key=True)
     body: Mapped[dict[str, object]] = mapped_column(JSON)
     last_updated: Mapped[datetime] = mapped_column(UtcDateTime())
+    # the id tag of its uid was made for it (else the uid is one of our own tags, which it does not change)
+    owns_id_tag: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
 
 
 class OcpiPushRow(Base):

@@ -83,10 +83,7 @@ def ocpp_call(command: Command, ocpp_version: str, *, transaction_id: int | str 
         if v16:
             return "RemoteStartTransaction", {"connectorId": command.connector, "idTag": command.token.uid}
         return "RequestStartTransaction", {
-            "idToken": {
-                "idToken": command.token.uid,
-                "type": "eMAID" if command.token.type == "APP_USER" else "ISO14443",
-            },  # fmt: skip
+            "idToken": {"idToken": command.token.uid, "type": command.token.ocpp_type},
             "remoteStartId": remote_start_id,
             "evseId": command.connector,
         }

@@ -15,6 +15,7 @@ from roaming.envelope import INVALID_PARAMETERS, OcpiError, iso, parse_datetime,
 TOKEN_TYPES = ("AD_HOC_USER", "APP_USER", "OTHER", "RFID")
 WHITELIST = ("ALWAYS", "ALLOWED", "ALLOWED_OFFLINE", "NEVER")
 ALLOWED = ("ALLOWED", "BLOCKED", "EXPIRED", "NO_CREDIT", "NOT_ALLOWED")
+OCPP_TYPES = {"RFID": "ISO14443", "APP_USER": "eMAID", "AD_HOC_USER": "Central", "OTHER": "Central"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,11 @@ class Token:
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         return out
+
+    @property
+    def ocpp_type(self) -> str:
+        """Its OCPP 2.0.1 IdTokenEnumType (the local list's, RequestStartTransaction's)."""
+        return OCPP_TYPES.get(self.type, "Central")
 
     @property
     def id_tag_status(self) -> str:

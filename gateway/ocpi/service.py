@@ -96,11 +96,12 @@ class Ocpi:
 
     # -- tokens ----------------------------------------------------------------------------------------------
     async def store_token(self, partner_id: str, token: Token) -> None:
-        """A partner's token, and the id tag a charger presents for it (unless it is one of our own tags)."""
-        await self.store.ocpi.put_token(partner_id, token.as_dict(), token.last_updated)
-        existing = await self.store.get_id_tag(token.uid)
-        if existing is None or existing.get("type") == "OCPI":
-            await self.store.put_id_tag(token.uid, token.id_tag_status, type_="OCPI")
+        """A partner's token, and the id tag a charger presents for it (unless it is one of our own tags: an
+        id tag that is no partner's token)."""
+        owns = await self.store.ocpi.owns_id_tag(token.uid) or await self.store.get_id_tag(token.uid) is None
+        await self.store.ocpi.put_token(partner_id, token.as_dict(), token.last_updated, owns_id_tag=owns)
+        if owns:
+            await self.store.put_id_tag(token.uid, token.id_tag_status, type_=token.ocpp_type)
 
     async def pull_tokens(self, partner: dict[str, Any]) -> int:
         """The partner's tokens (its tokens SENDER interface), page by page; how many were stored."""

@@ -93,7 +93,8 @@ class OcpiRepository:
             return True
 
     # -- tokens ------------------------------------------------------------------------------------------
-    async def put_token(self, partner_id: str, token: dict[str, Any], last_updated: datetime) -> bool:
+    async def put_token(self, partner_id: str, token: dict[str, Any], last_updated: datetime, *,
+                        owns_id_tag: bool) -> bool:  # fmt: skip
         """Create or replace; True when created."""
         key = (partner_id, token["country_code"], token["party_id"], token["uid"], token["type"])
         async with self._session.begin() as session:
@@ -102,8 +103,14 @@ class OcpiRepository:
             if row is None:
                 row = OcpiTokenRow(partner_id=key[0], country_code=key[1], party_id=key[2], uid=key[3], type=key[4])
                 session.add(row)
-            row.body, row.last_updated = token, last_updated
+            row.body, row.last_updated, row.owns_id_tag = token, last_updated, owns_id_tag
         return created
+
+    async def owns_id_tag(self, uid: str) -> bool:
+        """Whether the id tag of `uid` was made for a partner's token."""
+        query = select(OcpiTokenRow.uid).where(OcpiTokenRow.uid == uid, OcpiTokenRow.owns_id_tag.is_(True))
+        async with self._session() as session:
+            return (await session.scalars(query)).first() is not None
 
     async def get_token(self, partner_id: str, country: str, party: str, uid: str, kind: str) -> dict[str, Any] | None:
         async with self._session() as session:

@@ -165,6 +165,12 @@ async def test_an_emsp_registers_pulls_locations_starts_and_stops_a_session_and_
         status, _, put = await emsp.call(http, "PUT", token_url, a_token("CARD-7"))
         assert (status, put["status_code"]) == (200, 1000), put
         assert (await emsp.call(http, "GET", token_url))[2]["data"]["contract_id"] == "DE-EMS-CARD-7"
+        card = (await rest(http, "GET", f"{platform.http_url}/api/id-tags/CARD-7"))[1]
+        assert (card["status"], card["type"]) == ("Accepted", "ISO14443")  # what 2.0.1 local lists send
+        ours = f"{ocpi}/tokens/{COUNTRY}/{PARTY}/TAG-BLOCKED"  # a partner's token cannot unblock our own tag
+        for _ in range(2):
+            assert (await emsp.call(http, "PUT", ours, a_token("TAG-BLOCKED")))[0] == 200
+        assert (await rest(http, "GET", f"{platform.http_url}/api/id-tags/TAG-BLOCKED"))[1]["status"] == "Blocked"
         bad = {**a_token("CARD-7"), "whitelist": "SOMETIMES"}
         status, _, refused = await emsp.call(http, "PUT", token_url, bad)
         assert (status, refused["status_code"]) == (400, 2001)

@@ -238,10 +238,10 @@ def test_commands_map_onto_ocpp_16_and_201() -> None:
     )
     assert ocpp_call(start, "1.6") == ("RemoteStartTransaction", {"connectorId": 2, "idTag": "CARD-1"})
     action, payload = ocpp_call(start, "2.0.1", remote_start_id=7)
-    assert (action, payload["evseId"], payload["idToken"]["idToken"], payload["remoteStartId"]) == (
+    assert (action, payload["evseId"], payload["idToken"], payload["remoteStartId"]) == (
         "RequestStartTransaction",
         2,
-        "CARD-1",
+        {"idToken": "CARD-1", "type": "ISO14443"},
         7,
     )
     stop = parse_command("STOP_SESSION", {"response_url": "http://127.0.0.1/r", "session_id": "12"})

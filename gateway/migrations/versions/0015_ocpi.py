@@ -41,6 +41,7 @@ def upgrade() -> None:
         sa.Column("type", sa.String(16), primary_key=True),
         sa.Column("body", sa.JSON, nullable=False),
         sa.Column("last_updated", UtcDateTime(), nullable=False),
+        sa.Column("owns_id_tag", sa.Boolean, nullable=False, server_default=sa.true()),
     )
     op.create_index("ix_ocpi_tokens_uid", "ocpi_tokens", ["uid"])
     op.create_table(
