@@ -382,3 +382,30 @@ async def test_pushes_wait_while_the_partner_refuses_its_token_and_unregistratio
         assert (await emsp.call(http, "DELETE", f"{ocpi}/credentials"))[2]["status_code"] == 1000
         assert (await emsp.call(http, "GET", f"{ocpi}/locations"))[0] == 401
         assert (await rest(http, "GET", f"{platform.http_url}/api/ocpi/partners/emsp"))[1]["state"] == "unregistered"
+
+
+async def test_what_a_partner_did_not_acknowledge_is_sent_after_a_restart(tmp_path: Path, emsp: Emsp) -> None:
+    ocpi = {"enabled": True, "request_timeout_s": 0.5, "push_retry_initial_s": 0.1, "push_retry_max_s": 0.2}
+    settings = make_settings(tmp_path, ocpi=ocpi)
+    async with aiohttp.ClientSession() as http:
+        async with running_platform(settings) as platform:
+            await register(platform, emsp, http)
+            emsp.faults = [500] * 10_000  # the partner is down
+            async with connected(platform, "CP-A", "1.6") as charger:
+                await charger.call("b", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"})
+                status = {"connectorId": 1, "status": "Unavailable", "errorCode": "NoError"}
+                await charger.call("s", "StatusNotification", status)
+            partners = f"{platform.http_url}/api/ocpi/partners/emsp"
+            for _ in range(100):
+                if (await rest(http, "GET", partners))[1]["queued"] >= 2:
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.3)  # the disconnection's push too
+            queued = (await rest(http, "GET", partners))[1]["queued"]
+            assert queued >= 2
+        assert emsp.received == []
+        emsp.faults = []  # the partner is back; so is the platform, from the same database
+        async with running_platform(settings) as platform:
+            pushed = await emsp.wait_for(lambda: len(emsp.pushes("locations")) >= queued and emsp.pushes("locations"))
+            assert [p.body["status"] for p in pushed][-2:] == ["INOPERATIVE", "UNKNOWN"]  # in order
+            assert (await rest(http, "GET", f"{platform.http_url}/api/ocpi/partners/emsp"))[1]["queued"] == 0
