@@ -56,7 +56,11 @@ class PushQueue:
         """Each partner's oldest due call, sent; how many were acknowledged."""
         now = self.clock()
         partners = {p["id"]: p for p in await self.repository.partners("registered")}
-        due = [h for h in await self.repository.heads() if h["next_ts"] <= now and h["partner_id"] in partners]
+        heads = await self.repository.heads()
+        gone = {h["partner_id"] for h in heads} - set(partners)
+        if gone:  # deleted or unregistered (on another instance, or while the cache of partners was old)
+            await self.repository.drop(gone)
+        due = [h for h in heads if h["next_ts"] <= now and h["partner_id"] in partners]
         results = await asyncio.gather(*(self._send(h, partners[h["partner_id"]]) for h in due))
         return sum(results)
 

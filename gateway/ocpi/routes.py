@@ -130,6 +130,7 @@ async def credentials(request: web.Request) -> web.Response:
         return answer(request, _credentials(ocpi, _token(request) or ""))
     if request.method == "DELETE":
         await ocpi.store.ocpi.unregistered(partner["id"], ocpi.clock())
+        ocpi.partners_changed()
         return answer(request, None)
     offered = parse_credentials(await _json(request))
     registration = await register(offered, ocpi.client)
@@ -140,6 +141,7 @@ async def credentials(request: web.Request) -> web.Response:
         "token_b": registration.token_b, "versions_url": registration.versions_url,
         "version_url": registration.version_url, "endpoints": registration.endpoints, "roles": roles,
     }, token_digest(token_c), ocpi.clock())  # fmt: skip
+    ocpi.partners_changed()
     registered = await ocpi.store.ocpi.get_partner(partner["id"])
     assert registered is not None
 

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from chargepoints.events import (
     ChargerConnected,
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+PARTNERS_TTL_S = 5.0  # registrations made on another instance are seen within this
 REALTIME_AUTHORIZATION_S = 60.0  # a partner's real-time answer is taken again for the session's start
 
 
@@ -65,6 +67,7 @@ class Ocpi:
         self.commanding = Commanding(self)
         self._running: dict[int, Running] = {}
         self._work: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
+        self._partners: tuple[float, list[dict[str, Any]]] = (-PARTNERS_TTL_S, [])
         self._realtime: dict[str, tuple[IdTagStatus, float]] = {}  # id tag -> (the partner's answer, when)
         if self.enabled:
             platform.repository.remote_authorization = self.realtime
@@ -93,6 +96,15 @@ class Ocpi:
             await work()
         except Exception:
             log.exception("ocpi: background work failed")
+
+    async def registered(self) -> list[dict[str, Any]]:
+        """The registered partners, read at most every PARTNERS_TTL_S (each status change asks)."""
+        if time.monotonic() - self._partners[0] >= PARTNERS_TTL_S:
+            self._partners = (time.monotonic(), await self.store.ocpi.partners("registered"))
+        return self._partners[1]
+
+    def partners_changed(self) -> None:
+        self._partners = (-PARTNERS_TTL_S, [])
 
     # -- tokens ----------------------------------------------------------------------------------------------
     async def store_token(self, partner_id: str, token: Token) -> None:
@@ -178,7 +190,7 @@ class Ocpi:
             await self._session_stopped(event)
 
     async def _push_evse(self, charge_point_id: str, connectors: dict[int, str] | None, ts: datetime) -> None:
-        receivers = [p for p in await self.store.ocpi.partners("registered") if "locations/RECEIVER" in p["endpoints"]]
+        receivers = [p for p in await self.registered() if "locations/RECEIVER" in p["endpoints"]]
         facts = await self.objects.charger(charge_point_id, connectors=connectors) if receivers else None
         if facts is None:
             return
@@ -190,11 +202,12 @@ class Ocpi:
         country, party = self.party
         for partner in receivers:
             await self.pushes.enqueue(partner["id"], "PATCH", "locations/RECEIVER",
-                                      f"/{country}/{party}/{facts.site_id}/{charge_point_id}", body)  # fmt: skip
+                                      f"/{country}/{party}/{quote(facts.site_id, safe='')}/"
+                                      f"{quote(charge_point_id, safe='')}", body)  # fmt: skip
 
     def _session_path(self, session_id: str) -> str:
         country, party = self.party
-        return f"/{country}/{party}/{session_id}"
+        return f"/{country}/{party}/{quote(session_id, safe='')}"
 
     async def _session_started(self, event: TransactionStarted) -> None:
         found = await self.objects.partner_token(event.id_tag)

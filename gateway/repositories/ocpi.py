@@ -155,6 +155,11 @@ class OcpiRepository:
         return [{"id": r.id, "partner_id": r.partner_id, "method": r.method, "path": r.path, "attempts": r.attempts,
                  "last_error": r.last_error} for r in rows]  # fmt: skip
 
+    async def drop(self, partner_ids: Collection[str]) -> None:
+        """Forget what was queued for partners that are no longer registered."""
+        async with self._session.begin() as session:
+            await session.execute(delete(OcpiPushRow).where(OcpiPushRow.partner_id.in_(sorted(partner_ids))))
+
     async def acknowledged(self, push_id: int) -> None:
         async with self._session.begin() as session:
             await session.execute(delete(OcpiPushRow).where(OcpiPushRow.id == push_id))
