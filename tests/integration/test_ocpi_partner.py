@@ -408,3 +408,62 @@ async def test_what_a_partner_did_not_acknowledge_is_sent_after_a_restart(tmp_pa
             pushed = await emsp.wait_for(lambda: len(emsp.pushes("locations")) >= queued and emsp.pushes("locations"))
             assert [p.body["status"] for p in pushed][-2:] == ["INOPERATIVE", "UNKNOWN"]  # in order
             assert (await rest(http, "GET", f"{platform.http_url}/api/ocpi/partners/emsp"))[1]["queued"] == 0
+
+
+async def test_start_and_stop_session_by_command_on_an_ocpp_201_station(platform: Platform, emsp: Emsp) -> None:
+    ocpi = f"{platform.http_url}/ocpi/2.2.1"
+    boot = {"chargingStation": {"model": "M2", "vendorName": "V2"}, "reason": "PowerUp"}
+    async with aiohttp.ClientSession() as http:
+        await register(platform, emsp, http)
+        async with connected(platform, "CP-B", "2.0.1") as station:
+            await station.call("b", "BootNotification", boot)
+            start = {
+                "response_url": f"{emsp.root}/commands/START_SESSION/9",
+                "token": a_token("APP-9"),
+                "location_id": "site-a",
+                "evse_uid": "CP-B",
+            }
+            assert (await emsp.call(http, "POST", f"{ocpi}/commands/START_SESSION", start))[2]["data"]["result"] == (
+                "ACCEPTED"
+            )
+            request = (await answer_calls_until(station, "RequestStartTransaction"))[3]
+            assert (request["idToken"], request["evseId"]) == ({"idToken": "APP-9", "type": "ISO14443"}, 1)
+            now = datetime.now(UTC).replace(microsecond=0)
+
+            def event(kind: str, seq_no: int, trigger: str, **extra: Any) -> dict[str, Any]:
+                return {
+                    "eventType": kind,
+                    "timestamp": (now + timedelta(minutes=seq_no)).isoformat(),
+                    "triggerReason": trigger,
+                    "seqNo": seq_no,
+                    "transactionInfo": {"transactionId": "tx-r-1"},
+                    "evse": {"id": 1, "connectorId": 1},
+                    **extra,
+                }
+
+            started = event(
+                "Started",
+                0,
+                "RemoteStart",
+                idToken={"idToken": "APP-9", "type": "ISO14443"},
+                transactionInfo={"transactionId": "tx-r-1", "remoteStartId": request["remoteStartId"]},
+            )
+            answer = await station.call("t0", "TransactionEvent", started)
+            assert answer[0] == 3, answer
+            assert answer[2]["idTokenInfo"]["status"] == "Accepted", answer
+            session = (await emsp.wait_for(lambda: emsp.pushes("sessions", "PUT")))[0]
+            assert session.path.endswith("/sessions/NL/CGR/tx-r-1")
+            assert (session.body["evse_uid"], session.body["auth_method"]) == ("CP-B", "COMMAND")
+
+            stop = {"response_url": f"{emsp.root}/commands/STOP_SESSION/10", "session_id": "tx-r-1"}
+            assert (await emsp.call(http, "POST", f"{ocpi}/commands/STOP_SESSION", stop))[2]["data"]["result"] == (
+                "ACCEPTED"
+            )
+            assert (await answer_calls_until(station, "RequestStopTransaction"))[3] == {"transactionId": "tx-r-1"}
+            ended = event(
+                "Ended", 1, "RemoteStop", transactionInfo={"transactionId": "tx-r-1", "stoppedReason": "Remote"}
+            )
+            assert (await station.call("t1", "TransactionEvent", ended))[0] == 3
+        await emsp.wait_for(lambda: any(p.body.get("status") == "COMPLETED" for p in emsp.pushes("sessions", "PATCH")))
+        results = await emsp.wait_for(lambda: len(emsp.pushes("commands")) >= 2 and emsp.pushes("commands"))
+        assert [r.body["result"] for r in results] == ["ACCEPTED", "ACCEPTED"]
