@@ -156,11 +156,15 @@ class Ocpi:
         cached = self._realtime.get(id_tag)
         if cached is not None and time.monotonic() - cached[1] < REALTIME_AUTHORIZATION_S:
             return cached[0]
-        found = await self.store.ocpi.token_by_uid(id_tag)
+        try:
+            found = await self.store.ocpi.token_by_uid(id_tag)
+            partner = None if found is None else await self.store.ocpi.get_partner(found[0])
+        except Exception as exc:  # the database away: the charger hears what its id tag says (Invalid)
+            log.warning("ocpi: real-time authorization skipped (%s)", exc)
+            return None
         if found is None:
             return None
         token = parse_token(found[1])
-        partner = await self.store.ocpi.get_partner(found[0])
         if not token.valid or token.whitelist != "NEVER" or partner is None or partner["state"] != "registered":
             return None
         try:
@@ -211,7 +215,7 @@ class Ocpi:
 
     async def _session_started(self, event: TransactionStarted) -> None:
         found = await self.objects.partner_token(event.id_tag)
-        record = await self.platform.repository.get_transaction(event.transaction_id)
+        record = None if found is None else await self.platform.repository.get_transaction(event.transaction_id)
         if found is None or record is None:
             return  # not a roaming session: our own member's, or a guest's
         partner_id, token = found
