@@ -66,6 +66,7 @@ class Ocpi:
                                 lambda: platform.leader)  # fmt: skip
         self.commanding = Commanding(self)
         self._running: dict[int, Running] = {}
+        self._local: set[int] = set()  # running sessions on no partner's token
         self._work: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
         self._partners: tuple[float, list[dict[str, Any]]] = (-PARTNERS_TTL_S, [])
         self._realtime: dict[str, tuple[IdTagStatus, float]] = {}  # id tag -> (the partner's answer, when)
@@ -188,8 +189,11 @@ class Ocpi:
             await self._push_evse(event.charge_point_id, None, event.ts)
         elif isinstance(event, TransactionStarted):
             await self._session_started(event)
-        elif isinstance(event, MeterSample) and event.transaction_id in self._running:
-            await self._session_metered(event)
+        elif isinstance(event, MeterSample) and event.transaction_id is not None:
+            if event.transaction_id not in self._running and event.transaction_id not in self._local:
+                await self._adopt(event.transaction_id)  # running since before this process started
+            if event.transaction_id in self._running:
+                await self._session_metered(event)
         elif isinstance(event, TransactionStopped):
             await self._session_stopped(event)
 
@@ -217,6 +221,7 @@ class Ocpi:
         found = await self.objects.partner_token(event.id_tag)
         record = None if found is None else await self.platform.repository.get_transaction(event.transaction_id)
         if found is None or record is None:
+            self._local.add(event.transaction_id)
             return  # not a roaming session: our own member's, or a guest's
         partner_id, token = found
         method = "COMMAND" if self.commanding.started_by_command(event.id_tag) else "WHITELIST"
@@ -225,6 +230,15 @@ class Ocpi:
         facts = self.objects.session_facts(record, token, energy_wh=0.0, auth_method=method, updated=event.ts)
         await self.pushes.enqueue(partner_id, "PUT", "sessions/RECEIVER", self._session_path(facts.session_id),
                                   session_object(facts, self.party))  # fmt: skip
+
+    async def _adopt(self, transaction_id: int) -> None:
+        record = await self.platform.repository.get_transaction(transaction_id)
+        found = None if record is None or not record.active else await self.objects.partner_token(record.id_tag)
+        if record is None or found is None:
+            self._local.add(transaction_id)
+            return
+        auth = "COMMAND" if self.commanding.started_by_command(record.id_tag) else "WHITELIST"
+        self._running[transaction_id] = Running(found[0], found[1], record.meter_start_wh, 0.0, auth)
 
     async def _session_metered(self, event: MeterSample) -> None:
         running = self._running[event.transaction_id or 0]
@@ -242,6 +256,7 @@ class Ocpi:
 
     async def _session_stopped(self, event: TransactionStopped) -> None:
         running = self._running.pop(event.transaction_id, None)
+        self._local.discard(event.transaction_id)
         record = await self.platform.repository.get_transaction(event.transaction_id)
         if record is None:
             return

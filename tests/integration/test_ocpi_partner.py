@@ -389,9 +389,14 @@ async def test_what_a_partner_did_not_acknowledge_is_sent_after_a_restart(tmp_pa
     async with aiohttp.ClientSession() as http:
         async with running_platform(settings) as platform:
             await register(platform, emsp, http)
+            token_url = f"{platform.http_url}/ocpi/2.2.1/tokens/{COUNTRY}/{PARTY}/CARD-9"
+            assert (await emsp.call(http, "PUT", token_url, a_token("CARD-9")))[0] == 200
             emsp.faults = [500] * 10_000  # the partner is down
             async with connected(platform, "CP-A", "1.6") as charger:
                 await charger.call("b", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"})
+                t0 = datetime.now(UTC).replace(microsecond=0).isoformat()
+                start = {"connectorId": 2, "idTag": "CARD-9", "meterStart": 0, "timestamp": t0}
+                transaction_id = (await charger.call("st", "StartTransaction", start))[2]["transactionId"]
                 status = {"connectorId": 1, "status": "Unavailable", "errorCode": "NoError"}
                 await charger.call("s", "StatusNotification", status)
             partners = f"{platform.http_url}/api/ocpi/partners/emsp"
@@ -405,9 +410,28 @@ async def test_what_a_partner_did_not_acknowledge_is_sent_after_a_restart(tmp_pa
         assert emsp.received == []
         emsp.faults = []  # the partner is back; so is the platform, from the same database
         async with running_platform(settings) as platform:
-            pushed = await emsp.wait_for(lambda: len(emsp.pushes("locations")) >= queued and emsp.pushes("locations"))
-            assert [p.body["status"] for p in pushed][-2:] == ["INOPERATIVE", "UNKNOWN"]  # in order
-            assert (await rest(http, "GET", f"{platform.http_url}/api/ocpi/partners/emsp"))[1]["queued"] == 0
+            partners = f"{platform.http_url}/api/ocpi/partners/emsp"
+            for _ in range(200):
+                if (await rest(http, "GET", partners))[1]["queued"] == 0:
+                    break
+                await asyncio.sleep(0.05)
+            assert len(emsp.received) == queued  # all of it, once
+            assert [p.body["status"] for p in emsp.pushes("locations")][-2:] == ["INOPERATIVE", "UNKNOWN"]  # in order
+            assert emsp.pushes("sessions", "PUT")[0].path.endswith(f"/{transaction_id}")
+            # the session runs on: a process that did not see it start still pushes its energy
+            async with connected(platform, "CP-A", "1.6") as charger:
+                meter = {
+                    "connectorId": 2,
+                    "transactionId": transaction_id,
+                    "meterValue": [
+                        {
+                            "timestamp": t0,
+                            "sampledValue": [{"value": "1200", "measurand": "Energy.Active.Import.Register"}],
+                        }
+                    ],
+                }
+                await charger.call("m", "MeterValues", meter)
+                await emsp.wait_for(lambda: any(p.body.get("kwh") == 1.2 for p in emsp.pushes("sessions", "PATCH")))
 
 
 async def test_start_and_stop_session_by_command_on_an_ocpp_201_station(platform: Platform, emsp: Emsp) -> None:
