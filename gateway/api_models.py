@@ -402,3 +402,24 @@ class PlanView(BaseModel):
     slots: list[PlanSlotView] = Field(default_factory=list)
     sessions: list[PlanSessionView] = Field(default_factory=list)
     batteries: list[PlanBatteryView] = Field(default_factory=list)
+
+
+class OcpiPartnerCreate(_Body):
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,35}$", description="our name for the partner")
+    name: str = Field(min_length=1, max_length=100)
+
+
+class OcpiPartnerView(BaseModel):
+    id: str
+    name: str
+    state: Literal["pending", "registered", "unregistered"]
+    versions_url: str | None = Field(description="the partner's versions URL (once registered)")
+    roles: list[dict[str, Any]]
+    endpoints: dict[str, str]
+    queued: int = Field(description="pushes to it not yet acknowledged")
+    last_error: str | None = Field(description="why the oldest queued push failed last")
+
+
+class OcpiPartnerCreated(OcpiPartnerView):
+    token_a: str = Field(description="the registration token to hand the partner: shown in this answer only")
+    our_versions_url: str = Field(description="where the partner starts the handshake")

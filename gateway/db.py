@@ -374,3 +374,59 @@ class FileStatusRow(Base):
     status: Mapped[str] = mapped_column(String(48))
     request_id: Mapped[int | None] = mapped_column(Integer)
     ts: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class OcpiPartnerRow(Base):
+    """An OCPI partner (an eMSP): the tokens it may use (their SHA-256 only: token A until it registers, then
+    token C), the token this CPO calls it with (token B) and its endpoints, from the credentials handshake."""
+
+    __tablename__ = "ocpi_partners"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    state: Mapped[str] = mapped_column(String(16))  # pending | registered | unregistered
+    token_a_sha256: Mapped[str | None] = mapped_column(String(64), unique=True)
+    token_c_sha256: Mapped[str | None] = mapped_column(String(64), unique=True)
+    token_b: Mapped[str | None] = mapped_column(String(64))
+    versions_url: Mapped[str | None] = mapped_column(String(255))
+    version_url: Mapped[str | None] = mapped_column(String(255))
+    endpoints: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)  # "module/ROLE" -> URL
+    roles: Mapped[list[object]] = mapped_column(JSON, default=list)  # [{role, country_code, party_id, name}]
+    created: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class OcpiTokenRow(Base):
+    """A token of a partner's (OCPI Token), pushed by it or pulled from it."""
+
+    __tablename__ = "ocpi_tokens"
+    __table_args__ = (Index("ix_ocpi_tokens_uid", "uid"),)
+
+    partner_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    country_code: Mapped[str] = mapped_column(String(2), primary_key=True)
+    party_id: Mapped[str] = mapped_column(String(3), primary_key=True)
+    uid: Mapped[str] = mapped_column(String(36), primary_key=True)
+    type: Mapped[str] = mapped_column(String(16), primary_key=True)
+    body: Mapped[dict[str, object]] = mapped_column(JSON)
+    last_updated: Mapped[datetime] = mapped_column(UtcDateTime())
+    # the id tag of its uid was made for it (else the uid is one of our own tags, which it does not change)
+    owns_id_tag: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+
+
+class OcpiPushRow(Base):
+    """A call to a partner not yet acknowledged (a location, session or CDR push, a command result): kept
+    until the partner answers it with success, retried with backoff, each partner's in order."""
+
+    __tablename__ = "ocpi_pushes"
+    __table_args__ = (Index("ix_ocpi_pushes_partner", "partner_id", "id"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    partner_id: Mapped[str] = mapped_column(String(36))
+    method: Mapped[str] = mapped_column(String(8))
+    module: Mapped[str | None] = mapped_column(String(32))  # "sessions/RECEIVER"; None: `path` is a whole URL
+    path: Mapped[str] = mapped_column(String(512))
+    body: Mapped[dict[str, object]] = mapped_column(JSON)
+    created: Mapped[datetime] = mapped_column(UtcDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_ts: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_error: Mapped[str | None] = mapped_column(String(200))

@@ -37,6 +37,8 @@ from gateway.forecast_service import OpenMeteoForecast
 from gateway.influx import InfluxWriter
 from gateway.journal import JournaledRepository
 from gateway.metrics import Metrics
+from gateway.ocpi.routes import add_routes as add_ocpi_routes
+from gateway.ocpi.service import Ocpi
 from gateway.pools import only_cooperative, park_members, park_pools, site_pools
 from gateway.pricing import issue_cdr
 from gateway.publishing import ChargerLimits, Outbound, solar_power_w
@@ -197,6 +199,7 @@ class Platform:
             scheduler_clock=self.scheduler_clock,
         )
         self.central.departure_targets = self.world  # ISO 15118 charging needs become departure targets
+        self.ocpi = Ocpi(self)
         await self._register_configured()
         self.shared_ingest = self._subscribe_solar()
         for topic_filter in self.meters.topic_filters:
@@ -213,6 +216,7 @@ class Platform:
             self.scheduler.on_event,
             self.charger_live.on_event,
             self.central.costs.on_event,
+            self.ocpi.on_event,
         ):
             self.hub.subscribe(subscriber)
         if self.influx is not None:
@@ -294,7 +298,9 @@ class Platform:
 
     async def _serve_http(self) -> None:
         settings = self.settings
-        runner = web.AppRunner(create_app(self._api()), handle_signals=False, access_log=None, shutdown_timeout=2.0)
+        app = create_app(self._api())
+        add_ocpi_routes(app, self.ocpi)  # /ocpi: OCPI partners' tokens, outside the REST route table
+        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
         await runner.setup()
         self._stack.push_async_callback(runner.cleanup)
         ssl_context = server_context(settings.http, self.settings.ocpp.ca_cert)
@@ -322,6 +328,7 @@ class Platform:
         )
         group.create_task(self._housekeeping(), name="housekeeping")
         group.create_task(self.repository.run(), name="journal")
+        group.create_task(self.ocpi.run(), name="ocpi")
         for name, poll in modbus.poll_tasks(self.settings, self.meters, self.solar).items():
             group.create_task(poll, name=name)
         if self.influx is not None:
@@ -411,9 +418,10 @@ class Platform:
 
     async def _issue_cdr(self, transaction_id: int) -> None:
         """A finished session's charge detail record, once its energy and green energy are stored for good."""
-        billing = self.settings.billing
+        party = (self.settings.billing.country_code, self.settings.billing.party_id)
         try:
-            await issue_cdr(self.store, transaction_id, party=(billing.country_code, billing.party_id), now=self.now())
+            cdr = await issue_cdr(self.store, transaction_id, party=party, now=self.now())
+            await self.ocpi.cdr_issued(cdr)  # to the OCPI partner whose token the session ran on
         except Exception:
             log.exception("CDR of session %s not issued", transaction_id)
             return

@@ -323,6 +323,43 @@ class BillingSettings(_Model):
     )
 
 
+class OcpiPlaceConfig(_Model):
+    """Where a site is, as OCPI Locations say it (partners' apps show it)."""
+
+    site_id: str = Field(pattern=r"^[A-Za-z0-9._-]{1,36}$")
+    name: str = Field("", max_length=255)
+    address: str = Field(min_length=1, max_length=45)
+    city: str = Field(min_length=1, max_length=45)
+    postal_code: str | None = Field(None, max_length=10)
+    country: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 3166-1 alpha-3")
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+    time_zone: str = "UTC"
+
+
+class OcpiSettings(_Model):
+    """OCPI 2.2.1 in the CPO role; country_code and party_id are billing's."""
+
+    enabled: bool = False
+    public_url: str | None = Field(
+        None, pattern=r"^https?://[^/]+(/.*)?$", description="the base URL partners reach; none = the HTTP listener's"
+    )
+    business_name: str = Field("CoopGrid", min_length=1, max_length=100)
+    request_timeout_s: float = Field(10.0, gt=0, le=120, description="each call to a partner")
+    push_retry_initial_s: float = Field(2.0, gt=0, description="the first pause before a failed push is retried")
+    push_retry_max_s: float = Field(600.0, gt=0, description="the pause doubles up to this")
+    session_push_s: float = Field(60.0, gt=0, description="a charging session's energy is pushed at most this often")
+    command_timeout_s: int = Field(30, ge=1, le=600, description="CommandResponse.timeout: the charger's answer")
+    tokens_pull_s: float = Field(3600.0, gt=0, description="how often partners' tokens are pulled")
+    places: list[OcpiPlaceConfig] = Field(default_factory=list, description="each site's address and coordinates")
+
+    @model_validator(mode="after")
+    def _retry_bounds(self) -> OcpiSettings:
+        if self.push_retry_max_s < self.push_retry_initial_s:
+            raise ValueError("push_retry_max_s: must be >= push_retry_initial_s")
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="COOPGRID_", env_nested_delimiter="__", extra="forbid")
 
@@ -335,6 +372,7 @@ class Settings(BaseSettings):
     solar: SolarSettings = Field(default_factory=SolarSettings)
     influx: InfluxSettings = Field(default_factory=InfluxSettings)
     billing: BillingSettings = Field(default_factory=BillingSettings)
+    ocpi: OcpiSettings = Field(default_factory=OcpiSettings)
     startup: StartupSettings = Field(default_factory=StartupSettings)
     planner: PlannerSettings = Field(default_factory=PlannerSettings)
     batteries: list[BatteryConfig] = Field(default_factory=list)

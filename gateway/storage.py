@@ -22,6 +22,7 @@ from gateway.repositories.energy import EnergyRepository
 from gateway.repositories.events import EventRepository
 from gateway.repositories.files import FileRepository
 from gateway.repositories.id_tags import IdTagStore
+from gateway.repositories.ocpi import OcpiRepository
 from gateway.repositories.reservations import ReservationRepository
 from gateway.repositories.tokens import TokenRepository
 from gateway.repositories.transactions import TransactionStore
@@ -65,6 +66,7 @@ class Store(ChargerStore, TransactionStore, IdTagStore):
         self.energy = EnergyRepository(engine, self._session)
         self.accounts = AccountRepository(self._session)
         self.cdrs = CdrRepository(self._session)
+        self.ocpi = OcpiRepository(self._session)
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:

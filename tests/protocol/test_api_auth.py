@@ -85,6 +85,10 @@ ROUTES = [
     ("POST", "/api/chargepoints/CP-A/diagnostics", {}, "diagnostics-request"),
     ("GET", "/api/chargepoints/CP-A/diagnostics", None, "diagnostics-timeline"),
     ("GET", "/api/chargepoints/CP-A/diagnostics/1/file", None, "diagnostics-file"),
+    ("GET", "/api/ocpi/partners", None, "ocpi-partners"),
+    ("POST", "/api/ocpi/partners", {"id": "p-1", "name": "P"}, "ocpi-partner-create"),
+    ("GET", "/api/ocpi/partners/none", None, "ocpi-partner"),
+    ("DELETE", "/api/ocpi/partners/none", None, "ocpi-partner-delete"),
 ]
 
 

@@ -43,6 +43,7 @@ def names(coop: str) -> dict[str, str]:
         "tariff_id": f"tariff-{coop}",
         "cdr_id": f"CG-{coop}",
         "reservation_id": "1",  # reservations are the operators' alone
+        "partner_id": f"ocpi-{coop}",  # OCPI partners too
     }
 
 
