@@ -4,23 +4,33 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from gateway.forecast_service import OpenMeteoForecast
+from gateway.forecast_service import ForecastServiceError, OpenMeteoForecast, forecast_series
 from gateway.planning_feeds import PlannerFeeds, read_series
 from gateway.settings import ConfigError, PlannerSettings
 from solar.forecast import LOSSES
-from tests.fixtures.open_meteo import open_meteo
+from tests.fixtures.open_meteo import open_meteo, weather_response
 from tests.fixtures.platform import make_settings, running_platform
 from tests.integration.test_planner_serve import answer_calls
 from tests.protocol.ocpp_client import Client
 
 QUARTER = timedelta(minutes=15)
+_VALID = weather_response(52.0, 5.0, datetime(2026, 6, 1, tzinfo=UTC), 900, [0.0, 250.0, 800.0])
+
+
+def _damaged(at: int, junk: bytes) -> bytes:
+    """A valid answer with a few bytes overwritten somewhere (or cut short)."""
+    at = min(at, len(_VALID))
+    return _VALID[:at] + junk + _VALID[at + len(junk) :]
 
 
 def quarter_hour(ts: datetime) -> datetime:
@@ -135,3 +145,13 @@ async def departure_plan(base: str, ocpp_url: str, http: aiohttp.ClientSession) 
         await answering
     assert plan["planned"], plan
     return plan
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300) | st.builds(_damaged, st.integers(0, 400), st.binary(min_size=1, max_size=8)))
+def test_any_answer_is_a_forecast_or_a_clear_error(body: bytes) -> None:
+    try:
+        series = forecast_series(body, 10_000.0)
+    except ForecastServiceError:
+        return
+    assert all(math.isfinite(v) and v >= 0 for _, (v,) in series.rows)
