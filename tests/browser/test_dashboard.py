@@ -152,6 +152,11 @@ async def test_dashboard_sign_in_tabs_charger_page_and_commands(platform: Platfo
                         ".textContent.includes('plan for the next')",
                         timeout=25_000,
                     )
+                    # and as a chart of every slot (uPlot draws on a canvas; its legend names the series)
+                    await page.wait_for_selector('[data-plan-chart="site-a"] canvas', timeout=10_000)
+                    legend = await page.inner_text('[data-plan-chart="site-a"] .u-legend')
+                    assert "grid import" in legend
+                    assert "green into EVs" in legend
                 if tab in ("report", "accounts"):
                     await page.wait_for_selector(f"#{tab}-summary:not(:empty)")
                 await page.screenshot(path=str(SCREENSHOTS / f"tab-{tab}.png"), full_page=True)
