@@ -53,24 +53,11 @@ class EVCharging:
     # CentralSystem's
     state: Callable[[str], ChargerState]
 
-    async def record(self, charge_point_id: str, kind: str, payload: dict[str, Any]) -> None:
-        raise NotImplementedError
-
-    async def get_transaction(self, transaction_id: int) -> TransactionRecord | None:
-        raise NotImplementedError
-
-    def last_register(self, record: TransactionRecord) -> float:
-        raise NotImplementedError
-
-    async def set_current_limit(
-        self,
-        charge_point_id: str,
-        connector_id: int,
-        limit_a: float,
-        transaction_id: int | None = None,
-        phases: int | None = None,
-    ) -> str:
-        raise NotImplementedError
+    # (annotations only: a stub method here would shadow the real one wherever this part comes first)
+    record: Callable[[str, str, dict[str, Any]], Awaitable[None]]
+    get_transaction: Callable[[int], Awaitable[TransactionRecord | None]]
+    last_register: Callable[[TransactionRecord], float]
+    set_current_limit: Callable[..., Awaitable[str]]
 
     def _init_ev_charging(self, departure_targets: DepartureTargets | None) -> None:
         self.departure_targets = departure_targets
