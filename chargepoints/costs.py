@@ -133,6 +133,8 @@ class CostDisplay:
         self._told: dict[int, _Told] = {}  # the total each finished session's station was told, until settled
         self._settling: asyncio.Queue[int] = asyncio.Queue()
         self._no_costmsg: set[str] = set()  # 1.6 chargers that answered our cost messages UnknownVendorId
+        self._unpriced: set[int] = set()  # sessions without a tariff: never quoted again
+        self._rounds = asyncio.Semaphore(32)  # quotes read the database: at most this many at once
         self.sent = 0  # cost messages the stations took
 
     @property
@@ -146,9 +148,11 @@ class CostDisplay:
         elif isinstance(event, ChargerConnected):
             self._no_costmsg.discard(event.charge_point_id)  # new firmware, perhaps
         elif isinstance(event, MeterSample) and event.transaction_id is not None:  # one running since a restart
-            self._running.setdefault(event.transaction_id, event.charge_point_id)
+            if event.transaction_id not in self._unpriced:
+                self._running.setdefault(event.transaction_id, event.charge_point_id)
         elif isinstance(event, TransactionStopped):
             self._running.pop(event.transaction_id, None)
+            self._unpriced.discard(event.transaction_id)
 
     async def _quote(
         self, transaction_id: int, record: TransactionRecord | None = None
@@ -160,6 +164,7 @@ class CostDisplay:
             record = await self._get_transaction(transaction_id)
         if record is None or record.tariff_id is None:
             self._running.pop(transaction_id, None)  # unpriced: never asked again
+            self._unpriced.add(transaction_id)
             return None
         if record.active:
             record = replace(record, meter_last_wh=self._last_register(record))
@@ -182,7 +187,8 @@ class CostDisplay:
 
     async def _tell_running(self, charge_point_id: str, transaction_id: int) -> None:
         try:
-            quoted = await self._quote(transaction_id)
+            async with self._rounds:
+                quoted = await self._quote(transaction_id)
             version = self._version_of(charge_point_id)
             if quoted is not None and not quoted[0].active:
                 self._running.pop(transaction_id, None)  # its stop was heard by another instance

@@ -12,7 +12,8 @@ from decimal import Decimal
 from typing import Any
 
 from chargepoints.costs import CostDisplay, CostQuote, final_cost_16, running_cost_16
-from chargepoints.events import ChargerConnected, TransactionStarted, TransactionStopped
+from chargepoints.events import ChargerConnected, MeterSample, TransactionStarted, TransactionStopped
+from chargepoints.meter import Reading
 from chargepoints.ports import TransactionRecord
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -168,3 +169,21 @@ async def test_a_16_charger_without_the_customization_is_not_asked_again_until_i
     await world.display.tell_running()
     assert len(world.calls) == 3
     assert world.display.sent == 2
+
+
+async def test_an_unpriced_session_is_read_once_however_often_it_meters() -> None:
+    world = World("2.0.1")
+    world.session(7, None)
+    reads: list[int] = []
+    original = world.get
+
+    async def counted(transaction_id: int) -> TransactionRecord | None:
+        reads.append(transaction_id)
+        return await original(transaction_id)
+
+    world.display._get_transaction = counted  # noqa: SLF001
+    for _ in range(3):
+        await world.display.on_event(MeterSample("CP-1", 1, 7, NOW, Reading(energy_wh=1500.0)))
+        await world.display.tell_running()
+    assert reads == [7]  # asked once, then known to be unpriced
+    assert world.calls == []
