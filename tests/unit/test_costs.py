@@ -13,7 +13,6 @@ from typing import Any
 
 from chargepoints.costs import CostDisplay, CostQuote, final_cost_16, running_cost_16
 from chargepoints.events import ChargerConnected, MeterSample, TransactionStarted, TransactionStopped
-from chargepoints.meter import Reading
 from chargepoints.ports import TransactionRecord
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -183,7 +182,7 @@ async def test_an_unpriced_session_is_read_once_however_often_it_meters() -> Non
 
     world.display._get_transaction = counted  # noqa: SLF001
     for _ in range(3):
-        await world.display.on_event(MeterSample("CP-1", 1, 7, NOW, Reading(energy_wh=1500.0)))
+        await world.display.on_event(MeterSample("CP-1", 1, 7, NOW, energy_wh=1500.0))
         await world.display.tell_running()
     assert reads == [7]  # asked once, then known to be unpriced
     assert world.calls == []
