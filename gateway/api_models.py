@@ -384,6 +384,9 @@ class PlanBatteryView(BaseModel):
     charge_wh: list[float]
     discharge_wh: list[float]
     soc: list[float] = Field(description="at each slot boundary")
+    soc_source: str = Field("configured", description="slot 0's state of charge: measured, estimated or configured")
+    setpoint_w: float | None = Field(None, description="the last setpoint sent to the battery, W (+ charging)")
+    telemetry: dict[str, Any] | None = Field(None, description="the battery's live telemetry as this instance sees it")
 
 
 class PlanView(BaseModel):

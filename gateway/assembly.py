@@ -179,6 +179,10 @@ def build_replanner(platform: Platform) -> Replanner | None:
         clock=platform.clock,
         scheduler_clock=platform.scheduler_clock,
         model=platform.forecast,
+        measured_soc=platform.battery_telemetry.soc,
+        estimated_soc=platform.battery_setpoints.estimated_soc,
+        soc_sources=platform.battery_setpoints.soc_sources,
+        green_share=platform.ledger.battery_green_share,
     )
     return Replanner(
         platform.scheduler,

@@ -23,7 +23,7 @@ from chargepoints.events import ChargerDisconnected, MeterSample, TransactionSta
 from chargepoints.ports import TransactionRecord
 from gateway.storage import Store
 from smartgrid.ledger import GreenAccounting
-from solar.accounting import Baseline
+from solar.accounting import Baseline, EnergyMinutes
 from solar.ingest import SolarIngest
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,9 @@ class EnergyIntervals:
         leading: Callable[[], bool],
         journaled: Callable[[int], bool] = lambda transaction_id: False,
         finished: Callable[[int], Awaitable[object]] | None = None,
+        batteries: EnergyMinutes | None = None,  # the stationary batteries' charge and discharge per minute
     ) -> None:
+        self._batteries = batteries
         self._finished = finished  # told of each session whose energy and green are stored for good
         self.store = store
         self._journaled = journaled  # a transaction answered while the database was away, not yet stored
@@ -158,6 +160,8 @@ class EnergyIntervals:
         for key, wh in drained.items():
             self._solar_unflushed[key] = self._solar_unflushed.get(key, 0.0) + wh
         self.ledger.generation(_per_park(drained))
+        if self._batteries is not None:
+            self.ledger.battery(self._batteries.drain())
         closed = self.ledger.close(self.clock(), final=final)
         self._green_unflushed += [(m.park_id, m.minute, m.green_wh, m.ev_wh) for m in closed]
         for transaction_id, session_green in self.ledger.finished().items():

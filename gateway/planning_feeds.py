@@ -8,7 +8,7 @@ into the platform's wall clock here, so the pure planner never sees a date.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -16,6 +16,16 @@ from gateway.settings import BatteryConfig, PlannerSettings
 from smartgrid.planner import PlanBattery
 from smartgrid.series import SeriesError, StepSeries, parse_series
 from solar.forecast import ClearSkyForecast
+
+SOURCES_KEPT = 4  # plans whose state of charge's origin is remembered (the one shown may be a plan behind)
+
+
+def soc_source(recent: Sequence[tuple[float, str]], planned_soc: float) -> str:
+    """Where the state of charge a plan started from came from (the newest match)."""
+    for soc, name in reversed(recent):
+        if abs(soc - planned_soc) < 1e-9:
+            return name
+    return "configured"
 
 
 class FeedError(ValueError):
@@ -42,6 +52,12 @@ class PlannerFeeds:
     forecast_file: StepSeries | None = None
     prices_file: StepSeries | None = None
     batteries_config: Sequence[BatteryConfig] = ()
+    # a battery's state of charge: measured while its telemetry is live, else the last plan's estimate for now
+    measured_soc: Callable[[str], float | None] | None = None
+    estimated_soc: Callable[[str], float | None] | None = None
+    green_share: Callable[[str], float] | None = None  # of the energy stored now (the green accounting's)
+    # battery -> the last few (state of charge, where it came from: measured | estimated | configured) planned on
+    soc_sources: dict[str, list[tuple[float, str]]] = field(default_factory=dict)
 
     def wall(self, at_s: float) -> datetime:
         return self.clock() + timedelta(seconds=at_s - self.scheduler_clock())
@@ -71,6 +87,19 @@ class PlannerFeeds:
                 imports[k], exports[k] = self.settings.import_eur_per_kwh, 0.0
         return imports, exports
 
+    def soc(self, battery: BatteryConfig) -> float:
+        """Measured when live; else the last plan's estimate for now; else the configured start."""
+        soc, name = battery.soc_start, "configured"
+        for source_name, source in (("measured", self.measured_soc), ("estimated", self.estimated_soc)):
+            value = source(battery.id) if source is not None else None
+            if value is not None and 0.0 <= value <= 1.0:
+                soc, name = value, source_name
+                break
+        recent = self.soc_sources.setdefault(battery.id, [])
+        recent.append((soc, name))
+        del recent[:-SOURCES_KEPT]
+        return soc
+
     def batteries(self) -> list[PlanBattery]:
         return [
             PlanBattery(
@@ -80,10 +109,11 @@ class PlannerFeeds:
                 b.power_kw * 1000.0,
                 b.power_kw * 1000.0,
                 round_trip_efficiency=b.efficiency,
-                soc=b.soc_start,
+                soc=self.soc(b),
                 soc_min=b.soc_min,
                 soc_max=b.soc_max,
                 reserve=b.reserve,
+                green_share=min(1.0, max(0.0, self.green_share(b.id))) if self.green_share is not None else 0.0,
             )
             for b in self.batteries_config
         ]
@@ -96,6 +126,10 @@ def load_feeds(
     clock: Callable[[], datetime],
     scheduler_clock: Callable[[], float],
     model: ClearSkyForecast | None,
+    measured_soc: Callable[[str], float | None] | None = None,
+    estimated_soc: Callable[[str], float | None] | None = None,
+    green_share: Callable[[str], float] | None = None,
+    soc_sources: dict[str, list[tuple[float, str]]] | None = None,
 ) -> PlannerFeeds:
     return PlannerFeeds(
         settings,
@@ -107,4 +141,8 @@ def load_feeds(
         ),
         prices_file=read_series(settings.prices_csv, "planner.prices_csv", 2) if settings.prices_csv else None,
         batteries_config=tuple(batteries),
+        measured_soc=measured_soc,
+        estimated_soc=estimated_soc,
+        green_share=green_share,
+        soc_sources=soc_sources if soc_sources is not None else {},
     )

@@ -26,6 +26,7 @@ from gateway import assembly, modbus
 from gateway.api.context import Api
 from gateway.api.routes import create_app
 from gateway.auth import hash_secret
+from gateway.batteries import BatterySetpoints, build_battery_telemetry
 from gateway.broker import local_broker
 from gateway.bus import Bus
 from gateway.charger_live import ChargerLive
@@ -73,7 +74,12 @@ class Platform:
         self.clock = clock
         self.metrics = Metrics()
         self.hub = EventHub()
-        self.ledger = GreenAccounting(park_pool=park_pools(settings), park_member=park_members(settings))
+        self.ledger = GreenAccounting(
+            park_pool=park_pools(settings),
+            park_member=park_members(settings),
+            battery_pool={b.id: site_pools(settings).get(b.site_id, "") for b in settings.batteries},
+            battery_efficiency={b.id: b.efficiency for b in settings.batteries},
+        )
         self.history = LiveHistories()
         self.charger_live = ChargerLive(self.now)
         self.topics = Topics(settings.mqtt.prefix)
@@ -153,6 +159,9 @@ class Platform:
         self.central = assembly.build_central(self)
         self.solar = assembly.build_solar(self)
         self.meters = assembly.build_meters(self)
+        self.battery_telemetry = build_battery_telemetry(
+            settings.batteries, publish=self.hub.publish, clock=self.clock, prefix=settings.mqtt.prefix
+        )
         self.energy = EnergyIntervals(
             self.store,
             self.solar,
@@ -163,6 +172,7 @@ class Platform:
             leading=lambda: self.leader,
             journaled=self.repository.journaled,
             finished=self._issue_cdr,
+            batteries=self.battery_telemetry.minutes,
         )
         await self.energy.restore()
         self.forecast = assembly.build_forecast(self)
@@ -181,6 +191,14 @@ class Platform:
         self.scheduler = assembly.build_scheduler(
             self, ChargerLimits(self.cluster, on_sent=self.charger_live.limit_sent)
         )
+        self.battery_setpoints = BatterySetpoints(
+            self.bus,
+            self.battery_telemetry,
+            settings.batteries,
+            plan=lambda: self.scheduler.plan,
+            clock=self.scheduler_clock,
+            replan=self.scheduler.plan_wanted.set,
+        )
         self.replanner = assembly.build_replanner(self)
         self.world = World(
             self.store,
@@ -195,6 +213,8 @@ class Platform:
         self.shared_ingest = self._subscribe_solar()
         for topic_filter in self.meters.topic_filters:
             self.bus.subscribe(topic_filter, self.meters.handle, qos=1)
+        for topic_filter in self.battery_telemetry.topic_filters:
+            self.bus.subscribe(topic_filter, self.battery_telemetry.handle, qos=1)
         self._subscribe_events()
         await self._serve_http()
 
@@ -206,6 +226,7 @@ class Platform:
             self.energy.on_event,
             self.scheduler.on_event,
             self.charger_live.on_event,
+            self.battery_setpoints.on_event,
         ):
             self.hub.subscribe(subscriber)
         if self.influx is not None:
@@ -280,6 +301,9 @@ class Platform:
             is_leader=lambda: self.leader,
             world=self.world,
             meters=self.meters,
+            batteries=self.battery_telemetry,
+            battery_setpoints=self.battery_setpoints.sent,
+            battery_soc_sources=self.battery_setpoints.soc_sources,
             charger_live=self.charger_live,
         )
 
@@ -368,6 +392,9 @@ class Platform:
                 log.warning("housekeeping: database round skipped (%s)", exc)
             await self.solar.check_staleness()
             await self.meters.check_timeouts()
+            await self.battery_telemetry.check_timeouts()
+            if ticks % 5 == 0 and self.leader:  # the plan's battery setpoints, each valid for a minute
+                self.battery_setpoints.publish()
             self.metrics.sample_meters(self.meters, self.scheduler, list(self.world.sites))
             solar_w, ev_w = self.solar_power_w(), self.ledger.ev_power_w()
             if self.forecast is not None:
@@ -409,7 +436,13 @@ class Platform:
             for inv in park.inverters
             if inv.adapter == "victron" and inv.topic
         }
-        return sorted({*self.meters.keepalive_topics(), *(t for t in inverters if t is not None)})
+        return sorted(
+            {
+                *self.meters.keepalive_topics(),
+                *self.battery_telemetry.keepalive_topics(),
+                *(t for t in inverters if t is not None),
+            }
+        )
 
     def managed(self, charge_point_id: str) -> bool:
         """Whether a site's scheduler controls this charger (else: unmanaged, at the unmanaged limit)."""

@@ -282,6 +282,9 @@ class Settings(BaseSettings):
                 problems.append(f"chargers.{index}.site_id: unknown site {charger.site_id!r}")
             if charger.security_profile in (1, 2) and not charger.password:
                 problems.append(f"chargers.{index}.password: security profile 1-2 needs a password")
+        for index, battery in enumerate(self.batteries):
+            if battery.site_id not in site_ids:
+                problems.append(f"batteries.{index}.site_id: unknown site {battery.site_id!r}")
         if self.mqtt.share_group and not self.mqtt.url:
             problems.append("mqtt.share_group: shared subscriptions need an external broker (mqtt.url)")
         cooperative_ids = {coop.id for coop in self.cooperatives}

@@ -41,6 +41,30 @@ class PlanningSettings:
     default_import_eur_per_kwh: float = 0.30  # without a price feed: cost = grid energy
 
 
+def battery_setpoints_w(plan: Plan, start_s: float, now_s: float) -> dict[str, float]:
+    """Each planned battery's power for the slot `now_s` falls in (+ charging, - discharging, AC side, W);
+    a plan that has run out gives nothing (the battery idles once its last setpoint expires)."""
+    slot = math.floor((now_s - start_s) / plan.slot_s)
+    out = {}
+    for battery_id, planned in plan.batteries.items():
+        if 0 <= slot < len(planned.charge_wh):
+            out[battery_id] = (planned.charge_wh[slot] - planned.discharge_wh[slot]) * 3600.0 / plan.slot_s
+    return out
+
+
+def planned_soc(plan: Plan, start_s: float, now_s: float, battery_id: str) -> float | None:
+    """What the plan expects a battery's state of charge to be at `now_s` (linear within the slot)."""
+    planned = plan.batteries.get(battery_id)
+    if planned is None or not planned.soc:
+        return None
+    position = (now_s - start_s) / plan.slot_s
+    slot = math.floor(position)
+    if not 0 <= slot < len(planned.soc) - 1:
+        return None
+    part = position - slot
+    return planned.soc[slot] * (1.0 - part) + planned.soc[slot + 1] * part
+
+
 class Replanner:
     def __init__(
         self,

@@ -23,6 +23,7 @@ from gateway.api_models import (
     SiteUpdate,
     SiteView,
 )
+from gateway.planning_feeds import soc_source
 
 
 def _known(request: web.Request, site_id: str) -> bool:
@@ -94,6 +95,9 @@ async def get_plan(request: web.Request) -> web.Response:
                 charge_wh=[round(v, 1) for v in b.charge_wh],
                 discharge_wh=[round(v, 1) for v in b.discharge_wh],
                 soc=[round(v, 4) for v in b.soc],
+                soc_source=soc_source((context.battery_soc_sources or {}).get(bid, []), b.soc[0]),
+                setpoint_w=(context.battery_setpoints or {}).get(bid),
+                telemetry=context.batteries.view(bid) if context.batteries is not None else None,
             )
             for bid, b in plan.batteries.items()
             if any(c.id == bid and c.site_id == site_id for c in context.settings.batteries)

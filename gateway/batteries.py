@@ -1,0 +1,104 @@
+"""The batteries' edge: their telemetry built from the configuration, and the plan's setpoints sent to them.
+
+The setpoint of each battery is the current slot's planned power (smartgrid.planning.battery_setpoints_w),
+encoded in the battery's layout (solar.batteries) and published every few seconds while this instance leads
+and a plan stands, each one valid for `setpoint_valid_s`: a battery that hears nothing more idles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from gateway.bus import Bus
+from gateway.settings import BatteryConfig
+from smartgrid.planner import Plan
+from smartgrid.planning import battery_setpoints_w, planned_soc
+from solar.batteries import BatterySpec, BatteryTelemetry, Publish
+from solar.events import BatteryReading, BatteryStateChanged
+
+REPLAN_SOC_MISS = 0.05  # a measured state of charge this far from the plan's expectation asks for a new plan
+
+
+def build_battery_telemetry(
+    batteries: Sequence[BatteryConfig], *, publish: Publish, clock: Callable[[], datetime], prefix: str
+) -> BatteryTelemetry:
+    return BatteryTelemetry(
+        batteries={
+            b.id: BatterySpec(
+                id=b.id,
+                site_id=b.site_id,
+                max_power_w=b.power_kw * 1000.0,
+                layout=b.layout,
+                topic=b.topic,
+                timeout_s=b.timeout_s,
+                vebus_instance=b.vebus_instance,
+                phases=b.phases,
+            )
+            for b in batteries
+        },
+        publish=publish,
+        clock=clock,
+        prefix=prefix,
+    )
+
+
+class BatterySetpoints:
+    """Sends each planned battery the current slot's power; remembers what it sent last."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        telemetry: BatteryTelemetry,
+        batteries: Sequence[BatteryConfig],
+        *,
+        plan: Callable[[], tuple[Plan, float] | None],
+        clock: Callable[[], float],
+        replan: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._bus = bus
+        self._telemetry = telemetry
+        self._valid_s = {b.id: b.setpoint_valid_s for b in batteries}
+        self._plan = plan
+        self._clock = clock
+        self._replan = replan
+        self.sent: dict[str, float] = {}  # battery -> the last setpoint, W (+ charging)
+        # battery -> the last plans' (state of charge, where it came from), gateway.planning_feeds.soc_source
+        self.soc_sources: dict[str, list[tuple[float, str]]] = {}
+
+    def publish(self) -> dict[str, float]:
+        current = self._plan()
+        if current is None or not self._valid_s:
+            return {}
+        plan, start_s = current
+        points = battery_setpoints_w(plan, start_s, self._clock())
+        for battery_id, power_w in points.items():
+            if battery_id not in self._valid_s:
+                continue
+            for topic, payload in self._telemetry.setpoint_messages(battery_id, power_w, self._valid_s[battery_id]):
+                self._bus.publish(topic, payload, qos=1)
+            self.sent[battery_id] = round(power_w, 1)
+        return points
+
+    def estimated_soc(self, battery_id: str) -> float | None:
+        """The current plan's expectation for now (the planner's own estimate while telemetry is not live)."""
+        current = self._plan()
+        if current is None:
+            return None
+        plan, start_s = current
+        return planned_soc(plan, start_s, self._clock(), battery_id)
+
+    async def on_event(self, event: object) -> None:
+        """A battery's telemetry came live, or says the plan's state of charge is off: plan again soon."""
+        if isinstance(event, BatteryStateChanged) and event.state == "online":
+            self._replan()
+        elif isinstance(event, BatteryReading) and self._last_source(event.battery_id) != "measured":
+            self._replan()  # the last plan did not count on the measured state of charge yet
+        elif isinstance(event, BatteryReading):
+            expected = self.estimated_soc(event.battery_id)
+            if expected is not None and abs(expected - event.soc) > REPLAN_SOC_MISS:
+                self._replan()
+
+    def _last_source(self, battery_id: str) -> str | None:
+        recent = self.soc_sources.get(battery_id)
+        return recent[-1][1] if recent else None
