@@ -289,7 +289,9 @@ class BatteryTelemetry:
             self.rejects["out_of_order_or_duplicate"] += 1
             return
         battery.accepted += 1
-        battery.last_seen, battery.last_ts = now, ts
+        battery.last_seen = now
+        if partial.ts is not None:  # the order of samples that carry their own time
+            battery.last_ts = partial.ts
         if partial.soc is not None:
             battery.soc, battery.soc_seen = partial.soc, now
         if partial.voltage_v is not None:

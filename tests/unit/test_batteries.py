@@ -271,3 +271,14 @@ def test_battery_settings_name_their_field() -> None:
         ],  # fmt: skip
     )
     assert loaded.batteries[0].vebus_instance == 276
+
+
+async def test_a_state_message_does_not_make_older_samples_out_of_order() -> None:
+    clock = Clock()
+    batteries = ingest(clock=clock)
+    await batteries.handle(f"{NATIVE}/state", b"online")
+    earlier = (T0 - timedelta(minutes=30)).isoformat()
+    await batteries.handle(f"{NATIVE}/telemetry", body({"ts": earlier, "soc_pct": 40, "power_w": 100}))
+    await batteries.handle(f"{NATIVE}/telemetry", body({"ts": earlier, "soc_pct": 41, "power_w": 100}))  # again
+    assert batteries.view("bat-1")["accepted"] == 2  # type: ignore[index]
+    assert batteries.rejects == {"out_of_order_or_duplicate": 1}
