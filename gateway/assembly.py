@@ -13,6 +13,7 @@ from gateway.influx import InfluxWriter
 from gateway.passwords import StoredPasswords
 from gateway.pki import CertificateAuthority
 from gateway.planning_feeds import load_feeds
+from gateway.prices import DayAheadPrices, PriceMessages
 from gateway.publishing import ChargerLimits
 from smartgrid.allocation import Site
 from smartgrid.hysteresis import HysteresisSettings
@@ -173,6 +174,10 @@ def build_replanner(platform: Platform) -> Replanner | None:
     planner = platform.settings.planner
     if not planner.enabled:
         return None
+    if planner.day_ahead != "none":
+        platform.day_ahead = DayAheadPrices(planner, platform.clock)
+    if planner.prices_mqtt_topic:
+        platform.price_messages = PriceMessages(planner.prices_mqtt_topic)
     feeds = load_feeds(
         planner,
         platform.settings.batteries,
@@ -183,6 +188,8 @@ def build_replanner(platform: Platform) -> Replanner | None:
         estimated_soc=platform.battery_setpoints.estimated_soc,
         soc_sources=platform.battery_setpoints.soc_sources,
         green_share=platform.ledger.battery_green_share,
+        day_ahead=platform.day_ahead,
+        messages=platform.price_messages,
     )
     return Replanner(
         platform.scheduler,

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from gateway.prices import DayAheadPrices, PriceMessages
 from gateway.settings import BatteryConfig, PlannerSettings
 from smartgrid.planner import PlanBattery
 from smartgrid.series import SeriesError, StepSeries, parse_series
@@ -56,6 +57,8 @@ class PlannerFeeds:
     measured_soc: Callable[[str], float | None] | None = None
     estimated_soc: Callable[[str], float | None] | None = None
     green_share: Callable[[str], float] | None = None  # of the energy stored now (the green accounting's)
+    day_ahead: DayAheadPrices | None = None  # ENTSO-E or Nord Pool
+    messages: PriceMessages | None = None  # the price file's rows over MQTT
     # battery -> the last few (state of charge, where it came from: measured | estimated | configured) planned on
     soc_sources: dict[str, list[tuple[float, str]]] = field(default_factory=dict)
 
@@ -76,15 +79,26 @@ class PlannerFeeds:
         ]
 
     def prices(self, start_s: float, slot_s: float, slots: int) -> tuple[list[float], list[float]] | None:
-        if self.prices_file is None:
+        """Per slot: the day-ahead spot price with the tariff's markups where it is known, else the price file
+        (or its MQTT feed, whichever came last), else the flat price of the settings."""
+        fallback = self.messages.series if self.messages is not None and self.messages.series else self.prices_file
+        spot = self.day_ahead.series if self.day_ahead is not None else None
+        if fallback is None and spot is None:
             return None
-        start = self.wall(start_s)
-        imports = self.prices_file.slot_means(start, slot_s, slots, column=0)
-        exports = self.prices_file.slot_means(start, slot_s, slots, column=1)
-        step = timedelta(seconds=slot_s)
-        for k in range(slots):  # where the file says nothing: the flat price of the settings
-            if not self.prices_file.covers(start + step * (k + 0.5)):
-                imports[k], exports[k] = self.settings.import_eur_per_kwh, 0.0
+        st = self.settings
+        start, step = self.wall(start_s), timedelta(seconds=slot_s)
+        imports, exports = [st.import_eur_per_kwh] * slots, [0.0] * slots
+        if fallback is not None:
+            file_in = fallback.slot_means(start, slot_s, slots, column=0)
+            file_out = fallback.slot_means(start, slot_s, slots, column=1)
+            for k in range(slots):
+                if fallback.covers(start + step * (k + 0.5)):
+                    imports[k], exports[k] = file_in[k], file_out[k]
+        if spot is not None:
+            for k, price in enumerate(spot.slot_means(start, slot_s, slots)):
+                if spot.covers(start + step * (k + 0.5)):
+                    imports[k] = (price + st.import_markup_eur_per_kwh) * (1.0 + st.import_vat)
+                    exports[k] = price - st.export_markup_eur_per_kwh
         return imports, exports
 
     def soc(self, battery: BatteryConfig) -> float:
@@ -130,6 +144,8 @@ def load_feeds(
     estimated_soc: Callable[[str], float | None] | None = None,
     green_share: Callable[[str], float] | None = None,
     soc_sources: dict[str, list[tuple[float, str]]] | None = None,
+    day_ahead: DayAheadPrices | None = None,
+    messages: PriceMessages | None = None,
 ) -> PlannerFeeds:
     return PlannerFeeds(
         settings,
@@ -145,4 +161,6 @@ def load_feeds(
         estimated_soc=estimated_soc,
         green_share=green_share,
         soc_sources=soc_sources if soc_sources is not None else {},
+        day_ahead=day_ahead,
+        messages=messages,
     )

@@ -38,6 +38,7 @@ from gateway.influx import InfluxWriter
 from gateway.journal import JournaledRepository
 from gateway.metrics import Metrics
 from gateway.pools import only_cooperative, park_members, park_pools, site_pools
+from gateway.prices import DayAheadPrices, PriceMessages
 from gateway.pricing import issue_cdr
 from gateway.publishing import ChargerLimits, Outbound, solar_power_w
 from gateway.settings import Settings
@@ -103,6 +104,8 @@ class Platform:
         self.influx: InfluxWriter | None
         self.forecast: ClearSkyForecast | None
         self.shared_ingest: SharedIngest | None
+        self.day_ahead: DayAheadPrices | None = None  # set by assembly.build_replanner when configured
+        self.price_messages: PriceMessages | None = None
 
     central_supported_versions = SUPPORTED_VERSIONS
     scheduler_clock = staticmethod(time.monotonic)  # the scheduler's time base (seconds)
@@ -213,6 +216,8 @@ class Platform:
         self.shared_ingest = self._subscribe_solar()
         for topic_filter in self.meters.topic_filters:
             self.bus.subscribe(topic_filter, self.meters.handle, qos=1)
+        if self.price_messages is not None:
+            self.bus.subscribe(self.price_messages.topic, self.price_messages.handle, qos=1)
         for topic_filter in self.battery_telemetry.topic_filters:
             self.bus.subscribe(topic_filter, self.battery_telemetry.handle, qos=1)
         self._subscribe_events()
@@ -359,6 +364,8 @@ class Platform:
             group.create_task(poll, name=name)
         if self.influx is not None:
             group.create_task(self.influx.run(), name="influx")
+        if self.day_ahead is not None:
+            group.create_task(self.day_ahead.run(), name="day-ahead-prices")
 
     async def _lead(self) -> None:
         """While leading: the world's scheduler and, beside it, the planner whose budgets it follows."""

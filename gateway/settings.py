@@ -203,6 +203,30 @@ class PlannerSettings(_Model):
     )
     prices_csv: Path | None = Field(None, description="timestamp,import_eur_per_kwh,export_eur_per_kwh per slot")
     import_eur_per_kwh: float = Field(0.30, ge=0, description="without a price file: a flat import price")
+    prices_mqtt_topic: str | None = Field(
+        None, description="the price file's rows (same CSV) as an MQTT message, retained; replaces the file's rows"
+    )
+    day_ahead: Literal["none", "entsoe", "nordpool"] = Field(
+        "none", description="day-ahead spot prices from ENTSO-E or Nord Pool (file and MQTT: the offline fallback)"
+    )
+    day_ahead_area: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_-]{2,20}$", description="bidding zone: ENTSO-E area (NL, DE_LU) or Nord Pool (SE3)"
+    )
+    entsoe_url: str = Field("https://web-api.tp.entsoe.eu/api", description="the ENTSO-E Transparency API")
+    entsoe_token: str | None = Field(None, description="the ENTSO-E security token")
+    nordpool_url: str = Field("https://dataportal-api.nordpoolgroup.com/api", description="the Nord Pool data API")
+    day_ahead_refresh_s: float = Field(3600.0, ge=60, description="fetch today's and tomorrow's prices this often")
+    import_markup_eur_per_kwh: float = Field(0.0, description="on top of the spot price: grid fee, energy tax")
+    import_vat: float = Field(0.0, ge=0, le=1, description="on the spot price plus the markup")
+    export_markup_eur_per_kwh: float = Field(0.0, description="taken off the spot price for energy exported")
+
+    @model_validator(mode="after")
+    def _day_ahead(self) -> PlannerSettings:
+        if self.day_ahead != "none" and not self.day_ahead_area:
+            raise ValueError(f"day_ahead_area: day_ahead = {self.day_ahead!r} needs the bidding zone")
+        if self.day_ahead == "entsoe" and not self.entsoe_token:
+            raise ValueError("entsoe_token: ENTSO-E's API needs a security token")
+        return self
 
 
 class InfluxSettings(_Model):
