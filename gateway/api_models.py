@@ -369,6 +369,8 @@ class PlanSlotView(BaseModel):
     export_wh: float
     green_ev_wh: float = Field(description="green energy planned into the site's EVs (solar and green battery)")
     max_phase_a: float = Field(description="the highest phase's planned average current, other load included")
+    import_eur_per_kwh: float | None = Field(None, description="the grid price the plan counted on")
+    export_eur_per_kwh: float | None = None
 
 
 class PlanSessionView(BaseModel):
@@ -395,6 +397,7 @@ class PlanView(BaseModel):
     start: str | None = None
     slot_s: float | None = None
     quantile: float | None = Field(None, description="the forecast quantile the plan counts on")
+    cost_eur: float | None = Field(None, description="the site's planned grid cost over the horizon (import - export)")
     slots: list[PlanSlotView] = Field(default_factory=list)
     sessions: list[PlanSessionView] = Field(default_factory=list)
     batteries: list[PlanBatteryView] = Field(default_factory=list)

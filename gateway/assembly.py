@@ -176,6 +176,13 @@ def build_replanner(platform: Platform) -> Replanner | None:
         return None
     if planner.day_ahead != "none":
         platform.day_ahead = DayAheadPrices(planner, platform.clock)
+        zones: dict[str, DayAheadPrices] = {}
+        for site in platform.settings.sites:
+            if site.day_ahead_area and site.day_ahead_area != planner.day_ahead_area:
+                if site.day_ahead_area not in zones:
+                    zoned = planner.model_copy(update={"day_ahead_area": site.day_ahead_area})
+                    zones[site.day_ahead_area] = DayAheadPrices(zoned, platform.clock)
+                platform.site_day_ahead[site.id] = zones[site.day_ahead_area]
     if planner.prices_mqtt_topic:
         platform.price_messages = PriceMessages(planner.prices_mqtt_topic)
     feeds = load_feeds(
@@ -190,6 +197,7 @@ def build_replanner(platform: Platform) -> Replanner | None:
         green_share=platform.ledger.battery_green_share,
         day_ahead=platform.day_ahead,
         messages=platform.price_messages,
+        site_day_ahead=platform.site_day_ahead,
     )
     return Replanner(
         platform.scheduler,
@@ -204,5 +212,6 @@ def build_replanner(platform: Platform) -> Replanner | None:
         clock=platform.scheduler_clock,
         measured_green_w=platform.solar.total_power_w,
         prices=feeds.prices,
+        site_prices=feeds.site_prices,
         batteries=feeds.batteries,
     )

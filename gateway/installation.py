@@ -61,6 +61,11 @@ class SiteConfig(_Model):
     base_load_a: float = Field(0.0, ge=0)
     voltage_v: float = Field(230.0, gt=0)
     meter: MeterConfig | None = Field(None, description="the grid connection meter; none: the static limit")
+    day_ahead_area: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_-]{2,20}$",
+        description="the site's own bidding zone for day-ahead prices (default: planner.day_ahead_area)",
+    )
 
 
 class ChargerConfig(_Model):

@@ -7,7 +7,7 @@ into the platform's wall clock here, so the pure planner never sees a date.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -59,6 +59,7 @@ class PlannerFeeds:
     green_share: Callable[[str], float] | None = None  # of the energy stored now (the green accounting's)
     day_ahead: DayAheadPrices | None = None  # ENTSO-E or Nord Pool
     messages: PriceMessages | None = None  # the price file's rows over MQTT
+    site_day_ahead: Mapping[str, DayAheadPrices] = field(default_factory=dict)  # sites in a zone of their own
     # battery -> the last few (state of charge, where it came from: measured | estimated | configured) planned on
     soc_sources: dict[str, list[tuple[float, str]]] = field(default_factory=dict)
 
@@ -81,8 +82,20 @@ class PlannerFeeds:
     def prices(self, start_s: float, slot_s: float, slots: int) -> tuple[list[float], list[float]] | None:
         """Per slot: the day-ahead spot price with the tariff's markups where it is known, else the price file
         (or its MQTT feed, whichever came last), else the flat price of the settings."""
+        return self._prices(self.day_ahead, start_s, slot_s, slots)
+
+    def site_prices(
+        self, site_id: str, start_s: float, slot_s: float, slots: int
+    ) -> tuple[list[float], list[float]] | None:
+        """A site in a bidding zone of its own (`sites.day_ahead_area`): its zone's prices (None: the others')."""
+        own = self.site_day_ahead.get(site_id)
+        return self._prices(own, start_s, slot_s, slots) if own is not None else None
+
+    def _prices(
+        self, day_ahead: DayAheadPrices | None, start_s: float, slot_s: float, slots: int
+    ) -> tuple[list[float], list[float]] | None:
         fallback = self.messages.series if self.messages is not None and self.messages.series else self.prices_file
-        spot = self.day_ahead.series if self.day_ahead is not None else None
+        spot = day_ahead.series if day_ahead is not None else None
         if fallback is None and spot is None:
             return None
         st = self.settings
@@ -146,6 +159,7 @@ def load_feeds(
     soc_sources: dict[str, list[tuple[float, str]]] | None = None,
     day_ahead: DayAheadPrices | None = None,
     messages: PriceMessages | None = None,
+    site_day_ahead: Mapping[str, DayAheadPrices] | None = None,
 ) -> PlannerFeeds:
     return PlannerFeeds(
         settings,
@@ -163,4 +177,5 @@ def load_feeds(
         soc_sources=soc_sources if soc_sources is not None else {},
         day_ahead=day_ahead,
         messages=messages,
+        site_day_ahead=dict(site_day_ahead or {}),
     )

@@ -106,6 +106,7 @@ class Platform:
         self.shared_ingest: SharedIngest | None
         self.day_ahead: DayAheadPrices | None = None  # set by assembly.build_replanner when configured
         self.price_messages: PriceMessages | None = None
+        self.site_day_ahead: dict[str, DayAheadPrices] = {}  # sites in a bidding zone of their own
 
     central_supported_versions = SUPPORTED_VERSIONS
     scheduler_clock = staticmethod(time.monotonic)  # the scheduler's time base (seconds)
@@ -364,8 +365,9 @@ class Platform:
             group.create_task(poll, name=name)
         if self.influx is not None:
             group.create_task(self.influx.run(), name="influx")
-        if self.day_ahead is not None:
-            group.create_task(self.day_ahead.run(), name="day-ahead-prices")
+        zones = {id(p): p for p in [self.day_ahead, *self.site_day_ahead.values()] if p is not None}
+        for index, prices in enumerate(zones.values()):
+            group.create_task(prices.run(), name=f"day-ahead-prices-{index}")
 
     async def _lead(self) -> None:
         """While leading: the world's scheduler and, beside it, the planner whose budgets it follows."""

@@ -68,6 +68,7 @@ async def get_plan(request: web.Request) -> web.Response:
         start=iso(start),
         slot_s=plan.slot_s,
         quantile=context.settings.planner.quantile,
+        cost_eur=round(site_plan.cost_eur, 4),
         slots=[
             PlanSlotView(
                 start=iso(start + step * k) or "",
@@ -75,6 +76,8 @@ async def get_plan(request: web.Request) -> web.Response:
                 export_wh=round(site_plan.export_wh[k], 1),
                 green_ev_wh=round(site_plan.green_ev_wh[k], 1),
                 max_phase_a=round(site_plan.max_phase_a[k], 2),
+                import_eur_per_kwh=_at(site_plan.import_eur_per_kwh, k),
+                export_eur_per_kwh=_at(site_plan.export_eur_per_kwh, k),
             )
             for k in range(len(site_plan.import_wh))
         ],
@@ -104,6 +107,10 @@ async def get_plan(request: web.Request) -> web.Response:
         ],
     )
     return web.json_response(view.model_dump())
+
+
+def _at(values: tuple[float, ...], k: int) -> float | None:
+    return round(values[k], 5) if k < len(values) else None
 
 
 async def list_sites(request: web.Request) -> web.Response:
