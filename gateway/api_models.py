@@ -187,6 +187,9 @@ class SessionView(BaseModel):
     departure: datetime | None = Field(description="departure mode: when the EV leaves")
     account_id: str | None = Field(None, description="the charging account its id tag belonged to at its start")
     cost: CostView | None = Field(None, description="at the tariff chosen at its start; so far while it runs")
+    grid_cost_eur: float | None = Field(
+        None, description="its grid (not green) energy at the planner's grid price of each 15-minute slot"
+    )
 
 
 class ChargerEventView(BaseModel):

@@ -199,6 +199,7 @@ def build_replanner(platform: Platform) -> Replanner | None:
         messages=platform.price_messages,
         site_day_ahead=platform.site_day_ahead,
     )
+    platform.grid_price = feeds.import_price_at
     return Replanner(
         platform.scheduler,
         settings=PlanningSettings(

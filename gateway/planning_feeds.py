@@ -91,6 +91,19 @@ class PlannerFeeds:
         own = self.site_day_ahead.get(site_id)
         return self._prices(own, start_s, slot_s, slots) if own is not None else None
 
+    def import_price_at(self, site_id: str | None, ts: datetime) -> float:
+        """The grid's import price (EUR/kWh) at `ts` for a site, as the planner counts it: its zone's day-ahead
+        price with the markups, else the price file (or its MQTT feed), else the flat price."""
+        day_ahead = self.site_day_ahead.get(site_id or "", self.day_ahead)
+        spot = day_ahead.series if day_ahead is not None else None
+        st = self.settings
+        if spot is not None and spot.covers(ts):
+            return (spot.at(ts)[0] + st.import_markup_eur_per_kwh) * (1.0 + st.import_vat)
+        fallback = self.messages.series if self.messages is not None and self.messages.series else self.prices_file
+        if fallback is not None and fallback.covers(ts):
+            return fallback.at(ts)[0]
+        return st.import_eur_per_kwh
+
     def _prices(
         self, day_ahead: DayAheadPrices | None, start_s: float, slot_s: float, slots: int
     ) -> tuple[list[float], list[float]] | None:

@@ -107,6 +107,7 @@ class Platform:
         self.day_ahead: DayAheadPrices | None = None  # set by assembly.build_replanner when configured
         self.price_messages: PriceMessages | None = None
         self.site_day_ahead: dict[str, DayAheadPrices] = {}  # sites in a bidding zone of their own
+        self.grid_price: Callable[[str | None, datetime], float] | None = None  # (site, when) -> EUR/kWh import
 
     central_supported_versions = SUPPORTED_VERSIONS
     scheduler_clock = staticmethod(time.monotonic)  # the scheduler's time base (seconds)
@@ -310,6 +311,7 @@ class Platform:
             batteries=self.battery_telemetry,
             battery_setpoints=self.battery_setpoints.sent,
             battery_soc_sources=self.battery_setpoints.soc_sources,
+            grid_price=self.grid_price,
             charger_live=self.charger_live,
         )
 

@@ -59,6 +59,7 @@ class Api:
     batteries: BatteryTelemetry | None = None  # the stationary batteries' telemetry
     battery_setpoints: Mapping[str, float] | None = None  # battery -> the last setpoint sent, W (+ charging)
     battery_soc_sources: Mapping[str, list[tuple[float, str]]] | None = None  # the plans' state of charge origins
+    grid_price: Callable[[str | None, datetime], float] | None = None  # (site, when) -> the grid's EUR/kWh
 
 
 API: web.AppKey[Api] = web.AppKey("api")

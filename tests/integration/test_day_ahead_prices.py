@@ -1,6 +1,7 @@
 """Day-ahead prices through entsoe-py and nordpool against test doubles of their APIs on 127.0.0.1: the
 clients' endpoints follow the settings, the prices reach the planner's slots with the tariff's markups, a
-source that fails keeps what was fetched and the file stands in; the MQTT price feed's parser (hypothesis)."""
+source that fails keeps what was fetched and the file stands in; the MQTT price feed's parser (hypothesis);
+a session's grid energy priced at the planner's prices."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import aiohttp
 import pytest
 from aiohttp import web
 from hypothesis import given
@@ -18,6 +20,8 @@ from hypothesis import strategies as st
 from gateway.planning_feeds import PlannerFeeds, read_series
 from gateway.prices import DayAheadPrices, PriceMessages
 from gateway.settings import ConfigError, PlannerSettings, load_settings
+from tests.fixtures.platform import make_settings, running_platform
+from tests.integration.test_energy_truth import charger, meter
 
 pytestmark = pytest.mark.integration
 
@@ -178,3 +182,25 @@ def test_day_ahead_settings_name_their_field() -> None:
     with pytest.raises(ConfigError, match="entsoe_token"):
         load_settings(planner={"day_ahead": "entsoe", "day_ahead_area": "NL"})
     assert json.loads(PlannerSettings(day_ahead="nordpool", day_ahead_area="NL").model_dump_json())["day_ahead"]
+
+
+async def test_a_sessions_grid_energy_is_priced_at_the_planners_price(tmp_path: Path) -> None:
+    start = (datetime.now(UTC) - timedelta(minutes=40)).replace(second=0, microsecond=0)
+    start = start.replace(minute=start.minute - start.minute % 15)
+    file = tmp_path / "prices.csv"
+    file.write_text(f"{(start - timedelta(hours=1)).isoformat()},0.25,0.0\n{start.isoformat()},0.50,0.0\n"
+                    f"{(start + timedelta(minutes=15)).isoformat()},0.10,0.0\n")  # fmt: skip
+    settings = make_settings(tmp_path, planner={"prices_csv": str(file)})
+    async with running_platform(settings) as platform, aiohttp.ClientSession() as http:
+        async with charger(http, platform.ocpp_url, "CP-A") as call:
+            begin = {"connectorId": 1, "idTag": "TAG-OK", "meterStart": 0, "timestamp": start.isoformat()}
+            tx = (await call("s", "StartTransaction", begin))["transactionId"]
+            await call("m", "MeterValues", meter(tx, start + timedelta(minutes=15), 1000.0))  # 1 kWh at 0.50
+            await call("n", "MeterValues", meter(tx, start + timedelta(minutes=30), 3000.0))  # 2 kWh at 0.10
+            stop = (start + timedelta(minutes=30)).isoformat()
+            await call("t", "StopTransaction", {"transactionId": tx, "meterStop": 3000, "timestamp": stop})
+        await platform.energy.flush(final=True)
+        async with http.get(f"{platform.http_url}/api/sessions/{tx}") as response:
+            session = await response.json()
+    assert session["green_energy_wh"] == 0.0  # no sun: all of it from the grid
+    assert session["grid_cost_eur"] == pytest.approx(1 * 0.50 + 2 * 0.10)
