@@ -226,6 +226,11 @@ class ReportMember(BaseModel):
     parks: list[ReportPark]
 
 
+class ReportGrid(BaseModel):
+    ev_grid_kwh: float = Field(description="energy into the cooperative's EVs that was not green")
+    ev_grid_cost_eur: float | None = Field(None, description="at the planner's grid price of each 15-minute slot")
+
+
 class CooperativeReport(BaseModel):
     cooperative_id: str
     name: str | None
@@ -235,6 +240,7 @@ class CooperativeReport(BaseModel):
     to_evs_kwh: float
     exported_kwh: float
     members: list[ReportMember]
+    grid: ReportGrid | None = Field(None, description="JSON only: the EVs' grid energy and its cost")
 
 
 class EnergyPoint(BaseModel):

@@ -190,7 +190,12 @@ async def test_a_sessions_grid_energy_is_priced_at_the_planners_price(tmp_path: 
     file = tmp_path / "prices.csv"
     file.write_text(f"{(start - timedelta(hours=1)).isoformat()},0.25,0.0\n{start.isoformat()},0.50,0.0\n"
                     f"{(start + timedelta(minutes=15)).isoformat()},0.10,0.0\n")  # fmt: skip
-    settings = make_settings(tmp_path, planner={"prices_csv": str(file)})
+    settings = make_settings(
+        tmp_path,
+        planner={"prices_csv": str(file)},
+        cooperatives=[{"id": "coop", "members": [{"id": "m1"}]}],
+        sites=[{"id": "site-a", "grid_limit_a": 32.0, "cooperative_id": "coop"}],
+    )
     async with running_platform(settings) as platform, aiohttp.ClientSession() as http:
         async with charger(http, platform.ocpp_url, "CP-A") as call:
             begin = {"connectorId": 1, "idTag": "TAG-OK", "meterStart": 0, "timestamp": start.isoformat()}
@@ -202,5 +207,9 @@ async def test_a_sessions_grid_energy_is_priced_at_the_planners_price(tmp_path: 
         await platform.energy.flush(final=True)
         async with http.get(f"{platform.http_url}/api/sessions/{tx}") as response:
             session = await response.json()
+        period = f"from={(start - timedelta(hours=1)).isoformat()}&to={(start + timedelta(hours=2)).isoformat()}"
+        async with http.get(f"{platform.http_url}/api/cooperatives/coop/report?{period.replace('+', '%2B')}") as r:
+            report = await r.json()
     assert session["green_energy_wh"] == 0.0  # no sun: all of it from the grid
     assert session["grid_cost_eur"] == pytest.approx(1 * 0.50 + 2 * 0.10)
+    assert report["grid"] == {"ev_grid_kwh": pytest.approx(3.0), "ev_grid_cost_eur": pytest.approx(0.70)}
