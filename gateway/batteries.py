@@ -1,6 +1,7 @@
 """The batteries' edge: their telemetry built from the configuration, and the plan's setpoints sent to them.
 
 The setpoint of each battery is the current slot's planned power (smartgrid.planning.battery_setpoints_w),
+a discharge cut to what the site's EVs draw now (a battery feeds EVs, not the grid),
 encoded in the battery's layout (solar.batteries) and published every few seconds while this instance leads
 and a plan stands, each one valid for `setpoint_valid_s`: a battery that hears nothing more idles.
 """
@@ -55,10 +56,13 @@ class BatterySetpoints:
         plan: Callable[[], tuple[Plan, float] | None],
         clock: Callable[[], float],
         replan: Callable[[], None] = lambda: None,
+        site_ev_power_w: Callable[[str], float] | None = None,
     ) -> None:
         self._bus = bus
         self._telemetry = telemetry
         self._valid_s = {b.id: b.setpoint_valid_s for b in batteries}
+        self._site_of = {b.id: b.site_id for b in batteries}
+        self._site_ev_power_w = site_ev_power_w
         self._plan = plan
         self._clock = clock
         self._replan = replan
@@ -72,9 +76,15 @@ class BatterySetpoints:
             return {}
         plan, start_s = current
         points = battery_setpoints_w(plan, start_s, self._clock())
-        for battery_id, power_w in points.items():
+        for battery_id, planned_w in points.items():
             if battery_id not in self._valid_s:
                 continue
+            power_w = planned_w
+            if power_w < 0 and self._site_ev_power_w is not None:
+                # a battery feeds its site's EVs, never the grid: no more than they draw now (the plan's
+                # discharge assumed EVs that may have left, or charge slower than planned)
+                power_w = max(power_w, -max(0.0, self._site_ev_power_w(self._site_of[battery_id])))
+            points[battery_id] = power_w
             for topic, payload in self._telemetry.setpoint_messages(battery_id, power_w, self._valid_s[battery_id]):
                 self._bus.publish(topic, payload, qos=1)
             self.sent[battery_id] = round(power_w, 1)

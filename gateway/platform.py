@@ -203,6 +203,7 @@ class Platform:
             plan=lambda: self.scheduler.plan,
             clock=self.scheduler_clock,
             replan=self.scheduler.plan_wanted.set,
+            site_ev_power_w=self.site_ev_power_w,
         )
         self.replanner = assembly.build_replanner(self)
         self.world = World(
@@ -435,6 +436,10 @@ class Platform:
 
     async def _deliver_remote_event(self, event: object) -> None:
         await self.scheduler.on_event(event)
+
+    def site_ev_power_w(self, site_id: str) -> float:
+        """What the EVs at a site draw now (as their chargers last reported)."""
+        return self.ledger.ev_power_w([s.id for s in self.central.states() if s.site_id == site_id])
 
     def solar_power_w(self) -> float:
         return solar_power_w(self.solar)

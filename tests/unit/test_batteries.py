@@ -282,3 +282,33 @@ async def test_a_state_message_does_not_make_older_samples_out_of_order() -> Non
     await batteries.handle(f"{NATIVE}/telemetry", body({"ts": earlier, "soc_pct": 41, "power_w": 100}))  # again
     assert batteries.view("bat-1")["accepted"] == 2  # type: ignore[index]
     assert batteries.rejects == {"out_of_order_or_duplicate": 1}
+
+
+class Bus:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes]] = []
+
+    def publish(self, topic: str, payload: bytes, *, qos: int = 0, retain: bool = False) -> None:
+        self.sent.append((topic, payload))
+
+
+def test_a_planned_discharge_is_cut_to_what_the_sites_evs_draw() -> None:
+    from gateway.batteries import BatterySetpoints  # noqa: PLC0415
+
+    config = BatteryConfig(id="bat-1", site_id="site-a", capacity_kwh=20, power_kw=5)
+    bus, drawing = Bus(), {"site-a": 1200.0}
+    discharge = BatteryPlan(charge_wh=(0.0,), discharge_wh=(1000.0,), soc=(0.5, 0.45))
+    current = (Plan(900.0, "Optimal", {}, {"bat-1": discharge}, {}, 0.0), 0.0)
+    setpoints = BatterySetpoints(
+        bus,  # type: ignore[arg-type]
+        ingest(),
+        [config],
+        plan=lambda: current,
+        clock=lambda: 10.0,
+        site_ev_power_w=drawing.__getitem__,
+    )
+    assert setpoints.publish() == {"bat-1": pytest.approx(-1200.0)}  # planned -4000 W, the EVs take 1200 W
+    assert json.loads(bus.sent[-1][1])["power_w"] == -1200.0
+    drawing["site-a"] = 0.0
+    assert setpoints.publish() == {"bat-1": 0.0}
+    assert setpoints.sent == {"bat-1": 0.0}
