@@ -19,6 +19,7 @@ from solar.batteries import BatterySpec, BatteryTelemetry, Publish
 from solar.events import BatteryReading, BatteryStateChanged
 
 REPLAN_SOC_MISS = 0.05  # a measured state of charge this far from the plan's expectation asks for a new plan
+REPLAN_AT_MOST_S = 30.0  # ... but the batteries ask at most this often
 
 
 def build_battery_telemetry(
@@ -66,6 +67,7 @@ class BatterySetpoints:
         self._plan = plan
         self._clock = clock
         self._replan = replan
+        self._replanned_s: float | None = None
         self.sent: dict[str, float] = {}  # battery -> the last setpoint, W (+ charging)
         # battery -> the last plans' (state of charge, where it came from), gateway.planning_feeds.soc_source
         self.soc_sources: dict[str, list[tuple[float, str]]] = {}
@@ -99,15 +101,20 @@ class BatterySetpoints:
         return planned_soc(plan, start_s, self._clock(), battery_id)
 
     async def on_event(self, event: object) -> None:
-        """A battery's telemetry came live, or says the plan's state of charge is off: plan again soon."""
+        """A battery's telemetry came live, or says the plan's state of charge is off: plan again soon (at most
+        once every REPLAN_AT_MOST_S for the batteries' sake)."""
+        wanted = False
         if isinstance(event, BatteryStateChanged) and event.state == "online":
-            self._replan()
+            wanted = True
         elif isinstance(event, BatteryReading) and self._last_source(event.battery_id) != "measured":
-            self._replan()  # the last plan did not count on the measured state of charge yet
+            wanted = True  # the last plan did not count on the measured state of charge yet
         elif isinstance(event, BatteryReading):
             expected = self.estimated_soc(event.battery_id)
-            if expected is not None and abs(expected - event.soc) > REPLAN_SOC_MISS:
-                self._replan()
+            wanted = expected is not None and abs(expected - event.soc) > REPLAN_SOC_MISS
+        now = self._clock()
+        if wanted and (self._replanned_s is None or now - self._replanned_s >= REPLAN_AT_MOST_S):
+            self._replanned_s = now
+            self._replan()
 
     def _last_source(self, battery_id: str) -> str | None:
         recent = self.soc_sources.get(battery_id)

@@ -312,3 +312,26 @@ def test_a_planned_discharge_is_cut_to_what_the_sites_evs_draw() -> None:
     drawing["site-a"] = 0.0
     assert setpoints.publish() == {"bat-1": 0.0}
     assert setpoints.sent == {"bat-1": 0.0}
+
+
+async def test_batteries_ask_for_a_new_plan_when_they_come_live_but_not_at_every_reading() -> None:
+    from gateway.batteries import BatterySetpoints  # noqa: PLC0415
+
+    asked: list[float] = []
+    now = [0.0]
+    setpoints = BatterySetpoints(
+        Bus(),  # type: ignore[arg-type]
+        ingest(),
+        [BatteryConfig(id="bat-1", site_id="site-a", capacity_kwh=20, power_kw=5)],
+        plan=lambda: None,
+        clock=lambda: now[0],
+        replan=lambda: asked.append(now[0]),
+    )
+    await setpoints.on_event(BatteryStateChanged("bat-1", "site-a", "online", T0))
+    await setpoints.on_event(BatteryReading("bat-1", "site-a", 0.5, 0.0, T0))  # not planned on yet, but just asked
+    now[0] = 31.0
+    await setpoints.on_event(BatteryReading("bat-1", "site-a", 0.5, 0.0, T0))
+    setpoints.soc_sources["bat-1"] = [(0.5, "measured")]
+    now[0] = 100.0
+    await setpoints.on_event(BatteryReading("bat-1", "site-a", 0.5, 0.0, T0))  # planned on it: nothing to ask
+    assert asked == [0.0, 31.0]
