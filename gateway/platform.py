@@ -408,6 +408,7 @@ class Platform:
             if ticks % 5 == 0 and self.leader:  # the plan's battery setpoints, each valid for a minute
                 self.battery_setpoints.publish()
             self.metrics.sample_meters(self.meters, self.scheduler, list(self.world.sites))
+            self.metrics.sample_batteries(self.battery_telemetry)
             solar_w, ev_w = self.solar_power_w(), self.ledger.ev_power_w()
             if self.forecast is not None:
                 self.forecast.observe(solar_w)

@@ -89,6 +89,9 @@ async def test_telemetry_reaches_the_plan_and_the_setpoint_reaches_the_battery(
             assert (await plan())["setpoint_w"] == pytest.approx(5000.0, rel=0.01)
             assert sim.refused == 0
             assert platform.battery_telemetry.rejects == {}
+            async with http.get(f"{platform.http_url}/metrics") as response:
+                metrics = await response.text()
+            assert 'coopgrid_battery_soc{battery="bat-1"} 0.8' in metrics
         finally:
             running.cancel()
             await asyncio.gather(running, return_exceptions=True)
