@@ -63,12 +63,14 @@ class EnergyIntervals:
         self._slots_unflushed: dict[int, list[tuple[datetime, float, float]]] = {}  # and its energy per slot
         self._baselines_seen: dict[str, tuple[datetime, float | None, float | None]] = {}  # as last stored
         self._lock = asyncio.Lock()  # one flush at a time: minutes and baselines stored in order
+        self._stocks_stored: dict[str, dict[str, float]] = {}  # the batteries' stocks as last stored
 
     async def restore(self) -> None:
         """Count on from the baselines stored last."""
         baselines = await self.store.energy.load_baselines()
         self.solar.minutes.restore(baselines)
         self._baselines_seen = _marks(baselines)
+        self.ledger.restore_stocks(await self.store.energy.load_stocks())
         await self._restore_today()
 
     async def _restore_today(self) -> None:
@@ -172,13 +174,14 @@ class EnergyIntervals:
         if not writing:
             self._green_unflushed.clear()
             return
-        if not self._solar_unflushed and not self._green_unflushed:
+        stocks = self.ledger.stock_rows()
+        if not self._solar_unflushed and not self._green_unflushed and stocks == self._stocks_stored:
             return
         solar, green = self._solar_unflushed, self._green_unflushed
         self._solar_unflushed, self._green_unflushed = {}, []
         baselines = self.solar.minutes.baselines()
         try:
-            await self.store.energy.add_minutes(solar, baselines, green)
+            await self.store.energy.add_minutes(solar, baselines, green, stocks)
         except Exception:
             log.warning("energy intervals not stored (database unavailable?); kept for the next try", exc_info=True)
             for key, wh in solar.items():
@@ -186,6 +189,7 @@ class EnergyIntervals:
             self._green_unflushed = green + self._green_unflushed
         else:
             self._baselines_seen = _marks(baselines)
+            self._stocks_stored = stocks
             self.solar.minutes.trim(baselines)
 
 

@@ -228,6 +228,16 @@ class GreenAccounting:
             pair = self._battery.setdefault(minute, {}).setdefault(battery_id, [0.0, 0.0])
             pair[0 if way == "charge" else 1] += wh
 
+    def stock_rows(self) -> dict[str, dict[str, float]]:
+        """Each battery's stock to store: park -> green Wh, "" -> grey Wh."""
+        return {b: {**stock.green_wh, "": stock.grey_wh} for b, stock in self.stocks.items()}
+
+    def restore_stocks(self, rows: Mapping[str, Mapping[str, float]]) -> None:
+        """The stocks as stored (after a restart), before anything new is closed."""
+        for battery_id, parts in rows.items():
+            green = {park: wh for park, wh in parts.items() if park and wh > 0}
+            self.stocks[battery_id] = Stock(green, max(0.0, parts.get("", 0.0)))
+
     def battery_green_share(self, battery_id: str) -> float:
         """The share of a battery's stored energy (as the accounting knows it) that came from the sun."""
         stock = self.stocks.get(battery_id)

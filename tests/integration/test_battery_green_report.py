@@ -1,6 +1,6 @@
 """Battery green in the cooperative report, against a running platform over a real Mosquitto: solar a park
 generated and a battery stored at noon, given to an EV later with no sun, counts as green for the session
-and as the park's energy into EVs in GET /api/cooperatives/{id}/report."""
+and as the park's energy into EVs in GET /api/cooperatives/{id}/report; the stored mix survives a restart."""
 
 from __future__ import annotations
 
@@ -90,3 +90,7 @@ async def test_solar_stored_then_given_to_an_ev_is_in_the_report(tmp_path: Path,
     assert park["to_evs_kwh"] == pytest.approx(0.15, abs=1e-3)
     assert session["green_energy_wh"] == pytest.approx(150.0, abs=1.0)
     assert platform.ledger.battery_green_share("bat-1") == pytest.approx(1.0)
+    # the stored mix survives a restart: 300 Wh in, 150 Wh out took 150 / 0.9 of it, all of it green
+    async with running_platform(settings) as again:
+        assert again.ledger.stocks["bat-1"].total_wh == pytest.approx(300.0 - 150.0 / 0.9, abs=0.5)
+        assert again.ledger.battery_green_share("bat-1") == pytest.approx(1.0)
