@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from chargepoints.central import CentralSystem
+from gateway.batteries import BatterySetpoints
 from gateway.influx import InfluxWriter
 from gateway.passwords import StoredPasswords
 from gateway.pki import CertificateAuthority
@@ -22,7 +23,7 @@ from smartgrid.ports import ChargerSpec
 from smartgrid.scheduler import Scheduler
 from solar.forecast import ClearSkyForecast
 from solar.ingest import InverterSpec, ParkSpec, SolarIngest
-from solar.meters import GridMeters, MeterSpec
+from solar.meters import GridMeters, MeterSpec, victron_keepalive_topic
 
 if TYPE_CHECKING:
     from gateway.platform import Platform
@@ -215,4 +216,39 @@ def build_replanner(platform: Platform) -> Replanner | None:
         prices=feeds.prices,
         site_prices=feeds.site_prices,
         batteries=feeds.batteries,
+    )
+
+
+def build_battery_setpoints(platform: Platform) -> BatterySetpoints:
+    """The plan's battery setpoints, sent while this instance leads; a battery coming live asks for a plan."""
+    return BatterySetpoints(
+        platform.bus,
+        platform.battery_telemetry,
+        platform.settings.batteries,
+        plan=lambda: platform.scheduler.plan,
+        clock=platform.scheduler_clock,
+        replan=platform.scheduler.plan_wanted.set,
+        site_ev_power_w=lambda site_id: site_ev_power_w(platform, site_id),
+    )
+
+
+def site_ev_power_w(platform: Platform, site_id: str) -> float:
+    """What the EVs at a site draw now (as their chargers last reported)."""
+    return platform.ledger.ev_power_w([s.id for s in platform.central.states() if s.site_id == site_id])
+
+
+def victron_keepalives(platform: Platform) -> list[str]:
+    """The keepalive topics of every Victron device configured: grid meters, PV inverters, batteries."""
+    inverters = {
+        victron_keepalive_topic(inv.topic)
+        for park in platform.settings.parks
+        for inv in park.inverters
+        if inv.adapter == "victron" and inv.topic
+    }
+    return sorted(
+        {
+            *platform.meters.keepalive_topics(),
+            *platform.battery_telemetry.keepalive_topics(),
+            *(t for t in inverters if t is not None),
+        }
     )

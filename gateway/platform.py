@@ -26,8 +26,8 @@ from gateway import assembly, modbus
 from gateway.api.context import Api
 from gateway.api.routes import create_app
 from gateway.auth import hash_secret
-from gateway.batteries import BatterySetpoints, build_battery_telemetry
-from gateway.broker import local_broker
+from gateway.batteries import build_battery_telemetry
+from gateway.broker import local_broker, persistent_session
 from gateway.bus import Bus
 from gateway.charger_live import ChargerLive
 from gateway.cluster import Cluster, SharedIngest, hold_leadership
@@ -52,7 +52,6 @@ from smartgrid.planning import Replanner
 from smartgrid.scheduler import Scheduler
 from solar.forecast import ClearSkyForecast
 from solar.ingest import SolarIngest
-from solar.meters import victron_keepalive_topic
 
 log = logging.getLogger(__name__)
 
@@ -196,15 +195,7 @@ class Platform:
         self.scheduler = assembly.build_scheduler(
             self, ChargerLimits(self.cluster, on_sent=self.charger_live.limit_sent)
         )
-        self.battery_setpoints = BatterySetpoints(
-            self.bus,
-            self.battery_telemetry,
-            settings.batteries,
-            plan=lambda: self.scheduler.plan,
-            clock=self.scheduler_clock,
-            replan=self.scheduler.plan_wanted.set,
-            site_ev_power_w=self.site_ev_power_w,
-        )
+        self.battery_setpoints = assembly.build_battery_setpoints(self)
         self.replanner = assembly.build_replanner(self)
         self.world = World(
             self.store,
@@ -389,7 +380,7 @@ class Platform:
             ticks += 1
             self.outbound.publish_meters()
             if ticks % 30 == 1:  # Victron Venus stops publishing without a keepalive at least every 60 s
-                for topic in self.victron_keepalives():
+                for topic in assembly.victron_keepalives(self):
                     self.bus.publish(topic, b"", qos=0)
             self.cluster.flush_meters()
             if ticks % 10 == 0:
@@ -438,28 +429,8 @@ class Platform:
     async def _deliver_remote_event(self, event: object) -> None:
         await self.scheduler.on_event(event)
 
-    def site_ev_power_w(self, site_id: str) -> float:
-        """What the EVs at a site draw now (as their chargers last reported)."""
-        return self.ledger.ev_power_w([s.id for s in self.central.states() if s.site_id == site_id])
-
     def solar_power_w(self) -> float:
         return solar_power_w(self.solar)
-
-    def victron_keepalives(self) -> list[str]:
-        """The keepalive topics of every Victron device configured: grid meters and PV inverters."""
-        inverters = {
-            victron_keepalive_topic(inv.topic)
-            for park in self.settings.parks
-            for inv in park.inverters
-            if inv.adapter == "victron" and inv.topic
-        }
-        return sorted(
-            {
-                *self.meters.keepalive_topics(),
-                *self.battery_telemetry.keepalive_topics(),
-                *(t for t in inverters if t is not None),
-            }
-        )
 
     def managed(self, charge_point_id: str) -> bool:
         """Whether a site's scheduler controls this charger (else: unmanaged, at the unmanaged limit)."""
@@ -483,24 +454,6 @@ class Platform:
         if site_id in stored:
             return stored[site_id] or only_cooperative(self.settings)
         return site_pools(self.settings).get(site_id, "")
-
-
-def persistent_session(settings: Settings) -> bool:
-    """Keep an MQTT session on the broker across restarts: with an external broker and a stable client id.
-
-    The default client id names the process (host and pid), a new one at each start: a session kept
-    under it would never be resumed, only fill the broker's queue. So the session persists when
-    `mqtt.client_id` or `instance_id` is set; otherwise CoopGrid says how to get one.
-    """
-    if not (settings.mqtt.url and settings.mqtt.persistent_session):
-        return False  # the embedded broker goes with the process: nothing to keep a session in
-    if settings.mqtt.client_id or "instance_id" in settings.model_fields_set:
-        return True
-    log.warning(
-        "mqtt: no persistent session (telemetry published while CoopGrid restarts is lost): "
-        "set mqtt.client_id or instance_id (COOPGRID_MQTT__CLIENT_ID / COOPGRID_INSTANCE_ID) to a stable name"
-    )
-    return False
 
 
 class _Stop(Exception):
