@@ -26,7 +26,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
-	$(BIN)/mypy gateway chargepoints solar smartgrid simulators billing tests benchmarks
+	$(BIN)/mypy gateway chargepoints solar smartgrid simulators billing roaming tests benchmarks
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

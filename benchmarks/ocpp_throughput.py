@@ -187,13 +187,25 @@ def _load_process(url: str, chargers: int, seconds: float, queue: multiprocessin
     queue.put((calls, sorted(latencies), elapsed))
 
 
-def run_load(url: str, chargers: int, seconds: float) -> dict[str, float]:
+def cpu_s(pid: int) -> float:
+    """User plus system CPU seconds the process has used so far (its threads included)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_load(url: str, chargers: int, seconds: float, server_pid: int | None = None) -> dict[str, float]:
     queue: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
     process = multiprocessing.Process(target=_load_process, args=(url, chargers, seconds, queue))
+    before = cpu_s(server_pid) if server_pid else 0.0
     process.start()
     calls, latencies, elapsed = queue.get(timeout=seconds + 120)
     process.join()
+    # The server's CPU per call over the whole load (connect, boot and start included, a few % of it): what the
+    # server spends, however fast the load generator is.
+    server_us = (cpu_s(server_pid) - before) / max(calls, 1) * 1e6 if server_pid else float("nan")
     return {
+        "server_cpu_us": server_us,
         "calls_per_s": calls / elapsed,
         "p50_ms": 1000 * statistics.median(latencies),
         "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))],
@@ -277,7 +289,7 @@ def main() -> None:
         )
         try:
             wait_port(port)
-            results["a coopgrid"] = run_load(f"ws://127.0.0.1:{port}/ocpp", args.chargers, args.seconds)
+            results["a coopgrid"] = run_load(f"ws://127.0.0.1:{port}/ocpp", args.chargers, args.seconds, server.pid)
         finally:
             stop(server)
             if broker is not None:
@@ -289,20 +301,24 @@ def main() -> None:
         server = start_server([python, "-c", source, str(port)])
         try:
             wait_port(port)
-            results[label] = run_load(f"ws://127.0.0.1:{port}/ocpp", args.chargers, args.seconds)
+            results[label] = run_load(f"ws://127.0.0.1:{port}/ocpp", args.chargers, args.seconds, server.pid)
         finally:
             stop(server)
 
     print(f"\nMeterValues, {args.chargers} charge points, {args.seconds:g} s each, {os.cpu_count()} CPUs")
-    print(f"{'server':<20}{'calls/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'calls':>10}{'elapsed s':>11}")
+    print(f"{'server':<20}{'calls/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'calls':>10}{'elapsed s':>11}{'CPU µs/call':>13}")
     for label, row in results.items():
         print(
             f"{label:<20}{row['calls_per_s']:>10.0f}{row['p50_ms']:>10.2f}{row['p99_ms']:>10.2f}"
-            f"{row['calls']:>10.0f}{row['elapsed_s']:>11.1f}"
+            f"{row['calls']:>10.0f}{row['elapsed_s']:>11.1f}{row['server_cpu_us']:>13.1f}"
         )
     a = results["a coopgrid"]["calls_per_s"]
     print(f"\na/b = {a / results['b ocpp-lib plain']['calls_per_s']:.2f}  (target >= 2.0)")
     print(f"a/c = {a / results['c raw aiohttp']['calls_per_s']:.2f}  (target >= 0.6)")
+    cpu_a, cpu_c = results["a coopgrid"]["server_cpu_us"], results["c raw aiohttp"]["server_cpu_us"]
+    print(f"server CPU per call, c/a = {cpu_c / cpu_a:.2f}  ({cpu_c:.0f} µs against {cpu_a:.0f} µs; target >= 0.6)")
+    p99_a, p99_c = results["a coopgrid"]["p99_ms"], results["c raw aiohttp"]["p99_ms"]
+    print(f"p99 a / p99 c = {p99_a / p99_c:.2f}  (target <= 2.0)")
 
 
 if __name__ == "__main__":

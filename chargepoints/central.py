@@ -23,9 +23,11 @@ from typing import Any, Literal
 from ocpp.exceptions import PropertyConstraintViolationError
 
 from chargepoints.booting import Booting
+from chargepoints.costs import CostDisplay, CostQuotes
 from chargepoints.credentials import password_problem
 from chargepoints.device_model import stored_limit
 from chargepoints.errors import NotAccepted, NotConnected, UnknownChargePoint
+from chargepoints.ev_charging import EVCharging
 from chargepoints.events import (
     ChargerConnected,
     ChargerDisconnected,
@@ -34,6 +36,7 @@ from chargepoints.events import (
     TransactionStarted,
     TransactionStopped,
 )
+from chargepoints.file_transfers import FileStatuses
 from chargepoints.meter import Reading
 from chargepoints.ownership import TransactionOwnership
 from chargepoints.ports import (
@@ -42,8 +45,11 @@ from chargepoints.ports import (
     ChargerRecord,
     Clock,
     Connection,
+    ContractCertificates,
     DataTransferHandler,
+    DepartureTargets,
     EventLog,
+    FileTimeline,
     IdTagStatus,
     Observe,
     Passwords,
@@ -55,6 +61,7 @@ from chargepoints.registration import ACCEPTED, refusal
 from chargepoints.reservation_rules import ReservationRules
 from chargepoints.session import OcppSession
 from chargepoints.state import ChargerState
+from chargepoints.transaction_status import TransactionStatus
 from chargepoints.v16 import Session16
 from chargepoints.v21 import Session21
 from chargepoints.v201 import Session201
@@ -67,7 +74,9 @@ SESSION_CLASSES: dict[str, type[OcppSession]] = {"1.6": Session16, "2.0.1": Sess
 SUPPORTED_VERSIONS = tuple(SESSION_CLASSES)
 
 
-class CentralSystem(TransactionOwnership, WriteBehind, ReservationRules, Booting):
+class CentralSystem(
+    TransactionOwnership, WriteBehind, ReservationRules, Booting, FileStatuses, TransactionStatus, EVCharging
+):
     def __init__(
         self,
         repository: ChargePointRepository,
@@ -90,6 +99,11 @@ class CentralSystem(TransactionOwnership, WriteBehind, ReservationRules, Booting
         register_log: Callable[[int, float], None] | None = None,
         passwords: Passwords | None = None,
         reservations: Reservations | None = None,
+        cost_quotes: CostQuotes | None = None,
+        running_cost_interval_s: float = 60.0,
+        files: FileTimeline | None = None,
+        departure_targets: DepartureTargets | None = None,
+        contract_certificates: ContractCertificates | None = None,
     ) -> None:
         self._repo = repository
         # told each register as it is written behind, so a process killed before the flush loses none
@@ -109,6 +123,9 @@ class CentralSystem(TransactionOwnership, WriteBehind, ReservationRules, Booting
         self._ca = certificate_authority
         self._passwords = passwords
         self._reservations = reservations
+        self._files = files  # the firmware, diagnostics and log timelines
+        self._awaiting: dict[tuple[str, str], datetime] = {}  # 2.0.1 transactions awaiting queued messages
+        self._contracts = contract_certificates  # ISO 15118 Plug & Charge: OCSP through the configured responder
         self._vendors: dict[str, DataTransferHandler] = {}
         self._sessions: dict[str, OcppSession] = {}
         self._meter_backlog: dict[int, float] = {}
@@ -123,6 +140,13 @@ class CentralSystem(TransactionOwnership, WriteBehind, ReservationRules, Booting
         self.foreign_transactions: Counter[tuple[str, str]] = Counter()
         self._owners: dict[int, str] = {}  # transaction id -> the charger that owns it
         self._state: dict[str, ChargerState] = {}
+        # the running cost and the total told to the stations (none without a pricing); the clock read late
+        self.costs = CostDisplay(
+            cost_quotes, call=self.call, version_of=self._connected_version, get_transaction=self.get_transaction,
+            last_register=self.last_register, clock=lambda: self.now(),  # noqa: PLW0108
+            interval_s=running_cost_interval_s,
+        )  # fmt: skip
+        self._init_ev_charging(departure_targets)  # ISO 15118: the EVs' needs and the limits sent for them
 
     # -- registry -------------------------------------------------------------
     def state(self, charge_point_id: str) -> ChargerState:
@@ -229,6 +253,10 @@ class CentralSystem(TransactionOwnership, WriteBehind, ReservationRules, Booting
                 state.connected = False
                 await self._publish(ChargerDisconnected(charge_point_id, self.now()))
 
+    def _connected_version(self, charge_point_id: str) -> str | None:
+        session = self._sessions.get(charge_point_id)
+        return session.version if session is not None else None
+
     def _session(self, charge_point_id: str) -> OcppSession:
         session = self._sessions.get(charge_point_id)
         if session is None:
@@ -300,9 +328,18 @@ class CentralSystem(TransactionOwnership, WriteBehind, ReservationRules, Booting
         if why is not None:
             raise NotAccepted(why)
         unit, limit = self.state(charge_point_id).in_allowed_unit(limit_a, phases)
+        limit = self.ev_held(charge_point_id, connector_id, transaction_id, unit, limit, phases)  # ISO 15118 EVs
         payload = await session.limit_profile(connector_id, limit, transaction_id, phases, unit)
-        answer = await session.call_learning("SetChargingProfile", payload)
-        return str(answer.get("status", "Unknown"))
+        undo = self.limit_sending(charge_point_id, connector_id, transaction_id, limit_a, phases, (unit, limit))
+        try:
+            answer = await session.call_learning("SetChargingProfile", payload)
+        except BaseException:
+            undo()
+            raise
+        status = str(answer.get("status", "Unknown"))
+        if status != "Accepted":
+            undo()
+        return status
 
     # -- called by sessions -----------------------------------------------------
     def count_quirk(self, charge_point_id: str, action: str, fixes: list[str]) -> None:
@@ -344,6 +381,7 @@ class CentralSystem(TransactionOwnership, WriteBehind, ReservationRules, Booting
         record = await self._repo.find_transaction_201(charge_point_id, ocpp_transaction_id)
         if record is not None:
             self._remember_owner(record)
+            self._running_on(record)
         return record
 
     async def start_transaction_201(
@@ -359,6 +397,7 @@ class CentralSystem(TransactionOwnership, WriteBehind, ReservationRules, Booting
             charge_point_id, evse_id, ocpp_transaction_id, id_tag, meter_start_wh, ts
         )
         self._remember_owner(record)
+        self._running_on(record)
         if created:
             await self._publish(TransactionStarted(charge_point_id, evse_id, record.id, id_tag, meter_start_wh, ts))
         return record
@@ -394,8 +433,11 @@ class CentralSystem(TransactionOwnership, WriteBehind, ReservationRules, Booting
         await self.flush_meters()
         owned = await self._owned(charge_point_id, transaction_id, action)
         record, changed = await self._repo.stop_transaction(charge_point_id, transaction_id, meter_stop_wh, ts, reason)
+        if owned and record is not None:
+            self.transaction_settled(charge_point_id, record.ocpp_transaction_id)
         if owned and changed and record is not None:
             self._owners.pop(record.id, None)
+            self._ended(record)
             await self._publish(TransactionStopped(charge_point_id, record.id, meter_stop_wh, reason, ts))
 
     async def meter_reading(
@@ -438,6 +480,20 @@ class CentralSystem(TransactionOwnership, WriteBehind, ReservationRules, Booting
         """Keep a charger-reported event (firmware, diagnostics, security, data transfer)."""
         if self._event_log is not None:
             await self._event_log.record_event(charge_point_id, self.now(), kind, payload)
+
+    async def certificate_status(self, charge_point_id: str, hash_data: list[dict[str, Any]]) -> str | None:
+        """Plug & Charge: the contract certificates' status (None: no contract roots are configured)."""
+        if self._contracts is None:
+            return None
+        status = await self._contracts.status(hash_data)
+        await self.record(charge_point_id, "ContractCertificate", {"hashData": hash_data, "status": status})
+        return status
+
+    async def ocsp_result(self, charge_point_id: str, item: dict[str, Any]) -> str | None:
+        """A station's GetCertificateStatus, relayed to the configured OCSP responder (None: none configured)."""
+        result = await self._contracts.ocsp_result(item) if self._contracts is not None else None
+        await self.record(charge_point_id, "GetCertificateStatus", {"request": item, "answered": result is not None})
+        return result
 
     @property
     def can_sign(self) -> bool:

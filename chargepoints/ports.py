@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from chargepoints.events import ChargePointEvent
 from chargepoints.meter import Reading
 from chargepoints.reservations import Reservation
+
+if TYPE_CHECKING:
+    from chargepoints.costs import CostDisplay
 
 
 class Connection(Protocol):
@@ -197,6 +200,36 @@ class Passwords(Protocol):
     async def accepted(self, charge_point_id: str, password: str) -> None: ...
 
 
+class FileTimeline(Protocol):
+    """Where a charger's firmware, diagnostics and log status notifications go (chargepoints.file_transfers)."""
+
+    async def file_status(
+        self, charge_point_id: str, kind: str, action: str, status: str, request_id: int | None, ts: datetime
+    ) -> None:
+        """One step of the charger's timeline of `kind` (firmware, diagnostics); no request id: its latest."""
+        ...
+
+
+class DepartureTargets(Protocol):
+    """Where an EV's ISO 15118 charging needs go: its session's departure target, for the scheduler."""
+
+    async def set_departure(self, record: TransactionRecord, energy_wh: float, departure_ts: datetime) -> bool:
+        """Deliver `energy_wh` in this session by `departure_ts`; False when no scheduler manages its charger."""
+        ...
+
+
+class ContractCertificates(Protocol):
+    """ISO 15118 Plug & Charge: the status of the contract certificates an Authorize names by hash data."""
+
+    async def status(self, hash_data: list[dict[str, Any]]) -> str:
+        """An AuthorizeCertificateStatus (Accepted, CertificateRevoked, CertChainError, ...) for them all."""
+        ...
+
+    async def ocsp_result(self, item: dict[str, Any]) -> str | None:
+        """GetCertificateStatus: the responder's DER answer for one certificate, base64; None when not had."""
+        ...
+
+
 class EventLog(Protocol):
     async def record_event(self, charge_point_id: str, ts: datetime, kind: str, payload: dict[str, object]) -> None: ...
 
@@ -217,6 +250,7 @@ class SessionHost(Protocol):
     frame_burst: int
     throttled_frames: int
     observe: Observe
+    costs: CostDisplay  # the running cost and the total told to the stations
 
     def now(self) -> datetime: ...
 
@@ -341,6 +375,32 @@ class SessionHost(Protocol):
 
     async def record(self, charge_point_id: str, kind: str, payload: dict[str, Any]) -> None: ...
 
+    async def file_status(
+        self, charge_point_id: str, action: str, status: str, request_id: int | None, payload: dict[str, Any]
+    ) -> None: ...
+
+    async def transaction_status(
+        self, charge_point_id: str, ocpp_transaction_id: str | None, ongoing: bool | None, queued: bool
+    ) -> None: ...
+
     async def deliver_certificate(
         self, charge_point_id: str, csr_pem: str, certificate_type: str | None = None
     ) -> None: ...
+
+    async def ev_charging_needs(
+        self, charge_point_id: str, payload: dict[str, Any]
+    ) -> tuple[dict[str, Any], Callable[[], Awaitable[None]] | None]:
+        """An ISO 15118 NotifyEVChargingNeeds: the answer, and the work to run once it is sent (the profile)."""
+        ...
+
+    async def ocsp_result(self, charge_point_id: str, item: dict[str, Any]) -> str | None:
+        """GetCertificateStatus relayed to the configured OCSP responder: its answer, base64; None: none had."""
+        ...
+
+    async def certificate_status(self, charge_point_id: str, hash_data: list[dict[str, Any]]) -> str | None:
+        """Plug & Charge: the certificateStatus of an Authorize's hash data; None when none is configured."""
+        ...
+
+    async def ev_charging_schedule(self, charge_point_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """An ISO 15118 NotifyEVChargingSchedule checked against the profile sent: the answer."""
+        ...

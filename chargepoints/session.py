@@ -37,11 +37,11 @@ from ocpp.exceptions import (
 from chargepoints.credentials import accepted_password
 from chargepoints.errors import CallFailed, CallTimeout, ChargePointError, ConnectionEnded, NotConnected
 from chargepoints.framing import (
-    DECODER,
     MAX_DEPTH,
     MAX_MESSAGE_ID,
     UNKNOWN_MESSAGE_ID,
     brief,
+    decode,
     deeper_than,
     dumps,
     is_unicode,
@@ -173,17 +173,14 @@ class OcppSession:
         await self._connection.close()
 
     async def _send(self, frame: list[Any]) -> None:
-        text = dumps(frame)
-        if not text.isascii() and not is_unicode(text):  # isascii() costs nothing: CPython knows it
-            text = json.dumps(frame, separators=(",", ":"))  # escaped as \\uXXXX, never unencodable
-        await self._connection.send(text)
+        await self._connection.send(dumps(frame))  # a lone surrogate escaped as \\uXXXX, never unencodable
 
     async def _send_error(self, unique_id: str, code: str, description: str, cause: str | None = None) -> None:
         await self._send([CALLERROR, unique_id, code, description, {"cause": cause} if cause else {}])
 
     async def route(self, raw: str) -> None:
         try:
-            frame = DECODER.decode(raw)
+            frame = decode(raw)
         except ValueError:
             await self._refuse(raw, None, "the message is not valid JSON")
             return

@@ -12,6 +12,7 @@ from typing import Any
 
 from ocpp.v16.enums import Action
 
+from chargepoints.file_transfers import add_timeline_handlers
 from chargepoints.meter import parse_ts, readings
 from chargepoints.ports import IdTagStatus
 from chargepoints.profiles import Unit, tx_default_profile_16, tx_profile_16
@@ -73,6 +74,7 @@ class Session16(OcppSession):
         await self._central.stop_transaction(
             self.id, transaction_id, float(p["meterStop"]), ts, p.get("reason") or "Local"
         )
+        self.after_reply(lambda: self._central.costs.final_cost_16(self.id, transaction_id))
         if "idTag" not in p:
             return {}
         return {"idTagInfo": id_tag_info(await self._central.id_tag(p["idTag"]))}
@@ -89,30 +91,10 @@ class Session16(OcppSession):
         await self._central.record(self.id, "DataTransfer", p)
         return await self._central.data_transfer(self.id, p["vendorId"], p.get("messageId"), p.get("data"))
 
-    # -- Firmware management, diagnostics, security extension ------------------------
-    @handles("DiagnosticsStatusNotification")
-    async def on_diagnostics_status(self, p: dict[str, Any]) -> dict[str, Any]:
-        await self._central.record(self.id, "DiagnosticsStatusNotification", p)
-        return {}
-
-    @handles("FirmwareStatusNotification")
-    async def on_firmware_status(self, p: dict[str, Any]) -> dict[str, Any]:
-        await self._central.record(self.id, "FirmwareStatusNotification", p)
-        return {}
-
+    # -- security extension (firmware and log notifications: chargepoints.file_transfers) ------
     @handles("SecurityEventNotification")
     async def on_security_event(self, p: dict[str, Any]) -> dict[str, Any]:
         await self._central.record(self.id, "SecurityEventNotification", p)
-        return {}
-
-    @handles("LogStatusNotification")
-    async def on_log_status(self, p: dict[str, Any]) -> dict[str, Any]:
-        await self._central.record(self.id, "LogStatusNotification", p)
-        return {}
-
-    @handles("SignedFirmwareStatusNotification")
-    async def on_signed_firmware_status(self, p: dict[str, Any]) -> dict[str, Any]:
-        await self._central.record(self.id, "SignedFirmwareStatusNotification", p)
         return {}
 
     @handles("SignCertificate")
@@ -146,3 +128,6 @@ class Session16(OcppSession):
             if item.get("key") == key:
                 return str(item.get("value") or "") or None
         return None
+
+
+add_timeline_handlers(Session16, lambda action: action in Session16.protocol_actions)

@@ -14,8 +14,9 @@ from typing import Any
 from ocpp.v201.enums import Action
 
 from chargepoints.device_model import BYTES, ITEMS, LIMITED, limit_of, merge, split
+from chargepoints.file_transfers import add_timeline_handlers
 from chargepoints.meter import Reading, parse_ts, readings
-from chargepoints.ports import IdTagStatus
+from chargepoints.ports import IdTagStatus, TransactionRecord
 from chargepoints.profiles import Unit, tx_default_profile_201, tx_profile_201
 from chargepoints.session import OcppSession, handles
 
@@ -113,7 +114,14 @@ class Session201(OcppSession):
     # -- authorization ----------------------------------------------------------------------
     @handles("Authorize")
     async def on_authorize(self, p: dict[str, Any]) -> dict[str, Any]:
-        return {"idTokenInfo": id_token_info(await self._central.id_tag(p["idToken"]["idToken"]))}
+        info = id_token_info(await self._central.id_tag(p["idToken"]["idToken"]))
+        hash_data = p.get("iso15118CertificateHashData")
+        status = await self._central.certificate_status(self.id, hash_data) if hash_data else None
+        if status is None:
+            return {"idTokenInfo": info}
+        if status != "Accepted":  # C07: a contract certificate that is not valid does not authorize
+            info["status"] = "Invalid"
+        return {"idTokenInfo": info, "certificateStatus": status}
 
     # -- transactions ---------------------------------------------------------------------------
     @handles("TransactionEvent")
@@ -138,7 +146,7 @@ class Session201(OcppSession):
             # Resent after a reconnect: the same answer (the reservation rules give it again), no change.
             if event_type == "Started" or p.get("reservationId") is not None:
                 return await self._reservation_answer(p, evse_id, id_token, record.id)
-            return await self._transaction_answer(id_token)
+            return await self._with_cost(event_type, record, await self._transaction_answer(id_token))
         answer: dict[str, Any] | None = None
         if started or p.get("reservationId") is not None:  # H03: a transaction using a reservation ends it
             answer = await self._reservation_answer(p, evse_id, id_token, record.id)
@@ -152,7 +160,19 @@ class Session201(OcppSession):
             reason = p["transactionInfo"].get("stoppedReason") or "Local"
             await self._central.stop_transaction(self.id, record.id, stop_wh, ts, reason, action="TransactionEvent")
         await self._central.transaction_seq_no(record.id, seq_no)
-        return answer if answer is not None else await self._transaction_answer(id_token)
+        answer = answer if answer is not None else await self._transaction_answer(id_token)
+        return await self._with_cost(event_type, record, answer)
+
+    running_cost_in_answer = False  # 2.1: the running cost in each Updated answer; 2.0.1: totalCost at the end only
+
+    async def _with_cost(self, event_type: str, record: TransactionRecord, answer: dict[str, Any]) -> dict[str, Any]:
+        """The answer with totalCost: the total at the end (I03), in 2.1 the running cost while it runs."""
+        total = None
+        if event_type == "Ended":
+            total = await self._central.costs.final_total(self.id, record)
+        elif event_type == "Updated" and self.running_cost_in_answer:
+            total = await self._central.costs.running_total(record)
+        return answer if total is None else {**answer, "totalCost": total}
 
     async def _reservation_answer(
         self, p: dict[str, Any], evse_id: int, id_token: str | None, transaction_id: int
@@ -199,18 +219,22 @@ class Session201(OcppSession):
 
     @handles("GetCertificateStatus")
     async def on_get_certificate_status(self, p: dict[str, Any]) -> dict[str, Any]:
-        return {"status": "Failed"}
+        # M06: relayed to the configured OCSP responder (never the responderURL the station names)
+        result = await self._central.ocsp_result(self.id, p["ocspRequestData"])
+        return {"status": "Failed"} if result is None else {"status": "Accepted", "ocspResult": result}
 
     @handles("NotifyEVChargingNeeds")
     async def on_ev_charging_needs(self, p: dict[str, Any]) -> dict[str, Any]:
-        await self._central.record(self.id, "NotifyEVChargingNeeds", p)
-        return {"status": "Accepted"}
+        # K15/K17 (chargepoints.ev_charging): the session's departure target; a TxProfile within the EV's range
+        answer, then = await self._central.ev_charging_needs(self.id, p)
+        if then is not None:
+            self.after_reply(then)
+        return answer
 
     @handles("NotifyEVChargingSchedule")
     async def on_ev_charging_schedule(self, p: dict[str, Any]) -> dict[str, Any]:
-        # K17: the schedule the EV plans within our limits, taken note of; `status` is required in the answer.
-        await self._central.record(self.id, "NotifyEVChargingSchedule", p)
-        return {"status": "Accepted"}
+        # K15-K17: the EV's schedule, Accepted within the TxProfile sent for the EVSE, else Rejected
+        return await self._central.ev_charging_schedule(self.id, p)
 
     @handles("ReservationStatusUpdate")
     async def on_reservation_status_update(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -258,6 +282,11 @@ class Session201(OcppSession):
                     self._learn_limit(result, result.get("attributeValue"))
         if action in ("GetVariables", "SetVariables"):
             await self._central.store_variables(self.id, _learned_variables(action, payload, answer))
+        if action == "GetTransactionStatus":  # E14: chargepoints.transaction_status
+            ongoing = answer.get("ongoingIndicator")
+            await self._central.transaction_status(
+                self.id, payload.get("transactionId"), ongoing, bool(answer.get("messagesInQueue"))
+            )
 
     async def limit_profile(
         self, connector_id: int, limit: float, transaction_id: int | None, phases: int | None, unit: Unit
@@ -292,9 +321,7 @@ def _acknowledge(action: str) -> Any:
 # Messages whose only CSMS duty is to take note: recorded as charger events.
 for _action in (
     "SecurityEventNotification",
-    "FirmwareStatusNotification",
     "PublishFirmwareStatusNotification",
-    "LogStatusNotification",
     "NotifyEvent",
     "NotifyMonitoringReport",
     "NotifyChargingLimit",
@@ -304,7 +331,7 @@ for _action in (
     "NotifyCustomerInformation",
 ):
     setattr(Session201, f"on_{_action}", _acknowledge(_action))
-Session201.collect_handlers()
+add_timeline_handlers(Session201, lambda action: action in Session201.protocol_actions)  # collects the handlers
 
 
 def _component(item: dict[str, Any]) -> str:

@@ -18,3 +18,4 @@ class Session21(Session201):
 
     version = "2.1"
     protocol_actions = frozenset(action.value for action in Action)
+    running_cost_in_answer = True  # TransactionEventResponse.totalCost: the running cost when Updated

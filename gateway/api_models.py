@@ -122,6 +122,9 @@ class AccountSummaryView(BaseModel):
     energy_wh: float
     green_energy_wh: float
     green_share: float | None
+    green_energy_by_park_wh: dict[str, float] = Field(
+        description="the green energy by the park it came from (the green accounting's; sums to green_energy_wh)"
+    )
     cost: dict[str, str] = Field(description="per currency: the sessions' total including VAT")
     unpriced_sessions: int = Field(description="sessions with no tariff (none configured when they started)")
 
@@ -181,6 +184,10 @@ class SessionView(BaseModel):
     start: datetime
     stop: datetime | None
     stop_reason: str | None
+    awaiting_messages: bool = Field(
+        False,
+        description="2.0.1: the station said it ended, its queued messages not yet arrived (GetTransactionStatus)",
+    )
     mode: str = Field(description="how the scheduler charges it: green, green_min, fast or departure")
     priority: int
     target_wh: float | None = Field(description="departure mode: the energy wanted in this session")
@@ -410,3 +417,24 @@ class PlanView(BaseModel):
     slots: list[PlanSlotView] = Field(default_factory=list)
     sessions: list[PlanSessionView] = Field(default_factory=list)
     batteries: list[PlanBatteryView] = Field(default_factory=list)
+
+
+class OcpiPartnerCreate(_Body):
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,35}$", description="our name for the partner")
+    name: str = Field(min_length=1, max_length=100)
+
+
+class OcpiPartnerView(BaseModel):
+    id: str
+    name: str
+    state: Literal["pending", "registered", "unregistered"]
+    versions_url: str | None = Field(description="the partner's versions URL (once registered)")
+    roles: list[dict[str, Any]]
+    endpoints: dict[str, str]
+    queued: int = Field(description="pushes to it not yet acknowledged")
+    last_error: str | None = Field(description="why the oldest queued push failed last")
+
+
+class OcpiPartnerCreated(OcpiPartnerView):
+    token_a: str = Field(description="the registration token to hand the partner: shown in this answer only")
+    our_versions_url: str = Field(description="where the partner starts the handshake")

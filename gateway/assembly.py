@@ -9,8 +9,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from chargepoints.central import CentralSystem
+from chargepoints.contracts import ContractRoots
 from gateway.batteries import BatterySetpoints
+from gateway.cost_quotes import PricedQuotes
+from gateway.files import Files
+from gateway.forecast_service import OpenMeteoForecast
 from gateway.influx import InfluxWriter
+from gateway.ocsp import OcspChecker
 from gateway.passwords import StoredPasswords
 from gateway.pki import CertificateAuthority
 from gateway.planning_feeds import load_feeds
@@ -53,7 +58,34 @@ def build_central(platform: Platform) -> CentralSystem:
         register_log=platform.repository.log_register,
         passwords=StoredPasswords(platform.store),
         reservations=platform.store.reservations,
+        cost_quotes=PricedQuotes(platform.store, lambda: platform.energy),
+        running_cost_interval_s=platform.settings.billing.running_cost_interval_s,
+        files=platform.store.files,
+        contract_certificates=build_contracts(platform),
     )
+
+
+async def build_files(platform: Platform) -> Files:
+    """Firmware served and uploads received; URLs on this server's own address unless files.public_url."""
+    settings = platform.settings
+    files = Files(
+        settings.files,
+        settings.files.path(settings.database.url),
+        platform.store.files,
+        platform.now,
+        lambda: platform.http_url,
+    )
+    await files.open()
+    return files
+
+
+def build_contracts(platform: Platform) -> OcspChecker | None:
+    """ISO 15118 Plug & Charge: the contract-certificate CAs and the OCSP responder, when configured."""
+    ocpp = platform.settings.ocpp
+    if ocpp.contract_roots is None or ocpp.ocsp_responder_url is None:
+        return None
+    roots = ContractRoots.from_pem(ocpp.contract_roots.read_bytes())
+    return OcspChecker(roots, ocpp.ocsp_responder_url, timeout_s=ocpp.ocsp_timeout_s, clock=platform.now)
 
 
 def build_solar(platform: Platform) -> SolarIngest:
@@ -113,6 +145,21 @@ def build_forecast(platform: Platform) -> ClearSkyForecast | None:
         altitude_m=solar.altitude_m,
         tilt_deg=solar.tilt_deg,
         azimuth_deg=solar.azimuth_deg,
+    )
+
+
+def build_forecast_service(platform: Platform) -> OpenMeteoForecast | None:
+    planner, solar = platform.settings.planner, platform.settings.solar
+    if planner.forecast_url is None or solar.latitude is None or solar.longitude is None:
+        return None  # (a URL without the parks' location is refused by the settings)
+    return OpenMeteoForecast(
+        planner.forecast_url,
+        solar.latitude,
+        solar.longitude,
+        sum(inv.rated_power_w for park in platform.settings.parks for inv in park.inverters),
+        tilt_deg=solar.tilt_deg,
+        azimuth_deg=solar.azimuth_deg,
+        refresh_s=planner.forecast_refresh_s,
     )
 
 
@@ -186,6 +233,7 @@ def build_replanner(platform: Platform) -> Replanner | None:
                 platform.site_day_ahead[site.id] = zones[site.day_ahead_area]
     if planner.prices_mqtt_topic:
         platform.price_messages = PriceMessages(planner.prices_mqtt_topic)
+    platform.forecast_service = build_forecast_service(platform)
     feeds = load_feeds(
         planner,
         platform.settings.batteries,
@@ -199,6 +247,7 @@ def build_replanner(platform: Platform) -> Replanner | None:
         day_ahead=platform.day_ahead,
         messages=platform.price_messages,
         site_day_ahead=platform.site_day_ahead,
+        service=platform.forecast_service,
     )
     platform.grid_price = feeds.import_price_at
     return Replanner(

@@ -49,6 +49,9 @@ class ChargerRow(Base):
     # a new password the charger accepted (ChangeConfiguration AuthorizationKey, SetVariables BasicAuthPassword):
     # taken as well as the old one until the charger connects with it, then the only one
     next_password_hash: Mapped[str | None] = mapped_column(String(200))
+    # a higher security profile the charger was told to use (SecurityProfile, SetNetworkProfile): the current
+    # one still opens until the charger connects with the new, which is then the only one
+    next_security_profile: Mapped[int | None] = mapped_column(Integer)
     # what the scheduler needs of it (the site above places it)
     phases: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
     min_current_a: Mapped[float] = mapped_column(Float, default=6.0, server_default="6")
@@ -216,6 +219,18 @@ class SessionSlotRow(Base):
     green_wh: Mapped[float] = mapped_column(Float)
 
 
+class SessionParkRow(Base):
+    """A finished session's green energy from one park (the accounting's attribution; sums to its green)."""
+
+    __tablename__ = "session_park_green"
+
+    transaction_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("transactions.id", ondelete="CASCADE"), primary_key=True
+    )
+    park_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    green_wh: Mapped[float] = mapped_column(Float)
+
+
 class ChargerEventRow(Base):
     """What a charger reported besides charging: firmware, diagnostics, security, data transfer."""
 
@@ -317,3 +332,111 @@ class ParkDayRow(Base):
     day: Mapped[datetime] = mapped_column(UtcDateTime(), primary_key=True)
     generated_wh: Mapped[float] = mapped_column(Float)
     to_evs_wh: Mapped[float] = mapped_column(Float)
+
+
+class FirmwareImageRow(Base):
+    """A firmware image an operator uploaded: kept on disk (gateway.files) under its SHA-256."""
+
+    __tablename__ = "firmware_images"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128))
+    version: Mapped[str | None] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    created_ts: Mapped[datetime] = mapped_column(UtcDateTime())
+    signing_certificate: Mapped[str | None] = mapped_column(String(5500))
+    signature: Mapped[str | None] = mapped_column(String(800))
+
+
+class FileTransferRow(Base):
+    """A firmware update (UpdateFirmware) or a diagnostics or log upload (GetDiagnostics, GetLog) asked of a
+    charger; its id is the OCPP requestId; an upload's file, once received, on disk under the id."""
+
+    __tablename__ = "file_transfers"
+    __table_args__ = (Index("ix_file_transfers_cp", "charge_point_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    charge_point_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # firmware | diagnostics | log
+    action: Mapped[str] = mapped_column(String(32))  # the OCPP action sent
+    firmware_id: Mapped[int | None] = mapped_column(Integer)
+    created_ts: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_ts: Mapped[datetime] = mapped_column(UtcDateTime())
+    answer: Mapped[str | None] = mapped_column(String(32))  # the charger's status answer
+    filename: Mapped[str | None] = mapped_column(String(255))  # the file name it said it uploads, or did
+    size_bytes: Mapped[int | None] = mapped_column(Integer)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    received_ts: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    downloads: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class FileStatusRow(Base):
+    """One step of a charger's firmware, diagnostics or log timeline (the *StatusNotification it sent)."""
+
+    __tablename__ = "file_statuses"
+    __table_args__ = (Index("ix_file_statuses_cp", "charge_point_id", "kind", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    charge_point_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # firmware | diagnostics (1.6 diagnostics and every log)
+    action: Mapped[str] = mapped_column(String(48))
+    status: Mapped[str] = mapped_column(String(48))
+    request_id: Mapped[int | None] = mapped_column(Integer)
+    ts: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class OcpiPartnerRow(Base):
+    """An OCPI partner (an eMSP): the tokens it may use (their SHA-256 only: token A until it registers, then
+    token C), the token this CPO calls it with (token B) and its endpoints, from the credentials handshake."""
+
+    __tablename__ = "ocpi_partners"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    state: Mapped[str] = mapped_column(String(16))  # pending | registered | unregistered
+    token_a_sha256: Mapped[str | None] = mapped_column(String(64), unique=True)
+    token_c_sha256: Mapped[str | None] = mapped_column(String(64), unique=True)
+    token_b: Mapped[str | None] = mapped_column(String(64))
+    versions_url: Mapped[str | None] = mapped_column(String(255))
+    version_url: Mapped[str | None] = mapped_column(String(255))
+    endpoints: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)  # "module/ROLE" -> URL
+    roles: Mapped[list[object]] = mapped_column(JSON, default=list)  # [{role, country_code, party_id, name}]
+    created: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class OcpiTokenRow(Base):
+    """A token of a partner's (OCPI Token), pushed by it or pulled from it."""
+
+    __tablename__ = "ocpi_tokens"
+    __table_args__ = (Index("ix_ocpi_tokens_uid", "uid"),)
+
+    partner_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    country_code: Mapped[str] = mapped_column(String(2), primary_key=True)
+    party_id: Mapped[str] = mapped_column(String(3), primary_key=True)
+    uid: Mapped[str] = mapped_column(String(36), primary_key=True)
+    type: Mapped[str] = mapped_column(String(16), primary_key=True)
+    body: Mapped[dict[str, object]] = mapped_column(JSON)
+    last_updated: Mapped[datetime] = mapped_column(UtcDateTime())
+    # the id tag of its uid was made for it (else the uid is one of our own tags, which it does not change)
+    owns_id_tag: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+
+
+class OcpiPushRow(Base):
+    """A call to a partner not yet acknowledged (a location, session or CDR push, a command result): kept
+    until the partner answers it with success, retried with backoff, each partner's in order."""
+
+    __tablename__ = "ocpi_pushes"
+    __table_args__ = (Index("ix_ocpi_pushes_partner", "partner_id", "id"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    partner_id: Mapped[str] = mapped_column(String(36))
+    method: Mapped[str] = mapped_column(String(8))
+    module: Mapped[str | None] = mapped_column(String(32))  # "sessions/RECEIVER"; None: `path` is a whole URL
+    path: Mapped[str] = mapped_column(String(512))
+    body: Mapped[dict[str, object]] = mapped_column(JSON)
+    created: Mapped[datetime] = mapped_column(UtcDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_ts: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_error: Mapped[str | None] = mapped_column(String(200))

@@ -61,6 +61,7 @@ class EnergyIntervals:
         self._green_unflushed: list[tuple[str, datetime, float, float]] = []
         self._sessions_unflushed: dict[int, float] = {}  # transaction id -> green Wh, stopped, not yet stored
         self._slots_unflushed: dict[int, list[tuple[datetime, float, float]]] = {}  # and its energy per slot
+        self._parks_unflushed: dict[int, dict[str, float]] = {}  # and its green by park
         self._baselines_seen: dict[str, tuple[datetime, float | None, float | None]] = {}  # as last stored
         self._lock = asyncio.Lock()  # one flush at a time: minutes and baselines stored in order
         self._stocks_stored: dict[str, dict[str, float]] = {}  # the batteries' stocks as last stored
@@ -117,6 +118,19 @@ class EnergyIntervals:
         energy = self.ledger.session_energy_wh(record.id)
         return min(green, max(record.energy_wh, energy or 0.0))
 
+    def green_by_park_wh(
+        self, records: list[TransactionRecord], stored: dict[int, dict[str, float]]
+    ) -> dict[str, float]:
+        """The sessions' green energy by park: while the accounting follows them, then as `stored`."""
+        total: dict[str, float] = {}
+        for record in records:
+            parks = self.ledger.session_parks(record.id)
+            if parks is None:
+                parks = self._parks_unflushed.get(record.id) or stored.get(record.id, {})
+            for park, wh in parks.items():
+                total[park] = total.get(park, 0.0) + wh
+        return total
+
     def energy_source(self, record: TransactionRecord) -> str:
         """ "register" (the charger's energy register) or "power" (integrated: the charger reports none)."""
         return self.ledger.session_source(record.id) or "register"
@@ -138,9 +152,13 @@ class EnergyIntervals:
                     self._sessions_unflushed.setdefault(transaction_id, green)  # once its row is written
                 elif not stored:
                     self._slots_unflushed.pop(transaction_id, None)
+                    self._parks_unflushed.pop(transaction_id, None)
                 elif stored and transaction_id in self._slots_unflushed:
-                    await self.store.accounts.put_session_slots(transaction_id, self._slots_unflushed[transaction_id])
+                    await self.store.accounts.put_session_slots(
+                        transaction_id, self._slots_unflushed[transaction_id], self._parks_unflushed.get(transaction_id)
+                    )
                     del self._slots_unflushed[transaction_id]
+                    self._parks_unflushed.pop(transaction_id, None)
                     if self._finished is not None:
                         await self._finished(transaction_id)
             except Exception:
@@ -170,7 +188,9 @@ class EnergyIntervals:
             if isinstance(transaction_id, int):
                 self._sessions_unflushed[transaction_id] = session_green
                 self._slots_unflushed[transaction_id] = self.ledger.finished_slots.pop(transaction_id, [])
+                self._parks_unflushed[transaction_id] = self.ledger.finished_parks.pop(transaction_id, {})
         self.ledger.finished_slots.clear()
+        self.ledger.finished_parks.clear()
         if not writing:
             self._green_unflushed.clear()
             return

@@ -153,6 +153,8 @@ class JournaledRepository:
         self._by_start: dict[tuple[str, int, datetime, float], int] = {}
         self._journaled: set[int] = set()  # started while degraded, not yet stored
         self._draining = asyncio.Lock()
+        # an id tag the store answers Invalid may be authorized by someone else (an OCPI partner, in real time)
+        self.remote_authorization: Callable[[str], Awaitable[IdTagStatus | None]] | None = None
 
     # -- life ----------------------------------------------------------------------------------------------
     async def open(self) -> int:
@@ -304,6 +306,12 @@ class JournaledRepository:
         return await self.store.list_variables(charge_point_id)
 
     async def id_tag(self, id_tag: str, now: datetime) -> IdTagStatus:
+        status = await self._id_tag(id_tag, now)
+        if status.status == "Invalid" and self.remote_authorization is not None:
+            return await self.remote_authorization(id_tag) or status
+        return status
+
+    async def _id_tag(self, id_tag: str, now: datetime) -> IdTagStatus:
         try:
             return await self.store.id_tag(id_tag, now)
         except Exception as exc:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from gateway.forecast_service import OpenMeteoForecast
 from gateway.prices import DayAheadPrices, PriceMessages
 from gateway.settings import BatteryConfig, PlannerSettings
 from smartgrid.planner import PlanBattery
@@ -62,22 +63,27 @@ class PlannerFeeds:
     site_day_ahead: Mapping[str, DayAheadPrices] = field(default_factory=dict)  # sites in a zone of their own
     # battery -> the last few (state of charge, where it came from: measured | estimated | configured) planned on
     soc_sources: dict[str, list[tuple[float, str]]] = field(default_factory=dict)
+    service: OpenMeteoForecast | None = None  # planner.forecast_url's, refreshed by the leader
 
     def wall(self, at_s: float) -> datetime:
         return self.clock() + timedelta(seconds=at_s - self.scheduler_clock())
 
     def forecast_w(self, start_s: float, slot_s: float, slots: int) -> list[float]:
-        """The file where it covers the slot, else the parks' model; nothing known: no sun planned."""
+        """Per slot: the file where it covers the slot, else the forecast service where it does, else the
+        parks' model; nothing known: no sun planned."""
         start = self.wall(start_s)
-        model = self.model.slots_w(start, slot_s, slots) if self.model is not None else [0.0] * slots
-        if self.forecast_file is None:
-            return model
-        from_file = self.forecast_file.slot_means(start, slot_s, slots)
+        forecast = self.model.slots_w(start, slot_s, slots) if self.model is not None else [0.0] * slots
         step = timedelta(seconds=slot_s)
-        return [
-            f if self.forecast_file.covers(start + step * (k + 0.5)) else m
-            for k, (f, m) in enumerate(zip(from_file, model, strict=True))
-        ]
+        service = self.service.series if self.service is not None else None
+        for source in (service, self.forecast_file):  # the later, the stronger
+            if source is None:
+                continue
+            means = source.slot_means(start, slot_s, slots)
+            forecast = [
+                m if source.covers(start + step * (k + 0.5)) else f
+                for k, (m, f) in enumerate(zip(means, forecast, strict=True))
+            ]
+        return forecast
 
     def prices(self, start_s: float, slot_s: float, slots: int) -> tuple[list[float], list[float]] | None:
         """Per slot: the day-ahead spot price with the tariff's markups where it is known, else the price file
@@ -173,6 +179,7 @@ def load_feeds(
     day_ahead: DayAheadPrices | None = None,
     messages: PriceMessages | None = None,
     site_day_ahead: Mapping[str, DayAheadPrices] | None = None,
+    service: OpenMeteoForecast | None = None,
 ) -> PlannerFeeds:
     return PlannerFeeds(
         settings,
@@ -191,4 +198,5 @@ def load_feeds(
         day_ahead=day_ahead,
         messages=messages,
         site_day_ahead=dict(site_day_ahead or {}),
+        service=service,
     )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
@@ -34,9 +33,13 @@ from gateway.cluster import Cluster, SharedIngest, hold_leadership
 from gateway.dashboard import LiveHistories, power_by_cooperative
 from gateway.energy import EnergyIntervals
 from gateway.events import EventHub
+from gateway.files import Files
+from gateway.forecast_service import OpenMeteoForecast
 from gateway.influx import InfluxWriter
 from gateway.journal import JournaledRepository
 from gateway.metrics import Metrics
+from gateway.ocpi.routes import add_routes as add_ocpi_routes
+from gateway.ocpi.service import Ocpi
 from gateway.pools import only_cooperative, park_members, park_pools, site_pools
 from gateway.prices import DayAheadPrices, PriceMessages
 from gateway.pricing import issue_cdr
@@ -44,6 +47,7 @@ from gateway.publishing import ChargerLimits, Outbound, solar_power_w
 from gateway.settings import Settings
 from gateway.startup import StartupStopped, database_label, open_retrying
 from gateway.storage import Store, open_store
+from gateway.tls import server_context
 from gateway.topics import Topics
 from gateway.version import package_version
 from gateway.world import World
@@ -102,11 +106,13 @@ class Platform:
         self.outbound: Outbound
         self.influx: InfluxWriter | None
         self.forecast: ClearSkyForecast | None
+        self.forecast_service: OpenMeteoForecast | None = None
         self.shared_ingest: SharedIngest | None
         self.day_ahead: DayAheadPrices | None = None  # set by assembly.build_replanner when configured
         self.price_messages: PriceMessages | None = None
         self.site_day_ahead: dict[str, DayAheadPrices] = {}  # sites in a bidding zone of their own
         self.grid_price: Callable[[str | None, datetime], float] | None = None  # (site, when) -> EUR/kWh import
+        self.files: Files
 
     central_supported_versions = SUPPORTED_VERSIONS
     scheduler_clock = staticmethod(time.monotonic)  # the scheduler's time base (seconds)
@@ -161,6 +167,7 @@ class Platform:
         self.bus = Bus(self.mqtt_host, self.mqtt_port, client_id=client_id, max_backoff_s=settings.mqtt.reconnect_max_s,
                        clean_session=not persistent_session(settings))  # fmt: skip
         self.central = assembly.build_central(self)
+        self.files = await assembly.build_files(self)
         self.solar = assembly.build_solar(self)
         self.meters = assembly.build_meters(self)
         self.battery_telemetry = build_battery_telemetry(
@@ -206,6 +213,8 @@ class Platform:
             clock=self.clock,
             scheduler_clock=self.scheduler_clock,
         )
+        self.central.departure_targets = self.world  # ISO 15118 charging needs become departure targets
+        self.ocpi = Ocpi(self)
         await self._register_configured()
         self.shared_ingest = self._subscribe_solar()
         for topic_filter in self.meters.topic_filters:
@@ -226,6 +235,8 @@ class Platform:
             self.scheduler.on_event,
             self.charger_live.on_event,
             self.battery_setpoints.on_event,
+            self.central.costs.on_event,
+            self.ocpi.on_event,
         ):
             self.hub.subscribe(subscriber)
         if self.influx is not None:
@@ -295,6 +306,7 @@ class Platform:
             bus=self.bus,
             supported_versions=self.central_supported_versions,
             green_energy_wh=self.energy.green_energy_wh,
+            green_by_park_wh=self.energy.green_by_park_wh,
             energy_source=self.energy.energy_source,
             managed=self.managed,
             is_leader=lambda: self.leader,
@@ -305,14 +317,17 @@ class Platform:
             battery_soc_sources=self.battery_setpoints.soc_sources,
             grid_price=self.grid_price,
             charger_live=self.charger_live,
+            files=self.files,
         )
 
     async def _serve_http(self) -> None:
         settings = self.settings
-        runner = web.AppRunner(create_app(self._api()), handle_signals=False, access_log=None, shutdown_timeout=2.0)
+        app = create_app(self._api())
+        add_ocpi_routes(app, self.ocpi)  # /ocpi: OCPI partners' tokens, outside the REST route table
+        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
         await runner.setup()
         self._stack.push_async_callback(runner.cleanup)
-        ssl_context = self._ssl_context()
+        ssl_context = server_context(settings.http, self.settings.ocpp.ca_cert)
         # A deep accept queue: after a redeploy thousands of chargers reconnect at once.
         tcp = web.TCPSite(runner, settings.http.host, settings.http.port, ssl_context=ssl_context, backlog=4096)
         await tcp.start()
@@ -320,29 +335,11 @@ class Platform:
         self.http_url = f"{'https' if ssl_context else 'http'}://{host}:{port}"
         log.info("HTTP and OCPP on %s (OCPP: %s/{id})", self.http_url, self.ocpp_url)
 
-    def _ssl_context(self) -> ssl.SSLContext | None:
-        """TLS for wss:// (profile 2) and, with a client CA, client certificates (profile 3)."""
-        http = self.settings.http
-        if http.tls_cert is None:
-            return None
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.load_cert_chain(http.tls_cert, http.tls_key)
-        # Client certificates (profile 3): the configured client CA's, and those CoopGrid's own CA signs for
-        # SignCertificate, trusted at once (the CA's file exists: build_central creates it when missing).
-        client_cas = [path for path in (http.tls_client_ca, self.settings.ocpp.ca_cert) if path is not None]
-        for path in client_cas:
-            context.load_verify_locations(path)
-        if client_cas:
-            # Optional at the TLS layer: profile 1-2 chargers share the port;
-            # the OCPP endpoint demands the certificate for profile 3 chargers.
-            context.verify_mode = ssl.CERT_OPTIONAL
-        return context
-
     # -- tasks ------------------------------------------------------------------
     def start(self, group: asyncio.TaskGroup) -> None:
         group.create_task(self.bus.run(), name="bus")
         group.create_task(self.central.run(), name="central-system")
+        group.create_task(self.central.costs.run(), name="running-costs")
         group.create_task(
             hold_leadership(
                 self.store.engine,
@@ -355,6 +352,7 @@ class Platform:
         )
         group.create_task(self._housekeeping(), name="housekeeping")
         group.create_task(self.repository.run(), name="journal")
+        group.create_task(self.ocpi.run(), name="ocpi")
         for name, poll in modbus.poll_tasks(self.settings, self.meters, self.solar).items():
             group.create_task(poll, name=name)
         if self.influx is not None:
@@ -371,6 +369,8 @@ class Platform:
         async with asyncio.TaskGroup() as group:
             group.create_task(self.world.lead(), name="scheduler-loop")
             group.create_task(self.replanner.run(), name="planner")
+            if self.forecast_service is not None:
+                group.create_task(self.forecast_service.run(self.clock), name="forecast-service")
 
     async def _housekeeping(self) -> None:
         """Each part's periodic work, once a second (and every 5, 10 or 30 s)."""
@@ -439,11 +439,14 @@ class Platform:
 
     async def _issue_cdr(self, transaction_id: int) -> None:
         """A finished session's charge detail record, once its energy and green energy are stored for good."""
-        billing = self.settings.billing
+        party = (self.settings.billing.country_code, self.settings.billing.party_id)
         try:
-            await issue_cdr(self.store, transaction_id, party=(billing.country_code, billing.party_id), now=self.now())
+            cdr = await issue_cdr(self.store, transaction_id, party=party, now=self.now())
+            await self.ocpi.cdr_issued(cdr)  # to the OCPI partner whose token the session ran on
         except Exception:
             log.exception("CDR of session %s not issued", transaction_id)
+            return
+        self.central.costs.settled(transaction_id)  # a station told another total is told the CDR's
 
     def pool_of(self, charge_point_id: str) -> str:
         """The pool a charger's sessions draw green energy from: the cooperative of its site."""

@@ -55,9 +55,32 @@ class Pricing:
         tariff = self.tariffs.get(record.tariff_id or "")
         if tariff is None:
             return None
-        slots = self.ledger.session_slots(record.id) or self.stored.get(record.id) or []
-        cost, _ = price(tariff, record, slots, energy_wh, green_wh, now)
+        cost, _ = price(tariff, record, self.slots(record), energy_wh, green_wh, now)
         return {"tariff_id": tariff.id, **cost.as_dict()}
+
+    def slots(self, record: TransactionRecord) -> Slots:
+        return self.ledger.session_slots(record.id) or self.stored.get(record.id) or []
+
+    def settled(self, record: TransactionRecord, energy_wh: float, now: datetime) -> bool:
+        """Whether the cost can no longer change: it has its CDR, or whatever the green accounting finds green
+        of the energy it has not split yet, the total stays the same (no sun then, or one price for both)."""
+        if record.id in self.issued or not self.ledger.may_turn_green(record.id):
+            return True
+        tariff = self.tariffs.get(record.tariff_id or "")
+        if tariff is None:
+            return False
+        slots = self.slots(record)
+        known_green = sum(green for _, _, green in slots)
+        grid, _ = price(tariff, record, slots, energy_wh, known_green, now)
+        green, _ = price(tariff, record, slots, energy_wh, energy_wh, now)
+        return grid.incl_vat == green.incl_vat
+
+
+def metered_energy_wh(record: TransactionRecord, ledger: GreenAccounting, source: str) -> float:
+    """A session's energy: its register's, or what the accounting integrated when its charger reports none."""
+    if source == "power":
+        return max(record.energy_wh, ledger.session_energy_wh(record.id) or 0.0)
+    return record.energy_wh
 
 
 def price(

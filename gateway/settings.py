@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from chargepoints.contracts import ContractRoots
 from gateway.installation import (
     CONFIG_ID,
     METER_LAYOUTS_MODBUS,
@@ -45,6 +46,11 @@ class ConfigError(Exception):
     """The configuration is invalid; the message names the fields."""
 
 
+class TlsPair(_Model):
+    cert: Path
+    key: Path
+
+
 class HttpSettings(_Model):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
@@ -52,6 +58,19 @@ class HttpSettings(_Model):
     tls_cert: Path | None = None
     tls_key: Path | None = None
     tls_client_ca: Path | None = None
+    tls_more: list[TlsPair] = Field(
+        default_factory=list,
+        description="certificates served beside tls_cert, of another key type (an RSA one beside an ECDSA "
+        "one, as OCPP asks of a central system): each handshake gets the one its cipher suite needs",
+    )
+
+    @model_validator(mode="after")
+    def _tls_pairs(self) -> HttpSettings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        if self.tls_more and self.tls_cert is None:
+            raise ValueError("tls_more needs tls_cert")
+        return self
 
 
 class MqttSettings(_Model):
@@ -153,12 +172,74 @@ class OcppSettings(_Model):
     frame_burst: int = Field(200, ge=1, description="frames a connection may send at once above max_frames_per_s")
     ca_cert: Path | None = Field(None, description="CA for SignCertificate; created with ca_key when missing")
     ca_key: Path | None = None
+    contract_roots: Path | None = Field(
+        None,
+        description="ISO 15118 Plug & Charge: PEM file of the contract-certificate CAs (roots and sub-CAs) that "
+        "Authorize's iso15118CertificateHashData must be issued by; with ocsp_responder_url",
+    )
+    ocsp_responder_url: str | None = Field(
+        None, pattern=r"^https?://", description="the OCSP responder contract certificates are checked with"
+    )
+    ocsp_timeout_s: float = Field(5.0, gt=0)
+
+    @field_validator("contract_roots")
+    @classmethod
+    def _contract_roots(cls, path: Path | None) -> Path | None:
+        if path is not None:
+            try:
+                ContractRoots.from_pem(path.read_bytes())
+            except (OSError, ValueError) as exc:
+                raise ValueError(f"{path}: not a PEM file of CA certificates ({exc})") from None
+        return path
 
     @model_validator(mode="after")
     def _ca_pair(self) -> OcppSettings:
         if (self.ca_cert is None) != (self.ca_key is None):
             raise ValueError("ca_cert and ca_key go together")
+        if (self.contract_roots is None) != (self.ocsp_responder_url is None):
+            raise ValueError("contract_roots and ocsp_responder_url go together")
         return self
+
+
+class FilesSettings(_Model):
+    """Firmware images CoopGrid serves and diagnostics and logs chargers upload to it, over its own HTTP."""
+
+    directory: Path | None = Field(
+        None,
+        description="where firmware images and uploaded diagnostics and logs are kept (shared storage when "
+        "several instances serve); default: `files` beside a SQLite database file, else `./files`",
+    )
+    public_url: str | None = Field(
+        None,
+        description="the base URL chargers reach this server at (e.g. http://10.0.0.5:8080); the file URLs "
+        "sent in UpdateFirmware, GetDiagnostics and GetLog start with it; default: the HTTP server's address",
+    )
+    secret: str | None = Field(
+        None,
+        min_length=32,
+        description="the installation secret file URLs are signed with (HMAC-SHA256), the same on every "
+        "instance; default: one generated once and kept in the directory",
+    )
+    download_ttl_s: int = Field(86400, gt=0, description="how long a firmware URL stays valid after the retrieve time")
+    upload_ttl_s: int = Field(3600, gt=0, description="how long a diagnostics or log upload URL stays valid")
+    max_upload_bytes: int = Field(100_000_000, gt=0, description="the largest firmware image or upload taken")
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parsed = urlparse(value)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.query or parsed.fragment:
+            raise ValueError("expected http(s)://HOST[:PORT][/PATH]")
+        return value.rstrip("/")
+
+    def path(self, database_url: str) -> Path:
+        if self.directory is not None:
+            return self.directory
+        if database_url.startswith("sqlite") and ":///" in database_url and ":memory:" not in database_url:
+            return Path(database_url.split(":///", 1)[1]).parent / "files"
+        return Path("files")
 
 
 class SchedulerSettings(_Model):
@@ -201,6 +282,13 @@ class PlannerSettings(_Model):
     forecast_csv: Path | None = Field(
         None, description="offline forecast: timestamp,power_w (all parks), each row holding until the next"
     )
+    forecast_url: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="Open-Meteo's forecast API (https://api.open-meteo.com/v1/forecast) or one answering like it: "
+        "the parks' 15-minute forecast; needs solar.latitude/longitude; none = the parks' own model",
+    )
+    forecast_refresh_s: float = Field(3600.0, ge=60, description="ask the forecast service this often")
     prices_csv: Path | None = Field(None, description="timestamp,import_eur_per_kwh,export_eur_per_kwh per slot")
     import_eur_per_kwh: float = Field(0.30, ge=0, description="without a price file: a flat import price")
     prices_mqtt_topic: str | None = Field(
@@ -251,6 +339,49 @@ class StartupSettings(_Model):
 class BillingSettings(_Model):
     country_code: str = Field("NL", pattern=r"^[A-Z]{2}$", description="this operator's ISO 3166 country (OCPI)")
     party_id: str = Field("CGR", pattern=r"^[A-Z0-9]{3}$", description="this operator's OCPI party id")
+    running_cost_interval_s: float = Field(
+        60.0,
+        ge=0,
+        le=86_400,
+        description="how often a charging station is told a priced session's running cost (0: never)",
+    )
+
+
+class OcpiPlaceConfig(_Model):
+    """Where a site is, as OCPI Locations say it (partners' apps show it)."""
+
+    site_id: str = Field(pattern=r"^[A-Za-z0-9._-]{1,36}$")
+    name: str = Field("", max_length=255)
+    address: str = Field(min_length=1, max_length=45)
+    city: str = Field(min_length=1, max_length=45)
+    postal_code: str | None = Field(None, max_length=10)
+    country: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 3166-1 alpha-3")
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+    time_zone: str = "UTC"
+
+
+class OcpiSettings(_Model):
+    """OCPI 2.2.1 in the CPO role; country_code and party_id are billing's."""
+
+    enabled: bool = False
+    public_url: str | None = Field(
+        None, pattern=r"^https?://[^/]+(/.*)?$", description="the base URL partners reach; none = the HTTP listener's"
+    )
+    business_name: str = Field("CoopGrid", min_length=1, max_length=100)
+    request_timeout_s: float = Field(10.0, gt=0, le=120, description="each call to a partner")
+    push_retry_initial_s: float = Field(2.0, gt=0, description="the first pause before a failed push is retried")
+    push_retry_max_s: float = Field(600.0, gt=0, description="the pause doubles up to this")
+    session_push_s: float = Field(60.0, gt=0, description="a charging session's energy is pushed at most this often")
+    command_timeout_s: int = Field(30, ge=1, le=600, description="CommandResponse.timeout: the charger's answer")
+    tokens_pull_s: float = Field(3600.0, gt=0, description="how often partners' tokens are pulled")
+    places: list[OcpiPlaceConfig] = Field(default_factory=list, description="each site's address and coordinates")
+
+    @model_validator(mode="after")
+    def _retry_bounds(self) -> OcpiSettings:
+        if self.push_retry_max_s < self.push_retry_initial_s:
+            raise ValueError("push_retry_max_s: must be >= push_retry_initial_s")
+        return self
 
 
 class Settings(BaseSettings):
@@ -260,10 +391,12 @@ class Settings(BaseSettings):
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     ocpp: OcppSettings = Field(default_factory=OcppSettings)
+    files: FilesSettings = Field(default_factory=FilesSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     solar: SolarSettings = Field(default_factory=SolarSettings)
     influx: InfluxSettings = Field(default_factory=InfluxSettings)
     billing: BillingSettings = Field(default_factory=BillingSettings)
+    ocpi: OcpiSettings = Field(default_factory=OcpiSettings)
     startup: StartupSettings = Field(default_factory=StartupSettings)
     planner: PlannerSettings = Field(default_factory=PlannerSettings)
     batteries: list[BatteryConfig] = Field(default_factory=list)
@@ -309,6 +442,8 @@ class Settings(BaseSettings):
         for index, battery in enumerate(self.batteries):
             if battery.site_id not in site_ids:
                 problems.append(f"batteries.{index}.site_id: unknown site {battery.site_id!r}")
+        if self.planner.forecast_url and (self.solar.latitude is None or self.solar.longitude is None):
+            problems.append("planner.forecast_url: needs solar.latitude and solar.longitude (where the parks are)")
         if self.mqtt.share_group and not self.mqtt.url:
             problems.append("mqtt.share_group: shared subscriptions need an external broker (mqtt.url)")
         cooperative_ids = {coop.id for coop in self.cooperatives}

@@ -20,7 +20,9 @@ from gateway.repositories.accounts import AccountRepository, CdrRepository
 from gateway.repositories.chargers import ChargerStore
 from gateway.repositories.energy import EnergyRepository
 from gateway.repositories.events import EventRepository
+from gateway.repositories.files import FileRepository
 from gateway.repositories.id_tags import IdTagStore
+from gateway.repositories.ocpi import OcpiRepository
 from gateway.repositories.reservations import ReservationRepository
 from gateway.repositories.tokens import TokenRepository
 from gateway.repositories.transactions import TransactionStore
@@ -54,14 +56,17 @@ class Store(ChargerStore, TransactionStore, IdTagStore):
         self._credentials: dict[str, tuple[tuple[int, str | None] | None, float]] = {}
         self._all_loaded_at = -1e9
         self._next_passwords: dict[str, str] = {}  # charger id -> the hash of a password it accepted, not yet used
+        self._next_profiles: dict[str, int] = {}  # charger id -> a higher security profile it accepted, not yet used
         # id tag -> ((status, expiry, parent) or None when unknown, when read): a storm of starts reads each once
         self._id_tags: dict[str, tuple[tuple[str, datetime | None, str | None] | None, float]] = {}
         self.tokens = TokenRepository(self._session)
         self.events = EventRepository(self._session)
         self.reservations = ReservationRepository(self._session)
+        self.files = FileRepository(self._session)
         self.energy = EnergyRepository(engine, self._session)
         self.accounts = AccountRepository(self._session)
         self.cdrs = CdrRepository(self._session)
+        self.ocpi = OcpiRepository(self._session)
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:

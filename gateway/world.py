@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -119,6 +120,24 @@ class World:
             target_wh=record.target_wh,
             departure_s=departure_s,
         )
+
+    async def set_session_mode(
+        self, record: TransactionRecord, mode: str, priority: int, target_wh: float | None, departure: datetime | None
+    ) -> TransactionRecord:
+        """A running session's mode and target: stored first (the leader, wherever it runs, reads it from
+        there, now and after a restart or failover), adopted here at once, announced to every other instance."""
+        await self.store.set_session_mode(record.id, mode, priority, target_wh, departure)
+        stored = replace(record, mode=mode, priority=priority, target_wh=target_wh, departure_ts=departure)
+        self.adopt(stored)  # this instance at once (it may be the leader) ...
+        self.announce(session_id=record.id)  # ... and every other one
+        return stored
+
+    async def set_departure(self, record: TransactionRecord, energy_wh: float, departure_ts: datetime) -> bool:
+        """An EV's ISO 15118 charging needs as its session's departure target (chargepoints.DepartureTargets)."""
+        if not self.scheduled(record.charge_point_id):
+            return False
+        await self.set_session_mode(record, "departure", record.priority, energy_wh, departure_ts)
+        return True
 
     async def adopt_running(self) -> int:
         """Every running session in the store into the scheduler (after a restart or a failover)."""

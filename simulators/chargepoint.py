@@ -32,9 +32,11 @@ from simulators.client16 import Client16
 from simulators.clock import SimClock
 from simulators.ev import EV, EVArrival, ProfileStore, drawn_current_a
 from simulators.faults import Faults
+from simulators.file_transfer import FileTransfers
 from simulators.tasks import honour_cancellation
 
 log = logging.getLogger(__name__)
+EV_FLOWS = ("EVChargingNeeds", "EVChargingSchedule")  # ISO 15118 flows of the 2.0.1 station
 
 __all__ = ["EVArrival", "Faults", "SimulatedChargePoint"]
 
@@ -61,7 +63,7 @@ class _Connector:
     phases: int = 0  # phases in use, as the profile in force says (0: not yet known, the charger's own)
 
 
-class SimulatedChargePoint:
+class SimulatedChargePoint(FileTransfers):
     def __init__(
         self,
         charge_point_id: str,
@@ -130,6 +132,7 @@ class SimulatedChargePoint:
         self._online = asyncio.Event()
         self._outbox: list[Any] = []  # transaction messages waiting for a connection
         self._meter_samples = 0
+        self._start_files()
 
     @property
     def reject_profiles(self) -> bool:
@@ -265,21 +268,26 @@ class SimulatedChargePoint:
                     await self._call(client, self._meter_values(connector))
             elif message == "BootNotification":
                 await self._call(client, self._boot_message())
-            else:
-                for step in self._follow_up(message):
+            elif message.partition(":")[0] in EV_FLOWS:
+                for step in self._ev_messages(message):
                     await asyncio.sleep(0.2)
                     await self._call(client, step)
+            else:
+                await self._file_flow(client, message)
 
-    def _follow_up(self, flow: str) -> list[Any]:
-        """The notifications a real charger sends after accepting a firmware update or a log request."""
-        if flow == "FirmwareUpdate":
-            return [
-                call.FirmwareStatusNotification(status=s)
-                for s in ("Downloading", "Downloaded", "Installing", "Installed")
-            ]
-        if flow == "DiagnosticsUpload":
-            return [call.DiagnosticsStatusNotification(status=s) for s in ("Uploading", "Uploaded")]
+    def _ev_messages(self, flow: str) -> list[Any]:
+        """What an ISO 15118 EV tells in a flow: nothing on 1.6 (the 2.0.1 station's EVs do)."""
         return []
+
+    def _file_notification(self, flow: str, status: str, request_id: int | None) -> Any:
+        """1.6: the core notifications, or the security extension's for a signed update or a GetLog."""
+        if flow == "FirmwareUpdate":
+            return call.FirmwareStatusNotification(status=status)
+        if flow == "SignedFirmwareUpdate":
+            return call.SignedFirmwareStatusNotification(status=status, request_id=request_id)
+        if flow == "DiagnosticsUpload":
+            return call.DiagnosticsStatusNotification(status=status)
+        return call.LogStatusNotification(status=status, request_id=request_id)
 
     async def _status_loop(self) -> None:
         """Status changes the central system asked for (availability, reservations), sent after the answer."""

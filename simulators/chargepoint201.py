@@ -21,6 +21,7 @@ from ocpp.v201.enums import Action
 from simulators.chargepoint import SimulatedChargePoint, _Connector, _iso
 from simulators.client16 import _QUIET
 from simulators.ev import EVArrival, Profile
+from simulators.iso15118 import charging_needs, charging_schedule, departure
 
 _CONNECTOR_STATUS = {
     "Available": "Available",
@@ -40,7 +41,17 @@ class _Client201(_LibChargePoint201):
     def on_set_charging_profile(self, evse_id: int, charging_profile: dict[str, Any], **kw: Any) -> Any:
         if self.sim.reject_profiles:
             return call_result.SetChargingProfile(status="Rejected")
-        self.sim.profiles.install(Profile.from_201(evse_id, snake_to_camel_case(charging_profile)))
+        profile = Profile.from_201(evse_id, snake_to_camel_case(charging_profile))
+        self.sim.profiles.install(profile)
+        connector = self.sim.connectors.get(evse_id)
+        if (
+            connector is not None
+            and connector.ev is not None
+            and connector.ev.iso15118
+            and profile.purpose == "TxProfile"
+            and profile.transaction_id == connector.transaction_id
+        ):  # ISO 15118: the station renegotiates with the EV, which reports the schedule it plans
+            self.sim.triggered.put_nowait(f"EVChargingSchedule:{evse_id}")
         return call_result.SetChargingProfile(status="Accepted")
 
     @on(Action.clear_charging_profile)
@@ -154,13 +165,15 @@ class _Client201(_LibChargePoint201):
 
     @on(Action.update_firmware)
     def on_update_firmware(self, request_id: int, firmware: dict[str, Any], **kw: Any) -> Any:
+        self.sim.locations[f"FirmwareUpdate:{request_id}"] = firmware["location"]
         self.sim.triggered.put_nowait(f"FirmwareUpdate:{request_id}")
         return call_result.UpdateFirmware(status="Accepted")
 
     @on(Action.get_log)
     def on_get_log(self, log: dict[str, Any], log_type: str, request_id: int, **kw: Any) -> Any:
-        self.sim.triggered.put_nowait(f"DiagnosticsUpload:{request_id}")
-        return call_result.GetLog(status="Accepted", filename="station.log")
+        self.sim.locations[f"LogUpload:{request_id}"] = log["remote_location"]
+        self.sim.triggered.put_nowait(f"LogUpload:{request_id}")
+        return call_result.GetLog(status="Accepted", filename=f"log-{request_id}.log")
 
     @on(Action.trigger_message)
     def on_trigger_message(self, requested_message: str, **kw: Any) -> Any:
@@ -181,6 +194,8 @@ class SimulatedChargePoint201(SimulatedChargePoint):
             ("SampledDataCtrlr", "TxUpdatedInterval"): str(int(self.meter_interval_s)),
         }
         self._seq: dict[str, int] = {}
+        self.iso15118_answers: list[tuple[Any, Any]] = []  # (message, the answer) of the EV's ISO 15118 messages
+        self._schedules = 0
 
     def _make_client(self, ws: Any) -> Any:
         return _Client201(self, ws)
@@ -193,15 +208,41 @@ class SimulatedChargePoint201(SimulatedChargePoint):
     def _heartbeat_message(self) -> Any:
         return call.Heartbeat()
 
-    def _follow_up(self, flow: str) -> list[Any]:
-        name, _, request = flow.partition(":")
-        request_id = int(request) if request else None
-        if name == "FirmwareUpdate":
-            steps = ("Downloading", "Downloaded", "Installing", "Installed")
-            return [call.FirmwareStatusNotification(status=s, request_id=request_id) for s in steps]
-        if name == "DiagnosticsUpload":
-            return [call.LogStatusNotification(status=s, request_id=request_id) for s in ("Uploading", "Uploaded")]
-        return []
+    upload_multipart = False  # PUT, the raw file under its name
+
+    def _file_notification(self, flow: str, status: str, request_id: int | None) -> Any:
+        if flow == "FirmwareUpdate":
+            return call.FirmwareStatusNotification(status=status, request_id=request_id)
+        return call.LogStatusNotification(status=status, request_id=request_id)
+
+    def _ev_messages(self, flow: str) -> list[Any]:
+        """An ISO 15118 flow ("EVChargingNeeds:<evse>", "EVChargingSchedule:<evse>"): what its EV tells."""
+        name, _, evse = flow.partition(":")
+        return self._iso15118(name, self.connectors[int(evse)])
+
+    def _iso15118(self, name: str, connector: _Connector) -> list[Any]:
+        """What the connector's ISO 15118 EV tells now: its charging needs, or its schedule under the offer."""
+        ev = connector.ev
+        if ev is None or not ev.iso15118 or connector.transaction_id is None:
+            return []
+        phases = connector.phases or self.phases
+        if name == "EVChargingNeeds":
+            leaves = departure(self.clock.start, ev.departs_at_s)
+            return [charging_needs(ev, connector.id, phases, self.voltage_v, leaves)]
+        now_s, now = self.clock.elapsed_s(), self.clock.now()
+        offered, phases = self.profiles.offer(
+            connector.id, connector.transaction_id, now_s - connector.tx_started_s, now, self.phases, self.voltage_v,
+            self.max_current_a,
+        )  # fmt: skip
+        self._schedules += 1
+        return [charging_schedule(ev, connector.id, offered, phases, self.voltage_v, now, self._schedules)]
+
+    async def _call(self, client: Any, message: Any) -> Any:
+        answer = await super()._call(client, message)
+        pnc = isinstance(message, call.Authorize) and message.iso15118_certificate_hash_data
+        if pnc or isinstance(message, call.NotifyEVChargingNeeds | call.NotifyEVChargingSchedule):
+            self.iso15118_answers.append((message, answer))
+        return answer
 
     def _status(self, connector: _Connector) -> Any:
         return call.StatusNotification(
@@ -212,7 +253,16 @@ class SimulatedChargePoint201(SimulatedChargePoint):
         )
 
     async def _authorize(self, id_tag: str) -> bool:
-        answer = await self._send(call.Authorize(id_token={"id_token": id_tag, "type": "ISO14443"}))
+        # Plug & Charge: the EV plugged in and not yet charging presents its contract (C07, by hash data)
+        contract = next((c.ev.contract for c in self.connectors.values() if c.ev and c.transaction_id is None), ())
+        if contract:
+            message = call.Authorize(
+                id_token={"id_token": id_tag, "type": "eMAID"},
+                iso15118_certificate_hash_data=[dict(item) for item in contract],
+            )
+        else:
+            message = call.Authorize(id_token={"id_token": id_tag, "type": "ISO14443"})
+        answer = await self._send(message)
         return answer is not None and answer.id_token_info["status"] == "Accepted"
 
     def _next_seq(self, transaction_id: str) -> int:
@@ -263,6 +313,8 @@ class SimulatedChargePoint201(SimulatedChargePoint):
         if status != "Accepted":
             connector.transaction_id = None
             return False
+        if connector.ev is not None and connector.ev.iso15118:  # K15: the EV's needs once the transaction runs
+            self.triggered.put_nowait(f"EVChargingNeeds:{connector.id}")
         return True
 
     async def _stop(self, connector: _Connector, id_tag: str, reason: str) -> None:

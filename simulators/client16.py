@@ -155,10 +155,24 @@ class Client16(_LibChargePoint):
 
     @on(Action.update_firmware)
     def on_update_firmware(self, location: str, retrieve_date: str, **kw: Any) -> Any:
-        self.sim.triggered.put_nowait("FirmwareUpdate")  # Downloading ... Installed follow the answer
+        self.sim.locations["FirmwareUpdate"] = location
+        self.sim.triggered.put_nowait("FirmwareUpdate")  # the download, Downloading ... Installed follow the answer
         return call_result.UpdateFirmware()
+
+    @on(Action.signed_update_firmware)
+    def on_signed_update_firmware(self, request_id: int, firmware: dict[str, Any], **kw: Any) -> Any:
+        self.sim.locations[f"SignedFirmwareUpdate:{request_id}"] = firmware["location"]
+        self.sim.triggered.put_nowait(f"SignedFirmwareUpdate:{request_id}")
+        return call_result.SignedUpdateFirmware(status="Accepted")
 
     @on(Action.get_diagnostics)
     def on_get_diagnostics(self, location: str, **kw: Any) -> Any:
-        self.sim.triggered.put_nowait("DiagnosticsUpload")  # Uploading, Uploaded follow the answer
+        self.sim.locations["DiagnosticsUpload"] = location
+        self.sim.triggered.put_nowait("DiagnosticsUpload")  # the upload, Uploading, Uploaded follow the answer
         return call_result.GetDiagnostics(file_name="diagnostics.log")
+
+    @on(Action.get_log)
+    def on_get_log(self, log: dict[str, Any], log_type: str, request_id: int, **kw: Any) -> Any:
+        self.sim.locations[f"LogUpload:{request_id}"] = log["remote_location"]
+        self.sim.triggered.put_nowait(f"LogUpload:{request_id}")
+        return call_result.GetLog(status="Accepted", filename=f"log-{request_id}.log")

@@ -19,6 +19,10 @@ class EVArrival:
     target_soc: float = 0.9
     max_power_w: float = 11_000.0
     stay_s: float = 4 * 3600.0
+    iso15118: bool = False  # speaks ISO 15118 (2.0.1 stations): tells its charging needs, reports its schedule
+    # Plug & Charge: its contract certificate chain as OCPP OCSPRequestData (hashAlgorithm, issuerNameHash,
+    # issuerKeyHash, serialNumber, responderURL), sent with Authorize; the station's id tag is then its eMAID
+    contract: tuple[dict[str, str], ...] = ()
 
 
 @dataclass(slots=True)
@@ -28,6 +32,8 @@ class EV:
     target_soc: float
     max_power_w: float
     departs_at_s: float
+    iso15118: bool = False
+    contract: tuple[dict[str, str], ...] = ()
 
     @classmethod
     def arriving(cls, arrival: EVArrival) -> EV:
@@ -37,6 +43,8 @@ class EV:
             arrival.target_soc,
             arrival.max_power_w,
             arrival.arrive_after_s + arrival.stay_s,
+            arrival.iso15118,
+            arrival.contract,
         )
 
     @property
@@ -49,6 +57,11 @@ class EV:
         if self.soc > 0.8:
             current *= max(0.1, 1.0 - (self.soc - 0.8) / 0.2 * 0.9)
         return 0.0 if self.full else current
+
+    @property
+    def wanted_wh(self) -> float:
+        """The energy still wanted to reach the target state of charge."""
+        return max(0.0, (self.target_soc - self.soc) * self.battery_wh)
 
     def charge(self, energy_wh: float) -> None:
         self.soc = min(1.0, self.soc + energy_wh / self.battery_wh)

@@ -71,6 +71,7 @@ class LightFleet:
         ramp_per_s: float = 2_000.0,
         seed: int = 1,
         record: frozenset[str] = frozenset(),
+        deflate: bool = False,
     ) -> None:
         if count < 1:
             raise ValueError("count must be at least 1")
@@ -85,6 +86,7 @@ class LightFleet:
         self.ramp_per_s = ramp_per_s
         self.random = random.Random(seed)
         self.stats = FleetStats()
+        self.deflate = deflate  # offer permessage-deflate, as the websockets library does by default
         self.record = record  # actions of the central system to keep, with their arrival time
         self.received: list[tuple[float, str, str, dict[str, object]]] = []  # (monotonic, charger, action, payload)
         self.transaction_ids: dict[str, int] = {}
@@ -135,7 +137,11 @@ class LightFleet:
         while True:
             try:
                 async with session.ws_connect(
-                    f"{self.url}/{charger_id}", protocols=("ocpp1.6",), heartbeat=None, autoping=True
+                    f"{self.url}/{charger_id}",
+                    protocols=("ocpp1.6",),
+                    heartbeat=None,
+                    autoping=True,
+                    compress=15 if self.deflate else 0,
                 ) as ws:
                     self._sockets[charger_id] = ws
                     backoff = 0.5

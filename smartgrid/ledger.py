@@ -66,6 +66,7 @@ class _Session:
     stopped: bool = False
     dirty: bool = False  # green changed since last taken (stopped sessions)
     slots: dict[datetime, list[float]] = field(default_factory=dict)  # closed minutes by SLOT: [energy, green]
+    parks: dict[str, float] = field(default_factory=dict)  # green Wh by the park it came from
 
     @property
     def source(self) -> str:
@@ -133,8 +134,9 @@ class GreenAccounting:
         self.keep = keep
         self.follow_within = follow_within
         self.sessions: dict[object, _Session] = {}
-        # the slots of the sessions finished() last reported (taken by whoever stores them)
+        # the slots of the sessions finished() last reported, and their green by park (taken by whoever stores them)
         self.finished_slots: dict[object, list[tuple[datetime, float, float]]] = {}
+        self.finished_parks: dict[object, dict[str, float]] = {}
         self._ev: dict[datetime, dict[object, float]] = {}  # open minutes: EV energy per session
         self._generated: dict[datetime, dict[str, float]] = {}  # per minute and park (kept `keep`)
         self._green: dict[datetime, dict[str, float]] = {}  # closed minutes: green per park
@@ -347,11 +349,16 @@ class GreenAccounting:
         slot = slot_of(minute)
         for key, wh in energy.items():
             self.sessions[key].slots.setdefault(slot, [0.0, 0.0])[0] += wh
+        green_in_all = sum(parks.values())
         for key, wh in sessions.items():
             session = self.sessions[key]
             session.green_wh += wh
             session.slots.setdefault(slot, [0.0, 0.0])[1] += wh
             session.dirty = True
+            if wh > 0 and green_in_all > 0:  # every session's green comes from the parks in their proportion
+                for park, park_wh in parks.items():
+                    if park_wh > 0:
+                        session.parks[park] = session.parks.get(park, 0.0) + wh * park_wh / green_in_all
         green = self._green.setdefault(minute, {})
         day = self._day(pool, minute)
         day.ev_wh += ev_wh
@@ -379,6 +386,26 @@ class GreenAccounting:
             return None
         return [(slot, wh, green) for slot, (wh, green) in sorted(session.slots.items())]
 
+    def session_parks(self, key: object) -> dict[str, float] | None:
+        """A session's green energy by the park it came from (closed minutes; sums to its green energy)."""
+        session = self.sessions.get(key)
+        return dict(session.parks) if session else None
+
+    def may_turn_green(self, key: object) -> bool:
+        """Whether energy of this session that is not split yet may still be found green: its pool has parks,
+        or generation of its pool in the minutes still open. False for a session the accounting forgot."""
+        session = self.sessions.get(key)
+        if session is None:
+            return False
+        if session.pool in set(self.park_pool.values()):
+            return True
+        return any(
+            self.park_pool.get(park, "") == session.pool
+            for minute, parks in self._generated.items()
+            if self._closed_until is None or minute >= self._closed_until
+            for park in parks
+        )
+
     def session_energy_wh(self, key: object) -> float | None:
         session = self.sessions.get(key)
         return session.energy_wh if session else None
@@ -399,6 +426,7 @@ class GreenAccounting:
             if session.dirty:
                 out[key], session.dirty = session.green_wh, False
                 self.finished_slots[key] = [(slot, wh, green) for slot, (wh, green) in sorted(session.slots.items())]
+                self.finished_parks[key] = dict(session.parks)
             if session.last_minute is None or session.last_minute < self._closed_until - self.keep:
                 del self.sessions[key]
         return out

@@ -23,8 +23,6 @@ from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 
 import numpy as np
-import pandas as pd
-import pvlib
 
 STEP = timedelta(minutes=15)
 LOSSES = 0.86  # soiling, wiring, inverter, temperature: PVWatts' default 14 %
@@ -36,6 +34,9 @@ def _clear_sky_day(
     latitude: float, longitude: float, altitude_m: float, tilt: float, azimuth: float, day: date
 ) -> np.ndarray:
     """Plane-of-array clear-sky irradiance (W/m²) of one UTC day, every 15 minutes (97 points, both ends)."""
+    import pandas as pd  # here, not at the top: pvlib and what it pulls in cost ~100 MiB a charger-only
+    import pvlib  # central system never needs
+
     times = pd.date_range(datetime.combine(day, datetime.min.time(), UTC), periods=97, freq="15min")
     site = pvlib.location.Location(latitude, longitude, altitude=altitude_m)
     with warnings.catch_warnings():  # pandas deprecations inside pvlib, not ours to fix

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import html
 import io
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -19,6 +18,7 @@ from gateway.api.sessions import session_view
 from gateway.api.table import COOPERATIVE, Route, Scope
 from gateway.api_models import AccountBody, AccountSummaryView, AccountView, CreditBody, TariffBody, TariffView
 from gateway.pricing import Pricing, correct_cdr
+from gateway.statements import STATEMENT_COLUMNS, statement_html, statement_pdf
 
 
 def _sees(request: web.Request, account: dict[str, Any] | None) -> bool:
@@ -86,6 +86,8 @@ async def account_summary(request: web.Request) -> web.Response:
     views = [session_view(context, record, pricing) for record in records]
     energy = sum(v["energy_wh"] for v in views)
     green = sum(v["green_energy_wh"] for v in views)
+    stored_parks = await context.store.accounts.session_parks([r.id for r in records if not r.active])
+    by_park = context.green_by_park_wh(records, stored_parks)
     totals: dict[str, Any] = {}
     for view in views:
         if view["cost"] is not None:
@@ -99,6 +101,7 @@ async def account_summary(request: web.Request) -> web.Response:
         "energy_wh": round(energy, 1),
         "green_energy_wh": round(green, 1),
         "green_share": round(green / energy, 4) if energy > 0 else None,
+        "green_energy_by_park_wh": {park: round(wh, 1) for park, wh in sorted(by_park.items())},
         "cost": {currency: str(total) for currency, total in sorted(totals.items())},
         "unpriced_sessions": sum(1 for v in views if v["cost"] is None),
     })  # fmt: skip
@@ -235,25 +238,28 @@ def _month(request: web.Request) -> tuple[datetime, datetime, str]:
     return start, end, text
 
 
-STATEMENT_COLUMNS = ("cdr_id", "credit", "session_id", "charge_point_id", "start", "end", "energy_kwh",
-                     "green_energy_kwh", "currency", "excl_vat", "vat", "incl_vat")  # fmt: skip
-
-
 async def statement(request: web.Request) -> web.StreamResponse:
     """An account's monthly statement: its CDRs (credits included) of sessions ended in `month` (UTC),
-    with totals per currency; `format` json (default), csv, or html (a printable page)."""
+    with totals per currency and the green energy of its sessions by park (each session once: its standing
+    CDR's); `format` json (default), csv, html (a printable page) or pdf."""
     context = api(request)
     account_id = request.match_info["account_id"]
     account = await context.store.accounts.get_account(account_id)
     if not _sees(request, account):
         return error(404, "NotFound", "no such account")
     fmt = request.query.get("format", "json")
-    if fmt not in ("json", "csv", "html"):
-        raise invalid_query("format: json, csv or html")
+    if fmt not in ("json", "csv", "html", "pdf"):
+        raise invalid_query("format: json, csv, html or pdf")
     start, end, month = _month(request)
     lines = []
     totals: dict[str, dict[str, Decimal]] = {}
-    for cdr in await context.store.cdrs.list(account_id=account_id, start=start, end=end):
+    cdrs = await context.store.cdrs.list(account_id=account_id, start=start, end=end)
+    standing = [c["transaction_id"] for c in cdrs if not c["credit"] and not c["superseded"]]  # each session once
+    parks: dict[str, float] = {}
+    for by_park in (await context.store.accounts.session_parks(standing)).values():
+        for park, wh in by_park.items():
+            parks[park] = parks.get(park, 0.0) + wh
+    for cdr in cdrs:
         body, cost = cdr["cdr"], cdr["cost"]
         lines.append({
             "cdr_id": cdr["id"], "credit": cdr["credit"], "session_id": body["session_id"],
@@ -268,6 +274,7 @@ async def statement(request: web.Request) -> web.StreamResponse:
     document = {
         "account": account, "month": month,
         "lines": lines, "totals": {c: {k: str(v) for k, v in t.items()} for c, t in sorted(totals.items())},
+        "green_energy_by_park_kwh": {park: round(wh / 1000, 3) for park, wh in sorted(parks.items())},
     }  # fmt: skip
     if fmt == "csv":
         out = io.StringIO()
@@ -277,32 +284,11 @@ async def statement(request: web.Request) -> web.StreamResponse:
         return web.Response(text=out.getvalue(), content_type="text/csv", headers={
             "Content-Disposition": f'attachment; filename="coopgrid-{account_id}-{month}.csv"'})  # fmt: skip
     if fmt == "html":
-        return web.Response(text=_statement_html(document), content_type="text/html")
+        return web.Response(text=statement_html(document), content_type="text/html")
+    if fmt == "pdf":
+        return web.Response(body=statement_pdf(document), content_type="application/pdf", headers={
+            "Content-Disposition": f'attachment; filename="coopgrid-{account_id}-{month}.pdf"'})  # fmt: skip
     return web.json_response(document)
-
-
-def _statement_html(document: dict[str, Any]) -> str:
-    account = document["account"]
-    rows = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(line[c]))}</td>" for c in STATEMENT_COLUMNS) + "</tr>"
-        for line in document["lines"]
-    )
-    totals = "".join(
-        f"<tr><th colspan=9>Total {html.escape(c)}</th><td>{t['excl_vat']}</td><td>{t['vat']}</td>"
-        f"<td>{t['incl_vat']}</td></tr>"
-        for c, t in document["totals"].items()
-    )
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in STATEMENT_COLUMNS)
-    return (
-        "<!doctype html><html lang=en><meta charset=utf-8>"
-        f"<title>Statement {html.escape(account['id'])} {html.escape(document['month'])}</title>"
-        "<style>body{font:12px sans-serif;margin:2em}table{border-collapse:collapse;width:100%}"
-        "td,th{border:1px solid #999;padding:3px 6px;text-align:right}@media print{body{margin:0}}</style>"
-        f"<h1>Charging statement {html.escape(document['month'])}</h1>"
-        f"<p>{html.escape(account['name'] or account['id'])} ({html.escape(account['kind'])}"
-        f"{', ' + html.escape(account['cooperative_id']) if account['cooperative_id'] else ''})</p>"
-        f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody><tfoot>{totals}</tfoot></table></html>"
-    )
 
 
 CDR_ROUTES: tuple[Route, ...] = (
@@ -316,9 +302,10 @@ CDR_ROUTES: tuple[Route, ...] = (
           "Correct a CDR: a credit CDR, and with reissue a new CDR at the session's tariff now",
           body=CreditBody, free_response=True, status=201, errors=(404, 409), tag="accounts"),
     Route("get", "/api/accounts/{account_id}/statement", "account-statement", statement,
-          "An account's monthly statement (json, csv or a printable html page)", roles=COOPERATIVE,
+          "An account's monthly statement (json, csv, a printable html page or pdf)", roles=COOPERATIVE,
           scope=Scope.ACCOUNT, free_response=True, errors=(404,), csv=True, tag="accounts",
+          documents=("text/html", "application/pdf"),
           query=(("month", "string", "YYYY-MM (UTC); default: this month"),
-                 ("format", "format", "json (default), csv or html"))),
+                 ("format", "statement-format", "json (default), csv, html or pdf"))),
 )  # fmt: skip
 ROUTES = ROUTES + CDR_ROUTES

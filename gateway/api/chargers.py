@@ -118,7 +118,7 @@ async def ocpp_action(request: web.Request) -> web.Response:
     return await _forward(request, charge_point_id, action, payload)
 
 
-async def _commanding(charge_point_id: str, command: Awaitable[Any]) -> Any:
+async def commanding(charge_point_id: str, command: Awaitable[Any]) -> Any:
     """Await a command to a charger; failures become the REST error the API promises."""
     try:
         return await command
@@ -146,7 +146,7 @@ async def _forward(
 ) -> web.Response:
     """Send a CSMS-initiated call and map the outcome to HTTP."""
     context = api(request)
-    answer = await _commanding(charge_point_id, context.cluster.call(charge_point_id, action, payload))
+    answer = await commanding(charge_point_id, context.cluster.call(charge_point_id, action, payload))
     if isinstance(answer, web.Response):
         return answer
     return web.json_response({**answer, **extra} if extra else answer)
@@ -243,7 +243,7 @@ async def set_limit(request: web.Request) -> web.Response:
         for r in await context.store.list_transactions(active=True, charge_point_id=charge_point_id)
         if r.connector_id == body.connector_id
     ]
-    status = await _commanding(
+    status = await commanding(
         charge_point_id,
         context.cluster.set_current_limit(
             charge_point_id, body.connector_id, body.limit_a, running[0].id if running else None
@@ -263,7 +263,7 @@ async def send_local_list(request: web.Request) -> web.Response:
     context = api(request)
     charge_point_id = request.match_info["charge_point_id"]
     version = context.central.state(charge_point_id).ocpp_version or "1.6"
-    held_answer = await _commanding(charge_point_id, context.cluster.call(charge_point_id, "GetLocalListVersion", {}))
+    held_answer = await commanding(charge_point_id, context.cluster.call(charge_point_id, "GetLocalListVersion", {}))
     if isinstance(held_answer, web.Response):
         return held_answer
     held = held_version(version, held_answer)
@@ -275,13 +275,13 @@ async def send_local_list(request: web.Request) -> web.Response:
     if update == "Differential":
         entries = [entry(version, id_tag, tag) for id_tag, tag in changes]
         payload = local_list_payload(version, list_version, "Differential", entries)
-        answer = await _commanding(charge_point_id, context.cluster.call(charge_point_id, "SendLocalList", payload))
+        answer = await commanding(charge_point_id, context.cluster.call(charge_point_id, "SendLocalList", payload))
         if isinstance(answer, web.Response) or answer.get("status") != "VersionMismatch":
             return _local_list_answer(answer, list_version, "Differential")
     tags = await context.store.list_id_tags()
     entries = [entry(version, str(tag["id_tag"]), tag) for tag in tags]
     payload = local_list_payload(version, list_version, "Full", entries)
-    answer = await _commanding(charge_point_id, context.cluster.call(charge_point_id, "SendLocalList", payload))
+    answer = await commanding(charge_point_id, context.cluster.call(charge_point_id, "SendLocalList", payload))
     return _local_list_answer(answer, list_version, "Full")
 
 

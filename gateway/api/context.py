@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from gateway.charger_live import ChargerLive
     from gateway.cluster import Cluster
     from gateway.dashboard import LiveHistories
+    from gateway.files import Files
     from gateway.metrics import Metrics
     from gateway.settings import Settings
     from gateway.storage import Store
@@ -55,11 +56,16 @@ class Api:
     is_leader: Callable[[], bool]
     world: World
     charger_live: ChargerLive  # each connector's latest meter and last limit, for the charger page
+    files: Files  # firmware images served, diagnostics and logs received
     meters: GridMeters | None = None  # the sites' grid connection meters
     batteries: BatteryTelemetry | None = None  # the stationary batteries' telemetry
     battery_setpoints: Mapping[str, float] | None = None  # battery -> the last setpoint sent, W (+ charging)
     battery_soc_sources: Mapping[str, list[tuple[float, str]]] | None = None  # the plans' state of charge origins
     grid_price: Callable[[str | None, datetime], float] | None = None  # (site, when) -> the grid's EUR/kWh
+    # sessions' green energy by park (the accounting's while it follows them, else as stored): gateway.energy
+    green_by_park_wh: Callable[[list[TransactionRecord], dict[int, dict[str, float]]], dict[str, float]] = (
+        lambda records, stored: {}
+    )
 
 
 API: web.AppKey[Api] = web.AppKey("api")

@@ -103,6 +103,31 @@ def _peer_common_name(request: web.Request) -> str | None:
     return None
 
 
+async def _password_opens(request: web.Request, charge_point_id: str, password_hash: str | None) -> bool:
+    """HTTP Basic with the charger's password (during a rotation: the old one, or the new, which then stays)."""
+    given = parse_basic_auth(request.headers.get("Authorization"))
+    if given is None or given[0] != charge_point_id or not password_hash:
+        return False
+    if verify_secret(given[1], password_hash):
+        return True  # the current password (during a rotation: the old one, until the new is used)
+    store = api(request).store
+    next_hash = await store.next_password_hash(charge_point_id)
+    if next_hash and verify_secret(given[1], next_hash):
+        await store.promote_next_password(charge_point_id)
+        log.info("%s connected with its new password: the old one is no longer accepted", charge_point_id)
+        return True
+    return False
+
+
+async def _meets(request: web.Request, charge_point_id: str, profile: int, password_hash: str | None) -> bool:
+    """Whether this connection is one of `profile`: 1 Basic, 2 Basic over TLS, 3 a client certificate."""
+    if profile >= 2 and not request.secure:
+        return False
+    if profile == 3:
+        return _peer_common_name(request) == charge_point_id
+    return await _password_opens(request, charge_point_id, password_hash)
+
+
 async def check_charger_credentials(request: web.Request, charge_point_id: str) -> web.Response | None:
     """Enforce the charger's security profile before the WebSocket upgrade.
 
@@ -112,11 +137,18 @@ async def check_charger_credentials(request: web.Request, charge_point_id: str) 
     context = api(request)
     credentials = await context.store.get_credentials(charge_point_id)
     profile, password_hash = credentials if credentials else (0, None)
-    if profile == 0:
-        if credentials is None and request.headers.get("Authorization"):
+    if credentials is None:
+        if request.headers.get("Authorization"):
             # as long as checking a known charger's password: the answer's timing tells no one which ids exist
             given = parse_basic_auth(request.headers.get("Authorization"))
             verify_secret(given[1] if given else "", _unknown_charger_hash())
+        return None
+    pending = await context.store.next_security_profile(charge_point_id)
+    if pending is not None and await _meets(request, charge_point_id, pending, password_hash):
+        await context.store.promote_security_profile(charge_point_id)  # the old profile is refused from now on
+        log.info("%s connected with security profile %d: profile %d no longer opens", charge_point_id, pending, profile)
+        return None
+    if profile == 0:
         return None
     if profile >= 2 and not request.secure:
         return error(403, "TlsRequired", f"security profile {profile} requires wss://")
@@ -124,15 +156,8 @@ async def check_charger_credentials(request: web.Request, charge_point_id: str) 
         if _peer_common_name(request) != charge_point_id:
             return error(401, "Unauthorized", "a client certificate with CN = the charge point id is required")
         return None
-    given = parse_basic_auth(request.headers.get("Authorization"))
-    if given is not None and given[0] == charge_point_id and password_hash:
-        if verify_secret(given[1], password_hash):
-            return None  # the current password (during a rotation: the old one, until the new is used)
-        next_hash = await context.store.next_password_hash(charge_point_id)
-        if next_hash and verify_secret(given[1], next_hash):
-            await context.store.promote_next_password(charge_point_id)
-            log.info("%s connected with its new password: the old one is no longer accepted", charge_point_id)
-            return None
+    if await _password_opens(request, charge_point_id, password_hash):
+        return None
     response = error(401, "Unauthorized", "HTTP Basic credentials of this charge point are required")
     response.headers["WWW-Authenticate"] = 'Basic realm="coopgrid-ocpp", charset="UTF-8"'
     return response

@@ -42,6 +42,8 @@ def _query_schema(kind: str) -> dict[str, Any]:
         return {"type": "string", "enum": ["minute", "15min", "hour", "day", "month"]}
     if kind == "format":
         return {"type": "string", "enum": ["json", "csv"]}
+    if kind == "statement-format":
+        return {"type": "string", "enum": ["json", "csv", "html", "pdf"]}
     return {"type": kind}
 
 
@@ -50,6 +52,7 @@ _ERRORS = {
     403: "the token's role may not use this route",
     404: "not found",
     409: "conflict (already exists, or the charger is not connected)",
+    413: "the file is larger than files.max_upload_bytes",
     422: "invalid body, payload or query",
     502: "the charger answered with an OCPP CallError (its code is the error code)",
     504: "the charger did not answer in time",
@@ -86,6 +89,9 @@ def _responses(op: Route) -> dict[str, Any]:
             ok["headers"] = PAGE_HEADERS
         if op.csv:
             ok["content"]["text/csv"] = {"schema": {"type": "string"}}
+        for media_type in op.documents:
+            binary = not media_type.startswith("text/")
+            ok["content"][media_type] = {"schema": {"type": "string", **({"format": "binary"} if binary else {})}}
         if op.stream:  # server-sent events, each `data:` a JSON document
             ok["content"] = {"text/event-stream": {"schema": {"type": "string"}}}
         if op.media_type is not None:
@@ -117,6 +123,13 @@ def _operation(op: Route) -> dict[str, Any]:
     if op.body is not None or op.free_body:
         body_schema = _ref(op.body) if op.body is not None else {"type": "object"}
         operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body_schema}}}
+    if op.upload:
+        binary = {"type": "string", "format": "binary"}
+        form = {"type": "object", "properties": {"file": binary}, "required": ["file"]}
+        content: dict[str, Any] = {"multipart/form-data": {"schema": form}}
+        if op.method == "put":
+            content = {"application/octet-stream": {"schema": binary}}
+        operation["requestBody"] = {"required": True, "content": content}
     return operation
 
 

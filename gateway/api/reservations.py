@@ -18,7 +18,7 @@ from chargepoints.reservations import (
     reserve_now,
     status_at,
 )
-from gateway.api.chargers import _commanding
+from gateway.api.chargers import commanding
 from gateway.api.context import Api, api, error, iso
 from gateway.api.params import bool_query, read_body, unprocessable
 from gateway.api.table import Route
@@ -65,7 +65,7 @@ async def create_reservation(request: web.Request) -> web.Response:
         id_token_type=body.id_token_type,
     )
     payload = reserve_now(_version(context, charge_point_id), reservation)
-    answer = await _commanding(charge_point_id, context.cluster.call(charge_point_id, "ReserveNow", payload))
+    answer = await commanding(charge_point_id, context.cluster.call(charge_point_id, "ReserveNow", payload))
     if isinstance(answer, web.Response):
         await context.store.reservations.settle(reservation.id, FAILED)
         return answer
@@ -114,7 +114,7 @@ async def cancel_reservation(request: web.Request) -> web.Response:
         return error(409, "NotActive", f"the reservation is {status_at(reservation, context.clock())}")
     charge_point_id = reservation.charge_point_id
     payload = cancel(_version(context, charge_point_id), reservation)
-    answer = await _commanding(charge_point_id, context.cluster.call(charge_point_id, "CancelReservation", payload))
+    answer = await commanding(charge_point_id, context.cluster.call(charge_point_id, "CancelReservation", payload))
     if isinstance(answer, web.Response):
         return answer
     settled = await context.store.reservations.settle(reservation.id, CANCELLED, str(answer.get("status")))

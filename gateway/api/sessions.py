@@ -10,7 +10,9 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from chargepoints.ports import TransactionRecord
+from chargepoints.transaction_status import transaction_state
 from gateway.api.access import tenancy
+from gateway.api.chargers import commanding
 from gateway.api.context import Api, api, error, iso
 from gateway.api.params import (
     bool_query,
@@ -23,7 +25,7 @@ from gateway.api.table import COOPERATIVE, Route, Scope
 from gateway.api_models import (
     SessionView,
 )
-from gateway.pricing import Pricing
+from gateway.pricing import Pricing, metered_energy_wh
 
 
 def session_view(context: Api, record: TransactionRecord, pricing: Pricing | None = None) -> dict[str, Any]:
@@ -32,9 +34,7 @@ def session_view(context: Api, record: TransactionRecord, pricing: Pricing | Non
         record = replace(record, meter_last_wh=newer)
     green = context.green_energy_wh(record)
     source = context.energy_source(record)
-    energy = record.energy_wh
-    if source == "power":  # no register: the energy the accounting integrated
-        energy = max(energy, context.ledger.session_energy_wh(record.id) or 0.0)
+    energy = metered_energy_wh(record, context.ledger, source)
     return {
         "id": record.api_id,
         "charge_point_id": record.charge_point_id,
@@ -50,6 +50,7 @@ def session_view(context: Api, record: TransactionRecord, pricing: Pricing | Non
         "start": iso(record.start_ts),
         "stop": iso(record.stop_ts),
         "stop_reason": record.stop_reason,
+        "awaiting_messages": context.central.awaiting_messages(record),
         "mode": record.mode,
         "priority": record.priority,
         "target_wh": record.target_wh,
@@ -142,12 +143,30 @@ async def set_charging_mode(request: web.Request) -> web.Response:
         target_wh = body.energy_wh
     if not context.world.scheduled(record.charge_point_id):
         return error(409, "NotScheduled", "the scheduler does not manage this session (its charger is at no site)")
-    # stored first: the leader (wherever it runs) reads it from there, now and after a restart or failover
-    await context.store.set_session_mode(record.id, body.mode, body.priority, target_wh, departure)
-    stored = replace(record, mode=body.mode, priority=body.priority, target_wh=target_wh, departure_ts=departure)
-    context.world.adopt(stored)  # this instance at once (it may be the leader) ...
-    context.world.announce(session_id=record.id)  # ... and every other one
+    await context.world.set_session_mode(record, body.mode, body.priority, target_wh, departure)
     return web.json_response({"session_id": record.api_id, "mode": body.mode, "priority": body.priority})
+
+
+async def transaction_status(request: web.Request) -> web.Response:
+    """GetTransactionStatus (2.0.1, E14) for a session CoopGrid holds open: the station's answer, what it means
+    (chargepoints.transaction_status: ongoing, awaiting_messages, ended), and the session as it is now."""
+    context = api(request)
+    records = await context.store.find_transactions_by_api_id(
+        request.match_info["session_id"], request.query.get("chargepoint") or None
+    )
+    if len(records) != 1 or records[0].ocpp_transaction_id is None:
+        return error(404, "NotFound", "no single 2.0.1 session with this id (add ?chargepoint= when two reuse it)")
+    record = records[0]
+    payload = {"transactionId": record.ocpp_transaction_id}
+    answer = await commanding(
+        record.charge_point_id, context.cluster.call(record.charge_point_id, "GetTransactionStatus", payload)
+    )
+    if isinstance(answer, web.Response):
+        return answer
+    await context.central.flush_meters()
+    now = await context.store.get_transaction(record.id)
+    state = transaction_state(answer.get("ongoingIndicator"), bool(answer.get("messagesInQueue")))
+    return web.json_response({**answer, "state": state, "session": session_view(context, now or record)})
 
 
 ROUTES: tuple[Route, ...] = (
@@ -193,6 +212,18 @@ ROUTES: tuple[Route, ...] = (
         free_body=True,
         free_response=True,
         errors=(404, 409, 422),
+        tag="sessions",
+    ),
+    Route(
+        "post",
+        "/api/sessions/{session_id}/transaction-status",
+        "session-transaction-status",
+        transaction_status,
+        "Ask the 2.0.1 station whether the session is still ongoing there and whether messages of it are queued "
+        "(GetTransactionStatus); a session it ended with nothing queued is finalized",
+        free_response=True,
+        errors=(404, 409, 422, 502, 504),
+        query=(("chargepoint", "string", "the charge point, when two reuse a 2.0.1 transaction id"),),
         tag="sessions",
     ),
 )

@@ -54,6 +54,7 @@ class Route:
     scope: Scope = Scope.NONE
     body: type[BaseModel] | None = None
     free_body: bool = False  # any JSON object (an OCPP payload)
+    upload: bool = False  # a file in the body: multipart/form-data (or, for PUT, the raw bytes)
     response: type[BaseModel] | None = None
     many: bool = False
     free_response: bool = False
@@ -64,6 +65,7 @@ class Route:
     public: bool = False  # no token needed
     paged: bool = False  # ?limit=&offset=, X-Total-Count and Link headers
     csv: bool = False  # ?format=csv answers text/csv
+    documents: tuple[str, ...] = ()  # more ?format= choices, each a content type: ("text/html", "application/pdf")
     stream: bool = False  # text/event-stream
     media_type: str | None = None  # an answer that is not JSON: its content type (a string in the document)
     websocket: bool = False  # an upgrade, not an HTTP answer: OpenAPI 3.1 has no words for it

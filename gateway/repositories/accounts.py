@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing.tariff import TariffChoice, choose_tariff
-from gateway.db import AccountRow, CdrRow, ChargerRow, IdTagRow, SessionSlotRow, SiteRow, TariffRow
+from gateway.db import AccountRow, CdrRow, ChargerRow, IdTagRow, SessionParkRow, SessionSlotRow, SiteRow, TariffRow
 
 
 def _account(row: AccountRow) -> dict[str, Any]:
@@ -113,14 +113,35 @@ class AccountRepository:
             return True
 
     # -- a finished session's energy per slot -------------------------------------------------------------
-    async def put_session_slots(self, transaction_id: int, slots: Sequence[tuple[datetime, float, float]]) -> None:
-        """Replace a session's slots with the accounting's (a late minute may have changed one)."""
+    async def put_session_slots(
+        self,
+        transaction_id: int,
+        slots: Sequence[tuple[datetime, float, float]],
+        parks: Mapping[str, float] | None = None,
+    ) -> None:
+        """Replace a session's slots, and its green by park, with the accounting's (a late minute may have
+        changed one)."""
         async with self._session.begin() as session:
             await session.execute(delete(SessionSlotRow).where(SessionSlotRow.transaction_id == transaction_id))
             session.add_all(
                 SessionSlotRow(transaction_id=transaction_id, slot=slot, wh=wh, green_wh=green)
                 for slot, wh, green in slots
             )
+            if parks is not None:
+                await session.execute(delete(SessionParkRow).where(SessionParkRow.transaction_id == transaction_id))
+                session.add_all(
+                    SessionParkRow(transaction_id=transaction_id, park_id=park, green_wh=wh)
+                    for park, wh in parks.items()
+                )
+
+    async def session_parks(self, transaction_ids: Collection[int]) -> dict[int, dict[str, float]]:
+        """Finished sessions' green energy by park (sessions with none: an empty mapping)."""
+        query = select(SessionParkRow).where(SessionParkRow.transaction_id.in_(sorted(transaction_ids)))
+        out: dict[int, dict[str, float]] = {i: {} for i in transaction_ids}
+        async with self._session() as session:
+            for row in (await session.scalars(query)).all():
+                out[row.transaction_id][row.park_id] = row.green_wh
+        return out
 
     async def session_slots(self, transaction_ids: Collection[int]) -> dict[int, list[tuple[datetime, float, float]]]:
         query = (

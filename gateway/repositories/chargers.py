@@ -42,6 +42,7 @@ class ChargerStore(SqlBase):
     _credentials: dict[str, tuple[tuple[int, str | None] | None, float]]
     _all_loaded_at: float
     _next_passwords: dict[str, str]
+    _next_profiles: dict[str, int]
 
     # -- chargers ---------------------------------------------------------------
     async def get_charger(self, charge_point_id: str) -> ChargerRecord | None:
@@ -87,6 +88,7 @@ class ChargerStore(SqlBase):
         """Set the profile and password (an operator's word: a rotation underway is forgotten)."""
         self._credentials[charge_point_id] = ((security_profile, password_hash), time.monotonic())
         self._next_passwords.pop(charge_point_id, None)
+        self._next_profiles.pop(charge_point_id, None)
         async with self._session.begin() as session:
             row = await session.get(ChargerRow, charge_point_id)
             if row is None:
@@ -95,6 +97,7 @@ class ChargerStore(SqlBase):
             row.security_profile = security_profile
             row.password_hash = password_hash
             row.next_password_hash = None
+            row.next_security_profile = None
 
     # -- password rotation: the old password and the new one both open until the charger uses the new ------
     async def set_next_password(self, charge_point_id: str, password_hash: str) -> None:
@@ -122,6 +125,31 @@ class ChargerStore(SqlBase):
             row.password_hash, row.next_password_hash = new, None
             self._credentials[charge_point_id] = ((row.security_profile, new), time.monotonic())
 
+    # -- security-profile upgrades: the current profile and the new one both open until the charger uses the new
+    async def set_next_security_profile(self, charge_point_id: str, profile: int) -> None:
+        """The charger accepted a higher security profile: taken as well as the current one from now on."""
+        async with self._session.begin() as session:
+            row = await session.get(ChargerRow, charge_point_id)
+            if row is None:
+                return
+            row.next_security_profile = profile
+        self._next_profiles[charge_point_id] = profile
+
+    async def next_security_profile(self, charge_point_id: str) -> int | None:
+        await self.get_credentials(charge_point_id)  # read with the credentials when not in memory
+        return self._next_profiles.get(charge_point_id)
+
+    async def promote_security_profile(self, charge_point_id: str) -> int | None:
+        """The charger connected with its new profile: it is now the only one (and its old is refused)."""
+        async with self._session.begin() as session:
+            row = await session.get(ChargerRow, charge_point_id)
+            self._next_profiles.pop(charge_point_id, None)
+            if row is None or row.next_security_profile is None:
+                return None
+            row.security_profile, row.next_security_profile = row.next_security_profile, None
+            self._credentials[charge_point_id] = ((row.security_profile, row.password_hash), time.monotonic())
+            return row.security_profile
+
     async def get_credentials(self, charge_point_id: str) -> tuple[int, str | None] | None:
         """(security profile, password hash) of a registered charger, None when unknown.
 
@@ -142,6 +170,10 @@ class ChargerStore(SqlBase):
                 self._next_passwords[charge_point_id] = row.next_password_hash
             else:
                 self._next_passwords.pop(charge_point_id, None)
+            if row is not None and row.next_security_profile is not None:
+                self._next_profiles[charge_point_id] = row.next_security_profile
+            else:
+                self._next_profiles.pop(charge_point_id, None)
         self._credentials[charge_point_id] = (value, now)
         return value
 
@@ -152,6 +184,7 @@ class ChargerStore(SqlBase):
         now = time.monotonic()
         self._credentials = {row.id: ((row.security_profile, row.password_hash), now) for row in rows}
         self._next_passwords = {row.id: row.next_password_hash for row in rows if row.next_password_hash}
+        self._next_profiles = {r.id: r.next_security_profile for r in rows if r.next_security_profile is not None}
         self._all_loaded_at = now
         return [_charger(row) for row in rows]
 

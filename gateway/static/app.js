@@ -1,13 +1,13 @@
 "use strict";
 // CoopGrid dashboard: plain JavaScript, no build step; charts by uPlot (vendored in /static/vendor/uplot).
-// Routes are hashes: #/overview, #/chargers, #/chargers/<id>, #/sessions, #/parks, #/allocation, #/report, #/login.
+// Routes are hashes: #/overview, #/chargers, #/chargers/<id>, #/sessions, #/parks, #/allocation, #/report,
+// #/accounts, #/login.
 // Signing in exchanges a token for an HttpOnly session cookie (POST /api/session); the page never holds it.
 const $ = (id) => document.getElementById(id);
-const TABS = ["overview", "chargers", "sessions", "parks", "allocation", "report"];
+const TABS = ["overview", "chargers", "sessions", "parks", "allocation", "report", "accounts"];
 let last = null; // the latest snapshot
 let route = { tab: "overview", id: null };
 let sites = {}; // id -> grid limit, base load (GET /api/sites)
-let plans = {}; // id -> the planner's plan for the day ahead (GET /api/sites/{id}/plan)
 const trail = {}; // charger id -> {t: [], power: [], current: []}, from the stream
 const inverterTrail = {}; // "park/inverter" -> {t: [], power: []}
 const seenStatus = {}; // "charger/connector" -> status, for the timeline
@@ -44,76 +44,6 @@ async function api(path, options = {}) {
   return body;
 }
 
-// -- charts: uPlot with a time axis, drag-to-zoom (double-click resets) and a tooltip -----------------
-const charts = {};
-function tooltipPlugin(format) {
-  const tip = $("tooltip");
-  return {
-    hooks: {
-      setCursor: (u) => {
-        const i = u.cursor.idx;
-        if (i == null || u.cursor.left < 0) { tip.hidden = true; return; }
-        const rows = u.series.slice(1).map((s, k) => (s.show ? `${esc(s.label)}: ${format[k](u.data[k + 1][i])}` : "")).filter(Boolean);
-        tip.innerHTML = `${when(new Date(u.data[0][i] * 1000).toISOString())}<br>${rows.join("<br>")}`;
-        const box = u.over.getBoundingClientRect();
-        tip.style.left = `${Math.min(box.left + u.cursor.left + 12, window.innerWidth - 180)}px`;
-        tip.style.top = `${box.top + u.cursor.top + 12}px`;
-        tip.hidden = false;
-      },
-    },
-  };
-}
-const TIME_STEPS = [1, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800];
-function timeTicks(u, ticks) {
-  // 24-hour clock times; seconds when the view spans minutes, the date when it spans days
-  const span = u.scales.x.max - u.scales.x.min;
-  return ticks.map((t) => {
-    const d = new Date(t * 1000);
-    const clock = `${pad(d.getHours())}:${pad(d.getMinutes())}${span < 600 ? `:${pad(d.getSeconds())}` : ""}`;
-    return span > 2 * 86400 ? `${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${clock}` : clock;
-  });
-}
-function chartWidth(el) { return Math.max(260, el.clientWidth - 10); }
-function drawChart(key, el, series, data, height = 240) {
-  // series: [{label, stroke, unit: "W"|"A"|"Wh", scale}], data: [unix seconds[], ...values[]]
-  if (!data[0].length) {
-    if (charts[key]) { charts[key].destroy(); delete charts[key]; }
-    el.innerHTML = '<p class="empty">no data yet</p>';
-    return;
-  }
-  const fmt = { W: kw, A: amps, Wh: kwh };
-  const tick = { W: (v) => (Math.abs(v) < 1000 ? `${Math.round(v)} W` : `${+(v / 1000).toFixed(2)} kW`), A: (v) => `${+v.toFixed(1)} A`,
-    Wh: (v) => (Math.abs(v) < 1000 ? `${Math.round(v)} Wh` : `${+(v / 1000).toFixed(2)} kWh`) };
-  let chart = charts[key];
-  if (chart && chart.root.isConnected && chart.series.length === series.length + 1) {
-    const zoomed = chart.scales.x.min > data[0][0] || chart.scales.x.max < data[0][data[0].length - 1];
-    chart.setData(data, !zoomed);
-    return;
-  }
-  if (chart) chart.destroy();
-  el.innerHTML = "";
-  const scales = { x: { time: true } };
-  const axes = [{ space: 70, incrs: TIME_STEPS, values: timeTicks }];
-  for (const unit of [...new Set(series.map((s) => s.unit))]) {
-    scales[unit] = { auto: true, range: (u, min, max) => [0, Math.max(max * 1.1, unit === "A" ? 1 : 100)] };
-    axes.push({ scale: unit, side: axes.length === 1 ? 3 : 1, grid: { show: axes.length === 1 }, size: 70, values: (u, ticks) => ticks.map((v) => tick[unit](v)) });
-  }
-  chart = new uPlot({
-    width: chartWidth(el),
-    height,
-    scales,
-    axes,
-    cursor: { drag: { x: true, y: false } },
-    legend: { live: true },
-    plugins: [tooltipPlugin(series.map((s) => fmt[s.unit]))],
-    series: [{ value: (u, v) => (v == null ? "–" : when(new Date(v * 1000).toISOString())) },
-      ...series.map((s) => ({ label: s.label, stroke: s.stroke, width: 2, dash: s.dash, scale: s.unit, fill: s.fill, value: (u, v) => fmt[s.unit](v) }))],
-  }, data, el);
-  charts[key] = chart;
-}
-window.addEventListener("resize", () => { for (const chart of Object.values(charts)) if (chart.root.isConnected) chart.setSize({ width: chartWidth(chart.root.parentElement), height: chart.height }); });
-const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
-
 // -- routes -------------------------------------------------------------------------------------------
 function parseRoute() {
   const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
@@ -131,28 +61,12 @@ function showRoute() {
   if (!started) { start(); return; }
   refreshRoute().catch(report);
 }
-async function loadPlans() {
-  const ids = Object.keys(sites);
-  const got = await Promise.all(ids.map((id) => api(`/api/sites/${encodeURIComponent(id)}/plan`).catch(() => null)));
-  plans = Object.fromEntries(ids.map((id, k) => [id, got[k]]));
-}
-
-// the plan for the day ahead: per slot, the grid import and the green energy planned into the site's EVs
-function planOf(site) {
-  const p = plans[site];
-  if (!p || !p.planned) return `<p class="plan">plan: ${p ? "none yet" : "–"}</p>`;
-  const kwhOf = (xs) => xs.reduce((a, b) => a + b, 0);
-  const hours = (p.slots.length * (p.slot_s || 0)) / 3600;
-  const rows = p.slots.slice(0, 8).map((s) => `<tr><td>${when(s.start)}</td><td class="num">${kwh(s.import_wh)}</td><td class="num">${kwh(s.green_ev_wh)}</td><td class="num">${amps(s.max_phase_a)}</td></tr>`).join("");
-  return `<div class="plan"><p>plan for the next ${hours.toFixed(0)} h (forecast quantile ${esc(p.quantile)}): import ${kwh(kwhOf(p.slots.map((s) => s.import_wh)))}, green into EVs ${kwh(kwhOf(p.slots.map((s) => s.green_ev_wh)))}</p>
-    <div class="scroll"><table><thead><tr><th>Slot</th><th class="num">Import</th><th class="num">Green to EVs</th><th class="num">Peak phase</th></tr></thead><tbody>${rows}</tbody></table></div></div>`;
-}
-
 async function refreshRoute() {
   if (route.tab === "allocation") await loadPlans();
   if (route.tab === "sessions") await loadSessions();
   if (route.tab === "parks") await loadInverterEnergy();
   if (route.tab === "report") await loadReport();
+  if (route.tab === "accounts") await loadAccounts();
   if (route.tab === "overview") await loadHistory();
   if (route.tab === "charger") await loadCharger(route.id);
   if (last) render(last);
@@ -306,6 +220,7 @@ function renderAllocations(snap) {
         <td class="num">${amps(s.limit_a)}</td><td class="num">${esc(s.phases ?? "")}</td><td class="num">${kw(s.power_w)}</td><td class="num">${kw(s.green_w)}</td><td class="num">${kw(s.grid_w)}</td></tr>`).join("")}
       </tbody></table></div>` : "<p>no allocation yet</p>"}${planOf(site)}</div>`;
   }).join("");
+  drawPlans();
 }
 
 async function loadHistory() {
@@ -326,6 +241,7 @@ async function loadCharger(id) {
   ]);
   chargerStored = { id, events, sessions };
   if (last) renderCharger(last.chargers.find((c) => c.id === id));
+  if (typeof loadChargerFiles === "function") await loadChargerFiles(id); // files.js: reservations, firmware, logs
 }
 
 function renderCharger(charger) {

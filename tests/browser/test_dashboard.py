@@ -32,7 +32,7 @@ CHROMIUM_ARGS = [
 
 OPERATOR_TOKEN = "browser-operator-token-0123456789"
 SCREENSHOTS = ARTIFACTS / "screenshots"
-TABS = ("overview", "chargers", "sessions", "parks", "allocation", "report")
+TABS = ("overview", "chargers", "sessions", "parks", "allocation", "report", "accounts")
 
 
 @pytest.fixture
@@ -152,8 +152,13 @@ async def test_dashboard_sign_in_tabs_charger_page_and_commands(platform: Platfo
                         ".textContent.includes('plan for the next')",
                         timeout=25_000,
                     )
-                if tab == "report":
-                    await page.wait_for_selector("#report-summary:not(:empty)")
+                    # and as a chart of every slot (uPlot draws on a canvas; its legend names the series)
+                    await page.wait_for_selector('[data-plan-chart="site-a"] canvas', timeout=10_000)
+                    legend = await page.inner_text('[data-plan-chart="site-a"] .u-legend')
+                    assert "grid import" in legend
+                    assert "green into EVs" in legend
+                if tab in ("report", "accounts"):
+                    await page.wait_for_selector(f"#{tab}-summary:not(:empty)")
                 await page.screenshot(path=str(SCREENSHOTS / f"tab-{tab}.png"), full_page=True)
             # a tab's URL opened afresh lands on that tab
             await page.goto(platform.http_url + "/#/allocation")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -28,6 +29,13 @@ pytestmark = pytest.mark.integration
 
 Fleet = Callable[..., AbstractAsyncContextManager[RunningFleet]]
 EV_NOW = [EVArrival(0.0, battery_wh=60_000.0, soc=0.2, target_soc=0.9, max_power_w=11_000.0, stay_s=3 * 3600.0)]
+
+
+def closed_port() -> int:
+    """A loopback port nobody listens on (bound, then let go)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def one_ev(_: int) -> list[EVArrival]:
@@ -194,13 +202,14 @@ async def test_firmware_diagnostics_availability_and_reservation_flows(charger_f
         await csms.call(
             cid,
             "UpdateFirmware",
-            {"location": "https://example.invalid/fw.bin", "retrieveDate": "2026-01-01T00:00:00Z"},
+            {"location": f"http://127.0.0.1:{closed_port()}/fw.bin", "retrieveDate": "2026-01-01T00:00:00Z"},
         )
-        await csms.call(cid, "GetDiagnostics", {"location": "ftp://example.invalid/"})
+        await csms.call(cid, "GetDiagnostics", {"location": "ftp://127.0.0.1/"})  # FTP: not spoken, it fails
         await fleet.wait_for(lambda: len(csms.calls(cid, "DiagnosticsStatusNotification")) == 2, 10, "diagnostics")
-        await fleet.wait_for(lambda: len(csms.calls(cid, "FirmwareStatusNotification")) == 4, 10, "firmware")
-        assert [c["status"] for c in csms.calls(cid, "FirmwareStatusNotification")] == [
-            "Downloading", "Downloaded", "Installing", "Installed"]  # fmt: skip
+        assert [c["status"] for c in csms.calls(cid, "DiagnosticsStatusNotification")] == ["Uploading", "UploadFailed"]
+        await fleet.wait_for(lambda: len(csms.calls(cid, "FirmwareStatusNotification")) == 2, 10, "firmware")
+        # nobody serves the URL: the download fails as a real charger reports it (the whole flow: test_file_transfers)
+        assert [c["status"] for c in csms.calls(cid, "FirmwareStatusNotification")] == ["Downloading", "DownloadFailed"]
         answer, _ = await csms.call(cid, "ChangeAvailability", {"connectorId": 1, "type": "Inoperative"})
         assert answer == {"status": "Accepted"}
         await fleet.wait_for(lambda: csms.calls(cid, "StatusNotification")[-1]["status"] == "Unavailable", 5, "Unavail")
@@ -221,14 +230,15 @@ async def test_the_201_station_plays_firmware_log_availability_reservation_and_l
         await fleet.wait_connected()
         cid = fleet.chargers[0].id
         assert csms.subprotocols[cid] == ["ocpp2.0.1"]
-        firmware = {"location": "https://example.invalid/fw.bin", "retrieveDateTime": "2026-01-01T00:00:00Z"}
+        firmware = {"location": f"http://127.0.0.1:{closed_port()}/fw.bin", "retrieveDateTime": "2026-01-01T00:00:00Z"}
         answer, _ = await csms.call(cid, "UpdateFirmware", {"requestId": 3, "firmware": firmware})
         assert answer == {"status": "Accepted"}
-        log = {"remoteLocation": "ftp://example.invalid/"}
+        log = {"remoteLocation": f"http://127.0.0.1:{closed_port()}/logs"}
         answer, _ = await csms.call(cid, "GetLog", {"log": log, "logType": "DiagnosticsLog", "requestId": 4})
         assert answer["status"] == "Accepted"
-        await fleet.wait_for(lambda: len(csms.calls(cid, "FirmwareStatusNotification")) == 4, 10, "firmware")
+        await fleet.wait_for(lambda: len(csms.calls(cid, "FirmwareStatusNotification")) == 2, 10, "firmware")
         await fleet.wait_for(lambda: len(csms.calls(cid, "LogStatusNotification")) == 2, 10, "log upload")
+        assert [c["status"] for c in csms.calls(cid, "LogStatusNotification")] == ["Uploading", "UploadFailure"]
         assert {c["requestId"] for c in csms.calls(cid, "FirmwareStatusNotification")} == {3}
         answer, _ = await csms.call(cid, "ChangeAvailability", {"operationalStatus": "Inoperative"})
         assert answer == {"status": "Accepted"}

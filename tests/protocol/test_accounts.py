@@ -5,6 +5,8 @@ account's summary agrees with the session to the cent. Raw OCPP 1.6J frames, rea
 from __future__ import annotations
 
 import json
+import re
+import zlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,6 +37,12 @@ async def platform(tmp_path: Path) -> AsyncIterator[Platform]:
     )
     async with running_platform(settings) as running:
         yield running
+
+
+def pdf_text(pdf: bytes) -> str:
+    """The text drawn in a PDF's (deflated) page streams, as the page's show-text operators hold it."""
+    streams = re.findall(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.DOTALL)
+    return "".join(zlib.decompress(s).decode("latin-1") if s[:1] == b"x" else s.decode("latin-1") for s in streams)
 
 
 async def rest(http: aiohttp.ClientSession, method: str, url: str, body: Any = None) -> tuple[int, Any]:
@@ -144,4 +152,14 @@ async def test_a_members_card_session_shows_its_account_and_cost_and_the_summary
         assert response.content_type == "text/html"
         assert "Charging statement" in page
         assert "-2.42" in page
+        async with http.get(f"{api}/accounts/anna/statement", params={"month": month, "format": "pdf"}) as response:
+            pdf = await response.read()
+        assert response.content_type == "application/pdf"
+        assert pdf.startswith(b"%PDF-")
+        text = pdf_text(pdf)
+        assert f"Charging statement {month}" in text
+        for line in document["lines"]:  # each CDR's line, to the cent
+            assert f"({line['incl_vat']})" in text
+        total = document["totals"]["EUR"]
+        assert f"Total EUR: {total['excl_vat']} excl. VAT, {total['vat']} VAT, {total['incl_vat']} incl. VAT" in text
         assert (await rest(http, "GET", f"{api}/accounts/anna/statement?month=2026-13"))[0] == 422

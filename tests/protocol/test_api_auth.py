@@ -26,6 +26,7 @@ ROUTES = [
     ("GET", "/api/chargepoints/CP-A/events", None, "chargepoint-events"),
     ("GET", "/api/chargepoints/CP-A/variables", None, "chargepoint-variables"),
     ("POST", "/api/chargepoints/CP-A/local-list", None, "local-list"),
+    ("POST", "/api/chargepoints/CP-A/security-profile", {"profile": 3}, "security-profile"),
     ("POST", "/api/chargepoints/CP-A/ocpp/Reset", {"type": "Soft"}, "ocpp-action"),
     ("GET", "/api/id-tags", None, "id-tags"),
     ("PUT", "/api/id-tags/T1", {"status": "Accepted"}, "id-tag-put"),
@@ -76,6 +77,18 @@ ROUTES = [
     ("POST", "/api/cdrs/none/credit", {}, "cdr-credit"),
     ("GET", "/api/accounts/acc-none/statement", None, "account-statement"),
     ("GET", "/api/session", None, "whoami"),
+    ("POST", "/api/sessions/1/transaction-status", None, "session-transaction-status"),
+    ("POST", "/api/firmware", None, "firmware-upload"),
+    ("GET", "/api/firmware", None, "firmware-images"),
+    ("POST", "/api/chargepoints/CP-A/firmware", {"firmware_id": 1}, "firmware-update"),
+    ("GET", "/api/chargepoints/CP-A/firmware", None, "firmware-timeline"),
+    ("POST", "/api/chargepoints/CP-A/diagnostics", {}, "diagnostics-request"),
+    ("GET", "/api/chargepoints/CP-A/diagnostics", None, "diagnostics-timeline"),
+    ("GET", "/api/chargepoints/CP-A/diagnostics/1/file", None, "diagnostics-file"),
+    ("GET", "/api/ocpi/partners", None, "ocpi-partners"),
+    ("POST", "/api/ocpi/partners", {"id": "p-1", "name": "P"}, "ocpi-partner-create"),
+    ("GET", "/api/ocpi/partners/none", None, "ocpi-partner"),
+    ("DELETE", "/api/ocpi/partners/none", None, "ocpi-partner-delete"),
 ]
 
 

@@ -43,6 +43,7 @@ def names(coop: str) -> dict[str, str]:
         "tariff_id": f"tariff-{coop}",
         "cdr_id": f"CG-{coop}",
         "reservation_id": "1",  # reservations are the operators' alone
+        "partner_id": f"ocpi-{coop}",  # OCPI partners too
     }
 
 
@@ -149,6 +150,8 @@ def _variants(
                 value = "GetConfiguration"
             elif param == "token_id":
                 value = "1"  # tokens belong to no cooperative: operators only
+            elif param in ("transfer_id", "token", "name", "filename"):
+                value = "1"  # a file request of none, or a file URL's token: refused, nothing to leak
             else:
                 value = target[param]
             filled = filled.replace("{" + param + "}", value)

@@ -41,6 +41,7 @@ def test_defaults_without_file(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"COOPGRID_HTTP__PORT": "eighty"}, "http.port"),
         ({"COOPGRID_OCPP__UNKNOWN_CHARGERS": "maybe"}, "ocpp.unknown_chargers"),
         ({"COOPGRID_MQTT__URL": "http://x"}, "mqtt.url"),
+        ({"COOPGRID_BILLING__RUNNING_COST_INTERVAL_S": "-1"}, "billing.running_cost_interval_s"),
     ],
 )
 def test_invalid_environment_names_the_field(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], field: str) -> None:

@@ -2,7 +2,7 @@
 accounting last closed it, so that the mix survives a restart
 
 Revision ID: 0018
-Revises: 0014
+Revises: 0020 (the head when it was merged)
 Create Date: 2026-12-02
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0018"
-down_revision = "0014"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
