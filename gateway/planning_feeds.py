@@ -13,8 +13,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from gateway.forecast_service import OpenMeteoForecast
+from gateway.planner_settings import PlannerSettings
 from gateway.prices import DayAheadPrices, PriceMessages
-from gateway.settings import BatteryConfig, PlannerSettings
+from gateway.settings import BatteryConfig
 from smartgrid.planner import PlanBattery
 from smartgrid.series import SeriesError, StepSeries, parse_series
 from solar.forecast import ClearSkyForecast

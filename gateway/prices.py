@@ -25,7 +25,7 @@ from typing import Any
 
 import requests
 
-from gateway.settings import PlannerSettings
+from gateway.planner_settings import PlannerSettings
 from smartgrid.series import Row, SeriesError, StepSeries, parse_series
 
 log = logging.getLogger(__name__)

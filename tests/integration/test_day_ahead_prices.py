@@ -17,9 +17,10 @@ from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gateway.planner_settings import PlannerSettings
 from gateway.planning_feeds import PlannerFeeds, read_series
 from gateway.prices import DayAheadPrices, PriceMessages
-from gateway.settings import ConfigError, PlannerSettings, load_settings
+from gateway.settings import ConfigError, load_settings
 from tests.fixtures.platform import make_settings, running_platform
 from tests.integration.test_energy_truth import charger, meter
 

@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gateway.planner_settings import PlannerSettings
 from gateway.planning_feeds import PlannerFeeds, soc_source
-from gateway.settings import BatteryConfig, ConfigError, PlannerSettings, load_settings
+from gateway.settings import BatteryConfig, ConfigError, load_settings
 from smartgrid.planner import BatteryPlan, Plan
 from smartgrid.planning import battery_setpoints_w, planned_soc
 from solar.adapters import PayloadError

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from gateway.planner_settings import PlannerSettings
 from gateway.planning_feeds import PlannerFeeds
 from gateway.prices import DayAheadPrices
-from gateway.settings import PlannerSettings
 from smartgrid.allocation import Site
 from smartgrid.planner import PlanInput, PlanSession, PlanSite, plan
 from smartgrid.planning import PlanningSettings, Replanner
