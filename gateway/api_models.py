@@ -194,6 +194,9 @@ class SessionView(BaseModel):
     departure: datetime | None = Field(description="departure mode: when the EV leaves")
     account_id: str | None = Field(None, description="the charging account its id tag belonged to at its start")
     cost: CostView | None = Field(None, description="at the tariff chosen at its start; so far while it runs")
+    grid_cost_eur: float | None = Field(
+        None, description="its grid (not green) energy at the planner's grid price of each 15-minute slot"
+    )
 
 
 class ChargerEventView(BaseModel):
@@ -230,6 +233,11 @@ class ReportMember(BaseModel):
     parks: list[ReportPark]
 
 
+class ReportGrid(BaseModel):
+    ev_grid_kwh: float = Field(description="energy into the cooperative's EVs that was not green")
+    ev_grid_cost_eur: float | None = Field(None, description="at the planner's grid price of each 15-minute slot")
+
+
 class CooperativeReport(BaseModel):
     cooperative_id: str
     name: str | None
@@ -239,6 +247,7 @@ class CooperativeReport(BaseModel):
     to_evs_kwh: float
     exported_kwh: float
     members: list[ReportMember]
+    grid: ReportGrid | None = Field(None, description="JSON only: the EVs' grid energy and its cost")
 
 
 class EnergyPoint(BaseModel):
@@ -376,6 +385,8 @@ class PlanSlotView(BaseModel):
     export_wh: float
     green_ev_wh: float = Field(description="green energy planned into the site's EVs (solar and green battery)")
     max_phase_a: float = Field(description="the highest phase's planned average current, other load included")
+    import_eur_per_kwh: float | None = Field(None, description="the grid price the plan counted on")
+    export_eur_per_kwh: float | None = None
 
 
 class PlanSessionView(BaseModel):
@@ -391,6 +402,9 @@ class PlanBatteryView(BaseModel):
     charge_wh: list[float]
     discharge_wh: list[float]
     soc: list[float] = Field(description="at each slot boundary")
+    soc_source: str = Field("configured", description="slot 0's state of charge: measured, estimated or configured")
+    setpoint_w: float | None = Field(None, description="the last setpoint sent to the battery, W (+ charging)")
+    telemetry: dict[str, Any] | None = Field(None, description="the battery's live telemetry as this instance sees it")
 
 
 class PlanView(BaseModel):
@@ -399,6 +413,7 @@ class PlanView(BaseModel):
     start: str | None = None
     slot_s: float | None = None
     quantile: float | None = Field(None, description="the forecast quantile the plan counts on")
+    cost_eur: float | None = Field(None, description="the site's planned grid cost over the horizon (import - export)")
     slots: list[PlanSlotView] = Field(default_factory=list)
     sessions: list[PlanSessionView] = Field(default_factory=list)
     batteries: list[PlanBatteryView] = Field(default_factory=list)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from chargepoints.central import CentralSystem
 from chargepoints.contracts import ContractRoots
+from gateway.batteries import BatterySetpoints
 from gateway.cost_quotes import PricedQuotes
 from gateway.files import Files
 from gateway.forecast_service import OpenMeteoForecast
@@ -18,6 +19,7 @@ from gateway.ocsp import OcspChecker
 from gateway.passwords import StoredPasswords
 from gateway.pki import CertificateAuthority
 from gateway.planning_feeds import load_feeds
+from gateway.prices import DayAheadPrices, PriceMessages
 from gateway.publishing import ChargerLimits
 from smartgrid.allocation import Site
 from smartgrid.hysteresis import HysteresisSettings
@@ -26,7 +28,7 @@ from smartgrid.ports import ChargerSpec
 from smartgrid.scheduler import Scheduler
 from solar.forecast import ClearSkyForecast
 from solar.ingest import InverterSpec, ParkSpec, SolarIngest
-from solar.meters import GridMeters, MeterSpec
+from solar.meters import GridMeters, MeterSpec, victron_keepalive_topic
 
 if TYPE_CHECKING:
     from gateway.platform import Platform
@@ -220,6 +222,17 @@ def build_replanner(platform: Platform) -> Replanner | None:
     planner = platform.settings.planner
     if not planner.enabled:
         return None
+    if planner.day_ahead != "none":
+        platform.day_ahead = DayAheadPrices(planner, platform.clock)
+        zones: dict[str, DayAheadPrices] = {}
+        for site in platform.settings.sites:
+            if site.day_ahead_area and site.day_ahead_area != planner.day_ahead_area:
+                if site.day_ahead_area not in zones:
+                    zoned = planner.model_copy(update={"day_ahead_area": site.day_ahead_area})
+                    zones[site.day_ahead_area] = DayAheadPrices(zoned, platform.clock)
+                platform.site_day_ahead[site.id] = zones[site.day_ahead_area]
+    if planner.prices_mqtt_topic:
+        platform.price_messages = PriceMessages(planner.prices_mqtt_topic)
     platform.forecast_service = build_forecast_service(platform)
     feeds = load_feeds(
         planner,
@@ -227,8 +240,16 @@ def build_replanner(platform: Platform) -> Replanner | None:
         clock=platform.clock,
         scheduler_clock=platform.scheduler_clock,
         model=platform.forecast,
+        measured_soc=platform.battery_telemetry.soc,
+        estimated_soc=platform.battery_setpoints.estimated_soc,
+        soc_sources=platform.battery_setpoints.soc_sources,
+        green_share=platform.ledger.battery_green_share,
+        day_ahead=platform.day_ahead,
+        messages=platform.price_messages,
+        site_day_ahead=platform.site_day_ahead,
         service=platform.forecast_service,
     )
+    platform.grid_price = feeds.import_price_at
     return Replanner(
         platform.scheduler,
         settings=PlanningSettings(
@@ -242,5 +263,41 @@ def build_replanner(platform: Platform) -> Replanner | None:
         clock=platform.scheduler_clock,
         measured_green_w=platform.solar.total_power_w,
         prices=feeds.prices,
+        site_prices=feeds.site_prices,
         batteries=feeds.batteries,
+    )
+
+
+def build_battery_setpoints(platform: Platform) -> BatterySetpoints:
+    """The plan's battery setpoints, sent while this instance leads; a battery coming live asks for a plan."""
+    return BatterySetpoints(
+        platform.bus,
+        platform.battery_telemetry,
+        platform.settings.batteries,
+        plan=lambda: platform.scheduler.plan,
+        clock=platform.scheduler_clock,
+        replan=platform.scheduler.plan_wanted.set,
+        site_ev_power_w=lambda site_id: site_ev_power_w(platform, site_id),
+    )
+
+
+def site_ev_power_w(platform: Platform, site_id: str) -> float:
+    """What the EVs at a site draw now (as their chargers last reported)."""
+    return platform.ledger.ev_power_w([s.id for s in platform.central.states() if s.site_id == site_id])
+
+
+def victron_keepalives(platform: Platform) -> list[str]:
+    """The keepalive topics of every Victron device configured: grid meters, PV inverters, batteries."""
+    inverters = {
+        victron_keepalive_topic(inv.topic)
+        for park in platform.settings.parks
+        for inv in park.inverters
+        if inv.adapter == "victron" and inv.topic
+    }
+    return sorted(
+        {
+            *platform.meters.keepalive_topics(),
+            *platform.battery_telemetry.keepalive_topics(),
+            *(t for t in inverters if t is not None),
+        }
     )

@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from gateway.bus import embedded_broker, free_port
+from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -106,3 +107,21 @@ async def local_broker(kind: str) -> AsyncIterator[tuple[str, int, str]]:
         return
     async with embedded_broker() as (host, port):
         yield host, port, "amqtt"
+
+
+def persistent_session(settings: Settings) -> bool:
+    """Keep an MQTT session on the broker across restarts: with an external broker and a stable client id.
+
+    The default client id names the process (host and pid), a new one at each start: a session kept
+    under it would never be resumed, only fill the broker's queue. So the session persists when
+    `mqtt.client_id` or `instance_id` is set; otherwise CoopGrid says how to get one.
+    """
+    if not (settings.mqtt.url and settings.mqtt.persistent_session):
+        return False  # the embedded broker goes with the process: nothing to keep a session in
+    if settings.mqtt.client_id or "instance_id" in settings.model_fields_set:
+        return True
+    log.warning(
+        "mqtt: no persistent session (telemetry published while CoopGrid restarts is lost): "
+        "set mqtt.client_id or instance_id (COOPGRID_MQTT__CLIENT_ID / COOPGRID_INSTANCE_ID) to a stable name"
+    )
+    return False

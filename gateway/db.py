@@ -301,6 +301,16 @@ class SolarBaselineRow(Base):
     power_w: Mapped[float | None] = mapped_column(Float)
 
 
+class BatteryStockRow(Base):
+    """A battery's stored energy by origin as the green accounting last closed it (Wh; park "" = grey)."""
+
+    __tablename__ = "battery_stocks"
+
+    battery_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    park_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    wh: Mapped[float] = mapped_column(Float)
+
+
 class GreenMinuteRow(Base):
     """Green energy routed into EVs in one UTC minute, attributed to the park that generated it (Wh)."""
 

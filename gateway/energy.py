@@ -23,7 +23,7 @@ from chargepoints.events import ChargerDisconnected, MeterSample, TransactionSta
 from chargepoints.ports import TransactionRecord
 from gateway.storage import Store
 from smartgrid.ledger import GreenAccounting
-from solar.accounting import Baseline
+from solar.accounting import Baseline, EnergyMinutes
 from solar.ingest import SolarIngest
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,9 @@ class EnergyIntervals:
         leading: Callable[[], bool],
         journaled: Callable[[int], bool] = lambda transaction_id: False,
         finished: Callable[[int], Awaitable[object]] | None = None,
+        batteries: EnergyMinutes | None = None,  # the stationary batteries' charge and discharge per minute
     ) -> None:
+        self._batteries = batteries
         self._finished = finished  # told of each session whose energy and green are stored for good
         self.store = store
         self._journaled = journaled  # a transaction answered while the database was away, not yet stored
@@ -62,12 +64,14 @@ class EnergyIntervals:
         self._parks_unflushed: dict[int, dict[str, float]] = {}  # and its green by park
         self._baselines_seen: dict[str, tuple[datetime, float | None, float | None]] = {}  # as last stored
         self._lock = asyncio.Lock()  # one flush at a time: minutes and baselines stored in order
+        self._stocks_stored: dict[str, dict[str, float]] = {}  # the batteries' stocks as last stored
 
     async def restore(self) -> None:
         """Count on from the baselines stored last."""
         baselines = await self.store.energy.load_baselines()
         self.solar.minutes.restore(baselines)
         self._baselines_seen = _marks(baselines)
+        self.ledger.restore_stocks(await self.store.energy.load_stocks())
         await self._restore_today()
 
     async def _restore_today(self) -> None:
@@ -176,6 +180,8 @@ class EnergyIntervals:
         for key, wh in drained.items():
             self._solar_unflushed[key] = self._solar_unflushed.get(key, 0.0) + wh
         self.ledger.generation(_per_park(drained))
+        if self._batteries is not None:
+            self.ledger.battery(self._batteries.drain())
         closed = self.ledger.close(self.clock(), final=final)
         self._green_unflushed += [(m.park_id, m.minute, m.green_wh, m.ev_wh) for m in closed]
         for transaction_id, session_green in self.ledger.finished().items():
@@ -188,13 +194,14 @@ class EnergyIntervals:
         if not writing:
             self._green_unflushed.clear()
             return
-        if not self._solar_unflushed and not self._green_unflushed:
+        stocks = self.ledger.stock_rows()
+        if not self._solar_unflushed and not self._green_unflushed and stocks == self._stocks_stored:
             return
         solar, green = self._solar_unflushed, self._green_unflushed
         self._solar_unflushed, self._green_unflushed = {}, []
         baselines = self.solar.minutes.baselines()
         try:
-            await self.store.energy.add_minutes(solar, baselines, green)
+            await self.store.energy.add_minutes(solar, baselines, green, stocks)
         except Exception:
             log.warning("energy intervals not stored (database unavailable?); kept for the next try", exc_info=True)
             for key, wh in solar.items():
@@ -202,6 +209,7 @@ class EnergyIntervals:
             self._green_unflushed = green + self._green_unflushed
         else:
             self._baselines_seen = _marks(baselines)
+            self._stocks_stored = stocks
             self.solar.minutes.trim(baselines)
 
 

@@ -61,6 +61,11 @@ class SiteConfig(_Model):
     base_load_a: float = Field(0.0, ge=0)
     voltage_v: float = Field(230.0, gt=0)
     meter: MeterConfig | None = Field(None, description="the grid connection meter; none: the static limit")
+    day_ahead_area: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_-]{2,20}$",
+        description="the site's own bidding zone for day-ahead prices (default: planner.day_ahead_area)",
+    )
 
 
 class ChargerConfig(_Model):
@@ -130,7 +135,7 @@ class IdTagConfig(_Model):
 
 
 class BatteryConfig(_Model):
-    """A stationary battery at a site (planned; telemetry and setpoints are not wired yet)."""
+    """A stationary battery at a site: planned, its telemetry read and its setpoints sent over MQTT."""
 
     id: ConfigId
     site_id: str
@@ -141,9 +146,27 @@ class BatteryConfig(_Model):
     soc_max: float = Field(1.0, ge=0, le=1)
     reserve: float = Field(0.0, ge=0, le=1, description="kept for the site at all times, on top of soc_min")
     soc_start: float = Field(0.5, ge=0, le=1, description="assumed state of charge until telemetry says otherwise")
+    layout: Literal["native", "victron"] = Field(
+        "native",
+        description="telemetry and setpoints: native (<prefix>/batteries/<site>/<id>/telemetry, .../setpoint) or "
+        "victron (N/<portal>/battery/<instance>/Soc, Dc/0/Power; ESS external control setpoints)",
+    )
+    topic: str | None = Field(None, description="victron: the battery's base topic N/<portal>/battery/<instance>")
+    vebus_instance: int = Field(276, ge=0, description="victron: the VE.Bus instance the setpoints go to")
+    phases: Literal[1, 3] = Field(3, description="victron: phases the setpoint is split over (Hub4/L1..L3)")
+    timeout_s: float = Field(30.0, gt=0, description="telemetry older than this is not live: the planner estimates")
+    setpoint_valid_s: float = Field(
+        60.0, gt=0, description="a setpoint holds this long; republished every 10 s while a plan stands"
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> BatteryConfig:
         if self.soc_max < self.soc_min:
             raise ValueError("soc_max must be >= soc_min")
+        if self.layout == "victron":
+            parts = (self.topic or "").split("/")
+            if len(parts) != 4 or parts[0] != "N" or parts[2] != "battery" or not all(parts):
+                raise ValueError("topic: a victron battery needs its base topic N/<portal>/battery/<instance>")
+        if any(c in (self.topic or "") for c in "+#"):
+            raise ValueError("topic: no MQTT wildcards (+, #) in a battery's topic")
         return self

@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from gateway.bus import Bus
     from gateway.journal import JournaledRepository
     from smartgrid.scheduler import Scheduler
+    from solar.batteries import BatteryTelemetry
     from solar.ingest import SolarIngest
     from solar.meters import GridMeters
 
@@ -146,6 +147,28 @@ class Metrics:
         self.meter_rejects = Gauge(
             "coopgrid_grid_meter_rejects", "Rejected grid meter readings by reason", ["reason"], registry=self.registry
         )
+        self.battery_soc = Gauge(
+            "coopgrid_battery_soc",
+            "A battery's measured state of charge (0-1), live",
+            ["battery"],
+            registry=self.registry,
+        )
+        self.battery_power_w = Gauge(
+            "coopgrid_battery_power_watts", "A battery's power, + charging", ["battery"], registry=self.registry
+        )
+        self.battery_rejects = Gauge(
+            "coopgrid_battery_rejects", "Rejected battery telemetry by reason", ["reason"], registry=self.registry
+        )
+
+    def sample_batteries(self, batteries: BatteryTelemetry) -> None:
+        for battery_id in batteries.batteries:
+            view = batteries.view(battery_id) or {}
+            soc = batteries.soc(battery_id)
+            if soc is not None:
+                self.battery_soc.labels(battery=battery_id).set(soc)
+            self.battery_power_w.labels(battery=battery_id).set(view.get("power_w") or 0.0)
+        for reason, count in batteries.rejects.items():
+            self.battery_rejects.labels(reason=reason).set(count)
 
     def sample_meters(self, meters: GridMeters, scheduler: Scheduler, sites: list[str]) -> None:
         for site_id in meters.meters:

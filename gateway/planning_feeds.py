@@ -7,16 +7,28 @@ into the platform's wall clock here, so the pure planner never sees a date.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from gateway.forecast_service import OpenMeteoForecast
-from gateway.settings import BatteryConfig, PlannerSettings
+from gateway.planner_settings import PlannerSettings
+from gateway.prices import DayAheadPrices, PriceMessages
+from gateway.settings import BatteryConfig
 from smartgrid.planner import PlanBattery
 from smartgrid.series import SeriesError, StepSeries, parse_series
 from solar.forecast import ClearSkyForecast
+
+SOURCES_KEPT = 4  # plans whose state of charge's origin is remembered (the one shown may be a plan behind)
+
+
+def soc_source(recent: Sequence[tuple[float, str]], planned_soc: float) -> str:
+    """Where the state of charge a plan started from came from (the newest match)."""
+    for soc, name in reversed(recent):
+        if abs(soc - planned_soc) < 1e-9:
+            return name
+    return "configured"
 
 
 class FeedError(ValueError):
@@ -43,6 +55,15 @@ class PlannerFeeds:
     forecast_file: StepSeries | None = None
     prices_file: StepSeries | None = None
     batteries_config: Sequence[BatteryConfig] = ()
+    # a battery's state of charge: measured while its telemetry is live, else the last plan's estimate for now
+    measured_soc: Callable[[str], float | None] | None = None
+    estimated_soc: Callable[[str], float | None] | None = None
+    green_share: Callable[[str], float] | None = None  # of the energy stored now (the green accounting's)
+    day_ahead: DayAheadPrices | None = None  # ENTSO-E or Nord Pool
+    messages: PriceMessages | None = None  # the price file's rows over MQTT
+    site_day_ahead: Mapping[str, DayAheadPrices] = field(default_factory=dict)  # sites in a zone of their own
+    # battery -> the last few (state of charge, where it came from: measured | estimated | configured) planned on
+    soc_sources: dict[str, list[tuple[float, str]]] = field(default_factory=dict)
     service: OpenMeteoForecast | None = None  # planner.forecast_url's, refreshed by the leader
 
     def wall(self, at_s: float) -> datetime:
@@ -66,16 +87,65 @@ class PlannerFeeds:
         return forecast
 
     def prices(self, start_s: float, slot_s: float, slots: int) -> tuple[list[float], list[float]] | None:
-        if self.prices_file is None:
+        """Per slot: the day-ahead spot price with the tariff's markups where it is known, else the price file
+        (or its MQTT feed, whichever came last), else the flat price of the settings."""
+        return self._prices(self.day_ahead, start_s, slot_s, slots)
+
+    def site_prices(
+        self, site_id: str, start_s: float, slot_s: float, slots: int
+    ) -> tuple[list[float], list[float]] | None:
+        """A site in a bidding zone of its own (`sites.day_ahead_area`): its zone's prices (None: the others')."""
+        own = self.site_day_ahead.get(site_id)
+        return self._prices(own, start_s, slot_s, slots) if own is not None else None
+
+    def import_price_at(self, site_id: str | None, ts: datetime) -> float:
+        """The grid's import price (EUR/kWh) at `ts` for a site, as the planner counts it: its zone's day-ahead
+        price with the markups, else the price file (or its MQTT feed), else the flat price."""
+        day_ahead = self.site_day_ahead.get(site_id or "", self.day_ahead)
+        spot = day_ahead.series if day_ahead is not None else None
+        st = self.settings
+        if spot is not None and spot.covers(ts):
+            return (spot.at(ts)[0] + st.import_markup_eur_per_kwh) * (1.0 + st.import_vat)
+        fallback = self.messages.series if self.messages is not None and self.messages.series else self.prices_file
+        if fallback is not None and fallback.covers(ts):
+            return fallback.at(ts)[0]
+        return st.import_eur_per_kwh
+
+    def _prices(
+        self, day_ahead: DayAheadPrices | None, start_s: float, slot_s: float, slots: int
+    ) -> tuple[list[float], list[float]] | None:
+        fallback = self.messages.series if self.messages is not None and self.messages.series else self.prices_file
+        spot = day_ahead.series if day_ahead is not None else None
+        if fallback is None and spot is None:
             return None
-        start = self.wall(start_s)
-        imports = self.prices_file.slot_means(start, slot_s, slots, column=0)
-        exports = self.prices_file.slot_means(start, slot_s, slots, column=1)
-        step = timedelta(seconds=slot_s)
-        for k in range(slots):  # where the file says nothing: the flat price of the settings
-            if not self.prices_file.covers(start + step * (k + 0.5)):
-                imports[k], exports[k] = self.settings.import_eur_per_kwh, 0.0
+        st = self.settings
+        start, step = self.wall(start_s), timedelta(seconds=slot_s)
+        imports, exports = [st.import_eur_per_kwh] * slots, [0.0] * slots
+        if fallback is not None:
+            file_in = fallback.slot_means(start, slot_s, slots, column=0)
+            file_out = fallback.slot_means(start, slot_s, slots, column=1)
+            for k in range(slots):
+                if fallback.covers(start + step * (k + 0.5)):
+                    imports[k], exports[k] = file_in[k], file_out[k]
+        if spot is not None:
+            for k, price in enumerate(spot.slot_means(start, slot_s, slots)):
+                if spot.covers(start + step * (k + 0.5)):
+                    imports[k] = (price + st.import_markup_eur_per_kwh) * (1.0 + st.import_vat)
+                    exports[k] = price - st.export_markup_eur_per_kwh
         return imports, exports
+
+    def soc(self, battery: BatteryConfig) -> float:
+        """Measured when live; else the last plan's estimate for now; else the configured start."""
+        soc, name = battery.soc_start, "configured"
+        for source_name, source in (("measured", self.measured_soc), ("estimated", self.estimated_soc)):
+            value = source(battery.id) if source is not None else None
+            if value is not None and 0.0 <= value <= 1.0:
+                soc, name = value, source_name
+                break
+        recent = self.soc_sources.setdefault(battery.id, [])
+        recent.append((soc, name))
+        del recent[:-SOURCES_KEPT]
+        return soc
 
     def batteries(self) -> list[PlanBattery]:
         return [
@@ -86,10 +156,11 @@ class PlannerFeeds:
                 b.power_kw * 1000.0,
                 b.power_kw * 1000.0,
                 round_trip_efficiency=b.efficiency,
-                soc=b.soc_start,
+                soc=self.soc(b),
                 soc_min=b.soc_min,
                 soc_max=b.soc_max,
                 reserve=b.reserve,
+                green_share=min(1.0, max(0.0, self.green_share(b.id))) if self.green_share is not None else 0.0,
             )
             for b in self.batteries_config
         ]
@@ -102,6 +173,13 @@ def load_feeds(
     clock: Callable[[], datetime],
     scheduler_clock: Callable[[], float],
     model: ClearSkyForecast | None,
+    measured_soc: Callable[[str], float | None] | None = None,
+    estimated_soc: Callable[[str], float | None] | None = None,
+    green_share: Callable[[str], float] | None = None,
+    soc_sources: dict[str, list[tuple[float, str]]] | None = None,
+    day_ahead: DayAheadPrices | None = None,
+    messages: PriceMessages | None = None,
+    site_day_ahead: Mapping[str, DayAheadPrices] | None = None,
     service: OpenMeteoForecast | None = None,
 ) -> PlannerFeeds:
     return PlannerFeeds(
@@ -114,5 +192,12 @@ def load_feeds(
         ),
         prices_file=read_series(settings.prices_csv, "planner.prices_csv", 2) if settings.prices_csv else None,
         batteries_config=tuple(batteries),
+        measured_soc=measured_soc,
+        estimated_soc=estimated_soc,
+        green_share=green_share,
+        soc_sources=soc_sources if soc_sources is not None else {},
+        day_ahead=day_ahead,
+        messages=messages,
+        site_day_ahead=dict(site_day_ahead or {}),
         service=service,
     )

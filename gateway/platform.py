@@ -25,7 +25,8 @@ from gateway import assembly, modbus
 from gateway.api.context import Api
 from gateway.api.routes import create_app
 from gateway.auth import hash_secret
-from gateway.broker import local_broker
+from gateway.batteries import build_battery_telemetry
+from gateway.broker import local_broker, persistent_session
 from gateway.bus import Bus
 from gateway.charger_live import ChargerLive
 from gateway.cluster import Cluster, SharedIngest, hold_leadership
@@ -40,6 +41,7 @@ from gateway.metrics import Metrics
 from gateway.ocpi.routes import add_routes as add_ocpi_routes
 from gateway.ocpi.service import Ocpi
 from gateway.pools import only_cooperative, park_members, park_pools, site_pools
+from gateway.prices import DayAheadPrices, PriceMessages
 from gateway.pricing import issue_cdr
 from gateway.publishing import ChargerLimits, Outbound, solar_power_w
 from gateway.settings import Settings
@@ -54,7 +56,6 @@ from smartgrid.planning import Replanner
 from smartgrid.scheduler import Scheduler
 from solar.forecast import ClearSkyForecast
 from solar.ingest import SolarIngest
-from solar.meters import victron_keepalive_topic
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,12 @@ class Platform:
         self.clock = clock
         self.metrics = Metrics()
         self.hub = EventHub()
-        self.ledger = GreenAccounting(park_pool=park_pools(settings), park_member=park_members(settings))
+        self.ledger = GreenAccounting(
+            park_pool=park_pools(settings),
+            park_member=park_members(settings),
+            battery_pool={b.id: site_pools(settings).get(b.site_id, "") for b in settings.batteries},
+            battery_efficiency={b.id: b.efficiency for b in settings.batteries},
+        )
         self.history = LiveHistories()
         self.charger_live = ChargerLive(self.now)
         self.topics = Topics(settings.mqtt.prefix)
@@ -102,6 +108,10 @@ class Platform:
         self.forecast: ClearSkyForecast | None
         self.forecast_service: OpenMeteoForecast | None = None
         self.shared_ingest: SharedIngest | None
+        self.day_ahead: DayAheadPrices | None = None  # set by assembly.build_replanner when configured
+        self.price_messages: PriceMessages | None = None
+        self.site_day_ahead: dict[str, DayAheadPrices] = {}  # sites in a bidding zone of their own
+        self.grid_price: Callable[[str | None, datetime], float] | None = None  # (site, when) -> EUR/kWh import
         self.files: Files
 
     central_supported_versions = SUPPORTED_VERSIONS
@@ -160,6 +170,9 @@ class Platform:
         self.files = await assembly.build_files(self)
         self.solar = assembly.build_solar(self)
         self.meters = assembly.build_meters(self)
+        self.battery_telemetry = build_battery_telemetry(
+            settings.batteries, publish=self.hub.publish, clock=self.clock, prefix=settings.mqtt.prefix
+        )
         self.energy = EnergyIntervals(
             self.store,
             self.solar,
@@ -170,6 +183,7 @@ class Platform:
             leading=lambda: self.leader,
             journaled=self.repository.journaled,
             finished=self._issue_cdr,
+            batteries=self.battery_telemetry.minutes,
         )
         await self.energy.restore()
         self.forecast = assembly.build_forecast(self)
@@ -188,6 +202,7 @@ class Platform:
         self.scheduler = assembly.build_scheduler(
             self, ChargerLimits(self.cluster, on_sent=self.charger_live.limit_sent)
         )
+        self.battery_setpoints = assembly.build_battery_setpoints(self)
         self.replanner = assembly.build_replanner(self)
         self.world = World(
             self.store,
@@ -204,6 +219,10 @@ class Platform:
         self.shared_ingest = self._subscribe_solar()
         for topic_filter in self.meters.topic_filters:
             self.bus.subscribe(topic_filter, self.meters.handle, qos=1)
+        if self.price_messages is not None:
+            self.bus.subscribe(self.price_messages.topic, self.price_messages.handle, qos=1)
+        for topic_filter in self.battery_telemetry.topic_filters:
+            self.bus.subscribe(topic_filter, self.battery_telemetry.handle, qos=1)
         self._subscribe_events()
         await self._serve_http()
 
@@ -215,6 +234,7 @@ class Platform:
             self.energy.on_event,
             self.scheduler.on_event,
             self.charger_live.on_event,
+            self.battery_setpoints.on_event,
             self.central.costs.on_event,
             self.ocpi.on_event,
         ):
@@ -292,6 +312,10 @@ class Platform:
             is_leader=lambda: self.leader,
             world=self.world,
             meters=self.meters,
+            batteries=self.battery_telemetry,
+            battery_setpoints=self.battery_setpoints.sent,
+            battery_soc_sources=self.battery_setpoints.soc_sources,
+            grid_price=self.grid_price,
             charger_live=self.charger_live,
             files=self.files,
         )
@@ -333,6 +357,9 @@ class Platform:
             group.create_task(poll, name=name)
         if self.influx is not None:
             group.create_task(self.influx.run(), name="influx")
+        zones = {id(p): p for p in [self.day_ahead, *self.site_day_ahead.values()] if p is not None}
+        for index, prices in enumerate(zones.values()):
+            group.create_task(prices.run(), name=f"day-ahead-prices-{index}")
 
     async def _lead(self) -> None:
         """While leading: the world's scheduler and, beside it, the planner whose budgets it follows."""
@@ -353,7 +380,7 @@ class Platform:
             ticks += 1
             self.outbound.publish_meters()
             if ticks % 30 == 1:  # Victron Venus stops publishing without a keepalive at least every 60 s
-                for topic in self.victron_keepalives():
+                for topic in assembly.victron_keepalives(self):
                     self.bus.publish(topic, b"", qos=0)
             self.cluster.flush_meters()
             if ticks % 10 == 0:
@@ -368,7 +395,11 @@ class Platform:
                 log.warning("housekeeping: database round skipped (%s)", exc)
             await self.solar.check_staleness()
             await self.meters.check_timeouts()
+            await self.battery_telemetry.check_timeouts()
+            if ticks % 5 == 0 and self.leader:  # the plan's battery setpoints, each valid for a minute
+                self.battery_setpoints.publish()
             self.metrics.sample_meters(self.meters, self.scheduler, list(self.world.sites))
+            self.metrics.sample_batteries(self.battery_telemetry)
             solar_w, ev_w = self.solar_power_w(), self.ledger.ev_power_w()
             if self.forecast is not None:
                 self.forecast.observe(solar_w)
@@ -401,16 +432,6 @@ class Platform:
     def solar_power_w(self) -> float:
         return solar_power_w(self.solar)
 
-    def victron_keepalives(self) -> list[str]:
-        """The keepalive topics of every Victron device configured: grid meters and PV inverters."""
-        inverters = {
-            victron_keepalive_topic(inv.topic)
-            for park in self.settings.parks
-            for inv in park.inverters
-            if inv.adapter == "victron" and inv.topic
-        }
-        return sorted({*self.meters.keepalive_topics(), *(t for t in inverters if t is not None)})
-
     def managed(self, charge_point_id: str) -> bool:
         """Whether a site's scheduler controls this charger (else: unmanaged, at the unmanaged limit)."""
         site_id = self.central.state(charge_point_id).site_id
@@ -436,24 +457,6 @@ class Platform:
         if site_id in stored:
             return stored[site_id] or only_cooperative(self.settings)
         return site_pools(self.settings).get(site_id, "")
-
-
-def persistent_session(settings: Settings) -> bool:
-    """Keep an MQTT session on the broker across restarts: with an external broker and a stable client id.
-
-    The default client id names the process (host and pid), a new one at each start: a session kept
-    under it would never be resumed, only fill the broker's queue. So the session persists when
-    `mqtt.client_id` or `instance_id` is set; otherwise CoopGrid says how to get one.
-    """
-    if not (settings.mqtt.url and settings.mqtt.persistent_session):
-        return False  # the embedded broker goes with the process: nothing to keep a session in
-    if settings.mqtt.client_id or "instance_id" in settings.model_fields_set:
-        return True
-    log.warning(
-        "mqtt: no persistent session (telemetry published while CoopGrid restarts is lost): "
-        "set mqtt.client_id or instance_id (COOPGRID_MQTT__CLIENT_ID / COOPGRID_INSTANCE_ID) to a stable name"
-    )
-    return False
 
 
 class _Stop(Exception):

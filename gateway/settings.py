@@ -32,6 +32,7 @@ from gateway.installation import (
     ParkConfig,
     SiteConfig,
 )
+from gateway.planner_settings import PlannerSettings
 from gateway.settings_base import Model as _Model
 from gateway.settings_base import clear_empty
 
@@ -271,28 +272,6 @@ class SolarSettings(_Model):
         return self
 
 
-class PlannerSettings(_Model):
-    """The receding-horizon planner (smartgrid.planner): the scheduler follows its per-slot budgets."""
-
-    enabled: bool = True
-    slot_s: float = Field(900.0, ge=300, le=900, description="slot length, 5-15 minutes")
-    horizon_h: float = Field(24.0, ge=24, le=36)
-    replan_s: float = Field(300.0, ge=30, description="re-plan this often (and on session start, stop, target)")
-    quantile: float = Field(0.2, gt=0, le=0.5, description="the forecast quantile the plan counts on")
-    forecast_csv: Path | None = Field(
-        None, description="offline forecast: timestamp,power_w (all parks), each row holding until the next"
-    )
-    forecast_url: str | None = Field(
-        None,
-        pattern=r"^https?://",
-        description="Open-Meteo's forecast API (https://api.open-meteo.com/v1/forecast) or one answering like it: "
-        "the parks' 15-minute forecast; needs solar.latitude/longitude; none = the parks' own model",
-    )
-    forecast_refresh_s: float = Field(3600.0, ge=60, description="ask the forecast service this often")
-    prices_csv: Path | None = Field(None, description="timestamp,import_eur_per_kwh,export_eur_per_kwh per slot")
-    import_eur_per_kwh: float = Field(0.30, ge=0, description="without a price file: a flat import price")
-
-
 class InfluxSettings(_Model):
     url: str | None = Field(None, description="http(s)://host:8086 of a server accepting /api/v2/write; none = off")
     token: str = ""
@@ -415,6 +394,9 @@ class Settings(BaseSettings):
                 problems.append(f"chargers.{index}.site_id: unknown site {charger.site_id!r}")
             if charger.security_profile in (1, 2) and not charger.password:
                 problems.append(f"chargers.{index}.password: security profile 1-2 needs a password")
+        for index, battery in enumerate(self.batteries):
+            if battery.site_id not in site_ids:
+                problems.append(f"batteries.{index}.site_id: unknown site {battery.site_id!r}")
         if self.planner.forecast_url and (self.solar.latitude is None or self.solar.longitude is None):
             problems.append("planner.forecast_url: needs solar.latitude and solar.longitude (where the parks are)")
         if self.mqtt.share_group and not self.mqtt.url:

@@ -4,6 +4,8 @@
     coopgrid simulate chargers --url ws://host:port/ocpp [--count N] [--protocol 1.6|2.0.1|mixed]
                                [--faults drop=30,slow=2,dup=0.1,quirks=grizzl-e] [--lightweight]
     coopgrid simulate inverters --mqtt host:port [--parks N] [--inverters M] [--layout native|opendtu|tasmota]
+    coopgrid simulate batteries --mqtt host:port [--layout native|victron|both] [--battery ID] [--site ID]
+                                [--capacity-kwh 20] [--power-kw 5] [--soc 0.5]
     coopgrid simulate modbus [--inverter-port P] [--meter-port P] [--meter sunspec|sdm630] [--meter-model 203]
                              [--base-load 10,10,10] [--step 40] [--step-phase 1] [--step-every 600] [--step-for 120]
 
@@ -22,6 +24,7 @@ import time
 from datetime import UTC, datetime
 from datetime import time as dtime
 
+from simulators.battery import BATTERY_LAYOUTS, BatteryModel, SimulatedBattery
 from simulators.clock import SimClock
 from simulators.ev import EVArrival
 from simulators.faults import BRANDS, QUIRKS, Faults, FaultSpecError
@@ -78,6 +81,10 @@ EXAMPLES = {
   coopgrid simulate modbus --inverter-port 1502 --meter-port 1503 --meter sunspec
   coopgrid simulate modbus --inverter-port 0 --meter sdm630 --step 40 --step-phase 2 --step-every 300
 """,
+    "batteries": """examples:
+  coopgrid simulate batteries --mqtt 127.0.0.1:1883 --battery bat-depot --site site-depot --capacity-kwh 60
+  coopgrid simulate batteries --layout victron --portal c0ffee000001 --instance 512 --soc 0.8
+""",
     "inverters": """examples:
   coopgrid simulate inverters --mqtt 127.0.0.1:1883 --parks 2 --inverters 3        # from sunrise
   coopgrid simulate inverters --layout opendtu --parks 2 --day 1990-06-14 --start-hour 15 --clouds 0.3
@@ -101,7 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every reconnect and protocol error")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="scenario|chargers|inverters|modbus")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="scenario|chargers|inverters|batteries|modbus"
+    )
 
     scenario = _command(commands, "scenario", help="run a scenario file (TOML)")
     scenario.add_argument("file")
@@ -172,7 +181,65 @@ def build_parser() -> argparse.ArgumentParser:
     modbus.add_argument("--start-hour", type=float, default=12.0, help="UTC hour to start at")
     modbus.add_argument("--speed", type=float, default=1.0)
     modbus.add_argument("--duration", type=float, help="simulated seconds to run (default: until Ctrl-C)")
+    _add_batteries(commands)
     return parser
+
+
+def _add_batteries(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    batteries = _command(commands, "batteries", help="a simulated stationary battery following setpoints over MQTT")
+    batteries.add_argument("--mqtt", type=_host_port, default=("127.0.0.1", 1883), help="broker host:port")
+    batteries.add_argument("--prefix", default="coopgrid", help="topic prefix of the native layout")
+    batteries.add_argument("--layout", choices=BATTERY_LAYOUTS, default="native")
+    batteries.add_argument("--battery", default="bat-1", help="its id (native topics)")
+    batteries.add_argument("--site", default="site-a", help="its site's id (native topics)")
+    batteries.add_argument("--portal", default="c0ffee000001", help="victron: the portal id in N/<portal>/...")
+    batteries.add_argument("--instance", type=int, default=512, help="victron: the battery's device instance")
+    batteries.add_argument("--vebus", type=int, default=276, help="victron: the VE.Bus instance of the setpoints")
+    batteries.add_argument("--capacity-kwh", type=float, default=20.0)
+    batteries.add_argument("--power-kw", type=float, default=5.0, help="charge and discharge limit, AC side")
+    batteries.add_argument("--efficiency", type=float, default=0.9, help="round trip")
+    batteries.add_argument("--soc", type=float, default=0.5, help="state of charge at the start, 0..1")
+    batteries.add_argument("--soc-min", type=float, default=0.05)
+    batteries.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
+    batteries.add_argument("--interval", type=float, default=1.0, help="real seconds between publications")
+    batteries.add_argument("--duration", type=float, help="simulated seconds to run (default: until Ctrl-C)")
+
+
+async def _batteries(args: argparse.Namespace) -> None:
+    host, port = args.mqtt
+    model = BatteryModel(
+        capacity_wh=args.capacity_kwh * 1000.0,
+        max_charge_w=args.power_kw * 1000.0,
+        max_discharge_w=args.power_kw * 1000.0,
+        round_trip_efficiency=args.efficiency,
+        soc=args.soc,
+        soc_min=min(args.soc_min, args.soc),
+    )
+    battery = SimulatedBattery(
+        host,
+        port,
+        model,
+        SimClock(datetime.now(UTC), speed=args.speed),
+        battery_id=args.battery,
+        site_id=args.site,
+        layout=args.layout,
+        prefix=args.prefix,
+        portal=args.portal,
+        instance=args.instance,
+        vebus_instance=args.vebus,
+        publish_interval_s=args.interval,
+    )
+    where = battery.native_base if args.layout != "victron" else ""
+    if args.layout != "native":
+        where = f"{where} {battery.victron_base}".strip()
+    _say(f"battery {args.battery} ({args.layout}) -> mqtt://{host}:{port}: {where}")
+    try:
+        await battery.run(args.duration)
+    finally:
+        _say(
+            f"battery {args.battery}: state of charge {model.soc:.3f}, {battery.setpoints} setpoint(s) followed, "
+            f"{battery.refused} refused, {model.charged_wh:.0f} Wh in, {model.discharged_wh:.0f} Wh out"
+        )
 
 
 def _phases(value: str) -> tuple[float, float, float]:
@@ -198,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
             work = _light(args) if args.lightweight else _chargers(args)
         elif args.command == "modbus":
             work = _modbus(args)
+        elif args.command == "batteries":
+            work = _batteries(args)
         else:
             work = _inverters(args)
         with contextlib.suppress(KeyboardInterrupt):

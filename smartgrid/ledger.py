@@ -11,6 +11,9 @@ the platform's clock has gone (`close(now)`).
 - **Green**: per minute and per pool (a cooperative: its members' parks and the chargers at its sites)
   the EVs' green energy is min(EV energy, generation); every session gets the same share of its
   energy, every park contributes in proportion to what it generated. No generation, no green.
+- **Stationary batteries** (`battery()`: their charge and discharge per minute): what a battery stored from
+  the pool's surplus it later gives to the pool's EVs as green, credited to the parks it came from; what
+  it stored from the grid stays grey (smartgrid.storage keeps each battery's mix).
 - A minute is split once it is closed: `close_after` past its end by the platform's clock (by the
   newest measurement when all measurements are far behind that clock: simulated devices). Energy
   measured in a minute already closed (meter values replayed after a reconnect) is green only from
@@ -27,9 +30,12 @@ import math
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
 
+from smartgrid.split import CooperativeLedger, IntervalSplit, split_interval
+from smartgrid.storage import Stock, storage_minute
 from solar.accounting import MINUTE, minute_of, spread
+
+__all__ = ["CooperativeLedger", "GreenAccounting", "IntervalSplit", "split_interval"]  # split's kept here too
 
 SLOT = timedelta(minutes=15)  # a session's energy is kept per slot: OCPI charging periods, time-of-use prices
 
@@ -114,8 +120,14 @@ class GreenAccounting:
         max_hold_s: float = 300.0,
         keep: timedelta = timedelta(days=2),
         follow_within: timedelta = timedelta(hours=1),
+        battery_pool: Mapping[str, str] | None = None,  # stationary battery -> pool
+        battery_efficiency: Mapping[str, float] | None = None,  # round trip
     ) -> None:
         self.park_pool = dict(park_pool or {})
+        self.battery_pool = dict(battery_pool or {})
+        self.battery_efficiency = dict(battery_efficiency or {})
+        self.stocks: dict[str, Stock] = {}  # each battery's stored energy by origin (smartgrid.storage)
+        self._battery: dict[datetime, dict[str, list[float]]] = {}  # open minutes: battery -> [charged, discharged]
         self.park_member = dict(park_member or {})
         self.close_after = close_after
         self.max_hold_s = max_hold_s
@@ -205,6 +217,34 @@ class GreenAccounting:
             day.generated_wh[park] = day.generated_wh.get(park, 0.0) + wh
             self._saw(minute)
 
+    def battery(self, minutes: Mapping[tuple[str, datetime], float]) -> None:
+        """Battery energy per (`{battery}/charge` or `{battery}/discharge`, minute), Wh on the AC side. Energy for
+        a minute already closed counts in the first open one."""
+        for (key, at), wh in minutes.items():
+            battery_id, _, way = key.rpartition("/")
+            if not (wh > 0 and math.isfinite(wh)) or way not in ("charge", "discharge"):
+                continue
+            minute = minute_of(at)
+            if self._closed_until is not None and minute < self._closed_until:
+                minute = self._closed_until
+            pair = self._battery.setdefault(minute, {}).setdefault(battery_id, [0.0, 0.0])
+            pair[0 if way == "charge" else 1] += wh
+
+    def stock_rows(self) -> dict[str, dict[str, float]]:
+        """Each battery's stock to store: park -> green Wh, "" -> grey Wh."""
+        return {b: {**stock.green_wh, "": stock.grey_wh} for b, stock in self.stocks.items()}
+
+    def restore_stocks(self, rows: Mapping[str, Mapping[str, float]]) -> None:
+        """The stocks as stored (after a restart), before anything new is closed."""
+        for battery_id, parts in rows.items():
+            green = {park: wh for park, wh in parts.items() if park and wh > 0}
+            self.stocks[battery_id] = Stock(green, max(0.0, parts.get("", 0.0)))
+
+    def battery_green_share(self, battery_id: str) -> float:
+        """The share of a battery's stored energy (as the accounting knows it) that came from the sun."""
+        stock = self.stocks.get(battery_id)
+        return stock.green_share if stock is not None else 0.0
+
     def retract_generation(self, minutes: Mapping[tuple[str, datetime], float]) -> None:
         """Take back generation handed in before (an instance that follows another's stored baselines
         counts again from them); never below nothing."""
@@ -245,8 +285,8 @@ class GreenAccounting:
         if final:  # everything measured so far
             until = max([until, *(m + MINUTE for m in self._ev)])
         if self._closed_until is None or until > self._closed_until:
-            for minute in sorted(m for m in self._ev if m < until):
-                self._split(minute, self._ev.pop(minute))
+            for minute in sorted(m for m in {*self._ev, *self._battery} if m < until):
+                self._split(minute, self._ev.pop(minute, {}), self._battery.pop(minute, {}))
             self._closed_until = until
         for minute in [
             m for m in self._generated if self._closed_until is not None and m < self._closed_until - self.keep
@@ -256,14 +296,33 @@ class GreenAccounting:
         out, self._out = self._out, []
         return out
 
-    def _split(self, minute: datetime, per_session: Mapping[object, float]) -> None:
+    def _split(
+        self, minute: datetime, per_session: Mapping[object, float], batteries: Mapping[str, list[float]]
+    ) -> None:
         pools: dict[str, dict[object, float]] = {}
         for key, wh in per_session.items():
             pools.setdefault(self.sessions[key].pool, {})[key] = wh
-        for pool, sessions in pools.items():
+        by_pool: dict[str, dict[str, tuple[float, float]]] = {}
+        for battery_id, (charged, discharged) in batteries.items():
+            by_pool.setdefault(self.battery_pool.get(battery_id, ""), {})[battery_id] = (charged, discharged)
+        for pool in sorted({*pools, *by_pool}):
+            sessions = pools.get(pool, {})
             parks = {p: wh for p, wh in self._generated.get(minute, {}).items() if self.park_pool.get(p, "") == pool}
             split = split_interval(sessions, parks, self.park_member)
-            self._credit(pool, minute, split.green_wh, split.park_wh, sum(sessions.values()), sessions)
+            green, park_wh = split.green_wh, split.park_wh
+            if pool in by_pool:  # the pool's batteries: surplus stored, stored green given to the EVs
+                surplus = {p: wh - split.park_wh.get(p, 0.0) for p, wh in parks.items()}
+                stored = storage_minute(
+                    self.stocks, self.battery_efficiency, by_pool[pool], surplus, sum(split.grid_wh.values())
+                )
+                grid_wh = sum(split.grid_wh.values())
+                share = stored.to_evs_wh / grid_wh if grid_wh > 0 else 0.0
+                green = {key: wh + split.grid_wh[key] * share for key, wh in green.items()}
+                park_wh = dict(park_wh)
+                for park, wh in stored.ev_green_wh.items():
+                    park_wh[park] = park_wh.get(park, 0.0) + wh
+            if sessions or any(wh > 0 for wh in park_wh.values()):
+                self._credit(pool, minute, green, park_wh, sum(sessions.values()), sessions)
 
     def _late(self, key: object, session: _Session, minute: datetime, wh: float) -> None:
         """Energy for a closed minute: green only from what its generation had left."""
@@ -398,98 +457,3 @@ class GreenAccounting:
         """Today's totals as stored (after a restart), before anything new is added."""
         totals = self._days.setdefault((pool, on), DayTotals())
         totals.add(DayTotals(dict(generated), dict(green), ev_wh))
-
-
-# -- per-interval accounting, attributed to parks and members ------------------------------------
-
-
-def _clean(value: float) -> float:
-    return value if value > 0 and value != float("inf") else 0.0  # NaN, negative and inf count as nothing
-
-
-@dataclass(frozen=True, slots=True)
-class IntervalSplit:
-    """One interval's EV energy split into green and grid, and where the green came from."""
-
-    green_wh: dict[Any, float]  # per session (its key: a transaction id, a name)
-    grid_wh: dict[Any, float]  # per session
-    park_wh: dict[str, float]  # green energy into EVs, per park
-    member_wh: dict[str, float]  # green energy into EVs, per member (owner of the parks)
-    unused_wh: float  # generation no EV took
-
-
-def split_interval(
-    session_wh: Mapping[Any, float], park_wh: Mapping[str, float], park_member: Mapping[str, str]
-) -> IntervalSplit:
-    """Match one interval's EV energy with the cooperative's concurrent generation.
-
-    The cooperative pools its generation: green = min(EV energy, generation);
-    every session gets the same green share of its energy, and every park
-    contributes in proportion to what it generated. Parks without a member are
-    attributed to the member "" (the cooperative itself).
-    """
-    sessions = {key: _clean(wh) for key, wh in session_wh.items()}
-    parks = {park: _clean(wh) for park, wh in park_wh.items()}
-    ev_wh, generated_wh = sum(sessions.values()), sum(parks.values())
-    green_total = min(ev_wh, generated_wh)
-    session_share = green_total / ev_wh if ev_wh > 0 else 0.0
-    park_share = green_total / generated_wh if generated_wh > 0 else 0.0
-    green = {key: wh * session_share for key, wh in sessions.items()}
-    by_park = {park: wh * park_share for park, wh in parks.items()}
-    by_member: dict[str, float] = {}
-    for park, wh in by_park.items():
-        member = park_member.get(park, "")
-        by_member[member] = by_member.get(member, 0.0) + wh
-    return IntervalSplit(
-        green_wh=green,
-        grid_wh={key: sessions[key] - green[key] for key in sessions},
-        park_wh=by_park,
-        member_wh=by_member,
-        unused_wh=generated_wh - green_total,
-    )
-
-
-@dataclass(slots=True)
-class CooperativeLedger:
-    """Running totals of interval splits: per session, park and member (pure; intervals are handed in)."""
-
-    park_member: dict[str, str] = field(default_factory=dict)
-    session_green_wh: dict[str, float] = field(default_factory=dict)
-    session_grid_wh: dict[str, float] = field(default_factory=dict)
-    park_green_wh: dict[str, float] = field(default_factory=dict)
-    member_green_wh: dict[str, float] = field(default_factory=dict)
-    generated_wh: float = 0.0
-    unused_wh: float = 0.0
-
-    def add(self, session_wh: Mapping[str, float], park_wh: Mapping[str, float]) -> IntervalSplit:
-        split = split_interval(session_wh, park_wh, self.park_member)
-        for totals, values in (
-            (self.session_green_wh, split.green_wh),
-            (self.session_grid_wh, split.grid_wh),
-            (self.park_green_wh, split.park_wh),
-            (self.member_green_wh, split.member_wh),
-        ):
-            for key, wh in values.items():
-                totals[key] = totals.get(key, 0.0) + wh
-        self.generated_wh += sum(_clean(wh) for wh in park_wh.values())
-        self.unused_wh += split.unused_wh
-        return split
-
-    def green_share(self, session_key: str) -> float | None:
-        green = self.session_green_wh.get(session_key, 0.0)
-        total = green + self.session_grid_wh.get(session_key, 0.0)
-        return green / total if total > 0 else None
-
-    def close(self, session_key: str) -> tuple[float, float]:
-        """Forget a finished session; returns its (green, grid) energy in Wh."""
-        return self.session_green_wh.pop(session_key, 0.0), self.session_grid_wh.pop(session_key, 0.0)
-
-    def report(self) -> dict[str, object]:
-        ev_green = sum(self.park_green_wh.values())
-        return {
-            "generated_wh": round(self.generated_wh, 1),
-            "green_to_evs_wh": round(ev_green, 1),
-            "unused_wh": round(self.unused_wh, 1),
-            "parks": {park: round(wh, 1) for park, wh in sorted(self.park_green_wh.items())},
-            "members": {member: round(wh, 1) for member, wh in sorted(self.member_green_wh.items())},
-        }

@@ -40,160 +40,43 @@ recomputed every few minutes from what really happened.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from statistics import NormalDist
+from collections.abc import Iterable, Sequence
 
 import highspy
 import numpy as np
 
-MODES = ("departure", "green", "green_min", "fast")
+from smartgrid.plan_types import (
+    MODES,
+    BatteryPlan,
+    Plan,
+    PlanBattery,
+    PlanError,
+    PlanInput,
+    PlanSession,
+    PlanSite,
+    SessionPlan,
+    SitePlan,
+    Weights,
+    conservative_forecast,
+)
+
+__all__ = [
+    "BatteryPlan",
+    "MODES",
+    "Plan",
+    "PlanBattery",
+    "PlanError",
+    "PlanInput",
+    "PlanSession",
+    "PlanSite",
+    "SessionPlan",
+    "SitePlan",
+    "Weights",
+    "conservative_forecast",
+    "plan",
+]
+
 INF = highspy.kHighsInf
-
-
-class PlanError(ValueError):
-    """A planning input that cannot be planned (named field), or a solver failure."""
-
-
-@dataclass(frozen=True, slots=True)
-class PlanSite:
-    id: str
-    grid_limit_a: float  # per phase
-    base_load_a: float | Sequence[float] = 0.0  # per phase: one value, or one per slot
-    voltage_v: float = 230.0
-
-
-@dataclass(frozen=True, slots=True)
-class PlanSession:
-    key: str
-    site_id: str
-    energy_wh: float  # still wanted (departure: by the departure)
-    mode: str = "departure"
-    phases: int = 3
-    phase: int = 1  # single-phase sessions: the phase they load (1-3)
-    min_current_a: float = 6.0
-    max_current_a: float = 16.0
-    max_power_w: float | None = None  # the car's own limit
-    arrival_s: float = 0.0  # from the plan's start (0: plugged in now)
-    departure_s: float | None = None  # None: stays past the horizon
-
-
-@dataclass(frozen=True, slots=True)
-class PlanBattery:
-    id: str
-    site_id: str
-    capacity_wh: float
-    max_charge_w: float
-    max_discharge_w: float
-    round_trip_efficiency: float = 0.9  # its square root applies on each way
-    soc: float = 0.5  # now, as a share of the capacity
-    soc_min: float = 0.0
-    soc_max: float = 1.0
-    reserve: float = 0.0  # a share kept for the site at all times (backup), on top of soc_min
-    green_share: float = 0.0  # the share of the stored energy that came from solar
-
-
-@dataclass(frozen=True, slots=True)
-class Weights:
-    """Per kWh unless said; each one far above what the next can gain."""
-
-    unmet_target: float = 1000.0
-    green_min_short: float = 100.0  # green_min sessions below their minimum
-    green: float = 10.0
-    fast: float = 20.0  # fast sessions' energy, earlier worth more (on top of green)
-    cost: float = 1.0  # per EUR
-    later: float = 0.01  # a departure session's energy now costs this much more than in the last slot
-    fairness: float = 0.001  # per unit of the least share of wanted energy
-    stored_green: float = 5.0  # green energy left in a battery at the horizon's end: EVs not known yet will want it
-    battery_wear: float = 0.005  # per kWh through a battery (no pointless cycling)
-    holding_green: float = 0.002  # per kWh of green stock and slot: store the sun when it shines, not later
-
-
-@dataclass(frozen=True, slots=True)
-class PlanInput:
-    slot_s: float
-    green_w: Sequence[float]  # the cooperative's generation per slot (already the planning quantile)
-    sites: Mapping[str, PlanSite]
-    sessions: Sequence[PlanSession] = ()
-    batteries: Sequence[PlanBattery] = ()
-    import_eur_per_kwh: float | Sequence[float] = 0.30
-    export_eur_per_kwh: float | Sequence[float] = 0.0
-    weights: Weights = field(default_factory=Weights)
-
-    @property
-    def slots(self) -> int:
-        return len(self.green_w)
-
-
-@dataclass(frozen=True, slots=True)
-class SessionPlan:
-    energy_wh: tuple[float, ...]  # per slot
-    grid_wh: tuple[float, ...]  # per slot: the grid budget (the rest is green)
-    shortfall_wh: float  # departure target the plan cannot meet
-
-    @property
-    def total_wh(self) -> float:
-        return sum(self.energy_wh)
-
-
-@dataclass(frozen=True, slots=True)
-class BatteryPlan:
-    charge_wh: tuple[float, ...]  # AC side, per slot
-    discharge_wh: tuple[float, ...]
-    soc: tuple[float, ...]  # at each slot boundary (slots + 1 values)
-
-
-@dataclass(frozen=True, slots=True)
-class SitePlan:
-    import_wh: tuple[float, ...]
-    export_wh: tuple[float, ...]
-    green_ev_wh: tuple[float, ...]  # green energy into the site's EVs (solar and green battery energy)
-    max_phase_a: tuple[float, ...]  # highest phase's average current per slot, base load included
-    min_phase_a: tuple[float, ...]  # lowest (negative while a battery feeds back)
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    slot_s: float
-    status: str
-    sessions: Mapping[str, SessionPlan]
-    batteries: Mapping[str, BatteryPlan]
-    sites: Mapping[str, SitePlan]
-    objective: float
-
-    @property
-    def slots(self) -> int:
-        for site in self.sites.values():
-            return len(site.import_wh)
-        return 0
-
-    def grid_budget_wh(self, key: str, slot: int) -> float | None:
-        session = self.sessions.get(key)
-        if session is None or not 0 <= slot < len(session.grid_wh):
-            return None
-        return session.grid_wh[slot]
-
-
-def conservative_forecast(
-    p50_w: Sequence[float], slot_s: float, quantile: float = 0.2, first_slot_w: float | None = None
-) -> list[float]:
-    """The forecast's `quantile` per slot, assuming a relative error that grows with the lead time.
-
-    A day-ahead PV forecast is off by about 10 % (relative, one sigma) in the next quarter hour and
-    by about 35 % a few hours out (clouds); the error is cut off at 100 %. The first slot may be
-    replaced by what is measured now.
-    """
-    if not 0 < quantile <= 0.5:
-        raise PlanError(f"quantile must be in (0, 0.5], got {quantile}")
-    z = NormalDist().inv_cdf(quantile)  # negative
-    out = []
-    for t, p50 in enumerate(p50_w):
-        lead_h = t * slot_s / 3600.0
-        sigma = 0.10 + 0.25 * min(1.0, lead_h / 3.0)
-        out.append(max(0.0, float(p50)) * max(0.0, 1.0 + z * sigma))
-    if first_slot_w is not None and out:
-        out[0] = max(0.0, first_slot_w)
-    return out
 
 
 def _per_slot(value: float | Sequence[float], slots: int, name: str) -> np.ndarray:
@@ -320,6 +203,13 @@ def plan(plan_input: PlanInput) -> Plan:  # noqa: C901, PLR0912, PLR0915 - one p
     price_out = _per_slot(plan_input.export_eur_per_kwh, slots, "export_eur_per_kwh")
     sites = list(plan_input.sites.values())
     base = {s.id: _per_slot(s.base_load_a, slots, f"site {s.id}: base_load_a") for s in sites}
+    prices = {
+        s.id: (
+            price_in if s.import_eur_per_kwh is None else _per_slot(s.import_eur_per_kwh, slots, f"{s.id}: import"),
+            price_out if s.export_eur_per_kwh is None else _per_slot(s.export_eur_per_kwh, slots, f"{s.id}: export"),
+        )
+        for s in sites
+    }
     lp = _Lp()
 
     # sessions: e[s, t] where the session can charge
@@ -411,8 +301,8 @@ def plan(plan_input: PlanInput) -> Plan:  # noqa: C901, PLR0912, PLR0915 - one p
         for t in range(slots):
             sol = lp.col(0.0, INF)
             gd = lp.col(0.0, INF, -w.green)
-            imp = lp.col(0.0, INF, w.cost * float(price_in[t]))
-            exp = lp.col(0.0, INF, -w.cost * float(price_out[t]))
+            imp = lp.col(0.0, INF, w.cost * float(prices[site.id][0][t]))
+            exp = lp.col(0.0, INF, -w.cost * float(prices[site.id][1][t]))
             cols_t.append((sol, gd, imp, exp))
             sessions = by_site_slot.get((site.id, t), [])
             ev = [col for col, _ in sessions]
@@ -470,7 +360,7 @@ def plan(plan_input: PlanInput) -> Plan:  # noqa: C901, PLR0912, PLR0915 - one p
     status, x, objective = lp.solve() if lp.lb else ("Optimal", np.zeros(0), 0.0)
     if status != "Optimal":
         raise PlanError(f"the planning program was not solved: {status}")
-    return _read(plan_input, x, objective, e_cols, slack, bat_cols, site_cols, base)
+    return _read(plan_input, x, objective, e_cols, slack, bat_cols, site_cols, base, prices)
 
 
 def _floats(values: Iterable[float] | np.ndarray) -> tuple[float, ...]:
@@ -486,6 +376,7 @@ def _read(
     bat_cols: dict[str, list[tuple[int, int, int, int, int, int]]],
     site_cols: dict[str, list[tuple[int, int, int, int]]],
     base: dict[str, np.ndarray],
+    prices: dict[str, tuple[np.ndarray, np.ndarray]],
 ) -> Plan:
     slots, slot_s = plan_input.slots, plan_input.slot_s
     h = slot_s / 3600.0
@@ -540,6 +431,8 @@ def _read(
             green_ev_wh=_floats(green_ev),
             max_phase_a=_floats(currents.max(axis=0)) if slots else (),
             min_phase_a=_floats(currents.min(axis=0)) if slots else (),
+            import_eur_per_kwh=_floats(prices[site_id][0]),
+            export_eur_per_kwh=_floats(prices[site_id][1]),
         )
     sessions = {
         s.key: SessionPlan(

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from smartgrid.planner import (
     Plan,
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 # the ports: generation forecast (median, W) for slots starting at a time; prices per slot; batteries now
 ForecastW = Callable[[float, float, int], Sequence[float]]  # (start_s, slot_s, slots) -> W per slot
 PricesPerSlot = Callable[[float, float, int], tuple[Sequence[float], Sequence[float]] | None]
+SitePrices = Callable[[str, float, float, int], tuple[Sequence[float], Sequence[float]] | None]  # site's own
 BatteriesNow = Callable[[], Sequence[PlanBattery]]
 
 
@@ -41,6 +42,30 @@ class PlanningSettings:
     default_import_eur_per_kwh: float = 0.30  # without a price feed: cost = grid energy
 
 
+def battery_setpoints_w(plan: Plan, start_s: float, now_s: float) -> dict[str, float]:
+    """Each planned battery's power for the slot `now_s` falls in (+ charging, - discharging, AC side, W);
+    a plan that has run out gives nothing (the battery idles once its last setpoint expires)."""
+    slot = math.floor((now_s - start_s) / plan.slot_s)
+    out = {}
+    for battery_id, planned in plan.batteries.items():
+        if 0 <= slot < len(planned.charge_wh):
+            out[battery_id] = (planned.charge_wh[slot] - planned.discharge_wh[slot]) * 3600.0 / plan.slot_s
+    return out
+
+
+def planned_soc(plan: Plan, start_s: float, now_s: float, battery_id: str) -> float | None:
+    """What the plan expects a battery's state of charge to be at `now_s` (linear within the slot)."""
+    planned = plan.batteries.get(battery_id)
+    if planned is None or not planned.soc:
+        return None
+    position = (now_s - start_s) / plan.slot_s
+    slot = math.floor(position)
+    if not 0 <= slot < len(planned.soc) - 1:
+        return None
+    part = position - slot
+    return planned.soc[slot] * (1.0 - part) + planned.soc[slot + 1] * part
+
+
 class Replanner:
     def __init__(
         self,
@@ -51,6 +76,7 @@ class Replanner:
         clock: Callable[[], float],
         measured_green_w: Callable[[], float] | None = None,
         prices: PricesPerSlot | None = None,
+        site_prices: SitePrices | None = None,
         batteries: BatteriesNow | None = None,
         sites: Callable[[], Mapping[str, PlanSite]] | None = None,
     ) -> None:
@@ -60,6 +86,7 @@ class Replanner:
         self._clock = clock
         self._measured_green_w = measured_green_w
         self._prices = prices
+        self._site_prices = site_prices
         self._batteries = batteries
         self._sites = sites  # without it: the scheduler's sites with their other load now
         self.plans = 0
@@ -83,6 +110,11 @@ class Replanner:
                 for site in self.scheduler.sites.values()
             }
         )
+        if self._site_prices is not None:  # sites in a bidding zone of their own
+            for site_id, site in list(sites.items()):
+                own = self._site_prices(site_id, now_s, st.slot_s, slots)
+                if own is not None:
+                    sites[site_id] = replace(site, import_eur_per_kwh=own[0], export_eur_per_kwh=own[1])
         sessions = self.scheduler.plan_sessions(now_s, st.horizon_s)
         prices = self._prices(now_s, st.slot_s, slots) if self._prices is not None else None
         imports, exports = prices if prices is not None else (st.default_import_eur_per_kwh, 0.0)

@@ -56,3 +56,27 @@ class GridMeterStateChanged:
 
 
 GridMeterEvent = GridMeterReading | GridMeterStateChanged
+
+
+@dataclass(frozen=True, slots=True)
+class BatteryReading:
+    """A stationary battery's state of charge (a share of its capacity) and power (AC side, + charging)."""
+
+    battery_id: str
+    site_id: str
+    soc: float
+    power_w: float | None
+    ts: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BatteryStateChanged:
+    """A battery's telemetry came online, went silent (nothing within its timeout) or offline."""
+
+    battery_id: str
+    site_id: str
+    state: str  # online | silent | offline
+    ts: datetime
+
+
+BatteryEvent = BatteryReading | BatteryStateChanged

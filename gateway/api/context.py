@@ -6,7 +6,7 @@ nothing that starts or wires them. The Platform builds one at start-up.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from gateway.world import World
     from smartgrid.ledger import GreenAccounting
     from smartgrid.scheduler import Scheduler
+    from solar.batteries import BatteryTelemetry
     from solar.ingest import SolarIngest
     from solar.meters import GridMeters
 
@@ -57,6 +58,10 @@ class Api:
     charger_live: ChargerLive  # each connector's latest meter and last limit, for the charger page
     files: Files  # firmware images served, diagnostics and logs received
     meters: GridMeters | None = None  # the sites' grid connection meters
+    batteries: BatteryTelemetry | None = None  # the stationary batteries' telemetry
+    battery_setpoints: Mapping[str, float] | None = None  # battery -> the last setpoint sent, W (+ charging)
+    battery_soc_sources: Mapping[str, list[tuple[float, str]]] | None = None  # the plans' state of charge origins
+    grid_price: Callable[[str | None, datetime], float] | None = None  # (site, when) -> the grid's EUR/kWh
     # sessions' green energy by park (the accounting's while it follows them, else as stored): gateway.energy
     green_by_park_wh: Callable[[list[TransactionRecord], dict[int, dict[str, float]]], dict[str, float]] = (
         lambda records, stored: {}

@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.api.access import tenancy
-from gateway.api.context import api, error, iso
+from gateway.api.context import Api, api, error, iso
 from gateway.api.params import (
     PERIOD_QUERY,
     invalid_query,
@@ -23,6 +23,7 @@ from gateway.api_models import (
     ParkEnergy,
     SolarRejects,
 )
+from gateway.pools import only_cooperative, site_pools
 from gateway.settings import CooperativeConfig as Cooperative
 from gateway.settings import Settings
 from gateway.storage import Store
@@ -113,6 +114,39 @@ async def cooperative_period(
     }
 
 
+SESSIONS_BEFORE = timedelta(days=2)  # a session that started this long before the period may still charge in it
+
+
+async def ev_grid_cost(context: Api, cooperative_id: str, start: datetime, end: datetime) -> dict[str, Any]:
+    """The grid (not green) energy the cooperative's EVs took in the period, and what it cost at the planner's
+    grid price of each 15-minute slot (null without planner prices)."""
+    coops = {**site_pools(context.settings), **{k: v or only_cooperative(context.settings)
+                                                for k, v in context.world.site_cooperatives().items()}}  # fmt: skip
+    chargers = [s.id for s in context.central.states() if s.site_id and coops.get(s.site_id) == cooperative_id]
+    records = (
+        await context.store.list_transactions(
+            charge_point_ids=chargers, started_from=start - SESSIONS_BEFORE, started_to=end, limit=100_000
+        )
+        if chargers
+        else []
+    )
+    stored = await context.store.accounts.session_slots([r.id for r in records if not r.active]) if records else {}
+    site_of = {s.id: s.site_id for s in context.central.states()}
+    grid_kwh, cost = 0.0, 0.0
+    for record in records:
+        slots = context.ledger.session_slots(record.id) or stored.get(record.id) or []
+        for slot, wh, green in slots:
+            if start <= slot < end:
+                kwh = max(0.0, wh - green) / 1000.0
+                grid_kwh += kwh
+                if context.grid_price is not None:
+                    cost += kwh * context.grid_price(site_of.get(record.charge_point_id), slot)
+    return {
+        "ev_grid_kwh": round(grid_kwh, 3),
+        "ev_grid_cost_eur": round(cost, 4) if context.grid_price is not None else None,
+    }
+
+
 async def cooperative_report(request: web.Request) -> web.StreamResponse:
     """Per member and park: generated, routed into EVs (the green ledger), exported; from SQL intervals."""
     context = api(request)
@@ -127,7 +161,7 @@ async def cooperative_report(request: web.Request) -> web.StreamResponse:
     report = await cooperative_period(context.settings, context.store, coop, start, end)
     members = report["members"]
     if fmt == "json":
-        return web.json_response(report)
+        return web.json_response({**report, "grid": await ev_grid_cost(context, coop.id, start, end)})
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["member_id", "member_name", "park_id", "generated_kwh", "to_evs_kwh", "exported_kwh"])

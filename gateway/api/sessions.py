@@ -57,7 +57,20 @@ def session_view(context: Api, record: TransactionRecord, pricing: Pricing | Non
         "departure": iso(record.departure_ts),
         "account_id": record.account_id,
         "cost": pricing.cost(record, energy, green, context.clock()) if pricing is not None else None,
+        "grid_cost_eur": _grid_cost(context, record, pricing),
     }
+
+
+def _grid_cost(context: Api, record: TransactionRecord, pricing: Pricing | None) -> float | None:
+    """What the session's grid energy cost the cooperative: each slot's energy that was not green at the grid
+    price of that slot (the planner's prices: day-ahead with markups, the file, or flat); None when the
+    accounting's slots are not at hand (no planner prices, or a session stored long ago without a tariff)."""
+    slots = context.ledger.session_slots(record.id) or (pricing.stored.get(record.id) if pricing else None)
+    if context.grid_price is None or not slots:
+        return None
+    site_id = context.central.state(record.charge_point_id).site_id
+    cost = sum(max(0.0, wh - green) / 1000.0 * context.grid_price(site_id, slot) for slot, wh, green in slots)
+    return round(cost, 4)
 
 
 def _owned_chargers(request: web.Request) -> set[str] | None:

@@ -23,6 +23,7 @@ from gateway.api_models import (
     SiteUpdate,
     SiteView,
 )
+from gateway.planning_feeds import soc_source
 
 
 def _known(request: web.Request, site_id: str) -> bool:
@@ -67,6 +68,7 @@ async def get_plan(request: web.Request) -> web.Response:
         start=iso(start),
         slot_s=plan.slot_s,
         quantile=context.settings.planner.quantile,
+        cost_eur=round(site_plan.cost_eur, 4),
         slots=[
             PlanSlotView(
                 start=iso(start + step * k) or "",
@@ -74,6 +76,8 @@ async def get_plan(request: web.Request) -> web.Response:
                 export_wh=round(site_plan.export_wh[k], 1),
                 green_ev_wh=round(site_plan.green_ev_wh[k], 1),
                 max_phase_a=round(site_plan.max_phase_a[k], 2),
+                import_eur_per_kwh=_at(site_plan.import_eur_per_kwh, k),
+                export_eur_per_kwh=_at(site_plan.export_eur_per_kwh, k),
             )
             for k in range(len(site_plan.import_wh))
         ],
@@ -94,12 +98,19 @@ async def get_plan(request: web.Request) -> web.Response:
                 charge_wh=[round(v, 1) for v in b.charge_wh],
                 discharge_wh=[round(v, 1) for v in b.discharge_wh],
                 soc=[round(v, 4) for v in b.soc],
+                soc_source=soc_source((context.battery_soc_sources or {}).get(bid, []), b.soc[0]),
+                setpoint_w=(context.battery_setpoints or {}).get(bid),
+                telemetry=context.batteries.view(bid) if context.batteries is not None else None,
             )
             for bid, b in plan.batteries.items()
             if any(c.id == bid and c.site_id == site_id for c in context.settings.batteries)
         ],
     )
     return web.json_response(view.model_dump())
+
+
+def _at(values: tuple[float, ...], k: int) -> float | None:
+    return round(values[k], 5) if k < len(values) else None
 
 
 async def list_sites(request: web.Request) -> web.Response:

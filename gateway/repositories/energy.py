@@ -7,12 +7,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, and_, cast, func, or_, select
+from sqlalchemy import Integer, and_, cast, delete, func, insert, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from gateway.db import (
+    BatteryStockRow,
     GreenMinuteRow,
     ParkDayRow,
     SolarBaselineRow,
@@ -57,8 +58,10 @@ class EnergyRepository:
         solar: dict[tuple[str, datetime], float],
         baselines: dict[str, Baseline],
         green: list[tuple[str, datetime, float, float]],
+        stocks: dict[str, dict[str, float]] | None = None,
     ) -> None:
-        """Add drained minutes (solar per "park/inverter", green per park) and store the baselines, atomically."""
+        """Add drained minutes (solar per "park/inverter", green per park) and store the baselines and the
+        batteries' stocks (battery -> park or "" for grey -> Wh, replacing what was stored), atomically."""
         solar_rows: list[dict[str, Any]] = []
         for (key, minute), wh in solar.items():
             park_id, _, inverter_id = key.partition("/")
@@ -94,6 +97,22 @@ class EnergyRepository:
             await upsert(ParkDayRow, ["park_id", "day"], day_rows, lambda new: {
                 "generated_wh": days.generated_wh + new.generated_wh,
                 "to_evs_wh": days.to_evs_wh + new.to_evs_wh})  # fmt: skip
+            if stocks:
+                await connection.execute(delete(BatteryStockRow).where(BatteryStockRow.battery_id.in_(sorted(stocks))))
+                rows = [
+                    {"battery_id": b, "park_id": p, "wh": wh} for b, parts in stocks.items() for p, wh in parts.items()
+                ]
+                if rows:
+                    await connection.execute(insert(BatteryStockRow), rows)
+
+    async def load_stocks(self) -> dict[str, dict[str, float]]:
+        """The batteries' stocks as last stored: battery -> park ("" = grey) -> Wh."""
+        async with self._session() as session:
+            rows = (await session.scalars(select(BatteryStockRow))).all()
+        out: dict[str, dict[str, float]] = {}
+        for row in rows:
+            out.setdefault(row.battery_id, {})[row.park_id] = row.wh
+        return out
 
     async def load_baselines(self) -> dict[str, Baseline]:
         async with self._session() as session:

@@ -15,8 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.forecast_service import ForecastServiceError, OpenMeteoForecast, forecast_series
+from gateway.planner_settings import PlannerSettings
 from gateway.planning_feeds import PlannerFeeds, read_series
-from gateway.settings import ConfigError, PlannerSettings
+from gateway.settings import ConfigError
 from solar.forecast import LOSSES
 from tests.fixtures.open_meteo import open_meteo, weather_response
 from tests.fixtures.platform import make_settings, running_platform

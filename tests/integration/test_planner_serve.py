@@ -79,6 +79,12 @@ async def test_serve_plans_a_departure_with_the_file_feeds_and_shows_the_plan(tm
         assert plan["planned"], plan
         assert plan["slot_s"] == 900
         assert plan["quantile"] == 0.2
+        slot_prices = [s["import_eur_per_kwh"] for s in plan["slots"]]
+        assert min(slot_prices) == pytest.approx(0.05)  # the file's prices (a slot across two rows: their mean)
+        assert max(slot_prices) == pytest.approx(0.40)
+        bought = sum(s["import_wh"] * s["import_eur_per_kwh"] - s["export_wh"] * s["export_eur_per_kwh"]
+                     for s in plan["slots"]) / 1000  # fmt: skip
+        assert plan["cost_eur"] == pytest.approx(bought, abs=0.01)
         assert len(plan["slots"]) == 96
         (session,) = plan["sessions"]
         assert session["charge_point_id"] == "CP-A"

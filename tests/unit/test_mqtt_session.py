@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from gateway.platform import persistent_session
+from gateway.broker import persistent_session
 from gateway.settings import load_settings
 
 BROKER = {"url": "mqtt://127.0.0.1:1883"}

@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gateway.planner_settings import PlannerSettings
 from gateway.planning_feeds import FeedError, load_feeds
-from gateway.settings import BatteryConfig, ConfigError, PlannerSettings, load_settings
+from gateway.settings import BatteryConfig, ConfigError, load_settings
 from smartgrid.series import SeriesError, StepSeries, parse_series
 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
