@@ -23,8 +23,6 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import requests
-
 from gateway.planner_settings import PlannerSettings
 from smartgrid.series import Row, SeriesError, StepSeries, parse_series
 
@@ -37,19 +35,20 @@ class PriceFetchError(Exception):
     """A day-ahead source that gave nothing usable; the message names the source."""
 
 
-class _Rebased(requests.Session):
-    """A session sending what the client addresses to `official` to `base` instead."""
+def _rebased(official: str, base: str) -> Any:
+    """A requests session sending what the client addresses to `official` to `base` instead (requests is
+    imported here: it, like the clients, loads only when a day-ahead source is used)."""
+    import requests  # noqa: PLC0415
 
-    def __init__(self, official: str, base: str) -> None:
-        super().__init__()
-        self.official, self.base = official.rstrip("/"), base.rstrip("/")
+    class Rebased(requests.Session):
+        def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+            text = url.decode() if isinstance(url, bytes) else url
+            if text.startswith(official.rstrip("/")):
+                text = base.rstrip("/") + text[len(official.rstrip("/")) :]
+            verb = method.decode() if isinstance(method, bytes) else method
+            return super().request(verb, text, *args, **kwargs)
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
-        text = url.decode() if isinstance(url, bytes) else url
-        if text.startswith(self.official):
-            text = self.base + text[len(self.official) :]
-        verb = method.decode() if isinstance(method, bytes) else method
-        return super().request(verb, text, *args, **kwargs)
+    return Rebased()
 
 
 def _rows(points: Mapping[datetime, float], source: str) -> list[Row]:
@@ -69,7 +68,7 @@ def fetch_entsoe(url: str, token: str, area: str, start: datetime, end: datetime
     import entsoe.entsoe as entsoe_module  # noqa: PLC0415 - pandas and bs4 load only when ENTSO-E is used
     import pandas as pd  # noqa: PLC0415
 
-    session = _Rebased(entsoe_module.URL, url)
+    session = _rebased(entsoe_module.URL, url)
     client = entsoe_module.EntsoePandasClient(api_key=token, session=session, timeout=30)
     try:
         series = client.query_day_ahead_prices(area, start=pd.Timestamp(start), end=pd.Timestamp(end))

@@ -6,8 +6,6 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from fpdf import FPDF
-
 STATEMENT_COLUMNS = ("cdr_id", "credit", "session_id", "charge_point_id", "start", "end", "energy_kwh",
                      "green_energy_kwh", "currency", "excl_vat", "vat", "incl_vat")  # fmt: skip
 
@@ -30,6 +28,8 @@ def _when(value: object) -> str:
 
 def statement_pdf(document: dict[str, Any]) -> bytes:
     account = document["account"]
+    from fpdf import FPDF  # noqa: PLC0415 - here: fpdf and what it loads cost ~50 MiB a process need not hold
+
     pdf = FPDF(orientation="landscape", format="A4")
     pdf.set_title(f"Charging statement {account['id']} {document['month']}")
     pdf.set_creator("CoopGrid")

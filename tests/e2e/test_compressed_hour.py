@@ -13,6 +13,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from statistics import mean
+from typing import Any
 
 import aiohttp
 import pytest
@@ -66,7 +67,7 @@ async def test_chargers_follow_the_sun_for_an_hour(
         ],
     )
     clock = SimClock(start, speed=SPEED)
-    ev = {
+    ev: dict[str, Any] = {
         "battery_wh": 80_000.0,
         "soc": 0.2,
         "target_soc": 0.95,

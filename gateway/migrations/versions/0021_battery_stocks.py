@@ -1,15 +1,15 @@
 """Battery stocks: each stationary battery's stored energy by origin (green per park, grey), as the green
 accounting last closed it, so that the mix survives a restart
 
-Revision ID: 0018
-Revises: 0020 (the head when it was merged)
+Revision ID: 0021
+Revises: 0020
 Create Date: 2026-12-02
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0018"
+revision = "0021"
 down_revision = "0020"
 branch_labels = None
 depends_on = None
