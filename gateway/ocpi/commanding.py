@@ -5,6 +5,7 @@ queued like every push, once the charger has answered."""
 
 from __future__ import annotations
 
+import secrets
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -72,7 +73,7 @@ class Commanding:
             if command.kind == "RESERVE_NOW":
                 return await self._reserve(command, charge_point_id, version)
             action, payload = ocpp_call(command, version, transaction_id=transaction_id,
-                                        remote_start_id=int(time.time()) % 2**31)  # fmt: skip
+                                        remote_start_id=secrets.randbelow(2**31 - 1) + 1)  # fmt: skip
             answer = await platform.cluster.call(charge_point_id, action, payload)
         except CallTimeout:
             return "TIMEOUT", "the charger did not answer in time"
