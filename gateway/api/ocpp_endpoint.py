@@ -31,13 +31,15 @@ class WsConnection:
     def __init__(self, ws: web.WebSocketResponse, idle_timeout_s: float) -> None:
         self._ws = ws
         self._idle_timeout_s = idle_timeout_s
+        self._loop = asyncio.get_running_loop()
+        self._heard = self._loop.time()  # the last frame or pong, for ping_every to judge silence by
+        self._silent = False
 
     async def recv(self) -> str:
+        # No timeout per frame (a timer armed and cancelled for every message): ping_every watches the silence.
         while True:
-            try:
-                message = await self._ws.receive(timeout=self._idle_timeout_s)
-            except TimeoutError:
-                raise ConnectionEnded(f"silent for {self._idle_timeout_s:.0f}s") from None
+            message = await self._ws.receive()
+            self._heard = self._loop.time()
             if message.type == WSMsgType.TEXT:
                 return str(message.data)
             if message.type == WSMsgType.BINARY:
@@ -47,18 +49,31 @@ class WsConnection:
                 continue
             if message.type == WSMsgType.PONG:
                 continue
+            if self._silent:
+                raise ConnectionEnded(f"silent for {self._idle_timeout_s:.0f}s")
             raise ConnectionEnded(str(message.type))
 
     async def close(self) -> None:
         await self._ws.close(code=WSCloseCode.GOING_AWAY, message=b"replaced by a newer connection")
 
     async def ping_every(self, interval_s: float) -> None:
+        """Ping every `interval_s`; a charger that sent nothing (not even a pong) for `idle_timeout_s` is
+        closed on (checked as often as it is pinged, and at least three times in an idle timeout)."""
+        check_s = min(interval_s, self._idle_timeout_s / 3)
+        pinged = self._loop.time()
         while not self._ws.closed:
-            await asyncio.sleep(interval_s)
-            try:
-                await self._ws.ping()
-            except ConnectionError:
+            await asyncio.sleep(check_s)
+            now = self._loop.time()
+            if now - self._heard > self._idle_timeout_s:
+                self._silent = True
+                await self._ws.close(code=WSCloseCode.GOING_AWAY, message=b"silent")
                 return
+            if now - pinged >= interval_s - 1e-3:
+                pinged = now
+                try:
+                    await self._ws.ping()
+                except ConnectionError:
+                    return
 
     async def send(self, message: str) -> None:
         if self._ws.closed:
