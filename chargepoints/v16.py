@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ocpp.v16.enums import Action
-
 from chargepoints.file_transfers import add_timeline_handlers
 from chargepoints.meter import parse_ts, readings
 from chargepoints.ports import IdTagStatus
 from chargepoints.profiles import Unit, tx_default_profile_16, tx_profile_16
 from chargepoints.session import OcppSession, handles
+from chargepoints.validation import protocol_actions
 
 
 def id_tag_info(tag: IdTagStatus) -> dict[str, Any]:
@@ -33,7 +32,7 @@ class Session16(OcppSession):
     """The central system's side of one OCPP 1.6J connection."""
 
     version = "1.6"
-    protocol_actions = frozenset(action.value for action in Action)
+    protocol_actions = protocol_actions("1.6")
     bad_json_code = "FormationViolation"
     bad_frame_code = "ProtocolError"
     bad_type_code = "PropertyConstraintViolation"

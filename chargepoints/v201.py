@@ -11,14 +11,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ocpp.v201.enums import Action
-
 from chargepoints.device_model import BYTES, ITEMS, LIMITED, limit_of, merge, split
 from chargepoints.file_transfers import add_timeline_handlers
 from chargepoints.meter import Reading, parse_ts, readings
 from chargepoints.ports import IdTagStatus, TransactionRecord
 from chargepoints.profiles import Unit, tx_default_profile_201, tx_profile_201
 from chargepoints.session import OcppSession, handles
+from chargepoints.validation import protocol_actions
 
 ENERGY = "Energy.Active.Import.Register"
 
@@ -61,7 +60,7 @@ class Session201(OcppSession):
     """The central system's side of one OCPP 2.0.1 connection."""
 
     version = "2.0.1"
-    protocol_actions = frozenset(action.value for action in Action)
+    protocol_actions = protocol_actions("2.0.1")
     bad_json_code = "FormatViolation"
     bad_frame_code = "RpcFrameworkError"
     bad_type_code = "MessageTypeNotSupported"

@@ -8,14 +8,13 @@ and cost, priority charging, battery swap, ...) are answered NotSupported until 
 
 from __future__ import annotations
 
-from ocpp.v21.enums import Action
-
 from chargepoints.v201 import Session201
+from chargepoints.validation import protocol_actions
 
 
 class Session21(Session201):
     """The central system's side of one OCPP 2.1 connection."""
 
     version = "2.1"
-    protocol_actions = frozenset(action.value for action in Action)
+    protocol_actions = protocol_actions("2.1")
     running_cost_in_answer = True  # TransactionEventResponse.totalCost: the running cost when Updated

@@ -194,6 +194,21 @@ def _check_multiples(payload: Any, multiples: list[tuple[str, Decimal]]) -> None
 
 
 @cache
+def protocol_actions(version: str) -> frozenset[str]:
+    """Every action the version has, as the library's schema files name them (the same set as its Action
+    enumerations, which are not imported: their packages pull in the library's jsonschema validators too)."""
+    folder = {"1.6": "v16", "2.0.1": "v201", "2.1": "v21"}[version]
+    names = set()
+    for path in (_SCHEMAS / folder / "schemas").glob("*.json"):
+        stem = path.stem
+        if stem.endswith("Response"):
+            names.add(stem.removesuffix("Response"))
+        elif stem.endswith("Request") or version == "1.6":
+            names.add(stem.removesuffix("Request"))
+    return frozenset(names)
+
+
+@cache
 def schema(version: str, action: str, response: bool = False) -> dict[str, Any]:
     """The raw schema (for lenient repair)."""
     return dict(json.loads(_schema_path(version, action, response).read_text(encoding="utf-8-sig")))

@@ -16,11 +16,10 @@ import logging
 from collections import deque
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
-from influxdb_client.client.write.point import Point
-from influxdb_client.domain.write_precision import WritePrecision
+if TYPE_CHECKING:  # the client library (~40 MiB with what it loads) is imported when a point is first made
+    from influxdb_client.client.write.point import Point
 
 from chargepoints.events import (
     ChargerConnected,
@@ -53,6 +52,9 @@ def point(measurement: str, ts: datetime, tags: dict[str, Any], fields: dict[str
     tag_names, field_names = SCHEMA[measurement]
     if not (set(tags) <= set(tag_names) and set(fields) <= set(field_names)):
         raise ValueError(f"{measurement}: {sorted(tags)} / {sorted(fields)} are not in the schema")
+    from influxdb_client.client.write.point import Point  # noqa: PLC0415
+    from influxdb_client.domain.write_precision import WritePrecision  # noqa: PLC0415
+
     built = Point(measurement).time(ts, WritePrecision.MS)
     for name, value in tags.items():
         built = built.tag(name, str(value))
@@ -190,6 +192,9 @@ class InfluxWriter:
             self.write(points)
 
     async def run(self) -> None:
+        from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync  # noqa: PLC0415
+        from influxdb_client.domain.write_precision import WritePrecision  # noqa: PLC0415
+
         async with InfluxDBClientAsync(url=self.url, token=self.token, org=self.org, timeout=10_000) as client:
             api = client.write_api()
             backoff = 0.5

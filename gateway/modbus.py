@@ -16,9 +16,6 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from pymodbus.client import AsyncModbusTcpClient
-from pymodbus.exceptions import ModbusException
-
 from gateway.settings import Settings
 from solar.adapters import Partial, PayloadError
 from solar.ingest import SolarIngest
@@ -58,8 +55,13 @@ class Connection:
     """One Modbus TCP connection (an async context manager) with reads that raise NoAnswer."""
 
     def __init__(self, device: Device, timeout_s: float) -> None:
+        # pymodbus is imported with the first device: an installation without one never loads it
+        from pymodbus.client import AsyncModbusTcpClient  # noqa: PLC0415
+        from pymodbus.exceptions import ModbusException  # noqa: PLC0415
+
         self.device = device
         self.client = AsyncModbusTcpClient(device.host, port=device.port, timeout=timeout_s, retries=0)
+        self._failures: tuple[type[BaseException], ...] = (ModbusException, ConnectionError, TimeoutError, OSError)
 
     async def __aenter__(self) -> Connection:
         if not await self.client.connect():
@@ -74,7 +76,7 @@ class Connection:
         read = self.client.read_input_registers if input_registers else self.client.read_holding_registers
         try:
             response = await read(address, count=count, device_id=self.device.unit_id)
-        except (ModbusException, ConnectionError, TimeoutError, OSError) as exc:
+        except self._failures as exc:
             raise NoAnswer(str(exc)) from exc
         if response.isError():
             raise NoAnswer(f"exception response {response}")
