@@ -23,6 +23,7 @@ from typing import Any, Literal
 from ocpp.exceptions import PropertyConstraintViolationError
 
 from chargepoints.booting import Booting
+from chargepoints.certificates import Certificates
 from chargepoints.costs import CostDisplay, CostQuotes
 from chargepoints.credentials import password_problem
 from chargepoints.device_model import stored_limit
@@ -75,7 +76,14 @@ SUPPORTED_VERSIONS = tuple(SESSION_CLASSES)
 
 
 class CentralSystem(
-    TransactionOwnership, WriteBehind, ReservationRules, Booting, FileStatuses, TransactionStatus, EVCharging
+    TransactionOwnership,
+    WriteBehind,
+    ReservationRules,
+    Booting,
+    FileStatuses,
+    TransactionStatus,
+    EVCharging,
+    Certificates,
 ):
     def __init__(
         self,
@@ -480,38 +488,3 @@ class CentralSystem(
         """Keep a charger-reported event (firmware, diagnostics, security, data transfer)."""
         if self._event_log is not None:
             await self._event_log.record_event(charge_point_id, self.now(), kind, payload)
-
-    async def certificate_status(self, charge_point_id: str, hash_data: list[dict[str, Any]]) -> str | None:
-        """Plug & Charge: the contract certificates' status (None: no contract roots are configured)."""
-        if self._contracts is None:
-            return None
-        status = await self._contracts.status(hash_data)
-        await self.record(charge_point_id, "ContractCertificate", {"hashData": hash_data, "status": status})
-        return status
-
-    async def ocsp_result(self, charge_point_id: str, item: dict[str, Any]) -> str | None:
-        """A station's GetCertificateStatus, relayed to the configured OCSP responder (None: none configured)."""
-        result = await self._contracts.ocsp_result(item) if self._contracts is not None else None
-        await self.record(charge_point_id, "GetCertificateStatus", {"request": item, "answered": result is not None})
-        return result
-
-    @property
-    def can_sign(self) -> bool:
-        return self._ca is not None
-
-    async def deliver_certificate(
-        self, charge_point_id: str, csr_pem: str, certificate_type: str | None = None
-    ) -> None:
-        """Sign the charger's CSR and send it back with CertificateSigned (2.0.1: with its certificateType)."""
-        assert self._ca is not None
-        try:
-            chain = self._ca.sign_csr(charge_point_id, csr_pem)
-        except ValueError as exc:
-            log.warning("%s sent a CSR we cannot sign: %s", charge_point_id, exc)
-            await self.record(charge_point_id, "SignCertificateRejected", {"reason": str(exc)})
-            return
-        payload = {"certificateChain": chain}
-        if certificate_type is not None:
-            payload["certificateType"] = certificate_type
-        answer = await self.call(charge_point_id, "CertificateSigned", payload)
-        await self.record(charge_point_id, "CertificateSigned", {"status": answer.get("status")})
