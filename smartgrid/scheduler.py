@@ -28,7 +28,7 @@ import asyncio
 import logging
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -40,47 +40,25 @@ from chargepoints.events import (
     TransactionStopped,
 )
 from smartgrid.allocation import SessionDemand, Setpoint, Site, Snapshot, allocate, departure_current_a
+from smartgrid.allocation_view import AllocationView
 from smartgrid.grid import ManagedDraw, metered_site
 from smartgrid.hysteresis import HysteresisSettings, OnOffGate, PhaseHold, UpdateLimiter
-from smartgrid.planner import Plan, PlanSession
+from smartgrid.plan_following import PlanFollowing, SessionState
+from smartgrid.planner import Plan
 from smartgrid.ports import ChargerSpec, PublishAllocation, SendLimit, SwitchPhases
+from smartgrid.session_control import SessionControl
 from solar.events import GridMeterReading, GridMeterStateChanged
 
 log = logging.getLogger(__name__)
 
+_Session = SessionState  # one charging session as the scheduler follows it
 
 GATED_MODES = ("green", "departure")
 PLAN_TIGHT = 0.7  # following a plan: past this share of the time left at full power, misses are made up at once
 DEADLINE_MARGIN = 0.6  # a departure plan waits for the sun only while 60 % of the time left at full power suffices
 
 
-@dataclass(slots=True)
-class _Session:
-    charge_point_id: str
-    connector_id: int
-    transaction_id: int
-    drawn_current_a: float | None = None
-    drawn_at_s: float = -math.inf  # when drawn_current_a was reported (the scheduler's clock)
-    sent_at_s: float = -math.inf  # when its last limit was applied
-    mode: str = "green"
-    priority: int = 0
-    phases: int = 3
-    meter_start_wh: float = 0.0
-    energy_wh: float | None = None  # the last register reading
-    target_wh: float | None = None  # departure mode: energy wanted in this session
-    departure_s: float | None = None  # departure mode: when the driver leaves (the scheduler's clock)
-    committed: bool = False  # departure mode: the forecast no longer sufficed once; the grid tops up to the end
-    wanted_wh: float | None = None  # any mode, for the planner: the energy the driver wants in this session
-    leave_s: float | None = None  # any mode, for the planner: when the driver leaves
-    budget_slot: tuple[int, int] = (-1, -1)  # (plan number, slot) the grid energy below was counted in
-    slot_grid_wh: float = 0.0  # grid energy drawn in that slot
-    slot_start_wh: float = 0.0  # the session's energy when that slot began
-
-    def delivered_wh(self) -> float:
-        return max(0.0, self.energy_wh - self.meter_start_wh) if self.energy_wh is not None else 0.0
-
-
-class Scheduler:
+class Scheduler(SessionControl, PlanFollowing, AllocationView):
     def __init__(
         self,
         *,
@@ -225,107 +203,7 @@ class Scheduler:
         spec = self.chargers.get(charge_point_id)
         return spec is not None and spec.site_id in self.sites
 
-    def adopt(
-        self,
-        charge_point_id: str,
-        connector_id: int,
-        transaction_id: int,
-        *,
-        meter_start_wh: float,
-        energy_wh: float | None,
-        mode: str = "green",
-        priority: int = 0,
-        target_wh: float | None = None,
-        departure_s: float | None = None,
-    ) -> None:
-        """A session already running (read from the store after a restart or a failover), with its energy so far."""
-        key = f"{charge_point_id}/{connector_id}"
-        current = self._sessions.get(key)
-        if current is not None and current.transaction_id == transaction_id:
-            session = current
-        else:
-            spec = self.chargers.get(charge_point_id)
-            session = _Session(
-                charge_point_id,
-                connector_id,
-                transaction_id,
-                phases=spec.phases if spec is not None else 3,
-                meter_start_wh=meter_start_wh,
-            )
-            self._sessions[key] = session
-            self._forget(key)
-        if (
-            energy_wh is not None
-            and energy_wh >= meter_start_wh
-            and (session.energy_wh is None or energy_wh > session.energy_wh)
-        ):
-            session.energy_wh = energy_wh
-        self._apply_mode(session, mode, priority, target_wh, departure_s)
-        self._trigger.set()
-        self.plan_wanted.set()
-
-    def drop_others(self, running: set[tuple[str, int]]) -> None:
-        """Forget sessions the store no longer has running (stopped while another instance led)."""
-        for key, session in list(self._sessions.items()):
-            if (session.charge_point_id, session.transaction_id) not in running:
-                del self._sessions[key]
-                self._forget(key)
-
-    @staticmethod
-    def _apply_mode(
-        session: _Session, mode: str, priority: int, target_wh: float | None, departure_s: float | None
-    ) -> None:
-        if mode == "departure" and (target_wh is None or departure_s is None):
-            mode = "green"
-        changed = (session.target_wh, session.departure_s) != (target_wh, departure_s) or session.mode != mode
-        session.mode, session.priority = mode, priority
-        session.target_wh, session.departure_s = (target_wh, departure_s) if mode == "departure" else (None, None)
-        if mode == "departure":
-            session.wanted_wh, session.leave_s = target_wh, departure_s
-        if changed:
-            session.committed = False
-
-    def set_mode(self, charge_point_id: str, connector_id: int, mode: str, priority: int = 0) -> bool:
-        session = self._sessions.get(f"{charge_point_id}/{connector_id}")
-        if session is None or not self.scheduled(charge_point_id):
-            return False
-        session.mode, session.priority = mode, priority
-        self._trigger.set()
-        self.plan_wanted.set()
-        return True
-
-    def set_target(self, charge_point_id: str, connector_id: int, energy_wh: float, departure_s: float) -> bool:
-        """Departure mode: deliver energy_wh in this session by departure_s (the scheduler's clock)."""
-        session = self._sessions.get(f"{charge_point_id}/{connector_id}")
-        if session is None or not self.scheduled(charge_point_id):
-            return False
-        session.mode, session.target_wh, session.departure_s = "departure", energy_wh, departure_s
-        session.wanted_wh, session.leave_s = energy_wh, departure_s
-        session.committed = False
-        self._trigger.set()
-        self.plan_wanted.set()
-        return True
-
-    def set_stay(self, charge_point_id: str, connector_id: int, energy_wh: float, departure_s: float) -> bool:
-        """Any mode, for the planner: the energy the driver wants and when they leave (the scheduler's clock)."""
-        session = self._sessions.get(f"{charge_point_id}/{connector_id}")
-        if session is None:
-            return False
-        session.wanted_wh, session.leave_s = energy_wh, departure_s
-        self.plan_wanted.set()
-        return True
-
     # -- the plan ----------------------------------------------------------------------
-    def set_plan(self, plan: Plan | None, start_s: float) -> None:
-        """Follow this plan from start_s (the scheduler's clock; the plan's slot 0 starts then)."""
-        self._plan, self._plan_start_s = plan, start_s
-        self._plans += 1
-        self._trigger.set()
-
-    @property
-    def plan(self) -> tuple[Plan, float] | None:
-        return (self._plan, self._plan_start_s) if self._plan is not None else None
-
     def session_keys(self) -> list[tuple[str, int]]:
         return [(s.charge_point_id, s.connector_id) for s in self._sessions.values()]
 
@@ -333,71 +211,6 @@ class Scheduler:
         session = self._sessions.get(key)
         spec = self.chargers.get(session.charge_point_id) if session is not None else None
         return spec.site_id if spec is not None else None
-
-    def plan_sessions(self, now_s: float, horizon_s: float) -> list[PlanSession]:
-        """The sessions as the planner sees them now: energy still wanted, stay left, charger limits."""
-        out = []
-        for key, session in sorted(self._sessions.items()):
-            spec = self.chargers.get(session.charge_point_id)
-            if spec is None or spec.site_id not in self.sites:
-                continue
-            wanted = session.target_wh if session.mode == "departure" else session.wanted_wh
-            leave = session.departure_s if session.mode == "departure" else session.leave_s
-            if wanted is None:  # not told: what the charger could give over the horizon
-                wanted = spec.max_current_a * session.phases * self.sites[spec.site_id].voltage_v * horizon_s / 3600
-            out.append(
-                PlanSession(
-                    key,
-                    spec.site_id,
-                    max(0.0, wanted - session.delivered_wh()),
-                    mode=session.mode,
-                    phases=session.phases,
-                    min_current_a=spec.min_current_a,
-                    max_current_a=spec.max_current_a,
-                    departure_s=None if leave is None else max(0.0, leave - now_s),
-                )
-            )
-        return out
-
-    def _planned_grid_a(self, key: str, session: _Session, now_s: float, volts: float, tight: bool) -> float | None:
-        """The grid floor for the rest of the plan's current slot (None: no plan).
-
-        It spends what is left of the slot's grid budget by the slot's end. A forecast miss (less sun
-        than planned) is left to the next plan, minutes away, while the departure is far; once it is
-        near (`tight`: the energy still wanted needs most of the time left at full power), the session
-        also draws the slot's planned energy the sun did not give, from the grid, within the slot.
-        """
-        plan = self._plan
-        if plan is None:
-            return None
-        slot = int((now_s - self._plan_start_s) // plan.slot_s)
-        budget = plan.grid_budget_wh(key, slot)
-        if budget is None:
-            return None  # not in the plan (started since) or the plan ran out: the steady rule
-        delivered = session.delivered_wh()
-        if session.budget_slot != (self._plans, slot):
-            session.budget_slot, session.slot_grid_wh, session.slot_start_wh = (self._plans, slot), 0.0, delivered
-        left_s = self._plan_start_s + (slot + 1) * plan.slot_s - now_s
-        if left_s <= 0:
-            return 0.0
-        wanted = budget - session.slot_grid_wh
-        if tight:
-            wanted = max(wanted, plan.sessions[key].energy_wh[slot] - (delivered - session.slot_start_wh))
-        if wanted <= 1e-6:
-            return 0.0
-        return wanted * 3600.0 / (left_s * session.phases * volts)
-
-    def _count_grid(self, now_s: float) -> None:
-        """The grid energy each session drew since the last run (its setpoint's grid share), for its budget."""
-        if self._last_run_at is not None and now_s > self._last_run_at:
-            hours = (now_s - self._last_run_at) / 3600.0
-            for key, point in self._last_points.items():
-                session = self._sessions.get(key)
-                if session is not None and point.grid_w > 0:
-                    drawn = session.drawn_current_a
-                    share = 1.0 if drawn is None or point.limit_a <= 0 else min(1.0, drawn / point.limit_a)
-                    session.slot_grid_wh += point.grid_w * share * hours
-        self._last_run_at = now_s
 
     # -- the loop ----------------------------------------------------------------------
     async def run(self) -> None:
@@ -637,67 +450,3 @@ class Scheduler:
         self._sent[key] = point.limit_a
         if session is not None:
             session.sent_at_s = now_s
-
-    async def _publish(self, snapshot: Snapshot, setpoints: dict[str, Setpoint]) -> None:
-        ts = self._wall_clock().isoformat() if self._wall_clock is not None else None
-        for site_id in self.sites:
-            points = [p for p in setpoints.values() if p.site_id == site_id]
-            allocation = {
-                "site_id": site_id,
-                "ts": ts,
-                "green_power_w": round(snapshot.green_power_w, 1),
-                "green_w": round(sum(p.green_w for p in points), 1),
-                "grid_w": round(sum(p.grid_w for p in points), 1),
-                "grid": self._grid_view(site_id),
-                "setpoints": [
-                    {
-                        "charge_point_id": p.charge_point_id,
-                        "connector_id": p.connector_id,
-                        "limit_a": round(p.limit_a, 2),
-                        "phases": p.phases,
-                        "power_w": round(p.power_w, 1),
-                        "green_w": round(p.green_w, 1),
-                        "grid_w": round(p.grid_w, 1),
-                    }
-                    for p in points
-                ],
-            }
-            previous = self._allocations.get(site_id)
-            self._allocations[site_id] = allocation
-            if previous is None or _published_part(previous) != _published_part(allocation):
-                try:
-                    await self._publish_allocation(site_id, allocation)
-                except Exception as exc:
-                    log.warning("scheduler: allocation of %s not published (%s)", site_id, exc)
-
-    def _grid_view(self, site_id: str) -> dict[str, Any]:
-        """Where the site's limit came from: its meter (`meter`) or the static configuration (`static`)."""
-        site = self._effective.get(site_id) or self.sites[site_id]
-        metered = site_id in self._measured and site_id in self._uncontrolled
-        measured = self._measured.get(site_id)
-        return {
-            "source": "meter" if metered else "static",
-            "meter": self._meter_state.get(site_id),
-            "grid_limit_a": site.grid_limit_a,
-            "base_load_a": round(site.base_load_a, 2),
-            "measured_a": [round(c, 2) for c in measured] if metered and measured else None,
-            "uncontrolled_a": [round(c, 2) for c in self._uncontrolled[site_id]] if metered else None,
-        }
-
-    def meter_fallback(self, site_id: str) -> bool | None:
-        """None: the site has no meter this scheduler heard of; True: it runs on its static limit."""
-        if site_id not in self._meter_state:
-            return None
-        return site_id not in self._measured
-
-    def allocation(self, site_id: str) -> dict[str, Any] | None:
-        return self._allocations.get(site_id)
-
-
-def _published_part(allocation: dict[str, Any]) -> dict[str, Any]:
-    """What a change of is worth publishing: not the time, nor the meter's every reading (only its source)."""
-    grid = allocation.get("grid") or {}
-    return {
-        **{k: v for k, v in allocation.items() if k not in ("ts", "grid")},
-        "grid": (grid.get("source"), grid.get("meter")),
-    }
