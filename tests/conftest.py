@@ -7,4 +7,5 @@ pytest_plugins: list[str] = [
     "tests.fixtures.mosquitto",
     "tests.fixtures.victoriametrics",
     "tests.fixtures.storage",
+    "tests.fixtures.engines",
 ]

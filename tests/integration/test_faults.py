@@ -17,13 +17,7 @@ import contextlib
 import json
 import os
 import random
-import signal
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,285 +28,24 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from tests.fixtures.engines import (
+    Charger,
+    Instance,
+    PostgresServer,
+    VictoriaMetrics,
+    charger,
+    iso,
+    transactions,
+)
 from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.platform import make_settings, running_platform
-from tests.fixtures.postgres import _as_postgres, _bin_dir
 from tests.fixtures.services import require_binary
 from tests.integration.test_scale_out import fresh_database, wait_until
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 INFLUX_DOWN_S = float(os.environ.get("COOPGRID_FAULT_INFLUX_DOWN_S", "60"))
 STORM_CHARGERS = int(os.environ.get("COOPGRID_FAULT_STORM", "5000"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_port(port: int, within_s: float = 30.0, process: subprocess.Popen[bytes] | None = None) -> None:
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"process exited with {process.returncode}")
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {port}")
-
-
-def iso(ts: datetime) -> str:
-    return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-# -- engines a test stops and starts again ----------------------------------------------------
-class Instance:
-    """`coopgrid serve` as its own process (so that it can be killed with SIGKILL)."""
-
-    def __init__(self, root: Path, name: str, database: str, broker: tuple[str, int], **env: str) -> None:
-        self.name = name
-        self.port = free_port()
-        self.log = root / f"{name}.log"
-        self.env = {
-            **os.environ,
-            "COOPGRID_INSTANCE_ID": name,
-            "COOPGRID_HTTP__PORT": str(self.port),
-            "COOPGRID_HTTP__AUTH": "false",
-            "COOPGRID_DATABASE__URL": database,
-            "COOPGRID_MQTT__URL": f"mqtt://{broker[0]}:{broker[1]}",
-            "COOPGRID_ID_TAGS": '[{"id": "TAG-OK"}]',
-            "COOPGRID_LOG_LEVEL": "WARNING",
-            "COOPGRID_DATABASE__JOURNAL_DIR": str(root / f"{name}-journal"),
-            **env,
-        }
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ocpp_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ocpp"
-
-    def start(self) -> Instance:
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "gateway.cli", "serve"], env=self.env, cwd=ROOT, stdout=log, stderr=log
-            )
-        try:
-            wait_port(self.port, 60, self.process)
-        except RuntimeError as exc:
-            raise RuntimeError(f"{self.name}: {exc}\n{self.log.read_text(errors='replace')[-3000:]}") from None
-        return self
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown code runs, nothing is flushed."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-
-
-@pytest.fixture
-def instances(tmp_path: Path) -> Iterator[list[Instance]]:
-    started: list[Instance] = []
-    yield started
-    for instance in started:
-        instance.stop()
-
-
-class PostgresServer:
-    """A PostgreSQL server of its own that a test may stop (fast shutdown) and start again on the same port."""
-
-    def __init__(self, root: Path) -> None:
-        self.bin_dir = _bin_dir()
-        self.root = root
-        self.data = root / "data"
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-        if os.geteuid() == 0:
-            import shutil
-
-            shutil.chown(root, "postgres", "postgres")
-        subprocess.run(
-            _as_postgres(
-                [f"{self.bin_dir}/initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync"]
-            ),
-            check=True,
-            capture_output=True,
-        )
-
-    @property
-    def url(self) -> str:
-        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
-
-    def start(self) -> None:
-        argv = [f"{self.bin_dir}/postgres", "-D", str(self.data), "-h", "127.0.0.1", "-p", str(self.port)]
-        self.process = subprocess.Popen(
-            _as_postgres([*argv, "-k", str(self.root), "-F"]), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        for _ in range(400):
-            ready = subprocess.run(
-                [f"{self.bin_dir}/pg_isready", "-h", "127.0.0.1", "-p", str(self.port)],
-                capture_output=True,
-                check=False,
-            )
-            if ready.returncode == 0:
-                return
-            time.sleep(0.05)
-        raise RuntimeError("PostgreSQL did not start")
-
-    def stop(self) -> None:
-        """Fast shutdown: every client session is cut, as when the server restarts."""
-        if self.process is not None and self.process.poll() is None:
-            # through pg_ctl: signals sent to runuser (when we are root) do not reach the server
-            subprocess.run(
-                _as_postgres([f"{self.bin_dir}/pg_ctl", "stop", "-D", str(self.data), "-m", "fast", "-w"]),
-                check=False,
-                capture_output=True,
-            )
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        self.process = None
-
-
-@pytest.fixture
-def postgres_server(tmp_path: Path) -> Iterator[PostgresServer]:
-    require_binary("postgresql", f"{_bin_dir()}/postgres")
-    root = Path(f"/tmp/coopgrid-pgf-{os.getpid()}-{time.monotonic_ns()}")
-    root.mkdir()
-    server = PostgresServer(root)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        import shutil
-
-        shutil.rmtree(root, ignore_errors=True)
-
-
-class VictoriaMetrics:
-    """An InfluxDB-protocol server that a test may stop and start again (same port, same storage)."""
-
-    def __init__(self, binary: str, root: Path) -> None:
-        self.binary = binary
-        self.root = root
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                self.binary,
-                f"-httpListenAddr=127.0.0.1:{self.port}",
-                f"-storageDataPath={self.root / 'vm'}",
-                "-retentionPeriod=100y",
-                "-search.latencyOffset=0s",
-                "-loggerLevel=ERROR",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_port(self.port, 30, self.process)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(30)
-        self.process = None
-
-
-# -- a raw OCPP 1.6J charger ------------------------------------------------------------------
-@dataclass
-class Charger:
-    """OCPP 1.6J frames over one WebSocket; answers the central system's own calls while it waits."""
-
-    ws: aiohttp.ClientWebSocketResponse
-    counter: int = 0
-    server_calls: list[str] = field(default_factory=list)
-
-    async def call(self, action: str, payload: dict[str, Any], within_s: float = 15.0) -> list[Any]:
-        self.counter += 1
-        unique_id = f"{action[:4]}-{self.counter}"
-        await self.ws.send_str(json.dumps([2, unique_id, action, payload]))
-        while True:
-            frame = json.loads(await self.ws.receive_str(timeout=within_s))
-            if frame[0] == 2:
-                self.server_calls.append(frame[2])
-                reply: dict[str, object] = (
-                    {"configurationKey": []} if frame[2] == "GetConfiguration" else {"status": "Accepted"}
-                )
-                await self.ws.send_str(json.dumps([3, frame[1], reply]))
-            elif frame[1] == unique_id:
-                return frame
-
-    async def result(self, action: str, payload: dict[str, Any], *, retry_until_s: float = 0.0) -> dict[str, Any]:
-        """The CallResult payload; a CallError is retried (as chargers retry transaction messages) for a while."""
-        deadline = time.monotonic() + retry_until_s
-        while True:
-            frame = await self.call(action, payload)
-            if frame[0] == 3:
-                return dict(frame[2])
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{action} answered {frame}")
-            await asyncio.sleep(0.5)
-
-    async def boot(self) -> None:
-        answer = await self.result("BootNotification", {"chargePointVendor": "Fault", "chargePointModel": "F1"})
-        assert answer["status"] == "Accepted"
-
-    async def meter(self, transaction_id: int, energy_wh: float, ts: datetime) -> None:
-        sampled = [
-            {"value": f"{energy_wh:.1f}", "unit": "Wh", "measurand": "Energy.Active.Import.Register"},
-            {"value": "7200", "unit": "W", "measurand": "Power.Active.Import"},
-        ]
-        payload = {
-            "connectorId": 1,
-            "transactionId": transaction_id,
-            "meterValue": [{"timestamp": iso(ts), "sampledValue": sampled}],
-        }
-        assert await self.result("MeterValues", payload) == {}
-
-
-@contextlib.asynccontextmanager
-async def charger(http: aiohttp.ClientSession, url: str) -> AsyncIterator[Charger]:
-    async with http.ws_connect(url, protocols=("ocpp1.6",), autoping=True) as ws:
-        yield Charger(ws)
-
-
-async def transactions(database: str, charge_point_id: str | None = None) -> list[dict[str, Any]]:
-    """The stored transactions, read straight from PostgreSQL."""
-    engine = create_async_engine(database)
-    try:
-        async with engine.connect() as conn:
-            query = "SELECT * FROM transactions"
-            if charge_point_id is not None:
-                query += " WHERE charge_point_id = :cp"
-            rows = (await conn.execute(text(query + " ORDER BY id"), {"cp": charge_point_id})).mappings().all()
-            return [dict(row) for row in rows]
-    finally:
-        await engine.dispose()
 
 
 # -- a. an instance dies by SIGKILL in the middle of a transaction ---------------------------------------

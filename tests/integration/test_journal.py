@@ -13,20 +13,17 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.integration.test_faults import (
+from tests.fixtures.engines import (
     Charger,
     Instance,
     PostgresServer,
     charger,
-    instances,
     iso,
-    postgres_server,
     transactions,
 )
 from tests.protocol.ocpp_client import server_call_answer
 
 pytestmark = pytest.mark.integration
-__all__ = ["instances", "postgres_server"]  # the fixtures
 
 OUTAGE_S = 30.0  # as long as the issue asks
 

@@ -17,9 +17,9 @@ import pytest
 
 from chargepoints.session import OcppSession
 from gateway import broker
+from tests.fixtures.engines import ROOT, free_port, wait_port
 from tests.fixtures.platform import make_settings, running_platform
 from tests.fixtures.services import require_binary
-from tests.integration.test_faults import ROOT, free_port, wait_port
 from tests.protocol.ocpp_client import Client
 
 pytestmark = pytest.mark.integration

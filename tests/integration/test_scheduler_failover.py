@@ -14,12 +14,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.integration.test_faults import Charger, Instance, charger, instances, iso
+from tests.fixtures.engines import Charger, Instance, charger, iso
 from tests.integration.test_scale_out import fresh_database
 from tests.integration.test_scheduler_world import next_limit
 
 pytestmark = pytest.mark.integration
-__all__ = ["instances"]  # the fixture, shared with test_faults
 
 
 async def rest(http: aiohttp.ClientSession, method: str, url: str, body: Any = None) -> tuple[int, Any]:

@@ -187,7 +187,7 @@ PARKS = [
 
 def shared_instance(tmp_path: Path, name: str, database_url: str, broker: tuple[str, int]) -> Any:
     """`coopgrid serve` in a process of its own (so that it can be hung and killed), in share group `ingest`."""
-    from tests.integration.test_faults import Instance
+    from tests.fixtures.engines import Instance
 
     return Instance(
         tmp_path,
