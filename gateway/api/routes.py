@@ -12,6 +12,7 @@ from aiohttp import web
 from gateway import dashboard
 from gateway.api import (
     accounts,
+    certificates,
     chargers,
     energy,
     file_server,
@@ -36,6 +37,7 @@ _MODULES = (
     ocpp_endpoint,
     chargers,
     security,
+    certificates,
     id_tags,
     accounts,
     ocpi_partners,

@@ -40,3 +40,15 @@ class EventRepository:
         return [
             {"ts": row.ts.isoformat().replace("+00:00", "Z"), "kind": row.kind, "payload": row.payload} for row in rows
         ]
+
+    async def latest(self, charge_point_id: str, kind: str) -> dict[str, Any] | None:
+        """The charger's newest event of `kind` (ts and payload), or None."""
+        query = (
+            select(ChargerEventRow)
+            .where(ChargerEventRow.charge_point_id == charge_point_id, ChargerEventRow.kind == kind)
+            .order_by(ChargerEventRow.id.desc())
+            .limit(1)
+        )
+        async with self._session() as session:
+            row = await session.scalar(query)
+        return None if row is None else {"ts": row.ts.isoformat().replace("+00:00", "Z"), "payload": row.payload}

@@ -44,6 +44,7 @@ def names(coop: str) -> dict[str, str]:
         "cdr_id": f"CG-{coop}",
         "reservation_id": "1",  # reservations are the operators' alone
         "partner_id": f"ocpi-{coop}",  # OCPI partners too
+        "serial_number": "01",  # a charger certificate: the operators' too
     }
 
 
