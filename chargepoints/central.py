@@ -49,6 +49,7 @@ from chargepoints.ports import (
     ContractCertificates,
     DataTransferHandler,
     DepartureTargets,
+    EVCertificateService,
     EventLog,
     FileTimeline,
     IdTagStatus,
@@ -134,6 +135,7 @@ class CentralSystem(
         self._files = files  # the firmware, diagnostics and log timelines
         self._awaiting: dict[tuple[str, str], datetime] = {}  # 2.0.1 transactions awaiting queued messages
         self._contracts = contract_certificates  # ISO 15118 Plug & Charge: OCSP through the configured responder
+        self.ev_certificates: EVCertificateService | None = None  # Get15118EVCertificate: the relay, if any
         self._vendors: dict[str, DataTransferHandler] = {}
         self._sessions: dict[str, OcppSession] = {}
         self._meter_backlog: dict[int, float] = {}

@@ -7,17 +7,20 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from chargepoints.ports import CertificateAuthority, ContractCertificates
+from chargepoints.ports import CertificateAuthority, ContractCertificates, EVCertificateService
 
 log = logging.getLogger("chargepoints.central")
+EXI_RESPONSE_LIMIT = {"2.0.1": 7500, "2.1": 17_000}  # Get15118EVCertificateResponse.exiResponse, characters
 
 
 class Certificates:
     # CentralSystem's (annotations only: a stub method here would shadow the real one)
     _ca: CertificateAuthority | None
     _contracts: ContractCertificates | None
+    ev_certificates: EVCertificateService | None  # set by the composition root when configured
     record: Callable[[str, str, dict[str, Any]], Awaitable[None]]
     call: Callable[[str, str, dict[str, Any]], Awaitable[dict[str, Any]]]
+    _connected_version: Callable[[str], str | None]
 
     async def certificate_status(self, charge_point_id: str, hash_data: list[dict[str, Any]]) -> str | None:
         """Plug & Charge: the contract certificates' status (None: no contract roots are configured)."""
@@ -31,6 +34,23 @@ class Certificates:
         """A station's GetCertificateStatus, relayed to the configured OCSP responder (None: none configured)."""
         result = await self._contracts.ocsp_result(item) if self._contracts is not None else None
         await self.record(charge_point_id, "GetCertificateStatus", {"request": item, "answered": result is not None})
+        return result
+
+    async def ev_certificate(self, charge_point_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Get15118EVCertificate (M02): the EXI request relayed to the contract-certificate service as it
+        came; its answer returned to the station. Without a service, or without an answer: Failed."""
+        service = self.ev_certificates
+        answer = await service.ev_certificate(charge_point_id, payload) if service is not None else None
+        limit = EXI_RESPONSE_LIMIT.get(self._connected_version(charge_point_id) or "2.1", 17_000)
+        if answer is not None and len(answer.get("exiResponse", "")) > limit:
+            log.warning(
+                "%s: the EV certificate's EXI response is over the %d characters OCPP allows", charge_point_id, limit
+            )
+            answer = None
+        result = answer if answer is not None else {"status": "Failed", "exiResponse": ""}
+        await self.record(
+            charge_point_id, "Get15118EVCertificate", {"action": payload.get("action"), "status": result["status"]}
+        )
         return result
 
     @property

@@ -218,6 +218,14 @@ class DepartureTargets(Protocol):
         ...
 
 
+class EVCertificateService(Protocol):
+    """ISO 15118 Plug & Charge: where an EV's contract certificate is asked for (Get15118EVCertificate)."""
+
+    async def ev_certificate(self, charge_point_id: str, payload: dict[str, Any]) -> dict[str, Any] | None:
+        """The service's {status, exiResponse} for the station's request; None when it gave none usable."""
+        ...
+
+
 class ContractCertificates(Protocol):
     """ISO 15118 Plug & Charge: the status of the contract certificates an Authorize names by hash data."""
 
@@ -399,6 +407,10 @@ class SessionHost(Protocol):
 
     async def certificate_status(self, charge_point_id: str, hash_data: list[dict[str, Any]]) -> str | None:
         """Plug & Charge: the certificateStatus of an Authorize's hash data; None when none is configured."""
+        ...
+
+    async def ev_certificate(self, charge_point_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Get15118EVCertificate relayed to the contract-certificate service: its {status, exiResponse}."""
         ...
 
     async def ev_charging_schedule(self, charge_point_id: str, payload: dict[str, Any]) -> dict[str, Any]:

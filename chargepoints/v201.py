@@ -213,8 +213,8 @@ class Session201(OcppSession):
 
     @handles("Get15118EVCertificate")
     async def on_get_15118_certificate(self, p: dict[str, Any]) -> dict[str, Any]:
-        await self._central.record(self.id, "Get15118EVCertificate", {"action": p.get("action")})
-        return {"status": "Failed", "exiResponse": ""}
+        # M02: relayed to the configured contract-certificate service (Failed without one)
+        return await self._central.ev_certificate(self.id, p)
 
     @handles("GetCertificateStatus")
     async def on_get_certificate_status(self, p: dict[str, Any]) -> dict[str, Any]:

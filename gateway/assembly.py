@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from chargepoints.central import CentralSystem
 from chargepoints.contracts import ContractRoots
 from gateway.batteries import BatterySetpoints
+from gateway.contract_service import ContractService
 from gateway.cost_quotes import PricedQuotes
 from gateway.files import Files
 from gateway.forecast_service import OpenMeteoForecast
@@ -77,6 +78,13 @@ async def build_files(platform: Platform) -> Files:
     )
     await files.open()
     return files
+
+
+def build_contract_service(platform: Platform) -> ContractService | None:
+    ocpp = platform.settings.ocpp
+    if ocpp.contract_service_url is None:
+        return None
+    return ContractService(ocpp.contract_service_url, timeout_s=ocpp.contract_service_timeout_s)
 
 
 def build_contracts(platform: Platform) -> OcspChecker | None:

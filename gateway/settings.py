@@ -182,6 +182,13 @@ class OcppSettings(_Model):
         None, pattern=r"^https?://", description="the OCSP responder contract certificates are checked with"
     )
     ocsp_timeout_s: float = Field(5.0, gt=0)
+    contract_service_url: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="ISO 15118 Plug & Charge: where a station's Get15118EVCertificate is relayed (its OCPP "
+        "payload POSTed as JSON, a {status, exiResponse} answer expected); none = answered Failed",
+    )
+    contract_service_timeout_s: float = Field(10.0, gt=0)
 
     @field_validator("contract_roots")
     @classmethod
