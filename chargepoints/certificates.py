@@ -30,6 +30,14 @@ class Certificates:
         await self.record(charge_point_id, "ContractCertificate", {"hashData": hash_data, "status": status})
         return status
 
+    async def certificate_pem_status(self, charge_point_id: str, pem: str) -> str | None:
+        """Plug & Charge: an Authorize's contract certificate as PEM (None: no contract roots configured)."""
+        if self._contracts is None:
+            return None
+        status = await self._contracts.pem_status(pem)
+        await self.record(charge_point_id, "ContractCertificate", {"certificate": pem[:200], "status": status})
+        return status
+
     async def ocsp_result(self, charge_point_id: str, item: dict[str, Any]) -> str | None:
         """A station's GetCertificateStatus, relayed to the configured OCSP responder (None: none configured)."""
         result = await self._contracts.ocsp_result(item) if self._contracts is not None else None

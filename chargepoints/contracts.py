@@ -124,6 +124,27 @@ class ContractRoots:
         return self._hashes.get((data.algorithm, data.issuer_name_hash, data.issuer_key_hash))
 
 
+def hash_data_of(pem: str, roots: ContractRoots) -> dict[str, Any]:
+    """The OCSP hash data of a PEM chain's first certificate (an Authorize's `certificate`): its issuer the
+    chain's next certificate, else the contract CA named its issuer. ValueError when neither is at hand."""
+    try:
+        chain = x509.load_pem_x509_certificates(pem.encode("ascii", "replace"))
+    except ValueError as exc:
+        raise ValueError(f"not a PEM certificate chain ({exc})") from None
+    leaf = chain[0]
+    candidates = [*chain[1:], *roots.certificates]
+    issuer = next((c for c in candidates if c.subject == leaf.issuer), None)
+    if issuer is None:
+        raise ValueError("its issuer is neither in the chain nor among the contract CAs")
+    name_hash, key_hash = issuer_hashes(issuer, "SHA256")
+    return {
+        "hashAlgorithm": "SHA256",
+        "issuerNameHash": name_hash.hex(),
+        "issuerKeyHash": key_hash.hex(),
+        "serialNumber": format(leaf.serial_number, "x"),
+    }
+
+
 def ocsp_request(data: HashData) -> bytes:
     """The DER OCSP request for the certificate the hash data names."""
     builder = ocsp.OCSPRequestBuilder().add_certificate_by_hash(

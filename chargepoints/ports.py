@@ -237,6 +237,10 @@ class ContractCertificates(Protocol):
         """GetCertificateStatus: the responder's DER answer for one certificate, base64; None when not had."""
         ...
 
+    async def pem_status(self, pem: str) -> str:
+        """An AuthorizeCertificateStatus for a PEM contract-certificate chain (Authorize's `certificate`)."""
+        ...
+
 
 class EventLog(Protocol):
     async def record_event(self, charge_point_id: str, ts: datetime, kind: str, payload: dict[str, object]) -> None: ...
@@ -407,6 +411,10 @@ class SessionHost(Protocol):
 
     async def certificate_status(self, charge_point_id: str, hash_data: list[dict[str, Any]]) -> str | None:
         """Plug & Charge: the certificateStatus of an Authorize's hash data; None when none is configured."""
+        ...
+
+    async def certificate_pem_status(self, charge_point_id: str, pem: str) -> str | None:
+        """Plug & Charge: the certificateStatus of an Authorize's PEM certificate; None when none is configured."""
         ...
 
     async def ev_certificate(self, charge_point_id: str, payload: dict[str, Any]) -> dict[str, Any]:

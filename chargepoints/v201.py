@@ -114,8 +114,11 @@ class Session201(OcppSession):
     @handles("Authorize")
     async def on_authorize(self, p: dict[str, Any]) -> dict[str, Any]:
         info = id_token_info(await self._central.id_tag(p["idToken"]["idToken"]))
-        hash_data = p.get("iso15118CertificateHashData")
-        status = await self._central.certificate_status(self.id, hash_data) if hash_data else None
+        hash_data, pem = p.get("iso15118CertificateHashData"), p.get("certificate")
+        if hash_data:
+            status = await self._central.certificate_status(self.id, hash_data)
+        else:
+            status = await self._central.certificate_pem_status(self.id, pem) if pem else None
         if status is None:
             return {"idTokenInfo": info}
         if status != "Accepted":  # C07: a contract certificate that is not valid does not authorize

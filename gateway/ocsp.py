@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 from cryptography.x509 import ocsp
 
-from chargepoints.contracts import ContractRoots, ocsp_request, ocsp_verdict, parse_hash_data
+from chargepoints.contracts import ContractRoots, hash_data_of, ocsp_request, ocsp_verdict, parse_hash_data
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,15 @@ class OcspChecker:
             if verdict != "Accepted":
                 return verdict
         return "Accepted"
+
+    async def pem_status(self, pem: str) -> str:
+        """An Authorize's `certificate` (a PEM chain): checked as its hash data would be."""
+        try:
+            item = hash_data_of(pem, self.roots)
+        except ValueError as exc:
+            log.info("contract certificate refused: %s", exc)
+            return "CertChainError"
+        return await self.status([item])
 
     async def ocsp_result(self, item: dict[str, Any]) -> str | None:
         """A station's GetCertificateStatus: the responder's answer, base64 (None: bad data, no answer, too long)."""

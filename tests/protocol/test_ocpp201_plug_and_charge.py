@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 
@@ -91,6 +92,38 @@ async def test_contract_certificates_are_checked_with_the_configured_responder(t
         events = platform.store.events
         kinds = [e["payload"]["status"] for e in await events.list("CP-A") if e["kind"] == "ContractCertificate"]
         assert kinds == ["CertChainError", "CertChainError", "CertificateRevoked", "Accepted"]
+
+
+async def test_a_contract_certificate_sent_as_pem_is_checked_the_same_way(tmp_path: Path) -> None:
+    (tmp_path / "ca").mkdir()
+    (tmp_path / "other").mkdir()
+    pki, other = Pki.create(tmp_path / "ca"), Pki.create(tmp_path / "other")
+    good, revoked, foreign = contract(pki, "EMAID-1"), contract(pki, "EMAID-2"), contract(other, "EMAID-3")
+
+    def pem(*chain: x509.Certificate) -> str:
+        return "".join(c.public_bytes(serialization.Encoding.PEM).decode() for c in chain)
+
+    async def authorize_pem(platform: Any, certificate: str) -> dict[str, Any]:
+        async with connected(platform, "CP-A", "2.0.1") as client:
+            answer = await client.call("p", "Authorize", {"idToken": ID_TOKEN, "certificate": certificate})
+        return dict(answer[2])
+
+    async with (
+        ocsp_responder(pki.ca_cert, pki.ca_key) as responder,
+        running_platform(settings(tmp_path, pki, responder.url)) as platform,
+    ):
+        responder.revoked.add(revoked.serial_number)
+        assert await authorize_pem(platform, pem(good)) == {  # the issuer found among the contract CAs
+            "idTokenInfo": {"status": "Accepted"},
+            "certificateStatus": "Accepted",
+        }
+        assert (await authorize_pem(platform, pem(good, pki.ca_cert)))["certificateStatus"] == "Accepted"  # chain
+        assert (await authorize_pem(platform, pem(revoked)))["certificateStatus"] == "CertificateRevoked"
+        refused = await authorize_pem(platform, pem(foreign, other.ca_cert))  # a chain to a CA not trusted
+        assert refused == {"idTokenInfo": {"status": "Invalid"}, "certificateStatus": "CertChainError"}
+        assert (await authorize_pem(platform, "-----BEGIN CERTIFICATE-----\nno\n"))["certificateStatus"] == (
+            "CertChainError"
+        )
 
 
 async def test_a_badly_signed_or_missing_answer_authorizes_nothing(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from chargepoints.contracts import (
     ocsp_verdict,
     parse_hash_data,
 )
+from chargepoints.contracts import hash_data_of as pem_hash_data
 from tests.fixtures.certs import Pki
 from tests.fixtures.ocsp import Responder
 
@@ -149,3 +151,22 @@ def test_any_hash_data_parses_or_is_refused_with_a_value_error(item: dict[str, A
         assert len(data.issuer_name_hash) == len(data.issuer_key_hash) >= 32
         assert 0 < data.serial_number < 2**160
     assert why or data
+
+
+_ROOTS: dict[str, ContractRoots] = {}
+
+
+def _roots() -> ContractRoots:
+    """One contract CA for the property below (made once: hypothesis calls the test many times)."""
+    if "roots" not in _ROOTS:
+        _ROOTS["roots"] = ContractRoots([Pki.create(Path(tempfile.mkdtemp())).ca_cert])
+    return _ROOTS["roots"]
+
+
+@given(st.text(max_size=300) | st.just("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"))
+def test_a_pem_certificate_is_hash_data_or_a_clear_refusal(text: str) -> None:
+    try:
+        item = pem_hash_data(text, _roots())
+    except ValueError:
+        return
+    assert set(item) == {"hashAlgorithm", "issuerNameHash", "issuerKeyHash", "serialNumber"}
