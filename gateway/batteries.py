@@ -16,7 +16,7 @@ from gateway.settings import BatteryConfig
 from smartgrid.planner import Plan
 from smartgrid.planning import battery_setpoints_w, planned_soc
 from solar.batteries import BatterySpec, BatteryTelemetry, Publish
-from solar.events import BatteryReading, BatteryStateChanged
+from solar.events import BatteryReading
 
 REPLAN_SOC_MISS = 0.05  # a measured state of charge this far from the plan's expectation asks for a new plan
 REPLAN_AT_MOST_S = 30.0  # ... but the batteries ask at most this often
@@ -101,13 +101,14 @@ class BatterySetpoints:
         return planned_soc(plan, start_s, self._clock(), battery_id)
 
     async def on_event(self, event: object) -> None:
-        """A battery's telemetry came live, or says the plan's state of charge is off: plan again soon (at most
-        once every REPLAN_AT_MOST_S for the batteries' sake)."""
+        """A battery's telemetry came live (its first reading), or says the plan's state of charge is off: plan
+        again soon (at most once every REPLAN_AT_MOST_S for the batteries' sake)."""
         wanted = False
-        if isinstance(event, BatteryStateChanged) and event.state == "online":
+        if isinstance(event, BatteryReading) and self._last_source(event.battery_id) != "measured":
+            # the last plan did not count on the measured state of charge yet. Asked at a reading, not at the
+            # state change to online: that one may come just before the first value, and a plan made then
+            # would hold the next back for REPLAN_AT_MOST_S.
             wanted = True
-        elif isinstance(event, BatteryReading) and self._last_source(event.battery_id) != "measured":
-            wanted = True  # the last plan did not count on the measured state of charge yet
         elif isinstance(event, BatteryReading):
             expected = self.estimated_soc(event.battery_id)
             wanted = expected is not None and abs(expected - event.soc) > REPLAN_SOC_MISS
