@@ -28,7 +28,12 @@ ROUTES = [
     ("POST", "/api/chargepoints/CP-A/local-list", None, "local-list"),
     ("POST", "/api/chargepoints/CP-A/security-profile", {"profile": 3}, "security-profile"),
     ("GET", "/api/chargepoints/CP-A/certificates", None, "certificates"),
-    ("POST", "/api/chargepoints/CP-A/certificates", {"certificate_type": "x", "certificate": "y"}, "certificate-install"),
+    (
+        "POST",
+        "/api/chargepoints/CP-A/certificates",
+        {"certificate_type": "x", "certificate": "y"},
+        "certificate-install",
+    ),  # fmt: skip
     ("DELETE", "/api/chargepoints/CP-A/certificates/01", None, "certificate-delete"),
     ("POST", "/api/chargepoints/CP-A/ocpp/Reset", {"type": "Soft"}, "ocpp-action"),
     ("GET", "/api/id-tags", None, "id-tags"),
