@@ -5,7 +5,7 @@ the planner's state of charge (pure: no broker, time advanced by hand)."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from hypothesis import given
@@ -26,29 +26,10 @@ from solar.batteries import (
     battery_layout,
 )
 from solar.events import BatteryReading, BatteryStateChanged, TelemetryRejected
+from tests.unit.test_grid_meters import T0, Clock, Events  # the same test clock and event sink
 
-T0 = datetime(2026, 6, 1, 12, tzinfo=UTC)
 NATIVE = "coopgrid/batteries/site-a/bat-1"
 VICTRON = "N/c0ffee000001/battery/512"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-class Events:
-    def __init__(self) -> None:
-        self.items: list[object] = []
-
-    async def __call__(self, event: object) -> None:
-        self.items.append(event)
-
-    def of(self, kind: type) -> list:
-        return [e for e in self.items if isinstance(e, kind)]
 
 
 def ingest(layout: str = "native", clock: Clock | None = None, events: Events | None = None) -> BatteryTelemetry:
