@@ -3,8 +3,9 @@
 The `ocpp` library's schemas, compiled once per action with jsonschema-rs (a
 validator written in Rust) as draft 4, as the library reads them: the same
 frames are accepted and rejected as with the library's jsonschema
-validators, about a hundred times faster (2 µs for a MeterValues request;
-fastjsonschema's generated Python took 12-22). Failures become the OCPP-J CallError the specification
+validators, about a hundred times faster (a MeterValues request in 1.0 µs of
+CPU against the library's 107; fastjsonschema's generated Python, used
+before, took 5.9). Failures become the OCPP-J CallError the specification
 names for them, spelled as the protocol version spells it.
 
 Three deliberate differences: `multipleOf` (only on 1.6 charging-rate limits) is
