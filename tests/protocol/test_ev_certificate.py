@@ -14,6 +14,7 @@ import pytest
 from aiohttp import web
 
 from gateway.settings import ConfigError
+from tests.fixtures.loopback import serving
 from tests.fixtures.platform import make_settings, running_platform
 from tests.protocol.ocpp_client import connected
 
@@ -37,14 +38,9 @@ async def contract_service() -> AsyncIterator[ContractServiceDouble]:
     double = ContractServiceDouble()
     app = web.Application()
     app.router.add_post("/ev-certificate", double.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    double.url = f"http://127.0.0.1:{runner.addresses[0][1]}/ev-certificate"
-    try:
+    async with serving(app) as base:
+        double.url = f"{base}/ev-certificate"
         yield double
-    finally:
-        await runner.cleanup()
 
 
 async def ask(platform: Any, version: str = "2.0.1") -> Any:
