@@ -265,6 +265,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--chargers", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="run (a) under cProfile and write its profile to FILE "
+        "(the figures of that run are the profiler's, not CoopGrid's)",
+    )
+    parser.add_argument("--only-coopgrid", action="store_true", help="skip (b) and (c), e.g. with --profile")
     args = parser.parse_args()
     python = sys.executable
     results: dict[str, dict[str, float]] = {}
@@ -284,8 +291,9 @@ def main() -> None:
         print(
             f"(a) CoopGrid central system on :{port} ({'Mosquitto' if broker else 'embedded broker'}) ...", flush=True
         )
+        profiler = ["-m", "cProfile", "-o", str(Path(args.profile).resolve())] if args.profile else []
         server = subprocess.Popen(
-            [python, "-m", "gateway.cli", "serve"], env={**os.environ, **env}, cwd=ROOT, text=True
+            [python, *profiler, "-m", "gateway.cli", "serve"], env={**os.environ, **env}, cwd=ROOT, text=True
         )
         try:
             wait_port(port)
@@ -295,6 +303,13 @@ def main() -> None:
             if broker is not None:
                 stop(broker[0])
 
+    if args.only_coopgrid:
+        row = results["a coopgrid"]
+        print(
+            f"\n(a) only: {row['calls_per_s']:.0f} calls/s, p99 {row['p99_ms']:.2f} ms, "
+            f"{row['server_cpu_us']:.1f} CPU µs/call"
+        )
+        return
     for label, source in (("b ocpp-lib plain", PLAIN_OCPP_SERVER), ("c raw aiohttp", RAW_AIOHTTP_SERVER)):
         port = free_port()
         print(f"({label[0]}) {label[2:]} on :{port} ...", flush=True)

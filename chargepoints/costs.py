@@ -111,6 +111,9 @@ class _Told:
 class CostDisplay:
     """Running and final costs for the stations connected here (one per central system)."""
 
+    # the events on_event handles: the event hub hands it no other
+    event_types: tuple[type, ...] = (TransactionStarted, ChargerConnected, MeterSample, TransactionStopped)
+
     def __init__(
         self,
         quotes: CostQuotes | None,

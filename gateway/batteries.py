@@ -48,6 +48,9 @@ def build_battery_telemetry(
 class BatterySetpoints:
     """Sends each planned battery the current slot's power; remembers what it sent last."""
 
+    # the events on_event handles: the event hub hands it no other
+    event_types: tuple[type, ...] = (BatteryReading,)
+
     def __init__(
         self,
         bus: Bus,

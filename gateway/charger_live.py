@@ -27,6 +27,9 @@ class ConnectorNow:
 
 
 class ChargerLive:
+    # the events on_event handles: the event hub hands it no other
+    event_types: tuple[type, ...] = (MeterSample,)
+
     def __init__(self, clock: Callable[[], datetime]) -> None:
         self.clock = clock  # the platform's
         self._connectors: dict[tuple[str, int], ConnectorNow] = {}

@@ -32,6 +32,9 @@ FUTURE = timedelta(minutes=5)  # a reading stamped later than this ahead of the 
 
 
 class EnergyIntervals:
+    # the events on_event handles: the event hub hands it no other
+    event_types: tuple[type, ...] = (MeterSample, TransactionStarted, TransactionStopped, ChargerDisconnected)
+
     def __init__(
         self,
         store: Store,

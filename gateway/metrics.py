@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from gateway.hot_metrics import HotCollector, LabelledCounter, LabelledHistogram
 
 if TYPE_CHECKING:
     from gateway.bus import Bus
@@ -20,14 +22,12 @@ _FOREIGN = {"ForeignTransaction": "foreign", "UnknownTransaction": "unknown"}
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
-        self._event_children: dict[str, Any] = {}
         self.chargers_connected = Gauge(
             "coopgrid_chargers_connected",
             "Charge points with an open OCPP connection",
             registry=self.registry,
         )
-        self.events = Counter("coopgrid_events_total", "Domain events by type", ["type"], registry=self.registry)
+        self.events = LabelledCounter("coopgrid_events_total", "Domain events by type", ["type"])
         self.solar_power_w = Gauge(
             "coopgrid_solar_power_watts", "Live green power of the cooperative", registry=self.registry
         )
@@ -39,11 +39,11 @@ class Metrics:
         self._declare_meters()
 
     def _declare_ocpp(self) -> None:
-        self.ocpp_messages = Counter(
+        # counted on every message: plain numbers, made Prometheus families at scrape time (gateway.hot_metrics)
+        self.ocpp_messages = LabelledCounter(
             "coopgrid_ocpp_messages_total",
             "OCPP calls by direction (in: from chargers, out: to chargers), action and outcome",
             ["direction", "action", "outcome"],
-            registry=self.registry,
         )
         self.ocpp_foreign_transactions = Counter(
             "coopgrid_ocpp_foreign_transactions",
@@ -52,13 +52,13 @@ class Metrics:
             ["action", "reason"],
             registry=self.registry,
         )
-        self.ocpp_latency = Histogram(
+        self.ocpp_latency = LabelledHistogram(
             "coopgrid_ocpp_call_seconds",
             "Time to handle a charger's call (in) or to get a charger's answer (out)",
-            ["direction"],
-            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
-            registry=self.registry,
+            "direction",
+            (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         )
+        self.registry.register(HotCollector(self.ocpp_messages, self.ocpp_latency, self.events))
 
     def _declare_transport(self) -> None:
         """The bus, the solar ingest, InfluxDB."""
@@ -188,25 +188,15 @@ class Metrics:
         self.scheduler_failures.inc()
 
     def observe(self, direction: str, action: str, outcome: str, seconds: float) -> None:
-        # Called for every OCPP message: keep the labelled children instead of looking them up each time.
-        key = (direction, action, outcome)
-        children = self._children.get(key)
-        if children is None:
-            children = self._children[key] = (
-                self.ocpp_messages.labels(direction=direction, action=action, outcome=outcome),
-                self.ocpp_latency.labels(direction=direction),
-            )
-        children[0].inc()
-        children[1].observe(seconds)
+        # Called for every OCPP message: plain increments, no lock (gateway.hot_metrics).
+        self.ocpp_messages.inc((direction, action, outcome))
+        self.ocpp_latency.observe(direction, seconds)
         reason = _FOREIGN.get(outcome)
         if reason is not None:  # the central system's outcome for a message naming another's transaction
             self.ocpp_foreign_transactions.labels(action=action, reason=reason).inc()
 
     def count_event(self, name: str) -> None:
-        child = self._event_children.get(name)
-        if child is None:
-            child = self._event_children[name] = self.events.labels(type=name)
-        child.inc()
+        self.events.inc((name,))
 
     async def on_event(self, event: object) -> None:
         self.count_event(type(event).__name__)

@@ -228,18 +228,18 @@ class Platform:
         await self._serve_http()
 
     def _subscribe_events(self) -> None:
-        """Who hears the domain events, in this order."""
+        """Who hears the domain events, in this order (each only the types it names in `event_types`, if any)."""
         for subscriber in (
-            self.metrics.on_event,
-            self.outbound.on_event,
-            self.energy.on_event,
-            self.scheduler.on_event,
-            self.charger_live.on_event,
-            self.battery_setpoints.on_event,
-            self.central.costs.on_event,
-            self.ocpi.on_event,
+            self.metrics,
+            self.outbound,
+            self.energy,
+            self.scheduler,
+            self.charger_live,
+            self.battery_setpoints,
+            self.central.costs,
+            *([self.ocpi] if self.ocpi.enabled else []),
         ):
-            self.hub.subscribe(subscriber)
+            self.hub.subscribe(subscriber.on_event, getattr(subscriber, "event_types", None))
         if self.influx is not None:
             self.hub.subscribe(self.influx.on_event)
         if self.clustered:

@@ -53,6 +53,16 @@ class Running:
 
 
 class Ocpi:
+    # the events on_event handles: the event hub hands it no other
+    event_types: tuple[type, ...] = (
+        ConnectorStatusChanged,
+        ChargerConnected,
+        ChargerDisconnected,
+        TransactionStarted,
+        MeterSample,
+        TransactionStopped,
+    )
+
     def __init__(self, platform: Platform) -> None:
         self.settings = platform.settings.ocpi
         self.enabled = self.settings.enabled
