@@ -4,8 +4,12 @@ Two solar parks of three inverters (real weather from pvlib's bundled TMY
 file), four simulated OCPP 1.6 chargers on two sites, EVs arriving over the
 day. The depot has a SunSpec grid meter on Modbus TCP (a pymodbus simulator
 on loopback: the building's load, with steps, plus what its chargers draw):
-its chargers get what the depot's fuse leaves. Prints the URLs, then one
-line per second: solar power, EV power and the green share.
+its chargers get what the depot's fuse leaves. The village hall has a
+simulated stationary battery on MQTT (native layout) that the planner
+charges from the sun and gives to the EVs, and the day is planned on a
+day-ahead price file written for the simulated day (cheap at noon, dear in
+the evening). Prints the URLs, then one line per second: solar power, EV
+power, the green share and the battery.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any, TextIO
 from gateway.api.energy import cooperative_period
 from gateway.platform import Platform, supervise
 from gateway.settings import Settings, load_settings
+from simulators.battery import BatteryModel, SimulatedBattery
 from simulators.chargepoint import EVArrival, SimulatedChargePoint
 from simulators.clock import SimClock
 from simulators.inverter import SimulatedPark
@@ -33,6 +38,31 @@ DEMO_START = datetime(1990, 6, 14, 14, 0, tzinfo=UTC)
 
 
 METERED_SITE = "site-depot"
+BATTERY_SITE = "site-village"
+DEMO_BATTERY = {
+    "id": "bat-village",
+    "site_id": BATTERY_SITE,
+    "capacity_kwh": 30.0,
+    "power_kw": 10.0,
+    "efficiency": 0.9,
+    "soc_min": 0.1,
+    "soc_max": 0.95,
+    "soc_start": 0.4,
+    "layout": "native",
+}
+DEMO_BATTERY_SOC = 0.4  # the simulated battery's state of charge at the start
+
+
+def demo_prices(day: datetime) -> str:
+    """A day-ahead price file for the simulated day and the next (EUR/kWh, hourly, UTC): cheap around
+    the parks' noon (16-20 UTC in Greensboro), dear in the evening peak, moderate at night."""
+    start = day.replace(hour=0, minute=0, second=0, microsecond=0)
+    rows = ["timestamp,import_eur_per_kwh,export_eur_per_kwh"]
+    for hour in range(48):
+        local = (hour - 4) % 24  # Greensboro's summer time is UTC-4
+        price = 0.12 if 10 <= local < 15 else 0.38 if 17 <= local < 21 else 0.22
+        rows.append(f"{(start + timedelta(hours=hour)).strftime('%Y-%m-%dT%H:%M:%SZ')},{price:.2f},0.05")
+    return "\n".join(rows) + "\n"
 
 
 def depot_meter(port: int) -> dict[str, Any]:
@@ -46,15 +76,24 @@ def depot_load(clock: SimClock) -> SiteLoad:
     return SiteLoad(clock, base_a=(4.0, 4.0, 4.0), steps=steps)
 
 
-def demo_settings(database_url: str, port: int = 8080, meter_port: int | None = None, **overrides: Any) -> Settings:
+def demo_settings(
+    database_url: str,
+    port: int = 8080,
+    meter_port: int | None = None,
+    prices_csv: Path | None = None,
+    **overrides: Any,
+) -> Settings:
     depot: dict[str, Any] = {"id": METERED_SITE, "name": "Depot", "grid_limit_a": 32.0, "cooperative_id": "coop-sun"}
     if meter_port is not None:
         depot["meter"] = depot_meter(meter_port)
+    planner: dict[str, Any] = {"prices_csv": str(prices_csv)} if prices_csv is not None else {}
     return load_settings(
         http={"host": "127.0.0.1", "port": port, "auth": False},  # loopback only, for trying it out
         database={"url": database_url},
         scheduler={"tick_s": 2.0, "debounce_s": 0.2},
         solar={"stale_after_s": 10.0},
+        planner=planner,
+        batteries=[DEMO_BATTERY],
         sites=[
             depot,
             {"id": "site-village", "name": "Village hall", "grid_limit_a": 25.0, "cooperative_id": "coop-sun"},
@@ -115,9 +154,34 @@ def demo_arrivals(index: int) -> list[EVArrival]:
     ]
 
 
+def demo_battery(platform: Platform, clock: SimClock) -> SimulatedBattery:
+    """The village hall's battery, as configured, on the platform's broker."""
+    config = DEMO_BATTERY
+    power_w = float(config["power_kw"]) * 1000.0
+    model = BatteryModel(
+        capacity_wh=float(config["capacity_kwh"]) * 1000.0,
+        max_charge_w=power_w,
+        max_discharge_w=power_w,
+        round_trip_efficiency=float(config["efficiency"]),
+        soc=DEMO_BATTERY_SOC,
+        soc_min=float(config["soc_min"]),
+        soc_max=float(config["soc_max"]),
+    )
+    return SimulatedBattery(
+        platform.mqtt_host,
+        platform.mqtt_port,
+        model,
+        clock,
+        battery_id=str(config["id"]),
+        site_id=BATTERY_SITE,
+        prefix=platform.settings.mqtt.prefix,
+        publish_interval_s=5.0 / clock.speed,  # every 5 simulated seconds: well within its 30 s timeout
+    )
+
+
 def start_simulators(
     platform: Platform, group: asyncio.TaskGroup, clock: SimClock, meter: SunSpecMeter | None = None
-) -> tuple[list[SimulatedChargePoint], list[SimulatedPark]]:
+) -> tuple[list[SimulatedChargePoint], list[SimulatedPark], SimulatedBattery]:
     chargers = [
         SimulatedChargePoint(
             charger.id,
@@ -150,7 +214,9 @@ def start_simulators(
         meter.chargers_a = lambda: (sum(sim.drawn_current_a() for sim in at_depot),) * 3
     for park in parks:
         group.create_task(park.run(), name=f"sim-{park.park_id}")
-    return chargers, parks
+    battery = demo_battery(platform, clock)
+    group.create_task(battery.run(), name=f"sim-{battery.battery_id}")
+    return chargers, parks, battery
 
 
 def status_line(platform: Platform, clock: SimClock, elapsed_s: float) -> str:
@@ -166,7 +232,36 @@ def status_line(platform: Platform, clock: SimClock, elapsed_s: float) -> str:
     return (
         f"[{elapsed_s:5.0f}s sim {clock.now():%H:%M}Z] solar {solar_w / 1000:6.1f} kW | "
         f"EVs {ev_w / 1000:6.1f} kW | green {share} | "
-        f"chargers {connected}/{len(states)} online, {charging} charging | depot: {depot}"
+        f"chargers {connected}/{len(states)} online, {charging} charging | depot: {depot} | {battery_line(platform)}"
+    )
+
+
+def battery_line(platform: Platform) -> str:
+    """The village battery as the platform sees it: its measured state of charge and power (+ charging)."""
+    view = platform.battery_telemetry.view(str(DEMO_BATTERY["id"]))
+    if view is None or not view["live"]:
+        return "battery: no telemetry"
+    return f"battery {view['soc']:4.0%} {(view['power_w'] or 0.0) / 1000:+5.1f} kW"
+
+
+def plan_line(platform: Platform) -> str:
+    """The planner's current plan for the battery's site: the prices it planned on, its cost, the battery."""
+    current = platform.scheduler.plan
+    site = current[0].sites.get(BATTERY_SITE) if current is not None else None
+    if current is None or site is None:
+        return f"Plan for {BATTERY_SITE}: none yet"
+    plan = current[0]
+    prices = site.import_eur_per_kwh or (0.0,)
+    battery = plan.batteries.get(str(DEMO_BATTERY["id"]))
+    planned = (
+        f"battery {DEMO_BATTERY['id']} charges {sum(battery.charge_wh) / 1000:.1f} kWh, "
+        f"gives {sum(battery.discharge_wh) / 1000:.1f} kWh"
+        if battery is not None
+        else "no battery planned"
+    )
+    return (
+        f"Plan for {BATTERY_SITE}: {len(site.import_wh)} slots of {plan.slot_s / 60:.0f} min, import "
+        f"{min(prices):.2f}-{max(prices):.2f} EUR/kWh, grid cost {site.cost_eur:.2f} EUR; {planned}"
     )
 
 
@@ -200,8 +295,8 @@ async def print_day(platform: Platform, out: TextIO) -> None:
     print(
         f"Sessions today: {len(sessions)}, {energy_wh / 1000:.3f} kWh, of it green {green_wh / 1000:.3f} kWh",
         file=out,
-        flush=True,
     )
+    print(plan_line(platform), file=out, flush=True)
 
 
 async def _report(
@@ -234,8 +329,11 @@ async def run_demo(
 ) -> None:
     clock = SimClock(DEMO_START, speed=speed)
     with tempfile.TemporaryDirectory(prefix="coopgrid-demo-") as tmp:
+        prices = Path(tmp) / "day-ahead.csv"
+        prices.write_text(demo_prices(DEMO_START), encoding="utf-8")
         async with SunSpecMeter(depot_load(clock), port=free_port()) as meter:
-            settings = demo_settings(f"sqlite+aiosqlite:///{Path(tmp) / 'demo.db'}", port=port, meter_port=meter.port)
+            database = f"sqlite+aiosqlite:///{Path(tmp) / 'demo.db'}"
+            settings = demo_settings(database, port=port, meter_port=meter.port, prices_csv=prices)
             await _run(settings, clock, meter, stop, duration_s, speed, out)
 
 
@@ -255,7 +353,11 @@ async def _run(
         print(f"  OCPP       {platform.ocpp_url}/{{charge_point_id}}", file=out)
         print(f"  MQTT       mqtt://{platform.mqtt_host}:{platform.mqtt_port}", file=out)
         print(f"  Metrics    {platform.http_url}/metrics", file=out)
-        print(f"  Modbus     {METERED_SITE}'s grid meter (SunSpec) on {meter.host}:{meter.port}", file=out, flush=True)
+        print(f"  Modbus     {METERED_SITE}'s grid meter (SunSpec) on {meter.host}:{meter.port}", file=out)
+        print(f"  Battery    {DEMO_BATTERY['id']} at {BATTERY_SITE} (MQTT, native layout)", file=out)
+        print(
+            f"  Plan       {platform.http_url}/api/sites/{BATTERY_SITE}/plan (day-ahead prices)", file=out, flush=True
+        )
         start_simulators(platform, group, clock, meter)
         group.create_task(_report(platform, clock, out, duration_s, stop), name="report")
 

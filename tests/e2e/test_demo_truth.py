@@ -37,3 +37,12 @@ async def test_the_demo_reports_the_sessions_green_energy() -> None:
     assert "Alder farm" in text
     assert "Birch farm" in text
     assert "depot: meter" in text  # the depot's SunSpec meter over Modbus TCP drove its limit
+    # the village battery's telemetry reached the platform over MQTT, and the planner planned the day on the
+    # demo's day-ahead prices (0.12 at noon to 0.38 in the evening) with the battery in it
+    assert re.search(r"battery\s+\d+%\s+[+-][\d.]+ kW", text), text[-2000:]
+    planned = re.search(
+        r"Plan for site-village: (\d+) slots .* import ([\d.]+)-([\d.]+) EUR/kWh.*; battery bat-village", text
+    )
+    assert planned is not None, text[-2000:]
+    assert int(planned[1]) >= 96
+    assert (float(planned[2]), float(planned[3])) == (0.12, 0.38)
