@@ -144,7 +144,7 @@ class CostDisplay:
     def enabled(self) -> bool:
         return self._quotes is not None
 
-    async def on_event(self, event: object) -> None:
+    def on_event(self, event: object) -> None:
         """Follows which sessions run here (the central system's events)."""
         if isinstance(event, TransactionStarted):
             self._running[event.transaction_id] = event.charge_point_id

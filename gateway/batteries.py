@@ -103,7 +103,7 @@ class BatterySetpoints:
         plan, start_s = current
         return planned_soc(plan, start_s, self._clock(), battery_id)
 
-    async def on_event(self, event: object) -> None:
+    def on_event(self, event: object) -> None:
         """A battery's telemetry came live (its first reading), or says the plan's state of charge is off: plan
         again soon (at most once every REPLAN_AT_MOST_S for the batteries' sake)."""
         wanted = False

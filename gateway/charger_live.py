@@ -37,7 +37,7 @@ class ChargerLive:
     def _now_of(self, charge_point_id: str, connector_id: int) -> ConnectorNow:
         return self._connectors.setdefault((charge_point_id, connector_id), ConnectorNow())
 
-    async def on_event(self, event: object) -> None:
+    def on_event(self, event: object) -> None:
         if isinstance(event, MeterSample):
             now = self._now_of(event.charge_point_id, event.connector_id)
             if now.metered is not None and event.ts < now.metered:

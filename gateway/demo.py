@@ -39,7 +39,7 @@ DEMO_START = datetime(1990, 6, 14, 14, 0, tzinfo=UTC)
 
 METERED_SITE = "site-depot"
 BATTERY_SITE = "site-village"
-DEMO_BATTERY = {
+DEMO_BATTERY: dict[str, Any] = {
     "id": "bat-village",
     "site_id": BATTERY_SITE,
     "capacity_kwh": 30.0,

@@ -98,7 +98,7 @@ class EnergyIntervals:
         now = self.clock()
         return ts if ts <= now + FUTURE else now
 
-    async def on_event(self, event: object) -> None:
+    def on_event(self, event: object) -> None:
         if isinstance(event, MeterSample):
             if event.transaction_id is not None:
                 ts = self._measured(event.ts)

@@ -1,32 +1,35 @@
 """In-process event hub: domain events fan out to subscribers in order.
 
-A subscriber may name the event types it handles; an event then reaches only the subscribers of its type
-(the list per type is worked out once, at the type's first event), so a meter sample, the most frequent
-event, is not handed to subscribers that only follow batteries or connections.
+A subscriber is a plain function or a coroutine function; a plain one is called without a coroutine made
+and awaited for it (most subscribers only update state in memory, on every meter sample). A subscriber may
+name the event types it handles; an event then reaches only the subscribers of its type (the list per type
+is worked out once, at the type's first event), so a meter sample, the most frequent event, is not handed
+to subscribers that only follow batteries or connections.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Awaitable, Callable
 
 log = logging.getLogger(__name__)
 
-Subscriber = Callable[[object], Awaitable[None]]
+Subscriber = Callable[[object], Awaitable[None] | None]
 
 
 class EventHub:
     def __init__(self) -> None:
-        self._subscribers: list[tuple[Subscriber, tuple[type, ...] | None]] = []
-        self._routes: dict[type, tuple[Subscriber, ...]] = {}
+        self._subscribers: list[tuple[Subscriber, bool, tuple[type, ...] | None]] = []
+        self._routes: dict[type, tuple[tuple[Subscriber, bool], ...]] = {}
 
     def subscribe(self, subscriber: Subscriber, types: tuple[type, ...] | None = None) -> None:
         """`subscriber` hears every event, or only instances of `types` when given."""
-        self._subscribers.append((subscriber, types))
+        self._subscribers.append((subscriber, inspect.iscoroutinefunction(subscriber), types))
         self._routes.clear()
 
-    def _route(self, kind: type) -> tuple[Subscriber, ...]:
-        route = tuple(s for s, types in self._subscribers if types is None or issubclass(kind, types))
+    def _route(self, kind: type) -> tuple[tuple[Subscriber, bool], ...]:
+        route = tuple((s, a) for s, a, types in self._subscribers if types is None or issubclass(kind, types))
         self._routes[kind] = route
         return route
 
@@ -34,8 +37,11 @@ class EventHub:
         route = self._routes.get(type(event))
         if route is None:
             route = self._route(type(event))
-        for subscriber in route:
+        for subscriber, awaited in route:
             try:
-                await subscriber(event)
+                if awaited:
+                    await subscriber(event)  # type: ignore[misc]
+                else:
+                    subscriber(event)
             except Exception:
                 log.exception("event subscriber %r failed on %r", subscriber, event)

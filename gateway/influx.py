@@ -185,7 +185,7 @@ class InfluxWriter:
         if len(self._buffer) >= self.batch_size:
             self._ready.set()
 
-    async def on_event(self, event: object) -> None:
+    def on_event(self, event: object) -> None:
         """Event-hub subscriber."""
         points = points_for(event)
         if points:

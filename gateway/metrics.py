@@ -198,7 +198,7 @@ class Metrics:
     def count_event(self, name: str) -> None:
         self.events.inc((name,))
 
-    async def on_event(self, event: object) -> None:
+    def on_event(self, event: object) -> None:
         self.count_event(type(event).__name__)
 
     def sample(

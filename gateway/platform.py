@@ -16,6 +16,7 @@ from collections.abc import Callable
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from types import TracebackType
+from typing import Any
 
 from aiohttp import web
 
@@ -229,7 +230,7 @@ class Platform:
 
     def _subscribe_events(self) -> None:
         """Who hears the domain events, in this order (each only the types it names in `event_types`, if any)."""
-        for subscriber in (
+        subscribers: list[Any] = [
             self.metrics,
             self.outbound,
             self.energy,
@@ -237,8 +238,10 @@ class Platform:
             self.charger_live,
             self.battery_setpoints,
             self.central.costs,
-            *([self.ocpi] if self.ocpi.enabled else []),
-        ):
+        ]
+        if self.ocpi.enabled:
+            subscribers.append(self.ocpi)
+        for subscriber in subscribers:
             self.hub.subscribe(subscriber.on_event, getattr(subscriber, "event_types", None))
         if self.influx is not None:
             self.hub.subscribe(self.influx.on_event)

@@ -48,7 +48,7 @@ class Outbound:
         self.clock = clock
         self._meter_latest: dict[tuple[str, int], MeterSample] = {}
 
-    async def on_event(self, event: object) -> None:
+    def on_event(self, event: object) -> None:
         if isinstance(event, ChargerConnected | ChargerDisconnected | ConnectorStatusChanged):
             cp_id = event.charge_point_id
             state = self.central.state(cp_id)

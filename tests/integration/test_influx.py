@@ -37,10 +37,10 @@ async def test_points_are_written_and_read_back(victoriametrics: str) -> None:
     writer = InfluxWriter(victoriametrics, "token", "coopgrid", "coopgrid", batch_size=3, flush_interval_s=0.2)
     task = asyncio.create_task(writer.run())
     try:
-        await writer.on_event(MeterSample("CP-1", 1, 7, T0, energy_wh=1500.0, power_w=7200.0, current_a=10.4))
-        await writer.on_event(ConnectorStatusChanged("CP-1", 1, "Charging", "NoError", T0))
-        await writer.on_event(TransactionStarted("CP-1", 1, 7, "TAG", 0.0, T0))
-        await writer.on_event(InverterPowerChanged("park-1", "inv-1", 4321.0, False, T0 + timedelta(seconds=1)))
+        writer.on_event(MeterSample("CP-1", 1, 7, T0, energy_wh=1500.0, power_w=7200.0, current_a=10.4))
+        writer.on_event(ConnectorStatusChanged("CP-1", 1, "Charging", "NoError", T0))
+        writer.on_event(TransactionStarted("CP-1", 1, 7, "TAG", 0.0, T0))
+        writer.on_event(InverterPowerChanged("park-1", "inv-1", 4321.0, False, T0 + timedelta(seconds=1)))
         allocation = {
             "ts": T0.isoformat(),
             "setpoints": [

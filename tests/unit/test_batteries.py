@@ -309,11 +309,11 @@ async def test_batteries_ask_for_a_new_plan_when_they_come_live_but_not_at_every
         clock=lambda: now[0],
         replan=lambda: asked.append(now[0]),
     )
-    await setpoints.on_event(BatteryStateChanged("bat-1", "site-a", "online", T0))
-    await setpoints.on_event(BatteryReading("bat-1", "site-a", 0.5, 0.0, T0))  # its first value: asked at once
+    setpoints.on_event(BatteryStateChanged("bat-1", "site-a", "online", T0))
+    setpoints.on_event(BatteryReading("bat-1", "site-a", 0.5, 0.0, T0))  # its first value: asked at once
     now[0] = 31.0
-    await setpoints.on_event(BatteryReading("bat-1", "site-a", 0.5, 0.0, T0))
+    setpoints.on_event(BatteryReading("bat-1", "site-a", 0.5, 0.0, T0))
     setpoints.soc_sources["bat-1"] = [(0.5, "measured")]
     now[0] = 100.0
-    await setpoints.on_event(BatteryReading("bat-1", "site-a", 0.5, 0.0, T0))  # planned on it: nothing to ask
+    setpoints.on_event(BatteryReading("bat-1", "site-a", 0.5, 0.0, T0))  # planned on it: nothing to ask
     assert asked == [0.0, 31.0]

@@ -64,10 +64,10 @@ async def test_running_costs_go_to_priced_running_sessions_only() -> None:
     world.session(1, "member", "tx-1")
     world.session(2, None, "tx-2")
     for transaction_id in (1, 2):
-        await world.display.on_event(TransactionStarted("CP-1", 1, transaction_id, "TAG", 1000.0, NOW))
+        world.display.on_event(TransactionStarted("CP-1", 1, transaction_id, "TAG", 1000.0, NOW))
     await world.display.tell_running()
     assert world.calls == [("CP-1", "CostUpdated", {"totalCost": 2.42, "transactionId": "tx-1"})]
-    await world.display.on_event(TransactionStopped("CP-1", 1, 6000.0, "Local", NOW))
+    world.display.on_event(TransactionStopped("CP-1", 1, 6000.0, "Local", NOW))
     world.calls.clear()
     await world.display.tell_running()
     assert world.calls == []
@@ -144,7 +144,7 @@ async def test_without_a_pricing_nothing_is_told() -> None:
 
     display = CostDisplay(None, call=call, version_of=lambda cp: "1.6", get_transaction=get,
                           last_register=lambda r: 0.0, clock=lambda: NOW)  # fmt: skip
-    await display.on_event(TransactionStarted("CP-1", 1, 1, "TAG", 0.0, NOW))
+    display.on_event(TransactionStarted("CP-1", 1, 1, "TAG", 0.0, NOW))
     await display.tell_running()
     assert (
         await display.final_total("CP-1", TransactionRecord(1, "CP-1", 1, "TAG", 0.0, NOW, tariff_id="member")) is None
@@ -157,12 +157,12 @@ async def test_a_16_charger_without_the_customization_is_not_asked_again_until_i
     world = World("1.6")
     world.answer = {"status": "UnknownVendorId"}
     world.session(1, "member")
-    await world.display.on_event(TransactionStarted("CP-1", 1, 1, "TAG", 1000.0, NOW))
+    world.display.on_event(TransactionStarted("CP-1", 1, 1, "TAG", 1000.0, NOW))
     await world.display.tell_running()
     await world.display.tell_running()
     assert len(world.calls) == 1
     assert world.display.sent == 0
-    await world.display.on_event(ChargerConnected("CP-1", "1.6", NOW))
+    world.display.on_event(ChargerConnected("CP-1", "1.6", NOW))
     world.answer = {"status": "Accepted"}
     await world.display.tell_running()
     await world.display.tell_running()
@@ -182,7 +182,7 @@ async def test_an_unpriced_session_is_read_once_however_often_it_meters() -> Non
 
     world.display._get_transaction = counted  # noqa: SLF001
     for _ in range(3):
-        await world.display.on_event(MeterSample("CP-1", 1, 7, NOW, energy_wh=1500.0))
+        world.display.on_event(MeterSample("CP-1", 1, 7, NOW, energy_wh=1500.0))
         await world.display.tell_running()
     assert reads == [7]  # asked once, then known to be unpriced
     assert world.calls == []

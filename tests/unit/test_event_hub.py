@@ -32,8 +32,11 @@ def test_events_reach_the_subscribers_of_their_type_in_order():
 
         return hear
 
+    def plain(event):  # a plain function is called, not awaited
+        heard.append(("samples", type(event).__name__, event.n))
+
     hub.subscribe(recorder("all"))
-    hub.subscribe(recorder("samples"), (Sample,))
+    hub.subscribe(plain, (Sample,))
     hub.subscribe(recorder("base"), (Base,))  # subclasses count
     hub.subscribe(recorder("other"), (Other,))
 
@@ -59,11 +62,16 @@ def test_a_failing_subscriber_does_not_stop_the_others(caplog):
     async def fails(event):
         raise RuntimeError("boom")
 
+    def fails_too(event):
+        raise ValueError("bang")
+
     async def hears(event):
         heard.append(event)
 
     hub.subscribe(fails)
+    hub.subscribe(fails_too)
     hub.subscribe(hears)
     asyncio.run(hub.publish(Other(1)))
     assert heard == [Other(1)]
-    assert "failed" in caplog.text
+    assert "boom" in caplog.text
+    assert "bang" in caplog.text
