@@ -309,3 +309,24 @@ def victron_keepalives(platform: Platform) -> list[str]:
             *(t for t in inverters if t is not None),
         }
     )
+
+
+def subscribe_events(platform: Platform) -> None:
+    """Who hears the domain events, in this order (each only the types it names in `event_types`, if any)."""
+    hub = platform.hub
+    for listener in (
+        platform.metrics,
+        platform.outbound,
+        platform.energy,
+        platform.scheduler,
+        platform.charger_live,
+        platform.battery_setpoints,
+        platform.central.costs,
+    ):
+        hub.attach(listener)
+    if platform.ocpi.enabled:
+        hub.attach(platform.ocpi)
+    if platform.influx is not None:
+        hub.attach(platform.influx)
+    if platform.clustered:
+        hub.subscribe(platform.cluster.mirror)

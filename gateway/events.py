@@ -12,10 +12,17 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
 Subscriber = Callable[[object], Awaitable[None] | None]
+
+
+class Listener(Protocol):
+    """A part that hears events through its `on_event`; it may name the types it handles as `event_types`."""
+
+    def on_event(self, event: object) -> Any: ...
 
 
 class EventHub:
@@ -27,6 +34,10 @@ class EventHub:
         """`subscriber` hears every event, or only instances of `types` when given."""
         self._subscribers.append((subscriber, inspect.iscoroutinefunction(subscriber), types))
         self._routes.clear()
+
+    def attach(self, listener: Listener) -> None:
+        """`listener.on_event` hears the types `listener.event_types` names (every event when it names none)."""
+        self.subscribe(listener.on_event, getattr(listener, "event_types", None))
 
     def _route(self, kind: type) -> tuple[tuple[Subscriber, bool], ...]:
         route = tuple((s, a) for s, a, types in self._subscribers if types is None or issubclass(kind, types))

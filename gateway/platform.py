@@ -16,7 +16,6 @@ from collections.abc import Callable
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any
 
 from aiohttp import web
 
@@ -225,28 +224,8 @@ class Platform:
             self.bus.subscribe(self.price_messages.topic, self.price_messages.handle, qos=1)
         for topic_filter in self.battery_telemetry.topic_filters:
             self.bus.subscribe(topic_filter, self.battery_telemetry.handle, qos=1)
-        self._subscribe_events()
+        assembly.subscribe_events(self)
         await self._serve_http()
-
-    def _subscribe_events(self) -> None:
-        """Who hears the domain events, in this order (each only the types it names in `event_types`, if any)."""
-        subscribers: list[Any] = [
-            self.metrics,
-            self.outbound,
-            self.energy,
-            self.scheduler,
-            self.charger_live,
-            self.battery_setpoints,
-            self.central.costs,
-        ]
-        if self.ocpi.enabled:
-            subscribers.append(self.ocpi)
-        for subscriber in subscribers:
-            self.hub.subscribe(subscriber.on_event, getattr(subscriber, "event_types", None))
-        if self.influx is not None:
-            self.hub.subscribe(self.influx.on_event)
-        if self.clustered:
-            self.hub.subscribe(self.cluster.mirror)
 
     async def _open_broker(self) -> None:
         if self.settings.mqtt.url:

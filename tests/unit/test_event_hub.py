@@ -75,3 +75,25 @@ def test_a_failing_subscriber_does_not_stop_the_others(caplog):
     assert heard == [Other(1)]
     assert "boom" in caplog.text
     assert "bang" in caplog.text
+
+
+def test_an_attached_listener_hears_the_types_it_names():
+    class OnlySamples:
+        event_types = (Sample,)
+
+        def __init__(self):
+            self.heard = []
+
+        def on_event(self, event):
+            self.heard.append(event)
+
+    class Everything(OnlySamples):
+        event_types = None
+
+    hub, only, every = EventHub(), OnlySamples(), Everything()
+    hub.attach(only)
+    hub.attach(every)
+    asyncio.run(hub.publish(Other(1)))
+    asyncio.run(hub.publish(Sample(2)))
+    assert only.heard == [Sample(2)]
+    assert every.heard == [Other(1), Sample(2)]
