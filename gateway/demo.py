@@ -50,7 +50,6 @@ DEMO_BATTERY: dict[str, Any] = {
     "soc_start": 0.4,
     "layout": "native",
 }
-DEMO_BATTERY_SOC = 0.4  # the simulated battery's state of charge at the start
 
 
 def demo_prices(day: datetime) -> str:
@@ -155,25 +154,26 @@ def demo_arrivals(index: int) -> list[EVArrival]:
 
 
 def demo_battery(platform: Platform, clock: SimClock) -> SimulatedBattery:
-    """The village hall's battery, as configured, on the platform's broker."""
-    config = DEMO_BATTERY
-    power_w = float(config["power_kw"]) * 1000.0
+    """The village hall's battery, as configured (starting where the planner's estimate starts), on the
+    platform's broker."""
+    config = next(b for b in platform.settings.batteries if b.id == DEMO_BATTERY["id"])
+    power_w = config.power_kw * 1000.0
     model = BatteryModel(
-        capacity_wh=float(config["capacity_kwh"]) * 1000.0,
+        capacity_wh=config.capacity_kwh * 1000.0,
         max_charge_w=power_w,
         max_discharge_w=power_w,
-        round_trip_efficiency=float(config["efficiency"]),
-        soc=DEMO_BATTERY_SOC,
-        soc_min=float(config["soc_min"]),
-        soc_max=float(config["soc_max"]),
+        round_trip_efficiency=config.efficiency,
+        soc=config.soc_start,
+        soc_min=config.soc_min,
+        soc_max=config.soc_max,
     )
     return SimulatedBattery(
         platform.mqtt_host,
         platform.mqtt_port,
         model,
         clock,
-        battery_id=str(config["id"]),
-        site_id=BATTERY_SITE,
+        battery_id=config.id,
+        site_id=config.site_id,
         prefix=platform.settings.mqtt.prefix,
         publish_interval_s=5.0 / clock.speed,  # every 5 simulated seconds: well within its 30 s timeout
     )

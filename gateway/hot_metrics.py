@@ -27,9 +27,6 @@ class LabelledCounter:
         counts = self.counts
         counts[labels] = counts.get(labels, 0) + 1
 
-    def value(self, labels: tuple[str, ...]) -> int:
-        return self.counts.get(labels, 0)
-
     def family(self) -> Metric:
         family = CounterMetricFamily(self.name, self.documentation, labels=self.label_names)
         for labels, count in sorted(self.counts.items()):
