@@ -70,7 +70,8 @@ class Weights:
     fairness: float = 0.001  # per unit of the least share of wanted energy
     stored_green: float = 5.0  # green energy left in a battery at the horizon's end: EVs not known yet will want it
     battery_wear: float = 0.005  # per kWh through a battery (no pointless cycling)
-    holding_green: float = 0.002  # per kWh of green stock and slot: store the sun when it shines, not later
+    holding_green: float = 0.002  # per kWh of green charge and slot before the horizon's end: store the sun early
+    discharge_early: float = 0.02  # per kWh of green discharge, now against the horizon's end: give it early
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,9 @@ Objective, lexicographic by weights (each weight dwarfs what the next can gain p
 then the green energy into EVs, then the grid cost (import price x import - export price x export),
 then fairness (the least share of its wanted
 energy any session gets); ties go to delivering a departure session's energy later: grid energy
-bought late can still be replaced by sun the forecast did not see. A receding horizon that always
+bought late can still be replaced by sun the forecast did not see; a battery's green energy, though,
+goes into the EVs plugged in now rather than later (those arriving later, not known yet, may want more
+than its power can give then). A receding horizon that always
 buys at the last moment pushes its grid energy ahead from plan to plan; the scheduler guards the
 deadline (smartgrid.scheduler: near it, the steady current that still meets the target is a floor).
 The 0-or-at-least-6 A rule is relaxed: within a slot, an average below the
@@ -262,13 +264,16 @@ def plan(plan_input: PlanInput) -> Plan:  # noqa: C901, PLR0912, PLR0915 - one p
         charge_kwh, discharge_kwh = b.max_charge_w * h / 1000.0, b.max_discharge_w * h / 1000.0
         for t in range(slots):
             last = t == slots - 1
-            cg = lp.col(0.0, charge_kwh, w.battery_wear)
+            # green charge early (the sun that shines now may be gone in the next plan), and green discharge
+            # into EVs early too: the EVs that arrive later, unknown yet, may want more than the battery's
+            # power can give them then
+            cg = lp.col(0.0, charge_kwh, w.battery_wear - w.holding_green * (slots - t))
             cx = lp.col(0.0, charge_kwh, w.battery_wear)
-            dg = lp.col(0.0, discharge_kwh)
+            dg = lp.col(0.0, discharge_kwh, -w.discharge_early * (1.0 - t / slots))
             dx = lp.col(0.0, discharge_kwh)
             # stored energy left at the end is worth what it saves later (after the efficiency), and green
             # energy more: the EVs of the days after the horizon (or arriving unannounced) will take it
-            sg = lp.col(0.0, INF, -(end_value + w.stored_green) * eta if last else -w.holding_green)
+            sg = lp.col(0.0, INF, -(end_value + w.stored_green) * eta if last else 0.0)
             sx = lp.col(0.0, INF, -end_value * eta if last else 0.0)
             lp.row(-INF, charge_kwh, [cg, cx], [1.0, 1.0])
             lp.row(-INF, discharge_kwh, [dg, dx], [1.0, 1.0])

@@ -104,6 +104,17 @@ def test_the_battery_keeps_midday_sun_for_an_evening_car() -> None:
     assert result.sessions["s"].grid_wh[1] == pytest.approx(900, abs=1e-2)
 
 
+def test_stored_sun_goes_into_the_evs_plugged_in_now_not_at_their_departure() -> None:
+    # a battery full of sun, a car wanting 8 kWh over three hours at a flat price: the battery gives it
+    # at once (a car arriving later, not known yet, may want more than the battery's power could give
+    # then), while grid energy would still be bought late
+    battery = PlanBattery("b", "a", 20_000, 10_000, 10_000, round_trip_efficiency=1.0, soc=1.0, green_share=1.0)
+    session = PlanSession("s", "a", 8_000)
+    result = plan(PlanInput(HOUR, [0, 0, 0], one_site(), [session], [battery]))
+    assert result.batteries["b"].discharge_wh == pytest.approx((8_000, 0, 0), abs=1e-2)
+    assert result.sessions["s"].energy_wh == pytest.approx((8_000, 0, 0), abs=1e-2)
+
+
 def test_battery_reserve_is_kept() -> None:
     battery = PlanBattery("b", "a", 10_000, 10_000, 10_000, round_trip_efficiency=1.0, soc=1.0, reserve=0.3)
     result = plan(PlanInput(HOUR, [0], one_site(), [PlanSession("s", "a", 10_000)], [battery]))
