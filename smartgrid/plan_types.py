@@ -84,6 +84,10 @@ class PlanInput:
     import_eur_per_kwh: float | Sequence[float] = 0.30
     export_eur_per_kwh: float | Sequence[float] = 0.0
     weights: Weights = field(default_factory=Weights)
+    # the 0-or-at-least-minimum rule held slot by slot (semi-continuous energies: a MIP, for small
+    # programs such as a perfect-foresight bound); False relaxes it (an average below the minimum is
+    # charged at the minimum for part of the slot)
+    minimum_current: bool = False
 
     @property
     def slots(self) -> int:

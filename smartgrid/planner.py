@@ -31,7 +31,8 @@ buys at the last moment pushes its grid energy ahead from plan to plan; the sche
 deadline (smartgrid.scheduler: near it, the steady current that still meets the target is a floor).
 The 0-or-at-least-6 A rule is relaxed: within a slot, an average below the
 minimum is delivered by charging at the minimum for part of the slot (the second-by-second allocation
-does that).
+does that). With `PlanInput.minimum_current` it is held instead, each session's energy per slot being
+semi-continuous (nothing, or at least the minimum over its plugged-in time): a MIP, for small programs.
 
 Forecast uncertainty: the planner plans on a conservative quantile of the forecast
 (`conservative_forecast`, the 20 % quantile by default: four days in five the sun gives at least
@@ -79,6 +80,8 @@ __all__ = [
 ]
 
 INF = highspy.kHighsInf
+MIP_GAP = 5e-3  # with the minimum current held: solved to within 0.5 % of the best bound
+MIP_TIME_LIMIT_S = 120.0  # and given up (PlanError) past this
 
 
 def _per_slot(value: float | Sequence[float], slots: int, name: str) -> np.ndarray:
@@ -145,6 +148,7 @@ class _Lp:
         self.starts: list[int] = []
         self.index: list[int] = []
         self.value: list[float] = []
+        self.semi: list[int] = []  # semi-continuous columns: 0 or within [lb, ub]
 
     def col(self, lb: float, ub: float, cost: float = 0.0) -> int:
         self.lb.append(lb)
@@ -176,6 +180,14 @@ class _Lp:
                 np.asarray(self.index, dtype=np.int32),
                 np.asarray(self.value, dtype=float),
             )
+        if self.semi:
+            h.setOptionValue("mip_rel_gap", MIP_GAP)
+            h.setOptionValue("time_limit", MIP_TIME_LIMIT_S)
+            h.changeColsIntegrality(
+                len(self.semi),
+                np.asarray(self.semi, dtype=np.int32),
+                np.full(len(self.semi), highspy.HighsVarType.kSemiContinuous),
+            )
         h.run()
         status = h.modelStatusToString(h.getModelStatus())
         if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
@@ -183,11 +195,15 @@ class _Lp:
         return status, np.asarray(h.getSolution().col_value, dtype=float), float(h.getInfo().objective_function_value)
 
 
+def _power_w(s: PlanSession, site: PlanSite) -> float:
+    """The most the session can draw: its charger's current on its phases, or the car's own limit."""
+    power_w = s.max_current_a * s.phases * site.voltage_v
+    return power_w if s.max_power_w is None else min(power_w, max(0.0, s.max_power_w))
+
+
 def _stay_kwh(s: PlanSession, site: PlanSite, slot_s: float, slots: int) -> np.ndarray:
     """The most energy (kWh) the session can take in each slot: its power times the plugged-in time."""
-    power_w = s.max_current_a * s.phases * site.voltage_v
-    if s.max_power_w is not None:
-        power_w = min(power_w, max(0.0, s.max_power_w))
+    power_w = _power_w(s, site)
     starts = np.arange(slots) * slot_s
     leave = math.inf if s.departure_s is None else s.departure_s
     overlap_s = np.clip(np.minimum(starts + slot_s, leave) - np.maximum(starts, s.arrival_s), 0.0, slot_s)
@@ -222,13 +238,19 @@ def plan(plan_input: PlanInput) -> Plan:  # noqa: C901, PLR0912, PLR0915 - one p
     for s in plan_input.sessions:
         site = plan_input.sites[s.site_id]
         caps = _stay_kwh(s, site, slot_s, slots)
+        power_w = _power_w(s, site)
+        minimum_w = s.min_current_a * s.phases * site.voltage_v
         cols: dict[int, int] = {}
         slot_index: list[int] = np.nonzero(caps > 1e-9)[0].tolist()
         for t in slot_index:
             cost = w.later * (1.0 - t / slots) if s.mode == "departure" else 0.0  # ties: deliver later
             if s.mode == "fast":
                 cost = -w.fast * (1.0 - t / slots)
-            col = lp.col(0.0, float(caps[t]), cost)
+            if plan_input.minimum_current and 0 < minimum_w < power_w:  # nothing, or at least the minimum
+                col = lp.col(float(caps[t]) * minimum_w / power_w, float(caps[t]), cost)
+                lp.semi.append(col)
+            else:
+                col = lp.col(0.0, float(caps[t]), cost)
             cols[t] = col
             by_site_slot.setdefault((s.site_id, t), []).append((col, s))
             if s.mode == "green_min":

@@ -115,6 +115,20 @@ def test_stored_sun_goes_into_the_evs_plugged_in_now_not_at_their_departure() ->
     assert result.sessions["s"].energy_wh == pytest.approx((8_000, 0, 0), abs=1e-2)
 
 
+def test_the_minimum_current_held_is_nothing_or_at_least_six_amperes_per_slot() -> None:
+    # a green-only car and 2 kW of sun per hour for three hours: 6 A three-phase is 4,140 W
+    sessions = [PlanSession("s", "a", 20_000, mode="green")]
+    relaxed = plan(PlanInput(HOUR, [2_000, 2_000, 5_000], one_site(), sessions))
+    assert relaxed.sessions["s"].energy_wh == pytest.approx((2_000, 2_000, 5_000), abs=1e-3)
+    held = plan(PlanInput(HOUR, [2_000, 2_000, 5_000], one_site(), sessions, minimum_current=True))
+    assert held.sessions["s"].energy_wh == pytest.approx((0, 0, 5_000), abs=1e-3)
+    # a departure car that must charge in every hour: at least the minimum, the rest of it from the grid
+    target = plan(PlanInput(HOUR, [2_000, 2_000], one_site(), [PlanSession("t", "a", 9_000)], minimum_current=True))
+    energy = target.sessions["t"].energy_wh
+    assert sum(energy) == pytest.approx(9_000, abs=1e-3)
+    assert all(e == pytest.approx(0, abs=1e-6) or e >= 6 * 3 * V - 1e-3 for e in energy)
+
+
 def test_battery_reserve_is_kept() -> None:
     battery = PlanBattery("b", "a", 10_000, 10_000, 10_000, round_trip_efficiency=1.0, soc=1.0, reserve=0.3)
     result = plan(PlanInput(HOUR, [0], one_site(), [PlanSession("s", "a", 10_000)], [battery]))
