@@ -266,6 +266,8 @@ def build_replanner(platform: Platform) -> Replanner | None:
             replan_s=planner.replan_s,
             quantile=planner.quantile,
             default_import_eur_per_kwh=planner.import_eur_per_kwh,
+            mip_max_session_slots=planner.mip_max_session_slots,
+            mip_time_limit_s=planner.mip_time_limit_s,
         ),
         forecast_w=feeds.forecast_w,
         clock=platform.scheduler_clock,

@@ -19,6 +19,10 @@ class PlannerSettings(_Model):
     horizon_h: float = Field(24.0, ge=24, le=36)
     replan_s: float = Field(300.0, ge=30, description="re-plan this often (and on session start, stop, target)")
     quantile: float = Field(0.2, gt=0, le=0.5, description="the forecast quantile the plan counts on")
+    mip_max_session_slots: int = Field(
+        1000, ge=0, description="up to sessions x slots this many, the plan holds the chargers' minimum current (a MIP)"
+    )
+    mip_time_limit_s: float = Field(1.0, gt=0, le=60, description="a minimum-current plan not found by then is relaxed")
     forecast_csv: Path | None = Field(
         None, description="offline forecast: timestamp,power_w (all parks), each row holding until the next"
     )

@@ -88,6 +88,7 @@ class PlanInput:
     # programs such as a perfect-foresight bound); False relaxes it (an average below the minimum is
     # charged at the minimum for part of the slot)
     minimum_current: bool = False
+    mip_time_limit_s: float = 120.0  # with minimum_current: given up (PlanError) past this
 
     @property
     def slots(self) -> int:

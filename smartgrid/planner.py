@@ -81,7 +81,6 @@ __all__ = [
 
 INF = highspy.kHighsInf
 MIP_GAP = 5e-3  # with the minimum current held: solved to within 0.5 % of the best bound
-MIP_TIME_LIMIT_S = 120.0  # and given up (PlanError) past this
 
 
 def _per_slot(value: float | Sequence[float], slots: int, name: str) -> np.ndarray:
@@ -149,6 +148,7 @@ class _Lp:
         self.index: list[int] = []
         self.value: list[float] = []
         self.semi: list[int] = []  # semi-continuous columns: 0 or within [lb, ub]
+        self.time_limit_s = math.inf
 
     def col(self, lb: float, ub: float, cost: float = 0.0) -> int:
         self.lb.append(lb)
@@ -182,7 +182,7 @@ class _Lp:
             )
         if self.semi:
             h.setOptionValue("mip_rel_gap", MIP_GAP)
-            h.setOptionValue("time_limit", MIP_TIME_LIMIT_S)
+            h.setOptionValue("time_limit", self.time_limit_s)
             h.changeColsIntegrality(
                 len(self.semi),
                 np.asarray(self.semi, dtype=np.int32),
@@ -229,6 +229,7 @@ def plan(plan_input: PlanInput) -> Plan:  # noqa: C901, PLR0912, PLR0915 - one p
         for s in sites
     }
     lp = _Lp()
+    lp.time_limit_s = plan_input.mip_time_limit_s
 
     # sessions: e[s, t] where the session can charge
     e_cols: dict[str, dict[int, int]] = {}

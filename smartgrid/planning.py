@@ -40,6 +40,10 @@ class PlanningSettings:
     replan_s: float = 300.0
     quantile: float = 0.2  # the forecast quantile planned on (smartgrid.planner.conservative_forecast)
     default_import_eur_per_kwh: float = 0.30  # without a price feed: cost = grid energy
+    # up to this many session-slots the plan holds each charger's minimum current (0 or at least 6 A per
+    # slot, a MIP) instead of relaxing it; one not solved within the time limit is planned relaxed
+    mip_max_session_slots: int = 1000
+    mip_time_limit_s: float = 1.0
 
 
 def battery_setpoints_w(plan: Plan, start_s: float, now_s: float) -> dict[str, float]:
@@ -64,6 +68,17 @@ def planned_soc(plan: Plan, start_s: float, now_s: float, battery_id: str) -> fl
         return None
     part = position - slot
     return planned.soc[slot] * (1.0 - part) + planned.soc[slot + 1] * part
+
+
+def solve(problem: PlanInput) -> Plan:
+    """The plan; one holding the minimum current that HiGHS did not finish in time is made relaxed."""
+    try:
+        return plan(problem)
+    except PlanError:
+        if not problem.minimum_current:
+            raise
+        log.info("planner: the minimum-current program took too long; planned with the minimum relaxed")
+        return plan(replace(problem, minimum_current=False))
 
 
 class Replanner:
@@ -119,7 +134,10 @@ class Replanner:
         prices = self._prices(now_s, st.slot_s, slots) if self._prices is not None else None
         imports, exports = prices if prices is not None else (st.default_import_eur_per_kwh, 0.0)
         batteries = [b for b in (self._batteries() if self._batteries is not None else ()) if b.site_id in sites]
-        return PlanInput(st.slot_s, green, sites, sessions, batteries, imports, exports)
+        problem = PlanInput(st.slot_s, green, sites, sessions, batteries, imports, exports)
+        if len(sessions) * slots <= st.mip_max_session_slots:  # small: the minimum current held (a MIP)
+            problem = replace(problem, minimum_current=True, mip_time_limit_s=st.mip_time_limit_s)
+        return problem
 
     def plan_now(self) -> Plan | None:
         """Plan from now and hand the plan to the scheduler (synchronous; the benchmark's way)."""
@@ -127,7 +145,7 @@ class Replanner:
         problem = self.build(now)
         self.last_input = problem
         try:
-            result = plan(problem)
+            result = solve(problem)
         except PlanError as exc:
             self.failures += 1
             log.warning("planner: no plan (%s); the scheduler keeps its steady rule", exc)
@@ -144,7 +162,7 @@ class Replanner:
             now = self._clock()
             problem = self.build(now)
             try:
-                result: Plan | None = await asyncio.to_thread(plan, problem)
+                result: Plan | None = await asyncio.to_thread(solve, problem)
                 self.plans += 1
             except PlanError as exc:
                 self.failures += 1

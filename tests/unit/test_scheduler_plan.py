@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,8 +13,8 @@ from hypothesis import strategies as st
 
 from chargepoints.events import MeterSample, TransactionStarted, TransactionStopped
 from smartgrid.allocation import Site
-from smartgrid.planner import Plan, SessionPlan, SitePlan
-from smartgrid.planning import PlanningSettings, Replanner
+from smartgrid.planner import Plan, PlanError, PlanInput, PlanSession, PlanSite, SessionPlan, SitePlan, plan
+from smartgrid.planning import PlanningSettings, Replanner, solve
 from smartgrid.ports import ChargerSpec
 from smartgrid.scheduler import Scheduler
 
@@ -190,3 +191,40 @@ def test_whatever_the_plan_says_the_site_limit_holds(
             assert all(v == 0 or v >= 6.0 - 1e-9 for v in h.limits.values())
 
     asyncio.run(scenario())
+
+
+async def test_a_small_program_holds_the_minimum_current_and_a_large_or_slow_one_is_relaxed() -> None:
+    h = Harness()
+    await h.plug("A", 1)
+    h.scheduler.set_mode("A", 1, "green")
+    weak = [2_000.0] * 8  # 2 kW of sun: under the 4,140 W a three-phase car takes at 6 A
+
+    def replanner(**settings: Any) -> Replanner:
+        return Replanner(
+            h.scheduler,
+            settings=PlanningSettings(slot_s=900, horizon_s=2 * 3600, quantile=0.5, **settings),
+            forecast_w=lambda start_s, slot_s, slots: weak[:slots],
+            clock=lambda: h.now,
+        )
+
+    held = replanner().plan_now()
+    assert held is not None
+    assert replanner().build(h.now).minimum_current
+    assert max(held.sessions["A/1"].energy_wh) == pytest.approx(0, abs=1e-6)  # nothing it could draw
+    relaxed = replanner(mip_max_session_slots=4).plan_now()
+    assert relaxed is not None
+    assert sum(relaxed.sessions["A/1"].energy_wh) > 1_000  # an average below the minimum, relaxed
+    # HiGHS given no time at all for a program it cannot settle in presolve: the relaxed plan, not none
+    sessions = [
+        PlanSession(
+            f"s{k}", "s", 5_000 + 300 * k, mode="green" if k % 2 else "departure", departure_s=3600 * (4 + k % 5)
+        )
+        for k in range(12)
+    ]
+    sun = [3_000 + 2_500 * math.sin(t / 3) ** 2 for t in range(48)]
+    hard = PlanInput(900, sun, {"s": PlanSite("s", 40)}, sessions, minimum_current=True, mip_time_limit_s=1e-6)
+    with pytest.raises(PlanError):
+        plan(hard)
+    given_up = solve(hard)
+    assert given_up.status == "Optimal"
+    assert sum(sum(p.energy_wh) for p in given_up.sessions.values()) > 0
