@@ -374,11 +374,15 @@ class Scheduler(SessionControl, PlanFollowing, AllocationView):
             if session is not None and session.phases != point.phases and point.limit_a > 0:
                 await self._switch(key, session, point.phases, now)
         must_cut = self._sites_over(setpoints)
+        cut_all = self._cuts_add_up(setpoints)
         sends = [
             self._send(key, point, now)
             for key, point in setpoints.items()
             if point.charge_point_id not in self._offline
-            and (self._changed(key, point.limit_a) or (point.site_id in must_cut and self._cut(key, point.limit_a)))
+            and (
+                self._changed(key, point.limit_a)
+                or ((cut_all or point.site_id in must_cut) and self._cut(key, point.limit_a))
+            )
             and self._limiter.may_send(key, self._sent.get(key), point.limit_a, now)
         ]
         if sends:
@@ -391,6 +395,22 @@ class Scheduler(SessionControl, PlanFollowing, AllocationView):
     def _cut(self, key: str, limit_a: float) -> bool:
         sent = self._sent.get(key)
         return sent is not None and limit_a < sent
+
+    def _cuts_add_up(self, setpoints: dict[str, Setpoint]) -> bool:
+        """Whether the cuts below min_change_a would together leave more drawn than one session's step.
+
+        Each is small, but when a session is admitted the others all come down a little: kept, together
+        they draw more than the green power there is, from the grid."""
+        skipped = step = 0.0
+        for key, point in setpoints.items():
+            if point.limit_a <= 0:
+                continue
+            watts_per_a = point.power_w / point.limit_a
+            step = max(step, self.min_change_a * watts_per_a)
+            sent = self._sent.get(key)
+            if sent is not None and point.limit_a < sent and not self._changed(key, point.limit_a):
+                skipped += (sent - point.limit_a) * watts_per_a
+        return skipped > step + 1e-9
 
     def _sites_over(self, setpoints: dict[str, Setpoint]) -> set[str]:
         """Sites whose chargers would exceed the limit if small cuts (below min_change_a) were skipped."""

@@ -260,6 +260,33 @@ async def test_small_cuts_are_sent_when_skipping_them_would_break_the_site_limit
     assert sum(ports.last(cp) or 0.0 for cp in "ABC") <= 19.5 + 1e-9
 
 
+async def test_small_cuts_that_add_up_to_more_than_the_green_go_out() -> None:
+    ports, clock = Ports(), Clock()
+    chargers = {cp: ChargerSpec("s") for cp in "ABCDE"}
+    scheduler = Scheduler(
+        sites={"s": Site("s", 200.0)},
+        chargers=chargers,
+        green_power_w=ports.green,
+        send_limit=ports.send,
+        publish_allocation=ports.publish,
+        clock=clock,
+        min_change_a=1.0,
+    )
+    for tx, cp in enumerate("ABCDE", start=1):
+        await start(scheduler, cp, tx)
+    ports.green_w = 5 * 10 * W3
+    await scheduler.run_once()
+    assert [ports.last(cp) for cp in "ABCDE"] == [10.0] * 5
+    # one cut of 0.8 A is below min_change_a and kept (it costs one session 0.8 A of grid at most) ...
+    ports.green_w = (4 * 10 + 9.2) * W3
+    await scheduler.run_once()
+    assert sum(ports.last(cp) or 0.0 for cp in "ABCDE") == pytest.approx(50.0)
+    # ... but 0.8 A off each of five sessions is 4 A of grid if kept: the cuts go out
+    ports.green_w = 5 * 9.2 * W3
+    await scheduler.run_once()
+    assert sum(ports.last(cp) or 0.0 for cp in "ABCDE") == pytest.approx(46.0)
+
+
 async def test_thresholds_need_green_to_spare_before_starting() -> None:
     ports, clock = Ports(), Clock()
     scheduler = make(ports, clock, HysteresisSettings(enable_delay_s=1.0, enable_threshold_w=1000.0))
