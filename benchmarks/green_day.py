@@ -18,6 +18,8 @@ checks it) and simulates it step by step under three policies:
   known in advance. Where the program is small (up to MIP_MAX_STEPS EV-steps) the game's 0-or-6 A rule is
   held (`PlanInput.minimum_current`: a MIP solved to within 0.5 %); larger ones relax it, so their figures
   are an upper bound no policy can reach. The text report says which.
+- lp_least_cost (scenarios with prices only): the same program with green worth nothing, every target met
+  at the least cost; the cost ratio is taken against it (the green-first optimum may pay more).
 
 Rules, figures and the JSON shape are the format's. Without --scenario the sunny scenario runs.
 
@@ -46,7 +48,7 @@ from scenario_file import Scenario, ScenarioError, load  # noqa: E402
 from chargepoints.events import MeterSample, TransactionStarted, TransactionStopped  # noqa: E402
 from smartgrid.allocation import Site  # noqa: E402
 from smartgrid.hysteresis import HysteresisSettings  # noqa: E402
-from smartgrid.planner import PlanBattery, PlanError, PlanInput, PlanSession, PlanSite, plan  # noqa: E402
+from smartgrid.planner import PlanBattery, PlanError, PlanInput, PlanSession, PlanSite, Weights, plan  # noqa: E402
 from smartgrid.planning import PlanningSettings, Replanner  # noqa: E402
 from smartgrid.ports import ChargerSpec  # noqa: E402
 from smartgrid.scheduler import Scheduler  # noqa: E402
@@ -71,6 +73,18 @@ def _plan_sites(sc: Scenario, step0: int = 0, slots: int | None = None, slot_ste
 
 
 def perfect_foresight(sc: Scenario) -> Figures:
+    """Every EV known ahead, the actual sun: green first, then cost (the planner's own order); what is
+    left in a battery at the end is worth nothing (the figures count only what went into EVs)."""
+    return _foresight(sc, Weights(stored_green=0.0, end_value_share=0.0), HELD)
+
+
+def least_cost(sc: Scenario) -> Figures:
+    """Every EV known ahead, the actual sun, each target met at the least cost (green counts for nothing):
+    the reference for cost on a day with prices, where the green-first optimum may pay more."""
+    return _foresight(sc, Weights(green=0.0, stored_green=0.0, end_value_share=0.0), {})
+
+
+def _foresight(sc: Scenario, weights: Weights, held_by: dict[str, bool]) -> Figures:
     world = World(sc)
     step_s = sc.spec.step_s
     sessions = [
@@ -94,12 +108,14 @@ def perfect_foresight(sc: Scenario) -> Figures:
     # the game's rule (0 or at least 6 A) held, a MIP solved to within 0.5 %, where it is small enough;
     # else (or past its time limit) the relaxed LP, an upper bound no policy reaches
     held = sum(ev.leave - ev.arrive for ev in world.evs) <= MIP_MAX_STEPS
-    problem = PlanInput(step_s, world.generation, _plan_sites(sc), sessions, batteries, prices, minimum_current=held)
+    problem = PlanInput(
+        step_s, world.generation, _plan_sites(sc), sessions, batteries, prices, weights=weights, minimum_current=held
+    )
     try:
         result = plan(problem)
     except PlanError:
         held, result = False, plan(dataclasses.replace(problem, minimum_current=False))
-    HELD[sc.name] = held
+    held_by[sc.name] = held
     elapsed = (time.perf_counter() - started) * 1000
     for step in range(sc.steps):
         energy = {ev.index: result.sessions[f"ev{ev.index}"].energy_wh[step] for ev in world.evs}
@@ -381,10 +397,17 @@ def coopgrid(sc: Scenario) -> Figures:
     return asyncio.run(_coopgrid(sc))
 
 
-POLICIES = {"coopgrid": coopgrid, "evcc_like": evcc_like, "lp_perfect_foresight": perfect_foresight}
+POLICIES = {
+    "coopgrid": coopgrid,
+    "evcc_like": evcc_like,
+    "lp_perfect_foresight": perfect_foresight,
+    "lp_least_cost": least_cost,  # run only on scenarios with prices (without, it is the one above)
+}
 
 
 def run(sc: Scenario, policies: list[str]) -> dict[str, Any]:
+    if sc.import_eur_per_kwh is None:
+        policies = [p for p in policies if p != "lp_least_cost"]
     return {"scenario": sc.name, "policies": {name: POLICIES[name](sc).as_dict() for name in policies}}
 
 
@@ -395,12 +418,12 @@ def report(result: dict[str, Any]) -> str:
         f" {'plan p99 ms':>11s} {'green/LP':>8s} {'grid/LP':>8s} {'cost/LP':>8s}"
     )
     lp = result["policies"].get("lp_perfect_foresight")
+    cheapest = result["policies"].get("lp_least_cost", lp)  # cost/LP: against the least cost where known
     for name, f in result["policies"].items():
         ratios = ""
-        if lp is not None:
-            ratios = " ".join(
-                f"{(f[k] / lp[k]) if lp[k] > 1e-9 else float('nan'):8.3f}" for k in ("green_wh", "grid_wh", "cost_eur")
-            )
+        if lp is not None and cheapest is not None:
+            refs = {"green_wh": lp, "grid_wh": lp, "cost_eur": cheapest}
+            ratios = " ".join(f"{(f[k] / ref[k]) if ref[k] > 1e-9 else float('nan'):8.3f}" for k, ref in refs.items())
         lines.append(
             f"{name:22s} {f['green_wh'] / 1000:9.1f} {f['grid_wh'] / 1000:9.1f} {f['cost_eur']:9.2f}"
             f" {f['targets_met']:>3d}/{f['targets']:<4d} {f['max_over_limit_a']:7.2f} {f['plan_ms_p99']:11.1f} {ratios}"

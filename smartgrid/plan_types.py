@@ -68,6 +68,7 @@ class Weights:
     cost: float = 1.0  # per EUR
     later: float = 0.01  # a departure session's energy now costs this much more than in the last slot
     fairness: float = 0.001  # per unit of the least share of wanted energy
+    end_value_share: float = 0.5  # energy left in a battery at the end is worth this share of the mean price
     stored_green: float = 5.0  # green energy left in a battery at the horizon's end: EVs not known yet will want it
     battery_wear: float = 0.005  # per kWh through a battery (no pointless cycling)
     holding_green: float = 0.002  # per kWh of green charge and slot before the horizon's end: store the sun early

@@ -274,7 +274,7 @@ def plan(plan_input: PlanInput) -> Plan:  # noqa: C901, PLR0912, PLR0915 - one p
     bat_cols: dict[str, list[tuple[int, int, int, int, int, int]]] = {}
     by_site_batteries: dict[str, list[str]] = {}
     # what energy left in a battery at the end saves later: half the mean price (using it now is better)
-    end_value = 0.5 * w.cost * float(np.mean(price_in)) if slots else 0.0
+    end_value = w.end_value_share * w.cost * float(np.mean(price_in)) if slots else 0.0
     for b in plan_input.batteries:
         eta = math.sqrt(b.round_trip_efficiency)
         cap = b.capacity_wh / 1000.0
