@@ -3,6 +3,7 @@ visible in REST; with a tariff, the station's own cost (costDetails) beside Coop
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,10 @@ async def test_a_running_21_session_changes_tariff_from_rest(tmp_path: Path, cha
             await fleet.wait_charging()
             assert station.default_tariffs[0]["tariffId"] == "standard"
             transaction_id = station.transaction_id()
+            for _ in range(50):  # its Started event answered: the session is CoopGrid's
+                if await sessions_of(http, platform.http_url, "SIM-1"):
+                    break
+                await asyncio.sleep(0.1)
             url = f"{platform.http_url}/api/sessions/{transaction_id}/tariff?chargepoint=SIM-1"
             async with http.post(url, json={"tariff_id": "late"}) as response:
                 answer = await response.json()
