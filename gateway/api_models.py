@@ -148,6 +148,11 @@ class TariffView(BaseModel):
     audience: str
     timezone: str
     tariff: dict[str, Any]
+    stations_told: dict[str, str] = Field(
+        default_factory=dict,
+        description="PUT: the connected OCPP 2.1 stations whose default tariff it now is, each with its "
+        "SetDefaultTariff answer (or the error: NotConnected, Timeout, a CallError code)",
+    )
 
 
 class CostView(BaseModel):

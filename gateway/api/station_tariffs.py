@@ -3,12 +3,15 @@ session's tariff (ChangeTransactionTariff), each the stored tariff translated by
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp import web
+from ocpp.exceptions import OCPPError
 from pydantic import BaseModel, Field
 
 from billing.tariff import TariffError
+from chargepoints.errors import CallFailed, CallTimeout, ChargePointError
 from chargepoints.tariffs import change_transaction_tariff, set_default_tariff
 from gateway.api.chargers import commanding
 from gateway.api.context import Api, api, error
@@ -48,6 +51,42 @@ def _not_21(context: Api, charge_point_id: str) -> web.Response | None:
     if version != "2.1":
         return error(409, "NotOcpp21", f"{charge_point_id} speaks OCPP {version or 'nothing yet'}, tariffs need 2.1")
     return None
+
+
+async def tell_stations(context: Api, tariff_id: str) -> dict[str, str]:
+    """A tariff stored: every connected 2.1 station whose default tariff it now is (the one a guest is priced
+    at there) is sent it, all at once; station -> its answer's status, or what failed."""
+    tariffs = StoredTariffs(context.store, context.clock)
+    chargers = [
+        s.id for s in context.central.states() if s.ocpp_version == "2.1" and context.cluster.owner(s.id) is not None
+    ]
+    chosen = [c for c in chargers if await tariffs.guest_tariff_id(c) == tariff_id]
+    if not chosen:
+        return {}
+    try:
+        payload = set_default_tariff(await tariffs.tariff_21(tariff_id))
+    except (LookupError, TariffError):
+        return {}
+    told: dict[str, str] = {}
+
+    async def tell(charge_point_id: str) -> None:
+        try:
+            answer = await context.cluster.call(charge_point_id, "SetDefaultTariff", payload)
+        except CallTimeout:
+            told[charge_point_id] = "Timeout"
+        except CallFailed as exc:
+            told[charge_point_id] = exc.code
+        except (ChargePointError, OCPPError) as exc:
+            told[charge_point_id] = type(exc).__name__
+        else:
+            told[charge_point_id] = str(answer.get("status"))
+            event = {"tariff_id": tariff_id, "evse_id": 0, **answer}
+            await context.store.events.record_event(charge_point_id, context.clock(), "SetDefaultTariff", event)
+
+    async with asyncio.TaskGroup() as group:
+        for charge_point_id in chosen:
+            group.create_task(tell(charge_point_id))
+    return dict(sorted(told.items()))
 
 
 async def send_default_tariff(request: web.Request) -> web.Response:

@@ -252,3 +252,31 @@ async def test_change_transaction_tariff_from_rest(platform: Platform) -> None:
         async with http.post(gone, json={"tariff_id": "late"}) as response:
             assert response.status == 404
         await raw.ws.close()
+
+
+async def test_a_changed_tariff_is_sent_to_the_connected_21_stations_it_is_the_default_of(platform: Platform) -> None:
+    cheaper = {**TARIFF, "elements": [{"price_components": [{"type": "ENERGY", "price": 0.25, "vat": 21}]}]}
+    cheaper_21 = {
+        "tariffId": "site-a-guest",
+        "currency": "EUR",
+        "energy": {"prices": [{"priceKwh": 0.25}], "taxRates": [{"type": "VAT", "tax": 21}]},
+    }
+    async with aiohttp.ClientSession() as http:
+        raw = await booted(http, platform)
+        await calls_until(raw, "SetDefaultTariff")
+        ws = await http.ws_connect(f"{platform.ocpp_url}/CP-B", protocols=("ocpp2.0.1",))
+        await Raw(ws).call("b", "BootNotification", BOOT_201)
+        raw.calls.clear()
+        url = f"{platform.http_url}/api/tariffs/site-a-guest"
+        body = {"site_id": "site-a", "audience": "guest", "tariff": cheaper}
+        status, answer = await rest(http, raw, "put", url, body)
+        assert (status, answer["stations_told"]) == (200, {"CP-A": "Accepted"})  # the 2.0.1 station: none
+        assert tariff_calls(raw) == [["SetDefaultTariff", {"evseId": 0, "tariff": cheaper_21}]]
+        # a tariff that is no station's default (a member's) is sent to none
+        raw.calls.clear()
+        members = {"site_id": "site-a", "audience": "member", "tariff": LATE}
+        status, answer = await rest(http, raw, "put", f"{platform.http_url}/api/tariffs/members", members)
+        assert (status, answer["stations_told"]) == (201, {})
+        assert tariff_calls(raw) == []
+        await raw.ws.close()
+        await ws.close()
