@@ -246,3 +246,20 @@ def test_any_cost_details_the_schema_lets_through_are_read(details: dict[str, An
     assert len(read.tariff_ids) == len(set(read.tariff_ids))
     assert (read.failure is not None) == bool(details.get("failureToCalculate"))
     read.as_dict()  # JSON-ready
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    restrictions(),
+    st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2027, 1, 1), timezones=st.just(UTC)),
+    st.integers(0, 8 * 3600),
+)
+def test_a_station_reads_each_restriction_as_coopgrid_does(
+    found: dict[str, Any] | None, at: datetime, since_s: int
+) -> None:
+    element: dict[str, Any] = {"price_components": [{"type": "ENERGY", "price": 0.3}]}
+    if found is not None:
+        element["restrictions"] = found
+    tariff = parse_tariff({"id": "r", "currency": "EUR", "elements": [element]})
+    (price,) = ocpp21_tariff(tariff)["energy"]["prices"]
+    assert holds(price.get("conditions"), at, since_s) == tariff.elements[0].restrictions.hold(at, since_s)
