@@ -63,6 +63,7 @@ from chargepoints.registration import ACCEPTED, refusal
 from chargepoints.reservation_rules import ReservationRules
 from chargepoints.session import OcppSession
 from chargepoints.state import ChargerState
+from chargepoints.tariffs import StationTariffs, TariffSource
 from chargepoints.transaction_status import TransactionStatus
 from chargepoints.v16 import Session16
 from chargepoints.v21 import Session21
@@ -113,6 +114,7 @@ class CentralSystem(
         files: FileTimeline | None = None,
         departure_targets: DepartureTargets | None = None,
         contract_certificates: ContractCertificates | None = None,
+        tariff_source: TariffSource | None = None,
     ) -> None:
         self._repo = repository
         # told each register as it is written behind, so a process killed before the flush loses none
@@ -156,6 +158,7 @@ class CentralSystem(
             last_register=self.last_register, clock=lambda: self.now(),  # noqa: PLW0108
             interval_s=running_cost_interval_s,
         )  # fmt: skip
+        self.station_tariffs = StationTariffs(tariff_source, record=self.record)  # OCPP 2.1 tariffs, costs
         self._init_ev_charging(departure_targets)  # ISO 15118: the EVs' needs and the limits sent for them
 
     # -- registry -------------------------------------------------------------

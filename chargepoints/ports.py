@@ -13,6 +13,7 @@ from chargepoints.reservations import Reservation
 
 if TYPE_CHECKING:
     from chargepoints.costs import CostDisplay
+    from chargepoints.tariffs import StationTariffs
 
 
 class Connection(Protocol):
@@ -263,6 +264,7 @@ class SessionHost(Protocol):
     throttled_frames: int
     observe: Observe
     costs: CostDisplay  # the running cost and the total told to the stations
+    station_tariffs: StationTariffs  # OCPP 2.1: default tariffs sent, the stations' own costs kept
 
     def now(self) -> datetime: ...
 

@@ -148,6 +148,11 @@ class TariffView(BaseModel):
     audience: str
     timezone: str
     tariff: dict[str, Any]
+    stations_told: dict[str, str] = Field(
+        default_factory=dict,
+        description="PUT: the connected OCPP 2.1 stations whose default tariff it now is, each with its "
+        "SetDefaultTariff answer (or the error: NotConnected, Timeout, a CallError code)",
+    )
 
 
 class CostView(BaseModel):
@@ -163,6 +168,19 @@ class CostView(BaseModel):
     excl_vat: str
     vat: str
     incl_vat: str
+
+
+class StationCostView(BaseModel):
+    currency: str
+    incl_tax: float | None = Field(description="totalCost.total.inclTax, as the station rounded it")
+    excl_tax: float | None
+    energy_wh: float = Field(description="totalUsage.energy")
+    duration_s: int = Field(description="totalUsage.chargingTime: the whole transaction, charging or not")
+    idle_s: int
+    tariff_ids: list[str] = Field(description="the tariffs its charging periods name")
+    failure: str | None = Field(description="failureToCalculate: the station's reason")
+    reported_at: datetime
+    cost_details: dict[str, Any] = Field(description="the costDetails as the station sent them")
 
 
 class SessionView(BaseModel):
@@ -196,6 +214,12 @@ class SessionView(BaseModel):
     cost: CostView | None = Field(None, description="at the tariff chosen at its start; so far while it runs")
     grid_cost_eur: float | None = Field(
         None, description="its grid (not green) energy at the planner's grid price of each 15-minute slot"
+    )
+    tariff_id: str | None = Field(
+        None, description="the tariff it is priced at (chosen at its start, or changed since)"
+    )
+    station_cost: StationCostView | None = Field(
+        None, description="OCPP 2.1: the cost its station computed itself (TransactionEvent costDetails), the newest"
     )
 
 

@@ -22,6 +22,7 @@ from gateway.pki import CertificateAuthority
 from gateway.planning_feeds import load_feeds
 from gateway.prices import DayAheadPrices, PriceMessages
 from gateway.publishing import ChargerLimits
+from gateway.station_tariffs import StoredTariffs
 from smartgrid.allocation import Site
 from smartgrid.hysteresis import HysteresisSettings
 from smartgrid.planning import PlanningSettings, Replanner
@@ -63,6 +64,7 @@ def build_central(platform: Platform) -> CentralSystem:
         running_cost_interval_s=platform.settings.billing.running_cost_interval_s,
         files=platform.store.files,
         contract_certificates=build_contracts(platform),
+        tariff_source=StoredTariffs(platform.store, platform.clock),
     )
 
 

@@ -206,6 +206,21 @@ class CdrRow(Base):
     body: Mapped[dict[str, object]] = mapped_column(JSON)
 
 
+class StationCostRow(Base):
+    """OCPP 2.1: the cost a station computed itself for one of its sessions (TransactionEvent costDetails),
+    the newest it reported; beside CoopGrid's own cost, never instead of it."""
+
+    __tablename__ = "station_costs"
+
+    transaction_id: Mapped[int] = mapped_column(Integer, ForeignKey("transactions.id"), primary_key=True)
+    reported_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    currency: Mapped[str] = mapped_column(String(3))
+    incl_tax: Mapped[float | None] = mapped_column(Float)
+    excl_tax: Mapped[float | None] = mapped_column(Float)
+    summary: Mapped[dict[str, object]] = mapped_column(JSON)  # chargepoints.tariffs.StationCost.as_dict()
+    details: Mapped[dict[str, object]] = mapped_column(JSON)  # the costDetails as the station sent them
+
+
 class SessionSlotRow(Base):
     """A finished session's energy in one 15-minute slot, and how much of it was green (the accounting's)."""
 

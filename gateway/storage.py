@@ -24,6 +24,7 @@ from gateway.repositories.files import FileRepository
 from gateway.repositories.id_tags import IdTagStore
 from gateway.repositories.ocpi import OcpiRepository
 from gateway.repositories.reservations import ReservationRepository
+from gateway.repositories.station_costs import StationCostRepository
 from gateway.repositories.tokens import TokenRepository
 from gateway.repositories.transactions import TransactionStore
 
@@ -67,6 +68,7 @@ class Store(ChargerStore, TransactionStore, IdTagStore):
         self.accounts = AccountRepository(self._session)
         self.cdrs = CdrRepository(self._session)
         self.ocpi = OcpiRepository(self._session)
+        self.station_costs = StationCostRepository(self._session)
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:

@@ -1,7 +1,7 @@
 """`coopgrid simulate ...`: the hardware simulators on their own, against any central system or broker.
 
     coopgrid simulate scenario FILE [--url ws://host:port/ocpp] [--mqtt host:port]
-    coopgrid simulate chargers --url ws://host:port/ocpp [--count N] [--protocol 1.6|2.0.1|mixed]
+    coopgrid simulate chargers --url ws://host:port/ocpp [--count N] [--protocol 1.6|2.0.1|2.1|mixed]
                                [--faults drop=30,slow=2,dup=0.1,quirks=grizzl-e] [--lightweight]
     coopgrid simulate inverters --mqtt host:port [--parks N] [--inverters M] [--layout native|opendtu|tasmota]
     coopgrid simulate batteries --mqtt host:port [--layout native|victron|both] [--battery ID] [--site ID]
@@ -123,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     chargers.add_argument("--url", default="ws://127.0.0.1:8080/ocpp", help="central system (default %(default)s)")
     chargers.add_argument("--count", type=int, default=4)
     chargers.add_argument("--prefix", default="SIM-", help="charger ids are PREFIX1, PREFIX2, ...")
-    chargers.add_argument("--protocol", choices=("1.6", "2.0.1", "mixed"), default="1.6")
+    chargers.add_argument("--protocol", choices=("1.6", "2.0.1", "2.1", "mixed"), default="1.6")
     chargers.add_argument("--connectors", type=int, default=1)
     chargers.add_argument("--phases", type=int, choices=(1, 3), default=3)
     chargers.add_argument("--max-current", type=float, default=16.0, help="amperes per phase")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from simulators.chargepoint import SimulatedChargePoint
+from simulators.chargepoint21 import SimulatedChargePoint21
 from simulators.chargepoint201 import SimulatedChargePoint201
 from simulators.clock import SimClock
 from simulators.ev import EVArrival
@@ -45,7 +46,8 @@ class Fleet:
         plan: Callable[[int], list[EVArrival]] | None = None,
         **options: object,
     ) -> Fleet:
-        """`count` chargers named `{prefix}{n}` (n from 1); `protocol` "1.6", "2.0.1" or "mixed"."""
+        """`count` chargers named `{prefix}{n}` (n from 1); `protocol` "1.6", "2.0.1", "2.1" or "mixed"
+        (1.6 and 2.0.1 in turn)."""
         clock = clock or SimClock(datetime.now(UTC))
         chargers = [
             _charger_class(protocol, index)(
@@ -219,11 +221,13 @@ class _Done(Exception):
 
 
 def _charger_class(protocol: str, index: int) -> type[SimulatedChargePoint]:
+    if protocol == "2.1":
+        return SimulatedChargePoint21
     if protocol == "2.0.1" or (protocol == "mixed" and index % 2 == 1):
         return SimulatedChargePoint201
     if protocol in ("1.6", "mixed"):
         return SimulatedChargePoint
-    raise ValueError(f"protocol must be 1.6, 2.0.1 or mixed, not {protocol!r}")
+    raise ValueError(f"protocol must be 1.6, 2.0.1, 2.1 or mixed, not {protocol!r}")
 
 
 __all__ = ["Fleet"]

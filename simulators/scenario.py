@@ -23,7 +23,7 @@
     chargers = 4
     prefix = "CP-DEPOT-"           # ids CP-DEPOT-1 ... CP-DEPOT-4, or: ids = ["CP-7", "CP-9"]
     password = "..."               # optional: HTTP Basic auth (security profile 1)
-    protocol = "1.6"               # "1.6", "2.0.1" or "mixed"
+    protocol = "1.6"               # "1.6", "2.0.1", "2.1" or "mixed" (1.6 and 2.0.1 in turn)
     faults = "drop=300"            # see simulators.faults
     [sites.arrivals]
     per_charger = 2                # EVs per charger over the scenario
@@ -152,7 +152,7 @@ class SiteSpec(_Strict):
     prefix: str = ""
     ids: list[str] = Field(default_factory=list)  # explicit charger ids instead of prefix + number
     password: str | None = None  # HTTP Basic auth (OCPP security profile 1)
-    protocol: Literal["1.6", "2.0.1", "mixed"] = "1.6"
+    protocol: Literal["1.6", "2.0.1", "2.1", "mixed"] = "1.6"
     connectors: int = Field(1, ge=1, le=8)
     phases: Literal[1, 3] = 3
     max_current_a: float = Field(16.0, gt=0)

@@ -15,6 +15,7 @@ from gateway.api.access import tenancy
 from gateway.api.context import api, error, iso
 from gateway.api.params import invalid_query, read_body, time_query
 from gateway.api.sessions import session_view
+from gateway.api.station_tariffs import tell_stations
 from gateway.api.table import COOPERATIVE, Route, Scope
 from gateway.api_models import AccountBody, AccountSummaryView, AccountView, CreditBody, TariffBody, TariffView
 from gateway.pricing import Pricing, correct_cdr
@@ -139,7 +140,9 @@ async def put_tariff(request: web.Request) -> web.Response:
     created = await context.store.accounts.put_tariff(
         {"id": tariff_id, **body.model_dump(), "tariff": {**body.tariff, "id": tariff_id}}
     )
-    return web.json_response(await context.store.accounts.get_tariff(tariff_id), status=201 if created else 200)
+    stored = await context.store.accounts.get_tariff(tariff_id)
+    told = await tell_stations(context, tariff_id)  # OCPP 2.1 stations whose default tariff it now is
+    return web.json_response({**(stored or {}), "stations_told": told}, status=201 if created else 200)
 
 
 async def delete_tariff(request: web.Request) -> web.Response:

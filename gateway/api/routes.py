@@ -27,6 +27,7 @@ from gateway.api import (
     session,
     sessions,
     sites,
+    station_tariffs,
     tokens,
 )
 from gateway.api.access import ROUTES_BY_NAME, auth_middleware
@@ -45,6 +46,7 @@ _MODULES = (
     files,
     file_server,
     sessions,
+    station_tariffs,
     energy,
     sites,
     live,

@@ -28,7 +28,12 @@ from gateway.api_models import (
 from gateway.pricing import Pricing, metered_energy_wh
 
 
-def session_view(context: Api, record: TransactionRecord, pricing: Pricing | None = None) -> dict[str, Any]:
+def session_view(
+    context: Api,
+    record: TransactionRecord,
+    pricing: Pricing | None = None,
+    station_cost: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     newer = context.central.unflushed_register(record.id) if record.active else None
     if newer is not None:
         record = replace(record, meter_last_wh=newer)
@@ -58,6 +63,10 @@ def session_view(context: Api, record: TransactionRecord, pricing: Pricing | Non
         "account_id": record.account_id,
         "cost": pricing.cost(record, energy, green, context.clock()) if pricing is not None else None,
         "grid_cost_eur": _grid_cost(context, record, pricing),
+        "tariff_id": record.tariff_id,
+        "station_cost": None
+        if station_cost is None
+        else {**station_cost, "reported_at": iso(station_cost["reported_at"])},
     }
 
 
@@ -95,7 +104,9 @@ async def list_sessions(request: web.Request) -> web.Response:
     records = await context.store.list_transactions(**filters, limit=limit, offset=offset)
     total = await context.store.count_transactions(**filters)
     pricing = await Pricing.load(context.store, context.ledger, records)
-    return paged(request, [session_view(context, r, pricing) for r in records], total, limit, offset)
+    stations = await context.store.station_costs.of([r.id for r in records])
+    views = [session_view(context, r, pricing, stations.get(r.id)) for r in records]
+    return paged(request, views, total, limit, offset)
 
 
 async def get_session(request: web.Request) -> web.Response:
@@ -111,7 +122,8 @@ async def get_session(request: web.Request) -> web.Response:
         chargers = sorted(r.charge_point_id for r in records)
         return error(409, "Ambiguous", f"session {api_id!r} exists on {chargers}; add ?chargepoint=")
     pricing = await Pricing.load(context.store, context.ledger, records)
-    return web.json_response(session_view(context, records[0], pricing))
+    stations = await context.store.station_costs.of([records[0].id])
+    return web.json_response(session_view(context, records[0], pricing, stations.get(records[0].id)))
 
 
 class ChargingModeBody(BaseModel):

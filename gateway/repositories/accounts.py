@@ -99,6 +99,11 @@ class AccountRepository:
             row = await session.get(TariffRow, tariff_id)
             return _tariff(row) if row else None
 
+    async def guest_tariff_id(self, charge_point_id: str) -> str | None:
+        """The tariff a guest (an id token of no account) is priced at on the charger now."""
+        async with self._session() as session:
+            return await tariff_at(session, charge_point_id, "guest")
+
     async def list_tariffs(self) -> list[dict[str, Any]]:
         async with self._session() as session:
             return [_tariff(r) for r in (await session.scalars(select(TariffRow).order_by(TariffRow.id))).all()]
@@ -253,6 +258,11 @@ async def billing_of(session: AsyncSession, charge_point_id: str, id_tag: str) -
     kind = "guest"
     if account_id is not None:
         kind = await session.scalar(select(AccountRow.kind).where(AccountRow.id == account_id)) or "guest"
+    return account_id, await tariff_at(session, charge_point_id, kind)
+
+
+async def tariff_at(session: AsyncSession, charge_point_id: str, kind: str) -> str | None:
+    """The tariff a session of an account of `kind` (member, guest) starting now at the charger is priced at."""
     site_id = await session.scalar(select(ChargerRow.site_id).where(ChargerRow.id == charge_point_id))
     cooperative_id = None
     if site_id is not None:
@@ -260,4 +270,4 @@ async def billing_of(session: AsyncSession, charge_point_id: str, id_tag: str) -
     rows = (await session.execute(select(TariffRow.id, TariffRow.cooperative_id, TariffRow.site_id,
                                          TariffRow.audience))).all()  # fmt: skip
     choices = [TariffChoice(r[0], r[1], r[2], r[3]) for r in rows]
-    return account_id, choose_tariff(choices, cooperative_id, site_id, kind)
+    return choose_tariff(choices, cooperative_id, site_id, kind)

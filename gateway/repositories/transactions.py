@@ -87,6 +87,13 @@ class TransactionStore(SqlBase):
             if row is not None:
                 row.mode, row.priority, row.target_wh, row.departure_ts = mode, priority, target_wh, departure_ts
 
+    async def set_session_tariff(self, transaction_id: int, tariff_id: str) -> None:
+        """The tariff a session is priced at from now on (OCPP 2.1 ChangeTransactionTariff taken)."""
+        async with self._session.begin() as session:
+            row = await session.get(TransactionRow, transaction_id)
+            if row is not None:
+                row.tariff_id = tariff_id
+
     # -- transactions ---------------------------------------------------------------
     async def reserve_transaction_ids(self, count: int) -> list[int]:
         """`count` transaction ids taken from the database's own counter (the PostgreSQL sequence, SQLite's

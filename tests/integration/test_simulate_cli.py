@@ -133,3 +133,21 @@ inverter = "SMA_America__SB5000US__240V_"
             parks = await response.json()
         assert parks[0]["energy_today_wh"] > 0, parks
         assert parks[0]["inverters"][0]["state"] == "offline", parks  # said so as the simulator ended
+
+
+async def test_simulate_chargers_speaks_21_to_coopgrid(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, chargers=[], id_tags=[{"id": "DEMO-TAG"}])
+    async with running_platform(settings) as platform, aiohttp.ClientSession() as http:
+        code, out, err = await simulate(
+            "chargers", "--url", platform.ocpp_url, "--count", "1", "--prefix", "V21-", "--protocol", "2.1",
+            "--speed", "600", "--duration", "1800", "--ev-every-h", "1",
+        )  # fmt: skip
+        assert code == 0, err
+        assert "1 2.1 chargers" in out
+        assert "1 charging" in out
+        async with http.get(f"{platform.http_url}/api/chargepoints/V21-1") as response:
+            assert (await response.json())["ocpp_version"] == "2.1"
+        async with http.get(f"{platform.http_url}/api/sessions?chargepoint=V21-1") as response:
+            sessions = await response.json()
+        assert len(sessions) == 1
+        assert sessions[0]["energy_wh"] > 0

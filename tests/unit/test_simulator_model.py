@@ -202,3 +202,25 @@ def test_any_bytes_as_a_scenario_load_or_raise_scenario_error(
     except ScenarioError as exc:
         message = str(exc)
         assert str(path) in message
+
+
+def test_a_scenario_site_may_speak_21(tmp_path: Path) -> None:
+    from simulators.chargepoint import SimulatedChargePoint
+    from simulators.chargepoint21 import SimulatedChargePoint21
+    from simulators.chargepoint201 import SimulatedChargePoint201
+    from simulators.fleet import Fleet
+
+    path = tmp_path / "v21.toml"
+    path.write_text(
+        '[[sites]]\nid = "a"\nprefix = "A-"\nchargers = 2\nprotocol = "2.1"\n'
+        '[[sites]]\nid = "b"\nprefix = "B-"\nchargers = 2\nprotocol = "mixed"\n'
+    )
+    fleet = Fleet.from_scenario(Scenario.load(path), url="ws://127.0.0.1:1/ocpp")
+    kinds = {c.id: type(c) for c in fleet.chargers}
+    assert kinds == {
+        "A-1": SimulatedChargePoint21,
+        "A-2": SimulatedChargePoint21,
+        "B-1": SimulatedChargePoint,
+        "B-2": SimulatedChargePoint201,
+    }
+    assert {c.subprotocol for c in fleet.chargers if c.id.startswith("A-")} == {"ocpp2.1"}
