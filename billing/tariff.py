@@ -198,6 +198,8 @@ def session_cost(
 def _parking(tariff: Tariff, started: datetime, begin: datetime, end: datetime, add: Any) -> None:
     """PARKING_TIME in one-minute slices, each at the element that holds at its start (grace periods are
     elements with min_duration)."""
+    if not any(c.type == "PARKING_TIME" for element in tariff.elements for c in element.price_components):
+        return  # nothing to bill: no walk over the parked time minute by minute
     slice_s = 60.0
     billed: dict[PriceComponent, float] = {}
     at = begin
