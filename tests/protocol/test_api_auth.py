@@ -86,6 +86,8 @@ ROUTES = [
     ("GET", "/api/accounts/acc-none/statement", None, "account-statement"),
     ("GET", "/api/session", None, "whoami"),
     ("POST", "/api/sessions/1/transaction-status", None, "session-transaction-status"),
+    ("POST", "/api/sessions/1/tariff", {"tariff_id": "t-1"}, "session-tariff"),
+    ("POST", "/api/chargepoints/CP-A/default-tariff", {}, "chargepoint-default-tariff"),
     ("POST", "/api/firmware", None, "firmware-upload"),
     ("GET", "/api/firmware", None, "firmware-images"),
     ("POST", "/api/chargepoints/CP-A/firmware", {"firmware_id": 1}, "firmware-update"),
