@@ -75,6 +75,8 @@ class TransactionRecord:
     departure_ts: datetime | None = None
     account_id: str | None = None  # the charging account its id tag belonged to when it started
     tariff_id: str | None = None  # the tariff it is priced at, chosen when it started
+    # 2.0.1 E14: the station said it ended, its queued messages still to come (GetTransactionStatus), since
+    awaiting_since: datetime | None = None
 
     @property
     def api_id(self) -> int | str:
@@ -144,6 +146,14 @@ class ChargePointRepository(Protocol):
     ) -> TransactionRecord | None: ...
 
     async def set_seq_no(self, transaction_id: int, seq_no: int) -> None: ...
+
+    async def set_awaiting_messages(self, transaction_id: int, since: datetime | None) -> None:
+        """2.0.1 E14: since when the transaction's station said it ended with its messages still queued."""
+        ...
+
+    async def open_transactions(self, charge_point_id: str) -> list[TransactionRecord]:
+        """The charger's transactions not yet stopped."""
+        ...
 
     async def save_variables(
         self, charge_point_id: str, variables: list[tuple[str, str, str, str | None, str | None]]
@@ -259,6 +269,7 @@ class SessionHost(Protocol):
     """
 
     response_timeout_s: float
+    transaction_status_after_s: float  # 2.0.1: after connecting, when to ask of transactions it did not report
     max_frames_per_s: float
     frame_burst: int
     throttled_frames: int
@@ -396,6 +407,8 @@ class SessionHost(Protocol):
     async def transaction_status(
         self, charge_point_id: str, ocpp_transaction_id: str | None, ongoing: bool | None, queued: bool
     ) -> None: ...
+
+    async def unreported_transactions(self, charge_point_id: str, heard: set[str]) -> list[str]: ...
 
     async def deliver_certificate(
         self, charge_point_id: str, csr_pem: str, certificate_type: str | None = None

@@ -105,6 +105,8 @@ class TransactionRow(Base):
     departure_ts: Mapped[datetime | None] = mapped_column(UtcDateTime())
     account_id: Mapped[str | None] = mapped_column(String(64))  # its id tag's account when it started
     tariff_id: Mapped[str | None] = mapped_column(String(36))  # the tariff it was priced at (set at its stop)
+    # 2.0.1 E14: since when its station has said it ended with messages still queued (GetTransactionStatus)
+    awaiting_messages_since: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class UnmatchedStopRow(Base):

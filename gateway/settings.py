@@ -148,6 +148,13 @@ class OcppSettings(_Model):
         "before the charger boots again (0: the charger chooses)",
     )
     response_timeout_s: float = Field(30.0, gt=0)
+    transaction_status_after_s: float = Field(
+        30.0,
+        ge=0,
+        le=86400,
+        description="2.0.1/2.1: this long after a station connects, each transaction CoopGrid holds open for "
+        "it that it has not reported on is asked about (GetTransactionStatus, E14); 0: never",
+    )
     lenient: bool = Field(False, description="repair known quirks of every charger (or per charger)")
     safe_limit_a: float | None = Field(
         None, ge=0, description="TxDefaultProfile installed at boot; none = leave the charger's own"

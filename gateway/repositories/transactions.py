@@ -44,6 +44,7 @@ def _transaction(row: TransactionRow) -> TransactionRecord:
         departure_ts=row.departure_ts,
         account_id=row.account_id,
         tariff_id=row.tariff_id,
+        awaiting_since=row.awaiting_messages_since,
     )
 
 
@@ -236,6 +237,19 @@ class TransactionStore(SqlBase):
             row = await session.get(TransactionRow, transaction_id)
             if row is not None:
                 row.last_seq_no = seq_no
+
+    async def set_awaiting_messages(self, transaction_id: int, since: datetime | None) -> None:
+        async with self._session.begin() as session:
+            row = await session.get(TransactionRow, transaction_id)
+            if row is not None:
+                row.awaiting_messages_since = since
+
+    async def open_transactions(self, charge_point_id: str) -> list[TransactionRecord]:
+        query = select(TransactionRow).where(
+            TransactionRow.charge_point_id == charge_point_id, TransactionRow.stop_ts.is_(None)
+        )
+        async with self._session() as session:
+            return [_transaction(row) for row in (await session.scalars(query.order_by(TransactionRow.id))).all()]
 
     async def save_variables(
         self, charge_point_id: str, variables: list[tuple[str, str, str, str | None, str | None]]
