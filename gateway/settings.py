@@ -17,6 +17,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from chargepoints.contracts import ContractRoots
+from chargepoints.firmware_signatures import load_signing_roots
 from gateway.installation import (
     CONFIG_ID,
     METER_LAYOUTS_MODBUS,
@@ -238,6 +239,27 @@ class FilesSettings(_Model):
     download_ttl_s: int = Field(86400, gt=0, description="how long a firmware URL stays valid after the retrieve time")
     upload_ttl_s: int = Field(3600, gt=0, description="how long a diagnostics or log upload URL stays valid")
     max_upload_bytes: int = Field(100_000_000, gt=0, description="the largest firmware image or upload taken")
+    verify_firmware_signatures: bool = Field(
+        True,
+        description="an image uploaded with a signing certificate and signature is refused (422) unless the "
+        "signature verifies over the image with the certificate's key (RSA-PSS, PKCS#1 v1.5, ECDSA; SHA-256) "
+        "and the certificate is valid; off for ECSchnorr-signed images, which cannot be verified here",
+    )
+    firmware_signing_roots: Path | None = Field(
+        None,
+        description="PEM file of the CA certificates firmware signing certificates must be issued under "
+        "(the manufacturers' firmware signing roots); none = any valid certificate",
+    )
+
+    @field_validator("firmware_signing_roots")
+    @classmethod
+    def _signing_roots(cls, path: Path | None) -> Path | None:
+        if path is not None:
+            try:
+                load_signing_roots(path.read_bytes())
+            except (OSError, ValueError) as exc:
+                raise ValueError(f"{path}: not a PEM file of CA certificates ({exc})") from None
+        return path
 
     @field_validator("public_url")
     @classmethod
