@@ -105,6 +105,8 @@ class TransactionRow(Base):
     departure_ts: Mapped[datetime | None] = mapped_column(UtcDateTime())
     account_id: Mapped[str | None] = mapped_column(String(64))  # its id tag's account when it started
     tariff_id: Mapped[str | None] = mapped_column(String(36))  # the tariff it was priced at (set at its stop)
+    # ISO 15118: the EV's charging needs as it last told them (chargepoints.iso15118.ChargingNeeds.view())
+    ev_needs: Mapped[dict[str, object] | None] = mapped_column(JSON)
 
 
 class UnmatchedStopRow(Base):
