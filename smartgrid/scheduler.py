@@ -281,8 +281,9 @@ class Scheduler(SessionControl, PlanFollowing, AllocationView):
             switching = (
                 spec.phase_switching and self._switch_phases is not None and self._phase_hold.may_switch(key, now)
             )
-            # the session's own range: its charger's, within what its EV said it takes (ISO 15118)
-            floor_a, ceiling_a = session_bounds_a(spec, session.ev, session.phases, volts)
+            # the session's own range: its charger's, within what its EV said it takes (ISO 15118); an EV's power
+            # as amperes on the most phases the allocation may use (a switching charger starts from three)
+            floor_a, ceiling_a = session_bounds_a(spec, session.ev, 3 if switching else session.phases, volts)
             needed_wh = left_s = planned_a = None
             expected_wh = 0.0
             mode, priority = session.mode, session.priority

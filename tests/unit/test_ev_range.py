@@ -11,6 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chargepoints.events import TransactionStarted
+from chargepoints.iso15118 import parse_needs
+from gateway.world import ev_range
 from smartgrid.planner import PlanError, PlanInput, PlanSession, PlanSite, plan
 from smartgrid.ports import ChargerSpec, EVRange, session_bounds_a
 from smartgrid.scheduler import Scheduler
@@ -132,3 +134,25 @@ def test_the_planner_refuses_a_power_bound_that_is_not_a_number() -> None:
     bad = PlanSession("A/1", "s", 1000.0, min_power_w=math.nan)
     with pytest.raises(PlanError, match="min_power_w must be a number >= 0"):
         plan(PlanInput(900.0, [0.0], {"s": PlanSite("s", 32.0)}, [bad]))
+
+
+def test_the_stored_needs_become_the_scheduler_range() -> None:
+    now = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    ac = {"energyAmount": 20_000, "evMinCurrent": 6, "evMaxCurrent": 13, "evMaxVoltage": 400}
+    needs = parse_needs(
+        {
+            "evseId": 1,
+            "chargingNeeds": {
+                "requestedEnergyTransfer": "AC_three_phase",
+                "acChargingParameters": ac,
+                "v2xChargingParameters": {"maxChargePower": 7000, "minChargePower": 1500},
+            },
+        },
+        now,
+    )
+    stored = {**needs.view(), "session_energy_wh": 21_000.0}
+    assert ev_range(stored) == EVRange(6.0, 13.0, 1500.0, 7000.0, 21_000.0)
+    dc = {"energy_transfer": "DC", "max_charge_current_a": 200.0, "max_charge_power_w": 50_000.0}
+    assert ev_range(dc) == EVRange(0.0, math.inf, 0.0, 50_000.0, None)  # a DC current is on the EV's side
+    assert ev_range(None) is None
+    assert ev_range({"energy_transfer": "AC_BPT", "max_charge_power_w": "lots", "session_energy_wh": -1}) == EVRange()
