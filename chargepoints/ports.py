@@ -13,6 +13,7 @@ from chargepoints.reservations import Reservation
 
 if TYPE_CHECKING:
     from chargepoints.costs import CostDisplay
+    from chargepoints.iso15118 import ChargingNeeds
     from chargepoints.tariffs import StationTariffs
 
 
@@ -77,6 +78,7 @@ class TransactionRecord:
     tariff_id: str | None = None  # the tariff it is priced at, chosen when it started
     # 2.0.1 E14: the station said it ended, its queued messages still to come (GetTransactionStatus), since
     awaiting_since: datetime | None = None
+    ev_needs: dict[str, Any] | None = None  # ISO 15118: its EV's charging needs (ChargingNeeds.view()), the newest
 
     @property
     def api_id(self) -> int | str:
@@ -226,6 +228,11 @@ class DepartureTargets(Protocol):
 
     async def set_departure(self, record: TransactionRecord, energy_wh: float, departure_ts: datetime) -> bool:
         """Deliver `energy_wh` in this session by `departure_ts`; False when no scheduler manages its charger."""
+        ...
+
+    async def set_ev_needs(self, record: TransactionRecord, needs: ChargingNeeds, energy_wh: float | None) -> None:
+        """The EV's needs (its range, 2.1's V2X parameters) stored with the session, and its range, as the
+        session's own floor and ceiling, and `energy_wh` (what it wants in this session) adopted by the scheduler."""
         ...
 
 

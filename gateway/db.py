@@ -107,6 +107,8 @@ class TransactionRow(Base):
     tariff_id: Mapped[str | None] = mapped_column(String(36))  # the tariff it was priced at (set at its stop)
     # 2.0.1 E14: since when its station has said it ended with messages still queued (GetTransactionStatus)
     awaiting_messages_since: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # ISO 15118: the EV's charging needs as it last told them (chargepoints.iso15118.ChargingNeeds.view())
+    ev_needs: Mapped[dict[str, object] | None] = mapped_column(JSON)
 
 
 class UnmatchedStopRow(Base):

@@ -45,6 +45,7 @@ def _transaction(row: TransactionRow) -> TransactionRecord:
         account_id=row.account_id,
         tariff_id=row.tariff_id,
         awaiting_since=row.awaiting_messages_since,
+        ev_needs=row.ev_needs,
     )
 
 
@@ -87,6 +88,13 @@ class TransactionStore(SqlBase):
             row = await session.get(TransactionRow, transaction_id)
             if row is not None:
                 row.mode, row.priority, row.target_wh, row.departure_ts = mode, priority, target_wh, departure_ts
+
+    async def set_ev_needs(self, transaction_id: int, ev_needs: dict[str, Any]) -> None:
+        """The EV's ISO 15118 charging needs (its range, 2.1's V2X parameters), the newest it told."""
+        async with self._session.begin() as session:
+            row = await session.get(TransactionRow, transaction_id)
+            if row is not None:
+                row.ev_needs = ev_needs
 
     async def set_session_tariff(self, transaction_id: int, tariff_id: str) -> None:
         """The tariff a session is priced at from now on (OCPP 2.1 ChangeTransactionTariff taken)."""

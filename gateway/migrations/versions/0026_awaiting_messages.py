@@ -2,7 +2,7 @@
 (GetTransactionStatus, E14), kept with the transaction so a restart or another instance knows it
 
 Revision ID: 0026
-Revises: 0023
+Revises: 0025
 Create Date: 2026-12-03
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from gateway.db import UtcDateTime
 
 revision = "0026"
-down_revision = "0023"
+down_revision = "0025"
 branch_labels = None
 depends_on = None
 
