@@ -20,8 +20,9 @@ Algorithm (one pass per call, O(n log n) in the number of sessions):
    priority class is served first; within a class every session rises at the
    same level (amperes per phase) until it reaches its ceiling, its site is
    full, or the green power runs out. Sessions that would need green to reach
-   their minimum are admitted in key order while the green power and their
-   site's room can still give every admitted session its minimum; the others
+   their minimum are admitted while the green power and their site's room
+   can still give every admitted session its minimum, tight departure plans
+   first (soonest deadline first), then the others in key order; the others
    are paused (0 A) and the admitted share their part. `fast` sessions only
    count the green left over after everyone else.
 4. Phase switching: a session on a charger that can switch and that stays
@@ -212,6 +213,24 @@ def _site_level(members: list[_Work], carry_a: float) -> float:
     return math.inf
 
 
+# A departure plan is tight once the energy it still wants passes this share of what its charger could
+# deliver at its maximum in the time left. When the sun cannot start every session, the tight ones are
+# admitted first, soonest deadline first: green they miss now is grid later (equal shares had them draw
+# from the grid under a passing cloud while sessions with hours of slack took the sun).
+TIGHT_SHARE = 0.4
+
+
+def _deadline_rank(demand: SessionDemand, sites: Mapping[str, Site], default_volts: float) -> float:
+    """The seconds left of a tight departure plan; inf for every other session."""
+    left, needed = demand.time_left_s, demand.energy_needed_wh
+    if left is None or needed is None or left <= 0 or needed <= 0:
+        return math.inf
+    site = sites.get(demand.site_id)
+    volts = site.voltage_v if site is not None else default_volts
+    full_wh = demand.max_current_a * demand.phases * volts * left / 3600.0
+    return left if needed > TIGHT_SHARE * full_wh else math.inf
+
+
 def _site_capacity(site: Site | None) -> float:
     return max(0.0, site.grid_limit_a - site.base_load_a) if site is not None else 0.0
 
@@ -391,8 +410,10 @@ def _cap_by_site(admitted: list[_Work], room: dict[str, float]) -> None:
 
 def _prepare(snapshot: Snapshot) -> list[_Work]:
     sites, default_volts = snapshot.sites, snapshot.voltage_v
-    # admission order: priority (highest first), then key; two C-keyed stable sorts beat one lambda
-    ranked = sorted(sorted(snapshot.sessions, key=_BY_KEY), key=_BY_PRIORITY, reverse=True)
+    # admission order: priority (highest first); within it, the departure plans that are tight, soonest
+    # deadline first, then every other session by key
+    ranked = sorted(sorted(snapshot.sessions, key=_BY_KEY), key=lambda d: _deadline_rank(d, sites, default_volts))
+    ranked.sort(key=_BY_PRIORITY, reverse=True)
     work: list[_Work] = []
     for order, demand in enumerate(ranked):
         mode = demand.mode

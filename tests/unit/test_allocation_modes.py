@@ -180,3 +180,19 @@ def test_a_departure_floor_above_the_sites_green_level_is_kept() -> None:
     result = run(200_000.0, sessions, limit_a=90.0)
     assert result["z-plan"].limit_a == pytest.approx(14.7)
     assert sum(p.limit_a for p in result.values()) <= 90.0 + 1e-6
+
+
+def test_when_the_sun_starts_only_one_the_tight_departure_plan_goes_first_soonest_deadline_first() -> None:
+    # 14 A·h of 32 possible in two hours: tight (past 40 %), yet no grid floor yet (under half): it waits on green
+    tight = session("z", mode="departure", energy_needed_wh=14 * W3, time_left_s=7200.0)
+    tighter = session("y", mode="departure", energy_needed_wh=6 * W3, time_left_s=3000.0)
+    relaxed = session("b", mode="departure", energy_needed_wh=2 * W3, time_left_s=7200.0)
+    green = session("a")
+    assert departure_current_a(tight, 3, V, 16.0) == 0.0  # floorless: admission decides
+    one_minimum = 7 * W3
+    points = run(one_minimum, [green, relaxed, tight])
+    assert (points["z"].limit_a, points["a"].limit_a, points["b"].limit_a) == (pytest.approx(7.0), 0.0, 0.0)
+    points = run(one_minimum, [green, tight, tighter])
+    assert (points["y"].limit_a, points["z"].limit_a) == (pytest.approx(7.0), 0.0)  # the sooner deadline
+    points = run(one_minimum, [green, relaxed])  # slack left: key order as before
+    assert (points["a"].limit_a, points["b"].limit_a) == (pytest.approx(7.0), 0.0)
