@@ -341,6 +341,11 @@ async def test_the_201_station_answers_whether_a_transaction_runs_and_what_it_qu
         await fleet.wait_charging()
         charger = fleet.chargers[0]
         running = str(charger.connectors[1].transaction_id)
+        for _ in range(200):  # its Started event answered: the session is CoopGrid's
+            async with http.get(f"{platform.http_url}/api/sessions/{running}") as response:
+                if response.status == 200:
+                    break
+            await asyncio.sleep(0.05)
         url = f"{platform.http_url}/api/sessions/{running}/transaction-status"
         async with http.post(url) as response:
             assert response.status == 200
