@@ -105,6 +105,8 @@ class TransactionRow(Base):
     departure_ts: Mapped[datetime | None] = mapped_column(UtcDateTime())
     account_id: Mapped[str | None] = mapped_column(String(64))  # its id tag's account when it started
     tariff_id: Mapped[str | None] = mapped_column(String(36))  # the tariff it was priced at (set at its stop)
+    # OCPP 2.1 priority charging on: scheduled in mode priority; `mode` is what it returns to once off
+    priority_charging: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
 
 class UnmatchedStopRow(Base):

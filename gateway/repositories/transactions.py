@@ -44,6 +44,7 @@ def _transaction(row: TransactionRow) -> TransactionRecord:
         departure_ts=row.departure_ts,
         account_id=row.account_id,
         tariff_id=row.tariff_id,
+        priority_charging=bool(row.priority_charging),
     )
 
 
@@ -86,6 +87,13 @@ class TransactionStore(SqlBase):
             row = await session.get(TransactionRow, transaction_id)
             if row is not None:
                 row.mode, row.priority, row.target_wh, row.departure_ts = mode, priority, target_wh, departure_ts
+
+    async def set_priority_charging(self, transaction_id: int, active: bool) -> None:
+        """OCPP 2.1 priority charging on or off for a session (its mode is kept: it returns to it)."""
+        async with self._session.begin() as session:
+            row = await session.get(TransactionRow, transaction_id)
+            if row is not None:
+                row.priority_charging = active
 
     async def set_session_tariff(self, transaction_id: int, tariff_id: str) -> None:
         """The tariff a session is priced at from now on (OCPP 2.1 ChangeTransactionTariff taken)."""

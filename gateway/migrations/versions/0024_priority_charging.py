@@ -1,0 +1,24 @@
+"""Priority charging: an OCPP 2.1 session charged in the scheduler's mode priority while it is on
+
+Revision ID: 0024
+Revises: 0023
+Create Date: 2026-12-03
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0024"
+down_revision = "0023"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("transactions") as batch:
+        batch.add_column(sa.Column("priority_charging", sa.Boolean, nullable=False, server_default=sa.false()))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("transactions") as batch:
+        batch.drop_column("priority_charging")
