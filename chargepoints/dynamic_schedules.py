@@ -139,18 +139,25 @@ class DynamicSchedules:
         phases: int | None,
         unit: Unit,
     ) -> str:
-        """A limit for a running transaction of a 2.1 station; returns the status it was answered."""
+        """A limit for a running transaction of a 2.1 station; returns the status it was answered.
+
+        The new limit counts from the moment it is sent (a station may pull it before CoopGrid has read its
+        answer); it gives way to the one before when it is not taken."""
         profile_id = dynamic_profile_id(evse_id)
         key = (charge_point_id, profile_id)
         known = self._installed.get(key)
+        now = self._clock()
         if known is not None and (known.transaction_id, known.unit, known.phases) == (transaction_id, unit, phases):
+            self._installed[key] = replace(known, limit=_limit(limit), updated_at=now)
             try:
                 answer = await call("UpdateDynamicSchedule", update_dynamic_schedule(profile_id, limit))
-            except CallFailed as exc:
+            except CallFailed as exc:  # a CallError (NotSupported, ...): refused as well
                 answer = {"status": exc.code}
+            except BaseException:
+                self._installed[key] = known
+                raise
             status = str(answer.get("status", "Unknown"))
             if status == "Accepted":
-                self._installed[key] = replace(known, limit=_limit(limit), updated_at=self._clock())
                 self.updates += 1
                 return status
             self.fallbacks += 1
@@ -161,17 +168,21 @@ class DynamicSchedules:
             event = {"charging_profile_id": profile_id, "limit": _limit(limit), **answer, "then": "SetChargingProfile"}
             await self._record(charge_point_id, "UpdateDynamicSchedule", event)
         if charge_point_id in self._static:
+            self._installed.pop(key, None)
             return await self._send_static(call, charge_point_id, evse_id, limit, ocpp_transaction_id, phases, unit)
-        now = self._clock()
         payload = dynamic_tx_profile(
             evse_id, limit, ocpp_transaction_id, phases, unit=unit, update_interval_s=self.update_interval_s, now=now
         )
-        answer = await call("SetChargingProfile", payload)
+        self._installed[key] = DynamicProfile(
+            charge_point_id, evse_id, profile_id, transaction_id, unit, phases, _limit(limit), now
+        )
+        try:
+            answer = await call("SetChargingProfile", payload)
+        except BaseException:
+            self._installed.pop(key, None)
+            raise
         status = str(answer.get("status", "Unknown"))
         if status == "Accepted":
-            self._installed[key] = DynamicProfile(
-                charge_point_id, evse_id, profile_id, transaction_id, unit, phases, _limit(limit), now
-            )
             self.installs += 1
             return status
         self._installed.pop(key, None)
