@@ -13,12 +13,16 @@ down_revision = "0023"
 branch_labels = None
 depends_on = None
 
+KEEP = {"sqlite_autoincrement": True}  # should SQLite's batch mode copy the table: ids still never repeat
+
 
 def upgrade() -> None:
-    with op.batch_alter_table("transactions") as batch:
-        batch.add_column(sa.Column("priority_charging", sa.Boolean, nullable=False, server_default=sa.false()))
+    # a constant default: SQLite adds the column in place (an expression such as sa.false() makes batch mode
+    # copy the table)
+    with op.batch_alter_table("transactions", table_kwargs=KEEP) as batch:
+        batch.add_column(sa.Column("priority_charging", sa.Boolean, nullable=False, server_default="0"))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("transactions") as batch:
+    with op.batch_alter_table("transactions", table_kwargs=KEEP) as batch:
         batch.drop_column("priority_charging")
