@@ -304,3 +304,21 @@ async def test_priority_charging_needs_a_21_station(static_platform: Platform) -
         unknown = await raw.call("n", "NotifyPriorityCharging", {"transactionId": TX, "activated": True})
         assert unknown[:3] == [4, "n", "NotImplemented"]
         await raw.ws.close()
+
+
+async def test_priority_charging_outlives_a_restart(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    async with running_platform(settings) as platform, aiohttp.ClientSession() as http:
+        raw = await started(http, platform)
+        await next_call(raw, "SetChargingProfile")
+        assert (await raw.call("n", "NotifyPriorityCharging", {"transactionId": TX, "activated": True}))[2] == {}
+        await next_call(raw, "SetChargingProfile")
+        await raw.ws.close()
+    async with running_platform(settings) as platform, aiohttp.ClientSession() as http:  # the same database
+        raw = Raw(await http.ws_connect(f"{platform.ocpp_url}/CP-A", protocols=("ocpp2.1",)))
+        assert (await raw.call("b", "BootNotification", BOOT_201))[2]["status"] == "Accepted"
+        adopted = await next_call(raw, "SetChargingProfile")  # the session re-adopted in mode priority
+        assert adopted[3]["chargingProfile"]["transactionId"] == TX
+        assert adopted[3]["chargingProfile"]["chargingSchedule"][0]["chargingSchedulePeriod"][0]["limit"] == 16.0
+        assert (await session(http, platform))["mode"] == "priority"
+        await raw.ws.close()
