@@ -500,9 +500,11 @@ class CentralSystem(
         """OCPP 2.1 NotifyPriorityCharging: the station's running transaction in priority charging (or out of it)
         becomes the session's mode for the scheduler (stored); kept as a charger event either way."""
         record = await self.find_transaction_201(charge_point_id, ocpp_transaction_id)
-        marked = record is not None and record.active and self.session_priorities is not None
-        if marked and record is not None and self.session_priorities is not None:
-            await self.session_priorities.set_priority_charging(record, active)
+        priorities = self.session_priorities
+        marked = False
+        if record is not None and record.active and priorities is not None:
+            await priorities.set_priority_charging(record, active)
+            marked = True
         event = {"transaction_id": ocpp_transaction_id, "activated": active, "session_marked": marked}
         await self.record(charge_point_id, "NotifyPriorityCharging", event)
 
