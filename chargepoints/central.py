@@ -117,10 +117,12 @@ class CentralSystem(
         departure_targets: DepartureTargets | None = None,
         contract_certificates: ContractCertificates | None = None,
         tariff_source: TariffSource | None = None,
+        transaction_status_after_s: float = 30.0,
         dynamic_profiles: bool = False,
         dynamic_update_interval_s: int = 0,
     ) -> None:
         self._repo = repository
+        self.transaction_status_after_s = transaction_status_after_s  # 0: never asked on a reconnect
         # told each register as it is written behind, so a process killed before the flush loses none
         self._register_log = register_log
         self._publish = publish
@@ -139,7 +141,6 @@ class CentralSystem(
         self._passwords = passwords
         self._reservations = reservations
         self._files = files  # the firmware, diagnostics and log timelines
-        self._awaiting: dict[tuple[str, str], datetime] = {}  # 2.0.1 transactions awaiting queued messages
         self._contracts = contract_certificates  # ISO 15118 Plug & Charge: OCSP through the configured responder
         self.ev_certificates: EVCertificateService | None = None  # Get15118EVCertificate: the relay, if any
         self.session_priorities: SessionPriorities | None = None  # OCPP 2.1 priority charging: the sessions' modes
@@ -452,8 +453,6 @@ class CentralSystem(
         await self.flush_meters()
         owned = await self._owned(charge_point_id, transaction_id, action)
         record, changed = await self._repo.stop_transaction(charge_point_id, transaction_id, meter_stop_wh, ts, reason)
-        if owned and record is not None:
-            self.transaction_settled(charge_point_id, record.ocpp_transaction_id)
         if owned and changed and record is not None:
             self._owners.pop(record.id, None)
             self._ended(record)

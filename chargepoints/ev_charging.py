@@ -1,11 +1,14 @@
-"""Part of CentralSystem: ISO 15118 smart charging (OCPP 2.0.1 K15-K17) as the central system lives it.
+"""Part of CentralSystem: ISO 15118 smart charging (OCPP 2.0.1 K15-K17, 2.1's V2X needs) as the central system
+lives it.
 
-- NotifyEVChargingNeeds: the needs are checked (chargepoints.iso15118), kept for the EVSE's running
-  transaction and, with an energy amount and a departure time, become the session's departure target
-  (through the DepartureTargets port: stored, and adopted by the scheduler). The answer is `Accepted` when
-  the central system sends the TxProfile itself once the answer is out (with the limit last sent for the
-  transaction, or, for a charger no scheduler manages, its unmanaged or safe limit), `Processing` when the
-  scheduler's first limit for the session is still to come (it goes out as that profile).
+- NotifyEVChargingNeeds: the needs are checked (chargepoints.iso15118) and kept for the EVSE's running
+  transaction; through the DepartureTargets port they are stored with its session (shown as its `ev_needs`),
+  their range becomes the session's own floor and ceiling in the scheduler and the planner, and, with an
+  energy and a departure time, they become the session's departure target (stored, adopted by the
+  scheduler). The answer is `Accepted` when the central system sends the TxProfile itself once the answer is
+  out (with the limit last sent for the transaction, or, for a charger no scheduler manages, its unmanaged
+  or safe limit), `Processing` when the scheduler's first limit for the session is still to come (it goes
+  out as that profile).
 - Every limit for a transaction with needs is held within the EV's range (`ev_limit`), so the scheduler's
   limits, and each change of them (K16 renegotiation: the station renegotiates with the EV on a new
   TxProfile), reach the EV within what it said it takes.
@@ -146,9 +149,13 @@ class EVCharging:
         if record is None or not record.active:
             return _refusal("TxNotFound", f"no transaction runs on EVSE {needs.evse_id}"), None
         self._needs[key] = (record.id, needs)
-        if needs.energy_wh is not None and needs.departure_ts is not None and self.departure_targets is not None:
+        if self.departure_targets is not None:
+            # the EV's range first (the session's own floor and ceiling), then the target it charges to
             delivered = max(0.0, self.last_register(record) - record.meter_start_wh)
-            await self.departure_targets.set_departure(record, delivered + needs.energy_wh, needs.departure_ts)
+            wanted = None if needs.energy_wh is None else delivered + needs.energy_wh
+            await self.departure_targets.set_ev_needs(record, needs, wanted)
+            if wanted is not None and needs.departure_ts is not None:
+                await self.departure_targets.set_departure(record, wanted, needs.departure_ts)
         last = self._limits.get(key)
         if last is not None and last[0] == record.id:
             limit_a, phases = last[1], last[2]

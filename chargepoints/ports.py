@@ -14,6 +14,7 @@ from chargepoints.reservations import Reservation
 if TYPE_CHECKING:
     from chargepoints.costs import CostDisplay
     from chargepoints.dynamic_schedules import DynamicSchedules
+    from chargepoints.iso15118 import ChargingNeeds
     from chargepoints.tariffs import StationTariffs
 
 
@@ -76,6 +77,9 @@ class TransactionRecord:
     departure_ts: datetime | None = None
     account_id: str | None = None  # the charging account its id tag belonged to when it started
     tariff_id: str | None = None  # the tariff it is priced at, chosen when it started
+    # 2.0.1 E14: the station said it ended, its queued messages still to come (GetTransactionStatus), since
+    awaiting_since: datetime | None = None
+    ev_needs: dict[str, Any] | None = None  # ISO 15118: its EV's charging needs (ChargingNeeds.view()), the newest
     priority_charging: bool = False  # OCPP 2.1 priority charging on: the scheduler charges it in mode priority
 
     @property
@@ -146,6 +150,14 @@ class ChargePointRepository(Protocol):
     ) -> TransactionRecord | None: ...
 
     async def set_seq_no(self, transaction_id: int, seq_no: int) -> None: ...
+
+    async def set_awaiting_messages(self, transaction_id: int, since: datetime | None) -> None:
+        """2.0.1 E14: since when the transaction's station said it ended with its messages still queued."""
+        ...
+
+    async def open_transactions(self, charge_point_id: str) -> list[TransactionRecord]:
+        """The charger's transactions not yet stopped."""
+        ...
 
     async def save_variables(
         self, charge_point_id: str, variables: list[tuple[str, str, str, str | None, str | None]]
@@ -220,6 +232,11 @@ class DepartureTargets(Protocol):
         """Deliver `energy_wh` in this session by `departure_ts`; False when no scheduler manages its charger."""
         ...
 
+    async def set_ev_needs(self, record: TransactionRecord, needs: ChargingNeeds, energy_wh: float | None) -> None:
+        """The EV's needs (its range, 2.1's V2X parameters) stored with the session, and its range, as the
+        session's own floor and ceiling, and `energy_wh` (what it wants in this session) adopted by the scheduler."""
+        ...
+
 
 class SessionPriorities(Protocol):
     """Where a session's OCPP 2.1 priority charging goes: stored with it, and its mode for the scheduler."""
@@ -269,6 +286,7 @@ class SessionHost(Protocol):
     """
 
     response_timeout_s: float
+    transaction_status_after_s: float  # 2.0.1: after connecting, when to ask of transactions it did not report
     max_frames_per_s: float
     frame_burst: int
     throttled_frames: int
@@ -407,6 +425,8 @@ class SessionHost(Protocol):
     async def transaction_status(
         self, charge_point_id: str, ocpp_transaction_id: str | None, ongoing: bool | None, queued: bool
     ) -> None: ...
+
+    async def unreported_transactions(self, charge_point_id: str, heard: set[str]) -> list[str]: ...
 
     async def deliver_certificate(
         self, charge_point_id: str, csr_pem: str, certificate_type: str | None = None

@@ -131,6 +131,7 @@ class OcppSession:
         """Serve frames until the connection ends; then stop this session's background work."""
         async with asyncio.TaskGroup() as group:
             self._group = group
+            self._spawn(self.connected)
             try:
                 while True:
                     raw = await self._connection.recv()
@@ -346,6 +347,9 @@ class OcppSession:
     @handles("Heartbeat")
     async def on_heartbeat(self, p: dict[str, Any]) -> dict[str, Any]:
         return {"currentTime": _iso(self._central.now())}
+
+    async def connected(self) -> None:
+        """Run in the background once the connection is served (the version's own; nothing by default)."""
 
     # -- background work after a reply ------------------------------------------------------
     def after_reply(self, work: Callable[[], Awaitable[None]]) -> None:

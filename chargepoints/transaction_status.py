@@ -11,6 +11,11 @@ the central system makes of it, for a transaction it holds open:
   "TransactionEndUnreported" charger event.
 Asked without a transaction, "nothing queued" finalizes every transaction of the station awaiting its
 messages (they cannot arrive any more).
+
+A station that connects again after an outage sends what it queued. Any transaction CoopGrid still holds
+open for it that it has not mentioned `ocpp.transaction_status_after_s` (30 s) after connecting is asked
+about, one GetTransactionStatus each: one that ended at the station while its Ended event was lost is then
+closed instead of staying open for good.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from chargepoints.ports import TransactionRecord
+from chargepoints.ports import ChargePointRepository, TransactionRecord
 
 ONGOING, AWAITING, ENDED, UNKNOWN = "ongoing", "awaiting_messages", "ended", "unknown"
 
@@ -34,10 +39,17 @@ def transaction_state(ongoing: bool | None, queued: bool) -> str:
 
 
 class TransactionStatus:
-    _awaiting: dict[tuple[str, str], datetime]  # (station, its transaction id) -> since when
+    """Part of CentralSystem: GetTransactionStatus answers, and the question asked of a station that comes back.
+
+    What a station said is kept with the transaction (`awaiting_since`, in SQL), so a restart of this
+    instance, or another instance the station reconnects to, still knows which transactions await their
+    queued messages."""
+
     now: Callable[[], datetime]
+    transaction_status_after_s: float  # after a 2.0.1 station connects: when to ask of what it did not report
 
     # CentralSystem's
+    _repo: ChargePointRepository
     find_transaction_201: Callable[[str, str], Awaitable[TransactionRecord | None]]
     last_register: Callable[[TransactionRecord], float]
     stop_transaction: Callable[..., Awaitable[None]]
@@ -45,13 +57,7 @@ class TransactionStatus:
 
     def awaiting_messages(self, record: TransactionRecord) -> bool:
         """An open transaction the station said ended, its queued messages not yet arrived."""
-        key = (record.charge_point_id, record.ocpp_transaction_id or "")
-        return record.active and key in self._awaiting
-
-    def transaction_settled(self, charge_point_id: str, ocpp_transaction_id: str | None) -> None:
-        """The transaction ended (its Ended event arrived, or we finalized it): nothing awaited any more."""
-        if ocpp_transaction_id is not None:
-            self._awaiting.pop((charge_point_id, ocpp_transaction_id), None)
+        return record.active and record.awaiting_since is not None
 
     async def transaction_status(
         self, charge_point_id: str, ocpp_transaction_id: str | None, ongoing: bool | None, queued: bool
@@ -59,27 +65,39 @@ class TransactionStatus:
         """A GetTransactionStatus answer."""
         if ocpp_transaction_id is None:
             if not queued:  # E14.FR.05: no transaction message queued at all
-                for station, transaction in [key for key in self._awaiting if key[0] == charge_point_id]:
-                    await self._finalize(station, transaction)
+                for open_record in await self._repo.open_transactions(charge_point_id):
+                    if open_record.awaiting_since is not None and open_record.ocpp_transaction_id is not None:
+                        await self._finalize(charge_point_id, open_record.ocpp_transaction_id)
             return
         record = await self.find_transaction_201(charge_point_id, ocpp_transaction_id)
+        if record is None or not record.active:
+            return
         state = transaction_state(ongoing, queued)
-        if record is None or not record.active or state == ONGOING:
-            self.transaction_settled(charge_point_id, ocpp_transaction_id)
+        if state == ONGOING:
+            if record.awaiting_since is not None:  # it said otherwise before: it runs after all
+                await self._repo.set_awaiting_messages(record.id, None)
             return
         if state == UNKNOWN:  # the station did not say (it must when asked of a transaction): nothing learnt
             return
         if state == AWAITING:
-            if (charge_point_id, ocpp_transaction_id) not in self._awaiting:
-                self._awaiting[(charge_point_id, ocpp_transaction_id)] = self.now()
+            if record.awaiting_since is None:
+                await self._repo.set_awaiting_messages(record.id, self.now())
                 await self.record(
                     charge_point_id, "TransactionAwaitingMessages", {"transactionId": ocpp_transaction_id}
                 )
             return
         await self._finalize(charge_point_id, ocpp_transaction_id)
 
+    async def unreported_transactions(self, charge_point_id: str, heard: set[str]) -> list[str]:
+        """The station's transactions CoopGrid holds open that it has not reported on since it connected
+        (`heard`: the transaction ids of its TransactionEvents on this connection): those to ask about."""
+        return [
+            record.ocpp_transaction_id
+            for record in await self._repo.open_transactions(charge_point_id)
+            if record.ocpp_transaction_id is not None and record.ocpp_transaction_id not in heard
+        ]
+
     async def _finalize(self, charge_point_id: str, ocpp_transaction_id: str) -> None:
-        self.transaction_settled(charge_point_id, ocpp_transaction_id)
         record = await self.find_transaction_201(charge_point_id, ocpp_transaction_id)
         if record is None or not record.active:
             return

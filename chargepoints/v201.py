@@ -8,6 +8,7 @@ seqNo, so a TransactionEvent resent after a reconnect changes nothing.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -65,6 +66,22 @@ class Session201(OcppSession):
     bad_frame_code = "RpcFrameworkError"
     bad_type_code = "MessageTypeNotSupported"
     _inventory: tuple[int, set[int]] | None = None  # (requestId, EVSE ids) of a full inventory underway
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._heard: set[str] = set()  # the transactions its TransactionEvents named on this connection
+
+    async def connected(self) -> None:
+        """E14 after a reconnect (chargepoints.transaction_status): what CoopGrid holds open for the station
+        and it has not reported on a while after connecting is asked about, one GetTransactionStatus each."""
+        delay_s = self._central.transaction_status_after_s
+        if delay_s <= 0:
+            return
+        await asyncio.sleep(delay_s)
+        if self._central.registration_of(self.id) != "Accepted":
+            return
+        for transaction_id in await self._central.unreported_transactions(self.id, self._heard):
+            await self.call_learning("GetTransactionStatus", {"transactionId": transaction_id})
 
     # -- provisioning ----------------------------------------------------------------
     @handles("BootNotification")
@@ -131,6 +148,7 @@ class Session201(OcppSession):
         ts = parse_ts(p["timestamp"], self._central.now())
         event_type = p["eventType"]
         ocpp_id = p["transactionInfo"]["transactionId"]
+        self._heard.add(ocpp_id)
         evse_id = (p.get("evse") or {}).get("id", 1)
         id_token = (p.get("idToken") or {}).get("idToken")
         seq_no = p["seqNo"]

@@ -183,6 +183,51 @@ class StationCostView(BaseModel):
     cost_details: dict[str, Any] = Field(description="the costDetails as the station sent them")
 
 
+class EnergyOfferEntryView(BaseModel):
+    duration_s: int
+    power_w: float = Field(description="the EV's power for this entry (negative: discharge it offers)")
+
+
+class EVNeedsView(BaseModel):
+    """ISO 15118: what the session's EV last told in NotifyEVChargingNeeds (OCPP 2.0.1 and 2.1), in CoopGrid's
+    units; null: not told. The charge range bounds the scheduler and the planner; the discharge fields and the
+    energy offer are shown only (CoopGrid does not discharge EVs)."""
+
+    energy_transfer: str = Field(description="requestedEnergyTransfer: AC_single_phase ... DC, 2.1's AC_BPT, DC_BPT")
+    available_transfers: list[str] | None = Field(description="2.1 availableEnergyTransfer")
+    control_mode: str | None = Field(description="2.1 controlMode: ScheduledControl or DynamicControl")
+    mobility_needs_mode: str | None = Field(description="2.1 mobilityNeedsMode: EVCC or EVCC_SECC")
+    departure: datetime | None = Field(description="departureTime")
+    energy_wh: float | None = Field(
+        description="the energy the EV still wanted when it told: evTargetEnergyRequest, else (targetSoC - "
+        "stateOfCharge) x evEnergyCapacity, else energyAmount"
+    )
+    session_energy_wh: float | None = Field(
+        None, description="that energy counted from the session's start: what the scheduler and planner aim at"
+    )
+    phases: int | None = Field(description="the phases its transfer mode names (null: DC, or the station's wiring)")
+    min_charge_current_a: float | None = Field(description="AC: evMinCurrent per phase")
+    max_charge_current_a: float | None = Field(description="AC: evMaxCurrent per phase; DC: the EV's DC current")
+    min_charge_power_w: float | None = Field(description="2.1 minChargePower, over the phases")
+    max_charge_power_w: float | None = Field(
+        description="DC evMaxPower (or evMaxCurrent x evMaxVoltage), 2.1 maxChargePower: the least of them"
+    )
+    min_discharge_current_a: float | None
+    max_discharge_current_a: float | None
+    min_discharge_power_w: float | None
+    max_discharge_power_w: float | None
+    max_voltage_v: float | None
+    soc: int | None = Field(description="DC stateOfCharge, %")
+    target_soc: int | None = Field(description="2.1 targetSoC at the departure, %")
+    full_soc: int | None
+    bulk_soc: int | None
+    capacity_wh: float | None = Field(description="DC evEnergyCapacity")
+    min_energy_wh: float | None = Field(description="2.1 evMinEnergyRequest: energy to its minimum SoC")
+    max_energy_wh: float | None = Field(description="2.1 evMaxEnergyRequest: energy to its maximum SoC")
+    energy_offer: list[EnergyOfferEntryView] | None = Field(description="2.1 evEnergyOffer's power schedule")
+    reported_at: datetime | None = Field(None, description="when CoopGrid received it")
+
+
 class SessionView(BaseModel):
     id: int | str = Field(description="our integer id for OCPP 1.6, the charger's string for 2.0.1")
     charge_point_id: str
@@ -226,6 +271,9 @@ class SessionView(BaseModel):
     )
     station_cost: StationCostView | None = Field(
         None, description="OCPP 2.1: the cost its station computed itself (TransactionEvent costDetails), the newest"
+    )
+    ev_needs: EVNeedsView | None = Field(
+        None, description="ISO 15118: its EV's charging needs (its range; 2.1's V2X parameters), the newest told"
     )
 
 

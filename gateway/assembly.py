@@ -46,6 +46,7 @@ def build_central(platform: Platform) -> CentralSystem:
         heartbeat_interval_s=ocpp.heartbeat_interval_s,
         registration_retry_s=ocpp.registration_retry_s,
         response_timeout_s=ocpp.response_timeout_s,
+        transaction_status_after_s=ocpp.transaction_status_after_s,
         safe_limit_a=ocpp.safe_limit_a,
         unmanaged_limit_a=ocpp.unmanaged_limit_a,
         managed=platform.managed,

@@ -105,6 +105,10 @@ class TransactionRow(Base):
     departure_ts: Mapped[datetime | None] = mapped_column(UtcDateTime())
     account_id: Mapped[str | None] = mapped_column(String(64))  # its id tag's account when it started
     tariff_id: Mapped[str | None] = mapped_column(String(36))  # the tariff it was priced at (set at its stop)
+    # 2.0.1 E14: since when its station has said it ended with messages still queued (GetTransactionStatus)
+    awaiting_messages_since: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # ISO 15118: the EV's charging needs as it last told them (chargepoints.iso15118.ChargingNeeds.view())
+    ev_needs: Mapped[dict[str, object] | None] = mapped_column(JSON)
     # OCPP 2.1 priority charging on: scheduled in mode priority; `mode` is what it returns to once off
     priority_charging: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 

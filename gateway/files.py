@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import quote, unquote
 
+from chargepoints.firmware_signatures import load_signing_roots
 from gateway.file_tokens import Grant, sign, verify
 from gateway.repositories.files import FileRepository
 from gateway.settings import FilesSettings
@@ -57,6 +58,8 @@ class Files:
         self._clock = clock
         self._base_url = base_url
         self._secret = settings.secret.encode() if settings.secret else b""
+        roots = settings.firmware_signing_roots
+        self.signing_roots = load_signing_roots(roots.read_bytes()) if roots is not None else None
 
     async def open(self) -> None:
         """The directories, and the installation secret (generated once when none is configured)."""
@@ -126,6 +129,11 @@ class Files:
             await asyncio.to_thread(temporary.unlink, missing_ok=True)
             raise
         return size, digest.hexdigest()
+
+    async def discard_image(self, sha256: str) -> None:
+        """An image refused at upload: its file goes, unless a stored image is the same file."""
+        if not any(image["sha256"] == sha256 for image in await self.repository.firmware_images()):
+            await asyncio.to_thread(self.firmware_path(sha256).unlink, missing_ok=True)
 
     async def store_image(self, chunks: AsyncIterator[bytes]) -> tuple[int, str]:
         """A firmware image onto disk: (size, SHA-256); the same image twice is one file."""

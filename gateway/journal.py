@@ -403,6 +403,19 @@ class JournaledRepository:
         if transaction_id in self._known:
             self._known[transaction_id].last_seq_no = seq_no
 
+    async def set_awaiting_messages(self, transaction_id: int, since: datetime | None) -> None:
+        # while the database is away it is kept with the running transaction only (asked again, it comes back)
+        if transaction_id in self._known:
+            self._known[transaction_id].awaiting_since = since
+        await self._direct(lambda: self.store.set_awaiting_messages(transaction_id, since))
+
+    async def open_transactions(self, charge_point_id: str) -> list[TransactionRecord]:
+        found = await self._direct(lambda: self.store.open_transactions(charge_point_id))
+        if not isinstance(found, _Away):
+            return found
+        known = (r for r in self._known.values() if r.charge_point_id == charge_point_id and r.stop_ts is None)
+        return [replace(record) for record in sorted(known, key=lambda r: r.id)]
+
     async def record_meters(self, registers: dict[int, float], *, only_higher: bool = False) -> None:
         written = self._registers.rotate() if self._registers is not None else None
         await self._record_meters(registers, only_higher)

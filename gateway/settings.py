@@ -17,6 +17,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from chargepoints.contracts import ContractRoots
+from chargepoints.firmware_signatures import load_signing_roots
 from gateway.installation import (
     CONFIG_ID,
     METER_LAYOUTS_MODBUS,
@@ -148,6 +149,13 @@ class OcppSettings(_Model):
         "before the charger boots again (0: the charger chooses)",
     )
     response_timeout_s: float = Field(30.0, gt=0)
+    transaction_status_after_s: float = Field(
+        30.0,
+        ge=0,
+        le=86400,
+        description="2.0.1/2.1: this long after a station connects, each transaction CoopGrid holds open for "
+        "it that it has not reported on is asked about (GetTransactionStatus, E14); 0: never",
+    )
     lenient: bool = Field(False, description="repair known quirks of every charger (or per charger)")
     safe_limit_a: float | None = Field(
         None, ge=0, description="TxDefaultProfile installed at boot; none = leave the charger's own"
@@ -243,6 +251,27 @@ class FilesSettings(_Model):
     download_ttl_s: int = Field(86400, gt=0, description="how long a firmware URL stays valid after the retrieve time")
     upload_ttl_s: int = Field(3600, gt=0, description="how long a diagnostics or log upload URL stays valid")
     max_upload_bytes: int = Field(100_000_000, gt=0, description="the largest firmware image or upload taken")
+    verify_firmware_signatures: bool = Field(
+        True,
+        description="an image uploaded with a signing certificate and signature is refused (422) unless the "
+        "signature verifies over the image with the certificate's key (RSA-PSS, PKCS#1 v1.5, ECDSA; SHA-256) "
+        "and the certificate is valid; off for ECSchnorr-signed images, which cannot be verified here",
+    )
+    firmware_signing_roots: Path | None = Field(
+        None,
+        description="PEM file of the CA certificates firmware signing certificates must be issued under "
+        "(the manufacturers' firmware signing roots); none = any valid certificate",
+    )
+
+    @field_validator("firmware_signing_roots")
+    @classmethod
+    def _signing_roots(cls, path: Path | None) -> Path | None:
+        if path is not None:
+            try:
+                load_signing_roots(path.read_bytes())
+            except (OSError, ValueError) as exc:
+                raise ValueError(f"{path}: not a PEM file of CA certificates ({exc})") from None
+        return path
 
     @field_validator("public_url")
     @classmethod

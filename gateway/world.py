@@ -6,29 +6,56 @@ file wins for what it names; what only REST created stays). Any instance that ch
 writes the store and then announces it on `{prefix}/cluster/world`; every instance reloads its
 scheduler's sites and chargers from the store and, for a session's mode, that session. The instance that
 wins leadership reloads everything and re-adopts the running sessions, with the energy they have drawn,
-before its first allocation. Allocations are published retained on `sites/{id}/allocation`; every
-instance keeps the newest one of each site, so any instance answers GET /api/sites/{id}/allocation.
+before its first allocation. A session's EV range (ISO 15118 charging needs, stored with it as `ev_needs`)
+travels the same way: stored, adopted here, announced, and read back with the session by the leader.
+Allocations are published retained on `sites/{id}/allocation`; every instance keeps the newest one of each
+site, so any instance answers GET /api/sites/{id}/allocation.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from chargepoints.central import CentralSystem
+from chargepoints.iso15118 import ChargingNeeds
 from chargepoints.ports import TransactionRecord
 from gateway.bus import Bus
 from gateway.settings import Settings
 from gateway.storage import Store
 from smartgrid.allocation import Site
-from smartgrid.ports import ChargerSpec
+from smartgrid.ports import ChargerSpec, EVRange
 from smartgrid.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
+
+
+def ev_range(ev_needs: Mapping[str, Any] | None) -> EVRange | None:
+    """The scheduler's EVRange from a session's stored `ev_needs` (ChargingNeeds.view()): AC currents per phase
+    (a DC EV's current is on its DC side: only its power bounds it at the station), powers over the phases."""
+    if not ev_needs:
+        return None
+
+    def number(name: str, default: float) -> float:
+        value = ev_needs.get(name)
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            return float(value)
+        return default
+
+    dc = str(ev_needs.get("energy_transfer", "")).startswith("DC")
+    wanted = number("session_energy_wh", -1.0)
+    return EVRange(
+        min_current_a=0.0 if dc else number("min_charge_current_a", 0.0),
+        max_current_a=math.inf if dc else number("max_charge_current_a", math.inf),
+        min_power_w=number("min_charge_power_w", 0.0),
+        max_power_w=number("max_charge_power_w", math.inf),
+        energy_wh=wanted if wanted >= 0 else None,
+    )
 
 
 class World:
@@ -119,6 +146,7 @@ class World:
             priority=record.priority,
             target_wh=record.target_wh,
             departure_s=departure_s,
+            ev=ev_range(record.ev_needs),
         )
 
     async def set_session_mode(
@@ -145,6 +173,16 @@ class World:
             return False
         await self.set_session_mode(record, "departure", record.priority, energy_wh, departure_ts)
         return True
+
+    async def set_ev_needs(self, record: TransactionRecord, needs: ChargingNeeds, energy_wh: float | None) -> None:
+        """An EV's ISO 15118 charging needs (chargepoints.DepartureTargets): stored with its session (what REST
+        shows), its range adopted here as the session's floor and ceiling, announced to every other instance.
+        `energy_wh`: what the EV wants in this session, counted from its start (for the planner)."""
+        stored = {**needs.view(), "session_energy_wh": energy_wh, "reported_at": self.clock().isoformat()}
+        await self.store.set_ev_needs(record.id, stored)
+        self.scheduler.set_ev_range(record.charge_point_id, record.connector_id, record.id, ev_range(stored))
+        if self.scheduled(record.charge_point_id):
+            self.announce(session_id=record.id)
 
     async def adopt_running(self) -> int:
         """Every running session in the store into the scheduler (after a restart or a failover)."""

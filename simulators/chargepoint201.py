@@ -105,6 +105,16 @@ class _Client201(_LibChargePoint201):
                 return call_result.RequestStopTransaction(status="Accepted")
         return call_result.RequestStopTransaction(status="Rejected")
 
+    @on(Action.get_transaction_status)
+    def on_get_transaction_status(self, transaction_id: str | None = None, **kw: Any) -> Any:
+        """E14: whether a transaction still runs here, and whether transaction messages wait in the outbox."""
+        queued = [m for m in self.sim._outbox if type(m).__name__ == "TransactionEvent"]
+        if transaction_id is None:
+            return call_result.GetTransactionStatus(messages_in_queue=bool(queued))
+        ongoing = any(c.transaction_id == transaction_id for c in self.sim.connectors.values())
+        mine = any(m.transaction_info.get("transaction_id") == transaction_id for m in queued)
+        return call_result.GetTransactionStatus(messages_in_queue=mine, ongoing_indicator=ongoing)
+
     @on(Action.reset)
     def on_reset(self, type: str, **kw: Any) -> Any:  # noqa: A002 - OCPP's field name
         self.sim.resets.append(type)

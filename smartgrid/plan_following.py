@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from smartgrid.allocation import Setpoint, Site
 from smartgrid.planner import Plan, PlanSession
-from smartgrid.ports import ChargerSpec
+from smartgrid.ports import ChargerSpec, EVRange, session_bounds_a
 
 
 @dataclass(slots=True)
@@ -37,12 +37,17 @@ class SessionState:
     committed: bool = False  # departure mode: the forecast no longer sufficed once; the grid tops up to the end
     wanted_wh: float | None = None  # any mode, for the planner: the energy the driver wants in this session
     leave_s: float | None = None  # any mode, for the planner: when the driver leaves
+    ev: EVRange | None = None  # the EV's own range (ISO 15118): its floor and ceiling within the charger's
     budget_slot: tuple[int, int] = (-1, -1)  # (plan number, slot) the grid energy below was counted in
     slot_grid_wh: float = 0.0  # grid energy drawn in that slot
     slot_start_wh: float = 0.0  # the session's energy when that slot began
 
     def delivered_wh(self) -> float:
         return max(0.0, self.energy_wh - self.meter_start_wh) if self.energy_wh is not None else 0.0
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
 
 
 class PlanFollowing:
@@ -68,16 +73,24 @@ class PlanFollowing:
         return (self._plan, self._plan_start_s) if self._plan is not None else None
 
     def plan_sessions(self, now_s: float, horizon_s: float) -> list[PlanSession]:
-        """The sessions as the planner sees them now: energy still wanted, stay left, charger limits."""
+        """The sessions as the planner sees them now: energy still wanted, stay left, charger limits (within the
+        EV's own range when it told it: its current bounds, and its charge power as the most per slot)."""
         out = []
         for key, session in sorted(self._sessions.items()):
             spec = self.chargers.get(session.charge_point_id)
             if spec is None or spec.site_id not in self.sites:
                 continue
+            volts = self.sites[spec.site_id].voltage_v
+            ev = session.ev
             wanted = session.target_wh if session.mode == "departure" else session.wanted_wh
             leave = session.departure_s if session.mode == "departure" else session.leave_s
+            if wanted is None and ev is not None:
+                wanted = ev.energy_wh  # what the EV said it wants
+            floor_a, ceiling_a = session_bounds_a(spec, ev, session.phases, volts)
+            if floor_a > ceiling_a:  # the EV cannot charge at this charger: nothing to plan
+                floor_a = ceiling_a = 0.0
             if wanted is None:  # not told: what the charger could give over the horizon
-                wanted = spec.max_current_a * session.phases * self.sites[spec.site_id].voltage_v * horizon_s / 3600
+                wanted = ceiling_a * session.phases * volts * horizon_s / 3600
             out.append(
                 PlanSession(
                     key,
@@ -85,8 +98,10 @@ class PlanFollowing:
                     max(0.0, wanted - session.delivered_wh()),
                     mode="fast" if session.mode == "priority" else session.mode,  # priority charging: now, as fast
                     phases=session.phases,
-                    min_current_a=spec.min_current_a,
-                    max_current_a=spec.max_current_a,
+                    min_current_a=floor_a,
+                    max_current_a=ceiling_a,
+                    max_power_w=_finite(ev.max_power_w) if ev is not None else None,
+                    min_power_w=ev.min_power_w if ev is not None and ev.min_power_w > 0 else None,
                     departure_s=None if leave is None else max(0.0, leave - now_s),
                 )
             )

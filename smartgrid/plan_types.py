@@ -38,6 +38,7 @@ class PlanSession:
     min_current_a: float = 6.0
     max_current_a: float = 16.0
     max_power_w: float | None = None  # the car's own limit
+    min_power_w: float | None = None  # the least the car charges with (ISO 15118), over its phases
     arrival_s: float = 0.0  # from the plan's start (0: plugged in now)
     departure_s: float | None = None  # None: stays past the horizon
 

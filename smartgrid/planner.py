@@ -120,6 +120,9 @@ def _check(plan_input: PlanInput) -> None:
             raise PlanError(f"session {s.key}: energy_wh must be >= 0")
         if not 0 <= s.min_current_a <= s.max_current_a:
             raise PlanError(f"session {s.key}: need 0 <= min_current_a <= max_current_a")
+        for name, value in (("max_power_w", s.max_power_w), ("min_power_w", s.min_power_w)):
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise PlanError(f"session {s.key}: {name} must be a number >= 0")
     for b in plan_input.batteries:
         if b.site_id not in plan_input.sites:
             raise PlanError(f"battery {b.id}: unknown site_id {b.site_id!r}")
@@ -201,6 +204,12 @@ def _power_w(s: PlanSession, site: PlanSite) -> float:
     return power_w if s.max_power_w is None else min(power_w, max(0.0, s.max_power_w))
 
 
+def _minimum_w(s: PlanSession, site: PlanSite) -> float:
+    """The least the session charges with when it charges: its charger's minimum current, or the car's own."""
+    minimum_w = s.min_current_a * s.phases * site.voltage_v
+    return minimum_w if s.min_power_w is None else max(minimum_w, s.min_power_w)
+
+
 def _stay_kwh(s: PlanSession, site: PlanSite, slot_s: float, slots: int) -> np.ndarray:
     """The most energy (kWh) the session can take in each slot: its power times the plugged-in time."""
     power_w = _power_w(s, site)
@@ -240,7 +249,7 @@ def plan(plan_input: PlanInput) -> Plan:  # noqa: C901, PLR0912, PLR0915 - one p
         site = plan_input.sites[s.site_id]
         caps = _stay_kwh(s, site, slot_s, slots)
         power_w = _power_w(s, site)
-        minimum_w = s.min_current_a * s.phases * site.voltage_v
+        minimum_w = _minimum_w(s, site)
         cols: dict[int, int] = {}
         slot_index: list[int] = np.nonzero(caps > 1e-9)[0].tolist()
         for t in slot_index:
@@ -256,7 +265,7 @@ def plan(plan_input: PlanInput) -> Plan:  # noqa: C901, PLR0912, PLR0915 - one p
             by_site_slot.setdefault((s.site_id, t), []).append((col, s))
             if s.mode == "green_min":
                 # the minimum current while plugged in, softly: below it costs, green above it
-                minimum = s.min_current_a * s.phases * site.voltage_v * h / 1000.0
+                minimum = minimum_w * h / 1000.0
                 floor = min(float(caps[t]), minimum * float(caps[t]) / (caps.max() or 1.0))
                 short = lp.col(0.0, floor, w.green_min_short)
                 lp.row(floor, INF, [col, short], [1.0, 1.0])

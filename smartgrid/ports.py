@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -13,6 +14,33 @@ class ChargerSpec:
     min_current_a: float = 6.0
     max_current_a: float = 16.0
     phase_switching: bool = False  # the charger can switch between 1 and 3 phases
+
+
+@dataclass(frozen=True, slots=True)
+class EVRange:
+    """What the EV itself takes, as it told its station (ISO 15118 charging needs): the session's own floor and
+    ceiling, next to its charger's. AC currents per phase; powers over the phases it charges on."""
+
+    min_current_a: float = 0.0
+    max_current_a: float = math.inf
+    min_power_w: float = 0.0
+    max_power_w: float = math.inf
+    energy_wh: float | None = None  # what the EV wants in this session (for the planner when no target is set)
+
+    def bounds_a(self, spec: ChargerSpec, phases: int, volts: float) -> tuple[float, float]:
+        """(floor, ceiling) per phase on `phases` phases: the charger's range narrowed to the EV's. A floor above
+        the ceiling means the session cannot charge there (the allocation pauses it)."""
+        per_w = phases * volts
+        floor = max(spec.min_current_a, self.min_current_a, self.min_power_w / per_w)
+        ceiling = min(spec.max_current_a, self.max_current_a, self.max_power_w / per_w)
+        return floor, max(0.0, ceiling)
+
+
+def session_bounds_a(spec: ChargerSpec, ev: EVRange | None, phases: int, volts: float) -> tuple[float, float]:
+    """A session's (floor, ceiling) per phase: its charger's, within its EV's when the EV told its range."""
+    if ev is None:
+        return spec.min_current_a, spec.max_current_a
+    return ev.bounds_a(spec, phases, volts)
 
 
 class SendLimit(Protocol):

@@ -45,7 +45,7 @@ from smartgrid.grid import ManagedDraw, metered_site
 from smartgrid.hysteresis import HysteresisSettings, OnOffGate, PhaseHold, UpdateLimiter
 from smartgrid.plan_following import PlanFollowing, SessionState
 from smartgrid.planner import Plan
-from smartgrid.ports import ChargerSpec, PublishAllocation, SendLimit, SwitchPhases
+from smartgrid.ports import ChargerSpec, PublishAllocation, SendLimit, SwitchPhases, session_bounds_a
 from smartgrid.session_control import SessionControl
 from solar.events import GridMeterReading, GridMeterStateChanged
 
@@ -281,13 +281,16 @@ class Scheduler(SessionControl, PlanFollowing, AllocationView):
             switching = (
                 spec.phase_switching and self._switch_phases is not None and self._phase_hold.may_switch(key, now)
             )
+            # the session's own range: its charger's, within what its EV said it takes (ISO 15118); an EV's power
+            # as amperes on the most phases the allocation may use (a switching charger starts from three)
+            floor_a, ceiling_a = session_bounds_a(spec, session.ev, 3 if switching else session.phases, volts)
             needed_wh = left_s = planned_a = None
             expected_wh = 0.0
             mode, priority = session.mode, session.priority
             if mode == "departure" and session.target_wh is not None:
                 needed_wh = max(0.0, session.target_wh - session.delivered_wh())
                 left_s = session.departure_s - now if session.departure_s is not None else None
-                full_wh = spec.max_current_a * session.phases * volts * max(0.0, left_s or 0.0) / 3600
+                full_wh = ceiling_a * session.phases * volts * max(0.0, left_s or 0.0) / 3600
                 tight = needed_wh > PLAN_TIGHT * full_wh
                 planned_a = self._planned_grid_a(key, session, now, volts, tight)
                 if planned_a is not None and tight and left_s:
@@ -313,8 +316,8 @@ class Scheduler(SessionControl, PlanFollowing, AllocationView):
                     connector_id=session.connector_id,
                     site_id=spec.site_id,
                     phases=session.phases,
-                    min_current_a=spec.min_current_a,
-                    max_current_a=spec.max_current_a,
+                    min_current_a=floor_a,
+                    max_current_a=ceiling_a,
                     drawn_current_a=session.drawn_current_a,
                     offered_current_a=self._sent.get(key),
                     mode=mode,

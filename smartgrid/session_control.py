@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 
 from smartgrid.plan_following import SessionState
-from smartgrid.ports import ChargerSpec
+from smartgrid.ports import ChargerSpec, EVRange
 
 
 class SessionControl:
@@ -30,8 +30,10 @@ class SessionControl:
         priority: int = 0,
         target_wh: float | None = None,
         departure_s: float | None = None,
+        ev: EVRange | None = None,
     ) -> None:
-        """A session already running (read from the store after a restart or a failover), with its energy so far."""
+        """A session already running (read from the store after a restart or a failover), with its energy so far
+        and, when its EV told its range (ISO 15118), that range."""
         key = f"{charge_point_id}/{connector_id}"
         current = self._sessions.get(key)
         if current is not None and current.transaction_id == transaction_id:
@@ -54,6 +56,8 @@ class SessionControl:
         ):
             session.energy_wh = energy_wh
         self._apply_mode(session, mode, priority, target_wh, departure_s)
+        if ev is not None:
+            session.ev = ev
         self._trigger.set()
         self.plan_wanted.set()
 
@@ -95,6 +99,16 @@ class SessionControl:
         session.mode, session.target_wh, session.departure_s = "departure", energy_wh, departure_s
         session.wanted_wh, session.leave_s = energy_wh, departure_s
         session.committed = False
+        self._trigger.set()
+        self.plan_wanted.set()
+        return True
+
+    def set_ev_range(self, charge_point_id: str, connector_id: int, transaction_id: int, ev: EVRange | None) -> bool:
+        """The EV's own range (ISO 15118 charging needs) for its running session: its floor and ceiling from now."""
+        session = self._sessions.get(f"{charge_point_id}/{connector_id}")
+        if session is None or session.transaction_id != transaction_id:
+            return False
+        session.ev = ev
         self._trigger.set()
         self.plan_wanted.set()
         return True

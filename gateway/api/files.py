@@ -15,6 +15,7 @@ from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from chargepoints.file_transfers import DIAGNOSTICS, FIRMWARE, FileRequestError, answer_status, get_log, update_firmware
+from chargepoints.firmware_signatures import SignatureRefused, check_firmware_signature
 from gateway.api.access import tenancy
 from gateway.api.chargers import commanding
 from gateway.api.context import Api, api, error
@@ -82,6 +83,18 @@ async def upload_firmware(request: web.Request) -> web.Response:
     if certificate is not None and len(certificate) > 5500 or signature is not None and len(signature) > 800:
         raise unprocessable("InvalidBody", "signing_certificate: at most 5500 characters, signature: 800")
     name, size, sha256 = stored
+    if (certificate is None) != (signature is None):
+        await context.files.discard_image(sha256)
+        missing = "signature" if signature is None else "signing_certificate"
+        raise unprocessable("InvalidBody", f"{missing}: a signed image needs both signing_certificate and signature")
+    if certificate is not None and signature is not None and context.files.settings.verify_firmware_signatures:
+        try:
+            check_firmware_signature(
+                bytes.fromhex(sha256), certificate, signature, roots=context.files.signing_roots, now=context.clock()
+            )
+        except SignatureRefused as refused:
+            await context.files.discard_image(sha256)
+            raise unprocessable(refused.code, str(refused)) from None
     saved = await context.files.repository.add_firmware(
         name, version, sha256, size, context.clock(), certificate, signature
     )

@@ -68,7 +68,23 @@ def session_view(
         "station_cost": None
         if station_cost is None
         else {**station_cost, "reported_at": iso(station_cost["reported_at"])},
+        "ev_needs": _ev_needs(record.ev_needs),
     }
+
+
+def _ev_needs(stored: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The EV's stored charging needs as REST shows them: its times in UTC like every other time here."""
+    if not stored:
+        return None
+    shown = dict(stored)
+    for name in ("departure", "reported_at"):
+        value = shown.get(name)
+        if isinstance(value, str):
+            try:
+                shown[name] = iso(datetime.fromisoformat(value))
+            except ValueError:
+                shown[name] = None
+    return shown
 
 
 def _grid_cost(context: Api, record: TransactionRecord, pricing: Pricing | None) -> float | None:

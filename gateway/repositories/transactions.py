@@ -44,6 +44,8 @@ def _transaction(row: TransactionRow) -> TransactionRecord:
         departure_ts=row.departure_ts,
         account_id=row.account_id,
         tariff_id=row.tariff_id,
+        awaiting_since=row.awaiting_messages_since,
+        ev_needs=row.ev_needs,
         priority_charging=bool(row.priority_charging),
     )
 
@@ -87,6 +89,13 @@ class TransactionStore(SqlBase):
             row = await session.get(TransactionRow, transaction_id)
             if row is not None:
                 row.mode, row.priority, row.target_wh, row.departure_ts = mode, priority, target_wh, departure_ts
+
+    async def set_ev_needs(self, transaction_id: int, ev_needs: dict[str, Any]) -> None:
+        """The EV's ISO 15118 charging needs (its range, 2.1's V2X parameters), the newest it told."""
+        async with self._session.begin() as session:
+            row = await session.get(TransactionRow, transaction_id)
+            if row is not None:
+                row.ev_needs = ev_needs
 
     async def set_priority_charging(self, transaction_id: int, active: bool) -> None:
         """OCPP 2.1 priority charging on or off for a session (its mode is kept: it returns to it)."""
@@ -244,6 +253,19 @@ class TransactionStore(SqlBase):
             row = await session.get(TransactionRow, transaction_id)
             if row is not None:
                 row.last_seq_no = seq_no
+
+    async def set_awaiting_messages(self, transaction_id: int, since: datetime | None) -> None:
+        async with self._session.begin() as session:
+            row = await session.get(TransactionRow, transaction_id)
+            if row is not None:
+                row.awaiting_messages_since = since
+
+    async def open_transactions(self, charge_point_id: str) -> list[TransactionRecord]:
+        query = select(TransactionRow).where(
+            TransactionRow.charge_point_id == charge_point_id, TransactionRow.stop_ts.is_(None)
+        )
+        async with self._session() as session:
+            return [_transaction(row) for row in (await session.scalars(query.order_by(TransactionRow.id))).all()]
 
     async def save_variables(
         self, charge_point_id: str, variables: list[tuple[str, str, str, str | None, str | None]]

@@ -17,10 +17,12 @@ import aiohttp
 import pytest
 
 from gateway.platform import Platform
+from gateway.settings import ConfigError
 from simulators.chargepoint import SimulatedChargePoint
 from simulators.chargepoint201 import SimulatedChargePoint201
 from simulators.clock import SimClock
 from tests.fixtures.platform import make_settings, running_platform
+from tests.unit.test_firmware_signatures import ROOT, ROOT_KEY, certificate, pem, rsa_key, signed
 
 pytestmark = pytest.mark.integration
 
@@ -140,7 +142,9 @@ async def test_firmware_downloaded_and_logs_uploaded_over_coopgrids_own_http(
 
 async def test_a_signed_16_update_and_a_16_security_log(platform: Platform, http: aiohttp.ClientSession) -> None:
     unsigned = await upload_image(http, platform)
-    image = await upload_image(http, platform, signing_certificate="-----BEGIN CERTIFICATE-----", signature="c2ln")
+    key = rsa_key()
+    signer = certificate("Maker Firmware Signer", key, days=365 * 30)
+    image = await upload_image(http, platform, signing_certificate=pem(signer), signature=signed(key, IMAGE))
     assert (unsigned["signed"], image["signed"]) == (False, True)
     charger = SimulatedChargePoint("CP-A", platform.ocpp_url, clock=SimClock(datetime.now(UTC), speed=10.0))
     task = await running(charger)
@@ -222,3 +226,48 @@ async def test_a_bad_upload_is_refused_with_a_clear_error(platform: Platform, ht
     assert await get(http, f"{platform.http_url}/api/firmware") == []  # nothing kept of any of them
     status, body = await post(http, f"{platform.http_url}/api/chargepoints/CP-A/firmware", {"firmware_id": 99})
     assert (status, body["error"]["code"]) == (422, "UnknownFirmware")
+
+
+async def test_a_signed_image_is_checked_at_upload_against_the_signing_roots(
+    tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    roots = tmp_path / "firmware-roots.pem"
+    roots.write_text(pem(ROOT))
+    settings = make_settings(tmp_path, files={"firmware_signing_roots": str(roots)})
+    key = rsa_key()
+    signer = certificate("Maker Firmware Signer", key, ("Maker Firmware Root", ROOT_KEY), days=365 * 30)
+    stranger_key = rsa_key()
+    stranger = certificate("Someone", stranger_key, days=365 * 30)
+
+    async def refused(platform: Platform, **fields: str) -> dict[str, Any]:
+        form = aiohttp.FormData()
+        for name, value in fields.items():
+            form.add_field(name, value)
+        form.add_field("file", IMAGE, filename="fw.bin", content_type="application/octet-stream")
+        async with http.post(f"{platform.http_url}/api/firmware", data=form) as response:
+            assert response.status == 422, await response.text()
+            body: dict[str, Any] = (await response.json())["error"]
+            return body
+
+    async with running_platform(settings) as platform:
+        tampered = signed(key, IMAGE + b"!")
+        assert (await refused(platform, signing_certificate=pem(signer), signature=tampered))[
+            "code"
+        ] == "InvalidSignature"
+        untrusted = await refused(platform, signing_certificate=pem(stranger), signature=signed(stranger_key, IMAGE))
+        assert untrusted["code"] == "UntrustedCertificate"
+        assert untrusted["message"].startswith("signing_certificate:")
+        lone = await refused(platform, signature=signed(key, IMAGE))
+        assert "signing_certificate" in lone["message"]
+        assert await get(http, f"{platform.http_url}/api/firmware") == []  # nothing kept of the refused
+        assert not (platform.files.directory / "firmware" / SHA).exists()
+        image = await upload_image(http, platform, signing_certificate=pem(signer), signature=signed(key, IMAGE))
+        assert image["signed"] is True
+        assert [i["id"] for i in await get(http, f"{platform.http_url}/api/firmware")] == [image["id"]]
+
+
+def test_a_signing_roots_file_that_is_no_pem_stops_start_up(tmp_path: Path) -> None:
+    broken = tmp_path / "roots.pem"
+    broken.write_text("not a certificate")
+    with pytest.raises(ConfigError, match="files.firmware_signing_roots: .*not a PEM file"):
+        make_settings(tmp_path, files={"firmware_signing_roots": str(broken)})

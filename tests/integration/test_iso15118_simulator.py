@@ -1,7 +1,8 @@
 """ISO 15118 smart charging end to end: the simulated 2.0.1 station and its ISO 15118 EV against a running CoopGrid.
 
 The EV tells its charging needs once its transaction runs; CoopGrid makes them the session's departure
-target (shown in REST) and sends a TxProfile within the EV's range; the EV follows it and reports its
+target (shown in REST, with the EV's range) and the EV's range the session's own ceiling in the scheduler (every
+limit it allocates stays within what the EV said), and sends a TxProfile within it; the EV follows it and reports its
 schedule, which CoopGrid accepts; when the scheduler's limit changes (a lower site limit), the new profile
 goes out, the EV renegotiates and draws the new limit. With Plug & Charge, the EV's contract (its hash
 data in Authorize) is checked by OCSP with the loopback test double before its transaction starts.
@@ -9,8 +10,9 @@ data in Authorize) is checked by OCSP with the loopback test double before its t
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,6 +34,27 @@ pytestmark = pytest.mark.integration
 Fleet = Callable[..., AbstractAsyncContextManager[RunningFleet]]
 ISO_EV = EVArrival(0.0, battery_wh=60_000.0, soc=0.2, target_soc=0.9, max_power_w=11_000.0, stay_s=3 * 3600.0,
                    iso15118=True)  # fmt: skip
+
+
+@asynccontextmanager
+async def watched_limits(http: aiohttp.ClientSession, url: str, charger: str) -> AsyncIterator[list[float]]:
+    """Every limit the scheduler allocates `charger` (its site's published allocation, read every 0.1 s)."""
+    seen: list[float] = []
+
+    async def watch() -> None:
+        while True:
+            async with http.get(f"{url}/api/sites/site-a/allocation") as response:
+                if response.status == 200:
+                    body = await response.json()
+                    seen.extend(p["limit_a"] for p in body["setpoints"] if p["charge_point_id"] == charger)
+            await asyncio.sleep(0.1)
+
+    task = asyncio.create_task(watch())
+    try:
+        yield seen
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 def statuses(station: Any, action: str) -> list[str]:
@@ -67,20 +90,31 @@ async def test_the_ev_needs_reach_the_scheduler_and_the_ev_follows_each_profile(
         assert session["mode"] == "departure"
         assert session["target_wh"] == pytest.approx(42_000.0, abs=100.0)  # 70 % of 60 kWh
         assert session["departure"] == (start + timedelta(hours=3)).isoformat().replace("+00:00", "Z")
+        # what the EV said it takes (11 kW on three phases: 15 A) is the session's, and the scheduler's, ceiling
+        told = session["ev_needs"]
+        assert (told["min_charge_current_a"], told["max_charge_current_a"]) == (6.0, 15.0)
+        assert told["energy_transfer"] == "AC_three_phase"
 
-        # departure mode needs the grid: the charger's 16 A, held to the EV's 15 A; the EV plans and draws that
-        await fleet.wait_for(lambda: station.offered_limit_a() == 15.0, 20, "the EV's profile of 15 A")
-        await fleet.wait_for(lambda: bool(scheduled(station, 15.0)), 10, "the EV's schedule of 15 A")
-        assert set(scheduled(station, 15.0)) == {"Accepted"}
-        await fleet.wait_for(lambda: station.drawn_current_a() == pytest.approx(15.0), 10, "15 A drawn")
+        # departure mode needs the grid: the scheduler allocates the EV's 15 A (not the charger's 16 A) and the
+        # EV plans and draws that
+        async with watched_limits(http, platform.http_url, "SIM-1") as allocated:
+            await fleet.wait_for(lambda: 15.0 in allocated, 20, "the scheduler's 15 A")
+            await fleet.wait_for(lambda: station.offered_limit_a() == 15.0, 20, "the EV's profile of 15 A")
+            await fleet.wait_for(lambda: bool(scheduled(station, 15.0)), 10, "the EV's schedule of 15 A")
+            assert set(scheduled(station, 15.0)) == {"Accepted"}
+            await fleet.wait_for(lambda: station.drawn_current_a() == pytest.approx(15.0), 10, "15 A drawn")
 
-        # renegotiation: a lower site limit, a new profile, a new schedule within it, followed
-        async with http.patch(f"{platform.http_url}/api/sites/site-a", json={"grid_limit_a": 8.0}) as response:
-            assert response.status == 200
-        await fleet.wait_for(lambda: station.offered_limit_a() == 8.0, 20, "the renegotiated 8 A")
-        await fleet.wait_for(lambda: bool(scheduled(station, 8.0)), 10, "the EV's schedule of 8 A")
-        assert set(scheduled(station, 8.0)) == {"Accepted"}
-        await fleet.wait_for(lambda: station.drawn_current_a() == pytest.approx(8.0), 10, "8 A drawn")
+            # renegotiation: a lower site limit, a new profile, a new schedule within it, followed
+            async with http.patch(f"{platform.http_url}/api/sites/site-a", json={"grid_limit_a": 8.0}) as response:
+                assert response.status == 200
+            await fleet.wait_for(lambda: station.offered_limit_a() == 8.0, 20, "the renegotiated 8 A")
+            await fleet.wait_for(lambda: bool(scheduled(station, 8.0)), 10, "the EV's schedule of 8 A")
+            assert set(scheduled(station, 8.0)) == {"Accepted"}
+            await fleet.wait_for(lambda: station.drawn_current_a() == pytest.approx(8.0), 10, "8 A drawn")
+            await fleet.wait_for(lambda: allocated[-1:] == [8.0], 10, "the scheduler's 8 A")
+        # the scheduler never allocated the session more than its EV said it takes
+        assert allocated
+        assert max(allocated) <= 15.0
         # a schedule the EV planned under 15 A and sent after the 8 A profile came is out of date: Rejected
         for message, answer in station.iso15118_answers:
             if type(message).__name__ == "NotifyEVChargingSchedule" and answer.status != "Accepted":

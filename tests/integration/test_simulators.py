@@ -327,3 +327,34 @@ async def test_inverter_outage_fires_the_last_will_and_counters_reset(
     telemetry = [json.loads(p) for t, p in seen if t.endswith("inv-2/telemetry")]
     assert telemetry[-1]["energy_wh"] < 1000  # counted again from zero
     assert 0 < telemetry[-1]["ac_power_w"] <= 5000.0
+
+
+async def test_the_201_station_answers_whether_a_transaction_runs_and_what_it_queued(
+    tmp_path: Path, charger_fleet: Fleet
+) -> None:
+    settings = make_settings(tmp_path, chargers=[{"id": "SIM-1", "site_id": "site-a"}], id_tags=[{"id": "DEMO-TAG"}])
+    async with (
+        running_platform(settings) as platform,
+        charger_fleet(platform.ocpp_url, 1, speed=60, protocol="2.0.1", plan=one_ev) as fleet,
+        aiohttp.ClientSession() as http,
+    ):
+        await fleet.wait_charging()
+        charger = fleet.chargers[0]
+        running = str(charger.connectors[1].transaction_id)
+        url = f"{platform.http_url}/api/sessions/{running}/transaction-status"
+        async with http.post(url) as response:
+            assert response.status == 200
+            body = await response.json()
+        assert (body["ongoingIndicator"], body["messagesInQueue"], body["state"]) == (True, False, "ongoing")
+        ask = f"{platform.http_url}/api/chargepoints/{charger.id}/ocpp/GetTransactionStatus"
+        async with http.post(ask, json={"transactionId": "not-here"}) as response:
+            assert await response.json() == {"ongoingIndicator": False, "messagesInQueue": False}
+        # a message waiting in its outbox (sent while offline) is said to be queued, for that transaction only
+        charger._outbox.append(charger._event(charger.connectors[1], "Updated", "MeterValuePeriodic"))  # noqa: SLF001
+        async with http.post(url) as response:
+            body = await response.json()
+        assert (body["ongoingIndicator"], body["messagesInQueue"], body["state"]) == (True, True, "ongoing")
+        async with http.post(ask, json={}) as response:
+            assert await response.json() == {"messagesInQueue": True}
+        async with http.post(ask, json={"transactionId": "not-here"}) as response:
+            assert await response.json() == {"ongoingIndicator": False, "messagesInQueue": False}

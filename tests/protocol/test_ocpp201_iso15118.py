@@ -66,10 +66,10 @@ class Station:
 
 
 @asynccontextmanager
-async def station(platform: Platform, charger: str) -> AsyncIterator[Station]:
+async def station(platform: Platform, charger: str, protocol: str = "ocpp2.0.1") -> AsyncIterator[Station]:
     async with (
         aiohttp.ClientSession() as http,
-        http.ws_connect(f"{platform.ocpp_url}/{charger}", protocols=("ocpp2.0.1",)) as ws,
+        http.ws_connect(f"{platform.ocpp_url}/{charger}", protocols=(protocol,)) as ws,
     ):
         client = Station(ws)
         assert (await client.call("boot", "BootNotification", BOOT))[2]["status"] == "Accepted"
@@ -196,6 +196,59 @@ async def test_needs_become_the_departure_target_and_the_profile_follows_within_
             ("NotifyEVChargingSchedule", status)
             for status in ("Accepted", "Accepted", "Rejected", "Rejected", "Accepted")
         ]
+
+
+async def allocated(platform: Platform, wanted: dict[str, float], within_s: float = 8.0) -> dict[str, float]:
+    """The site's published setpoints (charger -> limit), once they are `wanted` (or as they are at the end)."""
+    deadline = asyncio.get_running_loop().time() + within_s
+    while True:
+        allocation = await get(platform, "/api/sites/site-a/allocation")
+        limits = {p["charge_point_id"]: p["limit_a"] for p in allocation["setpoints"]}
+        if limits == wanted or asyncio.get_running_loop().time() > deadline:
+            return limits
+        await asyncio.sleep(0.1)
+
+
+async def test_the_ev_range_is_the_session_ceiling_in_the_scheduler_and_the_rest_goes_to_the_other_car(
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(tmp_path, sites=[{"id": "site-a", "grid_limit_a": 26.0}])
+    async with (
+        running_platform(settings) as platform,
+        station(platform, "CP-A") as a,
+        station(platform, "CP-B") as b,
+        aiohttp.ClientSession() as http,
+    ):
+        for cp in (a, b):
+            await cp.call("s", "TransactionEvent", started())
+            assert (await cp.server_call("SetChargingProfile"))[3] == tx_profile(0.0)  # green, no sun
+        async with http.put(
+            f"{platform.http_url}/api/sessions/{TX}/mode?chargepoint=CP-B", json={"mode": "fast"}
+        ) as response:
+            assert response.status == 200
+        assert (await b.server_call("SetChargingProfile"))[3] == tx_profile(16.0)
+
+        # CP-A's EV takes at most 10 A: its departure target draws that from the grid, and CP-B keeps its 16 A
+        # (the 26 A site would otherwise have cut CP-B to 10 A for a 16 A CP-A its EV never takes)
+        assert await a.call("n", "NotifyEVChargingNeeds", needs(evMaxCurrent=10)) == [3, "n", {"status": "Accepted"}]
+        assert (await a.server_call("SetChargingProfile"))[3] == tx_profile(0.0)  # the last limit, as the profile
+        assert (await a.server_call("SetChargingProfile"))[3] == tx_profile(10.0)
+        assert await allocated(platform, {"CP-A": 10.0, "CP-B": 16.0}) == {"CP-A": 10.0, "CP-B": 16.0}
+        assert not [c for c in b.unread if c[2] == "SetChargingProfile"]
+
+        # the session shows what its EV told; the planner plans it within that range
+        [session] = await get(platform, "/api/sessions?active=true&chargepoint=CP-A")
+        ev = session["ev_needs"]
+        assert (ev["energy_transfer"], ev["phases"], ev["departure"]) == ("AC_three_phase", 3, iso(DEPARTURE))
+        assert (ev["min_charge_current_a"], ev["max_charge_current_a"], ev["max_voltage_v"]) == (6.0, 10.0, 400.0)
+        assert (ev["energy_wh"], ev["session_energy_wh"]) == (40_000.0, 40_000.0)
+        assert (ev["control_mode"], ev["max_discharge_power_w"]) == (None, None)  # 2.0.1 has no V2X
+        assert platform.replanner is not None
+        platform.replanner.plan_now()
+        assert platform.replanner.last_input is not None
+        planned = {s.key: s for s in platform.replanner.last_input.sessions}
+        assert (planned["CP-A/1"].min_current_a, planned["CP-A/1"].max_current_a) == (6.0, 10.0)
+        assert (planned["CP-B/1"].min_current_a, planned["CP-B/1"].max_current_a) == (6.0, 16.0)
 
 
 async def test_needs_before_the_scheduler_limit_are_processing_and_its_first_limit_is_the_profile(

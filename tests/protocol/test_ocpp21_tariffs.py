@@ -44,7 +44,7 @@ TARIFF_21 = {
 }
 LATE = {"currency": "EUR", "elements": [{"price_components": [{"type": "ENERGY", "price": 0.40}]}]}
 LATE_21 = {"tariffId": "late", "currency": "EUR", "energy": {"prices": [{"priceKwh": 0.4}]}}
-COST_DETAILS = {
+COST_DETAILS: dict[str, Any] = {
     "chargingPeriods": [
         {
             "startPeriod": "2026-03-01T12:00:00Z",

@@ -4,6 +4,7 @@ with its messages still queued kept open until they arrive, or finalized when no
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -151,3 +152,55 @@ async def test_only_a_201_session_is_asked(platform: Platform) -> None:
         assert not [c for c in raw.calls if c[2] == "GetTransactionStatus"]
         await raw.ws.close()
         await asyncio.sleep(0)
+
+
+async def test_a_station_back_is_asked_only_of_what_it_did_not_report(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, ocpp={"transaction_status_after_s": 0.5})
+    async with running_platform(settings) as platform, aiohttp.ClientSession() as http:
+        raw = await started(http, platform, "T-GONE")
+        answer = await raw.call("s2", "TransactionEvent", {**event("Started", "T-RUN", 0, 0.0), "evse": {"id": 2}})
+        assert answer[0] == 3, answer
+        await raw.ws.close()
+        # back after an outage (no boot: it stays Accepted); it reports T-RUN at once, T-GONE never
+        raw = Raw(await http.ws_connect(f"{platform.ocpp_url}/CP-A", protocols=("ocpp2.0.1",)))
+        raw.answers["GetTransactionStatus"] = {"ongoingIndicator": False, "messagesInQueue": False}
+        updated = {**event("Updated", "T-RUN", 1, 100.0), "evse": {"id": 2}}
+        assert (await raw.call("r", "TransactionEvent", updated))[0] == 3
+        asked = await raw.next_call()
+        while asked[2] == "SetChargingProfile":  # the scheduler's limits meanwhile
+            asked = await raw.next_call()
+        assert asked[2:] == ["GetTransactionStatus", {"transactionId": "T-GONE"}]
+        for _ in range(100):
+            if not (await session(http, platform, "T-GONE"))["active"]:
+                break
+            await asyncio.sleep(0.05)
+        gone = await session(http, platform, "T-GONE")
+        assert (gone["active"], gone["stop_reason"], gone["meter_stop_wh"]) == (False, "Other", 1500.0)
+        assert (await session(http, platform, "T-RUN"))["active"] is True  # it reported: not asked
+        later: list[list[Any]] = []  # one question, no more
+        try:
+            while True:
+                later.append(json.loads(await raw.ws.receive_str(timeout=1.0)))
+        except TimeoutError:
+            pass
+        assert [frame[2] for frame in later if frame[2] != "SetChargingProfile"] == []
+        await raw.ws.close()
+
+
+async def test_what_awaits_its_messages_is_known_after_a_restart(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, ocpp={"transaction_status_after_s": 0})
+    async with running_platform(settings) as platform, aiohttp.ClientSession() as http:
+        raw = await started(http, platform, "T-KEPT")
+        await ask(http, platform, raw, "T-KEPT", {"ongoingIndicator": False, "messagesInQueue": True})
+        await raw.ws.close()
+    async with running_platform(settings) as platform, aiohttp.ClientSession() as http:
+        kept = await session(http, platform, "T-KEPT")
+        assert (kept["active"], kept["awaiting_messages"]) == (True, True)
+        # asked of no transaction: nothing queued at all, so what awaited will not come
+        raw = Raw(await http.ws_connect(f"{platform.ocpp_url}/CP-A", protocols=("ocpp2.0.1",)))
+        raw.answers["GetTransactionStatus"] = {"messagesInQueue": False}
+        url = f"{platform.http_url}/api/chargepoints/CP-A/ocpp/GetTransactionStatus"
+        assert (await rest(http, raw, "post", url, {}))[0] == 200
+        after = await session(http, platform, "T-KEPT")
+        assert (after["active"], after["awaiting_messages"], after["stop_reason"]) == (False, False, "Other")
+        await raw.ws.close()

@@ -79,7 +79,7 @@ def test_a_failing_subscriber_does_not_stop_the_others(caplog):
 
 def test_an_attached_listener_hears_the_types_it_names():
     class OnlySamples:
-        event_types = (Sample,)
+        event_types: tuple[type, ...] | None = (Sample,)
 
         def __init__(self):
             self.heard = []

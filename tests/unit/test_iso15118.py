@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -75,7 +77,12 @@ def test_dc_needs_take_the_power_and_without_it_current_times_voltage() -> None:
             "MissingParam",
             "evMaxVoltage is missing",
         ),
-        ({"evseId": 1, "chargingNeeds": {"requestedEnergyTransfer": "DC_BPT"}}, "UnsupportedParam", None),
+        ({"evseId": 1, "chargingNeeds": {"requestedEnergyTransfer": "WPT"}}, "UnsupportedParam", None),
+        (
+            {"evseId": 1, "chargingNeeds": {"requestedEnergyTransfer": "DC_BPT"}},
+            "MissingParam",
+            "DC_BPT needs dcChargingParameters",
+        ),
         ({**needs(), "maxScheduleTuples": 0}, "InvalidValue", "maxScheduleTuples is below 1"),
     ],
 )
@@ -208,3 +215,202 @@ def test_a_schedule_fits_exactly_when_no_period_is_above_the_limit(limits: list[
     found = check_schedule(schedule(*[(600 * i, v) for i, v in enumerate(limits)]), limit)
     bound = sent * (1 + 1e-3) + 0.05
     assert (found is None) == all(v <= bound for v in limits)
+
+
+# -- OCPP 2.1: V2X parameters -------------------------------------------------------------------------------
+
+
+def needs21(transfer: str, v2x: dict[str, Any] | None = None, **charging: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"requestedEnergyTransfer": transfer, "departureTime": "2026-03-01T16:00:00Z", **charging}
+    if v2x is not None:
+        body["v2xChargingParameters"] = v2x
+    return {"evseId": 1, "chargingNeeds": body}
+
+
+def test_an_ac_bpt_ev_states_its_range_in_power_and_its_discharge_is_kept() -> None:
+    v2x = {
+        "minChargePower": 1380,
+        "maxChargePower": 7360,
+        "minDischargePower": 0,
+        "maxDischargePower": 5000,
+        "evTargetEnergyRequest": 24_000,
+        "evMinEnergyRequest": 6000,
+        "evMaxEnergyRequest": 40_000,
+        "targetSoC": 80,
+    }
+    parsed = parse_needs(
+        needs21(
+            "AC_BPT",
+            v2x,
+            controlMode="DynamicControl",
+            mobilityNeedsMode="EVCC_SECC",
+            availableEnergyTransfer=["AC_three_phase", "AC_BPT"],
+        ),  # fmt: skip
+        NOW,
+    )
+    assert (parsed.dc, parsed.phases, parsed.energy_wh) == (False, None, 24_000.0)
+    assert (parsed.min_power_w, parsed.max_power_w, parsed.max_current_a) == (1380.0, 7360.0, float("inf"))
+    assert parsed.ceiling_a(3) == pytest.approx(7360 / 690)
+    assert parsed.floor_a(1) == pytest.approx(6.0)  # 1380 W on one phase
+    assert ev_limit(parsed, "A", 16.0, 3) == round(7360 / 690, 1)
+    assert ev_limit(parsed, "W", 1000.0, 3) == 0.0  # below its least power: a pause
+    assert parsed.view() == {
+        "energy_transfer": "AC_BPT",
+        "available_transfers": ["AC_three_phase", "AC_BPT"],
+        "control_mode": "DynamicControl",
+        "mobility_needs_mode": "EVCC_SECC",
+        "departure": "2026-03-01T16:00:00+00:00",
+        "energy_wh": 24_000.0,
+        "phases": None,
+        "min_charge_current_a": 0.0,
+        "max_charge_current_a": None,
+        "min_charge_power_w": 1380.0,
+        "max_charge_power_w": 7360.0,
+        "min_discharge_current_a": None,
+        "max_discharge_current_a": None,
+        "min_discharge_power_w": 0.0,
+        "max_discharge_power_w": 5000.0,
+        "max_voltage_v": None,
+        "soc": None,
+        "target_soc": 80,
+        "full_soc": None,
+        "bulk_soc": None,
+        "capacity_wh": None,
+        "min_energy_wh": 6000.0,
+        "max_energy_wh": 40_000.0,
+        "energy_offer": None,
+    }
+
+
+def test_the_target_energy_comes_from_the_soc_and_capacity_else_the_energy_amount() -> None:
+    dc = {"evMaxCurrent": 125, "evMaxVoltage": 400, "evMaxPower": 50_000, "evEnergyCapacity": 60_000,
+          "stateOfCharge": 30, "energyAmount": 10_000, "fullSoC": 100, "bulkSoC": 80}  # fmt: skip
+    by_soc = parse_needs(needs21("DC_BPT", {"targetSoC": 80, "maxChargePower": 11_000}, dcChargingParameters=dc), NOW)
+    assert (by_soc.energy_wh, by_soc.max_power_w, by_soc.soc, by_soc.capacity_wh) == (30_000.0, 11_000.0, 30, 60_000.0)
+    assert (by_soc.full_soc, by_soc.bulk_soc) == (100, 80)
+    assert parse_needs(needs21("DC", None, dcChargingParameters=dc), NOW).energy_wh == 10_000.0  # no target SoC
+    told = {"targetSoC": 80, "evTargetEnergyRequest": 28_500}
+    assert parse_needs(needs21("DC_BPT", told, dcChargingParameters=dc), NOW).energy_wh == 28_500.0
+    above = {"evTargetEnergyRequest": -2000}
+    assert parse_needs(needs21("DC_BPT", above, dcChargingParameters=dc), NOW).energy_wh == 0.0
+    # a DC EV's V2X current at its voltage bounds its power too
+    current = parse_needs(needs21("DC_BPT", {"maxChargeCurrent": 50, "maxVoltage": 400}), NOW)
+    assert (current.max_power_w, current.max_current_a) == (20_000.0, 50.0)
+
+
+def test_per_phase_powers_bound_the_ev_by_its_weakest_phase() -> None:
+    v2x = {"maxChargePower": 3680, "maxChargePower_L2": 3000, "maxChargePower_L3": 3680,
+           "minChargePower": 1000, "minChargePower_L2": 1380}  # fmt: skip
+    parsed = parse_needs(needs21("AC_BPT", v2x), NOW)
+    assert (parsed.max_power_w, parsed.min_power_w) == (9000.0, 2760.0)
+
+
+def test_an_ac_ev_with_a_v2x_power_is_held_by_both() -> None:
+    parsed = parse_needs(needs21("AC_three_phase", {"maxChargePower": 7000}, acChargingParameters=AC), NOW)
+    assert (parsed.max_current_a, parsed.max_power_w) == (13.0, 7000.0)
+    assert ev_limit(parsed, "A", 16.0, 3) == 10.1
+    assert ev_limit(parsed, "A", 16.0, 1) == 13.0
+
+
+def test_the_energy_offer_is_kept_as_its_power_schedule() -> None:
+    offer = {"evPowerSchedule": {"timeAnchor": "2026-03-01T12:00:00Z", "evPowerScheduleEntries": [
+        {"duration": 3600, "power": -5000}, {"duration": 1800, "power": 0}]}}  # fmt: skip
+    parsed = parse_needs(needs21("AC_BPT", {"maxChargePower": 11_000}, evEnergyOffer=offer), NOW)
+    assert parsed.view()["energy_offer"] == [
+        {"duration_s": 3600, "power_w": -5000.0},
+        {"duration_s": 1800, "power_w": 0.0},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("payload", "code", "text"),
+    [
+        (
+            needs21("AC_BPT", {"minChargePower": 8000, "maxChargePower": 7000}),
+            "InvalidValue",
+            "charge power: the minimum 8000 W is above the maximum 7000 W",
+        ),
+        (needs21("AC_BPT", {"maxDischargePower": -1}), "InvalidValue", "maxDischargePower -1 is below 0"),
+        (
+            needs21("AC_BPT", {"targetSoC": 101, "maxChargePower": 1}),
+            "InvalidValue",
+            "targetSoC 101 is not a percentage",
+        ),
+        (
+            needs21("AC_BPT", {"minChargePower": 1000}),
+            "MissingParam",
+            "AC_BPT needs acChargingParameters or maxChargePower",
+        ),
+        (needs21("AC_BPT"), "MissingParam", "AC_BPT needs acChargingParameters"),
+        (
+            needs21("DC_BPT", {"targetSoC": 80}),
+            "MissingParam",
+            "DC_BPT needs maxChargePower, or maxChargeCurrent and maxVoltage",
+        ),
+        (
+            needs21("AC_BPT", {"maxChargePower": 7000}, controlMode="Whenever"),
+            "InvalidValue",
+            "controlMode 'Whenever' is not one of ScheduledControl, DynamicControl",
+        ),
+    ],
+)
+def test_v2x_needs_that_cannot_be_used_are_refused_with_a_reason(payload: Any, code: str, text: str) -> None:
+    with pytest.raises(NeedsRefused) as refused:
+        parse_needs(payload, NOW)
+    assert (refused.value.reason_code, str(refused.value)) == (code, text)
+
+
+V2X_NAMES = [
+    "minChargePower", "maxChargePower", "maxChargePower_L2", "maxChargePower_L3", "minChargePower_L2",
+    "minDischargePower", "maxDischargePower", "minChargeCurrent", "maxChargeCurrent", "maxVoltage",
+    "minDischargeCurrent", "maxDischargeCurrent", "targetSoC", "evTargetEnergyRequest", "evMinEnergyRequest",
+    "evMaxEnergyRequest", "x",
+]  # fmt: skip
+V2X = st.dictionaries(
+    st.sampled_from(V2X_NAMES), st.integers(-100, 60_000) | st.floats(-1e6, 1e6) | JSONISH, max_size=8
+)
+ALL_TRANSFERS = ["AC_single_phase", "AC_two_phase", "AC_three_phase", "DC", "AC_BPT", "AC_BPT_DER", "AC_DER",
+                 "DC_BPT", "DC_ACDP", "DC_ACDP_BPT", "WPT"]  # fmt: skip
+
+
+@given(
+    transfer=st.sampled_from(ALL_TRANSFERS),
+    params=st.none() | PARAMS | st.dictionaries(st.sampled_from(["evEnergyCapacity", "fullSoC"]), st.integers(-5, 120)),
+    v2x=st.none() | V2X,
+    extra=st.dictionaries(
+        st.sampled_from(["controlMode", "mobilityNeedsMode", "availableEnergyTransfer", "evEnergyOffer"]),
+        st.sampled_from(["ScheduledControl", "DynamicControl", "EVCC", "EVCC_SECC", ["DC", "AC_BPT"]]) | JSONISH,
+        max_size=3,
+    ),
+    limit=st.floats(0, 100_000),
+    unit=st.sampled_from(["A", "W"]),
+    phases=st.integers(1, 3),
+)
+def test_any_v21_needs_parse_or_are_refused_and_what_parses_holds_a_limit_within_its_range(
+    transfer: str, params: Any, v2x: Any, extra: dict[str, Any], limit: float, unit: Any, phases: int
+) -> None:
+    charging: dict[str, Any] = {"requestedEnergyTransfer": transfer, **extra}
+    if params is not None:
+        charging["dcChargingParameters" if transfer.startswith("DC") else "acChargingParameters"] = params
+    if v2x is not None:
+        charging["v2xChargingParameters"] = v2x
+    try:
+        parsed = parse_needs({"evseId": 1, "chargingNeeds": charging}, NOW)
+    except NeedsRefused as refused:
+        code, why = refused.reason_code, str(refused)
+    else:
+        code, why = "", ""
+    if code:
+        assert code in ("InvalidValue", "MissingParam", "UnsupportedParam")
+        assert why
+        return
+    assert parsed.energy_wh is None or (math.isfinite(parsed.energy_wh) and parsed.energy_wh >= 0)
+    ceiling, floor = parsed.ceiling_a(phases), parsed.floor_a(phases)
+    assert math.isfinite(ceiling)
+    assert ceiling >= 0
+    assert floor >= 0
+    json.dumps(parsed.view(), allow_nan=False)  # stored and shown as it is
+    per = 1.0 if unit == "A" else phases * 230.0
+    held = ev_limit(parsed, unit, limit, phases)
+    assert 0 <= held <= limit + 0.05
+    assert held == 0.0 or floor * per - 0.05 <= held <= ceiling * per + 0.05

@@ -1,7 +1,7 @@
 """Priority charging: an OCPP 2.1 session charged in the scheduler's mode priority while it is on
 
 Revision ID: 0024
-Revises: 0023
+Revises: 0026
 Create Date: 2026-12-03
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0024"
-down_revision = "0023"
+down_revision = "0026"  # merged after 0025 and 0026: the chain is 0023 -> 0025 -> 0026 -> 0024
 branch_labels = None
 depends_on = None
 
