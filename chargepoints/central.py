@@ -27,6 +27,7 @@ from chargepoints.certificates import Certificates
 from chargepoints.costs import CostDisplay, CostQuotes
 from chargepoints.credentials import password_problem
 from chargepoints.device_model import stored_limit
+from chargepoints.dynamic_schedules import DynamicSchedules
 from chargepoints.errors import NotAccepted, NotConnected, UnknownChargePoint
 from chargepoints.ev_charging import EVCharging
 from chargepoints.events import (
@@ -57,6 +58,7 @@ from chargepoints.ports import (
     Passwords,
     Publish,
     Reservations,
+    SessionPriorities,
     TransactionRecord,
 )
 from chargepoints.registration import ACCEPTED, refusal
@@ -116,6 +118,8 @@ class CentralSystem(
         contract_certificates: ContractCertificates | None = None,
         tariff_source: TariffSource | None = None,
         transaction_status_after_s: float = 30.0,
+        dynamic_profiles: bool = False,
+        dynamic_update_interval_s: int = 0,
     ) -> None:
         self._repo = repository
         self.transaction_status_after_s = transaction_status_after_s  # 0: never asked on a reconnect
@@ -139,6 +143,7 @@ class CentralSystem(
         self._files = files  # the firmware, diagnostics and log timelines
         self._contracts = contract_certificates  # ISO 15118 Plug & Charge: OCSP through the configured responder
         self.ev_certificates: EVCertificateService | None = None  # Get15118EVCertificate: the relay, if any
+        self.session_priorities: SessionPriorities | None = None  # OCPP 2.1 priority charging: the sessions' modes
         self._vendors: dict[str, DataTransferHandler] = {}
         self._sessions: dict[str, OcppSession] = {}
         self._meter_backlog: dict[int, float] = {}
@@ -160,6 +165,9 @@ class CentralSystem(
             interval_s=running_cost_interval_s,
         )  # fmt: skip
         self.station_tariffs = StationTariffs(tariff_source, record=self.record)  # OCPP 2.1 tariffs, costs
+        self.dynamic_schedules = DynamicSchedules(  # OCPP 2.1: TxProfiles followed by UpdateDynamicSchedule
+            enabled=dynamic_profiles, update_interval_s=dynamic_update_interval_s, clock=clock, record=self.record
+        )
         self._init_ev_charging(departure_targets)  # ISO 15118: the EVs' needs and the limits sent for them
 
     # -- registry -------------------------------------------------------------
@@ -343,14 +351,12 @@ class CentralSystem(
             raise NotAccepted(why)
         unit, limit = self.state(charge_point_id).in_allowed_unit(limit_a, phases)
         limit = self.ev_held(charge_point_id, connector_id, transaction_id, unit, limit, phases)  # ISO 15118 EVs
-        payload = await session.limit_profile(connector_id, limit, transaction_id, phases, unit)
         undo = self.limit_sending(charge_point_id, connector_id, transaction_id, limit_a, phases, (unit, limit))
         try:
-            answer = await session.call_learning("SetChargingProfile", payload)
+            status = await session.send_limit(connector_id, limit, transaction_id, phases, unit)
         except BaseException:
             undo()
             raise
-        status = str(answer.get("status", "Unknown"))
         if status != "Accepted":
             undo()
         return status
@@ -450,6 +456,7 @@ class CentralSystem(
         if owned and changed and record is not None:
             self._owners.pop(record.id, None)
             self._ended(record)
+            self.dynamic_schedules.ended(charge_point_id, record.id)
             await self._publish(TransactionStopped(charge_point_id, record.id, meter_stop_wh, reason, ts))
 
     async def meter_reading(
@@ -487,6 +494,18 @@ class CentralSystem(
                 current_a=reading.current_a,
             )
         )
+
+    async def priority_charging(self, charge_point_id: str, ocpp_transaction_id: str, active: bool) -> None:
+        """OCPP 2.1 NotifyPriorityCharging: the station's running transaction in priority charging (or out of it)
+        becomes the session's mode for the scheduler (stored); kept as a charger event either way."""
+        record = await self.find_transaction_201(charge_point_id, ocpp_transaction_id)
+        priorities = self.session_priorities
+        marked = False
+        if record is not None and record.active and priorities is not None:
+            await priorities.set_priority_charging(record, active)
+            marked = True
+        event = {"transaction_id": ocpp_transaction_id, "activated": active, "session_marked": marked}
+        await self.record(charge_point_id, "NotifyPriorityCharging", event)
 
     async def record(self, charge_point_id: str, kind: str, payload: dict[str, Any]) -> None:
         """Keep a charger-reported event (firmware, diagnostics, security, data transfer)."""

@@ -13,6 +13,7 @@ from chargepoints.reservations import Reservation
 
 if TYPE_CHECKING:
     from chargepoints.costs import CostDisplay
+    from chargepoints.dynamic_schedules import DynamicSchedules
     from chargepoints.iso15118 import ChargingNeeds
     from chargepoints.tariffs import StationTariffs
 
@@ -79,6 +80,7 @@ class TransactionRecord:
     # 2.0.1 E14: the station said it ended, its queued messages still to come (GetTransactionStatus), since
     awaiting_since: datetime | None = None
     ev_needs: dict[str, Any] | None = None  # ISO 15118: its EV's charging needs (ChargingNeeds.view()), the newest
+    priority_charging: bool = False  # OCPP 2.1 priority charging on: the scheduler charges it in mode priority
 
     @property
     def api_id(self) -> int | str:
@@ -236,6 +238,14 @@ class DepartureTargets(Protocol):
         ...
 
 
+class SessionPriorities(Protocol):
+    """Where a session's OCPP 2.1 priority charging goes: stored with it, and its mode for the scheduler."""
+
+    async def set_priority_charging(self, record: TransactionRecord, active: bool) -> None:
+        """Priority charging on (mode `priority`) or off (its mode before) for this running session."""
+        ...
+
+
 class EVCertificateService(Protocol):
     """ISO 15118 Plug & Charge: where an EV's contract certificate is asked for (Get15118EVCertificate)."""
 
@@ -283,6 +293,7 @@ class SessionHost(Protocol):
     observe: Observe
     costs: CostDisplay  # the running cost and the total told to the stations
     station_tariffs: StationTariffs  # OCPP 2.1: default tariffs sent, the stations' own costs kept
+    dynamic_schedules: DynamicSchedules  # OCPP 2.1: Dynamic TxProfiles, their updates and pulls
 
     def now(self) -> datetime: ...
 
@@ -445,4 +456,8 @@ class SessionHost(Protocol):
 
     async def ev_charging_schedule(self, charge_point_id: str, payload: dict[str, Any]) -> dict[str, Any]:
         """An ISO 15118 NotifyEVChargingSchedule checked against the profile sent: the answer."""
+        ...
+
+    async def priority_charging(self, charge_point_id: str, ocpp_transaction_id: str, active: bool) -> None:
+        """OCPP 2.1 NotifyPriorityCharging: the station started or stopped priority charging of a transaction."""
         ...

@@ -400,6 +400,15 @@ class OcppSession:
         """SetChargingProfile capping a connector (or EVSE): on its transaction, else its default."""
         raise NotImplementedError
 
+    async def send_limit(
+        self, connector_id: int, limit: float, transaction_id: int | None, phases: int | None, unit: Unit
+    ) -> str:
+        """Cap a connector (or EVSE) with SetChargingProfile of `limit_profile`; the charger's status answer.
+        (2.1 follows a transaction's limit with dynamic schedules when configured: chargepoints.v21.)"""
+        payload = await self.limit_profile(connector_id, limit, transaction_id, phases, unit)
+        answer = await self.call_learning("SetChargingProfile", payload)
+        return str(answer.get("status", "Unknown"))
+
     def safe_default_profile(self, limit: float, unit: Unit) -> dict[str, Any]:
         """SetChargingProfile of the safe default limit for every connector."""
         raise NotImplementedError

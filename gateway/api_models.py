@@ -251,7 +251,13 @@ class SessionView(BaseModel):
         False,
         description="2.0.1: the station said it ended, its queued messages not yet arrived (GetTransactionStatus)",
     )
-    mode: str = Field(description="how the scheduler charges it: green, green_min, fast or departure")
+    mode: str = Field(
+        description="how the scheduler charges it: green, green_min, fast, departure, or priority while OCPP 2.1 "
+        "priority charging is on"
+    )
+    priority_charging: bool = Field(
+        False, description="OCPP 2.1 priority charging on (mode priority; off, the mode set for it again)"
+    )
     priority: int
     target_wh: float | None = Field(description="departure mode: the energy wanted in this session")
     departure: datetime | None = Field(description="departure mode: when the EV leaves")

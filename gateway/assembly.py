@@ -66,6 +66,8 @@ def build_central(platform: Platform) -> CentralSystem:
         files=platform.store.files,
         contract_certificates=build_contracts(platform),
         tariff_source=StoredTariffs(platform.store, platform.clock),
+        dynamic_profiles=ocpp.dynamic_profiles,
+        dynamic_update_interval_s=ocpp.dynamic_update_interval_s,
     )
 
 

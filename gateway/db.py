@@ -109,6 +109,8 @@ class TransactionRow(Base):
     awaiting_messages_since: Mapped[datetime | None] = mapped_column(UtcDateTime())
     # ISO 15118: the EV's charging needs as it last told them (chargepoints.iso15118.ChargingNeeds.view())
     ev_needs: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    # OCPP 2.1 priority charging on: scheduled in mode priority; `mode` is what it returns to once off
+    priority_charging: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
 
 class UnmatchedStopRow(Base):

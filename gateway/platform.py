@@ -214,6 +214,7 @@ class Platform:
             scheduler_clock=self.scheduler_clock,
         )
         self.central.departure_targets = self.world  # ISO 15118 charging needs become departure targets
+        self.central.session_priorities = self.world  # OCPP 2.1 priority charging: the sessions' modes
         self.central.ev_certificates = assembly.build_contract_service(self)  # Get15118EVCertificate's relay
         self.ocpi = Ocpi(self)
         await self._register_configured()

@@ -166,6 +166,18 @@ class OcppSettings(_Model):
         description="TxDefaultProfile for a charger no site's scheduler controls (unknown chargers, no site): "
         "no uncontrolled charging by default; none = leave it uncontrolled",
     )
+    dynamic_profiles: bool = Field(
+        False,
+        description="OCPP 2.1 stations: a running transaction's TxProfile is installed as a Dynamic charging "
+        "profile and each new limit sent as UpdateDynamicSchedule (a refused update: SetChargingProfile again)",
+    )
+    dynamic_update_interval_s: int = Field(
+        300,
+        ge=0,
+        le=2**31 - 1,
+        description="the Dynamic profile's dynUpdateInterval: how often a station may pull its limit "
+        "(PullDynamicScheduleUpdate) besides the updates CoopGrid pushes; 0 = no interval",
+    )
     max_frame_bytes: int = Field(65536, ge=1024)
     websocket_compression: bool = Field(
         False,

@@ -142,7 +142,7 @@ class World:
             record.id,
             meter_start_wh=record.meter_start_wh,
             energy_wh=energy,
-            mode=record.mode,
+            mode="priority" if record.priority_charging else record.mode,
             priority=record.priority,
             target_wh=record.target_wh,
             departure_s=departure_s,
@@ -159,6 +159,13 @@ class World:
         self.adopt(stored)  # this instance at once (it may be the leader) ...
         self.announce(session_id=record.id)  # ... and every other one
         return stored
+
+    async def set_priority_charging(self, record: TransactionRecord, active: bool) -> None:
+        """OCPP 2.1 priority charging on or off (chargepoints.SessionPriorities): stored, then the session is
+        adopted in mode `priority`, or in its own mode again, here at once and on every other instance."""
+        await self.store.set_priority_charging(record.id, active)
+        self.adopt(replace(record, priority_charging=active))
+        self.announce(session_id=record.id)
 
     async def set_departure(self, record: TransactionRecord, energy_wh: float, departure_ts: datetime) -> bool:
         """An EV's ISO 15118 charging needs as its session's departure target (chargepoints.DepartureTargets)."""

@@ -9,21 +9,34 @@ Everything the 2.0.1 station does (boot, status, transactions, meter values, pro
 - ChangeTransactionTariff: the running transaction's tariff from now on (`TxNotFound` for one not running
   here, `NoCurrencyChange` for another currency than the one in force);
 - CostUpdated: the running cost the central system tells, kept as shown on its display;
-- TransactionEvent(Ended) carries `costDetails`, the cost it computed itself.
+- TransactionEvent(Ended) carries `costDetails`, the cost it computed itself;
+- Dynamic charging profiles: a Dynamic TxProfile is followed like any other, its one period's limit changed
+  in place by UpdateDynamicSchedule (`Rejected` for a profile id it has no Dynamic profile of, or every one
+  with `reject_dynamic_updates`); it pulls the limit (PullDynamicScheduleUpdate) every `dynUpdateInterval`
+  of simulated time, and whenever `pull_dynamic_update()` is called;
+- priority charging: its own PriorityCharging profile (`priority_limit_a`, by default its maximum; None: it
+  has none) is in force over the TxProfile while priority charging is on, switched by UsePriorityCharging
+  (`Rejected` for a transaction not running here, `NoProfile` without the profile) or by its driver
+  (`set_priority_charging()`, which tells the central system with NotifyPriorityCharging).
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
+from ocpp.charge_point import snake_to_camel_case
 from ocpp.routing import on
 from ocpp.v21 import call as call21
 from ocpp.v21 import call_result as result21
 
-from simulators.chargepoint import _Connector, _iso
+from simulators.chargepoint import PHYSICS_STEP_REAL_S, _Connector, _iso
 from simulators.chargepoint201 import SimulatedChargePoint201, _Client201
+from simulators.ev import Profile
 from simulators.tariff21 import Period, cost_details, unsupported_condition
+
+PRIORITY_PROFILE_ID = 2100  # + the EVSE id: the station's own PriorityCharging profile, while it is on
 
 
 def _wire(value: Any) -> Any:
@@ -98,12 +111,51 @@ class _Client21(_Client201):
         self.sim.costs_shown[transaction_id] = total_cost
         return result21.CostUpdated()
 
+    @on("SetChargingProfile")
+    def on_set_charging_profile(self, evse_id: int, charging_profile: dict[str, Any], **kw: Any) -> Any:
+        answer = super().on_set_charging_profile(evse_id, charging_profile, **kw)
+        if answer.status == "Accepted" and charging_profile.get("charging_profile_kind") == "Dynamic":
+            self.sim.dynamic_updated_s[charging_profile["id"]] = self.sim.clock.elapsed_s()
+        return answer
+
+    @on("UpdateDynamicSchedule")
+    def on_update_dynamic_schedule(self, charging_profile_id: int, schedule_update: dict[str, Any], **kw: Any) -> Any:
+        if self.sim.reject_dynamic_updates:
+            return result21.UpdateDynamicSchedule(status="Rejected", status_info={"reason_code": "NotNow"})
+        update = snake_to_camel_case(schedule_update)
+        if not self.sim.apply_dynamic_update(charging_profile_id, update):
+            return result21.UpdateDynamicSchedule(status="Rejected", status_info={"reason_code": "UnknownProfile"})
+        self.sim.dynamic_updates.append((charging_profile_id, update))
+        return result21.UpdateDynamicSchedule(status="Accepted")
+
+    @on("UsePriorityCharging")
+    def on_use_priority_charging(self, transaction_id: str, activate: bool, **kw: Any) -> Any:
+        connector = next((c for c in self.sim.connectors.values() if c.transaction_id == transaction_id), None)
+        if connector is None:
+            return result21.UsePriorityCharging(status="Rejected", status_info={"reason_code": "TxNotFound"})
+        if not self.sim.switch_priority(connector, activate):
+            return result21.UsePriorityCharging(status="NoProfile")
+        return result21.UsePriorityCharging(status="Accepted")
+
 
 class SimulatedChargePoint21(SimulatedChargePoint201):
     subprotocol = "ocpp2.1"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        priority_limit_a: float | None = -1.0,
+        reject_dynamic_updates: bool = False,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
+        # its own PriorityCharging profile's limit (A): by default its maximum; None: it has no such profile
+        self.priority_limit_a = self.max_current_a if priority_limit_a == -1.0 else priority_limit_a
+        self.reject_dynamic_updates = reject_dynamic_updates
+        self.priority_charging: dict[int, bool] = {}  # EVSE id -> priority charging on
+        self.dynamic_updates: list[tuple[int, dict[str, Any]]] = []  # (profile id, scheduleUpdate) taken, pulled too
+        self.dynamic_updated_s: dict[int, float] = {}  # Dynamic profile id -> when its limit was last set (sim s)
+        self.pull_answers: list[dict[str, Any]] = []  # PullDynamicScheduleUpdate answers, in order
         self.default_tariffs: dict[int, dict[str, Any]] = {}  # EVSE id (0: all) -> OCPP 2.1 TariffType
         self.transaction_tariffs: dict[str, dict[str, Any]] = {}  # transaction id -> its own tariff
         self.costs_shown: dict[str, float] = {}  # transaction id -> the last running or total cost told
@@ -113,6 +165,90 @@ class SimulatedChargePoint21(SimulatedChargePoint201):
 
     def _make_client(self, ws: Any) -> Any:
         return _Client21(self, ws)
+
+    async def run(self) -> None:
+        """Run until cancelled: the 2.0.1 station's loops, and the pulls of its Dynamic profiles."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(super().run())
+            group.create_task(self._pull_loop())
+
+    # -- dynamic charging profiles -----------------------------------------------------------------------
+    def dynamic_limit(self, connector_id: int = 1) -> float | None:
+        """The limit of the connector's Dynamic profile, if it has one."""
+        found = self.profiles.dynamic(connector_id)
+        return found[0].periods[0][1] if found else None
+
+    def apply_dynamic_update(self, profile_id: int, update: dict[str, Any]) -> bool:
+        """A ChargingScheduleUpdateType (camelCase) for one of its Dynamic profiles; False: it has no such one."""
+        if self.profiles.update_dynamic(profile_id, update) is None:
+            return False
+        self.dynamic_updated_s[profile_id] = self.clock.elapsed_s()
+        return True
+
+    async def pull_dynamic_update(self, connector_id: int = 1) -> dict[str, Any] | None:
+        """PullDynamicScheduleUpdate for the connector's Dynamic profile; an Accepted update is applied.
+        The answer (camelCase), or None when it has no Dynamic profile there or is offline."""
+        found = self.profiles.dynamic(connector_id)
+        if not found or not self.connected:
+            return None
+        profile_id = found[0].id
+        self.dynamic_updated_s[profile_id] = self.clock.elapsed_s()  # asked now: the next pull an interval on
+        answer = await self._send(call21.PullDynamicScheduleUpdate(charging_profile_id=profile_id))
+        if answer is None:
+            return None
+        wire = {"status": answer.status}
+        if answer.schedule_update is not None:
+            wire["scheduleUpdate"] = snake_to_camel_case(answer.schedule_update)
+        if answer.status_info is not None:
+            wire["statusInfo"] = snake_to_camel_case(answer.status_info)
+        self.pull_answers.append(wire)
+        if answer.status == "Accepted" and "scheduleUpdate" in wire:
+            self.profiles.update_dynamic(profile_id, wire["scheduleUpdate"])
+            self.dynamic_updates.append((profile_id, wire["scheduleUpdate"]))
+        return wire
+
+    async def _pull_loop(self) -> None:
+        """Each Dynamic profile with a dynUpdateInterval pulls its limit that long after it was last set."""
+        while True:
+            await asyncio.sleep(PHYSICS_STEP_REAL_S)
+            now_s = self.clock.elapsed_s()
+            for connector in self.connectors.values():
+                for profile in self.profiles.dynamic(connector.id):
+                    interval = profile.dyn_update_interval_s
+                    last = self.dynamic_updated_s.get(profile.id, now_s)
+                    if interval > 0 and now_s - last >= interval and self.connected:
+                        await self.pull_dynamic_update(connector.id)
+
+    # -- priority charging ------------------------------------------------------------------------------
+    def switch_priority(self, connector: _Connector, on: bool) -> bool:
+        """Priority charging on or off for the connector's transaction; False: it has no PriorityCharging profile."""
+        if self.priority_limit_a is None:
+            return False
+        profile_id = PRIORITY_PROFILE_ID + connector.id
+        self.profiles.clear(profile_id)
+        if on:
+            self.profiles.install(
+                Profile(
+                    id=profile_id,
+                    stack_level=0,
+                    purpose="PriorityCharging",
+                    connector_id=connector.id,
+                    unit="A",
+                    periods=[(0.0, self.priority_limit_a, None)],
+                    transaction_id=connector.transaction_id,
+                )
+            )
+        self.priority_charging[connector.id] = on
+        return True
+
+    async def set_priority_charging(self, connector_id: int = 1, activated: bool = True) -> bool:
+        """Its driver asks for priority charging (or ends it): switched here, told with NotifyPriorityCharging.
+        False when there is no transaction on the connector or no PriorityCharging profile."""
+        connector = self.connectors[connector_id]
+        if connector.transaction_id is None or not self.switch_priority(connector, activated):
+            return False
+        message = call21.NotifyPriorityCharging(transaction_id=str(connector.transaction_id), activated=activated)
+        return await self._send(message) is not None
 
     # -- tariffs -------------------------------------------------------------------------------------------
     def tariff_in_force(self, connector: _Connector) -> dict[str, Any] | None:

@@ -73,13 +73,14 @@ class Profile:
 
     id: int
     stack_level: int
-    purpose: str  # ChargePointMaxProfile | TxDefaultProfile | TxProfile
+    purpose: str  # ChargePointMaxProfile | TxDefaultProfile | TxProfile | PriorityCharging (2.1)
     connector_id: int
     unit: str  # A | W
     periods: list[tuple[float, float, int | None]]  # (start s, limit, phases)
     transaction_id: Any = None
-    kind: str = "Relative"
+    kind: str = "Relative"  # Absolute | Recurring | Relative | Dynamic (2.1: one period, updated in place)
     start_schedule: datetime | None = None
+    dyn_update_interval_s: int = 0  # Dynamic: pull an update (PullDynamicScheduleUpdate) this often; 0: never
 
     @classmethod
     def from_16(cls, connector_id: int, payload: dict[str, Any]) -> Profile:
@@ -105,6 +106,7 @@ class Profile:
             transaction_id=payload.get("transactionId"),
             kind=payload.get("chargingProfileKind", "Relative"),
             start_schedule=datetime.fromisoformat(start.replace("Z", "+00:00")) if start else None,
+            dyn_update_interval_s=int(payload.get("dynUpdateInterval") or 0),
         )
 
     def limit_a(self, elapsed_s: float, now: datetime, phases: int, voltage_v: float) -> float | None:
@@ -119,6 +121,9 @@ class Profile:
 
     def period(self, elapsed_s: float, now: datetime) -> tuple[float, int | None] | None:
         """The (limit, numberPhases) of the schedule period in force, or None before the schedule begins."""
+        if self.kind == "Dynamic":  # its one period holds from the moment it is installed or updated
+            _, limit, period_phases = self.periods[0]
+            return limit, period_phases
         offset = elapsed_s
         if self.kind == "Absolute" and self.start_schedule is not None:
             offset = (now - self.start_schedule).total_seconds()
@@ -163,8 +168,29 @@ class ProfileStore:
 
     def drop_transaction(self, transaction_id: Any) -> None:
         self.profiles = [
-            p for p in self.profiles if not (p.purpose == "TxProfile" and p.transaction_id == transaction_id)
+            p
+            for p in self.profiles
+            if not (p.purpose in ("TxProfile", "PriorityCharging") and p.transaction_id == transaction_id)
         ]
+
+    def dynamic(self, connector_id: int | None = None) -> list[Profile]:
+        """The Dynamic profiles installed (on one connector, or all)."""
+        return [
+            p for p in self.profiles if p.kind == "Dynamic" and (connector_id is None or p.connector_id == connector_id)
+        ]
+
+    def update_dynamic(self, profile_id: int, update: dict[str, Any]) -> Profile | None:
+        """An OCPP 2.1 ChargingScheduleUpdateType (camelCase) applied to the Dynamic profile `profile_id`: its
+        period's limit is the update's `limit` (when it has one; setpoints are not modelled); None when there is
+        no Dynamic profile of that id."""
+        found = next((p for p in self.profiles if p.id == profile_id and p.kind == "Dynamic"), None)
+        if found is None:
+            return None
+        limit = update.get("limit")
+        if isinstance(limit, int | float) and not isinstance(limit, bool):
+            start, _, period_phases = found.periods[0]
+            found.periods = [(start, float(limit), period_phases)]
+        return found
 
     def offer(
         self,
@@ -191,6 +217,11 @@ class ProfileStore:
                     return limit
             return None
 
+        priority = [  # OCPP 2.1 priority charging: in force over the TxProfile while it is on
+            p
+            for p in self.profiles
+            if p.purpose == "PriorityCharging" and p.connector_id == connector_id and p.transaction_id == transaction_id
+        ]
         tx = [
             p
             for p in self.profiles
@@ -200,7 +231,11 @@ class ProfileStore:
         ]
         default = [p for p in self.profiles if p.purpose == "TxDefaultProfile" and p.connector_id in (0, connector_id)]
         station = [p for p in self.profiles if p.purpose == "ChargePointMaxProfile"]
-        chosen = best(tx) if transaction_id is not None else None
+        chosen = None
+        if transaction_id is not None:
+            chosen = best(priority)
+            if chosen is None:
+                chosen = best(tx)
         if chosen is None:
             chosen = best([p for p in default if p.connector_id == connector_id])  # a limit of 0 A counts
             if chosen is None:

@@ -10,12 +10,13 @@ Algorithm (one pass per call, O(n log n) in the number of sessions):
 1. Every session's ceiling is its charger maximum, lowered to what the EV
    actually draws (plus a margin) when it draws clearly less than offered, so
    unused offers go to others.
-2. Floors — current drawn whatever the sun does: `fast` wants its ceiling,
+2. Floors — current drawn whatever the sun does: `fast` and `priority` want their ceiling,
    `green_min` and a session held on by hysteresis their minimum, `departure`
    the steady current that still meets its energy by the deadline after the
    green it can expect. Floors are fitted into each site's limit first: holds
-   cut first, then green_min, fast and departure floors last (the plan with
-   the least slack last of all), each group in reverse admission order.
+   cut first, then green_min, fast, departure floors (the plan with the least
+   slack last of these) and `priority` floors last of all, each group in
+   reverse admission order.
 3. Green power is water-filled, max-min fair by priority: the highest
    priority class is served first; within a class every session rises at the
    same level (amperes per phase) until it reaches its ceiling, its site is
@@ -40,7 +41,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 
-MODES = ("green", "green_min", "fast", "departure")
+MODES = ("green", "green_min", "fast", "departure", "priority")
 DRAW_MARGIN_A = 1.0  # offered above what the EV draws, so that it can ramp up
 EPSILON = 1e-9
 
@@ -236,8 +237,8 @@ def _site_capacity(site: Site | None) -> float:
 
 
 # Which floors a full site cuts first: a hysteresis hold, then green_min's minimum, then fast sessions,
-# and departure plans last (they have a deadline).
-_FLOOR_RANK = {"green": 0, "green_min": 1, "fast": 2, "departure": 3}
+# then departure plans (they have a deadline), and priority charging last (the driver asked for it now).
+_FLOOR_RANK = {"green": 0, "green_min": 1, "fast": 2, "departure": 3, "priority": 4}
 
 
 def _floor_cut_order(w: _Work) -> tuple[int, float, int]:
@@ -293,21 +294,23 @@ def _solve(work: list[_Work], snapshot: Snapshot, green_w: float) -> None:
     budget = green_w
     classes: dict[int, list[_Work]] = {}
     fast: list[_Work] = []
+    first: list[_Work] = []  # priority charging: the green goes to them before any class
     for w in work:
         if w.paused:
             continue
-        if w.demand.mode == "fast":
+        mode = w.demand.mode
+        if mode == "fast":
             fast.append(w)
+        elif mode == "priority":
+            first.append(w)
         else:
             classes.setdefault(w.demand.priority, []).append(w)
+    if first:
+        budget = _fill_floors(first, budget)
     for priority in sorted(classes, reverse=True):
         budget = _fill_class(classes[priority], budget, room)
-    for w in fast:
-        w.green_cap_a = w.floor_a
-    if fast and budget > EPSILON:
-        level = water_level(((w.watts_per_a, w.green_cap_a) for w in fast), budget)
-        for w in fast:
-            w.green_a = min(w.green_cap_a, level)
+    if fast:
+        _fill_floors(fast, budget)
 
     # limits within [min, max] or 0
     for w in work:
@@ -327,6 +330,21 @@ def _solve(work: list[_Work], snapshot: Snapshot, green_w: float) -> None:
         total = sum(w.limit_a for w in members)
         if total > capacity[site_id] + EPSILON:
             _trim(members, total - capacity[site_id], floors=False)
+
+
+def _fill_floors(members: list[_Work], budget_w: float) -> float:
+    """Green water-filled over sessions whose floor is all they draw (fast, priority): each takes green up
+    to its floor, the grid gives the rest of it; returns the green power left over."""
+    for w in members:
+        w.green_cap_a = w.floor_a
+    if budget_w <= EPSILON:
+        return budget_w
+    level = water_level(((w.watts_per_a, w.green_cap_a) for w in members), budget_w)
+    spent = 0.0
+    for w in members:
+        w.green_a = min(w.green_cap_a, level)
+        spent += w.green_a * w.watts_per_a
+    return max(0.0, budget_w - spent)
 
 
 def _fill_class(members: list[_Work], budget_w: float, room: dict[str, float]) -> float:
@@ -414,6 +432,8 @@ def _prepare(snapshot: Snapshot) -> list[_Work]:
     # deadline first, then every other session by key
     ranked = sorted(sorted(snapshot.sessions, key=_BY_KEY), key=lambda d: _deadline_rank(d, sites, default_volts))
     ranked.sort(key=_BY_PRIORITY, reverse=True)
+    if any(d.mode == "priority" for d in ranked):  # priority charging before everyone, in that order
+        ranked = [d for d in ranked if d.mode == "priority"] + [d for d in ranked if d.mode != "priority"]
     work: list[_Work] = []
     for order, demand in enumerate(ranked):
         mode = demand.mode
@@ -427,7 +447,7 @@ def _prepare(snapshot: Snapshot) -> list[_Work]:
         entry = _Work(demand, order, demand.site_id, minimum, phases, ceiling, phases * volts, volts)
         if ceiling < minimum - EPSILON or not demand.enabled:
             entry.paused = True  # cannot even take its minimum, or not enabled yet
-        elif mode == "fast":
+        elif mode in ("fast", "priority"):
             entry.floor_a = ceiling
         elif mode == "green_min":
             entry.floor_a = minimum

@@ -96,7 +96,7 @@ class PlanFollowing:
                     key,
                     spec.site_id,
                     max(0.0, wanted - session.delivered_wh()),
-                    mode=session.mode,
+                    mode="fast" if session.mode == "priority" else session.mode,  # priority charging: now, as fast
                     phases=session.phases,
                     min_current_a=floor_a,
                     max_current_a=ceiling_a,

@@ -44,12 +44,13 @@ async def _translated(tariffs: StoredTariffs, tariff_id: str) -> dict[str, Any] 
         return error(422, "NotExpressible", f"tariff.{exc}")
 
 
-def _not_21(context: Api, charge_point_id: str) -> web.Response | None:
+def not_21(context: Api, charge_point_id: str, needs: str = "tariffs need") -> web.Response | None:
+    """404 for a charger we do not know, 409 `NotOcpp21` for one that does not speak 2.1; None for a 2.1 one."""
     if not context.central.knows(charge_point_id):
         return error(404, "NotFound", f"no charge point {charge_point_id!r}")
     version = context.central.state(charge_point_id).ocpp_version
     if version != "2.1":
-        return error(409, "NotOcpp21", f"{charge_point_id} speaks OCPP {version or 'nothing yet'}, tariffs need 2.1")
+        return error(409, "NotOcpp21", f"{charge_point_id} speaks OCPP {version or 'nothing yet'}, {needs} 2.1")
     return None
 
 
@@ -94,7 +95,7 @@ async def send_default_tariff(request: web.Request) -> web.Response:
     context = api(request)
     charge_point_id = request.match_info["charge_point_id"]
     body = await read_body(request, DefaultTariffBody)
-    refused = _not_21(context, charge_point_id)
+    refused = not_21(context, charge_point_id)
     if refused is not None:
         return refused
     tariffs = StoredTariffs(context.store, context.clock)
@@ -127,7 +128,7 @@ async def change_session_tariff(request: web.Request) -> web.Response:
     ocpp_id = record.ocpp_transaction_id
     assert ocpp_id is not None
     body = await read_body(request, SessionTariffBody)
-    refused = _not_21(context, record.charge_point_id)
+    refused = not_21(context, record.charge_point_id)
     if refused is not None:
         return refused
     tariff = await _translated(StoredTariffs(context.store, context.clock), body.tariff_id)

@@ -46,6 +46,7 @@ def _transaction(row: TransactionRow) -> TransactionRecord:
         tariff_id=row.tariff_id,
         awaiting_since=row.awaiting_messages_since,
         ev_needs=row.ev_needs,
+        priority_charging=bool(row.priority_charging),
     )
 
 
@@ -95,6 +96,13 @@ class TransactionStore(SqlBase):
             row = await session.get(TransactionRow, transaction_id)
             if row is not None:
                 row.ev_needs = ev_needs
+
+    async def set_priority_charging(self, transaction_id: int, active: bool) -> None:
+        """OCPP 2.1 priority charging on or off for a session (its mode is kept: it returns to it)."""
+        async with self._session.begin() as session:
+            row = await session.get(TransactionRow, transaction_id)
+            if row is not None:
+                row.priority_charging = active
 
     async def set_session_tariff(self, transaction_id: int, tariff_id: str) -> None:
         """The tariff a session is priced at from now on (OCPP 2.1 ChangeTransactionTariff taken)."""

@@ -43,6 +43,7 @@ ROUTES = [
     ("GET", "/api/sessions", None, "sessions"),
     ("GET", "/api/sessions/1", None, "session"),
     ("PUT", "/api/sessions/1/mode", {"mode": "fast"}, "session-mode"),
+    ("POST", "/api/sessions/1/priority-charging", {"activate": True}, "session-priority-charging"),
     ("GET", "/api/parks", None, "parks"),
     ("GET", "/api/parks/park-1", None, "park"),
     ("GET", "/api/parks/park-1/energy", None, "park-energy"),
