@@ -14,6 +14,8 @@ Everything the 2.0.1 station does (boot, status, transactions, meter values, pro
   in place by UpdateDynamicSchedule (`Rejected` for a profile id it has no Dynamic profile of, or every one
   with `reject_dynamic_updates`); it pulls the limit (PullDynamicScheduleUpdate) every `dynUpdateInterval`
   of simulated time, and whenever `pull_dynamic_update()` is called;
+- ISO 15118-20: a bidirectional EV (`EVArrival(..., iso15118=True, bidirectional=True)`) tells its needs as
+  `AC_BPT` with its V2X parameters (charge and discharge power, target energy and state of charge);
 - priority charging: its own PriorityCharging profile (`priority_limit_a`, by default its maximum; None: it
   has none) is in force over the TxProfile while priority charging is on, switched by UsePriorityCharging
   (`Rejected` for a transaction not running here, `NoProfile` without the profile) or by its driver
@@ -34,6 +36,7 @@ from ocpp.v21 import call_result as result21
 from simulators.chargepoint import PHYSICS_STEP_REAL_S, _Connector, _iso
 from simulators.chargepoint201 import SimulatedChargePoint201, _Client201
 from simulators.ev import Profile
+from simulators.iso15118 import charging_needs_v2x, departure
 from simulators.tariff21 import Period, cost_details, unsupported_condition
 
 PRIORITY_PROFILE_ID = 2100  # + the EVSE id: the station's own PriorityCharging profile, while it is on
@@ -165,6 +168,21 @@ class SimulatedChargePoint21(SimulatedChargePoint201):
 
     def _make_client(self, ws: Any) -> Any:
         return _Client21(self, ws)
+
+    # -- ISO 15118-20: a bidirectional EV tells its V2X needs ---------------------------------------------
+    def _iso15118(self, name: str, connector: _Connector) -> list[Any]:
+        ev = connector.ev
+        if name != "EVChargingNeeds" or ev is None or not ev.bidirectional or connector.transaction_id is None:
+            return super()._iso15118(name, connector)
+        phases = connector.phases or self.phases
+        leaves = departure(self.clock.start, ev.departs_at_s)
+        return [charging_needs_v2x(ev, connector.id, phases, self.voltage_v, leaves)]
+
+    async def _call(self, client: Any, message: Any) -> Any:
+        answer = await super()._call(client, message)
+        if isinstance(message, call21.NotifyEVChargingNeeds):
+            self.iso15118_answers.append((message, answer))
+        return answer
 
     async def run(self) -> None:
         """Run until cancelled: the 2.0.1 station's loops, and the pulls of its Dynamic profiles."""

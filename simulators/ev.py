@@ -20,6 +20,9 @@ class EVArrival:
     max_power_w: float = 11_000.0
     stay_s: float = 4 * 3600.0
     iso15118: bool = False  # speaks ISO 15118 (2.0.1 stations): tells its charging needs, reports its schedule
+    # ISO 15118-20 bidirectional (with iso15118, on a 2.1 station): tells its needs as AC_BPT with its V2X
+    # parameters (charge and discharge power, target energy and state of charge)
+    bidirectional: bool = False
     # Plug & Charge: its contract certificate chain as OCPP OCSPRequestData (hashAlgorithm, issuerNameHash,
     # issuerKeyHash, serialNumber, responderURL), sent with Authorize; the station's id tag is then its eMAID
     contract: tuple[dict[str, str], ...] = ()
@@ -34,6 +37,7 @@ class EV:
     departs_at_s: float
     iso15118: bool = False
     contract: tuple[dict[str, str], ...] = ()
+    bidirectional: bool = False
 
     @classmethod
     def arriving(cls, arrival: EVArrival) -> EV:
@@ -45,6 +49,7 @@ class EV:
             arrival.arrive_after_s + arrival.stay_s,
             arrival.iso15118,
             arrival.contract,
+            arrival.bidirectional,
         )
 
     @property

@@ -1,14 +1,16 @@
 """What a simulated ISO 15118 EV tells its station, as OCPP 2.0.1 messages (pure: no I/O, time passed in).
 
 The EV, once its transaction has started, sends its charging needs (K15: energy still wanted, its departure,
-its current range); on every TxProfile the station accepts for it, it plans its charging schedule within
-the limit offered and reports it (NotifyEVChargingSchedule).
+its current range; a bidirectional EV on a 2.1 station its ISO 15118-20 V2X parameters); on every TxProfile
+the station accepts for it, it plans its charging schedule within the limit offered and reports it
+(NotifyEVChargingSchedule).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from ocpp.v21 import call as call21
 from ocpp.v201 import call
 
 from simulators.ev import EV, MIN_CURRENT_A
@@ -37,6 +39,35 @@ def charging_needs(
                 "ev_min_current": int(MIN_CURRENT_A),
                 "ev_max_current": most,
                 "ev_max_voltage": EV_MAX_VOLTAGE_V,
+            },
+        },
+    )
+
+
+def charging_needs_v2x(
+    ev: EV, evse_id: int, phases: int, voltage_v: float, departure: datetime
+) -> call21.NotifyEVChargingNeeds:
+    """A bidirectional EV's needs on OCPP 2.1 (ISO 15118-20): AC_BPT, its range as V2X charge power over the
+    phases, what it could give back, and its target as energy and as state of charge."""
+    most_w = float(round(min(ev.max_power_w, 16 * phases * voltage_v)))
+    return call21.NotifyEVChargingNeeds(
+        evse_id=evse_id,
+        max_schedule_tuples=1,
+        charging_needs={
+            "requested_energy_transfer": "AC_BPT",
+            "available_energy_transfer": [TRANSFER[phases], "AC_BPT"],
+            "control_mode": "ScheduledControl",
+            "mobility_needs_mode": "EVCC",
+            "departure_time": _iso(departure),
+            "v2x_charging_parameters": {
+                "min_charge_power": float(round(MIN_CURRENT_A * phases * voltage_v)),
+                "max_charge_power": most_w,
+                "min_discharge_power": float(round(MIN_CURRENT_A * phases * voltage_v)),
+                "max_discharge_power": most_w,
+                "ev_target_energy_request": float(round(ev.wanted_wh)),
+                "ev_min_energy_request": 0.0,
+                "ev_max_energy_request": float(round((1.0 - ev.soc) * ev.battery_wh)),
+                "target_soc": round(ev.target_soc * 100),
             },
         },
     )

@@ -166,3 +166,41 @@ def hash_data(certificate: x509.Certificate, issuer: x509.Certificate) -> dict[s
         "serialNumber": format(certificate.serial_number, "x"),
         "responderURL": "http://127.0.0.1:9/",
     }
+
+
+V2X_EV = replace(ISO_EV, max_power_w=7_000.0, bidirectional=True)  # 7 kW on three phases: 10.1 A
+
+
+async def test_a_bidirectional_ev_on_a_21_station_tells_its_v2x_needs_and_the_scheduler_keeps_to_them(
+    tmp_path: Path, charger_fleet: Fleet
+) -> None:
+    settings = make_settings(tmp_path, chargers=[{"id": "SIM-1", "site_id": "site-a"}], id_tags=[{"id": "DEMO-TAG"}])
+    start = datetime.now(UTC).replace(microsecond=0)
+    async with (
+        running_platform(settings) as platform,
+        aiohttp.ClientSession() as http,
+        charger_fleet(platform.ocpp_url, 1, speed=60, start=start, protocol="2.1", plan=lambda _: [V2X_EV]) as fleet,
+    ):
+        station = fleet.chargers[0]
+        assert station.subprotocol == "ocpp2.1"
+        await fleet.wait_for(lambda: bool(statuses(station, "NotifyEVChargingNeeds")), 20, "the EV's V2X needs")
+        assert statuses(station, "NotifyEVChargingNeeds")[0] in ("Accepted", "Processing")
+        async with http.get(f"{platform.http_url}/api/sessions?active=true") as response:
+            [session] = await response.json()
+        told = session["ev_needs"]
+        assert (told["energy_transfer"], told["control_mode"], told["mobility_needs_mode"]) == (
+            "AC_BPT",
+            "ScheduledControl",
+            "EVCC",
+        )
+        assert told["available_transfers"] == ["AC_three_phase", "AC_BPT"]
+        assert (told["min_charge_power_w"], told["max_charge_power_w"]) == (4140.0, 7000.0)
+        assert told["max_discharge_power_w"] == 7000.0  # shown, never used: CoopGrid does not discharge EVs
+        assert told["target_soc"] == 90
+        assert session["mode"] == "departure"
+        assert session["target_wh"] == pytest.approx(42_000.0, abs=100.0)  # its evTargetEnergyRequest
+        most_a = 7000.0 / (3 * 230.0)
+        async with watched_limits(http, platform.http_url, "SIM-1") as allocated:
+            await fleet.wait_for(lambda: any(abs(a - most_a) < 0.05 for a in allocated), 20, "the EV's 10.1 A")
+            await fleet.wait_for(lambda: abs(station.drawn_current_a() - most_a) < 0.2, 20, "10.1 A drawn")
+        assert max(allocated) <= most_a + 1e-6  # never more than its V2X maximum charge power
