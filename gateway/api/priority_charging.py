@@ -8,10 +8,10 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from gateway.api.chargers import commanding
-from gateway.api.context import api, error
+from gateway.api.context import api
 from gateway.api.params import read_body
 from gateway.api.sessions import session_view
-from gateway.api.station_tariffs import not_21
+from gateway.api.station_tariffs import running_21_session
 from gateway.api.table import Route
 
 
@@ -23,19 +23,11 @@ class PriorityChargingBody(BaseModel):
 async def use_priority_charging(request: web.Request) -> web.Response:
     """UsePriorityCharging: ask the 2.1 station to charge a running session with priority (or to stop)."""
     context = api(request)
-    records = await context.store.find_transactions_by_api_id(
-        request.match_info["session_id"], request.query.get("chargepoint") or None
-    )
-    active = [r for r in records if r.active]
-    if len(active) != 1 or active[0].ocpp_transaction_id is None:
-        return error(404, "NotFound", "no single running 2.1 session with this id (add ?chargepoint=)")
-    record = active[0]
-    ocpp_id = record.ocpp_transaction_id
-    assert ocpp_id is not None
+    found = await running_21_session(request, "priority charging needs")
+    if isinstance(found, web.Response):
+        return found
+    record, ocpp_id = found
     body = await read_body(request, PriorityChargingBody)
-    refused = not_21(context, record.charge_point_id, "priority charging needs")
-    if refused is not None:
-        return refused
     charge_point_id = record.charge_point_id
     payload = {"transactionId": ocpp_id, "activate": body.activate}
     answer = await commanding(charge_point_id, context.cluster.call(charge_point_id, "UsePriorityCharging", payload))

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from billing.tariff import TariffError
 from chargepoints.errors import CallFailed, CallTimeout, ChargePointError
+from chargepoints.ports import TransactionRecord
 from chargepoints.tariffs import change_transaction_tariff, set_default_tariff
 from gateway.api.chargers import commanding
 from gateway.api.context import Api, api, error
@@ -52,6 +53,22 @@ def not_21(context: Api, charge_point_id: str, needs: str = "tariffs need") -> w
     if version != "2.1":
         return error(409, "NotOcpp21", f"{charge_point_id} speaks OCPP {version or 'nothing yet'}, {needs} 2.1")
     return None
+
+
+async def running_21_session(
+    request: web.Request, needs: str = "tariffs need"
+) -> tuple[TransactionRecord, str] | web.Response:
+    """The running 2.1 session of the path (`?chargepoint=` when two reuse an id) and its transaction id at
+    the station; 404 when there is no single one, 409 when its station does not speak 2.1."""
+    context = api(request)
+    records = await context.store.find_transactions_by_api_id(
+        request.match_info["session_id"], request.query.get("chargepoint") or None
+    )
+    active = [r for r in records if r.active]
+    if len(active) != 1 or active[0].ocpp_transaction_id is None:
+        return error(404, "NotFound", "no single running 2.1 session with this id (add ?chargepoint=)")
+    refused = not_21(context, active[0].charge_point_id, needs)
+    return refused if refused is not None else (active[0], active[0].ocpp_transaction_id)
 
 
 async def tell_stations(context: Api, tariff_id: str) -> dict[str, str]:
@@ -118,19 +135,11 @@ async def change_session_tariff(request: web.Request) -> web.Response:
     """ChangeTransactionTariff: a running 2.1 session's tariff from now on; taken, CoopGrid prices the
     session at it too."""
     context = api(request)
-    records = await context.store.find_transactions_by_api_id(
-        request.match_info["session_id"], request.query.get("chargepoint") or None
-    )
-    active = [r for r in records if r.active]
-    if len(active) != 1 or active[0].ocpp_transaction_id is None:
-        return error(404, "NotFound", "no single running 2.1 session with this id (add ?chargepoint=)")
-    record = active[0]
-    ocpp_id = record.ocpp_transaction_id
-    assert ocpp_id is not None
+    found = await running_21_session(request)
+    if isinstance(found, web.Response):
+        return found
+    record, ocpp_id = found
     body = await read_body(request, SessionTariffBody)
-    refused = not_21(context, record.charge_point_id)
-    if refused is not None:
-        return refused
     tariff = await _translated(StoredTariffs(context.store, context.clock), body.tariff_id)
     if isinstance(tariff, web.Response):
         return tariff
