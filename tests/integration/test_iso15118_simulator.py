@@ -71,22 +71,31 @@ def scheduled(station: Any, limit_a: float) -> list[str]:
     ]
 
 
-async def test_the_ev_needs_reach_the_scheduler_and_the_ev_follows_each_profile(
-    tmp_path: Path, charger_fleet: Fleet
-) -> None:
+@asynccontextmanager
+async def needs_told(
+    tmp_path: Path, charger_fleet: Fleet, start: datetime, protocol: str, ev: EVArrival
+) -> AsyncIterator[tuple[Any, aiohttp.ClientSession, RunningFleet, dict[str, Any]]]:
+    """CoopGrid and one simulated station whose ISO 15118 EV has told its needs: the running session as shown."""
     settings = make_settings(tmp_path, chargers=[{"id": "SIM-1", "site_id": "site-a"}], id_tags=[{"id": "DEMO-TAG"}])
-    start = datetime.now(UTC).replace(microsecond=0)
     async with (
         running_platform(settings) as platform,
         aiohttp.ClientSession() as http,
-        charger_fleet(platform.ocpp_url, 1, speed=60, start=start, protocol="2.0.1", plan=lambda _: [ISO_EV]) as fleet,
+        charger_fleet(platform.ocpp_url, 1, speed=60, start=start, protocol=protocol, plan=lambda _: [ev]) as fleet,
     ):
         station = fleet.chargers[0]
         await fleet.wait_for(lambda: bool(statuses(station, "NotifyEVChargingNeeds")), 20, "the EV's charging needs")
         assert statuses(station, "NotifyEVChargingNeeds")[0] in ("Accepted", "Processing")
-
         async with http.get(f"{platform.http_url}/api/sessions?active=true") as response:
             [session] = await response.json()
+        yield platform, http, fleet, session
+
+
+async def test_the_ev_needs_reach_the_scheduler_and_the_ev_follows_each_profile(
+    tmp_path: Path, charger_fleet: Fleet
+) -> None:
+    start = datetime.now(UTC).replace(microsecond=0)
+    async with needs_told(tmp_path, charger_fleet, start, "2.0.1", ISO_EV) as (platform, http, fleet, session):
+        station = fleet.chargers[0]
         assert session["mode"] == "departure"
         assert session["target_wh"] == pytest.approx(42_000.0, abs=100.0)  # 70 % of 60 kWh
         assert session["departure"] == (start + timedelta(hours=3)).isoformat().replace("+00:00", "Z")
@@ -174,19 +183,10 @@ V2X_EV = replace(ISO_EV, max_power_w=7_000.0, bidirectional=True)  # 7 kW on thr
 async def test_a_bidirectional_ev_on_a_21_station_tells_its_v2x_needs_and_the_scheduler_keeps_to_them(
     tmp_path: Path, charger_fleet: Fleet
 ) -> None:
-    settings = make_settings(tmp_path, chargers=[{"id": "SIM-1", "site_id": "site-a"}], id_tags=[{"id": "DEMO-TAG"}])
     start = datetime.now(UTC).replace(microsecond=0)
-    async with (
-        running_platform(settings) as platform,
-        aiohttp.ClientSession() as http,
-        charger_fleet(platform.ocpp_url, 1, speed=60, start=start, protocol="2.1", plan=lambda _: [V2X_EV]) as fleet,
-    ):
+    async with needs_told(tmp_path, charger_fleet, start, "2.1", V2X_EV) as (platform, http, fleet, session):
         station = fleet.chargers[0]
         assert station.subprotocol == "ocpp2.1"
-        await fleet.wait_for(lambda: bool(statuses(station, "NotifyEVChargingNeeds")), 20, "the EV's V2X needs")
-        assert statuses(station, "NotifyEVChargingNeeds")[0] in ("Accepted", "Processing")
-        async with http.get(f"{platform.http_url}/api/sessions?active=true") as response:
-            [session] = await response.json()
         told = session["ev_needs"]
         assert (told["energy_transfer"], told["control_mode"], told["mobility_needs_mode"]) == (
             "AC_BPT",
