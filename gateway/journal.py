@@ -29,13 +29,21 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from chargepoints.ports import ChargePointRepository, ChargerRecord, IdTagStatus, TransactionRecord
 from gateway.journal_file import JournalFile, RegisterLog, decode, encode, orphaned
 
 log = logging.getLogger(__name__)
+
+# No pooled connection in time may mean the database is away or that this process is too busy to use its
+# connections (a reconnect storm): a probe on a connection of its own tells which, at most this often
+PROBE_TIMEOUT_S = 10.0
+PROBE_VALID_S = 5.0
 __all__ = ["JournalFile", "JournaledRepository", "RegisterLog", "apply", "decode", "encode", "is_outage", "orphaned"]
 
 
@@ -153,6 +161,11 @@ class JournaledRepository:
         self._by_start: dict[tuple[str, int, datetime, float], int] = {}
         self._journaled: set[int] = set()  # started while degraded, not yet stored
         self._draining = asyncio.Lock()
+        self._reserving = asyncio.Lock()  # one reservation at a time once the reserved ids ran out
+        self._probing = asyncio.Lock()
+        self._probe: tuple[float, bool] | None = None  # (when, whether the database answered)
+        self._probe_engine: AsyncEngine | None = None
+        self.busy_retries = 0  # calls tried again: no pooled connection in time, the database answering
         # an id tag the store answers Invalid may be authorized by someone else (an OCPI partner, in real time)
         self.remote_authorization: Callable[[str], Awaitable[IdTagStatus | None]] | None = None
 
@@ -250,13 +263,44 @@ class JournaledRepository:
         """`call` on the database while it answers; AWAY (and degraded from now on) when it is away."""
         if self.degraded:
             return AWAY
-        try:
-            return await call()
-        except Exception as exc:
-            if not is_outage(exc):
-                raise
-            self._away(exc)
-            return AWAY
+        while True:
+            try:
+                return await call()
+            except PoolTimeout as exc:
+                if not await self._database_answers():
+                    self._away(exc)
+                    return AWAY
+                self.busy_retries += 1
+                if self.busy_retries == 1 or self.busy_retries % 1000 == 0:
+                    log.warning("no database connection free in time, the database answering: tried again (%s)", exc)
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                self._away(exc)
+                return AWAY
+
+    async def _database_answers(self) -> bool:
+        """Whether the database answers `SELECT 1` on a connection outside the pool (one probe at a time, its
+        answer kept PROBE_VALID_S)."""
+        engine = getattr(self.store, "engine", None)
+        if not isinstance(engine, AsyncEngine):
+            return False
+        async with self._probing:
+            loop = asyncio.get_running_loop()
+            if self._probe is not None and loop.time() - self._probe[0] < PROBE_VALID_S:
+                return self._probe[1]
+            if self._probe_engine is None:
+                self._probe_engine = create_async_engine(engine.url, poolclass=NullPool)
+            try:
+                async with asyncio.timeout(PROBE_TIMEOUT_S), self._probe_engine.connect() as connection:
+                    await connection.execute(text("SELECT 1"))
+                answered = True
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                answered = False
+            self._probe = (loop.time(), answered)
+            return answered
 
     def _away(self, error: BaseException) -> None:
         if not self.degraded:
@@ -282,9 +326,21 @@ class JournaledRepository:
         if record is not None and record.ocpp_transaction_id is not None:
             self._by_ocpp.pop((record.charge_point_id, record.ocpp_transaction_id), None)
 
-    def _take_id(self) -> int:
+    async def _take_id(self) -> int:
+        """A reserved id. Once every one is used, more are asked for straight away: degraded may mean only
+        that this process was too busy to get a connection in time (a reconnect storm), and the database
+        may still hand them out; DatabaseAway when it does not."""
         if not self._ids:
-            raise DatabaseAway("the database is away and every reserved transaction id is used")
+            async with self._reserving:
+                if not self._ids:
+                    try:
+                        fresh = await self.store.reserve_transaction_ids(self.reserve)
+                    except Exception as exc:
+                        if not is_outage(exc):
+                            raise
+                        raise DatabaseAway("the database is away and every reserved transaction id is used") from None
+                    self._ids = sorted(set(self._ids) | set(fresh), reverse=True)
+                    log.warning("every reserved transaction id used while degraded: %d more reserved", len(fresh))
         return self._ids.pop()
 
     # -- chargers: straight through ------------------------------------------------------------------------
@@ -336,7 +392,11 @@ class JournaledRepository:
         key = (charge_point_id, connector_id, ts, meter_start_wh)
         if key in self._by_start:  # resent while degraded
             return replace(self._known[self._by_start[key]]), False
-        record = TransactionRecord(self._take_id(), charge_point_id, connector_id, id_tag, meter_start_wh, ts)
+        transaction_id = await self._take_id()
+        if key in self._by_start:  # resent while ids were being reserved
+            self._ids.append(transaction_id)
+            return replace(self._known[self._by_start[key]]), False
+        record = TransactionRecord(transaction_id, charge_point_id, connector_id, id_tag, meter_start_wh, ts)
         self._append({
             "op": "start", "id": record.id, "cp": charge_point_id, "connector": connector_id, "id_tag": id_tag,
             "meter_start_wh": meter_start_wh, "ts": ts.isoformat(), "ocpp_id": None,
@@ -366,8 +426,13 @@ class JournaledRepository:
         known = self._by_ocpp.get((charge_point_id, ocpp_transaction_id))
         if known is not None:
             return replace(self._known[known]), False
+        transaction_id = await self._take_id()
+        known = self._by_ocpp.get((charge_point_id, ocpp_transaction_id))
+        if known is not None:  # resent while ids were being reserved
+            self._ids.append(transaction_id)
+            return replace(self._known[known]), False
         record = TransactionRecord(
-            self._take_id(), charge_point_id, evse_id, id_tag, meter_start_wh, ts,
+            transaction_id, charge_point_id, evse_id, id_tag, meter_start_wh, ts,
             ocpp_transaction_id=ocpp_transaction_id,
         )  # fmt: skip
         self._append({

@@ -12,6 +12,9 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from gateway.journal import DatabaseAway, JournaledRepository, JournalFile, apply, decode, encode, orphaned
 from gateway.storage import Store, open_store
@@ -205,3 +208,79 @@ async def test_registers_answered_and_not_flushed_are_written_by_the_next_start(
             "second.jsonl", "second.registers-0.jsonl", "second.registers-1.jsonl",
         ]  # fmt: skip
         second.close()
+
+
+async def test_a_busy_process_past_its_reserved_ids_reserves_more_while_the_database_answers(tmp_path: Path) -> None:
+    """Degraded by a pool timeout (a reconnect storm) while the database still answers: the reserve runs
+    out, more ids are reserved at once and every start is answered, once each."""
+    async with open_store(f"sqlite+aiosqlite:///{tmp_path / 'busy.db'}") as store:
+        flaky = AwayStore(store)
+        repository = JournaledRepository(flaky, tmp_path / "journal", "busy", reserve=3)  # type: ignore[arg-type]
+        await repository.open()
+        flaky.away()
+        first, _ = await repository.start_transaction("CP-0", 1, "TAG", 0.0, T0)
+        assert repository.degraded
+        flaky.away(False)  # it answers again; the repository stays degraded until its journal is drained
+        ids = [first.id]
+        for n in range(1, 8):
+            record, created = await repository.start_transaction(f"CP-{n}", 1, "TAG", float(n), T0)
+            assert created
+            ids.append(record.id)
+        station, _ = await repository.start_transaction_201("CP-8", 1, "tx-8", "TAG", 0.0, T0)
+        ids.append(station.id)
+        assert len(set(ids)) == len(ids)  # each start its own id
+        assert repository.degraded
+        assert await repository.drain()
+        stored = await store.list_transactions(limit=100)
+        assert sorted(r.id for r in stored) == sorted(ids)  # every one written, none twice
+        flaky.away()
+        repository.degraded = True  # truly away now: past the reserve, the start is refused as before
+        for _ in range(repository.reserved_ids):
+            await repository.start_transaction("CP-9", 1, "TAG", float(_), T0)
+        with pytest.raises(DatabaseAway, match="reserved transaction id"):
+            await repository.start_transaction("CP-9", 1, "TAG", 99.0, T0)
+        repository.close()
+
+
+class BusyStore(AwayStore):
+    """A store whose next `busy` calls find no pooled connection in time, its database answering meanwhile."""
+
+    def __init__(self, store: Store, busy: int) -> None:
+        super().__init__(store)
+        self.busy = busy
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = super().__getattr__(name)
+        if name in ("cached_id_tag", "engine") or not callable(attribute):
+            return attribute
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            if self.busy > 0:
+                self.busy -= 1
+                raise PoolTimeout("QueuePool limit of size 10 overflow 20 reached, connection timed out")
+            return await attribute(*args, **kwargs)
+
+        return call
+
+
+async def test_no_pooled_connection_in_time_is_tried_again_while_the_database_answers(tmp_path: Path) -> None:
+    async with open_store(f"sqlite+aiosqlite:///{tmp_path / 'storm.db'}") as store:
+        busy = BusyStore(store, busy=0)
+        repository = JournaledRepository(busy, tmp_path / "journal", "storm", reserve=3)  # type: ignore[arg-type]
+        await repository.open()
+        first, _ = await store.start_transaction("CP-1", 1, "TAG", 5.0, T0)  # on the database before
+        busy.busy = 2  # a storm: the process waited too long for a connection, twice
+        again, created = await repository.start_transaction("CP-1", 1, "TAG", 5.0, T0)  # the same start resent
+        assert (again.id, created) == (first.id, False)  # the stored one: never a second id for it
+        assert not repository.degraded
+        assert repository.busy_retries == 2
+        # the database itself away: the probe fails too, and the repository degrades as before
+        repository._probe = None  # noqa: SLF001 - the last probe's answer forgotten
+        repository._probe_engine = create_async_engine(  # noqa: SLF001 - a database that cannot be opened
+            f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'gone.db'}", poolclass=NullPool
+        )
+        busy.busy = 1
+        _, created = await repository.start_transaction("CP-2", 1, "TAG", 0.0, T0)
+        assert created
+        assert repository.degraded
+        repository.close()
