@@ -35,6 +35,17 @@ def needs(transfer: str = "AC_three_phase", departure: str | None = "2026-03-01T
     return {"evseId": 1, "chargingNeeds": charging}
 
 
+def parsed_or_refused(payload: dict[str, Any]) -> ChargingNeeds | None:
+    """The needs parsed; None when refused, with one of the reason codes K15 names and a reason."""
+    try:
+        return parse_needs(payload, NOW)
+    except NeedsRefused as refused:
+        code, why = refused.reason_code, str(refused)
+    assert code in ("InvalidValue", "MissingParam", "UnsupportedParam")
+    assert why
+    return None
+
+
 def test_ac_needs_in_coopgrid_units() -> None:
     parsed = parse_needs(needs(), NOW)
     assert parsed == ChargingNeeds(
@@ -125,15 +136,8 @@ def test_any_needs_parse_or_are_refused_and_what_parses_is_usable(
     charging: dict[str, Any] = {"requestedEnergyTransfer": transfer, "departureTime": departure}
     charging["dcChargingParameters" if transfer == "DC" else "acChargingParameters"] = params
     payload: dict[str, Any] = {"evseId": 1, "chargingNeeds": charging, "maxScheduleTuples": tuples}
-    try:
-        parsed = parse_needs(payload, NOW)
-    except NeedsRefused as refused:
-        code, why = refused.reason_code, str(refused)
-    else:
-        code, why = "", ""
-    if code:
-        assert code in ("InvalidValue", "MissingParam", "UnsupportedParam")
-        assert why
+    parsed = parsed_or_refused(payload)
+    if parsed is None:
         return
     assert parsed.departure_ts is None or parsed.departure_ts > NOW
     assert 0 <= parsed.min_current_a <= parsed.max_current_a
@@ -394,15 +398,8 @@ def test_any_v21_needs_parse_or_are_refused_and_what_parses_holds_a_limit_within
         charging["dcChargingParameters" if transfer.startswith("DC") else "acChargingParameters"] = params
     if v2x is not None:
         charging["v2xChargingParameters"] = v2x
-    try:
-        parsed = parse_needs({"evseId": 1, "chargingNeeds": charging}, NOW)
-    except NeedsRefused as refused:
-        code, why = refused.reason_code, str(refused)
-    else:
-        code, why = "", ""
-    if code:
-        assert code in ("InvalidValue", "MissingParam", "UnsupportedParam")
-        assert why
+    parsed = parsed_or_refused({"evseId": 1, "chargingNeeds": charging})
+    if parsed is None:
         return
     assert parsed.energy_wh is None or (math.isfinite(parsed.energy_wh) and parsed.energy_wh >= 0)
     ceiling, floor = parsed.ceiling_a(phases), parsed.floor_a(phases)
