@@ -97,7 +97,9 @@ async def test_the_ev_needs_reach_the_scheduler_and_the_ev_follows_each_profile(
     async with needs_told(tmp_path, charger_fleet, start, "2.0.1", ISO_EV) as (platform, http, fleet, session):
         station = fleet.chargers[0]
         assert session["mode"] == "departure"
-        assert session["target_wh"] == pytest.approx(42_000.0, abs=100.0)  # 70 % of 60 kWh
+        # 70 % of 60 kWh: the EV tells what it still wants, CoopGrid adds what its meter values said so far,
+        # so what was drawn since the last of them (at 11 kW, up to a few hundred Wh) is missing
+        assert session["target_wh"] == pytest.approx(42_000.0, abs=600.0)
         assert session["departure"] == (start + timedelta(hours=3)).isoformat().replace("+00:00", "Z")
         # what the EV said it takes (11 kW on three phases: 15 A) is the session's, and the scheduler's, ceiling
         told = session["ev_needs"]
@@ -198,7 +200,7 @@ async def test_a_bidirectional_ev_on_a_21_station_tells_its_v2x_needs_and_the_sc
         assert told["max_discharge_power_w"] == 7000.0  # shown, never used: CoopGrid does not discharge EVs
         assert told["target_soc"] == 90
         assert session["mode"] == "departure"
-        assert session["target_wh"] == pytest.approx(42_000.0, abs=100.0)  # its evTargetEnergyRequest
+        assert session["target_wh"] == pytest.approx(42_000.0, abs=600.0)  # its evTargetEnergyRequest, as above
         most_a = 7000.0 / (3 * 230.0)
         async with watched_limits(http, platform.http_url, "SIM-1") as allocated:
             await fleet.wait_for(lambda: any(abs(a - most_a) < 0.05 for a in allocated), 20, "the EV's 10.1 A")
