@@ -23,8 +23,8 @@ from urllib.parse import quote, unquote
 
 from chargepoints.firmware_signatures import load_signing_roots
 from gateway.file_tokens import Grant, sign, verify
+from gateway.files_settings import FilesSettings
 from gateway.repositories.files import FileRepository
-from gateway.settings import FilesSettings
 
 log = logging.getLogger(__name__)
 
