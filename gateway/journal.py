@@ -29,21 +29,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import NullPool
 
 from chargepoints.ports import ChargePointRepository, ChargerRecord, IdTagStatus, TransactionRecord
+from gateway.db_probe import DatabaseProbe
 from gateway.journal_file import JournalFile, RegisterLog, decode, encode, orphaned
 
 log = logging.getLogger(__name__)
-
-# No pooled connection in time may mean the database is away or that this process is too busy to use its
-# connections (a reconnect storm): a probe on a connection of its own tells which, at most this often
-PROBE_TIMEOUT_S = 10.0
-PROBE_VALID_S = 5.0
 __all__ = ["JournalFile", "JournaledRepository", "RegisterLog", "apply", "decode", "encode", "is_outage", "orphaned"]
 
 
@@ -162,9 +155,7 @@ class JournaledRepository:
         self._journaled: set[int] = set()  # started while degraded, not yet stored
         self._draining = asyncio.Lock()
         self._reserving = asyncio.Lock()  # one reservation at a time once the reserved ids ran out
-        self._probing = asyncio.Lock()
-        self._probe: tuple[float, bool] | None = None  # (when, whether the database answered)
-        self._probe_engine: AsyncEngine | None = None
+        self._probe = DatabaseProbe(getattr(store, "engine", None), is_outage)
         self.busy_retries = 0  # calls tried again: no pooled connection in time, the database answering
         # an id tag the store answers Invalid may be authorized by someone else (an OCPI partner, in real time)
         self.remote_authorization: Callable[[str], Awaitable[IdTagStatus | None]] | None = None
@@ -267,7 +258,7 @@ class JournaledRepository:
             try:
                 return await call()
             except PoolTimeout as exc:
-                if not await self._database_answers():
+                if not await self._probe.answers():
                     self._away(exc)
                     return AWAY
                 self.busy_retries += 1
@@ -278,29 +269,6 @@ class JournaledRepository:
                     raise
                 self._away(exc)
                 return AWAY
-
-    async def _database_answers(self) -> bool:
-        """Whether the database answers `SELECT 1` on a connection outside the pool (one probe at a time, its
-        answer kept PROBE_VALID_S)."""
-        engine = getattr(self.store, "engine", None)
-        if not isinstance(engine, AsyncEngine):
-            return False
-        async with self._probing:
-            loop = asyncio.get_running_loop()
-            if self._probe is not None and loop.time() - self._probe[0] < PROBE_VALID_S:
-                return self._probe[1]
-            if self._probe_engine is None:
-                self._probe_engine = create_async_engine(engine.url, poolclass=NullPool)
-            try:
-                async with asyncio.timeout(PROBE_TIMEOUT_S), self._probe_engine.connect() as connection:
-                    await connection.execute(text("SELECT 1"))
-                answered = True
-            except Exception as exc:
-                if not is_outage(exc):
-                    raise
-                answered = False
-            self._probe = (loop.time(), answered)
-            return answered
 
     def _away(self, error: BaseException) -> None:
         if not self.degraded:

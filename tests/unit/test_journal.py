@@ -16,7 +16,17 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from gateway.journal import DatabaseAway, JournaledRepository, JournalFile, apply, decode, encode, orphaned
+from gateway.db_probe import DatabaseProbe
+from gateway.journal import (
+    DatabaseAway,
+    JournaledRepository,
+    JournalFile,
+    apply,
+    decode,
+    encode,
+    is_outage,
+    orphaned,
+)
 from gateway.storage import Store, open_store
 
 T0 = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
@@ -275,10 +285,8 @@ async def test_no_pooled_connection_in_time_is_tried_again_while_the_database_an
         assert not repository.degraded
         assert repository.busy_retries == 2
         # the database itself away: the probe fails too, and the repository degrades as before
-        repository._probe = None  # noqa: SLF001 - the last probe's answer forgotten
-        repository._probe_engine = create_async_engine(  # noqa: SLF001 - a database that cannot be opened
-            f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'gone.db'}", poolclass=NullPool
-        )
+        missing = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'gone.db'}", poolclass=NullPool)
+        repository._probe = DatabaseProbe(missing, is_outage)  # noqa: SLF001 - a database that cannot be opened
         busy.busy = 1
         _, created = await repository.start_transaction("CP-2", 1, "TAG", 0.0, T0)
         assert created
