@@ -37,13 +37,14 @@ Algorithm (one pass per call, O(n log n) in the number of sessions):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 
+from smartgrid.levels import EPSILON, site_level, water_level
+
 MODES = ("green", "green_min", "fast", "departure", "priority")
 DRAW_MARGIN_A = 1.0  # offered above what the EV draws, so that it can ramp up
-EPSILON = 1e-9
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,52 +167,6 @@ def departure_current_a(demand: SessionDemand, phases: int, voltage_v: float, ce
     if current <= EPSILON:
         return 0.0
     return min(ceiling_a, max(demand.min_current_a, current))
-
-
-def water_level(items: Iterable[tuple[float, float]], budget_w: float) -> float:
-    """The level L such that sum(weight * min(cap, L)) == budget (inf if every cap is reached).
-
-    items are (watts per ampere, cap in amperes).
-    """
-    ordered = sorted(items, key=lambda item: item[1])
-    remaining_weight = sum(weight for weight, _ in ordered)
-    spent = 0.0
-    for weight, cap in ordered:
-        if remaining_weight <= EPSILON:
-            break
-        level = (budget_w - spent) / remaining_weight
-        if level <= cap:
-            return max(0.0, level)
-        spent += weight * cap
-        remaining_weight -= weight
-    return math.inf
-
-
-def _site_level(members: list[_Work], carry_a: float) -> float:
-    """The level L with sum(max(floor, min(ceiling, L))) == carry (inf if every ceiling fits).
-
-    A floor above the level holds its floor. The sum grows piecewise linearly in L, by one per member
-    between its floor and its ceiling: walk the sorted breakpoints from L = 0 (where the sum is the floors).
-    """
-    total = 0.0
-    events: list[tuple[float, int]] = []
-    for w in members:
-        floor, ceiling = w.floor_a, w.ceiling_a
-        total += floor
-        if ceiling > floor:
-            events.append((floor, 1))
-            events.append((ceiling, -1))
-    if total >= carry_a:
-        return 0.0
-    events.sort()
-    level, slope = 0.0, 0
-    for at, change in events:
-        if slope > 0 and total + slope * (at - level) >= carry_a:
-            return level + (carry_a - total) / slope
-        total += slope * (at - level)
-        level = at
-        slope += change
-    return math.inf
 
 
 # A departure plan is tight once the energy it still wants passes this share of what its charger could
@@ -421,9 +376,9 @@ def _cap_by_site(admitted: list[_Work], room: dict[str, float]) -> None:
         carry = room.get(site_id, 0.0) + sum(w.floor_a for w in at_site)
         if sum(w.ceiling_a for w in at_site) <= carry:
             continue  # room for every ceiling
-        site_level = _site_level(at_site, carry)
+        level_a = site_level(((w.floor_a, w.ceiling_a) for w in at_site), carry)
         for w in at_site:
-            w.green_cap_a = min(w.ceiling_a, max(w.floor_a, site_level))
+            w.green_cap_a = min(w.ceiling_a, max(w.floor_a, level_a))
 
 
 def _prepare(snapshot: Snapshot) -> list[_Work]:
