@@ -48,7 +48,6 @@ from chargepoints.ports import (
     Clock,
     Connection,
     ContractCertificates,
-    DataTransferHandler,
     DepartureTargets,
     EVCertificateService,
     EventLog,
@@ -70,6 +69,7 @@ from chargepoints.transaction_status import TransactionStatus
 from chargepoints.v16 import Session16
 from chargepoints.v21 import Session21
 from chargepoints.v201 import Session201
+from chargepoints.vendors import VendorDataTransfer
 from chargepoints.write_behind import WriteBehind
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,7 @@ class CentralSystem(
     TransactionStatus,
     EVCharging,
     Certificates,
+    VendorDataTransfer,
 ):
     def __init__(
         self,
@@ -144,7 +145,7 @@ class CentralSystem(
         self._contracts = contract_certificates  # ISO 15118 Plug & Charge: OCSP through the configured responder
         self.ev_certificates: EVCertificateService | None = None  # Get15118EVCertificate: the relay, if any
         self.session_priorities: SessionPriorities | None = None  # OCPP 2.1 priority charging: the sessions' modes
-        self._vendors: dict[str, DataTransferHandler] = {}
+        self._vendors = {}
         self._sessions: dict[str, OcppSession] = {}
         self._meter_backlog: dict[int, float] = {}
         self._records: dict[str, ChargerRecord] = {}
@@ -300,22 +301,6 @@ class CentralSystem(
         if problem is not None:
             raise PropertyConstraintViolationError(details={"cause": problem})
         return await session.call_learning(action, payload)
-
-    def register_vendor(self, vendor_id: str, handler: DataTransferHandler) -> None:
-        """Answer chargers' DataTransfer of `vendor_id` with `handler` (others stay UnknownVendorId)."""
-        if not 0 < len(vendor_id) <= 255:
-            raise ValueError("vendor_id: 1-255 characters")
-        self._vendors[vendor_id] = handler
-
-    async def data_transfer(
-        self, charge_point_id: str, vendor_id: str, message_id: str | None, data: Any
-    ) -> dict[str, Any]:
-        """A charger's DataTransfer, answered by its vendor's handler, UnknownVendorId when none is registered."""
-        handler = self._vendors.get(vendor_id)
-        if handler is None:
-            return {"status": "UnknownVendorId"}
-        status, out = await handler(charge_point_id, message_id, data)
-        return {"status": status} if out is None else {"status": status, "data": out}
 
     async def password_accepted(self, charge_point_id: str, password: str) -> None:
         """A charger took the new Basic-auth password we sent: kept beside the old until it connects with it."""
