@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from smartgrid.allocation import SessionDemand, Site, Snapshot, allocate, departure_current_a, water_level
+from smartgrid.allocation import SessionDemand, Site, Snapshot, allocate, departure_current_a
+from smartgrid.levels import water_level
 
 V = 230.0
 W3 = 3 * V
