@@ -4,7 +4,8 @@ Reads a scenario file in the format of `../shared/PLANNER-SCENARIOS.md` (`benchm
 checks it) and simulates it step by step under three policies:
 
 - coopgrid: the real smartgrid.scheduler.Scheduler (hand-advanced clock, in-memory ports, 60 s / 180 s
-  enable/disable delays) following the per-slot grid budgets of smartgrid.planning.Replanner, which
+  enable/disable delays) following the per-slot grid budgets and per-session shares of
+  smartgrid.planning.Replanner (each plugged EV's meter tells the current it drew, 0 A included), which
   re-plans every 5 minutes and on session start/stop/target events over a 24 h horizon in 15 min slots,
   on the 20 % quantile of its forecast: the parks' day-ahead file when the scenario has one, else the
   parks' own pvlib clear-sky model (solar.forecast) scaled by what they measured in the last hour.
@@ -362,7 +363,7 @@ async def _coopgrid(sc: Scenario) -> Figures:
                     scheduler.set_stay(ev.charger, 1, ev.need_wh, leave_s)
         for ev in by_charger.values():
             await scheduler.on_event(
-                MeterSample(ev.charger, 1, ev.index, ts, energy_wh=ev.delivered_wh, current_a=drawn.get(ev.index))
+                MeterSample(ev.charger, 1, ev.index, ts, energy_wh=ev.delivered_wh, current_a=drawn.get(ev.index, 0.0))
             )
         if scheduler.plan_wanted.is_set() or clock[0] - last_plan >= settings.replan_s:
             scheduler.plan_wanted.clear()

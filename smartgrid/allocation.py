@@ -18,14 +18,19 @@ Algorithm (one pass per call, O(n log n) in the number of sessions):
    slack last of these) and `priority` floors last of all, each group in
    reverse admission order.
 3. Green power is water-filled, max-min fair by priority: the highest
-   priority class is served first; within a class every session rises at the
-   same level (amperes per phase) until it reaches its ceiling, its site is
-   full, or the green power runs out. Sessions that would need green to reach
-   their minimum are admitted while the green power and their site's room
-   can still give every admitted session its minimum, tight departure plans
-   first (soonest deadline first), then the others in key order; the others
-   are paused (0 A) and the admitted share their part. `fast` sessions only
-   count the green left over after everyone else.
+   priority class is served first; within a class the green covers the
+   floors first (a floor is drawn anyway: green shared past it would be grid
+   drawn for it), then every session rises at the same level (amperes per
+   phase) until it reaches its ceiling, its site is full, or the green power
+   runs out. With a plan, the sessions first rise only to the plan's current
+   for them in this slot (at least their minimum), then max-min above that.
+   Sessions that would need green to reach their minimum are admitted while
+   the green power and their site's room can still give every admitted
+   session its minimum (floors included), tight departure plans first
+   (soonest deadline first), then those the plan gives the most now, then the
+   others in key order; the others are paused (0 A) and the admitted share
+   their part. `fast` sessions only count the green left over after everyone
+   else.
 4. Phase switching: a session on a charger that can switch and that stays
    paused at three phases is tried again on one phase (a third of the power
    for the same current) — it can then start on less sun.
@@ -41,7 +46,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 
-from smartgrid.levels import EPSILON, site_level, water_level
+from smartgrid.green_fill import Work, fill_class, fill_floors
+from smartgrid.levels import EPSILON
 
 MODES = ("green", "green_min", "fast", "departure", "priority")
 DRAW_MARGIN_A = 1.0  # offered above what the EV draws, so that it can ramp up
@@ -67,6 +73,9 @@ class SessionDemand:
     # the planner's grid current for this moment (smartgrid.planner via the scheduler): when given, it is the
     # departure floor instead of the steady current above (0: green only for now, the plan buys later)
     planned_grid_a: float | None = None
+    # the plan's current for this session in this slot, green and grid (None: no plan for it): when the sun
+    # cannot start every session, those the plan gives the most now are admitted first
+    planned_a: float | None = None
     # the charger can switch between 1 and 3 phases (phases above is then the current wiring, 1 or 3)
     phase_switching: bool = False
     # the limit the charger was last given (None: unknown); with drawn_current_a it tells an unused offer
@@ -103,23 +112,6 @@ class Setpoint:
     power_w: float
     green_w: float
     grid_w: float
-
-
-@dataclass(slots=True)
-class _Work:
-    demand: SessionDemand
-    order: int  # admission rank: priority first, then key
-    site_id: str
-    min_a: float
-    phases: int
-    ceiling_a: float
-    watts_per_a: float
-    volts: float  # the site's voltage (per phase)
-    floor_a: float = 0.0  # drawn whatever the sun does
-    green_cap_a: float = 0.0  # the ceiling of the green share (site room included)
-    green_a: float = 0.0
-    limit_a: float = 0.0
-    paused: bool = False
 
 
 _BY_KEY = attrgetter("key")
@@ -187,6 +179,15 @@ def _deadline_rank(demand: SessionDemand, sites: Mapping[str, Site], default_vol
     return left if needed > TIGHT_SHARE * full_wh else math.inf
 
 
+def _plan_rank(demand: SessionDemand) -> float:
+    """Admission within a deadline rank: the sessions the plan gives the most now first, then the sessions
+    without a plan, then those the plan gives nothing now (they get the sun later, or the grid)."""
+    planned = demand.planned_a
+    if planned is None:
+        return 0.0
+    return -planned if planned > EPSILON else 1.0
+
+
 def _site_capacity(site: Site | None) -> float:
     return max(0.0, site.grid_limit_a - site.base_load_a) if site is not None else 0.0
 
@@ -196,13 +197,13 @@ def _site_capacity(site: Site | None) -> float:
 _FLOOR_RANK = {"green": 0, "green_min": 1, "fast": 2, "departure": 3, "priority": 4}
 
 
-def _floor_cut_order(w: _Work) -> tuple[int, float, int]:
+def _floor_cut_order(w: Work) -> tuple[int, float, int]:
     # departure plans: the one closest to needing its maximum (the least slack) is cut last
     urgency = w.floor_a / w.ceiling_a if w.demand.mode == "departure" and w.ceiling_a > 0 else 0.0
     return _FLOOR_RANK[w.demand.mode], urgency, -w.order
 
 
-def _trim(members: list[_Work], excess: float, *, floors: bool) -> None:
+def _trim(members: list[Work], excess: float, *, floors: bool) -> None:
     """Cut a site's excess current, each to its minimum or to 0: last admitted first (floors: least urgent first)."""
     order = sorted(members, key=_floor_cut_order) if floors else list(reversed(members))
     for w in order:
@@ -226,8 +227,8 @@ def _trim(members: list[_Work], excess: float, *, floors: bool) -> None:
             w.green_a = min(w.green_a, current)
 
 
-def _solve(work: list[_Work], snapshot: Snapshot, green_w: float) -> None:
-    by_site: dict[str, list[_Work]] = {}  # each list in admission order
+def _solve(work: list[Work], snapshot: Snapshot, green_w: float) -> None:
+    by_site: dict[str, list[Work]] = {}  # each list in admission order
     for w in work:
         members = by_site.get(w.site_id)
         if members is None:
@@ -247,9 +248,9 @@ def _solve(work: list[_Work], snapshot: Snapshot, green_w: float) -> None:
 
     # 3. green, class by class (work is in admission order, so each class is too)
     budget = green_w
-    classes: dict[int, list[_Work]] = {}
-    fast: list[_Work] = []
-    first: list[_Work] = []  # priority charging: the green goes to them before any class
+    classes: dict[int, list[Work]] = {}
+    fast: list[Work] = []
+    first: list[Work] = []  # priority charging: the green goes to them before any class
     for w in work:
         if w.paused:
             continue
@@ -261,11 +262,11 @@ def _solve(work: list[_Work], snapshot: Snapshot, green_w: float) -> None:
         else:
             classes.setdefault(w.demand.priority, []).append(w)
     if first:
-        budget = _fill_floors(first, budget)
+        budget = fill_floors(first, budget)
     for priority in sorted(classes, reverse=True):
-        budget = _fill_class(classes[priority], budget, room)
+        budget = fill_class(classes[priority], budget, room)
     if fast:
-        _fill_floors(fast, budget)
+        fill_floors(fast, budget)
 
     # limits within [min, max] or 0
     for w in work:
@@ -287,109 +288,17 @@ def _solve(work: list[_Work], snapshot: Snapshot, green_w: float) -> None:
             _trim(members, total - capacity[site_id], floors=False)
 
 
-def _fill_floors(members: list[_Work], budget_w: float) -> float:
-    """Green water-filled over sessions whose floor is all they draw (fast, priority): each takes green up
-    to its floor, the grid gives the rest of it; returns the green power left over."""
-    for w in members:
-        w.green_cap_a = w.floor_a
-    if budget_w <= EPSILON:
-        return budget_w
-    level = water_level(((w.watts_per_a, w.green_cap_a) for w in members), budget_w)
-    spent = 0.0
-    for w in members:
-        w.green_a = min(w.green_cap_a, level)
-        spent += w.green_a * w.watts_per_a
-    return max(0.0, budget_w - spent)
-
-
-def _fill_class(members: list[_Work], budget_w: float, room: dict[str, float]) -> float:
-    """Admit and water-fill one priority class; returns the green power left over."""
-    admitted = _admit(members, budget_w, room)
-    _cap_by_site(admitted, room)
-    level = water_level(((w.watts_per_a, w.green_cap_a) for w in admitted), budget_w)
-    spent = 0.0
-    for w in admitted:
-        green = w.green_cap_a if w.green_cap_a < level else level
-        w.green_a = green
-        spent += green * w.watts_per_a
-        if green > w.floor_a:
-            room[w.site_id] = room.get(w.site_id, 0.0) - (green - w.floor_a)
-    return max(0.0, budget_w - spent)
-
-
-def _admit(members: list[_Work], budget_w: float, room: dict[str, float]) -> list[_Work]:
-    """The sessions of a class that charge: those with a floor, then the others while every admitted one can
-    still get its minimum (the rest are paused)."""
-    # admission: sessions with a floor are in; the others while every admitted one can still get its minimum
-    admitted: list[_Work] = [w for w in members if w.floor_a > 0]
-    admission_room = dict(room)
-    top_min = 0.0  # the highest minimum among admitted floorless sessions: the level must reach it
-    need_at: dict[float, float] = {}  # green needed to lift every admitted session to a level
-    floorless = [w for w in members if w.floor_a <= 0]
-    # the least any candidate can add (one phase at the lowest minimum): once even that does not fit, stop
-    least_w = min((w.volts * w.min_a for w in floorless), default=0.0)
-    limit_w = budget_w + EPSILON
-    for index, w in enumerate(floorless):
-        minimum = w.min_a
-        site_id = w.site_id
-        if admission_room.get(site_id, 0.0) < minimum - EPSILON:
-            w.paused = True
-            continue
-        level = top_min if top_min > minimum else minimum
-        need = need_at.get(level)
-        if need is None:
-            need = need_at[level] = sum(
-                a.watts_per_a * (a.ceiling_a if a.ceiling_a < level else level) for a in admitted
-            )
-        if need + least_w > limit_w:
-            for rest in floorless[index:]:
-                rest.paused = True
-            break
-        reach = w.ceiling_a if w.ceiling_a < level else level
-        if need + w.watts_per_a * reach > limit_w:
-            # phase switching: what three phases cannot start, one phase may
-            if not (w.demand.phase_switching and w.phases == 3) or need + w.volts * reach > limit_w:
-                w.paused = True
-                continue
-            w.phases, w.watts_per_a = 1, w.volts
-        admitted.append(w)
-        top_min = level
-        for known in need_at:
-            need_at[known] += w.watts_per_a * (w.ceiling_a if w.ceiling_a < known else known)
-        admission_room[site_id] -= minimum
-    return admitted
-
-
-def _cap_by_site(admitted: list[_Work], room: dict[str, float]) -> None:
-    """Each session's green cap: its ceiling, or the level at which its site is full."""
-    # site room caps each session's green share: per site, the level at which the site is full
-    by_site: dict[str, list[_Work]] = {}
-    for w in admitted:
-        w.green_cap_a = w.ceiling_a
-        at_site = by_site.get(w.site_id)
-        if at_site is None:
-            by_site[w.site_id] = [w]
-        else:
-            at_site.append(w)
-    for site_id, at_site in by_site.items():
-        # what the site can carry for these sessions: its free room plus their floors
-        carry = room.get(site_id, 0.0) + sum(w.floor_a for w in at_site)
-        if sum(w.ceiling_a for w in at_site) <= carry:
-            continue  # room for every ceiling
-        level_a = site_level(((w.floor_a, w.ceiling_a) for w in at_site), carry)
-        for w in at_site:
-            w.green_cap_a = min(w.ceiling_a, max(w.floor_a, level_a))
-
-
-def _prepare(snapshot: Snapshot) -> list[_Work]:
+def _prepare(snapshot: Snapshot) -> list[Work]:
     sites, default_volts = snapshot.sites, snapshot.voltage_v
     # admission order: priority (highest first); within it, the departure plans that are tight, soonest
     # deadline first, then every other session by key
-    ranked = sorted(sorted(snapshot.sessions, key=_BY_KEY), key=lambda d: _deadline_rank(d, sites, default_volts))
+    ranked = sorted(
+        sorted(snapshot.sessions, key=_BY_KEY), key=lambda d: (_deadline_rank(d, sites, default_volts), _plan_rank(d))
+    )
     ranked.sort(key=_BY_PRIORITY, reverse=True)
     if any(d.mode == "priority" for d in ranked):  # priority charging before everyone, in that order
         ranked = [d for d in ranked if d.mode == "priority"] + [d for d in ranked if d.mode != "priority"]
-    work: list[_Work] = []
+    work: list[Work] = []
     for order, demand in enumerate(ranked):
         mode = demand.mode
         if mode not in MODES:
@@ -399,7 +308,7 @@ def _prepare(snapshot: Snapshot) -> list[_Work]:
         minimum = demand.min_current_a
         site = sites.get(demand.site_id)
         volts = site.voltage_v if site is not None else default_volts
-        entry = _Work(demand, order, demand.site_id, minimum, phases, ceiling, phases * volts, volts)
+        entry = Work(demand, order, demand.site_id, minimum, phases, ceiling, phases * volts, volts)
         if ceiling < minimum - EPSILON or not demand.enabled:
             entry.paused = True  # cannot even take its minimum, or not enabled yet
         elif mode in ("fast", "priority"):

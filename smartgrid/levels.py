@@ -53,3 +53,26 @@ def site_level(bounds: Iterable[tuple[float, float]], carry_a: float) -> float:
         level = at
         slope += change
     return math.inf
+
+
+def lifted_level(items: Iterable[tuple[float, float, float]], budget_w: float) -> float:
+    """The level L with sum(weight * max(base, min(cap, L))) == budget (inf if every cap is reached), over
+    (watts per ampere, base, cap) with base <= cap: each item holds its base and rises from it to its cap."""
+    total = 0.0
+    events: list[tuple[float, float]] = []
+    for weight, base, cap in items:
+        total += weight * base
+        if cap > base:
+            events.append((base, weight))
+            events.append((cap, -weight))
+    if total >= budget_w:
+        return 0.0
+    events.sort()
+    level, slope = 0.0, 0.0
+    for at, change in events:
+        if slope > EPSILON and total + slope * (at - level) >= budget_w:
+            return level + (budget_w - total) / slope
+        total += slope * (at - level)
+        level = at
+        slope += change
+    return math.inf

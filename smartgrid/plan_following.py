@@ -135,6 +135,17 @@ class PlanFollowing:
             return 0.0
         return wanted * 3600.0 / (left_s * session.phases * volts)
 
+    def _planned_a(self, key: str, phases: int, now_s: float, volts: float) -> float | None:
+        """The plan's current for this session in the current slot, green and grid (None: not in the plan)."""
+        plan = self._plan
+        if plan is None:
+            return None
+        session = plan.sessions.get(key)
+        slot = int((now_s - self._plan_start_s) // plan.slot_s)
+        if session is None or not 0 <= slot < len(session.energy_wh):
+            return None
+        return session.energy_wh[slot] * 3600.0 / (plan.slot_s * phases * volts)
+
     def _count_grid(self, now_s: float) -> None:
         """The grid energy each session drew since the last run (its setpoint's grid share), for its budget."""
         if self._last_run_at is not None and now_s > self._last_run_at:

@@ -287,7 +287,15 @@ class Scheduler(SessionControl, PlanFollowing, AllocationView):
             needed_wh = left_s = planned_a = None
             expected_wh = 0.0
             mode, priority = session.mode, session.priority
-            if mode == "departure" and session.target_wh is not None:
+            if mode in ("green", "green_min"):
+                wanted = (
+                    session.wanted_wh
+                    if session.wanted_wh is not None
+                    else (session.ev.energy_wh if session.ev is not None else None)
+                )
+                if wanted is not None and session.delivered_wh() >= wanted:  # what was wanted is in: after the others
+                    priority -= 1
+            elif mode == "departure" and session.target_wh is not None:
                 needed_wh = max(0.0, session.target_wh - session.delivered_wh())
                 left_s = session.departure_s - now if session.departure_s is not None else None
                 full_wh = ceiling_a * session.phases * volts * max(0.0, left_s or 0.0) / 3600
@@ -326,6 +334,7 @@ class Scheduler(SessionControl, PlanFollowing, AllocationView):
                     time_left_s=left_s,
                     expected_green_wh=expected_wh,
                     planned_grid_a=planned_a,
+                    planned_a=self._planned_a(key, session.phases, now, volts),
                     phase_switching=switching,
                 )
             )

@@ -228,3 +228,29 @@ async def test_a_small_program_holds_the_minimum_current_and_a_large_or_slow_one
     given_up = solve(hard)
     assert given_up.status == "Optimal"
     assert sum(sum(p.energy_wh) for p in given_up.sessions.values()) > 0
+
+
+async def test_a_green_session_with_what_its_driver_wanted_in_leaves_the_sun_to_the_others() -> None:
+    # 7 A of sun: one session can start. "A" (first by key) has had the 2 kWh its driver wanted; its car
+    # draws nothing, yet an offer of its 6 A minimum held the sun from "B", which still wants energy.
+    h = Harness(green_w=7 * 3 * V)
+    await h.plug("A", 1)
+    await h.plug("B", 2)
+    h.scheduler.set_stay("A", 1, 2_000, 8 * 3600)
+    h.scheduler.set_stay("B", 1, 20_000, 8 * 3600)
+    await h.scheduler.on_event(MeterSample("A", 1, 1, T, energy_wh=2_000.0, current_a=0.0))
+    points = await h.scheduler.run_once()
+    assert points["A/1"].limit_a == 0.0
+    assert points["B/1"].limit_a == pytest.approx(7.0)
+
+
+async def test_the_allocation_is_told_the_plans_current_for_the_slot() -> None:
+    h = Harness()
+    await h.plug("A", 1)
+    h.scheduler.set_plan(one_session_plan("A/1", [0.0, 0.0], energy_wh=[1_380.0, 0.0]), 0.0)
+    (demand,) = h.scheduler.snapshot(0.0, 60.0).sessions
+    assert demand.planned_a == pytest.approx(1_380.0 * 4 / (3 * V))  # 1,380 Wh over a quarter hour: 8 A
+    (demand,) = h.scheduler.snapshot(0.0, 960.0).sessions
+    assert demand.planned_a == 0.0
+    (demand,) = h.scheduler.snapshot(0.0, 1_900.0).sessions
+    assert demand.planned_a is None  # past the plan's end
