@@ -292,9 +292,11 @@ def _prepare(snapshot: Snapshot) -> list[Work]:
     sites, default_volts = snapshot.sites, snapshot.voltage_v
     # admission order: priority (highest first); within it, the departure plans that are tight, soonest
     # deadline first, then every other session by key
-    ranked = sorted(
-        sorted(snapshot.sessions, key=_BY_KEY), key=lambda d: (_deadline_rank(d, sites, default_volts), _plan_rank(d))
-    )
+    ranked = sorted(snapshot.sessions, key=_BY_KEY)
+    if any(d.planned_a is not None for d in ranked):
+        ranked.sort(key=lambda d: (_deadline_rank(d, sites, default_volts), _plan_rank(d)))
+    else:
+        ranked.sort(key=lambda d: _deadline_rank(d, sites, default_volts))
     ranked.sort(key=_BY_PRIORITY, reverse=True)
     if any(d.mode == "priority" for d in ranked):  # priority charging before everyone, in that order
         ranked = [d for d in ranked if d.mode == "priority"] + [d for d in ranked if d.mode != "priority"]

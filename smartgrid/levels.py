@@ -59,16 +59,22 @@ def lifted_level(items: Iterable[tuple[float, float, float]], budget_w: float) -
     """The level L with sum(weight * max(base, min(cap, L))) == budget (inf if every cap is reached), over
     (watts per ampere, base, cap) with base <= cap: each item holds its base and rises from it to its cap."""
     total = 0.0
+    slope = 0.0  # of the items rising from 0 (most of them): no event where they start
     events: list[tuple[float, float]] = []
     for weight, base, cap in items:
-        total += weight * base
         if cap > base:
-            events.append((base, weight))
+            if base > 0:
+                total += weight * base
+                events.append((base, weight))
+            else:
+                slope += weight
             events.append((cap, -weight))
+        else:
+            total += weight * base
     if total >= budget_w:
         return 0.0
     events.sort()
-    level, slope = 0.0, 0.0
+    level = 0.0
     for at, change in events:
         if slope > EPSILON and total + slope * (at - level) >= budget_w:
             return level + (budget_w - total) / slope
