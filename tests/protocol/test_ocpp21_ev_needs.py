@@ -49,7 +49,9 @@ def needs21(**v2x: Any) -> dict[str, Any]:
 
 
 async def test_v2x_needs_bound_the_scheduler_and_the_planner_and_are_shown(tmp_path: Path) -> None:
-    async with running_platform(make_settings(tmp_path)) as platform, station(platform, "CP-A", "ocpp2.1") as cp:
+    # the minimum-power plan is a MIP: time enough for it on a loaded machine, so that it is not relaxed
+    settings = make_settings(tmp_path, planner={"mip_time_limit_s": 30.0})
+    async with running_platform(settings) as platform, station(platform, "CP-A", "ocpp2.1") as cp:
         assert (await cp.call("s", "TransactionEvent", started()))[2]["idTokenInfo"] == {"status": "Accepted"}
         assert (await cp.server_call("SetChargingProfile"))[3] == tx_profile(0.0)  # green, no sun
 
