@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from smartgrid.levels import EPSILON, lifted_level, site_level, water_level
+from smartgrid.levels import EPSILON, lifted_level, water_level
 
 if TYPE_CHECKING:
     from smartgrid.allocation import SessionDemand
@@ -156,6 +156,6 @@ def _cap_by_site(admitted: list[Work], room: dict[str, float]) -> None:
         carry = room.get(site_id, 0.0) + sum(w.floor_a for w in at_site)
         if sum(w.ceiling_a for w in at_site) <= carry:
             continue  # room for every ceiling
-        level_a = site_level(((w.floor_a, w.ceiling_a) for w in at_site), carry)
+        level_a = lifted_level(((1.0, w.floor_a, w.ceiling_a) for w in at_site), carry)
         for w in at_site:
             w.green_cap_a = min(w.ceiling_a, max(w.floor_a, level_a))

@@ -1,5 +1,6 @@
-"""The two levels the allocation fills to (pure): the green water level across sessions, and the level at
-which a site is full."""
+"""The levels the allocation fills to (pure): the green water level across sessions, the same from each
+session's own base (its floor, or its planned share), and the level at which a site is full (the same with
+weight 1)."""
 
 from __future__ import annotations
 
@@ -25,33 +26,6 @@ def water_level(items: Iterable[tuple[float, float]], budget_w: float) -> float:
             return max(0.0, level)
         spent += weight * cap
         remaining_weight -= weight
-    return math.inf
-
-
-def site_level(bounds: Iterable[tuple[float, float]], carry_a: float) -> float:
-    """The level L with sum(max(floor, min(ceiling, L))) == carry (inf if every ceiling fits), over the
-    members' (floor, ceiling).
-
-    A floor above the level holds its floor. The sum grows piecewise linearly in L, by one per member
-    between its floor and its ceiling: walk the sorted breakpoints from L = 0 (where the sum is the floors).
-    """
-    total = 0.0
-    events: list[tuple[float, int]] = []
-    for floor, ceiling in bounds:
-        total += floor
-        if ceiling > floor:
-            events.append((floor, 1))
-            events.append((ceiling, -1))
-    if total >= carry_a:
-        return 0.0
-    events.sort()
-    level, slope = 0.0, 0
-    for at, change in events:
-        if slope > 0 and total + slope * (at - level) >= carry_a:
-            return level + (carry_a - total) / slope
-        total += slope * (at - level)
-        level = at
-        slope += change
     return math.inf
 
 
