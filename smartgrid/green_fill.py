@@ -77,14 +77,8 @@ def _fill_admitted(admitted: list[Work], budget_w: float) -> None:
     With a plan, it rises first only up to what the plan gives each session now, then max-min fair above
     that: the sessions the plan gives the sun keep it when there is less than planned.
     """
-    planned = any(w.demand.planned_a is not None for w in admitted)
-    if not planned and not any(w.floor_a > EPSILON for w in admitted):  # no floor, no plan: one water level
-        level = water_level(((w.watts_per_a, w.green_cap_a) for w in admitted), budget_w)
-        for w in admitted:
-            w.green_a = w.green_cap_a if w.green_cap_a < level else level
-        return
     bases = [min(w.floor_a, w.green_cap_a) for w in admitted]
-    if planned:
+    if any(w.demand.planned_a is not None for w in admitted):
         firsts = [max(base, _plan_cap(w)) for w, base in zip(admitted, bases, strict=True)]
         level = lifted_level(
             ((w.watts_per_a, base, first) for w, base, first in zip(admitted, bases, firsts, strict=True)), budget_w
