@@ -45,6 +45,13 @@ class SessionState:
     def delivered_wh(self) -> float:
         return max(0.0, self.energy_wh - self.meter_start_wh) if self.energy_wh is not None else 0.0
 
+    def wanted_energy_wh(self) -> float | None:
+        """The energy wanted in this session: the departure target, else what the driver told, else the EV."""
+        wanted = self.target_wh if self.mode == "departure" else self.wanted_wh
+        if wanted is None and self.ev is not None:
+            wanted = self.ev.energy_wh  # what the EV said it wants
+        return wanted
+
 
 def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
@@ -82,10 +89,8 @@ class PlanFollowing:
                 continue
             volts = self.sites[spec.site_id].voltage_v
             ev = session.ev
-            wanted = session.target_wh if session.mode == "departure" else session.wanted_wh
+            wanted = session.wanted_energy_wh()
             leave = session.departure_s if session.mode == "departure" else session.leave_s
-            if wanted is None and ev is not None:
-                wanted = ev.energy_wh  # what the EV said it wants
             floor_a, ceiling_a = session_bounds_a(spec, ev, session.phases, volts)
             if floor_a > ceiling_a:  # the EV cannot charge at this charger: nothing to plan
                 floor_a = ceiling_a = 0.0
@@ -107,6 +112,10 @@ class PlanFollowing:
             )
         return out
 
+    def _plan_slot(self, plan: Plan, now_s: float) -> int:
+        """The plan's slot now (negative before its start, past its slots after its end)."""
+        return int((now_s - self._plan_start_s) // plan.slot_s)
+
     def _planned_grid_a(self, key: str, session: SessionState, now_s: float, volts: float, tight: bool) -> float | None:
         """The grid floor for the rest of the plan's current slot (None: no plan).
 
@@ -118,7 +127,7 @@ class PlanFollowing:
         plan = self._plan
         if plan is None:
             return None
-        slot = int((now_s - self._plan_start_s) // plan.slot_s)
+        slot = self._plan_slot(plan, now_s)
         budget = plan.grid_budget_wh(key, slot)
         if budget is None:
             return None  # not in the plan (started since) or the plan ran out: the steady rule
@@ -141,7 +150,7 @@ class PlanFollowing:
         if plan is None:
             return None
         session = plan.sessions.get(key)
-        slot = int((now_s - self._plan_start_s) // plan.slot_s)
+        slot = self._plan_slot(plan, now_s)
         if session is None or not 0 <= slot < len(session.energy_wh):
             return None
         return session.energy_wh[slot] * 3600.0 / (plan.slot_s * phases * volts)

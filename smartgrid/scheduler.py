@@ -288,11 +288,7 @@ class Scheduler(SessionControl, PlanFollowing, AllocationView):
             expected_wh = 0.0
             mode, priority = session.mode, session.priority
             if mode in ("green", "green_min"):
-                wanted = (
-                    session.wanted_wh
-                    if session.wanted_wh is not None
-                    else (session.ev.energy_wh if session.ev is not None else None)
-                )
+                wanted = session.wanted_energy_wh()
                 if wanted is not None and session.delivered_wh() >= wanted:  # what was wanted is in: after the others
                     priority -= 1
             elif mode == "departure" and session.target_wh is not None:
