@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from operator import itemgetter
 
 EPSILON = 1e-9
+_AT = itemgetter(0)
 
 
 def water_level(items: Iterable[tuple[float, float]], budget_w: float) -> float:
@@ -35,19 +37,20 @@ def lifted_level(items: Iterable[tuple[float, float, float]], budget_w: float) -
     total = 0.0
     slope = 0.0  # of the items rising from 0 (most of them): no event where they start
     events: list[tuple[float, float]] = []
+    add = events.append
     for weight, base, cap in items:
         if cap > base:
             if base > 0:
                 total += weight * base
-                events.append((base, weight))
+                add((base, weight))
             else:
                 slope += weight
-            events.append((cap, -weight))
+            add((cap, -weight))
         else:
             total += weight * base
     if total >= budget_w:
         return 0.0
-    events.sort()
+    events.sort(key=_AT)  # by level alone: comparing floats, not tuples
     level = 0.0
     for at, change in events:
         if slope > EPSILON and total + slope * (at - level) >= budget_w:
