@@ -102,9 +102,13 @@ async def test_v2x_needs_bound_the_scheduler_and_the_planner_and_are_shown(tmp_p
         assert platform.replanner.last_input is not None
         [planned] = platform.replanner.last_input.sessions
         assert (planned.max_power_w, planned.min_power_w, planned.energy_wh) == (6900.0, 4830.0, 25_000.0)
-        hours = plan.slot_s / 3600
-        assert all(wh <= 6900.0 * hours + 1e-6 for wh in plan.sessions["CP-A/1"].energy_wh)
-        assert all(wh < 1e-6 or wh >= 4830.0 * hours - 1e-6 for wh in plan.sessions["CP-A/1"].energy_wh)
+        # within the time it is plugged in, in each slot: the slot its driver leaves in is only partly its own
+        assert planned.departure_s is not None
+        for t, wh in enumerate(plan.sessions["CP-A/1"].energy_wh):
+            start = t * plan.slot_s
+            hours = max(0.0, min(start + plan.slot_s, planned.departure_s) - max(start, planned.arrival_s)) / 3600
+            assert wh <= 6900.0 * hours + 1e-6
+            assert wh < 1e-6 or wh >= 4830.0 * hours - 1e-6
 
 
 async def test_v2x_needs_that_cannot_be_used_are_rejected_and_change_nothing(tmp_path: Path) -> None:
