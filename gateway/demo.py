@@ -64,9 +64,14 @@ def demo_prices(day: datetime) -> str:
     return "\n".join(rows) + "\n"
 
 
-def depot_meter(port: int) -> dict[str, Any]:
-    """The depot's grid meter: SunSpec over Modbus TCP, polled every second."""
-    return {"layout": "sunspec", "host": "127.0.0.1", "port": port, "interval_s": 1.0, "timeout_s": 5.0}
+def depot_meter(port: int, speed: float = 1.0) -> dict[str, Any]:
+    """The depot's grid meter: SunSpec over Modbus TCP, polled every second of wall time.
+
+    The platform judges the meter's silence on its own clock, which in the demo runs `speed` times faster
+    than the poll's: the timeout is five polls on that clock, or a meter that answers every second would be
+    silent between two of its readings.
+    """
+    return {"layout": "sunspec", "host": "127.0.0.1", "port": port, "interval_s": 1.0, "timeout_s": 5.0 * speed}
 
 
 def depot_load(clock: SimClock) -> SiteLoad:
@@ -80,11 +85,12 @@ def demo_settings(
     port: int = 8080,
     meter_port: int | None = None,
     prices_csv: Path | None = None,
+    speed: float = 1.0,
     **overrides: Any,
 ) -> Settings:
     depot: dict[str, Any] = {"id": METERED_SITE, "name": "Depot", "grid_limit_a": 32.0, "cooperative_id": "coop-sun"}
     if meter_port is not None:
-        depot["meter"] = depot_meter(meter_port)
+        depot["meter"] = depot_meter(meter_port, speed)
     planner: dict[str, Any] = {"prices_csv": str(prices_csv)} if prices_csv is not None else {}
     return load_settings(
         http={"host": "127.0.0.1", "port": port, "auth": False},  # loopback only, for trying it out
@@ -333,7 +339,7 @@ async def run_demo(
         prices.write_text(demo_prices(DEMO_START), encoding="utf-8")
         async with SunSpecMeter(depot_load(clock), port=free_port()) as meter:
             database = f"sqlite+aiosqlite:///{Path(tmp) / 'demo.db'}"
-            settings = demo_settings(database, port=port, meter_port=meter.port, prices_csv=prices)
+            settings = demo_settings(database, port=port, meter_port=meter.port, prices_csv=prices, speed=speed)
             await _run(settings, clock, meter, stop, duration_s, speed, out)
 
 
