@@ -14,7 +14,9 @@ The program, per slot t (5-15 min) of the horizon (24-36 h):
   (from the grid or the start charge), two stocks with the efficiency on each way, state of charge
   within [max(soc_min, reserve), soc_max]; a battery is three-phase and counts in its site's current
   both ways; it discharges into its site's EVs only (not into the grid: that would let the program
-  swap grey stock for green through an export);
+  swap grey stock for green through an export); the floor holds the stock's green share (the accounting
+  gives out a battery's green pro rata); a slot that both charges and discharges a battery (it follows
+  its net power, so it never does) is solved again with its smaller direction at 0 (`smartgrid.plan_lp.battery_swaps`);
 - per site, phase and slot: base load + the sessions on that phase + the battery stay within
   [-limit, +limit] (average current over the slot);
 - departure targets: energy by the departure, hard through a slack priced far above everything else
@@ -48,6 +50,7 @@ from collections.abc import Iterable, Sequence
 import highspy
 import numpy as np
 
+from smartgrid.plan_lp import SWAP_ROUNDS, Lp, battery_swaps
 from smartgrid.plan_types import (
     MODES,
     BatteryPlan,
@@ -80,7 +83,6 @@ __all__ = [
 ]
 
 INF = highspy.kHighsInf
-MIP_GAP = 5e-3  # with the minimum current held: solved to within 0.5 % of the best bound
 
 
 def _per_slot(value: float | Sequence[float], slots: int, name: str) -> np.ndarray:
@@ -138,66 +140,6 @@ def _check(plan_input: PlanInput) -> None:
             raise PlanError(f"battery {b.id}: max_charge_w and max_discharge_w must be >= 0")
 
 
-class _Lp:
-    """Columns with bounds and costs, rows in CSR: built in Python lists, handed to HiGHS at once."""
-
-    def __init__(self) -> None:
-        self.lb: list[float] = []
-        self.ub: list[float] = []
-        self.cost: list[float] = []
-        self.row_lo: list[float] = []
-        self.row_hi: list[float] = []
-        self.starts: list[int] = []
-        self.index: list[int] = []
-        self.value: list[float] = []
-        self.semi: list[int] = []  # semi-continuous columns: 0 or within [lb, ub]
-        self.time_limit_s = math.inf
-
-    def col(self, lb: float, ub: float, cost: float = 0.0) -> int:
-        self.lb.append(lb)
-        self.ub.append(ub)
-        self.cost.append(cost)
-        return len(self.lb) - 1
-
-    def row(self, lo: float, hi: float, cols: Sequence[int], coefs: Sequence[float]) -> None:
-        self.starts.append(len(self.index))
-        self.index.extend(cols)
-        self.value.extend(coefs)
-        self.row_lo.append(lo)
-        self.row_hi.append(hi)
-
-    def solve(self) -> tuple[str, np.ndarray, float]:
-        h = highspy.Highs()  # type: ignore[no-untyped-call]
-        h.setOptionValue("output_flag", False)
-        h.setOptionValue("threads", 1)
-        n = len(self.lb)
-        h.addVars(n, np.asarray(self.lb, dtype=float), np.asarray(self.ub, dtype=float))
-        h.changeColsCost(n, np.arange(n, dtype=np.int32), np.asarray(self.cost, dtype=float))
-        if self.row_lo:
-            h.addRows(
-                len(self.row_lo),
-                np.asarray(self.row_lo, dtype=float),
-                np.asarray(self.row_hi, dtype=float),
-                len(self.index),
-                np.asarray(self.starts, dtype=np.int32),
-                np.asarray(self.index, dtype=np.int32),
-                np.asarray(self.value, dtype=float),
-            )
-        if self.semi:
-            h.setOptionValue("mip_rel_gap", MIP_GAP)
-            h.setOptionValue("time_limit", self.time_limit_s)
-            h.changeColsIntegrality(
-                len(self.semi),
-                np.asarray(self.semi, dtype=np.int32),
-                np.full(len(self.semi), highspy.HighsVarType.kSemiContinuous),
-            )
-        h.run()
-        status = h.modelStatusToString(h.getModelStatus())
-        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-            return status, np.zeros(n), math.nan
-        return status, np.asarray(h.getSolution().col_value, dtype=float), float(h.getInfo().objective_function_value)
-
-
 def _power_w(s: PlanSession, site: PlanSite) -> float:
     """The most the session can draw: its charger's current on its phases, or the car's own limit."""
     power_w = s.max_current_a * s.phases * site.voltage_v
@@ -237,7 +179,7 @@ def plan(plan_input: PlanInput) -> Plan:  # noqa: C901, PLR0912, PLR0915 - one p
         )
         for s in sites
     }
-    lp = _Lp()
+    lp = Lp()
     lp.time_limit_s = plan_input.mip_time_limit_s
 
     # sessions: e[s, t] where the session can charge
@@ -292,6 +234,7 @@ def plan(plan_input: PlanInput) -> Plan:  # noqa: C901, PLR0912, PLR0915 - one p
         green_prev: float | int = stored * b.green_share
         grey_prev: float | int = stored - stored * b.green_share
         prev_cols: tuple[int, int] | None = None
+        green_floor = min(lo * b.green_share, float(green_prev))
         rows = []
         charge_kwh, discharge_kwh = b.max_charge_w * h / 1000.0, b.max_discharge_w * h / 1000.0
         for t in range(slots):
@@ -324,6 +267,10 @@ def plan(plan_input: PlanInput) -> Plan:  # noqa: C901, PLR0912, PLR0915 - one p
             else:
                 lp.row(lo, INF, [sg, sx], [1.0, 1.0])
             lp.row(-INF, max(hi, stored), [sg, sx], [1.0, 1.0])
+            # the floor holds the sun in it pro rata, as the accounting counts it (the green share of what a
+            # battery gives is its stock's): charged with grey, a battery at its floor has no sun to give
+            if green_floor > 1e-9:
+                lp.row(green_floor, INF, [sg], [1.0])
             prev_cols = (sg, sx)
             rows.append((cg, cx, dg, dx, sg, sx))
         bat_cols[b.id] = rows
@@ -395,6 +342,11 @@ def plan(plan_input: PlanInput) -> Plan:  # noqa: C901, PLR0912, PLR0915 - one p
             lp.row(-INF, 0.0, [z, *fair_cols], [s.energy_wh / 1000.0] + [-1.0] * len(fair_cols))
 
     status, x, objective = lp.solve() if lp.lb else ("Optimal", np.zeros(0), 0.0)
+    for _ in range(SWAP_ROUNDS):
+        zero = battery_swaps(x, bat_cols) if status == "Optimal" else []
+        if not zero:
+            break
+        status, x, objective = lp.solve_again_with_zero(zero)
     if status != "Optimal":
         raise PlanError(f"the planning program was not solved: {status}")
     return _read(plan_input, x, objective, e_cols, slack, bat_cols, site_cols, base, prices)

@@ -115,6 +115,30 @@ def test_stored_sun_goes_into_the_evs_plugged_in_now_not_at_their_departure() ->
     assert result.sessions["s"].energy_wh == pytest.approx((8_000, 0, 0), abs=1e-2)
 
 
+@pytest.mark.parametrize("minimum_current", [False, True])
+def test_a_battery_at_its_floor_has_no_sun_to_give(minimum_current: bool) -> None:
+    # a 60 kWh battery half a percent above its 10 % floor, half its stock from the sun; no sun, six cars
+    # filling a site's cheap slots to its limit. The program gave the floor's sun to the cars while buying grey
+    # to stay at the floor: both in one slot (a battery that follows its net power does neither, and the cars
+    # got neither the green nor the grid energy the plan counted on: 0.6 kWh a slot short each, all night), or
+    # grey in one slot and the sun out in the next (the accounting gives out the stock's green share, pro rata)
+    battery = PlanBattery(
+        "b", "a", 60_000, 20_000, 20_000, round_trip_efficiency=0.9, soc=0.105, soc_min=0.1, green_share=0.5
+    )
+    sessions = [PlanSession(f"s{i}", "a", 11_000, departure_s=8 * 900.0) for i in range(6)]
+    site = {"a": PlanSite("a", 100.0, base_load_a=10.0)}
+    prices = [0.08] * 4 + [0.22] * 4
+    problem = PlanInput(900.0, [0.0] * 8, site, sessions, [battery], prices, minimum_current=minimum_current)
+    result = plan(problem)
+    b, planned = result.batteries["b"], result.sites["a"]
+    above_floor_wh = 0.005 * 60_000 * math.sqrt(0.9)
+    assert sum(planned.green_ev_wh) <= above_floor_wh + 1e-3
+    for t in range(8):
+        assert min(b.charge_wh[t], b.discharge_wh[t]) < 1e-3
+        green = sum(result.sessions[s.key].energy_wh[t] - result.sessions[s.key].grid_wh[t] for s in sessions)
+        assert green == pytest.approx(planned.green_ev_wh[t], abs=1e-3)
+
+
 def test_the_minimum_current_held_is_nothing_or_at_least_six_amperes_per_slot() -> None:
     # a green-only car and 2 kW of sun per hour for three hours: 6 A three-phase is 4,140 W
     sessions = [PlanSession("s", "a", 20_000, mode="green")]
@@ -272,6 +296,8 @@ def test_plans_never_break_limits(
         # to 1e-4 Wh: the plan's figures carry the solver's rounding (seen: 0.25 Wh as 0.2500153)
         assert all(c <= b.max_charge_w * h + 1e-4 for c in bp.charge_wh)
         assert all(d <= b.max_discharge_w * h + 1e-4 for d in bp.discharge_wh)
+        # it follows its net power: never both ways in one slot
+        assert all(min(c, d) < 1e-2 for c, d in zip(bp.charge_wh, bp.discharge_wh, strict=True))
     green_ev = [sum(result.sites[k].green_ev_wh[t] for k in sites) for t in range(8)]
     for t in range(8):
         stored = sum(result.batteries[b.id].discharge_wh[t] for b in batteries)
