@@ -134,7 +134,7 @@ class PlanFollowing:
         delivered = session.delivered_wh()
         if session.budget_slot != (self._plans, slot):
             session.budget_slot, session.slot_grid_wh, session.slot_start_wh = (self._plans, slot), 0.0, delivered
-        left_s = self._plan_start_s + (slot + 1) * plan.slot_s - now_s
+        left_s = self._slot_end_s(plan, slot, session) - now_s
         if left_s <= 0:
             return 0.0
         wanted = budget - session.slot_grid_wh
@@ -144,16 +144,25 @@ class PlanFollowing:
             return 0.0
         return wanted * 3600.0 / (left_s * session.phases * volts)
 
-    def _planned_a(self, key: str, phases: int, now_s: float, volts: float) -> float | None:
+    def _slot_end_s(self, plan: Plan, slot: int, session: SessionState) -> float:
+        """When the session's part of a plan slot ends: the slot's end, or the driver's departure within it
+        (the plan gives the slot containing the departure only the time before it)."""
+        end = self._plan_start_s + (slot + 1) * plan.slot_s
+        leave = session.departure_s if session.mode == "departure" else session.leave_s
+        return end if leave is None else min(end, leave)
+
+    def _planned_a(self, key: str, session: SessionState, now_s: float, volts: float) -> float | None:
         """The plan's current for this session in the current slot, green and grid (None: not in the plan)."""
         plan = self._plan
         if plan is None:
             return None
-        session = plan.sessions.get(key)
+        planned = plan.sessions.get(key)
         slot = self._plan_slot(plan, now_s)
-        if session is None or not 0 <= slot < len(session.energy_wh):
+        if planned is None or not 0 <= slot < len(planned.energy_wh):
             return None
-        return session.energy_wh[slot] * 3600.0 / (plan.slot_s * phases * volts)
+        start = self._plan_start_s + slot * plan.slot_s
+        length_s = max(self._slot_end_s(plan, slot, session) - start, 60.0)
+        return planned.energy_wh[slot] * 3600.0 / (length_s * session.phases * volts)
 
     def _count_grid(self, now_s: float) -> None:
         """The grid energy each session drew since the last run (its setpoint's grid share), for its budget."""

@@ -25,8 +25,9 @@ The program, per slot t (5-15 min) of the horizon (24-36 h):
 Objective, lexicographic by weights (each weight dwarfs what the next can gain per kWh): unmet targets,
 then the green energy into EVs, then the grid cost (import price x import - export price x export),
 then fairness (the least share of its wanted
-energy any session gets); ties go to delivering a departure session's energy later: grid energy
-bought late can still be replaced by sun the forecast did not see; a battery's green energy, though,
+energy any session gets); ties go to delivering a departure session's energy later while sun is still
+to come (`_later`): grid energy bought late can still be replaced by sun the forecast did not see; where
+no sun can come before it, earlier; a battery's green energy, though,
 goes into the EVs plugged in now rather than later (those arriving later, not known yet, may want more
 than its power can give then). A receding horizon that always
 buys at the last moment pushes its grid energy ahead from plan to plan; the scheduler guards the
@@ -162,12 +163,29 @@ def _stay_kwh(s: PlanSession, site: PlanSite, slot_s: float, slots: int) -> np.n
     return result
 
 
+# A departure session's energy in slot t costs `Weights.later` times the share of the horizon's sun still to
+# come from t on, plus this much times t / slots: later is cheaper while sun may still replace grid energy
+# bought now; where none can (a night, with tomorrow's sun all still ahead), earlier is, by a hair, so that
+# a plan does not leave its room in the slot it starts in, every few minutes anew, until the night is full
+EARLY = 0.05
+
+
+def _later(green_kwh: np.ndarray) -> np.ndarray:
+    """The tie-break cost per slot for a departure session's energy, in units of `Weights.later`."""
+    slots = len(green_kwh)
+    total = float(green_kwh.sum())
+    ahead = np.cumsum(green_kwh[::-1])[::-1] / total if total > 1e-9 else np.ones(slots)
+    result: np.ndarray = ahead + EARLY * np.arange(slots) / max(1, slots)
+    return result
+
+
 def plan(plan_input: PlanInput) -> Plan:  # noqa: C901, PLR0912, PLR0915 - one program, built in one place
     """Solve the program; raises PlanError on an invalid input."""
     _check(plan_input)
     slots, slot_s, w = plan_input.slots, plan_input.slot_s, plan_input.weights
     h = slot_s / 3600.0
     green_kwh = np.clip(_per_slot(plan_input.green_w, slots, "green_w"), 0.0, None) * h / 1000.0
+    later = _later(green_kwh)
     price_in = _per_slot(plan_input.import_eur_per_kwh, slots, "import_eur_per_kwh")
     price_out = _per_slot(plan_input.export_eur_per_kwh, slots, "export_eur_per_kwh")
     sites = list(plan_input.sites.values())
@@ -195,7 +213,7 @@ def plan(plan_input: PlanInput) -> Plan:  # noqa: C901, PLR0912, PLR0915 - one p
         cols: dict[int, int] = {}
         slot_index: list[int] = np.nonzero(caps > 1e-9)[0].tolist()
         for t in slot_index:
-            cost = w.later * (1.0 - t / slots) if s.mode == "departure" else 0.0  # ties: deliver later
+            cost = w.later * later[t] if s.mode == "departure" else 0.0  # ties: deliver later, while sun may come
             if s.mode == "fast":
                 cost = -w.fast * (1.0 - t / slots)
             if plan_input.minimum_current and 0 < minimum_w < power_w:  # nothing, or at least the minimum

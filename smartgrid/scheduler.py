@@ -330,7 +330,7 @@ class Scheduler(SessionControl, PlanFollowing, AllocationView):
                     time_left_s=left_s,
                     expected_green_wh=expected_wh,
                     planned_grid_a=planned_a,
-                    planned_a=self._planned_a(key, session.phases, now, volts),
+                    planned_a=self._planned_a(key, session, now, volts),
                     phase_switching=switching,
                 )
             )

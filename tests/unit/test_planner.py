@@ -59,10 +59,17 @@ def test_the_cheap_hour_is_bought() -> None:
     assert result.sessions["s"].energy_wh == pytest.approx((0, 8_000, 0), abs=1e-3)
 
 
-def test_grid_is_bought_late_on_a_flat_price() -> None:
-    # nothing to choose on price: the grid energy goes where a better forecast may still replace it
+def test_grid_is_bought_after_the_sun_on_a_flat_price() -> None:
+    # nothing to choose on price: the grid energy goes after the sun, which a better forecast may find larger
+    result = plan(PlanInput(HOUR, [0, 2_000, 0], one_site(), [PlanSession("s", "a", 8_000)]))
+    assert result.sessions["s"].energy_wh == pytest.approx((0, 2_000, 6_000), abs=1e-3)
+
+
+def test_grid_is_bought_first_where_no_sun_can_replace_it() -> None:
+    # a night on a flat price: waiting gains nothing, and a plan that leaves its first slot empty every few
+    # minutes anew, counting on later slots at the site's limit, runs out of room if it falls behind there
     result = plan(PlanInput(HOUR, [0, 0, 0], one_site(), [PlanSession("s", "a", 8_000)]))
-    assert result.sessions["s"].energy_wh == pytest.approx((0, 0, 8_000), abs=1e-3)
+    assert result.sessions["s"].energy_wh == pytest.approx((8_000, 0, 0), abs=1e-3)
 
 
 def test_site_limit_with_base_load_splits_the_grid() -> None:
