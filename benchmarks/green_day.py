@@ -76,13 +76,13 @@ def _plan_sites(sc: Scenario, step0: int = 0, slots: int | None = None, slot_ste
 def perfect_foresight(sc: Scenario) -> Figures:
     """Every EV known ahead, the actual sun: green first, then cost (the planner's own order); what is
     left in a battery at the end is worth nothing (the figures count only what went into EVs)."""
-    return _foresight(sc, Weights(stored_green=0.0, end_value_share=0.0), HELD)
+    return _foresight(sc, Weights(stored_green=0.0, end_value_share=0.0, later_while_sun=False), HELD)
 
 
 def least_cost(sc: Scenario) -> Figures:
     """Every EV known ahead, the actual sun, each target met at the least cost (green counts for nothing):
     the reference for cost on a day with prices, where the green-first optimum may pay more."""
-    return _foresight(sc, Weights(green=0.0, stored_green=0.0, end_value_share=0.0), {})
+    return _foresight(sc, Weights(green=0.0, stored_green=0.0, end_value_share=0.0, later_while_sun=False), {})
 
 
 def _foresight(sc: Scenario, weights: Weights, held_by: dict[str, bool]) -> Figures:

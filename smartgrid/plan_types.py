@@ -68,6 +68,9 @@ class Weights:
     fast: float = 20.0  # fast sessions' energy, earlier worth more (on top of green)
     cost: float = 1.0  # per EUR
     later: float = 0.01  # a departure session's energy now costs this much more than in the last slot
+    # ... while sun is still to come (smartgrid.planner._later), else by the slot alone (later is cheaper):
+    # a program that knows the sun (a perfect-foresight bound) has no use for waiting on it
+    later_while_sun: bool = True
     fairness: float = 0.001  # per unit of the least share of wanted energy
     end_value_share: float = 0.5  # energy left in a battery at the end is worth this share of the mean price
     stored_green: float = 5.0  # green energy left in a battery at the horizon's end: EVs not known yet will want it

@@ -185,7 +185,7 @@ def plan(plan_input: PlanInput) -> Plan:  # noqa: C901, PLR0912, PLR0915 - one p
     slots, slot_s, w = plan_input.slots, plan_input.slot_s, plan_input.weights
     h = slot_s / 3600.0
     green_kwh = np.clip(_per_slot(plan_input.green_w, slots, "green_w"), 0.0, None) * h / 1000.0
-    later = _later(green_kwh)
+    later = _later(green_kwh) if w.later_while_sun else 1.0 - np.arange(slots) / max(1, slots)
     price_in = _per_slot(plan_input.import_eur_per_kwh, slots, "import_eur_per_kwh")
     price_out = _per_slot(plan_input.export_eur_per_kwh, slots, "export_eur_per_kwh")
     sites = list(plan_input.sites.values())
@@ -399,10 +399,14 @@ def _read(
         rows = bat_cols[b.id]
         charge = np.array([(x[r[0]] + x[r[1]]) * 1000.0 for r in rows])
         discharge = np.array([(x[r[2]] + x[r[3]]) * 1000.0 for r in rows])
+        # what the solves again left both ways in a slot is netted, as the battery will: it gives out at most
+        # its net discharge, green first (rare: the swaps moved from slot to slot for SWAP_ROUNDS rounds)
+        both = np.minimum(charge, discharge)
+        charge, discharge = charge - both, discharge - both
         soc = [b.soc] + [(x[r[4]] + x[r[5]]) * 1000.0 / b.capacity_wh for r in rows]
         batteries[b.id] = BatteryPlan(_floats(charge), _floats(discharge), _floats(soc))
         bat_net[b.site_id] += charge - discharge
-        green_out[b.site_id] += np.array([x[r[2]] * 1000.0 for r in rows])
+        green_out[b.site_id] += np.minimum(np.array([x[r[2]] * 1000.0 for r in rows]), discharge)
     by_site: dict[str, list[PlanSession]] = {}
     for s in plan_input.sessions:
         by_site.setdefault(s.site_id, []).append(s)

@@ -318,6 +318,14 @@ async def test_third_party_layouts_are_shared_too(tmp_path: Path, mosquitto_brok
         await asyncio.wait_for(a.bus.connected.wait(), 10)
         await asyncio.wait_for(b.bus.connected.wait(), 10)
         async with aiomqtt.Client(host, port, identifier="dtu-test") as dtu:
+            # the day's first counter reading reaches both instances before the rest: crossing with the second,
+            # it would be taken as a glitch below the second, and the day would start 10 Wh later (seen once)
+            await dtu.publish("solar/114182945123/0/yieldtotal", b"1000.00", qos=1)
+            await wait_until(
+                lambda: all(
+                    any(base.energy_wh == 1_000_000.0 for base in p.solar.minutes.baselines().values()) for p in (a, b)
+                )
+            )
             for k in range(40):
                 await dtu.publish("solar/114182945123/0/power", f"{500 + k}.5", qos=1)
                 await dtu.publish("solar/114182945123/0/yieldtotal", f"{1000 + k * 0.01:.2f}", qos=1)
@@ -326,7 +334,7 @@ async def test_third_party_layouts_are_shared_too(tmp_path: Path, mosquitto_brok
             await asyncio.sleep(0.5)  # a while later, the inverter's next readings
             await dtu.publish("solar/114182945123/0/power", b"612.0", qos=1)
             await dtu.publish("solar/114182945123/0/yieldtotal", b"1000.40", qos=1)
-        await wait_until(lambda: a.solar.parsed + b.solar.parsed == 83)
+        await wait_until(lambda: a.solar.parsed + b.solar.parsed == 84)
         await wait_until(
             lambda: all(
                 p.solar.park_power_w("roof") == 612.0

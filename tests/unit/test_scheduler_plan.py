@@ -85,6 +85,24 @@ async def test_a_slot_the_driver_leaves_in_is_spent_before_the_departure() -> No
     assert h.delivered["A"] == pytest.approx(3_000.0, rel=0.02)
 
 
+async def test_in_the_last_minutes_what_is_still_wanted_comes_from_the_grid() -> None:
+    # the plan counted on sun for the car's last 300 Wh; two minutes before the departure none has come and
+    # 109 Wh are still wanted: under 70 % of what the car could take in the time left, so not "tight", and
+    # the car left 109 Wh short (a miss: more than 100 Wh)
+    h = Harness(green_w=0.0)
+    await h.plug("A", 1)
+    h.delivered["A"] = 2_891.0
+    await h.scheduler.on_event(MeterSample("A", 1, 1, T, energy_wh=2_891.0, current_a=0.0))
+    h.scheduler.set_target("A", 1, 3_000, 900.0)
+    h.scheduler.set_plan(one_session_plan("A/1", [0.0], [300.0]), 0.0)
+    h.now = 780.0
+    (demand,) = h.scheduler.snapshot().sessions
+    assert demand.planned_grid_a is not None
+    assert demand.planned_grid_a >= 109.0 * 3600 / (120.0 * 3 * V) - 1e-9
+    await h.run(120)
+    assert h.delivered["A"] >= 3_000.0 - 1.0
+
+
 async def test_the_grid_budget_of_a_slot_is_spent_and_no_more() -> None:
     h = Harness(green_w=0.0)
     await h.plug("A", 1)
