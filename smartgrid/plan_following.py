@@ -45,6 +45,10 @@ class SessionState:
     def delivered_wh(self) -> float:
         return max(0.0, self.energy_wh - self.meter_start_wh) if self.energy_wh is not None else 0.0
 
+    def leaves_at_s(self) -> float | None:
+        """When the driver leaves: the departure target's time, else what the driver told (None: unknown)."""
+        return self.departure_s if self.mode == "departure" else self.leave_s
+
     def wanted_energy_wh(self) -> float | None:
         """The energy wanted in this session: the departure target, else what the driver told, else the EV."""
         wanted = self.target_wh if self.mode == "departure" else self.wanted_wh
@@ -90,7 +94,7 @@ class PlanFollowing:
             volts = self.sites[spec.site_id].voltage_v
             ev = session.ev
             wanted = session.wanted_energy_wh()
-            leave = session.departure_s if session.mode == "departure" else session.leave_s
+            leave = session.leaves_at_s()
             floor_a, ceiling_a = session_bounds_a(spec, ev, session.phases, volts)
             if floor_a > ceiling_a:  # the EV cannot charge at this charger: nothing to plan
                 floor_a = ceiling_a = 0.0
@@ -148,7 +152,7 @@ class PlanFollowing:
         """When the session's part of a plan slot ends: the slot's end, or the driver's departure within it
         (the plan gives the slot containing the departure only the time before it)."""
         end = self._plan_start_s + (slot + 1) * plan.slot_s
-        leave = session.departure_s if session.mode == "departure" else session.leave_s
+        leave = session.leaves_at_s()
         return end if leave is None else min(end, leave)
 
     def _planned_a(self, key: str, session: SessionState, now_s: float, volts: float) -> float | None:
@@ -161,6 +165,7 @@ class PlanFollowing:
         if planned is None or not 0 <= slot < len(planned.energy_wh):
             return None
         start = self._plan_start_s + slot * plan.slot_s
+        # at least a minute: a departure at (or, late, before) the slot's start must not divide by ~0
         length_s = max(self._slot_end_s(plan, slot, session) - start, 60.0)
         return planned.energy_wh[slot] * 3600.0 / (length_s * session.phases * volts)
 

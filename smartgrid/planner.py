@@ -170,12 +170,17 @@ def _stay_kwh(s: PlanSession, site: PlanSite, slot_s: float, slots: int) -> np.n
 EARLY = 0.05
 
 
-def _later(green_kwh: np.ndarray) -> np.ndarray:
-    """The tie-break cost per slot for a departure session's energy, in units of `Weights.later`."""
+def _later(green_kwh: np.ndarray, while_sun: bool) -> np.ndarray:
+    """The tie-break cost per slot for a departure session's energy, in units of `Weights.later`
+    (`while_sun` False: by the slot alone, from 1 now to 0 at the horizon's end)."""
     slots = len(green_kwh)
+    position = np.arange(slots) / max(1, slots)
+    if not while_sun:
+        by_slot: np.ndarray = 1.0 - position
+        return by_slot
     total = float(green_kwh.sum())
     ahead = np.cumsum(green_kwh[::-1])[::-1] / total if total > 1e-9 else np.ones(slots)
-    result: np.ndarray = ahead + EARLY * np.arange(slots) / max(1, slots)
+    result: np.ndarray = ahead + EARLY * position
     return result
 
 
@@ -185,7 +190,7 @@ def plan(plan_input: PlanInput) -> Plan:  # noqa: C901, PLR0912, PLR0915 - one p
     slots, slot_s, w = plan_input.slots, plan_input.slot_s, plan_input.weights
     h = slot_s / 3600.0
     green_kwh = np.clip(_per_slot(plan_input.green_w, slots, "green_w"), 0.0, None) * h / 1000.0
-    later = _later(green_kwh) if w.later_while_sun else 1.0 - np.arange(slots) / max(1, slots)
+    later = _later(green_kwh, w.later_while_sun)
     price_in = _per_slot(plan_input.import_eur_per_kwh, slots, "import_eur_per_kwh")
     price_out = _per_slot(plan_input.export_eur_per_kwh, slots, "export_eur_per_kwh")
     sites = list(plan_input.sites.values())
